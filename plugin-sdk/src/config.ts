@@ -1,0 +1,82 @@
+import type { PluginManifest } from './manifest.js';
+import type { OpspawnPlugin } from './plugin.js';
+
+/**
+ * Plugins add their options type here, so `plugin('@opspawn/store-sqlite', { ... })` is checked and completed:
+ *
+ *     declare module '@opspawn/plugin-sdk' {
+ *       interface PluginOptionsRegistry { '@opspawn/store-sqlite': SqliteStoreOptions }
+ *     }
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface PluginOptionsRegistry {}
+
+export type BootFailurePolicy = 'abort' | 'continue';
+
+/** A plugin defined in code rather than in a package: for tests and embedding. */
+export interface InlinePlugin {
+  manifest: PluginManifest & { version: string };
+  plugin: OpspawnPlugin<any>;
+}
+
+export interface PluginEntryCommon {
+  /** false keeps the entry and its options but does not load the plugin. Default true. */
+  enabled?: boolean;
+  /** What a failure to start does: stop the boot (default) or record it and go on without the plugin. */
+  onBootFailure?: BootFailurePolicy;
+  /** Milliseconds the plugin's start may take; defaults to `kernel.startTimeoutMs`. */
+  startTimeoutMs?: number;
+}
+
+export interface PluginEntry extends PluginEntryCommon {
+  /** An npm package name, a path (relative to the config file), or an inline plugin. */
+  use: string | InlinePlugin;
+  options?: Record<string, unknown>;
+}
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+export interface TaskEngineConfig {
+  /** Tasks run at once by this process's worker. Default 16. */
+  concurrency?: number;
+  defaultTimeoutMs?: number;
+  defaultMaxAttempts?: number;
+  defaultMaxSteps?: number;
+  /** Base of the exponential retry backoff. Default 1000 ms. */
+  retryBackoffMs?: number;
+  /** Upper bound of one retry delay. Default 60000 ms. */
+  maxRetryBackoffMs?: number;
+  /** Serialized tool results larger than this are refused. Default 256 KiB. */
+  maxToolResultBytes?: number;
+  /** Milliseconds one tool call may take unless the task's deadline is sooner. Default 60000. */
+  toolTimeoutMs?: number;
+}
+
+export interface OpspawnConfig {
+  plugins: Array<string | PluginEntry>;
+  /** Id of the active store plugin; needed when several are enabled. */
+  store?: string;
+  /** Id of the active broker plugin; needed when several are enabled. */
+  broker?: string;
+  /** Id of the default planner plugin; needed when several are enabled. */
+  planner?: string;
+  /** Id of the default memory plugin; needed when several are enabled. */
+  memory?: string;
+  log?: { level?: LogLevel; pretty?: boolean };
+  kernel?: { startTimeoutMs?: number; stopTimeoutMs?: number };
+  tasks?: TaskEngineConfig;
+}
+
+/** Identity function that gives `opspawn.config.ts` its types. */
+export function defineConfig(config: OpspawnConfig): OpspawnConfig {
+  return config;
+}
+
+type KnownPluginName = keyof PluginOptionsRegistry & string;
+
+/** A plugin entry, with options typed for plugins that registered their options type. */
+export function plugin<K extends KnownPluginName>(use: K, options?: PluginOptionsRegistry[K], common?: PluginEntryCommon): PluginEntry;
+export function plugin(use: string | InlinePlugin, options?: Record<string, unknown>, common?: PluginEntryCommon): PluginEntry;
+export function plugin(use: string | InlinePlugin, options?: object, common: PluginEntryCommon = {}): PluginEntry {
+  return { use, options: options as Record<string, unknown> | undefined, ...common };
+}

@@ -1,0 +1,47 @@
+import type { Task } from '../task.js';
+import type { ChatMessage } from './memory.js';
+import type { ToolSpec } from './tool-provider.js';
+
+export interface ToolCall {
+  /** Unique within the task; links the call to its result. */
+  id: string;
+  /** Namespaced tool name, `provider__tool`. */
+  tool: string;
+  arguments: unknown;
+}
+
+export type ToolObservation =
+  | { ok: true; output: unknown }
+  | { ok: false; error: { code: string; message: string } };
+
+export interface StepRecord {
+  step: number;
+  thought?: string;
+  calls: Array<{ call: ToolCall; observation: ToolObservation }>;
+}
+
+export interface PlanRequest {
+  task: Task;
+  /** The session's messages from memory, including this task's goal and earlier observations. */
+  messages: ChatMessage[];
+  tools: ToolSpec[];
+  /** 1 for the first decision. */
+  step: number;
+  /** What happened in earlier steps of this attempt. */
+  history: StepRecord[];
+  signal: AbortSignal;
+}
+
+export type PlanDecision =
+  | { kind: 'tools'; calls: ToolCall[]; thought?: string }
+  | { kind: 'final'; output: unknown; thought?: string };
+
+/**
+ * Decides the next step of a task.
+ *
+ * Promise: given the goal, the messages and the tool specs, returns tool calls or a final answer; honours
+ * `signal`. A planner that throws or returns something else fails the attempt with a clear error code.
+ */
+export interface Planner {
+  plan(request: PlanRequest): Promise<PlanDecision>;
+}

@@ -1,0 +1,43 @@
+import type { Task, TaskEvent, TaskEventType, TaskPage, TaskQuery, TaskStatus } from '../task.js';
+
+/** Fields that change when a task moves between states. `updatedAt` is set by the store. */
+export interface TaskChange {
+  status: TaskStatus;
+  output?: unknown;
+  error?: Task['error'] | null;
+  attempts?: number;
+  startedAt?: string | null;
+  finishedAt?: string | null;
+  notBefore?: string | null;
+  cancelRequested?: boolean;
+}
+
+/**
+ * Where tasks, their events and idempotency keys live: the source of truth for status and history.
+ *
+ * Promise: `transition` is an atomic compare-and-set, so with at-least-once delivery each task still reaches
+ * exactly one final state; events of a task get gap-free increasing `seq` numbers; `list` pages newest first
+ * with opaque cursors that stay valid while tasks are added.
+ */
+export interface TaskStore {
+  /**
+   * Inserts `task`, unless a task with the same `idempotencyKey` exists: then that task is returned with
+   * `created: false` and nothing is written.
+   */
+  create(task: Task): Promise<{ task: Task; created: boolean }>;
+  get(id: string): Promise<Task | undefined>;
+  list(query: TaskQuery): Promise<TaskPage>;
+  /**
+   * Applies `change` only if the task's current status is one of `from` (and, when `expectAttempts` is given,
+   * its attempts equal it). Returns the updated task, or `undefined` when the condition did not hold.
+   */
+  transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined>;
+  /** Marks a running task as asked to cancel; returns the task, or undefined if it is not running. */
+  requestCancel(id: string): Promise<Task | undefined>;
+  /** Appends an event with the next `seq` of the task. */
+  appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent>;
+  /** Events with `seq > afterSeq`, in order, at most `limit`. */
+  events(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]>;
+  /** Tasks in the given statuses, oldest first: what recovery re-queues after a restart. */
+  findByStatus(statuses: readonly TaskStatus[], limit: number): Promise<Task[]>;
+}

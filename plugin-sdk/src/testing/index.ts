@@ -1,0 +1,2 @@
+export { startTestKernel } from './harness.js';
+export type { TestKernel, TestKernelOptions } from './harness.js';
