@@ -17,3 +17,4 @@ export type * from './services/tool-registry.js';
 export type * from './services/event-bus.js';
 export type * from './services/health.js';
 export type * from './services/plugin-registry.js';
+export * from './task-id.js';
