@@ -1,0 +1,40 @@
+import { OpspawnProblems, type Logger, type PluginInfo, type Provided, type Token } from '@opspawn/plugin-sdk';
+import type { TestKernel, TestKernelOptions } from '@opspawn/plugin-sdk/testing';
+import { loadConfig, normalizeConfig, type LoadedConfig } from './config/load-config.js';
+import { defaultKernelServices } from './kernel/default-services.js';
+import { Kernel } from './kernel/kernel.js';
+import { createLogger } from './logging/create-logger.js';
+
+export interface BootOptions {
+  /** `--config`; otherwise OPSPAWN_CONFIG, then `opspawn.config.*` in cwd. */
+  configPath?: string;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+}
+
+/** Loads the config and boots a kernel on it: what `opspawn start` does. */
+export async function bootKernel(options: BootOptions = {}): Promise<{ kernel: Kernel; loaded: LoadedConfig; logger: Logger }> {
+  const loaded = await loadConfig({ path: options.configPath, cwd: options.cwd, env: options.env });
+  const logger = options.logger ?? createLogger({ level: loaded.config.log?.level, pretty: loaded.config.log?.pretty });
+  const kernel = await Kernel.boot(loaded, { logger, kernelServices: defaultKernelServices() });
+  return { kernel, loaded, logger };
+}
+
+/** The SDK's test harness lands here: a real kernel from a config given in code, silent unless asked. */
+export async function startTestKernel(options: TestKernelOptions): Promise<TestKernel> {
+  const { cwd, ...config } = options;
+  const loaded: LoadedConfig = { config: normalizeConfig(config, process.env), dir: cwd ?? process.cwd() };
+  const logger = createLogger({ level: config.log?.level ?? 'silent', pretty: false, destination: process.stderr });
+  const kernel = await Kernel.boot(loaded, { logger, kernelServices: defaultKernelServices() });
+  return {
+    get: ((token: Token<unknown>) => kernel.get(token as Token<unknown, false>)) as TestKernel['get'],
+    plugins: (): PluginInfo[] => kernel.pluginInfos(),
+    stop: async () => {
+      const errors = await kernel.stop();
+      if (errors.length > 0) throw new OpspawnProblems(errors);
+    },
+  };
+}
+
+export type { Provided };

@@ -1,0 +1,27 @@
+import type { Command } from 'commander';
+import { OpspawnProblems } from '@opspawn/plugin-sdk';
+import { loadConfig } from '../../config/load-config.js';
+import { checkPlugins } from '../../kernel/static-checks.js';
+import { printJson, reportFailure } from '../output.js';
+import type { GlobalOptions } from '../main.js';
+
+export function registerConfigCommands(program: Command, globals: () => GlobalOptions): void {
+  const config = program.command('config').description('check the deployment config');
+  config.command('check')
+    .description('load the config, substitute ${ENV}, and check it and every plugin statically; reports all problems at once')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const loaded = await loadConfig({ path: globals().config });
+      const plan = checkPlugins(loaded);
+      if (plan.problems.length > 0) {
+        process.exitCode = reportFailure(new OpspawnProblems(plan.problems), Boolean(opts.json));
+        return;
+      }
+      const summary = { ok: true, config: loaded.path, plugins: plan.sources.length, disabled: plan.disabled.length, chosen: plan.chosen };
+      if (opts.json) printJson(summary);
+      else {
+        const chosen = Object.entries(plan.chosen).map(([k, v]) => `${k}: ${v}`).join(', ');
+        process.stdout.write(`ok: ${loaded.path}\n  ${plan.sources.length} plugin(s) enabled${plan.disabled.length ? `, ${plan.disabled.length} disabled` : ''}${chosen ? `\n  ${chosen}` : ''}\n`);
+      }
+    });
+}

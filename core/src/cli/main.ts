@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { KERNEL_API_VERSION } from '@opspawn/plugin-sdk';
+import { CORE_VERSION } from '../version.js';
+import { registerConfigCommands } from './commands/config.js';
+import { registerPluginCommands } from './commands/plugins.js';
+import { registerStartCommand } from './commands/start.js';
+import { ExitCodes } from './exit-codes.js';
+import { reportFailure } from './output.js';
+
+export interface GlobalOptions {
+  config?: string;
+}
+
+const program = new Command('opspawn')
+  .description('Opspawn: a plugin-based host for AI-agent tasks')
+  .version(`opspawn ${CORE_VERSION} (kernel API ${KERNEL_API_VERSION})`, '-v, --version')
+  .option('-c, --config <file>', 'config file (default: $OPSPAWN_CONFIG, then ./opspawn.config.{ts,mjs,js,json})')
+  .showSuggestionAfterError()
+  .exitOverride();
+
+const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+registerStartCommand(program, globals);
+registerPluginCommands(program, globals);
+registerConfigCommands(program, globals);
+program.addHelpText('after', '\nExit codes: 0 ok, 2 usage, 3 config, 4 plugin check, 5 plugin start, 6 plugin stop, 1 bug.\nDocs: docs/reference/cli.md');
+
+const wantsJson = process.argv.includes('--json');
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // --help and --version end here too, with exit code 0.
+    process.exitCode = error.exitCode === 0 ? ExitCodes.ok : ExitCodes.usage;
+  } else {
+    process.exitCode = reportFailure(error, wantsJson);
+  }
+}

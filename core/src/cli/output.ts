@@ -1,0 +1,39 @@
+import { OpspawnError, OpspawnProblems, describeError } from '@opspawn/plugin-sdk';
+import { exitCodeFor } from './exit-codes.js';
+
+/** The problems inside anything thrown, as OpspawnErrors. */
+export function problemsOf(error: unknown): OpspawnError[] {
+  if (error instanceof OpspawnProblems) return [...error.problems];
+  if (error instanceof OpspawnError) return [error];
+  return [];
+}
+
+/**
+ * Reports a failure the way every command does: one line per problem on stderr (`error CODE: message (fix: ...)`),
+ * or one JSON object on stdout with --json. Returns the exit code.
+ */
+export function reportFailure(error: unknown, json: boolean): number {
+  const problems = problemsOf(error);
+  const exitCode = exitCodeFor(error);
+  if (json) {
+    const list = problems.length > 0 ? problems.map((p) => p.toJSON()) : [{ code: 'OPSPAWN_INTERNAL', message: describeError(error) }];
+    process.stdout.write(`${JSON.stringify({ ok: false, exitCode, problems: list })}\n`);
+  } else if (problems.length > 0) {
+    for (const p of problems) process.stderr.write(`error ${p.toString()}\n`);
+  } else {
+    process.stderr.write(`error OPSPAWN_INTERNAL: ${describeError(error)} (fix: this is a bug; please report it with the stack below)\n`);
+    if (error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  }
+  return exitCode;
+}
+
+/** A plain text table: columns padded to their widest cell. */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

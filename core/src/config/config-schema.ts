@@ -1,0 +1,62 @@
+/** JSON Schema of `opspawn.config.*` (the plugin options inside are checked against each plugin's own schema). */
+export const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['plugins'],
+  properties: {
+    plugins: {
+      type: 'array',
+      items: {
+        anyOf: [
+          { type: 'string', minLength: 1 },
+          {
+            type: 'object',
+            additionalProperties: false,
+            required: ['use'],
+            properties: {
+              use: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'object', required: ['manifest', 'plugin'] }] },
+              options: { type: 'object' },
+              enabled: { type: 'boolean' },
+              onBootFailure: { enum: ['abort', 'continue'] },
+              startTimeoutMs: { type: 'integer', minimum: 1 },
+            },
+          },
+        ],
+      },
+    },
+    store: { type: 'string' },
+    broker: { type: 'string' },
+    planner: { type: 'string' },
+    memory: { type: 'string' },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+        pretty: { type: 'boolean' },
+      },
+    },
+    kernel: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        startTimeoutMs: { type: 'integer', minimum: 1 },
+        stopTimeoutMs: { type: 'integer', minimum: 1 },
+      },
+    },
+    tasks: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        concurrency: { type: 'integer', minimum: 1, maximum: 10000 },
+        defaultTimeoutMs: { type: 'integer', minimum: 1 },
+        defaultMaxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
+        defaultMaxSteps: { type: 'integer', minimum: 1, maximum: 10000 },
+        retryBackoffMs: { type: 'integer', minimum: 0 },
+        maxRetryBackoffMs: { type: 'integer', minimum: 0 },
+        maxToolResultBytes: { type: 'integer', minimum: 1 },
+        toolTimeoutMs: { type: 'integer', minimum: 1 },
+      },
+    },
+  },
+} as const;
