@@ -106,14 +106,24 @@ export class OpspawnProblems extends Error {
     this.problems = problems;
   }
 
+  /** One line per problem. */
+  override toString(): string {
+    return this.message;
+  }
+
   /** The code of the first problem: what a CLI's exit status is chosen from. */
   get code(): ErrorCode {
     return this.problems[0]?.code ?? ErrorCodes.CONFIG_INVALID;
   }
 }
 
+// Checked by name as well as by class: a plugin may bundle its own copy of this package.
 export function isOpspawnError(value: unknown): value is OpspawnError {
-  return value instanceof OpspawnError || (typeof value === 'object' && value !== null && (value as { name?: unknown }).name === 'OpspawnError');
+  return value instanceof OpspawnError || (value instanceof Error && value.name === 'OpspawnError' && typeof (value as OpspawnError).code === 'string');
+}
+
+export function isOpspawnProblems(value: unknown): value is OpspawnProblems {
+  return value instanceof OpspawnProblems || (value instanceof Error && value.name === 'OpspawnProblems' && Array.isArray((value as OpspawnProblems).problems));
 }
 
 /** The message of anything thrown, including non-Errors. */

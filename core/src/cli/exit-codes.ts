@@ -1,4 +1,4 @@
-import { ErrorCodes, OpspawnError, OpspawnProblems, type ErrorCode } from '@opspawn/plugin-sdk';
+import { ErrorCodes, isOpspawnError, isOpspawnProblems, type ErrorCode } from '@opspawn/plugin-sdk';
 
 /** Documented in docs/reference/cli.md; scripts may rely on them. */
 export const ExitCodes = {
@@ -18,7 +18,7 @@ export const ExitCodes = {
 } as const;
 
 export function exitCodeFor(error: unknown): number {
-  const code = error instanceof OpspawnProblems ? error.code : error instanceof OpspawnError ? error.code : undefined;
+  const code = isOpspawnProblems(error) || isOpspawnError(error) ? error.code : undefined;
   if (!code) return ExitCodes.internal;
   return exitCodeForCode(code);
 }

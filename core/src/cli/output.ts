@@ -1,10 +1,10 @@
-import { OpspawnError, OpspawnProblems, describeError } from '@opspawn/plugin-sdk';
+import { describeError, isOpspawnError, isOpspawnProblems, type OpspawnError } from '@opspawn/plugin-sdk';
 import { exitCodeFor } from './exit-codes.js';
 
 /** The problems inside anything thrown, as OpspawnErrors. */
 export function problemsOf(error: unknown): OpspawnError[] {
-  if (error instanceof OpspawnProblems) return [...error.problems];
-  if (error instanceof OpspawnError) return [error];
+  if (isOpspawnProblems(error)) return [...error.problems];
+  if (isOpspawnError(error)) return [error];
   return [];
 }
 

@@ -24,5 +24,5 @@ export function describeAjvError(error: ErrorObject, prefix: string): { path: st
   } else if (error.keyword === 'enum') {
     message = `must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
   }
-  return { path, message };
+  return { path: path.replace(/^\./, ''), message };
 }

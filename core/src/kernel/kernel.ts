@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { pathToFileURL } from 'node:url';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import {
-  ErrorCodes, OpspawnError, OpspawnProblems, describeError, isOpspawnPlugin, services,
+  ErrorCodes, OpspawnError, OpspawnProblems, describeError, isOpspawnError, isOpspawnPlugin, services,
   type BootFailurePolicy, type DepsMap, type HealthCheckResult, type Init, type Logger, type OpspawnPlugin,
   type PluginEnv, type PluginInfo, type PluginStatus, type Provided, type Provider, type Token,
 } from '@opspawn/plugin-sdk';
@@ -151,7 +151,7 @@ export class Kernel {
         }
         loaded.set(s.manifest.id, plugin);
       } catch (error) {
-        failures.push(error instanceof OpspawnError ? error : new OpspawnError(ErrorCodes.PLUGIN_LOAD_FAILED, `plugin '${s.manifest.id}' failed to load: ${describeError(error)}`, {
+        failures.push(isOpspawnError(error) ? error : new OpspawnError(ErrorCodes.PLUGIN_LOAD_FAILED, `plugin '${s.manifest.id}' failed to load: ${describeError(error)}`, {
           hint: `check that '${s.manifest.packageName}' is built and its dependencies installed`, plugin: s.manifest.id, phase: 'load', cause: error,
         }));
       }
@@ -380,7 +380,7 @@ export class Kernel {
   }
 
   private fail(rt: PluginRuntime, phase: string, error: unknown, code: OpspawnError['code']): OpspawnError {
-    const wrapped = error instanceof OpspawnError && error.plugin === rt.id
+    const wrapped = isOpspawnError(error) && error.plugin === rt.id
       ? error
       : new OpspawnError(code, `plugin '${rt.id}' failed in ${phase}: ${describeError(error)}`, {
         hint: phase === 'stop' ? 'its resources may need manual cleanup' : `see the plugin's logs; set onBootFailure: 'continue' for '${rt.id}' to boot without it`,
