@@ -10,18 +10,9 @@ export function registerStartCommand(program: Command, globals: () => GlobalOpti
     .description('boot the host on the config and run until Ctrl-C (SIGINT) or SIGTERM')
     .action(async () => {
       const { kernel, loaded, logger } = await bootKernel({ configPath: globals().config });
-      const report = kernel.report();
-      process.stderr.write(`\nopspawn started in ${report.bootMs} ms from ${loaded.path}\n`);
-      process.stderr.write(`${table(['PLUGIN', 'VERSION', 'KINDS', 'STATUS', 'START'], report.plugins.map((p) => [
-        p.id, p.version, p.kinds.join(','), p.status + (p.error ? ` (${p.error.code})` : ''), p.startMs === undefined ? '' : `${p.startMs} ms`,
-      ])).split('\n').map((l) => `  ${l}`).join('\n')}\n`);
-      const transports = kernel.get(extensionPoints.transport);
-      for (const t of transports) process.stderr.write(`  ${t.value.protocol} listening on ${t.value.addresses().join(', ')}\n`);
-      if (transports.length === 0) process.stderr.write('  no transport plugin is enabled: nothing outside this process can reach the host\n');
-      process.stderr.write('press Ctrl-C to stop\n\n');
-      logger.info({ bootMs: report.bootMs, plugins: report.plugins }, 'startup report');
-
-      await new Promise<void>((resolve) => {
+      // With no server or worker holding the event loop, the host would exit at once: it stays up until told.
+      const keepAlive = setInterval(() => undefined, 1 << 30);
+      const stopped = new Promise<void>((resolve) => {
         let stopping = false;
         const onSignal = (signal: NodeJS.Signals) => {
           if (stopping) {
@@ -34,11 +25,24 @@ export function registerStartCommand(program: Command, globals: () => GlobalOpti
             for (const e of errors) reportFailure(e, false);
             process.stderr.write(errors.length ? `stopped with ${errors.length} error(s)\n` : 'stopped\n');
             process.exitCode = errors.length ? ExitCodes.stop : ExitCodes.ok;
+            clearInterval(keepAlive);
             resolve();
           });
         };
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
       });
+      const report = kernel.report();
+      process.stderr.write(`\nopspawn started in ${report.bootMs} ms from ${loaded.path}\n`);
+      process.stderr.write(`${table(['PLUGIN', 'VERSION', 'KINDS', 'STATUS', 'START'], report.plugins.map((p) => [
+        p.id, p.version, p.kinds.join(','), p.status + (p.error ? ` (${p.error.code})` : ''), p.startMs === undefined ? '' : `${p.startMs} ms`,
+      ])).split('\n').map((l) => `  ${l}`).join('\n')}\n`);
+      const transports = kernel.get(extensionPoints.transport);
+      for (const t of transports) process.stderr.write(`  ${t.value.protocol} listening on ${t.value.addresses().join(', ')}\n`);
+      if (transports.length === 0) process.stderr.write('  no transport plugin is enabled: nothing outside this process can reach the host\n');
+      process.stderr.write('press Ctrl-C to stop\n\n');
+      logger.info({ bootMs: report.bootMs, plugins: report.plugins }, 'startup report');
+
+      await stopped;
     });
 }
