@@ -38,7 +38,8 @@ export interface PluginEnv<TOptions> {
   /** Validated options with the schema's defaults merged. */
   readonly options: TOptions;
   readonly logger: Logger;
-  provide<T, D extends DepsMap>(token: Token<T, boolean>, provider: Provider<T, D>): void;
+  /** `V` may be a subtype of the token's type, so `dispose` sees the concrete class `create` returned. */
+  provide<T, V extends T, D extends DepsMap>(token: Token<T, boolean>, provider: Provider<V, D>): void;
   registerInit<D extends DepsMap>(init: Init<D>): void;
 }
 
