@@ -1,1 +1,27 @@
-export {};
+import { definePlugin, extensionPoints, services } from '@opspawn/plugin-sdk';
+import { GrpcTransport, type GrpcTransportOptions } from './grpc-server.js';
+
+export { GrpcTransport, type GrpcTransportOptions } from './grpc-server.js';
+export { protoRoot, loadTaskServiceDefinition, LOADER_OPTIONS } from './proto-files.js';
+export type { ApiKeyConfig, Scope } from './api-keys.js';
+
+declare module '@opspawn/plugin-sdk' {
+  interface PluginOptionsRegistry {
+    '@opspawn/transport-grpc': Partial<GrpcTransportOptions>;
+  }
+}
+
+export default definePlugin<GrpcTransportOptions>({
+  register(env) {
+    env.provide(extensionPoints.transport, {
+      deps: { tasks: services.taskService, health: services.health },
+      async create({ tasks, health }) {
+        const transport = new GrpcTransport(env.options, tasks, health, env.logger);
+        await transport.listen();
+        env.logger.info({ addresses: transport.addresses() }, 'gRPC listening');
+        return transport;
+      },
+      dispose: (transport) => transport.close(),
+    });
+  },
+});

@@ -1,0 +1,176 @@
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import {
+  ErrorCodes, OpspawnError, type Health, type Logger, type TaskService, type TaskStatus, type Transport,
+} from '@opspawn/plugin-sdk';
+import { ApiKeys, allows, type ApiKeyConfig, type Scope } from './api-keys.js';
+import { loadTaskServiceDefinition } from './proto-files.js';
+import { toServiceError } from './status-codes.js';
+import { BadJsonField, eventToProto, statusFromProto, submitFromProto, taskToProto } from './task-messages.js';
+
+export interface GrpcTransportOptions {
+  host: string;
+  port: number;
+  apiKeys: ApiKeyConfig[];
+  /** Serve without keys on a non-loopback address. */
+  allowUnauthenticated: boolean;
+  maxMessageBytes: number;
+  reflection: boolean;
+  /** How often the grpc.health.v1 status follows the kernel's readiness. */
+  healthPollMs: number;
+}
+
+const SERVICE_NAME = 'opspawn.v1.TaskService';
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
+
+type Unary = grpc.handleUnaryCall<Record<string, any>, unknown>;
+
+/** The gRPC server: task service, grpc.health.v1 and server reflection. */
+export class GrpcTransport implements Transport {
+  readonly protocol = 'grpc';
+  private readonly server: grpc.Server;
+  private readonly keys: ApiKeys;
+  private readonly healthService = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
+  private healthTimer?: NodeJS.Timeout;
+  private boundPort = 0;
+
+  constructor(
+    private readonly options: GrpcTransportOptions,
+    private readonly tasks: TaskService,
+    private readonly health: Health,
+    private readonly logger: Logger,
+  ) {
+    this.keys = new ApiKeys(options.apiKeys);
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': options.maxMessageBytes,
+      'grpc.max_send_message_length': options.maxMessageBytes,
+    });
+  }
+
+  async listen(): Promise<void> {
+    const { host, port } = this.options;
+    if (this.keys.open) {
+      if (!LOOPBACK.test(host) && !this.options.allowUnauthenticated) {
+        throw new OpspawnError(ErrorCodes.PLUGIN_START_FAILED, `no API key is configured and host '${host}' is not a loopback address`, {
+          hint: 'add apiKeys to transport-grpc options, or set allowUnauthenticated: true if something else guards this port', plugin: 'transport-grpc',
+        });
+      }
+      this.logger.warn(`NO API KEYS CONFIGURED: gRPC accepts every caller on ${host} (local development mode)`);
+    }
+    const definition = loadTaskServiceDefinition();
+    const pkg = grpc.loadPackageDefinition(definition) as unknown as { opspawn: { v1: { TaskService: grpc.ServiceClientConstructor } } };
+    this.server.addService(pkg.opspawn.v1.TaskService.service, this.handlers());
+    this.healthService.addToServer(this.server);
+    if (this.options.reflection) new ReflectionService(definition).addToServer(this.server);
+    const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+    this.boundPort = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+    });
+    await this.followReadiness();
+    this.healthTimer = setInterval(() => void this.followReadiness(), this.options.healthPollMs);
+    this.healthTimer.unref();
+  }
+
+  addresses(): string[] {
+    return [`${this.options.host}:${this.boundPort}`];
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.healthTimer);
+    this.healthService.setStatus('', 'NOT_SERVING');
+    this.healthService.setStatus(SERVICE_NAME, 'NOT_SERVING');
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => this.server.forceShutdown(), 5000);
+      this.server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+
+  private async followReadiness(): Promise<void> {
+    const ready = (await this.health.report()).ready;
+    const status = ready ? 'SERVING' : 'NOT_SERVING';
+    this.healthService.setStatus('', status);
+    this.healthService.setStatus(SERVICE_NAME, status);
+  }
+
+  /** Throws UNAUTHENTICATED / FORBIDDEN unless the call's `authorization` metadata carries a key with the scope. */
+  private authorize(metadata: grpc.Metadata, needed: Scope): void {
+    if (this.keys.open) return;
+    const header = String(metadata.get('authorization')[0] ?? '');
+    const presented = /^Bearer\s+(.+)$/i.exec(header)?.[1] ?? '';
+    const who = presented ? this.keys.identify(presented) : undefined;
+    if (!who) {
+      throw new OpspawnError(ErrorCodes.UNAUTHENTICATED, presented ? 'the API key is not valid' : 'no API key: send `authorization: Bearer <key>` metadata', {
+        hint: 'use a key from the deployment config',
+      });
+    }
+    if (!allows(who.scopes, needed)) {
+      throw new OpspawnError(ErrorCodes.FORBIDDEN, `API key '${who.name}' lacks the '${needed}' scope`, { hint: `give the key the '${needed}' scope` });
+    }
+  }
+
+  private unary(scope: Scope, run: (request: Record<string, any>, call: grpc.ServerUnaryCall<Record<string, any>, unknown>) => Promise<unknown>): Unary {
+    return (call, callback) => {
+      Promise.resolve()
+        .then(() => this.authorize(call.metadata, scope))
+        .then(() => run(call.request, call))
+        .then((value) => callback(null, value), (error: unknown) => callback(this.fail(error)));
+    };
+  }
+
+  private fail(error: unknown): Partial<grpc.ServiceError> {
+    if (error instanceof BadJsonField) {
+      return toServiceError(new OpspawnError(ErrorCodes.TASK_INVALID, error.message, { details: [{ path: error.path, message: error.message }] }));
+    }
+    const mapped = toServiceError(error);
+    if (mapped.code === grpc.status.INTERNAL) this.logger.error({ err: error }, 'gRPC handler failed');
+    return mapped;
+  }
+
+  private handlers(): grpc.UntypedServiceImplementation {
+    return {
+      Submit: this.unary('submit', async (req, call) => {
+        const metadataKey = call.metadata.get('idempotency-key')[0]?.toString();
+        const { task, created } = await this.tasks.submit(submitFromProto(req as never, metadataKey));
+        return { task: taskToProto(task), created };
+      }),
+      Get: this.unary('read', async (req) => taskToProto(await this.tasks.get(String(req.id)))),
+      List: this.unary('read', async (req) => {
+        const status = (req.status as string[]).map((s) => {
+          const found = statusFromProto(s);
+          if (!found) throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `status: ${s} is not a task status`);
+          return found;
+        });
+        const page = await this.tasks.list({
+          status: status.length ? (status as TaskStatus[]) : undefined,
+          labels: Object.keys(req.labels ?? {}).length ? req.labels : undefined,
+          limit: req.limit || undefined,
+          cursor: req.cursor || undefined,
+        });
+        return { tasks: page.tasks.map(taskToProto), nextCursor: page.nextCursor ?? '' };
+      }),
+      Cancel: this.unary('submit', async (req) => taskToProto(await this.tasks.cancel(String(req.id)))),
+      Watch: (call: grpc.ServerWritableStream<Record<string, any>, unknown>) => void this.watch(call),
+    };
+  }
+
+  private async watch(call: grpc.ServerWritableStream<Record<string, any>, unknown>): Promise<void> {
+    const controller = new AbortController();
+    call.on('cancelled', () => controller.abort());
+    try {
+      this.authorize(call.metadata, 'read');
+      const id = String(call.request.id);
+      await this.tasks.get(id); // NOT_FOUND before the stream starts
+      for await (const event of this.tasks.watch(id, { afterSeq: Number(call.request.afterSeq ?? 0), signal: controller.signal })) {
+        if (controller.signal.aborted) break;
+        if (!call.write(eventToProto(event))) await new Promise((r) => call.once('drain', r));
+      }
+      call.end();
+    } catch (error) {
+      if (!controller.signal.aborted) call.destroy(Object.assign(new Error(), this.fail(error)) as grpc.ServiceError);
+    }
+  }
+}

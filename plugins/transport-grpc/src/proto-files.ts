@@ -1,0 +1,21 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as protoLoader from '@grpc/proto-loader';
+
+/**
+ * The `.proto` files: a published package carries them in `proto/` (copied by `prepack`); in this repository
+ * they are read from the top-level `proto/`, the single source.
+ */
+export function protoRoot(): string {
+  for (const candidate of ['../proto', '../../../proto']) {
+    const dir = fileURLToPath(new URL(candidate, import.meta.url));
+    if (existsSync(`${dir}/opspawn/v1/tasks.proto`)) return dir;
+  }
+  throw new Error('opspawn/v1/tasks.proto not found next to @opspawn/transport-grpc');
+}
+
+export const LOADER_OPTIONS: protoLoader.Options = { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true };
+
+export function loadTaskServiceDefinition(): protoLoader.PackageDefinition {
+  return protoLoader.loadSync('opspawn/v1/tasks.proto', { ...LOADER_OPTIONS, includeDirs: [protoRoot()] });
+}

@@ -1,0 +1,63 @@
+import { TASK_STATUSES, type SubmitTaskRequest, type Task, type TaskEvent, type TaskStatus } from '@opspawn/plugin-sdk';
+
+/** Proto enum names (`TASK_STATUS_QUEUED`) to and from the task model's statuses. */
+export function statusToProto(status: TaskStatus): string {
+  return `TASK_STATUS_${status.toUpperCase()}`;
+}
+
+export function statusFromProto(name: string): TaskStatus | undefined {
+  const s = name.replace(/^TASK_STATUS_/, '').toLowerCase();
+  return (TASK_STATUSES as readonly string[]).includes(s) ? (s as TaskStatus) : undefined;
+}
+
+const json = (value: unknown): string => (value === undefined ? '' : JSON.stringify(value));
+
+export function taskToProto(task: Task): Record<string, unknown> {
+  return {
+    id: task.id, goal: task.goal, inputJson: json(task.input), planner: task.planner, memory: task.memory,
+    sessionId: task.sessionId, status: statusToProto(task.status), outputJson: json(task.output), error: task.error ?? null,
+    attempts: task.attempts, maxAttempts: task.maxAttempts, timeoutMs: task.timeoutMs, maxSteps: task.maxSteps,
+    priority: task.priority, idempotencyKey: task.idempotencyKey ?? '', labels: task.labels, notBefore: task.notBefore ?? '',
+    cancelRequested: task.cancelRequested, createdAt: task.createdAt, updatedAt: task.updatedAt,
+    startedAt: task.startedAt ?? '', finishedAt: task.finishedAt ?? '',
+  };
+}
+
+export function eventToProto(event: TaskEvent): Record<string, unknown> {
+  return { taskId: event.taskId, seq: event.seq, type: event.type, at: event.at, dataJson: JSON.stringify(event.data) };
+}
+
+export class BadJsonField extends Error {
+  constructor(readonly path: string, detail: string) {
+    super(`${path}: not valid JSON (${detail})`);
+  }
+}
+
+interface SubmitMessage {
+  goal: string; inputJson: string; planner: string; memory: string; sessionId: string; labels: Record<string, string>;
+  priority?: number; maxAttempts?: number; timeoutMs?: string | number; maxSteps?: number; notBefore: string; idempotencyKey: string;
+}
+
+/** The proto request as the task service's request; empty strings mean "not given", as in proto3. */
+export function submitFromProto(m: SubmitMessage, metadataKey: string | undefined): SubmitTaskRequest {
+  let input: unknown = null;
+  if (m.inputJson) {
+    try {
+      input = JSON.parse(m.inputJson);
+    } catch (error) {
+      throw new BadJsonField('input_json', (error as Error).message);
+    }
+  }
+  const request: SubmitTaskRequest = { goal: m.goal, input, labels: m.labels ?? {} };
+  if (m.planner) request.planner = m.planner;
+  if (m.memory) request.memory = m.memory;
+  if (m.sessionId) request.sessionId = m.sessionId;
+  if (m.priority !== undefined && m.priority !== null) request.priority = m.priority;
+  if (m.maxAttempts !== undefined && m.maxAttempts !== null) request.maxAttempts = m.maxAttempts;
+  if (m.timeoutMs !== undefined && m.timeoutMs !== null) request.timeoutMs = Number(m.timeoutMs);
+  if (m.maxSteps !== undefined && m.maxSteps !== null) request.maxSteps = m.maxSteps;
+  if (m.notBefore) request.notBefore = m.notBefore;
+  const key = m.idempotencyKey || metadataKey;
+  if (key) request.idempotencyKey = key;
+  return request;
+}

@@ -1,0 +1,187 @@
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { expect } from 'chai';
+import { join } from 'node:path';
+import { definePlugin, extensionPoints, type InlinePlugin } from '@opspawn/plugin-sdk';
+import { startTestKernel, type TestKernel } from '@opspawn/plugin-sdk/testing';
+import { REPO } from '../../helpers/deployment.js';
+
+/** A client built from the .proto files at run time, as any gRPC user would. */
+function client(address: string, token?: string) {
+  const def = protoLoader.loadSync('opspawn/v1/tasks.proto', { includeDirs: [join(REPO, 'proto')], keepCase: false, longs: Number, enums: String, defaults: true });
+  const pkg = grpc.loadPackageDefinition(def) as any;
+  const c = new pkg.opspawn.v1.TaskService(address, grpc.credentials.createInsecure());
+  const md = () => {
+    const m = new grpc.Metadata();
+    if (token) m.set('authorization', `Bearer ${token}`);
+    return m;
+  };
+  const call = <T>(method: string, request: object, deadlineMs = 5000): Promise<T> => new Promise((resolve, reject) => {
+    c[method](request, md(), { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res)));
+  });
+  const watch = (request: object): Promise<any[]> => new Promise((resolve, reject) => {
+    const events: any[] = [];
+    const stream = c.Watch(request, md());
+    stream.on('data', (e: any) => events.push(e));
+    stream.on('end', () => resolve(events));
+    stream.on('error', reject);
+  });
+  return { raw: c, call, watch, close: () => c.close() };
+}
+
+/** A tool provider with one tool that echoes, so scripted plans have something to call. */
+const echoTools: InlinePlugin = {
+  manifest: { id: 'echo-tools', version: '1.0.0', kinds: ['tool-provider'], kernel: '^1.0.0' },
+  plugin: definePlugin({
+    register(env) {
+      env.provide(extensionPoints.toolProvider, {
+        create: () => ({
+          namespace: 'echo',
+          list: async () => [{ name: 'say', description: 'echoes', inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } }],
+          call: async (_name: string, args: unknown) => ({ output: args }),
+        }),
+      });
+    },
+  }),
+};
+
+const plan = (text: string) => JSON.stringify({ plan: [{ tool: 'echo__say', arguments: { text } }] });
+
+describe('transport-grpc', function () {
+  let kernel: TestKernel;
+  let address: string;
+
+  before(async () => {
+    kernel = await startTestKernel({
+      plugins: [
+        '@opspawn/store-memory', '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted',
+        { use: echoTools },
+        { use: '@opspawn/transport-grpc', options: { port: 0, apiKeys: [
+          { key: 'reader-key', name: 'reader', scopes: ['read'] },
+          { key: 'submit-key', name: 'submitter', scopes: ['read', 'submit'] },
+        ] } },
+      ],
+    });
+    address = kernel.get(extensionPoints.transport)[0]!.value.addresses()[0]!;
+  });
+  after(() => kernel.stop());
+
+  it('submits a task, gets it, and watches its events to the final one', async () => {
+    const c = client(address, 'submit-key');
+    const { task, created } = await c.call<any>('Submit', { goal: 'say hi', inputJson: plan('hi') });
+    expect(created).to.equal(true);
+    expect(task.id).to.match(/^task_/);
+    const events = await c.watch({ id: task.id, afterSeq: 0 });
+    expect(events.map((e) => e.seq)).to.deep.equal(events.map((_, i) => i + 1));
+    const last = events.at(-1);
+    expect(last.type).to.equal('status');
+    expect(JSON.parse(last.dataJson).status).to.equal('succeeded');
+    const got = await c.call<any>('Get', { id: task.id });
+    expect(got.status).to.equal('TASK_STATUS_SUCCEEDED');
+    expect(JSON.parse(got.outputJson)).to.deep.equal({ text: 'hi' });
+    c.close();
+  });
+
+  it('resumes Watch from a sequence number', async () => {
+    const c = client(address, 'submit-key');
+    const { task } = await c.call<any>('Submit', { goal: 'resume', inputJson: plan('again') });
+    const all = await c.watch({ id: task.id, afterSeq: 0 });
+    const rest = await c.watch({ id: task.id, afterSeq: 2 });
+    expect(rest.map((e) => e.seq)).to.deep.equal(all.slice(2).map((e) => e.seq));
+    c.close();
+  });
+
+  it('returns the same task for the same idempotency key and ALREADY_EXISTS for a different request', async () => {
+    const c = client(address, 'submit-key');
+    const first = await c.call<any>('Submit', { goal: 'once', idempotencyKey: 'k-1' });
+    const again = await c.call<any>('Submit', { goal: 'once', idempotencyKey: 'k-1' });
+    expect(again.task.id).to.equal(first.task.id);
+    expect(again.created).to.equal(false);
+    const err = await c.call('Submit', { goal: 'something else', idempotencyKey: 'k-1' }).catch((e) => e);
+    expect(err.code).to.equal(grpc.status.ALREADY_EXISTS);
+    expect(err.metadata.get('opspawn-code')).to.deep.equal(['OPSPAWN_IDEMPOTENCY_CONFLICT']);
+    c.close();
+  });
+
+  it('maps refusals to status codes consistently with REST', async () => {
+    const c = client(address, 'submit-key');
+    const notFound = await c.call('Get', { id: 'task_00000000000000000000000000' }).catch((e) => e);
+    expect(notFound.code).to.equal(grpc.status.NOT_FOUND);
+    const invalid = await c.call('Submit', { goal: '' }).catch((e) => e);
+    expect(invalid.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    const badJson = await c.call('Submit', { goal: 'x', inputJson: '{nope' }).catch((e) => e);
+    expect(badJson.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    expect(badJson.details).to.contain('input_json');
+    const badCursor = await c.call('List', { cursor: '!!!' }).catch((e) => e);
+    expect(badCursor.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    c.close();
+  });
+
+  it('lists newest first with cursor paging and filters', async () => {
+    const c = client(address, 'submit-key');
+    for (let i = 0; i < 3; i++) await c.call('Submit', { goal: `paged ${i}`, labels: { batch: 'paging' } });
+    const first = await c.call<any>('List', { labels: { batch: 'paging' }, limit: 2 });
+    expect(first.tasks.map((t: any) => t.goal)).to.deep.equal(['paged 2', 'paged 1']);
+    const second = await c.call<any>('List', { labels: { batch: 'paging' }, limit: 2, cursor: first.nextCursor });
+    expect(second.tasks.map((t: any) => t.goal)).to.deep.equal(['paged 0']);
+    expect(second.nextCursor).to.equal('');
+    c.close();
+  });
+
+  it('refuses calls without a key, with an unknown key, or without the scope', async () => {
+    const none = await client(address).call('List', {}).catch((e) => e);
+    expect(none.code).to.equal(grpc.status.UNAUTHENTICATED);
+    const wrong = await client(address, 'guess').call('List', {}).catch((e) => e);
+    expect(wrong.code).to.equal(grpc.status.UNAUTHENTICATED);
+    const reader = client(address, 'reader-key');
+    expect((await reader.call<any>('List', {})).tasks).to.be.an('array');
+    const denied = await reader.call('Submit', { goal: 'not allowed' }).catch((e) => e);
+    expect(denied.code).to.equal(grpc.status.PERMISSION_DENIED);
+    const watchDenied = await client(address).watch({ id: 'task_00000000000000000000000000' }).catch((e) => e);
+    expect(watchDenied.code).to.equal(grpc.status.UNAUTHENTICATED);
+  });
+
+  it('answers grpc.health.v1 Check without a key', async () => {
+    const def = protoLoader.loadSync((await import('grpc-health-check')).protoPath);
+    const pkg = grpc.loadPackageDefinition(def) as any;
+    const health = new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
+    const res = await new Promise<any>((resolve, reject) => health.Check({ service: 'opspawn.v1.TaskService' }, (e: Error | null, r: any) => (e ? reject(e) : resolve(r))));
+    expect(res.status).to.equal('SERVING');
+    health.close();
+  });
+
+  it('serves reflection so tools can discover the API', async () => {
+    const { protoPath } = await import('grpc-health-check');
+    const reflectionProto = join(REPO, 'node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
+    const def = protoLoader.loadSync(reflectionProto, { keepCase: true });
+    const pkg = grpc.loadPackageDefinition(def) as any;
+    const refl = new pkg.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure());
+    const services = await new Promise<string[]>((resolve, reject) => {
+      const stream = refl.ServerReflectionInfo();
+      stream.on('data', (msg: any) => {
+        resolve(msg.list_services_response.service.map((s: any) => s.name));
+        stream.end();
+      });
+      stream.on('error', reject);
+      stream.write({ list_services: '' });
+    });
+    expect(services).to.include('opspawn.v1.TaskService');
+    expect(protoPath).to.be.a('string');
+    refl.close();
+  });
+
+  it('respects the client deadline on a Watch that would never end', async () => {
+    const c = client(address, 'submit-key');
+    const { task } = await c.call<any>('Submit', { goal: 'later', notBefore: new Date(Date.now() + 3_600_000).toISOString() });
+    const err = await new Promise<any>((resolve) => {
+      const md = new grpc.Metadata();
+      md.set('authorization', 'Bearer submit-key');
+      const stream = c.raw.Watch({ id: task.id }, md, { deadline: Date.now() + 300 });
+      stream.on('data', () => undefined);
+      stream.on('error', resolve);
+    });
+    expect(err.code).to.equal(grpc.status.DEADLINE_EXCEEDED);
+    await c.call('Cancel', { id: task.id });
+    c.close();
+  });
+});
