@@ -1,0 +1,44 @@
+/** Ordered schema migrations; each runs once, in a transaction, under an advisory lock (many workers may start at once). */
+export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: (schema: string) => string }> = [
+  {
+    version: 1,
+    name: 'tasks and events',
+    sql: (s) => `
+      CREATE TABLE ${s}.opspawn_tasks (
+        id               text PRIMARY KEY,
+        goal             text NOT NULL,
+        input            jsonb,
+        planner          text NOT NULL,
+        memory           text NOT NULL,
+        session_id       text NOT NULL,
+        status           text NOT NULL,
+        output           jsonb,
+        error            jsonb,
+        attempts         integer NOT NULL,
+        max_attempts     integer NOT NULL,
+        timeout_ms       bigint NOT NULL,
+        max_steps        integer NOT NULL,
+        priority         integer NOT NULL,
+        idempotency_key  text UNIQUE,
+        request_hash     text,
+        labels           jsonb NOT NULL DEFAULT '{}'::jsonb,
+        not_before       text,
+        cancel_requested boolean NOT NULL DEFAULT false,
+        created_at       text NOT NULL,
+        updated_at       text NOT NULL,
+        started_at       text,
+        finished_at      text,
+        last_seq         integer NOT NULL DEFAULT 0
+      );
+      CREATE INDEX opspawn_tasks_status_id ON ${s}.opspawn_tasks (status, id);
+      CREATE INDEX opspawn_tasks_labels ON ${s}.opspawn_tasks USING gin (labels jsonb_path_ops);
+      CREATE TABLE ${s}.opspawn_task_events (
+        task_id text NOT NULL REFERENCES ${s}.opspawn_tasks (id) ON DELETE CASCADE,
+        seq     integer NOT NULL,
+        type    text NOT NULL,
+        at      text NOT NULL,
+        data    jsonb NOT NULL,
+        PRIMARY KEY (task_id, seq)
+      );`,
+  },
+];
