@@ -1,0 +1,152 @@
+import {
+  ErrorCodes, OpspawnError, type Task, type TaskChange, type TaskEvent, type TaskEventType, type TaskPage,
+  type TaskQuery, type TaskStatus, type TaskStore,
+} from '@opspawn/plugin-sdk';
+
+const MAX_LIMIT = 500;
+const DEFAULT_LIMIT = 50;
+
+/**
+ * Tasks in process memory, for tests and throwaway runs: everything is lost when the process ends. Every method
+ * runs synchronously inside one turn of the event loop, which makes transitions and event appends atomic.
+ */
+export class MemoryTaskStore implements TaskStore {
+  private readonly tasks = new Map<string, Task>();
+  private readonly byKey = new Map<string, string>();
+  private readonly eventLog = new Map<string, TaskEvent[]>();
+  /** Ids in creation order; ids are time-sortable so this is also id order. */
+  private readonly order: string[] = [];
+
+  async create(task: Task): Promise<{ task: Task; created: boolean }> {
+    if (task.idempotencyKey !== undefined) {
+      const existing = this.byKey.get(task.idempotencyKey);
+      if (existing) return { task: clone(this.tasks.get(existing)!), created: false };
+      this.byKey.set(task.idempotencyKey, task.id);
+    }
+    this.tasks.set(task.id, clone(task));
+    this.eventLog.set(task.id, []);
+    insertSorted(this.order, task.id);
+    return { task: clone(task), created: true };
+  }
+
+  async get(id: string): Promise<Task | undefined> {
+    const task = this.tasks.get(id);
+    return task && clone(task);
+  }
+
+  async list(query: TaskQuery): Promise<TaskPage> {
+    const limit = checkLimit(query.limit);
+    const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const out: Task[] = [];
+    let more = false;
+    for (let i = this.order.length - 1; i >= 0; i--) {
+      const id = this.order[i]!;
+      if (before !== undefined && id >= before) continue;
+      const task = this.tasks.get(id)!;
+      if (query.status?.length && !query.status.includes(task.status)) continue;
+      if (query.labels && !Object.entries(query.labels).every(([k, v]) => task.labels[k] === v)) continue;
+      if (out.length === limit) {
+        more = true;
+        break;
+      }
+      out.push(clone(task));
+    }
+    return more ? { tasks: out, nextCursor: encodeCursor(out[out.length - 1]!.id) } : { tasks: out };
+  }
+
+  async transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined> {
+    const task = this.tasks.get(id);
+    if (!task || !from.includes(task.status)) return undefined;
+    if (expectAttempts !== undefined && task.attempts !== expectAttempts) return undefined;
+    applyChange(task, change);
+    return clone(task);
+  }
+
+  async requestCancel(id: string): Promise<Task | undefined> {
+    const task = this.tasks.get(id);
+    if (!task || (task.status !== 'queued' && task.status !== 'running')) return undefined;
+    task.cancelRequested = true;
+    task.updatedAt = new Date().toISOString();
+    return clone(task);
+  }
+
+  async appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
+    const log = this.eventLog.get(taskId);
+    if (!log) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
+    const event: TaskEvent = { taskId, seq: log.length + 1, type, at: new Date().toISOString(), data: clone(data) };
+    log.push(event);
+    return clone(event);
+  }
+
+  async events(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]> {
+    return (this.eventLog.get(taskId) ?? []).slice(Math.max(0, afterSeq), Math.max(0, afterSeq) + limit).map(clone);
+  }
+
+  async findByStatus(statuses: readonly TaskStatus[], limit: number): Promise<Task[]> {
+    const out: Task[] = [];
+    for (const id of this.order) {
+      const task = this.tasks.get(id)!;
+      if (statuses.includes(task.status)) out.push(clone(task));
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  health(): { state: 'ok'; detail: string } {
+    return { state: 'ok', detail: `${this.tasks.size} tasks in memory` };
+  }
+}
+
+/** Applies a change the way every store does: undefined leaves a field, null clears it. */
+export function applyChange(task: Task, change: TaskChange): void {
+  task.status = change.status;
+  if ('output' in change) task.output = change.output;
+  if ('error' in change) change.error === null ? delete task.error : (task.error = change.error);
+  if (change.attempts !== undefined) task.attempts = change.attempts;
+  if ('startedAt' in change) change.startedAt == null ? delete task.startedAt : (task.startedAt = change.startedAt);
+  if ('finishedAt' in change) change.finishedAt == null ? delete task.finishedAt : (task.finishedAt = change.finishedAt);
+  if ('notBefore' in change) change.notBefore == null ? delete task.notBefore : (task.notBefore = change.notBefore);
+  if (change.cancelRequested !== undefined) task.cancelRequested = change.cancelRequested;
+  task.updatedAt = new Date().toISOString();
+}
+
+function checkLimit(limit: number | undefined): number {
+  const value = limit ?? DEFAULT_LIMIT;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_LIMIT) {
+    throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `limit must be an integer from 1 to ${MAX_LIMIT}`, { details: [{ path: 'limit', message: `must be 1..${MAX_LIMIT}` }] });
+  }
+  return value;
+}
+
+function insertSorted(ids: string[], id: string): void {
+  if (ids.length === 0 || ids[ids.length - 1]! < id) {
+    ids.push(id);
+    return;
+  }
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ids[mid]! < id) lo = mid + 1;
+    else hi = mid;
+  }
+  ids.splice(lo, 0, id);
+}
+
+function encodeCursor(id: string): string {
+  return Buffer.from(JSON.stringify({ id }), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { id?: unknown };
+    if (typeof parsed.id === 'string' && parsed.id.length > 0) return parsed.id;
+  } catch {
+    // reported below
+  }
+  throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'cursor is not one this server issued', { hint: 'pass nextCursor from the previous page unchanged', details: [{ path: 'cursor', message: 'invalid cursor' }] });
+}
+
+function clone<T>(value: T): T {
+  return value === undefined ? value : structuredClone(value);
+}
