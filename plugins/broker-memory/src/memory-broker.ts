@@ -1,0 +1,171 @@
+import type { Broker, Delivery, DeliveryHandler, EnqueueOptions, HealthCheckResult, Logger } from '@opspawn/plugin-sdk';
+
+export interface MemoryBrokerOptions {
+  /** First redelivery delay after a handler rejects; doubles each time. */
+  redeliveryBackoffMs: number;
+  /** Redeliveries of one job before it is dropped (logged as an error). */
+  maxRedeliveries: number;
+}
+
+interface Job {
+  taskId: string;
+  priority: number;
+  /** Enqueue order: FIFO within a priority. */
+  order: number;
+  readyAt: number;
+  redeliveries: number;
+}
+
+/** A binary heap ordered by `before`. */
+class Heap<T> {
+  private readonly items: T[] = [];
+  constructor(private readonly before: (a: T, b: T) => boolean) {}
+  get size(): number {
+    return this.items.length;
+  }
+  peek(): T | undefined {
+    return this.items[0];
+  }
+  push(item: T): void {
+    const a = this.items;
+    a.push(item);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.before(a[i]!, a[parent]!)) break;
+      [a[i], a[parent]] = [a[parent]!, a[i]!];
+      i = parent;
+    }
+  }
+  pop(): T | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last !== undefined) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && this.before(a[l]!, a[m]!)) m = l;
+        if (r < a.length && this.before(a[r]!, a[m]!)) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+/**
+ * The embedded default broker: an in-process queue. Ready jobs are delivered highest priority first (FIFO within
+ * a priority); delayed jobs wait in a second heap watched by one timer for the earliest. A handler that rejects
+ * gets the job again after a backoff (at-least-once). Nothing survives the process: the task engine re-queues
+ * unfinished tasks from the store at start (`recoversOnStart`).
+ */
+export class MemoryBroker implements Broker {
+  /** The store is the only durable state, so the kernel re-enqueues unfinished tasks when this broker starts. */
+  readonly recoversOnStart = true;
+  private readonly ready = new Heap<Job>((a, b) => a.priority > b.priority || (a.priority === b.priority && a.order < b.order));
+  private readonly delayed = new Heap<Job>((a, b) => a.readyAt < b.readyAt);
+  private readonly running = new Map<string, AbortController>();
+  private handler?: DeliveryHandler;
+  private concurrency = 0;
+  private active = 0;
+  private order = 0;
+  private timer?: NodeJS.Timeout;
+  private timerAt = Infinity;
+  private draining = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: MemoryBrokerOptions, private readonly logger?: Logger) {}
+
+  async enqueue(taskId: string, options: EnqueueOptions): Promise<void> {
+    const delay = Math.max(0, options.delayMs ?? 0);
+    this.add({ taskId, priority: options.priority, order: this.order++, readyAt: Date.now() + delay, redeliveries: 0 });
+  }
+
+  async consume(handler: DeliveryHandler, options: { concurrency: number }): Promise<void> {
+    this.handler = handler;
+    this.concurrency = Math.max(1, options.concurrency);
+    this.draining = false;
+    this.pump();
+  }
+
+  async cancel(taskId: string): Promise<void> {
+    this.running.get(taskId)?.abort(new Error('task cancelled'));
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    clearTimeout(this.timer);
+    this.timerAt = Infinity;
+    if (this.active === 0) return;
+    const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([idle.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
+    clearTimeout(timer);
+    if (timedOut) {
+      for (const controller of this.running.values()) controller.abort(new Error('broker shutting down'));
+      await idle;
+    }
+  }
+
+  health(): HealthCheckResult {
+    return { state: 'ok', detail: `${this.ready.size + this.delayed.size} waiting, ${this.active} running` };
+  }
+
+  private add(job: Job): void {
+    if (job.readyAt <= Date.now()) this.ready.push(job);
+    else this.delayed.push(job);
+    this.pump();
+  }
+
+  private pump(): void {
+    if (!this.handler || this.draining) return;
+    const now = Date.now();
+    while (this.delayed.size > 0 && this.delayed.peek()!.readyAt <= now) this.ready.push(this.delayed.pop()!);
+    while (this.active < this.concurrency && this.ready.size > 0) this.deliver(this.ready.pop()!);
+    this.armTimer();
+  }
+
+  private armTimer(): void {
+    const next = this.delayed.peek();
+    if (!next || next.readyAt >= this.timerAt) return;
+    clearTimeout(this.timer);
+    this.timerAt = next.readyAt;
+    this.timer = setTimeout(() => {
+      this.timerAt = Infinity;
+      this.pump();
+    }, Math.max(0, next.readyAt - Date.now()));
+    this.timer.unref();
+  }
+
+  private deliver(job: Job): void {
+    this.active++;
+    const controller = new AbortController();
+    this.running.set(job.taskId, controller);
+    const delivery: Delivery = { taskId: job.taskId, signal: controller.signal };
+    Promise.resolve()
+      .then(() => this.handler!(delivery))
+      .catch((error: unknown) => this.redeliver(job, error))
+      .finally(() => {
+        if (this.running.get(job.taskId) === controller) this.running.delete(job.taskId);
+        this.active--;
+        if (this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+        this.pump();
+      });
+  }
+
+  private redeliver(job: Job, error: unknown): void {
+    if (job.redeliveries >= this.options.maxRedeliveries) {
+      this.logger?.error({ taskId: job.taskId, err: error }, `dropping task ${job.taskId} after ${job.redeliveries} redeliveries`);
+      return;
+    }
+    const delay = Math.min(this.options.redeliveryBackoffMs * 2 ** job.redeliveries, 30_000);
+    this.logger?.warn({ taskId: job.taskId, err: error, delayMs: delay }, 'delivery failed; delivering again');
+    this.add({ ...job, redeliveries: job.redeliveries + 1, order: this.order++, readyAt: Date.now() + delay });
+  }
+}
