@@ -1,0 +1,69 @@
+import type { ChatMessage, Memory } from '@opspawn/plugin-sdk';
+
+export interface BufferMemoryOptions {
+  /** Most messages `load` returns. */
+  maxMessages: number;
+  /** Approximate token budget of what `load` returns (characters / 4). */
+  maxTokens: number;
+  /** Sessions kept; the least recently used is forgotten beyond this. */
+  maxSessions: number;
+}
+
+/** Rough token count: about four characters per token for English text and JSON. */
+export function approximateTokens(message: ChatMessage): number {
+  const calls = message.toolCalls ? JSON.stringify(message.toolCalls).length : 0;
+  return Math.ceil((message.content.length + calls) / 4) + 1;
+}
+
+/**
+ * Per-session message history in process memory, bounded by a window of messages and approximate tokens.
+ * A leading system message is always kept; a window never starts with tool results whose call was cut off
+ * (chat APIs refuse that).
+ */
+export class BufferMemory implements Memory {
+  /** Map iteration order is insertion order: re-inserting on use makes the first key the least recently used. */
+  private readonly sessions = new Map<string, ChatMessage[]>();
+
+  constructor(private readonly options: BufferMemoryOptions) {}
+
+  async append(sessionId: string, messages: readonly ChatMessage[]): Promise<void> {
+    const history = this.touch(sessionId) ?? [];
+    history.push(...messages.map((m) => structuredClone(m)));
+    // Keep what a window could ever show, plus a pinned system message.
+    const keep = this.options.maxMessages + 1;
+    if (history.length > keep * 2) history.splice(history[0]?.role === 'system' ? 1 : 0, history.length - keep);
+    this.sessions.set(sessionId, history);
+    while (this.sessions.size > this.options.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
+  }
+
+  async load(sessionId: string): Promise<ChatMessage[]> {
+    const history = this.touch(sessionId);
+    if (!history || history.length === 0) return [];
+    const pinned = history[0]!.role === 'system' ? history[0] : undefined;
+    let budget = this.options.maxTokens - (pinned ? approximateTokens(pinned) : 0);
+    let room = this.options.maxMessages - (pinned ? 1 : 0);
+    const window: ChatMessage[] = [];
+    for (let i = history.length - 1; i >= (pinned ? 1 : 0) && room > 0; i--) {
+      const cost = approximateTokens(history[i]!);
+      if (cost > budget) break;
+      window.unshift(history[i]!);
+      budget -= cost;
+      room--;
+    }
+    while (window[0]?.role === 'tool') window.shift();
+    return structuredClone(pinned ? [pinned, ...window] : window);
+  }
+
+  async clear(sessionId: string): Promise<void> {
+    this.sessions.delete(sessionId);
+  }
+
+  private touch(sessionId: string): ChatMessage[] | undefined {
+    const history = this.sessions.get(sessionId);
+    if (history) {
+      this.sessions.delete(sessionId);
+      this.sessions.set(sessionId, history);
+    }
+    return history;
+  }
+}
