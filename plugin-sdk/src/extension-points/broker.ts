@@ -22,6 +22,11 @@ export interface EnqueueOptions {
  * task runs. The store, not the broker, holds status and history.
  */
 export interface Broker {
+  /**
+   * True when the broker keeps no state across restarts (an in-process queue): the task engine then re-queues
+   * the store's unfinished tasks when it starts. A durable broker recovers its own jobs and leaves this unset.
+   */
+  readonly recoversOnStart?: boolean;
   enqueue(taskId: string, options: EnqueueOptions): Promise<void>;
   /** Starts delivering to `handler`, at most `concurrency` at a time in this process. */
   consume(handler: DeliveryHandler, options: { concurrency: number }): Promise<void>;

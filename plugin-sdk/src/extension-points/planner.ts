@@ -44,4 +44,6 @@ export type PlanDecision =
  */
 export interface Planner {
   plan(request: PlanRequest): Promise<PlanDecision>;
+  /** Optional: refuse a task's input at submit time (throw OpspawnError TASK_INVALID naming the field). */
+  validateInput?(input: unknown): void;
 }

@@ -7,6 +7,10 @@ import { render } from './templates.js';
  * use. Stateless: the step to run is the number of steps already recorded in the request's history.
  */
 export class ScriptedPlanner implements Planner {
+  validateInput(input: unknown): void {
+    validatePlan(input);
+  }
+
   async plan(request: PlanRequest): Promise<PlanDecision> {
     request.signal.throwIfAborted();
     const plan = validatePlan(request.task.input);

@@ -40,6 +40,8 @@ export class GrpcTransport implements Transport {
     private readonly tasks: TaskService,
     private readonly health: Health,
     private readonly logger: Logger,
+    /** This plugin's id: its own 'starting' state must not make it report NOT_SERVING. */
+    private readonly pluginId = 'transport-grpc',
   ) {
     this.keys = new ApiKeys(options.apiKeys);
     this.server = new grpc.Server({
@@ -90,7 +92,8 @@ export class GrpcTransport implements Transport {
   }
 
   private async followReadiness(): Promise<void> {
-    const ready = (await this.health.report()).ready;
+    const report = await this.health.report();
+    const ready = report.live && Object.entries(report.checks).every(([name, c]) => name === `plugin:${this.pluginId}` || c.state !== 'down');
     const status = ready ? 'SERVING' : 'NOT_SERVING';
     this.healthService.setStatus('', status);
     this.healthService.setStatus(SERVICE_NAME, status);
@@ -170,7 +173,7 @@ export class GrpcTransport implements Transport {
       }
       call.end();
     } catch (error) {
-      if (!controller.signal.aborted) call.destroy(Object.assign(new Error(), this.fail(error)) as grpc.ServiceError);
+      if (!controller.signal.aborted) call.emit('error', this.fail(error));
     }
   }
 }

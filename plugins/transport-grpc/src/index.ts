@@ -16,7 +16,7 @@ export default definePlugin<GrpcTransportOptions>({
     env.provide(extensionPoints.transport, {
       deps: { tasks: services.taskService, health: services.health },
       async create({ tasks, health }) {
-        const transport = new GrpcTransport(env.options, tasks, health, env.logger);
+        const transport = new GrpcTransport(env.options, tasks, health, env.logger, env.id);
         await transport.listen();
         env.logger.info({ addresses: transport.addresses() }, 'gRPC listening');
         return transport;

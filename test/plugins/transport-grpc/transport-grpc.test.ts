@@ -46,6 +46,8 @@ const echoTools: InlinePlugin = {
 };
 
 const plan = (text: string) => JSON.stringify({ plan: [{ tool: 'echo__say', arguments: { text } }] });
+/** A scripted task that answers at once without tools. */
+const noop = JSON.stringify({ plan: [], final: 'done' });
 
 describe('transport-grpc', function () {
   let kernel: TestKernel;
@@ -93,11 +95,11 @@ describe('transport-grpc', function () {
 
   it('returns the same task for the same idempotency key and ALREADY_EXISTS for a different request', async () => {
     const c = client(address, 'submit-key');
-    const first = await c.call<any>('Submit', { goal: 'once', idempotencyKey: 'k-1' });
-    const again = await c.call<any>('Submit', { goal: 'once', idempotencyKey: 'k-1' });
+    const first = await c.call<any>('Submit', { goal: 'once', inputJson: noop, idempotencyKey: 'k-1' });
+    const again = await c.call<any>('Submit', { goal: 'once', inputJson: noop, idempotencyKey: 'k-1' });
     expect(again.task.id).to.equal(first.task.id);
     expect(again.created).to.equal(false);
-    const err = await c.call('Submit', { goal: 'something else', idempotencyKey: 'k-1' }).catch((e) => e);
+    const err = await c.call('Submit', { goal: 'something else', inputJson: noop, idempotencyKey: 'k-1' }).catch((e) => e);
     expect(err.code).to.equal(grpc.status.ALREADY_EXISTS);
     expect(err.metadata.get('opspawn-code')).to.deep.equal(['OPSPAWN_IDEMPOTENCY_CONFLICT']);
     c.close();
@@ -119,7 +121,7 @@ describe('transport-grpc', function () {
 
   it('lists newest first with cursor paging and filters', async () => {
     const c = client(address, 'submit-key');
-    for (let i = 0; i < 3; i++) await c.call('Submit', { goal: `paged ${i}`, labels: { batch: 'paging' } });
+    for (let i = 0; i < 3; i++) await c.call('Submit', { goal: `paged ${i}`, inputJson: noop, labels: { batch: 'paging' } });
     const first = await c.call<any>('List', { labels: { batch: 'paging' }, limit: 2 });
     expect(first.tasks.map((t: any) => t.goal)).to.deep.equal(['paged 2', 'paged 1']);
     const second = await c.call<any>('List', { labels: { batch: 'paging' }, limit: 2, cursor: first.nextCursor });
@@ -135,14 +137,14 @@ describe('transport-grpc', function () {
     expect(wrong.code).to.equal(grpc.status.UNAUTHENTICATED);
     const reader = client(address, 'reader-key');
     expect((await reader.call<any>('List', {})).tasks).to.be.an('array');
-    const denied = await reader.call('Submit', { goal: 'not allowed' }).catch((e) => e);
+    const denied = await reader.call('Submit', { goal: 'not allowed', inputJson: noop }).catch((e) => e);
     expect(denied.code).to.equal(grpc.status.PERMISSION_DENIED);
     const watchDenied = await client(address).watch({ id: 'task_00000000000000000000000000' }).catch((e) => e);
     expect(watchDenied.code).to.equal(grpc.status.UNAUTHENTICATED);
   });
 
   it('answers grpc.health.v1 Check without a key', async () => {
-    const def = protoLoader.loadSync((await import('grpc-health-check')).protoPath);
+    const def = protoLoader.loadSync((await import('grpc-health-check')).protoPath, { enums: String });
     const pkg = grpc.loadPackageDefinition(def) as any;
     const health = new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
     const res = await new Promise<any>((resolve, reject) => health.Check({ service: 'opspawn.v1.TaskService' }, (e: Error | null, r: any) => (e ? reject(e) : resolve(r))));
@@ -172,7 +174,7 @@ describe('transport-grpc', function () {
 
   it('respects the client deadline on a Watch that would never end', async () => {
     const c = client(address, 'submit-key');
-    const { task } = await c.call<any>('Submit', { goal: 'later', notBefore: new Date(Date.now() + 3_600_000).toISOString() });
+    const { task } = await c.call<any>('Submit', { goal: 'later', inputJson: noop, notBefore: new Date(Date.now() + 3_600_000).toISOString() });
     const err = await new Promise<any>((resolve) => {
       const md = new grpc.Metadata();
       md.set('authorization', 'Bearer submit-key');

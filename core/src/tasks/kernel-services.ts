@@ -1,0 +1,43 @@
+import { extensionPoints, services } from '@opspawn/plugin-sdk';
+import type { KernelService } from '../kernel/kernel-service.js';
+import { KernelToolRegistry } from '../tools/kernel-tool-registry.js';
+import { TaskEngine } from './task-engine.js';
+import { taskSettings } from './task-defaults.js';
+
+/** `kernel:tools`: every tool provider merged. Always available (it may have no tools). */
+export const toolRegistryService: KernelService<KernelToolRegistry, { providers: typeof extensionPoints.toolProvider }> = {
+  id: 'kernel:tools',
+  token: services.toolRegistry as never,
+  deps: { providers: extensionPoints.toolProvider },
+  isAvailable: () => true,
+  unavailableHint: '',
+  create: ({ providers }, { config, logger }) => new KernelToolRegistry(providers, taskSettings(config.tasks), logger),
+  dispose: (registry) => registry.close(),
+};
+
+const taskDeps = {
+  store: extensionPoints.store,
+  broker: extensionPoints.broker,
+  planners: extensionPoints.planner,
+  memories: extensionPoints.memory,
+  tools: services.toolRegistry,
+  bus: services.eventBus,
+};
+
+/** `kernel:tasks`: the task service and this process's worker; needs the active store and broker. */
+export const taskEngineService: KernelService<TaskEngine, typeof taskDeps> = {
+  id: 'kernel:tasks',
+  token: services.taskService as never,
+  deps: taskDeps,
+  isAvailable: (plan) => Boolean(plan.chosen.store && plan.chosen.broker),
+  unavailableHint: 'add a store and a broker plugin, e.g. @opspawn/store-sqlite and @opspawn/broker-memory',
+  async create(deps, { config, plan, logger }) {
+    const engine = new TaskEngine({
+      ...deps, logger, settings: taskSettings(config.tasks), defaultPlanner: plan.chosen.planner, defaultMemory: plan.chosen.memory,
+      stopTimeoutMs: config.kernel?.stopTimeoutMs ?? 10_000,
+    });
+    await engine.start();
+    return engine;
+  },
+  dispose: (engine) => engine.stop(),
+};

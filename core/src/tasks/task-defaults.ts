@@ -1,0 +1,17 @@
+import type { TaskEngineConfig } from '@opspawn/plugin-sdk';
+
+/** Defaults of the `tasks` section of the config, in one place (documented in docs/reference/task-model.md). */
+export const TASK_DEFAULTS: Required<TaskEngineConfig> = {
+  concurrency: 16,
+  defaultTimeoutMs: 300_000,
+  defaultMaxAttempts: 3,
+  defaultMaxSteps: 20,
+  retryBackoffMs: 1000,
+  maxRetryBackoffMs: 60_000,
+  maxToolResultBytes: 262_144,
+  toolTimeoutMs: 60_000,
+};
+
+export function taskSettings(config: TaskEngineConfig | undefined): Required<TaskEngineConfig> {
+  return { ...TASK_DEFAULTS, ...config };
+}

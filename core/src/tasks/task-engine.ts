@@ -1,0 +1,295 @@
+import {
+  ErrorCodes, OpspawnError, describeError, isFinalStatus, isOpspawnError, newTaskId,
+  type Broker, type Delivery, type EventBus, type Logger, type Memory, type Planner, type Provided,
+  type SubmitTaskRequest, type Task, type TaskEngineConfig, type TaskEvent, type TaskPage, type TaskQuery,
+  type TaskService, type TaskStore, type ToolRegistry, type WatchOptions,
+} from '@opspawn/plugin-sdk';
+import { runAgentLoop } from './agent-loop.js';
+import { checkSubmitRequest, requestHash } from './submit-validation.js';
+import { TaskEvents, isFinalEvent } from './task-events.js';
+
+export interface TaskEngineDeps {
+  store: TaskStore;
+  broker: Broker;
+  planners: Provided<Planner>[];
+  memories: Provided<Memory>[];
+  tools: ToolRegistry;
+  bus: EventBus;
+  logger: Logger;
+  settings: Required<TaskEngineConfig>;
+  defaultPlanner?: string;
+  defaultMemory?: string;
+  stopTimeoutMs: number;
+}
+
+/** Errors that another attempt cannot fix. */
+const PERMANENT = new Set<string>([ErrorCodes.TASK_INVALID, ErrorCodes.PLANNER_UNKNOWN, ErrorCodes.MEMORY_UNKNOWN, ErrorCodes.TASK_MAX_STEPS]);
+const REPLAY_PAGE = 500;
+/** A watcher re-reads the store this often, in case an event was published in another process. */
+const WATCH_POLL_MS = 2000;
+
+/**
+ * The task service and the worker of this process. Status lives in the store; every change is a
+ * compare-and-set transition, so with at-least-once delivery a task still reaches exactly one final state.
+ */
+export class TaskEngine implements TaskService {
+  private readonly eventLog: TaskEvents;
+  private readonly planners: Map<string, Planner>;
+  private readonly memories: Map<string, Memory>;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: TaskEngineDeps) {
+    this.eventLog = new TaskEvents(deps.store, deps.bus);
+    this.planners = new Map(deps.planners.map((p) => [p.plugin, p.value]));
+    this.memories = new Map(deps.memories.map((m) => [m.plugin, m.value]));
+    this.log = deps.logger;
+  }
+
+  /** Starts consuming; re-queues unfinished tasks first when the broker keeps no state of its own. */
+  async start(): Promise<void> {
+    if (this.deps.broker.recoversOnStart) await this.recover();
+    await this.deps.broker.consume((delivery) => this.run(delivery), { concurrency: this.deps.settings.concurrency });
+  }
+
+  async stop(): Promise<void> {
+    await this.deps.broker.drain(this.deps.stopTimeoutMs);
+  }
+
+  // ---- TaskService ------------------------------------------------------------------------------
+
+  async submit(request: SubmitTaskRequest): Promise<{ task: Task; created: boolean }> {
+    checkSubmitRequest(request);
+    const { settings } = this.deps;
+    const planner = request.planner ?? this.deps.defaultPlanner;
+    const memory = request.memory ?? this.deps.defaultMemory;
+    if (!planner || !this.planners.has(planner)) {
+      throw new OpspawnError(ErrorCodes.PLANNER_UNKNOWN, planner ? `no planner '${planner}' in this deployment` : 'no planner given and the deployment has no default', {
+        hint: `use one of: ${[...this.planners.keys()].join(', ') || '(none enabled)'}`, details: [{ path: 'planner', message: 'unknown planner' }],
+      });
+    }
+    if (!memory || !this.memories.has(memory)) {
+      throw new OpspawnError(ErrorCodes.MEMORY_UNKNOWN, memory ? `no memory '${memory}' in this deployment` : 'no memory given and the deployment has no default', {
+        hint: `use one of: ${[...this.memories.keys()].join(', ') || '(none enabled)'}`, details: [{ path: 'memory', message: 'unknown memory' }],
+      });
+    }
+    this.planners.get(planner)!.validateInput?.(request.input ?? null);
+    const now = new Date().toISOString();
+    const id = newTaskId();
+    const hash = requestHash(request);
+    const task: Task = {
+      id, goal: request.goal, input: request.input ?? null, planner, memory, sessionId: request.sessionId ?? id,
+      status: 'queued', attempts: 0, maxAttempts: request.maxAttempts ?? settings.defaultMaxAttempts,
+      timeoutMs: request.timeoutMs ?? settings.defaultTimeoutMs, maxSteps: request.maxSteps ?? settings.defaultMaxSteps,
+      priority: request.priority ?? 0, labels: request.labels ?? {}, cancelRequested: false, createdAt: now, updatedAt: now,
+      ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey, requestHash: hash } : {}),
+      ...(request.notBefore ? { notBefore: new Date(request.notBefore).toISOString() } : {}),
+    };
+    const result = await this.deps.store.create(task);
+    if (!result.created) {
+      if (result.task.requestHash !== hash) {
+        throw new OpspawnError(ErrorCodes.IDEMPOTENCY_CONFLICT, `idempotency key '${request.idempotencyKey}' was used for a different request (task ${result.task.id})`, {
+          hint: 'use a new key for a new request', details: [{ path: 'idempotencyKey', message: 'already used with another request' }],
+        });
+      }
+      return result;
+    }
+    await this.eventLog.emit(id, 'status', { status: 'queued', attempt: 0 });
+    await this.deps.broker.enqueue(id, { priority: task.priority, delayMs: delayUntil(task.notBefore) });
+    return result;
+  }
+
+  async get(id: string): Promise<Task> {
+    const task = await this.deps.store.get(id);
+    if (!task) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `no task ${id}`, { hint: 'check the id; list tasks to find it' });
+    return task;
+  }
+
+  list(query: TaskQuery = {}): Promise<TaskPage> {
+    return this.deps.store.list(query);
+  }
+
+  async cancel(id: string): Promise<Task> {
+    const task = await this.get(id);
+    if (isFinalStatus(task.status)) {
+      throw new OpspawnError(ErrorCodes.TASK_NOT_CANCELLABLE, `task ${id} is already ${task.status}`, { hint: 'only queued or running tasks can be cancelled' });
+    }
+    const error = { code: ErrorCodes.TASK_CANCELLED, message: 'cancelled on request' };
+    const cancelled = await this.deps.store.transition(id, ['queued'], { status: 'cancelled', error, finishedAt: new Date().toISOString() });
+    if (cancelled) {
+      await this.eventLog.emit(id, 'status', { status: 'cancelled', attempt: cancelled.attempts, error });
+      return cancelled;
+    }
+    const running = await this.deps.store.requestCancel(id);
+    if (!running) return this.get(id);
+    await this.deps.broker.cancel(id);
+    return running;
+  }
+
+  async events(id: string, afterSeq = 0, limit = REPLAY_PAGE): Promise<TaskEvent[]> {
+    await this.get(id);
+    return this.deps.store.events(id, afterSeq, limit);
+  }
+
+  async *watch(id: string, options: WatchOptions = {}): AsyncIterable<TaskEvent> {
+    await this.get(id);
+    const { signal } = options;
+    let last = options.afterSeq ?? 0;
+    const live: TaskEvent[] = [];
+    let wake: (() => void) | undefined;
+    const unsubscribe = this.deps.bus.subscribe(id, (event) => {
+      live.push(event);
+      wake?.();
+    });
+    const onAbort = () => wake?.();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      while (!signal?.aborted) {
+        // Whatever the store has after `last` (replay, a gap, or another process's events), then live ones.
+        for (;;) {
+          const batch = await this.deps.store.events(id, last, REPLAY_PAGE);
+          for (const event of batch) {
+            last = event.seq;
+            yield event;
+            if (isFinalEvent(event)) return;
+          }
+          if (batch.length < REPLAY_PAGE) break;
+        }
+        while (live.length > 0 && !signal?.aborted) {
+          const event = live.shift()!;
+          if (event.seq <= last) continue;
+          if (event.seq > last + 1) {
+            live.unshift(event);
+            break;
+          }
+          last = event.seq;
+          yield event;
+          if (isFinalEvent(event)) return;
+        }
+        if (live.length > 0 || signal?.aborted) continue;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          const timer = setTimeout(resolve, WATCH_POLL_MS);
+          timer.unref();
+        });
+        wake = undefined;
+      }
+    } finally {
+      unsubscribe();
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  // ---- worker -----------------------------------------------------------------------------------
+
+  /** Handles one delivery. Resolves unless the infrastructure failed; what a task does never escapes. */
+  private async run(delivery: Delivery): Promise<void> {
+    const { store, settings } = this.deps;
+    const task = await store.get(delivery.taskId);
+    if (!task || task.status !== 'queued') return; // finished, taken by another worker, or unknown
+    const wait = delayUntil(task.notBefore);
+    if (wait > 0) {
+      await this.deps.broker.enqueue(task.id, { priority: task.priority, delayMs: wait });
+      return;
+    }
+    if (task.cancelRequested) {
+      const error = { code: ErrorCodes.TASK_CANCELLED, message: 'cancelled on request' };
+      const done = await store.transition(task.id, ['queued'], { status: 'cancelled', error, finishedAt: new Date().toISOString() });
+      if (done) await this.eventLog.emit(task.id, 'status', { status: 'cancelled', attempt: done.attempts, error });
+      return;
+    }
+    const attempt = task.attempts + 1;
+    const running = await store.transition(task.id, ['queued'], { status: 'running', attempts: attempt, startedAt: new Date().toISOString(), finishedAt: null }, task.attempts);
+    if (!running) return;
+    await this.eventLog.emit(task.id, 'status', { status: 'running', attempt });
+
+    const controller = new AbortController();
+    const timeoutError = new OpspawnError(ErrorCodes.TASK_TIMEOUT, `attempt ${attempt} did not finish within ${running.timeoutMs} ms`, { hint: 'raise timeoutMs for the task' });
+    const timer = setTimeout(() => controller.abort(timeoutError), running.timeoutMs);
+    const forward = () => controller.abort(delivery.signal.reason);
+    delivery.signal.addEventListener('abort', forward, { once: true });
+    try {
+      const planner = this.planners.get(running.planner);
+      const memory = this.memories.get(running.memory);
+      if (!planner) throw new OpspawnError(ErrorCodes.PLANNER_UNKNOWN, `planner '${running.planner}' is not in this deployment any more`);
+      if (!memory) throw new OpspawnError(ErrorCodes.MEMORY_UNKNOWN, `memory '${running.memory}' is not in this deployment any more`);
+      const output = await runAgentLoop(running, attempt, controller.signal, { planner, memory, tools: this.deps.tools, events: this.eventLog });
+      const done = await store.transition(task.id, ['running'], { status: 'succeeded', output, error: null, finishedAt: new Date().toISOString() }, attempt);
+      if (done) await this.eventLog.emit(task.id, 'status', { status: 'succeeded', attempt });
+    } catch (error) {
+      await this.settleFailure(running, attempt, controller.signal.aborted ? controller.signal.reason : error, delivery.signal.aborted);
+    } finally {
+      clearTimeout(timer);
+      delivery.signal.removeEventListener('abort', forward);
+    }
+    void settings;
+  }
+
+  private async settleFailure(task: Task, attempt: number, error: unknown, deliveryAborted: boolean): Promise<void> {
+    const { store, settings } = this.deps;
+    const now = new Date().toISOString();
+    if (deliveryAborted) {
+      const current = await store.get(task.id);
+      if (current?.cancelRequested) {
+        const cancelled = { code: ErrorCodes.TASK_CANCELLED, message: 'cancelled on request' };
+        const done = await store.transition(task.id, ['running'], { status: 'cancelled', error: cancelled, finishedAt: now }, attempt);
+        if (done) await this.eventLog.emit(task.id, 'status', { status: 'cancelled', attempt, error: cancelled });
+        return;
+      }
+      // The worker is shutting down: leave the task queued for the next start (the attempt stays counted).
+      const stalled = { code: ErrorCodes.TASK_STALLED, message: 'the worker stopped while this attempt ran' };
+      const back = await store.transition(task.id, ['running'], { status: 'queued', error: stalled }, attempt);
+      if (back) await this.eventLog.emit(task.id, 'status', { status: 'queued', attempt, error: stalled });
+      return;
+    }
+    const taskError = isOpspawnError(error)
+      ? { code: error.code, message: error.message }
+      : { code: ErrorCodes.TASK_INTERNAL, message: describeError(error) };
+    if (attempt < task.maxAttempts && !PERMANENT.has(taskError.code)) {
+      const delayMs = backoff(attempt, settings.retryBackoffMs, settings.maxRetryBackoffMs);
+      const back = await store.transition(task.id, ['running'], { status: 'queued', error: taskError }, attempt);
+      if (!back) return;
+      await this.eventLog.emit(task.id, 'status', { status: 'queued', attempt, error: taskError, retryInMs: delayMs });
+      await this.deps.broker.enqueue(task.id, { priority: task.priority, delayMs });
+      return;
+    }
+    const done = await store.transition(task.id, ['running'], { status: 'failed', error: taskError, finishedAt: now }, attempt);
+    if (done) await this.eventLog.emit(task.id, 'status', { status: 'failed', attempt, error: taskError });
+    this.log.debug({ taskId: task.id, code: taskError.code }, 'task failed');
+  }
+
+  /** After a restart: attempts that were running are counted and queued again; every unfinished task is enqueued. */
+  private async recover(): Promise<void> {
+    const { store, broker } = this.deps;
+    let requeued = 0;
+    for (;;) {
+      const running = await store.findByStatus(['running'], 500);
+      if (running.length === 0) break;
+      for (const task of running) {
+        const stalled = { code: ErrorCodes.TASK_STALLED, message: 'the host stopped while this attempt ran' };
+        const back = await store.transition(task.id, ['running'], { status: 'queued', error: stalled }, task.attempts);
+        if (back) await this.eventLog.emit(task.id, 'status', { status: 'queued', attempt: task.attempts, error: stalled });
+      }
+    }
+    // Queued tasks are enqueued page by page; ids are time-sortable so paging by status is stable.
+    let cursor: string | undefined;
+    do {
+      const page = await store.list({ status: ['queued'], limit: 500, cursor });
+      for (const task of page.tasks) {
+        await broker.enqueue(task.id, { priority: task.priority, delayMs: delayUntil(task.notBefore) });
+        requeued++;
+      }
+      cursor = page.nextCursor;
+    } while (cursor);
+    if (requeued > 0) this.log.info({ requeued }, `re-queued ${requeued} unfinished task(s) from the store`);
+  }
+}
+
+function delayUntil(notBefore: string | undefined): number {
+  return notBefore ? Math.max(0, Date.parse(notBefore) - Date.now()) : 0;
+}
+
+/** Exponential backoff with ±20% jitter, capped. */
+export function backoff(attempt: number, baseMs: number, maxMs: number): number {
+  const raw = Math.min(maxMs, baseMs * 2 ** (attempt - 1));
+  return Math.round(raw * (0.8 + Math.random() * 0.4));
+}
