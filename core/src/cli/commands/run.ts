@@ -1,0 +1,81 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { ErrorCodes, OpspawnError, services, type TaskEvent } from '@opspawn/plugin-sdk';
+import { bootKernel } from '../../boot.js';
+import { createLogger } from '../../logging/create-logger.js';
+import { ExitCodes } from '../exit-codes.js';
+import type { GlobalOptions } from '../main.js';
+
+/** Exit codes of `opspawn run`, by the task's outcome. */
+export const RunExitCodes = { succeeded: 0, failed: 10, cancelled: 11 } as const;
+
+async function readTask(source: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = source === '-' ? await readStdin() : await readFile(source, 'utf8');
+  } catch (error) {
+    throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `cannot read ${source}: ${(error as Error).message}`, { hint: 'pass a task JSON file, or - to read standard input' });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `${source === '-' ? 'standard input' : source} is not JSON: ${(error as Error).message}`, { hint: 'a task is {"goal": "...", "input": {...}}' });
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const short = (value: unknown, max = 120): string => {
+  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? 'null';
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+};
+
+/** One human line per event. */
+export function describeEvent(event: TaskEvent): string | undefined {
+  const d = event.data as Record<string, any>;
+  switch (event.type) {
+    case 'status':
+      return `• ${d.status}${d.attempt ? ` (attempt ${d.attempt})` : ''}${d.error ? `: ${d.error.code}: ${d.error.message}` : ''}${d.retryInMs !== undefined ? ` — retry in ${d.retryInMs} ms` : ''}`;
+    case 'plan':
+      return `▸ step ${d.step}${d.thought ? `: ${short(d.thought, 80)}` : ''}`;
+    case 'tool_call':
+      return `  → ${d.tool} ${short(d.arguments)}`;
+    case 'tool_result':
+      return d.ok ? `  ✓ ${d.tool} ${short(d.output)} (${d.durationMs} ms)` : `  ✗ ${d.tool} ${d.error.code}: ${short(d.error.message)} (${d.durationMs} ms)`;
+    case 'final':
+      return `= ${short(d.output, 400)}`;
+    case 'log':
+      return `  · [${d.level}] ${d.source ? `${d.source}: ` : ''}${short(d.message)}`;
+    default:
+      return undefined;
+  }
+}
+
+export function registerRunCommand(program: Command, globals: () => GlobalOptions): void {
+  program.command('run <task>')
+    .description('run one task (a JSON file, or - for stdin) on the configured plugins in this process, printing its events as they happen')
+    .option('--json', 'print each event as one JSON line')
+    .action(async (source: string, opts: { json?: boolean }) => {
+      const request = await readTask(source);
+      const logger = createLogger({ level: 'warn', destination: process.stderr, pretty: false });
+      const { kernel } = await bootKernel({ configPath: globals().config, logger });
+      try {
+        const tasks = kernel.get(services.taskService);
+        const { task } = await tasks.submit(request as never);
+        if (!opts.json) process.stdout.write(`task ${task.id}: ${short(task.goal, 100)}\n`);
+        for await (const event of tasks.watch(task.id)) {
+          const line = opts.json ? JSON.stringify(event) : describeEvent(event);
+          if (line) process.stdout.write(`${line}\n`);
+        }
+        const done = await tasks.get(task.id);
+        process.exitCode = done.status === 'succeeded' ? RunExitCodes.succeeded : done.status === 'cancelled' ? RunExitCodes.cancelled : RunExitCodes.failed;
+      } finally {
+        const errors = await kernel.stop();
+        if (errors.length > 0 && process.exitCode === 0) process.exitCode = ExitCodes.stop;
+      }
+    });
+}

@@ -1,0 +1,51 @@
+import { expect } from 'chai';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Deployment } from '../helpers/deployment.js';
+
+describe('opspawn run', function () {
+  let d: Deployment;
+  before(() => {
+    d = new Deployment();
+    for (const id of ['store-memory', 'broker-memory', 'memory-buffer', 'planner-scripted']) d.linkBuiltIn(id);
+    d.config(`{ plugins: ['@opspawn/store-memory', '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted'] }`);
+  });
+  after(() => d.cleanup());
+
+  const task = (name: string, body: unknown) => {
+    writeFileSync(join(d.dir, name), JSON.stringify(body));
+    return name;
+  };
+
+  it('prints the events of a task as they happen and exits 0 when it succeeds', async () => {
+    const r = await d.run(['run', task('ok.json', { goal: 'answer', input: { plan: [], final: { answer: 42 } } })]);
+    expect(r.code, r.stderr).to.equal(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).to.match(/^task task_\w{26}: answer$/);
+    expect(lines.slice(1)).to.deep.equal(['• queued', '• running (attempt 1)', '= {"answer":42}', '• succeeded (attempt 1)']);
+  });
+
+  it('exits 10 when the task fails, with the error code on the last line', async () => {
+    const r = await d.run(['run', task('bad.json', { goal: 'missing tool', input: { plan: [{ tool: 'x__y' }] }, maxAttempts: 1 })]);
+    expect(r.code).to.equal(10);
+    expect(r.stdout.trim().split('\n').at(-1)).to.match(/^• failed \(attempt 1\): OPSPAWN_PLANNER_FAILED: step 1 call 'x__y' failed: OPSPAWN_TOOL_NOT_FOUND/);
+  });
+
+  it('prints one JSON event per line with --json', async () => {
+    const r = await d.run(['run', task('json.json', { goal: 'json', input: { plan: [], final: 'x' } }), '--json']);
+    expect(r.code).to.equal(0);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.map((e) => e.seq)).to.deep.equal([1, 2, 3, 4]);
+    expect(events.at(-1).data.status).to.equal('succeeded');
+  });
+
+  it('exits 2 with one line for a task file that is not JSON or not a valid task', async () => {
+    writeFileSync(join(d.dir, 'broken.json'), '{ goal: ');
+    const broken = await d.run(['run', 'broken.json']);
+    expect(broken.code).to.equal(2);
+    expect(broken.stderr).to.match(/^error OPSPAWN_INVALID_REQUEST: broken.json is not JSON: /);
+    const invalid = await d.run(['run', task('invalid.json', { goal: '', priority: 50 })]);
+    expect(invalid.code).to.equal(2);
+    expect(invalid.stderr).to.contain('error OPSPAWN_TASK_INVALID: the task request is invalid: goal must NOT have fewer than 1 characters; priority must be <= 10');
+  });
+});
