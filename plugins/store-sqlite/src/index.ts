@@ -1,1 +1,19 @@
-export {};
+import { definePlugin, extensionPoints } from '@opspawn/plugin-sdk';
+import { SqliteTaskStore, type SqliteStoreOptions } from './sqlite-task-store.js';
+
+export { SqliteTaskStore, type SqliteStoreOptions } from './sqlite-task-store.js';
+
+declare module '@opspawn/plugin-sdk' {
+  interface PluginOptionsRegistry {
+    '@opspawn/store-sqlite': Partial<SqliteStoreOptions>;
+  }
+}
+
+export default definePlugin<SqliteStoreOptions>({
+  register(env) {
+    env.provide(extensionPoints.store, {
+      create: () => SqliteTaskStore.open(env.options),
+      dispose: (store) => store.close(),
+    });
+  },
+});

@@ -1,0 +1,49 @@
+/** Ordered schema migrations; each is applied once, in a transaction, and recorded in schema_migrations. */
+export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'tasks, labels and events',
+    sql: `
+      CREATE TABLE tasks (
+        id               TEXT PRIMARY KEY,
+        goal             TEXT NOT NULL,
+        input            TEXT,
+        planner          TEXT NOT NULL,
+        memory           TEXT NOT NULL,
+        session_id       TEXT NOT NULL,
+        status           TEXT NOT NULL,
+        output           TEXT,
+        error            TEXT,
+        attempts         INTEGER NOT NULL,
+        max_attempts     INTEGER NOT NULL,
+        timeout_ms       INTEGER NOT NULL,
+        max_steps        INTEGER NOT NULL,
+        priority         INTEGER NOT NULL,
+        idempotency_key  TEXT UNIQUE,
+        request_hash     TEXT,
+        labels           TEXT NOT NULL,
+        not_before       TEXT,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL,
+        started_at       TEXT,
+        finished_at      TEXT,
+        last_seq         INTEGER NOT NULL DEFAULT 0
+      ) WITHOUT ROWID;
+      CREATE INDEX tasks_status_id ON tasks (status, id);
+      CREATE TABLE task_labels (
+        task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        key     TEXT NOT NULL,
+        value   TEXT NOT NULL,
+        PRIMARY KEY (key, value, task_id)
+      ) WITHOUT ROWID;
+      CREATE TABLE task_events (
+        task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        seq     INTEGER NOT NULL,
+        type    TEXT NOT NULL,
+        at      TEXT NOT NULL,
+        data    TEXT NOT NULL,
+        PRIMARY KEY (task_id, seq)
+      ) WITHOUT ROWID;`,
+  },
+];

@@ -1,0 +1,230 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  ErrorCodes, OpspawnError, type HealthCheckResult, type Task, type TaskChange, type TaskEvent, type TaskEventType,
+  type TaskPage, type TaskQuery, type TaskStatus, type TaskStore,
+} from '@opspawn/plugin-sdk';
+import { MIGRATIONS } from './migrations.js';
+
+export interface SqliteStoreOptions {
+  /** Database file, relative to the working directory; `:memory:` for a private in-memory database. */
+  path: string;
+  /** How long a write waits for another process's lock. */
+  busyTimeoutMs: number;
+}
+
+const MAX_LIMIT = 500;
+const DEFAULT_LIMIT = 50;
+
+type Row = Record<string, any>;
+
+/**
+ * The embedded default store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each method is
+ * one statement or one transaction that no other call can interleave with; transitions are a single
+ * conditional UPDATE, which also gives one winner when several processes share the file.
+ */
+export class SqliteTaskStore implements TaskStore {
+  private readonly stmt: ReturnType<SqliteTaskStore['prepare']>;
+
+  private constructor(private readonly db: Database.Database, readonly path: string) {
+    this.stmt = this.prepare();
+  }
+
+  static open(options: SqliteStoreOptions): SqliteTaskStore {
+    const path = options.path === ':memory:' ? ':memory:' : resolve(options.path);
+    let db: Database.Database;
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      db = new Database(path, { timeout: options.busyTimeoutMs });
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+    } catch (error) {
+      throw new OpspawnError(ErrorCodes.PLUGIN_START_FAILED, `cannot open the SQLite database ${path}: ${(error as Error).message}`, {
+        plugin: 'store-sqlite', hint: 'check that the path is writable and is an SQLite file (options.path)', cause: error,
+      });
+    }
+    return new SqliteTaskStore(db, path);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  health(): HealthCheckResult {
+    try {
+      this.db.prepare('SELECT 1').get();
+      return { state: 'ok', detail: this.path };
+    } catch (error) {
+      return { state: 'down', detail: (error as Error).message };
+    }
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      insert: db.prepare(`INSERT INTO tasks (id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts, timeout_ms,
+          max_steps, priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at)
+        VALUES (@id, @goal, @input, @planner, @memory, @session_id, @status, @output, @error, @attempts, @max_attempts, @timeout_ms,
+          @max_steps, @priority, @idempotency_key, @request_hash, @labels, @not_before, @cancel_requested, @created_at, @updated_at, @started_at, @finished_at)
+        ON CONFLICT (idempotency_key) DO NOTHING`),
+      insertLabel: db.prepare('INSERT INTO task_labels (task_id, key, value) VALUES (?, ?, ?)'),
+      byId: db.prepare('SELECT * FROM tasks WHERE id = ?'),
+      byKey: db.prepare('SELECT * FROM tasks WHERE idempotency_key = ?'),
+      bumpSeq: db.prepare('UPDATE tasks SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq'),
+      insertEvent: db.prepare('INSERT INTO task_events (task_id, seq, type, at, data) VALUES (?, ?, ?, ?, ?)'),
+      events: db.prepare('SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      requestCancel: db.prepare("UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND status IN ('queued', 'running') RETURNING *"),
+    };
+  }
+
+  async create(task: Task): Promise<{ task: Task; created: boolean }> {
+    return this.db.transaction(() => {
+      const info = this.stmt.insert.run(toRow(task));
+      if (info.changes === 0) return { task: toTask(this.stmt.byKey.get(task.idempotencyKey) as Row), created: false };
+      for (const [k, v] of Object.entries(task.labels ?? {})) this.stmt.insertLabel.run(task.id, k, v);
+      return { task: structuredClone(task), created: true };
+    })();
+  }
+
+  async get(id: string): Promise<Task | undefined> {
+    const row = this.stmt.byId.get(id) as Row | undefined;
+    return row && toTask(row);
+  }
+
+  async list(query: TaskQuery): Promise<TaskPage> {
+    const limit = query.limit ?? DEFAULT_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+      throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `limit must be an integer from 1 to ${MAX_LIMIT}`, { details: [{ path: 'limit', message: `must be 1..${MAX_LIMIT}` }] });
+    }
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (query.status?.length) {
+      where.push(`status IN (${query.status.map(() => '?').join(',')})`);
+      params.push(...query.status);
+    }
+    for (const [k, v] of Object.entries(query.labels ?? {})) {
+      where.push('id IN (SELECT task_id FROM task_labels WHERE key = ? AND value = ?)');
+      params.push(k, v);
+    }
+    if (query.cursor !== undefined) {
+      where.push('id < ?');
+      params.push(decodeCursor(query.cursor));
+    }
+    const rows = this.db.prepare(`SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`).all(...params, limit + 1) as Row[];
+    const tasks = rows.slice(0, limit).map(toTask);
+    return rows.length > limit ? { tasks, nextCursor: encodeCursor(tasks[tasks.length - 1]!.id) } : { tasks };
+  }
+
+  async transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined> {
+    const sets = ['status = ?', 'updated_at = ?'];
+    const values: unknown[] = [change.status, new Date().toISOString()];
+    const set = (column: string, value: unknown) => {
+      sets.push(`${column} = ?`);
+      values.push(value);
+    };
+    if ('output' in change) set('output', json(change.output));
+    if ('error' in change) set('error', change.error === null ? null : json(change.error));
+    if (change.attempts !== undefined) set('attempts', change.attempts);
+    if ('startedAt' in change) set('started_at', change.startedAt ?? null);
+    if ('finishedAt' in change) set('finished_at', change.finishedAt ?? null);
+    if ('notBefore' in change) set('not_before', change.notBefore ?? null);
+    if (change.cancelRequested !== undefined) set('cancel_requested', change.cancelRequested ? 1 : 0);
+    let where = `id = ? AND status IN (${from.map(() => '?').join(',')})`;
+    values.push(id, ...from);
+    if (expectAttempts !== undefined) {
+      where += ' AND attempts = ?';
+      values.push(expectAttempts);
+    }
+    const row = this.db.prepare(`UPDATE tasks SET ${sets.join(', ')} WHERE ${where} RETURNING *`).get(...values) as Row | undefined;
+    return row && toTask(row);
+  }
+
+  async requestCancel(id: string): Promise<Task | undefined> {
+    const row = this.stmt.requestCancel.get(new Date().toISOString(), id) as Row | undefined;
+    return row && toTask(row);
+  }
+
+  async appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
+    const at = new Date().toISOString();
+    const text = JSON.stringify(data);
+    const seq = this.db.transaction(() => {
+      const bumped = this.stmt.bumpSeq.get(taskId) as { last_seq: number } | undefined;
+      if (!bumped) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
+      this.stmt.insertEvent.run(taskId, bumped.last_seq, type, at, text);
+      return bumped.last_seq;
+    })();
+    return { taskId, seq, type, at, data: JSON.parse(text) as Record<string, unknown> };
+  }
+
+  async events(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]> {
+    return (this.stmt.events.all(taskId, afterSeq, limit) as Row[]).map((r) => ({ taskId: r.task_id, seq: r.seq, type: r.type, at: r.at, data: JSON.parse(r.data) }));
+  }
+
+  async findByStatus(statuses: readonly TaskStatus[], limit: number): Promise<Task[]> {
+    const rows = this.db.prepare(`SELECT * FROM tasks WHERE status IN (${statuses.map(() => '?').join(',')}) ORDER BY id LIMIT ?`).all(...statuses, limit) as Row[];
+    return rows.map(toTask);
+  }
+}
+
+function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+  const done = new Set((db.prepare('SELECT version FROM schema_migrations').all() as Array<{ version: number }>).map((r) => r.version));
+  for (const m of MIGRATIONS) {
+    if (done.has(m.version)) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
+    }).immediate();
+  }
+}
+
+function json(value: unknown): string | null {
+  return value === undefined ? null : JSON.stringify(value);
+}
+
+function parse(text: string | null): unknown {
+  return text === null ? undefined : JSON.parse(text);
+}
+
+function toRow(t: Task): Row {
+  return {
+    id: t.id, goal: t.goal, input: json(t.input), planner: t.planner, memory: t.memory, session_id: t.sessionId, status: t.status,
+    output: json(t.output), error: json(t.error), attempts: t.attempts, max_attempts: t.maxAttempts, timeout_ms: t.timeoutMs,
+    max_steps: t.maxSteps, priority: t.priority, idempotency_key: t.idempotencyKey ?? null, request_hash: t.requestHash ?? null,
+    labels: JSON.stringify(t.labels ?? {}), not_before: t.notBefore ?? null, cancel_requested: t.cancelRequested ? 1 : 0,
+    created_at: t.createdAt, updated_at: t.updatedAt, started_at: t.startedAt ?? null, finished_at: t.finishedAt ?? null,
+  };
+}
+
+function toTask(r: Row): Task {
+  const task: Task = {
+    id: r.id, goal: r.goal, input: parse(r.input) ?? null, planner: r.planner, memory: r.memory, sessionId: r.session_id, status: r.status,
+    attempts: r.attempts, maxAttempts: r.max_attempts, timeoutMs: r.timeout_ms, maxSteps: r.max_steps, priority: r.priority,
+    labels: JSON.parse(r.labels), cancelRequested: r.cancel_requested === 1, createdAt: r.created_at, updatedAt: r.updated_at,
+  };
+  if (r.output !== null) task.output = parse(r.output);
+  if (r.error !== null) task.error = parse(r.error) as Task['error'];
+  if (r.idempotency_key !== null) task.idempotencyKey = r.idempotency_key;
+  if (r.request_hash !== null) task.requestHash = r.request_hash;
+  if (r.not_before !== null) task.notBefore = r.not_before;
+  if (r.started_at !== null) task.startedAt = r.started_at;
+  if (r.finished_at !== null) task.finishedAt = r.finished_at;
+  return task;
+}
+
+function encodeCursor(id: string): string {
+  return Buffer.from(JSON.stringify({ id }), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { id?: unknown };
+    if (typeof parsed.id === 'string' && parsed.id.length > 0) return parsed.id;
+  } catch {
+    // reported below
+  }
+  throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'cursor is not one this server issued', { hint: 'pass nextCursor from the previous page unchanged', details: [{ path: 'cursor', message: 'invalid cursor' }] });
+}
