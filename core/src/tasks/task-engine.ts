@@ -143,33 +143,41 @@ export class TaskEngine implements TaskService {
     const onAbort = () => wake?.();
     signal?.addEventListener('abort', onAbort);
     try {
+      // Replay what the store has after `last`, then follow live events; go back to the store whenever a gap
+      // shows (an event published before we subscribed) or nothing arrived for a while (another process).
+      let fromStore = true;
       while (!signal?.aborted) {
-        // Whatever the store has after `last` (replay, a gap, or another process's events), then live ones.
-        for (;;) {
-          const batch = await this.deps.store.events(id, last, REPLAY_PAGE);
-          for (const event of batch) {
-            last = event.seq;
-            yield event;
-            if (isFinalEvent(event)) return;
+        if (fromStore) {
+          for (;;) {
+            const batch = await this.deps.store.events(id, last, REPLAY_PAGE);
+            for (const event of batch) {
+              last = event.seq;
+              yield event;
+              if (isFinalEvent(event)) return;
+            }
+            if (batch.length < REPLAY_PAGE) break;
           }
-          if (batch.length < REPLAY_PAGE) break;
+          fromStore = false;
         }
         while (live.length > 0 && !signal?.aborted) {
           const event = live.shift()!;
           if (event.seq <= last) continue;
           if (event.seq > last + 1) {
             live.unshift(event);
+            fromStore = true;
             break;
           }
           last = event.seq;
           yield event;
           if (isFinalEvent(event)) return;
         }
-        if (live.length > 0 || signal?.aborted) continue;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          const timer = setTimeout(resolve, WATCH_POLL_MS);
-          timer.unref();
+        if (fromStore || signal?.aborted) continue;
+        fromStore = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(true), WATCH_POLL_MS);
+          wake = () => {
+            clearTimeout(timer);
+            resolve(false);
+          };
         });
         wake = undefined;
       }

@@ -26,6 +26,9 @@ type Row = Record<string, any>;
  */
 export class SqliteTaskStore implements TaskStore {
   private readonly stmt: ReturnType<SqliteTaskStore['prepare']>;
+  private readonly pendingWrites: Array<{ op: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }> = [];
+  /** Statements built from a query's shape (transitions, filters), prepared once per shape. */
+  private readonly cache = new Map<string, Database.Statement>();
 
   private constructor(private readonly db: Database.Database, readonly path: string) {
     this.stmt = this.prepare();
@@ -49,7 +52,14 @@ export class SqliteTaskStore implements TaskStore {
     return new SqliteTaskStore(db, path);
   }
 
+  private cached(sql: string): Database.Statement {
+    let statement = this.cache.get(sql);
+    if (!statement) this.cache.set(sql, (statement = this.db.prepare(sql)));
+    return statement;
+  }
+
   close(): void {
+    if (this.pendingWrites.length > 0) this.flushWrites();
     if (this.db.open) this.db.close();
   }
 
@@ -80,13 +90,13 @@ export class SqliteTaskStore implements TaskStore {
     };
   }
 
-  async create(task: Task): Promise<{ task: Task; created: boolean }> {
-    return this.db.transaction(() => {
+  create(task: Task): Promise<{ task: Task; created: boolean }> {
+    return this.write(() => {
       const info = this.stmt.insert.run(toRow(task));
       if (info.changes === 0) return { task: toTask(this.stmt.byKey.get(task.idempotencyKey) as Row), created: false };
       for (const [k, v] of Object.entries(task.labels ?? {})) this.stmt.insertLabel.run(task.id, k, v);
       return { task: structuredClone(task), created: true };
-    })();
+    });
   }
 
   async get(id: string): Promise<Task | undefined> {
@@ -113,12 +123,12 @@ export class SqliteTaskStore implements TaskStore {
       where.push('id < ?');
       params.push(decodeCursor(query.cursor));
     }
-    const rows = this.db.prepare(`SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`).all(...params, limit + 1) as Row[];
+    const rows = this.cached(`SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`).all(...params, limit + 1) as Row[];
     const tasks = rows.slice(0, limit).map(toTask);
     return rows.length > limit ? { tasks, nextCursor: encodeCursor(tasks[tasks.length - 1]!.id) } : { tasks };
   }
 
-  async transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined> {
+  transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined> {
     const sets = ['status = ?', 'updated_at = ?'];
     const values: unknown[] = [change.status, new Date().toISOString()];
     const set = (column: string, value: unknown) => {
@@ -138,25 +148,66 @@ export class SqliteTaskStore implements TaskStore {
       where += ' AND attempts = ?';
       values.push(expectAttempts);
     }
-    const row = this.db.prepare(`UPDATE tasks SET ${sets.join(', ')} WHERE ${where} RETURNING *`).get(...values) as Row | undefined;
-    return row && toTask(row);
+    const statement = this.cached(`UPDATE tasks SET ${sets.join(', ')} WHERE ${where} RETURNING *`);
+    return this.write(() => {
+      const row = statement.get(...values) as Row | undefined;
+      return row && toTask(row);
+    });
   }
 
-  async requestCancel(id: string): Promise<Task | undefined> {
-    const row = this.stmt.requestCancel.get(new Date().toISOString(), id) as Row | undefined;
-    return row && toTask(row);
+  requestCancel(id: string): Promise<Task | undefined> {
+    const at = new Date().toISOString();
+    return this.write(() => {
+      const row = this.stmt.requestCancel.get(at, id) as Row | undefined;
+      return row && toTask(row);
+    });
   }
 
-  async appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
+  appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
     const at = new Date().toISOString();
     const text = JSON.stringify(data);
-    const seq = this.db.transaction(() => {
+    return this.write(() => {
       const bumped = this.stmt.bumpSeq.get(taskId) as { last_seq: number } | undefined;
       if (!bumped) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
       this.stmt.insertEvent.run(taskId, bumped.last_seq, type, at, text);
-      return bumped.last_seq;
-    })();
-    return { taskId, seq, type, at, data: JSON.parse(text) as Record<string, unknown> };
+      return { taskId, seq: bumped.last_seq, type, at, data: JSON.parse(text) as Record<string, unknown> };
+    });
+  }
+
+  /**
+   * Group commit: writes made in the same turn of the event loop run, in order, in one transaction at the end
+   * of it. Each promise settles after the transaction commits, so a resolved write is as durable as a
+   * transaction of its own, and many concurrent tasks share one WAL commit. A failing write fails alone.
+   */
+  private write<T>(op: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pendingWrites.push({ op, resolve: resolve as (v: unknown) => void, reject });
+      if (this.pendingWrites.length === 1) setImmediate(() => this.flushWrites());
+    });
+  }
+
+  private flushWrites(): void {
+    const batch = this.pendingWrites.splice(0);
+    const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      this.db.transaction(() => {
+        for (const w of batch) {
+          try {
+            results.push({ ok: true, value: w.op() });
+          } catch (error) {
+            results.push({ ok: false, error });
+          }
+        }
+      })();
+    } catch (error) {
+      for (const w of batch) w.reject(error);
+      return;
+    }
+    batch.forEach((w, i) => {
+      const r = results[i]!;
+      if (r.ok) w.resolve(r.value);
+      else w.reject(r.error);
+    });
   }
 
   async events(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]> {
@@ -164,7 +215,7 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async findByStatus(statuses: readonly TaskStatus[], limit: number): Promise<Task[]> {
-    const rows = this.db.prepare(`SELECT * FROM tasks WHERE status IN (${statuses.map(() => '?').join(',')}) ORDER BY id LIMIT ?`).all(...statuses, limit) as Row[];
+    const rows = this.cached(`SELECT * FROM tasks WHERE status IN (${statuses.map(() => '?').join(',')}) ORDER BY id LIMIT ?`).all(...statuses, limit) as Row[];
     return rows.map(toTask);
   }
 }

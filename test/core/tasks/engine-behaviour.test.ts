@@ -37,13 +37,18 @@ async function settle(tasks: TaskService, id: string): Promise<Task> {
   return tasks.get(id);
 }
 
-describe('task engine (embedded, in-memory store)', function () {
+const STORES: Array<[string, string | { use: string; options: Record<string, unknown> }]> = [
+  ['store-memory', '@opspawn/store-memory'],
+  ['store-sqlite', { use: '@opspawn/store-sqlite', options: { path: ':memory:' } }],
+];
+
+for (const [storeName, store] of STORES) describe(`task engine on ${storeName}`, function () {
   let kernel: TestKernel;
   let tasks: TaskService;
 
   before(async () => {
     kernel = await startTestKernel({
-      plugins: [...EMBEDDED_MEMORY_PLUGINS, { use: testTools }, { use: garbagePlanner }],
+      plugins: [store, ...EMBEDDED_MEMORY_PLUGINS.slice(1), { use: testTools }, { use: garbagePlanner }],
       planner: 'planner-scripted',
       tasks: { retryBackoffMs: 5, maxRetryBackoffMs: 20, concurrency: 8 },
     });
@@ -185,7 +190,7 @@ describe('task engine (embedded, in-memory store)', function () {
   });
 
   it('runs higher priority first when one task runs at a time', async () => {
-    const k = await startTestKernel({ plugins: [...EMBEDDED_MEMORY_PLUGINS, { use: testTools }], tasks: { concurrency: 1 } });
+    const k = await startTestKernel({ plugins: [store, ...EMBEDDED_MEMORY_PLUGINS.slice(1), { use: testTools }], tasks: { concurrency: 1 } });
     const t = k.get(services.taskService);
     const notBefore = new Date(Date.now() + 150).toISOString();
     // Submitted together, released together: the priority decides the order.
