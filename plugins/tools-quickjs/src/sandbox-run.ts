@@ -1,0 +1,296 @@
+import { basename } from 'node:path';
+import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle, QuickJSWASMModule } from 'quickjs-emscripten';
+import { FetchRefused, performFetch, type GuestRequest } from './capabilities/fetch-bridge.js';
+import { SandboxErrorCodes } from './error-codes.js';
+import { GUEST_PRELUDE } from './guest-prelude.js';
+import type { LogLevel, SandboxJob, SandboxOutcome } from './sandbox-protocol.js';
+
+export interface JobResult {
+  outcome: SandboxOutcome;
+  /** The WASM module may be damaged (out of memory, interrupt, stack overflow, failed dispose): discard it. */
+  discardModule: boolean;
+}
+
+const MAX_LOG_LINES = 200;
+const MAX_LOG_CHARS = 8192;
+const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'warn', 'error']);
+
+interface GuestFailure {
+  kind: string;
+  message: string;
+}
+
+/** Host-side work the guest waits on (a fetch); the job ends when none is left and the guest promise is pending. */
+class HostOperations {
+  private readonly pending = new Set<QuickJSDeferredPromise>();
+  private wake?: () => void;
+  readonly abort = new AbortController();
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  track(deferred: QuickJSDeferredPromise, work: Promise<void>): void {
+    this.pending.add(deferred);
+    void work.finally(() => {
+      this.pending.delete(deferred);
+      if (deferred.alive) deferred.dispose();
+      this.wake?.();
+    });
+  }
+
+  /** Resolves when any operation settles, or at `deadline`, whichever comes first; true if the deadline came. */
+  next(deadline: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(true), Math.max(0, deadline - Date.now()));
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve(false);
+      };
+    });
+  }
+
+  /** Drops what is still in flight: the guest will never see it settle. */
+  cancel(): void {
+    this.abort.abort(new Error('the tool call ended'));
+    for (const deferred of this.pending) if (deferred.alive) deferred.dispose();
+    this.pending.clear();
+  }
+}
+
+/**
+ * Runs one job in a fresh QuickJS runtime of `mod`: limits set, host bridges installed by the prelude, the tool
+ * file evaluated as an ES module, then `describe` or `invoke` driven until its promise settles.
+ */
+export async function runJob(mod: QuickJSWASMModule, job: SandboxJob, log: (level: LogLevel, message: string) => void): Promise<JobResult> {
+  const runtime = mod.newRuntime();
+  runtime.setMemoryLimit(job.limits.memoryLimitBytes);
+  runtime.setMaxStackSize(job.limits.stackSizeBytes);
+  let interrupted = false;
+  runtime.setInterruptHandler(() => {
+    if (Date.now() < job.deadline) return false;
+    interrupted = true;
+    return true;
+  });
+  runtime.setModuleLoader((name) => ({ error: new Error(`cannot import '${name}': sandboxed tools have no modules; bundle what you need into the tool file`) }));
+  const ctx = runtime.newContext();
+  const ops = new HostOperations();
+  const handles: QuickJSHandle[] = [];
+  const keep = (h: QuickJSHandle): QuickJSHandle => (handles.push(h), h);
+  const label = job.kind === 'call' ? `tool '${job.tool}'` : `tool file ${basename(job.file)}`;
+  let discardModule = false;
+
+  const fail = (code: string, message: string): SandboxOutcome => ({ ok: false, code, message });
+  const timedOut = (): SandboxOutcome => fail(SandboxErrorCodes.TIMEOUT, `${label} did not finish within its ${job.limits.timeoutMs} ms time limit (or the task's deadline) and was stopped`);
+  const fromFailure = (f: GuestFailure, stage: 'load' | 'run'): SandboxOutcome => {
+    if (interrupted || f.kind === 'interrupted') return (discardModule = true), timedOut();
+    switch (f.kind) {
+      case 'oom':
+        discardModule = true;
+        return fail(SandboxErrorCodes.OUT_OF_MEMORY, `${label} ran out of memory (limit ${job.limits.memoryLimitBytes} bytes) and was stopped`);
+      case 'stack':
+        discardModule = true;
+        return fail(SandboxErrorCodes.STACK_OVERFLOW, `${label} exceeded its stack limit (${job.limits.stackSizeBytes} bytes): too deep a recursion`);
+      case 'not-json':
+        return fail(SandboxErrorCodes.OUTPUT_NOT_JSON, `${label} returned something that is not JSON: ${f.message}`);
+      case 'too-large':
+        return fail(SandboxErrorCodes.RESULT_TOO_LARGE, `${label} returned more than ${job.limits.maxOutputBytes} bytes of output`);
+      case 'invalid':
+        return fail(SandboxErrorCodes.LOAD_FAILED, `${label} is not a valid tool: ${f.message}`);
+      default:
+        return stage === 'load'
+          ? fail(SandboxErrorCodes.LOAD_FAILED, `${label} failed to load: ${f.message}`)
+          : fail(SandboxErrorCodes.FAILED, `${label} threw ${f.message}`);
+    }
+  };
+
+  const drive = async (): Promise<SandboxOutcome> => {
+    installHost(ctx, job, log, ops, keep);
+    const prelude = ctx.evalCode(GUEST_PRELUDE, 'opspawn:prelude');
+    if (prelude.error) {
+      const f = readFailure(ctx, prelude.error);
+      prelude.error.dispose();
+      discardModule = true;
+      return fromFailure(f, 'load');
+    }
+    const api = keep(prelude.value);
+    const loaded = ctx.evalCode(job.source, basename(job.file), { type: 'module' });
+    if (loaded.error) {
+      const f = readFailure(ctx, loaded.error);
+      loaded.error.dispose();
+      return fromFailure(f, 'load');
+    }
+    const namespace = keep(loaded.value);
+    const entry = keep(ctx.getProp(api, job.kind === 'call' ? 'invoke' : 'describe'));
+    const args = job.kind === 'call'
+      ? [namespace, keep(ctx.newString(job.inputJson)), keep(ctx.newNumber(job.limits.maxOutputBytes))]
+      : [namespace];
+    const called = ctx.callFunction(entry, ctx.undefined, ...args);
+    if (called.error) {
+      const f = readFailure(ctx, called.error);
+      called.error.dispose();
+      return fromFailure(f, 'run');
+    }
+    const promise = keep(called.value);
+
+    for (;;) {
+      const jobs = runtime.executePendingJobs();
+      if (jobs.error) {
+        const f = readFailure(ctx, jobs.error);
+        jobs.error.dispose();
+        return fromFailure(f, 'run');
+      }
+      if (interrupted) return (discardModule = true), timedOut();
+      const state = ctx.getPromiseState(promise);
+      if (state.type === 'fulfilled') {
+        const value = state.value;
+        try {
+          return readOutput(ctx, value, job, label);
+        } finally {
+          if (!state.notAPromise) value.dispose();
+        }
+      }
+      if (state.type === 'rejected') {
+        const f = readFailure(ctx, state.error);
+        state.error.dispose();
+        return fromFailure(f, 'run');
+      }
+      if (ops.size === 0) {
+        return fail(SandboxErrorCodes.NEVER_SETTLES, `${label} returned a promise that can never settle: nothing it waits on can happen in the sandbox (there are no timers or events)`);
+      }
+      if (await ops.next(job.deadline)) return timedOut();
+    }
+  };
+
+  let outcome: SandboxOutcome;
+  try {
+    outcome = await drive();
+  } catch (error) {
+    // The host side of QuickJS threw (a WASM trap, a host-stack overflow, a failed allocation): the module is suspect.
+    discardModule = true;
+    const message = error instanceof Error ? error.message : String(error);
+    if (interrupted) outcome = timedOut();
+    else if (/stack/i.test(message)) outcome = fail(SandboxErrorCodes.STACK_OVERFLOW, `${label} exceeded the sandbox's stack: too deep a recursion`);
+    else if (/memory/i.test(message)) outcome = fail(SandboxErrorCodes.OUT_OF_MEMORY, `${label} ran out of memory (limit ${job.limits.memoryLimitBytes} bytes) and was stopped`);
+    else outcome = fail(SandboxErrorCodes.SANDBOX_CRASHED, `${label} crashed the sandbox: ${message}`);
+  }
+  ops.cancel();
+  if (!discardModule) {
+    try {
+      for (const h of handles) if (h.alive) h.dispose();
+      ctx.dispose();
+      runtime.dispose();
+    } catch {
+      // A runtime that cannot be freed cleanly leaves the module in an unknown state.
+      discardModule = true;
+    }
+  }
+  return { outcome, discardModule };
+}
+
+function installHost(ctx: QuickJSContext, job: SandboxJob, log: (level: LogLevel, message: string) => void, ops: HostOperations, keep: (h: QuickJSHandle) => QuickJSHandle): void {
+  const host = ctx.newObject();
+  let lines = 0;
+  const logFn = ctx.newFunction('log', (levelHandle, messageHandle) => {
+    lines++;
+    if (lines > MAX_LOG_LINES) return;
+    const raw = ctx.typeof(levelHandle) === 'string' ? ctx.getString(levelHandle) : 'info';
+    const level: LogLevel = LOG_LEVELS.has(raw as LogLevel) ? (raw as LogLevel) : 'info';
+    let message = ctx.typeof(messageHandle) === 'string' ? ctx.getString(messageHandle) : '';
+    if (message.length > MAX_LOG_CHARS) message = `${message.slice(0, MAX_LOG_CHARS)}… (${message.length - MAX_LOG_CHARS} more characters dropped)`;
+    if (lines === MAX_LOG_LINES) message = `${message}\n(console output limit of ${MAX_LOG_LINES} lines reached; further lines are dropped)`;
+    log(level, message);
+  });
+  ctx.setProp(host, 'log', logFn);
+  logFn.dispose();
+
+  const grant = job.kind === 'call' ? job.grants.fetch : undefined;
+  if (grant) {
+    let requests = 0;
+    const fetchFn = ctx.newFunction('fetch', (requestHandle) => {
+      const deferred = ctx.newPromise();
+      const reject = (message: string, name = 'FetchError'): void => {
+        if (!deferred.alive) return;
+        const error = ctx.newError({ name, message });
+        deferred.reject(error);
+        error.dispose();
+      };
+      let request: GuestRequest | undefined;
+      try {
+        request = JSON.parse(ctx.getString(requestHandle)) as GuestRequest;
+      } catch {
+        reject('fetch: malformed request');
+      }
+      requests++;
+      const work = !request
+        ? Promise.resolve()
+        : requests > grant.maxRequests
+          ? Promise.resolve().then(() => reject(`fetch refused: more than ${grant.maxRequests} requests in one call (capabilities.fetch.maxRequests)`))
+          : performFetch(request, grant, ops.abort.signal).then(
+            (response) => {
+              if (!deferred.alive) return;
+              const text = ctx.newString(JSON.stringify(response));
+              deferred.resolve(text);
+              text.dispose();
+            },
+            (error: unknown) => reject(error instanceof Error ? error.message : String(error), error instanceof FetchRefused ? 'FetchRefused' : 'FetchError'),
+          );
+      ops.track(deferred, work);
+      return deferred.handle;
+    });
+    ctx.setProp(host, 'fetch', fetchFn);
+    fetchFn.dispose();
+  }
+  ctx.setProp(ctx.global, '__opspawnHost', host);
+  keep(host);
+}
+
+/** The guest's reason for failing: a `{ kind, message }` from the prelude, or a raw exception classified here. */
+function readFailure(ctx: QuickJSContext, handle: QuickJSHandle): GuestFailure {
+  try {
+    const type = ctx.typeof(handle);
+    if (type === 'object') {
+      const kind = stringProp(ctx, handle, 'kind');
+      const message = stringProp(ctx, handle, 'message') ?? '';
+      if (kind) return { kind, message };
+      const name = stringProp(ctx, handle, 'name') ?? 'Error';
+      if (name === 'InternalError' && message === 'out of memory') return { kind: 'oom', message };
+      if (name === 'InternalError' && message === 'stack overflow') return { kind: 'stack', message };
+      if (name === 'InternalError' && message === 'interrupted') return { kind: 'interrupted', message };
+      return { kind: 'threw', message: `${name}: ${message}` };
+    }
+    if (type === 'string') return { kind: 'threw', message: ctx.getString(handle) };
+    // QuickJS throws null when it cannot even allocate the exception.
+    return { kind: 'oom', message: `a ${type} exception` };
+  } catch {
+    return { kind: 'oom', message: 'the failure could not be read' };
+  }
+}
+
+function stringProp(ctx: QuickJSContext, handle: QuickJSHandle, key: string): string | undefined {
+  const prop = ctx.getProp(handle, key);
+  try {
+    return ctx.typeof(prop) === 'string' ? ctx.getString(prop) : undefined;
+  } finally {
+    prop.dispose();
+  }
+}
+
+/** The guest's JSON text, checked again on this side: a string, within the size limit, parseable. */
+function readOutput(ctx: QuickJSContext, value: QuickJSHandle, job: SandboxJob, label: string): SandboxOutcome {
+  if (ctx.typeof(value) !== 'string') return { ok: false, code: SandboxErrorCodes.OUTPUT_NOT_JSON, message: `${label} produced no JSON text` };
+  const max = job.kind === 'call' ? job.limits.maxOutputBytes : 1024 * 1024;
+  const lengthHandle = ctx.getProp(value, 'length');
+  const length = ctx.getNumber(lengthHandle);
+  lengthHandle.dispose();
+  if (length > max) return { ok: false, code: SandboxErrorCodes.RESULT_TOO_LARGE, message: `${label} returned more than ${max} bytes of output` };
+  const json = ctx.getString(value);
+  if (Buffer.byteLength(json) > max) return { ok: false, code: SandboxErrorCodes.RESULT_TOO_LARGE, message: `${label} returned more than ${max} bytes of output` };
+  try {
+    JSON.parse(json);
+  } catch {
+    return { ok: false, code: SandboxErrorCodes.OUTPUT_NOT_JSON, message: `${label} produced text that is not JSON` };
+  }
+  return { ok: true, json };
+}
