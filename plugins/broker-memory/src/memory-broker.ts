@@ -1,4 +1,6 @@
-import type { Broker, Delivery, DeliveryHandler, EnqueueOptions, HealthCheckResult, Logger } from '@opspawn/plugin-sdk';
+import {
+  ErrorCodes, OpspawnError, type Broker, type Delivery, type DeliveryHandler, type EnqueueOptions, type HealthCheckResult, type Logger,
+} from '@opspawn/plugin-sdk';
 
 export interface MemoryBrokerOptions {
   /** First redelivery delay after a handler rejects; doubles each time. */
@@ -6,6 +8,14 @@ export interface MemoryBrokerOptions {
   /** Redeliveries of one job before it is dropped (logged as an error). */
   maxRedeliveries: number;
 }
+
+/** The configSchema's defaults, for code that builds a broker without the kernel. */
+export const MEMORY_BROKER_DEFAULTS: MemoryBrokerOptions = { redeliveryBackoffMs: 100, maxRedeliveries: 10 };
+
+/** Upper bound of one redelivery delay. */
+const MAX_REDELIVERY_BACKOFF_MS = 30_000;
+/** After drain's timeout aborts the running deliveries, how long their handlers get to wind down. */
+const ABORT_GRACE_MS = 1_000;
 
 interface Job {
   taskId: string;
@@ -70,7 +80,8 @@ export class MemoryBroker implements Broker {
   readonly recoversOnStart = true;
   private readonly ready = new Heap<Job>((a, b) => a.priority > b.priority || (a.priority === b.priority && a.order < b.order));
   private readonly delayed = new Heap<Job>((a, b) => a.readyAt < b.readyAt);
-  private readonly running = new Map<string, AbortController>();
+  /** Running deliveries by task id; a task enqueued twice may run twice at once (at-least-once). */
+  private readonly running = new Map<string, Set<AbortController>>();
   private handler?: DeliveryHandler;
   private concurrency = 0;
   private active = 0;
@@ -80,7 +91,11 @@ export class MemoryBroker implements Broker {
   private draining = false;
   private idleWaiters: Array<() => void> = [];
 
-  constructor(private readonly options: MemoryBrokerOptions, private readonly logger?: Logger) {}
+  private readonly options: MemoryBrokerOptions;
+
+  constructor(options: Partial<MemoryBrokerOptions> = {}, private readonly logger?: Logger) {
+    this.options = { ...MEMORY_BROKER_DEFAULTS, ...options };
+  }
 
   async enqueue(taskId: string, options: EnqueueOptions): Promise<void> {
     const delay = Math.max(0, options.delayMs ?? 0);
@@ -95,26 +110,41 @@ export class MemoryBroker implements Broker {
   }
 
   async cancel(taskId: string): Promise<void> {
-    this.running.get(taskId)?.abort(new Error('task cancelled'));
+    const reason = new OpspawnError(ErrorCodes.TASK_CANCELLED, `task ${taskId} was cancelled`);
+    for (const controller of this.running.get(taskId) ?? []) controller.abort(reason);
   }
 
+  /**
+   * Stops delivering (waiting jobs stay queued; `consume` starts again), waits up to `timeoutMs` for running
+   * deliveries, then aborts their signals and gives their handlers a moment to wind down.
+   */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
     clearTimeout(this.timer);
     this.timerAt = Infinity;
-    if (this.active === 0) return;
-    const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([idle.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
-    clearTimeout(timer);
-    if (timedOut) {
-      for (const controller of this.running.values()) controller.abort(new Error('broker shutting down'));
-      await idle;
+    if (await this.idleWithin(timeoutMs)) return;
+    const reason = new OpspawnError(ErrorCodes.TASK_STALLED, `the broker is draining and ${this.active} delivery(ies) did not finish within ${timeoutMs} ms`);
+    for (const controllers of this.running.values()) for (const controller of controllers) controller.abort(reason);
+    if (!(await this.idleWithin(ABORT_GRACE_MS))) {
+      this.logger?.warn({ running: [...this.running.keys()] }, 'drain: handlers still running after their signals were aborted');
     }
   }
 
   health(): HealthCheckResult {
     return { state: 'ok', detail: `${this.ready.size + this.delayed.size} waiting, ${this.active} running` };
+  }
+
+  /** True once no delivery runs, false if `ms` pass first. */
+  private async idleWithin(ms: number): Promise<boolean> {
+    if (this.active === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true)));
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms))));
+    try {
+      return await Promise.race([idle, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private add(job: Job): void {
@@ -146,13 +176,16 @@ export class MemoryBroker implements Broker {
   private deliver(job: Job): void {
     this.active++;
     const controller = new AbortController();
-    this.running.set(job.taskId, controller);
+    let controllers = this.running.get(job.taskId);
+    if (!controllers) this.running.set(job.taskId, (controllers = new Set()));
+    controllers.add(controller);
     const delivery: Delivery = { taskId: job.taskId, signal: controller.signal };
     Promise.resolve()
       .then(() => this.handler!(delivery))
       .catch((error: unknown) => this.redeliver(job, error))
       .finally(() => {
-        if (this.running.get(job.taskId) === controller) this.running.delete(job.taskId);
+        controllers.delete(controller);
+        if (controllers.size === 0 && this.running.get(job.taskId) === controllers) this.running.delete(job.taskId);
         this.active--;
         if (this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
         this.pump();
@@ -164,7 +197,7 @@ export class MemoryBroker implements Broker {
       this.logger?.error({ taskId: job.taskId, err: error }, `dropping task ${job.taskId} after ${job.redeliveries} redeliveries`);
       return;
     }
-    const delay = Math.min(this.options.redeliveryBackoffMs * 2 ** job.redeliveries, 30_000);
+    const delay = Math.min(this.options.redeliveryBackoffMs * 2 ** job.redeliveries, MAX_REDELIVERY_BACKOFF_MS);
     this.logger?.warn({ taskId: job.taskId, err: error, delayMs: delay }, 'delivery failed; delivering again');
     this.add({ ...job, redeliveries: job.redeliveries + 1, order: this.order++, readyAt: Date.now() + delay });
   }
