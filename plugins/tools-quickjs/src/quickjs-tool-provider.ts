@@ -37,7 +37,7 @@ export class QuickJsToolProvider implements ToolProvider {
     this.dirs = this.options.dirs.map((d) => resolve(process.cwd(), d));
     const deepestStack = Math.max(this.options.stackSizeBytes, ...Object.values(this.options.tools).map((t) => t.stackSizeBytes ?? 0));
     // QuickJS's own stack check must trip before the worker thread's native stack runs out.
-    this.pool = new WorkerPool(this.options.workers, Math.max(4, Math.ceil((deepestStack * 8) / MiB)), logger);
+    this.pool = new WorkerPool(this.options.workers, Math.max(4, Math.ceil((deepestStack * 8) / MiB)), this.options.memoryLimitBytes, logger);
     this.catalog = new ToolCatalog(this.dirs, this.options, (file, source) => this.describe(file, source), logger);
     if (this.options.watch) this.watcher = new DirectoryWatcher(this.dirs, this.options.watchDebounceMs, () => void this.reload(), logger);
   }

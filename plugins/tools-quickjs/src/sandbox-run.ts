@@ -65,6 +65,7 @@ class HostOperations {
  */
 export async function runJob(mod: QuickJSWASMModule, job: SandboxJob, log: (level: LogLevel, message: string) => void): Promise<JobResult> {
   const runtime = mod.newRuntime();
+  // Bounds single allocations; the module's fixed-size memory bounds the total (see ModuleCache).
   runtime.setMemoryLimit(job.limits.memoryLimitBytes);
   runtime.setMaxStackSize(job.limits.stackSizeBytes);
   let interrupted = false;

@@ -57,7 +57,7 @@ export class WorkerPool {
   private lastStartError?: string;
   private counters = { workersReplaced: 0, modulesDiscarded: 0 };
 
-  constructor(private readonly size: number, private readonly stackSizeMb: number, private readonly logger: Logger) {}
+  constructor(private readonly size: number, private readonly stackSizeMb: number, private readonly memoryLimitBytes: number, private readonly logger: Logger) {}
 
   /** Starts the workers and waits until each has its QuickJS module loaded. */
   async start(): Promise<void> {
@@ -109,7 +109,7 @@ export class WorkerPool {
   }
 
   private spawn(slot: Slot): void {
-    const worker = new Worker(WORKER_SCRIPT, { resourceLimits: { stackSizeMb: this.stackSizeMb } });
+    const worker = new Worker(WORKER_SCRIPT, { resourceLimits: { stackSizeMb: this.stackSizeMb }, workerData: { memoryLimitBytes: this.memoryLimitBytes } });
     worker.unref();
     slot.worker = worker;
     slot.ready = false;
