@@ -9,10 +9,13 @@ export interface BufferMemoryOptions {
   maxSessions: number;
 }
 
-/** Rough token count: about four characters per token for English text and JSON. */
+/** The configSchema's defaults, for code that builds a memory without the kernel. */
+export const BUFFER_MEMORY_DEFAULTS: BufferMemoryOptions = { maxMessages: 50, maxTokens: 8000, maxSessions: 10_000 };
+
+/** Rough token count, ceil(characters / 4) over the content and the serialized tool calls. */
 export function approximateTokens(message: ChatMessage): number {
   const calls = message.toolCalls ? JSON.stringify(message.toolCalls).length : 0;
-  return Math.ceil((message.content.length + calls) / 4) + 1;
+  return Math.ceil((message.content.length + calls) / 4);
 }
 
 /**
@@ -24,7 +27,11 @@ export class BufferMemory implements Memory {
   /** Map iteration order is insertion order: re-inserting on use makes the first key the least recently used. */
   private readonly sessions = new Map<string, ChatMessage[]>();
 
-  constructor(private readonly options: BufferMemoryOptions) {}
+  private readonly options: BufferMemoryOptions;
+
+  constructor(options: Partial<BufferMemoryOptions> = {}) {
+    this.options = { ...BUFFER_MEMORY_DEFAULTS, ...options };
+  }
 
   async append(sessionId: string, messages: readonly ChatMessage[]): Promise<void> {
     const history = this.touch(sessionId) ?? [];
@@ -56,6 +63,11 @@ export class BufferMemory implements Memory {
 
   async clear(sessionId: string): Promise<void> {
     this.sessions.delete(sessionId);
+  }
+
+  /** Drops every session (on stop). */
+  forgetAll(): void {
+    this.sessions.clear();
   }
 
   private touch(sessionId: string): ChatMessage[] | undefined {

@@ -1,7 +1,7 @@
 import { definePlugin, extensionPoints } from '@opspawn/plugin-sdk';
 import { BufferMemory, type BufferMemoryOptions } from './buffer-memory.js';
 
-export { BufferMemory, approximateTokens, type BufferMemoryOptions } from './buffer-memory.js';
+export { BufferMemory, BUFFER_MEMORY_DEFAULTS, approximateTokens, type BufferMemoryOptions } from './buffer-memory.js';
 
 declare module '@opspawn/plugin-sdk' {
   interface PluginOptionsRegistry {
@@ -11,6 +11,10 @@ declare module '@opspawn/plugin-sdk' {
 
 export default definePlugin<BufferMemoryOptions>({
   register(env) {
-    env.provide(extensionPoints.memory, { create: () => new BufferMemory(env.options) });
+    env.provide(extensionPoints.memory, {
+      deps: {},
+      create: () => new BufferMemory(env.options),
+      dispose: (memory) => memory.forgetAll(),
+    });
   },
 });
