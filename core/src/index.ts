@@ -6,3 +6,4 @@ export { loadConfig, normalizeConfig, findConfigFile, type LoadedConfig } from '
 export { createLogger } from './logging/create-logger.js';
 export { bootKernel, startTestKernel, type BootOptions } from './boot.js';
 export { CORE_VERSION } from './version.js';
+export { RestClient, ApiError, type RestClientOptions } from './client/rest-client.js';

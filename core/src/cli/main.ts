@@ -5,6 +5,7 @@ import { CORE_VERSION } from '../version.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerPluginCommands } from './commands/plugins.js';
 import { registerRunCommand } from './commands/run.js';
+import { registerTaskCommands } from './commands/tasks.js';
 import { registerStartCommand } from './commands/start.js';
 import { ExitCodes } from './exit-codes.js';
 import { reportFailure } from './output.js';
@@ -25,6 +26,7 @@ registerStartCommand(program, globals);
 registerPluginCommands(program, globals);
 registerConfigCommands(program, globals);
 registerRunCommand(program, globals);
+registerTaskCommands(program);
 program.addHelpText('after', '\nExit codes: 0 ok, 2 usage, 3 config, 4 plugin check, 5 plugin start, 6 plugin stop, 1 bug;\nrun: 0 succeeded, 10 failed, 11 cancelled.\nDocs: docs/reference/cli.md');
 
 const wantsJson = process.argv.includes('--json');

@@ -1,0 +1,95 @@
+import type { SubmitTaskRequest, Task, TaskEvent, TaskPage, TaskStatus } from '@opspawn/plugin-sdk';
+
+/** An RFC 9457 problem answered by the REST transport, or a failure to reach it. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly errors?: Array<{ path: string; message: string }>,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface RestClientOptions {
+  /** e.g. http://127.0.0.1:8080 */
+  url: string;
+  token?: string;
+}
+
+/** A small client of the REST API (`/v1/...`), used by `opspawn tasks` and usable from scripts. */
+export class RestClient {
+  constructor(private readonly options: RestClientOptions) {}
+
+  submit(request: SubmitTaskRequest, idempotencyKey?: string): Promise<Task> {
+    return this.call('POST', '/v1/tasks', request, idempotencyKey ? { 'idempotency-key': idempotencyKey } : {});
+  }
+
+  get(id: string): Promise<Task> {
+    return this.call('GET', `/v1/tasks/${encodeURIComponent(id)}`);
+  }
+
+  list(query: { status?: TaskStatus[]; labels?: Record<string, string>; limit?: number; cursor?: string } = {}): Promise<TaskPage> {
+    const params = new URLSearchParams();
+    for (const s of query.status ?? []) params.append('status', s);
+    for (const [k, v] of Object.entries(query.labels ?? {})) params.append('label', `${k}=${v}`);
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    if (query.cursor) params.set('cursor', query.cursor);
+    const qs = params.toString();
+    return this.call('GET', `/v1/tasks${qs ? `?${qs}` : ''}`);
+  }
+
+  cancel(id: string): Promise<Task> {
+    return this.call('POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`);
+  }
+
+  /** The task's events over server-sent events, from `afterSeq`, until its final event. */
+  async *watch(id: string, afterSeq = 0, signal?: AbortSignal): AsyncIterable<TaskEvent> {
+    const response = await this.fetch('GET', `/v1/tasks/${encodeURIComponent(id)}/events`, undefined, {
+      accept: 'text/event-stream', ...(afterSeq > 0 ? { 'last-event-id': String(afterSeq) } : {}),
+    }, signal);
+    if (!response.body) return;
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+        if (data) yield JSON.parse(data) as TaskEvent;
+      }
+    }
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const response = await this.fetch(method, path, body, headers);
+    return (await response.json()) as T;
+  }
+
+  private async fetch(method: string, path: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<Response> {
+    let response: Response;
+    try {
+      response = await fetch(new URL(path, this.options.url), {
+        method, signal,
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}),
+          ...headers,
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause?.code;
+      throw new ApiError(0, 'OPSPAWN_UNREACHABLE', `cannot reach ${this.options.url}${cause ? ` (${cause})` : ''}: is the host running? (opspawn start)`);
+    }
+    if (!response.ok) {
+      const problem = (await response.json().catch(() => ({}))) as { code?: string; detail?: string; title?: string; errors?: Array<{ path: string; message: string }> };
+      throw new ApiError(response.status, problem.code ?? `HTTP_${response.status}`, problem.detail ?? problem.title ?? response.statusText, problem.errors);
+    }
+    return response;
+  }
+}
