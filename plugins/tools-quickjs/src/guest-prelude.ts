@@ -130,9 +130,10 @@ export const GUEST_PRELUDE = String.raw`(() => {
     if (tool === null || typeof tool !== 'object') {
       throw failure('invalid', 'it has no default export object; write export default { name, description, inputSchema, run(input) { ... } }');
     }
-    const meta = { name: tool.name, description: tool.description, inputSchema: tool.inputSchema, run: typeof tool.run };
-    if (tool.outputSchema !== undefined) meta.outputSchema = tool.outputSchema;
-    if (tool.capabilities !== undefined) meta.capabilities = tool.capabilities;
+    const meta = { run: typeof tool.run };
+    for (const field of ['name', 'description', 'inputSchema', 'outputSchema', 'capabilities']) {
+      if (tool[field] !== undefined) meta[field] = tool[field];
+    }
     try { return toJson(meta, 1048576); } catch (e) { throw failure('invalid', e && e.message ? e.message.replace(/^output/, 'its metadata') : show(e)); }
   }
 
