@@ -10,6 +10,7 @@ export interface PlannedCall {
 export interface Plan {
   steps: PlannedCall[][];
   final?: unknown;
+  /** False when the final answer is the last step's output. */
   hasFinal: boolean;
 }
 
@@ -25,6 +26,11 @@ function readCall(value: unknown, path: string): PlannedCall {
   const call = value as Record<string, unknown>;
   if (typeof call.tool !== 'string' || call.tool.length === 0) invalid(`${path}.tool`, 'must be a non-empty string');
   if (call.onError !== undefined && call.onError !== 'fail' && call.onError !== 'continue') invalid(`${path}.onError`, 'must be "fail" or "continue"');
+  const args = call.arguments;
+  const isTemplate = typeof args === 'string' && /^\{\{[^{}]+\}\}$/.test(args);
+  if (args !== undefined && !isTemplate && (typeof args !== 'object' || args === null || Array.isArray(args))) {
+    invalid(`${path}.arguments`, 'must be an object (or one "{{ template }}" that gives an object)');
+  }
   const known = new Set(['tool', 'arguments', 'onError']);
   for (const key of Object.keys(call)) if (!known.has(key)) invalid(`${path}.${key}`, 'is not a known field (tool, arguments, onError)');
   return { tool: call.tool, arguments: call.arguments ?? {}, onError: (call.onError as PlannedCall['onError']) ?? 'fail' };
@@ -44,5 +50,5 @@ export function validatePlan(input: unknown): Plan {
     return [readCall(step, path)];
   });
   if (steps.length === 0 && final === undefined) invalid('input.plan', 'is empty and there is no "final": nothing to do');
-  return { steps, final, hasFinal: 'final' in (input as object) };
+  return { steps, final, hasFinal: final !== undefined };
 }

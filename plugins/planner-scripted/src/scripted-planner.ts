@@ -1,5 +1,5 @@
 import { ErrorCodes, OpspawnError, type PlanDecision, type PlanRequest, type Planner, type StepRecord } from '@opspawn/plugin-sdk';
-import { validatePlan } from './plan.js';
+import { validatePlan, type Plan } from './plan.js';
 import { render } from './templates.js';
 
 /**
@@ -14,32 +14,32 @@ export class ScriptedPlanner implements Planner {
   async plan(request: PlanRequest): Promise<PlanDecision> {
     request.signal.throwIfAborted();
     const plan = validatePlan(request.task.input);
-    const done = request.history.length;
-    const failed = failedCall(request.history, plan.steps);
+    const failed = failedCall(request.history, plan);
     if (failed) throw failed;
     const scope = templateScope(request);
+    const done = request.history.length;
     if (done < plan.steps.length) {
       const step = done + 1;
-      const calls = plan.steps[done]!.map((call, i) => ({
-        id: `s${step}c${i}`,
-        tool: call.tool,
-        arguments: render(call.arguments, scope, `input.plan[${done}]${plan.steps[done]!.length > 1 ? `[${i}]` : ''}.arguments`),
-      }));
+      const planned = plan.steps[done]!;
+      const calls = planned.map((call, i) => {
+        const path = `input.plan[${done}]${planned.length > 1 ? `[${i}]` : ''}.arguments`;
+        return { id: `s${step}c${i}`, tool: call.tool, arguments: render(call.arguments, scope, `step ${step} (${path})`) };
+      });
       return { kind: 'tools', calls, thought: `step ${step} of ${plan.steps.length}` };
     }
-    const output = plan.hasFinal ? render(plan.final, scope, 'input.final') : (scope.last as { output?: unknown } | undefined)?.output ?? null;
+    const output = plan.hasFinal ? render(plan.final, scope, 'final answer (input.final)') : (scope.last as { output?: unknown } | undefined)?.output ?? null;
     return { kind: 'final', output };
   }
 }
 
-/** The first failed observation of a call whose onError is 'fail', as the planner's error. */
-function failedCall(history: StepRecord[], steps: ReturnType<typeof validatePlan>['steps']): OpspawnError | undefined {
-  for (const record of history) {
+/** The first failed observation of a call whose onError is 'fail', as the planner's error. Steps count from 1. */
+function failedCall(history: StepRecord[], plan: Plan): OpspawnError | undefined {
+  for (const [s, record] of history.entries()) {
     for (const [i, { call, observation }] of record.calls.entries()) {
-      const planned = steps[record.step - 1]?.[i];
-      if (!observation.ok && planned?.onError !== 'continue') {
-        return new OpspawnError(ErrorCodes.PLANNER_FAILED, `step ${record.step} call '${call.tool}' failed: ${observation.error.code}: ${observation.error.message}`, {
-          hint: 'fix the tool call, or mark the step "onError": "continue"',
+      if (!observation.ok && plan.steps[s]?.[i]?.onError !== 'continue') {
+        return new OpspawnError(ErrorCodes.PLANNER_FAILED, `step ${s + 1} call '${call.tool}' failed: ${observation.error.code}: ${observation.error.message}`, {
+          hint: 'fix the tool call, or mark the call "onError": "continue"',
+          details: [{ step: s + 1, call: call.id, tool: call.tool, error: observation.error }],
         });
       }
     }
@@ -47,11 +47,14 @@ function failedCall(history: StepRecord[], steps: ReturnType<typeof validatePlan
   return undefined;
 }
 
+/** What templates read: goal, input, steps (0-based; a one-call step also reads as its call) and last. */
 function templateScope(request: PlanRequest): Record<string, unknown> {
   const outputs = request.history.map((record) => {
-    const results = record.calls.map(({ observation }) => (observation.ok ? { output: observation.output, ok: true } : { error: observation.error, ok: false }));
+    const results = record.calls.map(({ observation }) => (observation.ok ? { ok: true, output: observation.output } : { ok: false, error: observation.error }));
     // A single-call step reads as steps[N].output; a parallel step as steps[N][M].output.
     return results.length === 1 ? Object.assign([results[0]], results[0]) : results;
   });
-  return { goal: request.task.goal, input: request.task.input, steps: outputs, last: outputs[outputs.length - 1] };
+  const scope: Record<string, unknown> = { goal: request.task.goal, input: request.task.input, steps: outputs };
+  if (outputs.length > 0) scope.last = outputs[outputs.length - 1];
+  return scope;
 }
