@@ -26,26 +26,31 @@ function pick(value, steps) {
 
 export default {
   name: 'json_pick',
-  description: 'Picks values out of a JSON document by path, e.g. "user.name", "items[0].price", "items[*].id". Returns one entry per path; a path that does not exist gives found: false.',
+  description: 'Picks values out of a JSON document by path, e.g. "user.name", "items[0].price", "items[*].id". With `path` returns { found, value }; with `paths` returns { results: [{ path, found, value }] }. A path that does not exist gives found: false.',
   inputSchema: {
     type: 'object',
     properties: {
-      data: { description: 'The JSON document (any JSON value), or a string of JSON text.' },
-      paths: { type: 'array', items: { type: 'string' }, minItems: 1, description: 'Paths to read.' },
+      value: { description: 'The JSON document (any JSON value), or a string of JSON text.' },
+      path: { type: 'string', description: 'One path to read.' },
+      paths: { type: 'array', items: { type: 'string' }, minItems: 1, description: 'Several paths to read.' },
     },
-    required: ['data', 'paths'],
+    required: ['value'],
     additionalProperties: false,
   },
-  run({ data, paths }) {
-    let doc = data;
-    if (typeof data === 'string') {
-      try { doc = JSON.parse(data); } catch { doc = data; }
+  run({ value, path, paths }) {
+    let doc = value;
+    if (typeof value === 'string') {
+      try { doc = JSON.parse(value); } catch { doc = value; }
     }
-    return {
-      results: paths.map((path) => {
-        const value = pick(doc, parsePath(path));
-        return value === undefined ? { path, found: false, value: null } : { path, found: true, value };
-      }),
+    const read = (p) => {
+      const found = pick(doc, parsePath(p));
+      return found === undefined ? { path: p, found: false, value: null } : { path: p, found: true, value: found };
     };
+    if (typeof path === 'string') {
+      const { found, value: picked } = read(path);
+      return { found, value: picked };
+    }
+    if (!Array.isArray(paths)) throw new Error('give either path (a string) or paths (an array of strings)');
+    return { results: paths.map(read) };
   },
 };

@@ -14,8 +14,8 @@ const BASELINE_CALLS = 30;
 const WARMUP = 10;
 const INPUT = { expression: '2 * (3 + 4) ^ 2 / sqrt(16) + max(1, 2, 3)' };
 
-// The same calculator file, its default export turned into a variable the child process can call.
-const calculator = readFileSync(join(process.cwd(), 'config/tools/calculator.js'), 'utf8').replace('export default', 'const tool =');
+// The same calculate file, its default export turned into a variable the child process can call.
+const calculator = readFileSync(join(process.cwd(), 'config/tools/calculate.js'), 'utf8').replace('export default', 'const tool =');
 const childScript = `${calculator}\nconst input = JSON.parse(process.argv[1]);\nprocess.stdout.write(JSON.stringify(tool.run(input)));`;
 
 function childCall(): Promise<unknown> {
@@ -36,9 +36,9 @@ export default async function bench(): Promise<void> {
   try {
     for (let i = 0; i < WARMUP + CALLS; i++) {
       const t0 = performance.now();
-      const result = await provider.call('calculator', INPUT, ctx);
+      const result = await provider.call('calculate', INPUT, ctx);
       const t1 = performance.now();
-      if (result.isError) throw new Error(`calculator failed: ${JSON.stringify(result.output)}`);
+      if (result.isError) throw new Error(`calculate failed: ${JSON.stringify(result.output)}`);
       if (i >= WARMUP) sandbox.push(t1 - t0);
     }
   } finally {
@@ -52,7 +52,7 @@ export default async function bench(): Promise<void> {
   }
   const q = summarize(sandbox);
   const c = summarize(child);
-  console.log(`calculator tool call, sequential, ${CALLS} sandbox calls / ${BASELINE_CALLS} child-process calls:`);
+  console.log(`calculate tool call, sequential, ${CALLS} sandbox calls / ${BASELINE_CALLS} child-process calls:`);
   console.log(`  QuickJS (fresh runtime per call, worker pool)  p50 ${fmt(q.p50)}  p99 ${fmt(q.p99)}  mean ${fmt(q.mean)}`);
   console.log(`  child process per call (node -e)              p50 ${fmt(c.p50)}  p99 ${fmt(c.p99)}  mean ${fmt(c.mean)}`);
   console.log(`  ratio (child / QuickJS)                       p50 ${(c.p50 / q.p50).toFixed(1)}x  p99 ${(c.p99 / q.p99).toFixed(1)}x  (target >= 20x)`);

@@ -41,7 +41,7 @@ export interface ToolOverrides extends Partial<SandboxLimits> {
 export interface QuickJsToolsOptions extends SandboxLimits {
   /** Directories of tool files, relative to the process's working directory. */
   dirs: string[];
-  /** Prefix of every tool name (`js__calculator`). */
+  /** Prefix of every tool name (`js__calculate`). */
   namespace: string;
   /** Worker threads, each running one call at a time. */
   workers: number;

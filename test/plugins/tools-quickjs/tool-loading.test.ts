@@ -16,15 +16,15 @@ describe('tools-quickjs: the sample tools in config/tools', () => {
   after(() => provider.close());
   const call = (name: string, args: unknown) => provider.call(name, args, callContext());
 
-  it('offers calculator, json_pick and text_stats, and holds back http_get until fetch is granted', async () => {
-    expect((await provider.list()).map((t) => t.name)).to.deep.equal(['calculator', 'json_pick', 'text_stats']);
+  it('offers calculate, json_pick and text_stats, and holds back http_get until fetch is granted', async () => {
+    expect((await provider.list()).map((t) => t.name)).to.deep.equal(['calculate', 'json_pick', 'text_stats']);
     expect(provider.disabledTools()).to.deep.include({ name: 'http_get', file: join(process.cwd(), 'config/tools/http_get.js'), missing: ['fetch'] });
     expect(provider.health()).to.deep.include({ state: 'ok' });
   });
 
-  it('calculator evaluates an expression with precedence, powers and functions', async () => {
-    expect(await call('calculator', { expression: '2 * (3 + 4) ^ 2 / sqrt(16)' })).to.deep.equal({ output: { expression: '2 * (3 + 4) ^ 2 / sqrt(16)', result: 24.5 } });
-    const bad = await call('calculator', { expression: '2 +' });
+  it('calculate evaluates an expression with precedence, powers and functions', async () => {
+    expect(await call('calculate', { expression: '2 * (3 + 4) ^ 2 / sqrt(16)' })).to.deep.equal({ output: { value: 24.5 } });
+    const bad = await call('calculate', { expression: '2 +' });
     expect(bad).to.deep.include({ isError: true });
     expect((bad.output as { message: string }).message).to.include('"2 +" ends too early');
   });
@@ -36,7 +36,8 @@ describe('tools-quickjs: the sample tools in config/tools', () => {
 
   it('json_pick reads paths, wildcards and reports missing ones', async () => {
     const data = { user: { name: 'Ada' }, items: [{ id: 1 }, { id: 2 }] };
-    expect(await call('json_pick', { data, paths: ['user.name', 'items[*].id', 'user.email'] })).to.deep.equal({
+    expect(await call('json_pick', { value: data, path: 'items[1].id' })).to.deep.equal({ output: { found: true, value: 2 } });
+    expect(await call('json_pick', { value: data, paths: ['user.name', 'items[*].id', 'user.email'] })).to.deep.equal({
       output: { results: [
         { path: 'user.name', found: true, value: 'Ada' },
         { path: 'items[*].id', found: true, value: [1, 2] },
@@ -129,7 +130,7 @@ describe('tools-quickjs: the plugin package', () => {
 
   it('refuses calls before start and after close with a clear error', async () => {
     const provider = new QuickJsToolProvider({ watch: false });
-    const before = await provider.call('calculator', {}, callContext()).then(() => undefined, (e: unknown) => e);
+    const before = await provider.call('calculate', {}, callContext()).then(() => undefined, (e: unknown) => e);
     expect(before).to.include({ code: 'OPSPAWN_TOOL_FAILED' });
     expect(String((before as Error).message)).to.include('not started');
     expect(provider.health().state).to.equal('down');

@@ -79,7 +79,7 @@ function parse(text) {
 }
 
 export default {
-  name: 'calculator',
+  name: 'calculate',
   description: 'Evaluates an arithmetic expression exactly as written, e.g. "2 * (3 + 4) ^ 2 / sqrt(16)". Supports + - * / % ^, parentheses, pi, e and sqrt, abs, sin, cos, tan, ln, log, exp, floor, ceil, round, min, max, pow.',
   inputSchema: {
     type: 'object',
@@ -89,12 +89,12 @@ export default {
   },
   outputSchema: {
     type: 'object',
-    properties: { expression: { type: 'string' }, result: { type: 'number' } },
-    required: ['expression', 'result'],
+    properties: { value: { type: 'number' } },
+    required: ['value'],
   },
   run({ expression }) {
-    const result = parse(expression);
-    if (!Number.isFinite(result)) throw new Error(`"${expression}" has no finite value (got ${result})`);
-    return { expression, result };
+    const value = parse(expression);
+    if (!Number.isFinite(value)) throw new Error(`"${expression}" has no finite value (got ${value})`);
+    return { value };
   },
 };
