@@ -18,3 +18,4 @@ export type * from './services/event-bus.js';
 export type * from './services/health.js';
 export type * from './services/plugin-registry.js';
 export * from './task-id.js';
+export * from './task-pages.js';

@@ -1,10 +1,8 @@
 import {
-  ErrorCodes, OpspawnError, type Task, type TaskChange, type TaskEvent, type TaskEventType, type TaskPage,
+  ErrorCodes, OpspawnError, decodeTaskCursor, encodeTaskCursor, pageLimit, type Task, type TaskChange, type TaskEvent, type TaskEventType, type TaskPage,
   type TaskQuery, type TaskStatus, type TaskStore,
 } from '@opspawn/plugin-sdk';
 
-const MAX_LIMIT = 500;
-const DEFAULT_LIMIT = 50;
 
 /**
  * Tasks in process memory, for tests and throwaway runs: everything is lost when the process ends. Every method
@@ -35,8 +33,8 @@ export class MemoryTaskStore implements TaskStore {
   }
 
   async list(query: TaskQuery): Promise<TaskPage> {
-    const limit = checkLimit(query.limit);
-    const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const limit = pageLimit(query.limit);
+    const before = query.cursor === undefined ? undefined : decodeTaskCursor(query.cursor);
     const out: Task[] = [];
     let more = false;
     for (let i = this.order.length - 1; i >= 0; i--) {
@@ -51,7 +49,7 @@ export class MemoryTaskStore implements TaskStore {
       }
       out.push(clone(task));
     }
-    return more ? { tasks: out, nextCursor: encodeCursor(out[out.length - 1]!.id) } : { tasks: out };
+    return more ? { tasks: out, nextCursor: encodeTaskCursor(out[out.length - 1]!.id) } : { tasks: out };
   }
 
   async transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined> {
@@ -110,13 +108,6 @@ export function applyChange(task: Task, change: TaskChange): void {
   task.updatedAt = new Date().toISOString();
 }
 
-function checkLimit(limit: number | undefined): number {
-  const value = limit ?? DEFAULT_LIMIT;
-  if (!Number.isInteger(value) || value < 1 || value > MAX_LIMIT) {
-    throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `limit must be an integer from 1 to ${MAX_LIMIT}`, { details: [{ path: 'limit', message: `must be 1..${MAX_LIMIT}` }] });
-  }
-  return value;
-}
 
 function insertSorted(ids: string[], id: string): void {
   if (ids.length === 0 || ids[ids.length - 1]! < id) {
@@ -133,19 +124,7 @@ function insertSorted(ids: string[], id: string): void {
   ids.splice(lo, 0, id);
 }
 
-function encodeCursor(id: string): string {
-  return Buffer.from(JSON.stringify({ id }), 'utf8').toString('base64url');
-}
 
-function decodeCursor(cursor: string): string {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { id?: unknown };
-    if (typeof parsed.id === 'string' && parsed.id.length > 0) return parsed.id;
-  } catch {
-    // reported below
-  }
-  throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'cursor is not one this server issued', { hint: 'pass nextCursor from the previous page unchanged', details: [{ path: 'cursor', message: 'invalid cursor' }] });
-}
 
 function clone<T>(value: T): T {
   return value === undefined ? value : structuredClone(value);

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import {
-  ErrorCodes, OpspawnError, type HealthCheckResult, type Task, type TaskChange, type TaskEvent, type TaskEventType,
+  ErrorCodes, OpspawnError, decodeTaskCursor, encodeTaskCursor, pageLimit, type HealthCheckResult, type Task, type TaskChange, type TaskEvent, type TaskEventType,
   type TaskPage, type TaskQuery, type TaskStatus, type TaskStore,
 } from '@opspawn/plugin-sdk';
 import { MIGRATIONS } from './migrations.js';
@@ -16,8 +16,6 @@ export interface PostgresStoreOptions {
   connectTimeoutMs: number;
 }
 
-const MAX_LIMIT = 500;
-const DEFAULT_LIMIT = 50;
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 type Row = Record<string, any>;
@@ -111,11 +109,8 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async list(query: TaskQuery): Promise<TaskPage> {
-    const limit = query.limit ?? DEFAULT_LIMIT;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-      throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `limit must be an integer from 1 to ${MAX_LIMIT}`, { details: [{ path: 'limit', message: `must be 1..${MAX_LIMIT}` }] });
-    }
-    const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
+    const limit = pageLimit(query.limit);
+    const after = query.cursor === undefined ? null : decodeTaskCursor(query.cursor);
     const { rows } = await this.pool.query(
       `SELECT * FROM ${this.s}.opspawn_tasks
        WHERE ($1::text[] IS NULL OR status = ANY($1)) AND labels @> $2::jsonb AND ($3::text IS NULL OR id < $3)
@@ -123,7 +118,7 @@ export class PostgresTaskStore implements TaskStore {
       [query.status?.length ? query.status : null, JSON.stringify(query.labels ?? {}), after, limit + 1],
     );
     const tasks = rows.slice(0, limit).map(toTask);
-    return rows.length > limit ? { tasks, nextCursor: encodeCursor(tasks[tasks.length - 1]!.id) } : { tasks };
+    return rows.length > limit ? { tasks, nextCursor: encodeTaskCursor(tasks[tasks.length - 1]!.id) } : { tasks };
   }
 
   async transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined> {
@@ -202,19 +197,7 @@ function toTask(r: Row): Task {
   return task;
 }
 
-function encodeCursor(id: string): string {
-  return Buffer.from(JSON.stringify({ id }), 'utf8').toString('base64url');
-}
 
-function decodeCursor(cursor: string): string {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { id?: unknown };
-    if (typeof parsed.id === 'string' && parsed.id.length > 0) return parsed.id;
-  } catch {
-    // reported below
-  }
-  throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'cursor is not one this server issued', { hint: 'pass nextCursor from the previous page unchanged', details: [{ path: 'cursor', message: 'invalid cursor' }] });
-}
 
 function redact(url: string): string {
   return url.replace(/\/\/([^:@/]+):([^@/]+)@/, '//$1:***@');

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
-  ErrorCodes, OpspawnError, type HealthCheckResult, type Task, type TaskChange, type TaskEvent, type TaskEventType,
+  ErrorCodes, OpspawnError, decodeTaskCursor, encodeTaskCursor, pageLimit, type HealthCheckResult, type Task, type TaskChange, type TaskEvent, type TaskEventType,
   type TaskPage, type TaskQuery, type TaskStatus, type TaskStore,
 } from '@opspawn/plugin-sdk';
 import { MIGRATIONS } from './migrations.js';
@@ -14,8 +14,6 @@ export interface SqliteStoreOptions {
   busyTimeoutMs: number;
 }
 
-const MAX_LIMIT = 500;
-const DEFAULT_LIMIT = 50;
 
 type Row = Record<string, any>;
 
@@ -105,10 +103,7 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async list(query: TaskQuery): Promise<TaskPage> {
-    const limit = query.limit ?? DEFAULT_LIMIT;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-      throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `limit must be an integer from 1 to ${MAX_LIMIT}`, { details: [{ path: 'limit', message: `must be 1..${MAX_LIMIT}` }] });
-    }
+    const limit = pageLimit(query.limit);
     const where: string[] = [];
     const params: unknown[] = [];
     if (query.status?.length) {
@@ -121,11 +116,11 @@ export class SqliteTaskStore implements TaskStore {
     }
     if (query.cursor !== undefined) {
       where.push('id < ?');
-      params.push(decodeCursor(query.cursor));
+      params.push(decodeTaskCursor(query.cursor));
     }
     const rows = this.cached(`SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`).all(...params, limit + 1) as Row[];
     const tasks = rows.slice(0, limit).map(toTask);
-    return rows.length > limit ? { tasks, nextCursor: encodeCursor(tasks[tasks.length - 1]!.id) } : { tasks };
+    return rows.length > limit ? { tasks, nextCursor: encodeTaskCursor(tasks[tasks.length - 1]!.id) } : { tasks };
   }
 
   transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined> {
@@ -266,16 +261,4 @@ function toTask(r: Row): Task {
   return task;
 }
 
-function encodeCursor(id: string): string {
-  return Buffer.from(JSON.stringify({ id }), 'utf8').toString('base64url');
-}
 
-function decodeCursor(cursor: string): string {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { id?: unknown };
-    if (typeof parsed.id === 'string' && parsed.id.length > 0) return parsed.id;
-  } catch {
-    // reported below
-  }
-  throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'cursor is not one this server issued', { hint: 'pass nextCursor from the previous page unchanged', details: [{ path: 'cursor', message: 'invalid cursor' }] });
-}
