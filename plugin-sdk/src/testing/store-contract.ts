@@ -1,0 +1,165 @@
+import { expect } from 'chai';
+import type { TaskStore } from '../extension-points/store.js';
+import { newTaskId } from '../task-id.js';
+import type { Task, TaskStatus } from '../task.js';
+
+export interface StoreUnderTest {
+  store: TaskStore;
+  /** Runs after each test: close connections, drop what the test wrote. */
+  cleanup?: () => Promise<void>;
+}
+
+let counter = 0;
+
+/** A new task as the task engine would create it; labels carry a run-unique tag so shared databases work. */
+export function sampleTask(overrides: Partial<Task> = {}): Task {
+  const now = new Date().toISOString();
+  const id = newTaskId();
+  return {
+    id, goal: `contract task ${counter++}`, input: { plan: [], nested: { list: [1, 'two', null] } }, planner: 'planner-x', memory: 'memory-x',
+    sessionId: id, status: 'queued', attempts: 0, maxAttempts: 3, timeoutMs: 60_000, maxSteps: 10, priority: 0,
+    labels: {}, cancelRequested: false, createdAt: now, updatedAt: now, ...overrides,
+  };
+}
+
+/**
+ * What every store promises (see `TaskStore`): idempotent create, newest-first paging with opaque cursors that
+ * visit every task once, status and label filters, compare-and-set transitions with exactly one winner,
+ * gap-free event sequence numbers under concurrency, and JSON that round-trips.
+ *
+ *     storeContract('store-sqlite', async () => ({ store: SqliteTaskStore.open({ path: ':memory:', busyTimeoutMs: 1000 }) }));
+ */
+export function storeContract(name: string, makeStore: () => Promise<StoreUnderTest>): void {
+  describe(`${name} keeps the store contract`, function () {
+    let subject: StoreUnderTest;
+    let store: TaskStore;
+    /** Every task of a test carries this label, so lists only see the test's own tasks. */
+    let run: Record<string, string>;
+
+    beforeEach(async () => {
+      subject = await makeStore();
+      store = subject.store;
+      run = { contractRun: `${process.pid}-${Date.now().toString(36)}-${counter++}` };
+    });
+    afterEach(async () => {
+      await subject.cleanup?.();
+    });
+
+    const make = (overrides: Partial<Task> = {}) => sampleTask({ ...overrides, labels: { ...run, ...overrides.labels } });
+
+    it('creates a task and gets it back unchanged, JSON included', async () => {
+      const task = make({ error: { code: 'X', message: 'y' }, labels: { team: 'blue' }, notBefore: new Date().toISOString() });
+      const { task: created, created: isNew } = await store.create(task);
+      expect(isNew).to.equal(true);
+      expect(created).to.deep.equal(task);
+      expect(await store.get(task.id)).to.deep.equal(task);
+    });
+
+    it('gives undefined for an unknown id', async () => {
+      expect(await store.get(newTaskId())).to.equal(undefined);
+    });
+
+    it('returns the existing task for a repeated idempotency key and writes nothing', async () => {
+      const key = `key-${run.contractRun}`;
+      const first = await store.create(make({ idempotencyKey: key, requestHash: 'h1' }));
+      const second = await store.create(make({ idempotencyKey: key, requestHash: 'h2', goal: 'other' }));
+      expect(second.created).to.equal(false);
+      expect(second.task).to.deep.equal(first.task);
+      expect((await store.list({ labels: run })).tasks).to.have.length(1);
+    });
+
+    it('lists newest first, filtered by any of the statuses and all of the labels', async () => {
+      const a = make({ labels: { team: 'red', tier: '1' } });
+      const b = make({ labels: { team: 'blue', tier: '1' }, status: 'running' });
+      const c = make({ labels: { team: 'red', tier: '2' }, status: 'succeeded' });
+      for (const t of [a, b, c]) await store.create(t);
+      expect((await store.list({ labels: run })).tasks.map((t) => t.id)).to.deep.equal([c.id, b.id, a.id]);
+      expect((await store.list({ labels: { ...run, team: 'red' } })).tasks.map((t) => t.id)).to.deep.equal([c.id, a.id]);
+      expect((await store.list({ labels: { ...run, team: 'red', tier: '1' } })).tasks.map((t) => t.id)).to.deep.equal([a.id]);
+      expect((await store.list({ labels: run, status: ['running', 'succeeded'] })).tasks.map((t) => t.id)).to.deep.equal([c.id, b.id]);
+      expect((await store.list({ labels: { ...run, team: 'green' } })).tasks).to.deep.equal([]);
+    });
+
+    it('pages with cursors that visit every task once, even while tasks are added', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 7; i++) ids.push((await store.create(make())).task.id);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.list({ labels: run, limit: 3, cursor });
+        seen.push(...page.tasks.map((t) => t.id));
+        cursor = page.nextCursor;
+        if (pages++ === 0) await store.create(make()); // newer than every cursor: not in this walk
+      } while (cursor);
+      expect(seen).to.deep.equal([...ids].reverse());
+      expect(pages).to.equal(3);
+    });
+
+    it('refuses a malformed cursor and an out-of-range limit with INVALID_REQUEST', async () => {
+      for (const query of [{ cursor: 'not a cursor' }, { cursor: Buffer.from('{"x":1}').toString('base64url') }, { limit: 0 }, { limit: 501 }, { limit: 2.5 }]) {
+        const error = await store.list(query).then(() => undefined, (e: { code?: string }) => e);
+        expect(error?.code, JSON.stringify(query)).to.equal('OPSPAWN_INVALID_REQUEST');
+      }
+    });
+
+    it('applies a transition only from the expected statuses and attempts', async () => {
+      const task = (await store.create(make())).task;
+      expect(await store.transition(task.id, ['running'], { status: 'succeeded' })).to.equal(undefined);
+      expect(await store.transition(task.id, ['queued'], { status: 'running', attempts: 1 }, 5)).to.equal(undefined);
+      const running = await store.transition(task.id, ['queued'], { status: 'running', attempts: 1, startedAt: '2026-01-01T00:00:00.000Z' }, 0);
+      expect(running).to.include({ status: 'running', attempts: 1, startedAt: '2026-01-01T00:00:00.000Z' });
+      expect(running!.updatedAt >= task.updatedAt).to.equal(true);
+      const done = await store.transition(task.id, ['running'], { status: 'succeeded', output: { answer: [42] }, startedAt: null, finishedAt: '2026-01-01T00:00:01.000Z' }, 1);
+      expect(done!.output).to.deep.equal({ answer: [42] });
+      expect(done!.startedAt).to.equal(undefined);
+      expect(await store.get(task.id)).to.deep.equal(done);
+      expect(await store.transition(newTaskId(), ['queued'], { status: 'running' })).to.equal(undefined);
+    });
+
+    it('lets exactly one of many concurrent transitions win', async () => {
+      const task = (await store.create(make({ status: 'running', attempts: 1 }))).task;
+      const finals: TaskStatus[] = ['succeeded', 'failed', 'cancelled'];
+      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => store.transition(task.id, ['running'], { status: finals[i % 3]! }, 1)));
+      const winners = results.filter(Boolean);
+      expect(winners).to.have.length(1);
+      expect((await store.get(task.id))!.status).to.equal(winners[0]!.status);
+    });
+
+    it('marks only queued or running tasks as asked to cancel', async () => {
+      const queued = (await store.create(make())).task;
+      const done = (await store.create(make({ status: 'succeeded' }))).task;
+      expect((await store.requestCancel(queued.id))!.cancelRequested).to.equal(true);
+      expect(await store.requestCancel(done.id)).to.equal(undefined);
+      expect((await store.get(done.id))!.cancelRequested).to.equal(false);
+    });
+
+    it('numbers events 1, 2, 3… per task without gaps, even when appended concurrently', async () => {
+      const a = (await store.create(make())).task;
+      const b = (await store.create(make())).task;
+      const appended = await Promise.all(Array.from({ length: 200 }, (_, i) => store.appendEvent(i % 2 ? a.id : b.id, 'log', { i, text: `line ${i}` })));
+      for (const id of [a.id, b.id]) {
+        const seqs = appended.filter((e) => e.taskId === id).map((e) => e.seq).sort((x, y) => x - y);
+        expect(seqs).to.deep.equal(Array.from({ length: 100 }, (_, i) => i + 1));
+      }
+      const events = await store.events(a.id, 0, 1000);
+      expect(events.map((e) => e.seq)).to.deep.equal(Array.from({ length: 100 }, (_, i) => i + 1));
+      expect(events[0]!.data).to.deep.equal(appended.find((e) => e.taskId === a.id && e.seq === 1)!.data);
+      expect((await store.events(a.id, 95, 3)).map((e) => e.seq)).to.deep.equal([96, 97, 98]);
+      expect(await store.events(a.id, 100, 10)).to.deep.equal([]);
+    });
+
+    it('refuses an event for a task that does not exist', async () => {
+      const error = await store.appendEvent(newTaskId(), 'log', {}).then(() => undefined, (e: { code?: string }) => e);
+      expect(error?.code).to.equal('OPSPAWN_TASK_NOT_FOUND');
+    });
+
+    it('finds tasks by status, oldest first, up to a limit', async () => {
+      const made: string[] = [];
+      for (let i = 0; i < 4; i++) made.push((await store.create(make({ status: 'running', labels: { n: String(i) } }))).task.id);
+      const found = (await store.findByStatus(['running'], 1000)).map((t) => t.id).filter((id) => made.includes(id));
+      expect(found).to.deep.equal(made);
+      expect(await store.findByStatus(['running'], 2)).to.have.length(2);
+    });
+  });
+}

@@ -1,0 +1,4 @@
+import { storeContract } from '@opspawn/plugin-sdk/testing';
+import { MemoryTaskStore } from '@opspawn/store-memory';
+
+storeContract('store-memory', async () => ({ store: new MemoryTaskStore() }));

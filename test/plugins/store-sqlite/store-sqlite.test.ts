@@ -1,0 +1,52 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { sampleTask, storeContract } from '@opspawn/plugin-sdk/testing';
+import { SqliteTaskStore } from '@opspawn/store-sqlite';
+
+storeContract('store-sqlite (file)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'opspawn-sqlite-'));
+  const store = SqliteTaskStore.open({ path: join(dir, 'nested/tasks.db'), busyTimeoutMs: 2000 });
+  return { store, cleanup: async () => { store.close(); rmSync(dir, { recursive: true, force: true }); } };
+});
+
+describe('store-sqlite', function () {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'opspawn-sqlite-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('keeps tasks and events across a close and reopen, migrating only once', async () => {
+    const path = join(dir, 'tasks.db');
+    const first = SqliteTaskStore.open({ path, busyTimeoutMs: 1000 });
+    const task = (await first.create(sampleTask({ labels: { keep: 'yes' } }))).task;
+    await first.appendEvent(task.id, 'log', { message: 'hello' });
+    first.close();
+    const again = SqliteTaskStore.open({ path, busyTimeoutMs: 1000 });
+    expect(await again.get(task.id)).to.deep.equal(task);
+    expect((await again.events(task.id, 0, 10)).map((e) => e.data)).to.deep.equal([{ message: 'hello' }]);
+    expect((await again.appendEvent(task.id, 'log', {})).seq).to.equal(2);
+    again.close();
+  });
+
+  it('gives exactly one compare-and-set winner between two stores on the same file (two processes)', async () => {
+    const path = join(dir, 'shared.db');
+    const a = SqliteTaskStore.open({ path, busyTimeoutMs: 2000 });
+    const b = SqliteTaskStore.open({ path, busyTimeoutMs: 2000 });
+    const task = (await a.create(sampleTask())).task;
+    const results = await Promise.all([
+      a.transition(task.id, ['queued'], { status: 'running', attempts: 1 }, 0),
+      b.transition(task.id, ['queued'], { status: 'running', attempts: 1 }, 0),
+    ]);
+    expect(results.filter(Boolean)).to.have.length(1);
+    a.close();
+    b.close();
+  });
+
+  it('says which file it cannot open and what to do', async () => {
+    writeFileSync(join(dir, 'not-a-db'), 'hello, I am text');
+    expect(() => SqliteTaskStore.open({ path: join(dir, 'not-a-db'), busyTimeoutMs: 100 })).to.throw(/OPSPAWN|cannot open the SQLite database .*not-a-db/);
+    writeFileSync(join(dir, 'file'), '');
+    expect(() => SqliteTaskStore.open({ path: join(dir, 'file/sub/tasks.db'), busyTimeoutMs: 100 })).to.throw(/cannot open the SQLite database .*file\/sub\/tasks.db/);
+  });
+});
