@@ -12,6 +12,9 @@ export default defineConfig({
     { use: '@opspawn/planner-openai', enabled: false, options: { baseURL: '${OPENAI_BASE_URL:-https://api.openai.com/v1}', apiKey: '${OPENAI_API_KEY:-}', model: '${OPENAI_MODEL:-gpt-4o-mini}' } },
     { use: '@opspawn/tools-quickjs', options: { dirs: ['./config/tools'] } },
     { use: '@opspawn/mcp-proxy', options: { servers: {} } },
+    // No API key configured: local development mode, loopback only. Set one for anything else:
+    // apiKeys: [{ key: '${OPSPAWN_API_KEY}', name: 'ops', scopes: ['admin'] }]
+    { use: '@opspawn/transport-grpc', options: { host: '127.0.0.1', port: 50051 } },
   ],
   // Several planners can be enabled; this one is used when a task names none.
   planner: 'planner-scripted',

@@ -11,11 +11,14 @@ export interface BootOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
+  /** Applied over the config file's settings (e.g. `opspawn run` turns off recovery). */
+  overrides?: Partial<Pick<LoadedConfig['config'], 'tasks'>>;
 }
 
 /** Loads the config and boots a kernel on it: what `opspawn start` does. */
 export async function bootKernel(options: BootOptions = {}): Promise<{ kernel: Kernel; loaded: LoadedConfig; logger: Logger }> {
   const loaded = await loadConfig({ path: options.configPath, cwd: options.cwd, env: options.env });
+  if (options.overrides?.tasks) loaded.config.tasks = { ...loaded.config.tasks, ...options.overrides.tasks };
   const logger = options.logger ?? createLogger({ level: loaded.config.log?.level, pretty: loaded.config.log?.pretty });
   const kernel = await Kernel.boot(loaded, { logger, kernelServices: defaultKernelServices() });
   return { kernel, loaded, logger };

@@ -50,6 +50,11 @@ export interface TaskEngineConfig {
   maxToolResultBytes?: number;
   /** Milliseconds one tool call may take unless the task's deadline is sooner. Default 60000. */
   toolTimeoutMs?: number;
+  /**
+   * Re-queue the store's unfinished tasks at start when the broker keeps no state (embedded hosts). Default true;
+   * `opspawn run` turns it off so a one-shot run next to a running host does not take over its tasks.
+   */
+  recoverOnStart?: boolean;
 }
 
 export interface OpspawnConfig {

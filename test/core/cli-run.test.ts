@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { sampleTask } from '@opspawn/plugin-sdk/testing';
+import { SqliteTaskStore } from '@opspawn/store-sqlite';
 import { Deployment } from '../helpers/deployment.js';
 
 describe('opspawn run', function () {
@@ -47,5 +49,22 @@ describe('opspawn run', function () {
     const invalid = await d.run(['run', task('invalid.json', { goal: '', priority: 50 })]);
     expect(invalid.code).to.equal(2);
     expect(invalid.stderr).to.contain('error OPSPAWN_TASK_INVALID: the task request is invalid: goal must NOT have fewer than 1 characters; priority must be <= 10');
+  });
+
+  it('leaves the tasks of a host sharing its store alone (no recovery for a one-shot run)', async () => {
+    const shared = new Deployment();
+    try {
+      for (const id of ['store-sqlite', 'broker-memory', 'memory-buffer', 'planner-scripted']) shared.linkBuiltIn(id);
+      shared.config(`{ plugins: [{ use: '@opspawn/store-sqlite', options: { path: './tasks.db' } }, '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted'] }`);
+      const store = SqliteTaskStore.open({ path: join(shared.dir, 'tasks.db'), busyTimeoutMs: 1000 });
+      const elsewhere = (await store.create(sampleTask({ status: 'running', attempts: 1 }))).task;
+      writeFileSync(join(shared.dir, 'mine.json'), JSON.stringify({ goal: 'mine', input: { plan: [], final: 1 } }));
+      const r = await shared.run(['run', 'mine.json']);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(await store.get(elsewhere.id)).to.deep.include({ status: 'running', attempts: 1 });
+      store.close();
+    } finally {
+      shared.cleanup();
+    }
   });
 });

@@ -56,6 +56,7 @@ export const configSchema = {
         maxRetryBackoffMs: { type: 'integer', minimum: 0 },
         maxToolResultBytes: { type: 'integer', minimum: 1 },
         toolTimeoutMs: { type: 'integer', minimum: 1 },
+        recoverOnStart: { type: 'boolean' },
       },
     },
   },

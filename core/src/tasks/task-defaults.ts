@@ -10,6 +10,7 @@ export const TASK_DEFAULTS: Required<TaskEngineConfig> = {
   maxRetryBackoffMs: 60_000,
   maxToolResultBytes: 262_144,
   toolTimeoutMs: 60_000,
+  recoverOnStart: true,
 };
 
 export function taskSettings(config: TaskEngineConfig | undefined): Required<TaskEngineConfig> {

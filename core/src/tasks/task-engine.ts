@@ -47,7 +47,7 @@ export class TaskEngine implements TaskService {
 
   /** Starts consuming; re-queues unfinished tasks first when the broker keeps no state of its own. */
   async start(): Promise<void> {
-    if (this.deps.broker.recoversOnStart) await this.recover();
+    if (this.deps.broker.recoversOnStart && this.deps.settings.recoverOnStart) await this.recover();
     await this.deps.broker.consume((delivery) => this.run(delivery), { concurrency: this.deps.settings.concurrency });
   }
 

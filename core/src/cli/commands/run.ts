@@ -62,7 +62,8 @@ export function registerRunCommand(program: Command, globals: () => GlobalOption
     .action(async (source: string, opts: { json?: boolean }) => {
       const request = await readTask(source);
       const logger = createLogger({ level: 'warn', destination: process.stderr, pretty: false });
-      const { kernel } = await bootKernel({ configPath: globals().config, logger });
+      // A one-shot run may share the store with a running host: it must not take over that host's tasks.
+      const { kernel } = await bootKernel({ configPath: globals().config, logger, overrides: { tasks: { recoverOnStart: false } } });
       try {
         const tasks = kernel.get(services.taskService);
         const { task } = await tasks.submit(request as never);
