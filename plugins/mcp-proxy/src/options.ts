@@ -1,0 +1,29 @@
+export interface StdioServerConfig {
+  transport: 'stdio';
+  command: string;
+  args?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+export interface HttpServerConfig {
+  transport: 'http';
+  url: string;
+  headers?: Record<string, string>;
+}
+
+export type ServerConfig = (StdioServerConfig | HttpServerConfig) & {
+  /** Also offer this server's tools as first-class tools (`mcp__<server>_<tool>`), schemas included. */
+  exposeTools?: boolean;
+  enabled?: boolean;
+  callTimeoutMs?: number;
+};
+
+export interface McpProxyOptions {
+  /** Prefix of this provider's tools: `mcp__call`, `mcp__list`... */
+  namespace: string;
+  servers: Record<string, ServerConfig>;
+  callTimeoutMs: number;
+  connectTimeoutMs: number;
+  reconnect: { initialDelayMs: number; maxDelayMs: number };
+}

@@ -1,0 +1,100 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ToolListChangedNotificationSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from '@opspawn/plugin-sdk';
+import type { McpProxyOptions, ServerConfig } from './options.js';
+
+export type ServerState = 'connecting' | 'ready' | 'down' | 'closed';
+
+/**
+ * One MCP server: connects, lists its tools, follows `tools/list_changed`, and reconnects with exponential
+ * backoff after a failed start or a crash. Its failures never reach the other servers.
+ */
+export class ServerConnection {
+  state: ServerState = 'connecting';
+  tools: Tool[] = [];
+  lastError?: string;
+  client?: Client;
+  private attempt = 0;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    readonly name: string,
+    readonly config: ServerConfig,
+    private readonly options: McpProxyOptions,
+    private readonly logger: Logger,
+    private readonly onToolsChanged: () => void,
+  ) {}
+
+  /** Resolves once the first attempt has connected or failed; a failure schedules a retry. */
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  async close(): Promise<void> {
+    this.state = 'closed';
+    clearTimeout(this.timer);
+    await this.client?.close().catch(() => undefined);
+  }
+
+  private async connect(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'connecting';
+    const client = new Client({ name: 'opspawn-mcp-proxy', version: '1.0.0' });
+    const transport = this.config.transport === 'stdio'
+      ? new StdioClientTransport({ command: this.config.command, args: this.config.args, env: { ...process.env, ...this.config.env } as Record<string, string>, cwd: this.config.cwd, stderr: 'pipe' })
+      : new StreamableHTTPClientTransport(new URL(this.config.url), { requestInit: { headers: this.config.headers } });
+    try {
+      await withTimeout(client.connect(transport), this.options.connectTimeoutMs, `connecting took more than ${this.options.connectTimeoutMs} ms`);
+      client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
+        await this.refreshTools().catch((e: Error) => this.logger.warn({ server: this.name, err: e }, 'could not refresh tools'));
+      });
+      client.onclose = () => {
+        if (this.state === 'closed' || this.client !== client) return;
+        this.fail(new Error('the connection closed (the server exited or crashed)'));
+      };
+      this.client = client;
+      await this.refreshTools();
+      this.state = 'ready';
+      this.attempt = 0;
+      this.lastError = undefined;
+      this.logger.info({ server: this.name, tools: this.tools.length }, `MCP server '${this.name}' connected`);
+      this.onToolsChanged();
+    } catch (error) {
+      await client.close().catch(() => undefined);
+      this.fail(error as Error);
+    }
+  }
+
+  private async refreshTools(): Promise<void> {
+    const tools: Tool[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.client!.listTools(cursor ? { cursor } : undefined);
+      tools.push(...page.tools);
+      cursor = page.nextCursor;
+    } while (cursor);
+    this.tools = tools;
+    this.onToolsChanged();
+  }
+
+  private fail(error: Error): void {
+    if (this.state === 'closed') return;
+    const wasReady = this.state === 'ready';
+    this.state = 'down';
+    this.lastError = error.message;
+    this.client = undefined;
+    if (wasReady) this.onToolsChanged();
+    const delay = Math.min(this.options.reconnect.maxDelayMs, this.options.reconnect.initialDelayMs * 2 ** this.attempt++);
+    this.logger.warn({ server: this.name, err: error.message, retryInMs: delay }, `MCP server '${this.name}' is down; reconnecting in ${delay} ms`);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.connect(), delay);
+    this.timer.unref();
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); })]).finally(() => clearTimeout(timer));
+}
