@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ErrorCodes, OpspawnError, OpspawnProblems } from '@opspawn/plugin-sdk';
+import { ErrorCodes, OpspawnError, OpspawnProblems, SINGLE_KINDS } from '@opspawn/plugin-sdk';
 import { loadConfig } from '../../config/load-config.js';
 import { checkPlugins, type StaticPlan } from '../../kernel/static-checks.js';
 import { ExitCodes } from '../exit-codes.js';
@@ -47,7 +47,7 @@ export function registerPluginCommands(program: Command, globals: () => GlobalOp
         printJson({ config: loaded.path, plugins: listed, problems: plan.problems.map((p) => p.toJSON()) });
       } else {
         process.stdout.write(`${table(['ID', 'VERSION', 'KINDS', 'STATUS', 'SOURCE'], listed.map((p) => [
-          p.id, p.version, p.kinds.join(',') + (p.chosenFor.length ? ` (active ${p.chosenFor.join(',')})` : ''), p.status, p.source,
+          p.id, p.version, p.kinds.join(',') + (p.chosenFor.length ? ` (${p.chosenFor.map(roleOf).join(', ')})` : ''), p.status, p.source,
         ]))}\n`);
         for (const p of plan.problems) process.stderr.write(`error ${p.toString()}\n`);
       }
@@ -85,7 +85,7 @@ export function registerPluginCommands(program: Command, globals: () => GlobalOp
           m.description ? `  ${m.description}` : undefined,
           `  source:      ${m.source}`,
           `  directory:   ${m.dir}`,
-          `  kinds:       ${m.kinds.join(', ') || '(none)'}${listed.chosenFor.length ? `  — active ${listed.chosenFor.join(', ')}` : ''}`,
+          `  kinds:       ${m.kinds.join(', ') || '(none)'}${listed.chosenFor.length ? `  — ${listed.chosenFor.map(roleOf).join(', ')}` : ''}`,
           `  kernel:      ${m.kernel}`,
           `  requires:    ${Object.entries(m.requires ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || '(nothing)'}`,
           `  status:      ${listed.status}`,
@@ -112,6 +112,11 @@ export function registerPluginCommands(program: Command, globals: () => GlobalOp
       if (opts.json) printJson({ ok: true, config: loaded.path, plugins: listPlugins(plan) });
       else process.stdout.write(`ok: ${plan.sources.length} plugin(s) verified against kernel API ${(await import('@opspawn/plugin-sdk')).KERNEL_API_VERSION}${plan.disabled.length ? `, ${plan.disabled.length} disabled` : ''}\n`);
     });
+}
+
+/** `active store` for kinds with one provider, `default planner` for kinds with many. */
+function roleOf(kind: string): string {
+  return (SINGLE_KINDS as readonly string[]).includes(kind) ? `active ${kind}` : `default ${kind}`;
 }
 
 const SECRET = /key|token|secret|password|authorization/i;
