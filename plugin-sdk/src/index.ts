@@ -19,3 +19,4 @@ export type * from './services/health.js';
 export type * from './services/plugin-registry.js';
 export * from './task-id.js';
 export * from './task-pages.js';
+export * from './task-schemas.js';
