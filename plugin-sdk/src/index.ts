@@ -20,3 +20,4 @@ export type * from './services/plugin-registry.js';
 export * from './task-id.js';
 export * from './task-pages.js';
 export * from './task-schemas.js';
+export * from './api-keys.js';

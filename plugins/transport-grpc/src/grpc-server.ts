@@ -2,9 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import {
-  ErrorCodes, OpspawnError, type Health, type Logger, type TaskService, type TaskStatus, type Transport,
+  ApiKeys, ErrorCodes, OpspawnError, allows, type ApiKeyConfig, type Health, type Logger, type Scope, type TaskService, type TaskStatus, type Transport,
 } from '@opspawn/plugin-sdk';
-import { ApiKeys, allows, type ApiKeyConfig, type Scope } from './api-keys.js';
 import { loadTaskServiceDefinition } from './proto-files.js';
 import { toServiceError } from './status-codes.js';
 import { BadJsonField, eventToProto, statusFromProto, submitFromProto, taskToProto } from './task-messages.js';

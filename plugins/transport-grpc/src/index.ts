@@ -3,7 +3,6 @@ import { GrpcTransport, type GrpcTransportOptions } from './grpc-server.js';
 
 export { GrpcTransport, type GrpcTransportOptions } from './grpc-server.js';
 export { protoRoot, loadTaskServiceDefinition, LOADER_OPTIONS } from './proto-files.js';
-export type { ApiKeyConfig, Scope } from './api-keys.js';
 
 declare module '@opspawn/plugin-sdk' {
   interface PluginOptionsRegistry {

@@ -9,8 +9,9 @@ export interface ApiKeyConfig {
 }
 
 /**
- * API keys compared in constant time: both sides are hashed to 32 bytes first, so neither the content nor
- * the length of a configured key leaks through timing. Every configured key is compared on every call.
+
+ * Transports share this: API keys compared in constant time: both sides are hashed to 32 bytes first, so neither a key's content nor
+ * its length leaks through timing, and every configured key is compared on every request.
  */
 export class ApiKeys {
   private readonly keys: Array<{ digest: Buffer; name: string; scopes: Set<Scope> }>;
@@ -24,7 +25,6 @@ export class ApiKeys {
     return this.keys.length === 0;
   }
 
-  /** The matching key's name and scopes, or undefined. */
   identify(presented: string): { name: string; scopes: Set<Scope> } | undefined {
     const d = digest(presented);
     let found: { name: string; scopes: Set<Scope> } | undefined;
