@@ -1,0 +1,293 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Router } from '@koa/router';
+import Koa, { type Context, type Next } from 'koa';
+import {
+  ApiKeys, ErrorCodes, OpspawnError, TASK_STATUSES, allows, type ApiKeyConfig, type Health, type Logger, type PluginRegistry,
+  type Scope, type TaskService, type TaskStatus, type ToolRegistry, type Transport,
+} from '@opspawn/plugin-sdk';
+import { openApiDocument } from './openapi.js';
+import { httpProblem, toProblem, type Problem } from './problems.js';
+
+export interface RestTransportOptions {
+  host: string;
+  port: number;
+  apiKeys: ApiKeyConfig[];
+  /** Serve without keys on a non-loopback address. */
+  allowUnauthenticated: boolean;
+  maxBodyBytes: number;
+  sseHeartbeatMs: number;
+  cors: { origins: string[] };
+}
+
+export interface RestDeps {
+  tasks: TaskService;
+  tools: ToolRegistry;
+  plugins: PluginRegistry;
+  health: Health;
+  logger: Logger;
+  version: string;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
+const TASK_ID = /^task_[0-9A-Z]{26}$/;
+
+class ProblemError extends Error {
+  constructor(readonly problem: Problem) {
+    super(problem.detail);
+  }
+}
+
+/** The REST transport: koa + @koa/router, RFC 9457 errors, API keys with scopes, SSE for live events. */
+export class RestTransport implements Transport {
+  readonly protocol = 'http';
+  private readonly server: Server;
+  private readonly keys: ApiKeys;
+  private readonly streams = new Set<() => void>();
+  private readonly document: Record<string, unknown>;
+
+  constructor(private readonly options: RestTransportOptions, private readonly deps: RestDeps) {
+    this.keys = new ApiKeys(options.apiKeys);
+    this.document = openApiDocument(deps.version);
+    const app = new Koa();
+    app.proxy = false;
+    app.silent = true;
+    app.use((ctx, next) => this.errors(ctx, next));
+    app.use((ctx, next) => this.cors(ctx, next));
+    const router = this.routes();
+    app.use(router.routes());
+    app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new ProblemError(httpProblem('methodNotAllowed', 'this route does not accept this method')), notImplemented: () => new ProblemError(httpProblem('methodNotAllowed', 'unsupported method')) }));
+    app.use((ctx) => {
+      throw new ProblemError(httpProblem('notFound', `no route ${ctx.method} ${ctx.path}`, ctx.path));
+    });
+    this.server = createServer(app.callback());
+    this.server.keepAliveTimeout = 65_000;
+  }
+
+  async listen(): Promise<void> {
+    const { host, port } = this.options;
+    if (this.keys.open) {
+      if (!LOOPBACK.test(host) && !this.options.allowUnauthenticated) {
+        throw new OpspawnError(ErrorCodes.PLUGIN_START_FAILED, `no API key is configured and host '${host}' is not a loopback address`, {
+          hint: 'add apiKeys to transport-rest options, or set allowUnauthenticated: true if something else guards this port', plugin: 'transport-rest',
+        });
+      }
+      this.deps.logger.warn(`NO API KEYS CONFIGURED: the REST API accepts every caller on ${host} (local development mode)`);
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => resolve());
+    });
+  }
+
+  addresses(): string[] {
+    const a = this.server.address() as AddressInfo | null;
+    return a ? [`http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`] : [];
+  }
+
+  async close(): Promise<void> {
+    for (const end of this.streams) end();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+    });
+  }
+
+  // ---- middleware -------------------------------------------------------------------------------
+
+  private async errors(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+    } catch (error) {
+      const problem = error instanceof ProblemError ? { ...error.problem, instance: error.problem.instance ?? ctx.path } : toProblem(error, ctx.path);
+      if (problem.status >= 500) this.deps.logger.error({ err: error, path: ctx.path }, 'REST handler failed');
+      ctx.status = problem.status;
+      ctx.type = 'application/problem+json';
+      if (problem.status === 401) ctx.set('WWW-Authenticate', 'Bearer');
+      ctx.body = JSON.stringify(problem);
+    }
+  }
+
+  private async cors(ctx: Context, next: Next): Promise<void> {
+    const origin = ctx.get('origin');
+    const allowed = origin && (this.options.cors.origins.includes('*') || this.options.cors.origins.includes(origin));
+    if (allowed) {
+      ctx.set('Access-Control-Allow-Origin', origin);
+      ctx.set('Vary', 'Origin');
+      if (ctx.method === 'OPTIONS') {
+        ctx.set('Access-Control-Allow-Methods', 'GET, POST');
+        ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type, Idempotency-Key, Last-Event-ID');
+        ctx.status = 204;
+        return;
+      }
+    }
+    await next();
+  }
+
+  private authorize(ctx: Context, needed: Scope): void {
+    if (this.keys.open) return;
+    const presented = /^Bearer\s+(.+)$/i.exec(ctx.get('authorization'))?.[1] ?? '';
+    const who = presented ? this.keys.identify(presented) : undefined;
+    if (!who) throw new OpspawnError(ErrorCodes.UNAUTHENTICATED, presented ? 'the API key is not valid' : 'send an API key as Authorization: Bearer <key>');
+    if (!allows(who.scopes, needed)) throw new OpspawnError(ErrorCodes.FORBIDDEN, `API key '${who.name}' lacks the '${needed}' scope`);
+  }
+
+  /** The JSON body, refused unless it is application/json, within the size limit, and an object. */
+  private async body(ctx: Context): Promise<Record<string, unknown>> {
+    if (!ctx.is('application/json')) throw new ProblemError(httpProblem('unsupportedType', `Content-Type must be application/json, got '${ctx.get('content-type') || 'none'}'`));
+    const declared = Number(ctx.get('content-length') || 0);
+    if (declared > this.options.maxBodyBytes) throw new ProblemError(httpProblem('tooLarge', `the body is ${declared} bytes; at most ${this.options.maxBodyBytes} are accepted`));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of ctx.req) {
+      size += (chunk as Buffer).length;
+      if (size > this.options.maxBodyBytes) throw new ProblemError(httpProblem('tooLarge', `the body is larger than ${this.options.maxBodyBytes} bytes`));
+      chunks.push(chunk as Buffer);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch (error) {
+      throw new ProblemError(httpProblem('badJson', (error as Error).message));
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'the body must be a JSON object', { details: [{ path: '', message: 'must be an object' }] });
+    }
+    return parsed as Record<string, unknown>;
+  }
+
+  // ---- routes -----------------------------------------------------------------------------------
+
+  private routes(): Router {
+    const r = new Router();
+    const { tasks } = this.deps;
+
+    r.get('/healthz', (ctx) => {
+      ctx.body = { live: true };
+    });
+    r.get('/readyz', async (ctx) => {
+      const report = await this.deps.health.report();
+      ctx.status = report.ready ? 200 : 503;
+      ctx.body = report;
+    });
+    r.get('/openapi.json', (ctx) => {
+      ctx.body = this.document;
+    });
+
+    r.post('/v1/tasks', async (ctx) => {
+      this.authorize(ctx, 'submit');
+      const body = await this.body(ctx);
+      const key = ctx.get('idempotency-key');
+      const { task, created } = await tasks.submit(key ? { ...body, idempotencyKey: key } as never : body as never);
+      ctx.status = created ? 202 : 200;
+      if (!created) ctx.set('Idempotent-Replayed', 'true');
+      ctx.set('Location', `/v1/tasks/${task.id}`);
+      ctx.body = task;
+    });
+    r.get('/v1/tasks', async (ctx) => {
+      this.authorize(ctx, 'read');
+      ctx.body = await tasks.list(listQuery(ctx));
+    });
+    r.get('/v1/tasks/:id', async (ctx) => {
+      this.authorize(ctx, 'read');
+      ctx.body = await tasks.get(taskId(ctx.params.id));
+    });
+    r.post('/v1/tasks/:id/cancel', async (ctx) => {
+      this.authorize(ctx, 'submit');
+      ctx.body = await tasks.cancel(taskId(ctx.params.id));
+    });
+    r.get('/v1/tasks/:id/events', async (ctx) => {
+      this.authorize(ctx, 'read');
+      const id = taskId(ctx.params.id);
+      const after = nonNegative(ctx.get('last-event-id') || (ctx.query.after as string | undefined), 'after');
+      if (!ctx.accepts('application/json', 'text/event-stream') || ctx.accepts('application/json', 'text/event-stream') === 'application/json' || !ctx.get('accept').includes('text/event-stream')) {
+        const limit = ctx.query.limit === undefined ? 500 : positive(ctx.query.limit as string, 'limit', 1000);
+        ctx.body = { events: await tasks.events(id, after, limit) };
+        return;
+      }
+      await tasks.get(id);
+      this.stream(ctx, id, after);
+    });
+    r.get('/v1/plugins', (ctx) => {
+      this.authorize(ctx, 'read');
+      ctx.body = { plugins: this.deps.plugins.list() };
+    });
+    r.get('/v1/tools', async (ctx) => {
+      this.authorize(ctx, 'read');
+      ctx.body = { tools: await this.deps.tools.list() };
+    });
+    return r;
+  }
+
+  /** Server-sent events: `id: seq`, `event: type`, `data: json`; heartbeats; ends after the final status event. */
+  private stream(ctx: Context, id: string, after: number): void {
+    ctx.respond = false;
+    const res = ctx.res;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write(': opspawn task events\n\n');
+    const controller = new AbortController();
+    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), this.options.sseHeartbeatMs);
+    const end = () => controller.abort();
+    this.streams.add(end);
+    ctx.req.on('close', end);
+    void (async () => {
+      try {
+        for await (const event of this.deps.tasks.watch(id, { afterSeq: after, signal: controller.signal })) {
+          res.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+        }
+      } catch (error) {
+        if (!controller.signal.aborted) this.deps.logger.warn({ err: error, taskId: id }, 'event stream failed');
+      } finally {
+        clearInterval(heartbeat);
+        this.streams.delete(end);
+        res.end();
+      }
+    })();
+  }
+}
+
+function taskId(value: string | undefined): string {
+  if (!value || !TASK_ID.test(value)) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `no task ${String(value).slice(0, 60)}`, { hint: 'task ids look like task_01J...' });
+  return value;
+}
+
+function values(v: unknown): string[] {
+  return (Array.isArray(v) ? v : v === undefined ? [] : [v]).flatMap((s) => String(s).split(',')).filter((s) => s.length > 0);
+}
+
+function nonNegative(value: string | undefined, path: string): number {
+  if (value === undefined || value === '') return 0;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `${path} must be a non-negative integer`, { details: [{ path, message: 'must be a non-negative integer' }] });
+  return n;
+}
+
+function positive(value: string, path: string, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `${path} must be an integer from 1 to ${max}`, { details: [{ path, message: `must be 1..${max}` }] });
+  return n;
+}
+
+function listQuery(ctx: Context): { status?: TaskStatus[]; labels?: Record<string, string>; limit?: number; cursor?: string } {
+  const known = new Set(['status', 'label', 'limit', 'cursor']);
+  const unknown = Object.keys(ctx.query).filter((k) => !known.has(k));
+  if (unknown.length) throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `unknown query parameter ${unknown.map((u) => `'${u}'`).join(', ')}`, { details: unknown.map((u) => ({ path: u, message: 'is not a known parameter' })) });
+  const status = values(ctx.query.status);
+  for (const s of status) {
+    if (!(TASK_STATUSES as readonly string[]).includes(s)) throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `status '${s}' is not one of ${TASK_STATUSES.join(', ')}`, { details: [{ path: 'status', message: `must be one of ${TASK_STATUSES.join(', ')}` }] });
+  }
+  const labels: Record<string, string> = Object.create(null);
+  for (const l of values(ctx.query.label)) {
+    const eq = l.indexOf('=');
+    if (eq <= 0) throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `label '${l}' must be key=value`, { details: [{ path: 'label', message: 'must be key=value' }] });
+    labels[l.slice(0, eq)] = l.slice(eq + 1);
+  }
+  const cursor = typeof ctx.query.cursor === 'string' ? ctx.query.cursor : undefined;
+  return {
+    ...(status.length ? { status: status as TaskStatus[] } : {}),
+    ...(Object.keys(labels).length ? { labels: { ...labels } } : {}),
+    ...(ctx.query.limit !== undefined ? { limit: positive(String(ctx.query.limit), 'limit', 500) } : {}),
+    ...(cursor !== undefined ? { cursor } : {}),
+  };
+}
+
