@@ -54,12 +54,13 @@ export class RestTransport implements Transport {
     app.silent = true;
     app.use((ctx, next) => this.errors(ctx, next));
     app.use((ctx, next) => this.cors(ctx, next));
+    app.use(async (ctx, next) => {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) throw new ProblemError(httpProblem('notFound', `no route ${ctx.method} ${ctx.path}`, ctx.path));
+    });
     const router = this.routes();
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new ProblemError(httpProblem('methodNotAllowed', 'this route does not accept this method')), notImplemented: () => new ProblemError(httpProblem('methodNotAllowed', 'unsupported method')) }));
-    app.use((ctx) => {
-      throw new ProblemError(httpProblem('notFound', `no route ${ctx.method} ${ctx.path}`, ctx.path));
-    });
     this.server = createServer(app.callback());
     this.server.keepAliveTimeout = 65_000;
   }
