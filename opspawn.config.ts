@@ -14,6 +14,7 @@ export default defineConfig({
     { use: '@opspawn/mcp-proxy', options: { servers: {} } },
     // No API key configured: local development mode, loopback only. Set one for anything else:
     // apiKeys: [{ key: '${OPSPAWN_API_KEY}', name: 'ops', scopes: ['admin'] }]
+    { use: '@opspawn/transport-rest', options: { host: '127.0.0.1', port: 8080 } },
     { use: '@opspawn/transport-grpc', options: { host: '127.0.0.1', port: 50051 } },
   ],
   // Several planners can be enabled; this one is used when a task names none.

@@ -9,9 +9,8 @@ export interface ApiKeyConfig {
 }
 
 /**
-
- * Transports share this: API keys compared in constant time: both sides are hashed to 32 bytes first, so neither a key's content nor
- * its length leaks through timing, and every configured key is compared on every request.
+ * API keys for transports, compared in constant time: both sides are hashed to 32 bytes first, so neither a
+ * key's content nor its length leaks through timing, and every configured key is compared on every request.
  */
 export class ApiKeys {
   private readonly keys: Array<{ digest: Buffer; name: string; scopes: Set<Scope> }>;

@@ -1,0 +1,78 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { CLI, Deployment } from '../helpers/deployment.js';
+
+/** The CLI as a client of a running host, as a user would use it: `opspawn start` in one process, `opspawn tasks` in others. */
+describe('opspawn tasks (against a running host)', function () {
+  this.timeout(60_000);
+  let d: Deployment;
+  let host: ChildProcess;
+  let url: string;
+
+  before(async () => {
+    d = new Deployment();
+    for (const id of ['store-sqlite', 'broker-memory', 'memory-buffer', 'planner-scripted', 'transport-rest']) d.linkBuiltIn(id);
+    d.config(`{
+      plugins: [{ use: '@opspawn/store-sqlite', options: { path: './tasks.db' } }, '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted',
+        { use: '@opspawn/transport-rest', options: { port: 0, apiKeys: [{ key: 'cli-key', name: 'cli', scopes: ['admin'] }] } }],
+      log: { level: 'silent' },
+    }`);
+    host = spawn(process.execPath, [CLI, 'start'], { cwd: d.dir, env: { ...process.env, OPSPAWN_CONFIG: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    url = await new Promise<string>((resolve, reject) => {
+      let err = '';
+      host.stderr!.on('data', (b: Buffer) => {
+        err += b;
+        const m = /http listening on (http:\/\/[\d.:]+)/.exec(err);
+        if (m) resolve(m[1]!);
+      });
+      host.on('exit', (code) => reject(new Error(`host exited ${code}: ${err}`)));
+    });
+  });
+  after(async () => {
+    host.kill('SIGTERM');
+    await new Promise((r) => host.once('exit', r));
+    d.cleanup();
+  });
+
+  const cli = (args: string[], env: Record<string, string> = {}) => d.run(['tasks', ...args], { env: { OPSPAWN_URL: url, OPSPAWN_TOKEN: 'cli-key', ...env } });
+
+  it('submits with --wait, prints the steps, and exits with the outcome', async () => {
+    writeFileSync(join(d.dir, 'ok.json'), JSON.stringify({ goal: 'hello', input: { plan: [], final: 'hi' } }));
+    const ok = await cli(['submit', 'ok.json', '--wait']);
+    expect(ok.code, ok.stderr).to.equal(0);
+    expect(ok.stdout).to.match(/^task_\w{26} queued\n/);
+    expect(ok.stdout).to.contain('\n= hi\n');
+    expect(ok.stdout.trim().split('\n').at(-1)).to.equal('• succeeded (attempt 1)');
+    writeFileSync(join(d.dir, 'bad.json'), JSON.stringify({ goal: 'boom', input: { plan: [{ tool: 'none__here' }] }, maxAttempts: 1 }));
+    expect((await cli(['submit', 'bad.json', '--wait'])).code).to.equal(10);
+  });
+
+  it('lists, gets and cancels, with --json for scripts', async () => {
+    writeFileSync(join(d.dir, 'later.json'), JSON.stringify({ goal: 'later', input: { plan: [], final: 1 }, notBefore: new Date(Date.now() + 60_000).toISOString(), labels: { kind: 'later' } }));
+    const submitted = JSON.parse((await cli(['submit', 'later.json', '--json'])).stdout);
+    const list = await cli(['list', '--label', 'kind=later', '--json']);
+    expect(JSON.parse(list.stdout).tasks.map((t: any) => t.id)).to.deep.equal([submitted.id]);
+    const human = await cli(['list', '--status', 'queued']);
+    expect(human.stdout.split('\n')[0]).to.match(/^ID\s+STATUS\s+ATTEMPTS\s+CREATED\s+GOAL$/);
+    expect((await cli(['get', submitted.id])).stdout).to.contain(`${submitted.id}  queued`);
+    expect((await cli(['cancel', submitted.id])).stdout.trim()).to.equal(`${submitted.id} cancelled`);
+  });
+
+  it('says clearly what is wrong: unknown task, bad key, unreachable host, invalid task', async () => {
+    const missing = await cli(['get', 'task_00000000000000000000000000']);
+    expect(missing.code).to.equal(7);
+    expect(missing.stderr).to.match(/^error OPSPAWN_TASK_NOT_FOUND: /);
+    const badKey = await cli(['list'], { OPSPAWN_TOKEN: 'wrong' });
+    expect(badKey.code).to.equal(9);
+    expect(badKey.stderr).to.contain('error OPSPAWN_UNAUTHENTICATED: the API key is not valid');
+    const down = await cli(['list'], { OPSPAWN_URL: 'http://127.0.0.1:9' });
+    expect(down.code).to.equal(8);
+    expect(down.stderr).to.contain('cannot reach http://127.0.0.1:9');
+    writeFileSync(join(d.dir, 'invalid.json'), JSON.stringify({ goal: '' }));
+    const invalid = await cli(['submit', 'invalid.json']);
+    expect(invalid.code).to.equal(2);
+    expect(invalid.stderr).to.contain('goal: must NOT have fewer than 1 characters');
+  });
+});
