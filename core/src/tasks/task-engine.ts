@@ -75,13 +75,14 @@ export class TaskEngine implements TaskService {
     this.planners.get(planner)!.validateInput?.(request.input ?? null);
     const now = new Date().toISOString();
     const id = newTaskId();
-    const hash = requestHash(request);
+    // Only an idempotency key needs the request's hash (to tell a replay from a conflicting reuse).
+    const hash = request.idempotencyKey ? requestHash(request) : undefined;
     const task: Task = {
       id, goal: request.goal, input: request.input ?? null, planner, memory, sessionId: request.sessionId ?? id,
       status: 'queued', attempts: 0, maxAttempts: request.maxAttempts ?? settings.defaultMaxAttempts,
       timeoutMs: request.timeoutMs ?? settings.defaultTimeoutMs, maxSteps: request.maxSteps ?? settings.defaultMaxSteps,
       priority: request.priority ?? 0, labels: request.labels ?? {}, cancelRequested: false, createdAt: now, updatedAt: now,
-      ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey, requestHash: hash } : {}),
+      ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey, requestHash: hash! } : {}),
       ...(request.notBefore ? { notBefore: new Date(request.notBefore).toISOString() } : {}),
     };
     const result = await this.deps.store.create(task);
@@ -211,8 +212,8 @@ export class TaskEngine implements TaskService {
     await this.eventLog.emit(task.id, 'status', { status: 'running', attempt });
 
     const controller = new AbortController();
-    const timeoutError = new OpspawnError(ErrorCodes.TASK_TIMEOUT, `attempt ${attempt} did not finish within ${running.timeoutMs} ms`, { hint: 'raise timeoutMs for the task' });
-    const timer = setTimeout(() => controller.abort(timeoutError), running.timeoutMs);
+    // Built only when the deadline passes: an Error captures a stack, which the hot path should not pay for.
+    const timer = setTimeout(() => controller.abort(new OpspawnError(ErrorCodes.TASK_TIMEOUT, `attempt ${attempt} did not finish within ${running.timeoutMs} ms`, { hint: 'raise timeoutMs for the task' })), running.timeoutMs);
     const forward = () => controller.abort(delivery.signal.reason);
     delivery.signal.addEventListener('abort', forward, { once: true });
     try {

@@ -1,0 +1,69 @@
+/**
+ * REST POST /v1/tasks requests/s through transport-rest (store-memory + broker-memory + scripted planner; each
+ * task is an empty plan that finishes at once, so tasks run while requests arrive) next to a bare koa handler
+ * that parses the same JSON body, both on loopback in this process with the same keep-alive client.
+ * Target: at least 50% of the bare handler.
+ */
+import { Agent, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Koa from 'koa';
+import { extensionPoints } from '@opspawn/plugin-sdk';
+import { startTestKernel } from '@opspawn/plugin-sdk/testing';
+
+const REQUESTS = 20_000;
+const CONNECTIONS = 32;
+const BODY = JSON.stringify({ goal: 'bench', input: { plan: [], final: 'ok' }, labels: { bench: 'rest' } });
+
+async function drive(url: string): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const target = new URL('/v1/tasks', url);
+  const one = () => new Promise<void>((resolve, reject) => {
+    const req = request(target, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 202 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end(BODY);
+  });
+  for (let i = 0; i < 1000; i++) await one();
+  let sent = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
+    while (sent < REQUESTS) {
+      sent++;
+      await one();
+    }
+  }));
+  const rate = REQUESTS / ((performance.now() - t0) / 1000);
+  agent.destroy();
+  return rate;
+}
+
+async function bareKoa(): Promise<{ url: string; close: () => void }> {
+  const app = new Koa();
+  app.use(async (ctx) => {
+    let raw = '';
+    for await (const chunk of ctx.req) raw += chunk;
+    const body = JSON.parse(raw) as { goal: string };
+    ctx.status = 202;
+    ctx.set('Location', '/v1/tasks/task_x');
+    ctx.body = { id: 'task_x', goal: body.goal, status: 'queued' };
+  });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
+}
+
+export default async function bench(): Promise<void> {
+  const bare = await bareKoa();
+  const baseline = await drive(bare.url);
+  bare.close();
+  const kernel = await startTestKernel({
+    plugins: ['@opspawn/store-memory', '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted', { use: '@opspawn/transport-rest', options: { port: 0 } }],
+  });
+  const opspawn = await drive(kernel.get(extensionPoints.transport)[0]!.value.addresses()[0]!);
+  await kernel.stop();
+  console.log(`REST POST requests/s, ${REQUESTS} requests over ${CONNECTIONS} keep-alive connections:`);
+  console.log(`  bare koa handler (parse JSON, 202)   ${baseline.toFixed(0)} req/s`);
+  console.log(`  transport-rest POST /v1/tasks        ${opspawn.toFixed(0)} req/s   (${((opspawn / baseline) * 100).toFixed(0)}% of bare; target >= 50%; each request validates, stores, enqueues, and the task runs)`);
+}
