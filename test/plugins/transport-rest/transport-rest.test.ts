@@ -161,6 +161,17 @@ describe('transport-rest', function () {
     for (const open of ['/healthz', '/readyz', '/openapi.json']) expect((await api('GET', open, { key: null })).status, open).to.equal(200);
   });
 
+  it('answers CORS only for configured origins', async () => {
+    const k = await startTestKernel({ plugins: [...EMBEDDED_MEMORY_PLUGINS, { use: '@opspawn/transport-rest', options: { port: 0, cors: { origins: ['https://app.example'] } } }] });
+    const url = k.get(extensionPoints.transport)[0]!.value.addresses()[0]!;
+    const preflight = await fetch(`${url}/v1/tasks`, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
+    expect(preflight.status).to.equal(204);
+    expect(preflight.headers.get('access-control-allow-origin')).to.equal('https://app.example');
+    const other = await fetch(`${url}/healthz`, { headers: { origin: 'https://evil.example' } });
+    expect(other.headers.get('access-control-allow-origin')).to.equal(null);
+    await k.stop();
+  });
+
   it('publishes a valid OpenAPI 3.1 document, the same as the committed docs/reference/openapi.json', async () => {
     const doc = (await api('GET', '/openapi.json', { key: null })).json;
     const result = await new Validator().validate(doc);
