@@ -1,4 +1,6 @@
-import { describeError, isOpspawnError, isOpspawnProblems, type OpspawnError } from '@opspawn/plugin-sdk';
+import { OpspawnProblems, describeError, isOpspawnError, isOpspawnProblems, type OpspawnError } from '@opspawn/plugin-sdk';
+import { loadConfig, type LoadedConfig } from '../config/load-config.js';
+import { checkPlugins, type StaticPlan } from '../kernel/static-checks.js';
 import { exitCodeFor } from './exit-codes.js';
 
 /** The problems inside anything thrown, as OpspawnErrors. */
@@ -36,4 +38,16 @@ export function table(headers: string[], rows: string[][]): string {
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * Loads the config and runs every static check: what `config check` and `plugins verify` share. On problems it
+ * reports them and sets the exit code, and returns undefined.
+ */
+export async function checkedConfig(configPath: string | undefined, json: boolean): Promise<{ loaded: LoadedConfig; plan: StaticPlan } | undefined> {
+  const loaded = await loadConfig({ path: configPath });
+  const plan = checkPlugins(loaded);
+  if (plan.problems.length === 0) return { loaded, plan };
+  process.exitCode = reportFailure(new OpspawnProblems(plan.problems), json);
+  return undefined;
 }

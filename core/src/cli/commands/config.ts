@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
-import { OpspawnProblems } from '@opspawn/plugin-sdk';
-import { loadConfig } from '../../config/load-config.js';
-import { checkPlugins } from '../../kernel/static-checks.js';
-import { printJson, reportFailure } from '../output.js';
+import { checkedConfig, printJson } from '../output.js';
 import type { GlobalOptions } from '../main.js';
 
 export function registerConfigCommands(program: Command, globals: () => GlobalOptions): void {
@@ -11,12 +8,9 @@ export function registerConfigCommands(program: Command, globals: () => GlobalOp
     .description('load the config, substitute ${ENV}, and check it and every plugin statically; reports all problems at once')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
-      const loaded = await loadConfig({ path: globals().config });
-      const plan = checkPlugins(loaded);
-      if (plan.problems.length > 0) {
-        process.exitCode = reportFailure(new OpspawnProblems(plan.problems), Boolean(opts.json));
-        return;
-      }
+      const checked = await checkedConfig(globals().config, Boolean(opts.json));
+      if (!checked) return;
+      const { loaded, plan } = checked;
       const summary = { ok: true, config: loaded.path, plugins: plan.sources.length, disabled: plan.disabled.length, chosen: plan.chosen };
       if (opts.json) printJson(summary);
       else {

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { ErrorCodes, OpspawnError, OpspawnProblems, SINGLE_KINDS } from '@opspawn/plugin-sdk';
+import { ErrorCodes, KERNEL_API_VERSION, OpspawnError, SINGLE_KINDS } from '@opspawn/plugin-sdk';
 import { loadConfig } from '../../config/load-config.js';
 import { checkPlugins, type StaticPlan } from '../../kernel/static-checks.js';
 import { ExitCodes } from '../exit-codes.js';
-import { printJson, reportFailure, table } from '../output.js';
+import { checkedConfig, printJson, table } from '../output.js';
 import type { GlobalOptions } from '../main.js';
 
 type StaticStatus = 'enabled' | 'disabled' | 'inactive' | 'invalid';
@@ -103,14 +103,11 @@ export function registerPluginCommands(program: Command, globals: () => GlobalOp
     .description('run every static check on every plugin (manifests, versions, graph, options) without starting anything')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
-      const loaded = await loadConfig({ path: globals().config });
-      const plan = checkPlugins(loaded);
-      if (plan.problems.length > 0) {
-        process.exitCode = reportFailure(new OpspawnProblems(plan.problems), Boolean(opts.json));
-        return;
-      }
+      const checked = await checkedConfig(globals().config, Boolean(opts.json));
+      if (!checked) return;
+      const { loaded, plan } = checked;
       if (opts.json) printJson({ ok: true, config: loaded.path, plugins: listPlugins(plan) });
-      else process.stdout.write(`ok: ${plan.sources.length} plugin(s) verified against kernel API ${(await import('@opspawn/plugin-sdk')).KERNEL_API_VERSION}${plan.disabled.length ? `, ${plan.disabled.length} disabled` : ''}\n`);
+      else process.stdout.write(`ok: ${plan.sources.length} plugin(s) verified against kernel API ${KERNEL_API_VERSION}${plan.disabled.length ? `, ${plan.disabled.length} disabled` : ''}\n`);
     });
 }
 
