@@ -1,4 +1,4 @@
-import { OpspawnProblems, type Logger, type PluginInfo, type Provided, type Token } from '@opspawn/plugin-sdk';
+import { OpspawnProblems, type Logger, type PluginInfo, type Token } from '@opspawn/plugin-sdk';
 import type { TestKernel, TestKernelOptions } from '@opspawn/plugin-sdk/testing';
 import { loadConfig, normalizeConfig, type LoadedConfig } from './config/load-config.js';
 import { defaultKernelServices } from './kernel/default-services.js';
@@ -40,4 +40,3 @@ export async function startTestKernel(options: TestKernelOptions): Promise<TestK
   };
 }
 
-export type { Provided };

@@ -79,11 +79,6 @@ export class Kernel {
     this.health = new KernelHealth(() => this.pluginHealth());
   }
 
-  /** Static checks only: what `opspawn plugins verify` and `config check` run. */
-  static verify(loaded: LoadedConfig): StaticPlan {
-    return checkPlugins(loaded);
-  }
-
   static async boot(loaded: LoadedConfig, options: KernelOptions): Promise<Kernel> {
     const started = performance.now();
     const plan = checkPlugins(loaded);

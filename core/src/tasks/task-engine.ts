@@ -192,7 +192,7 @@ export class TaskEngine implements TaskService {
 
   /** Handles one delivery. Resolves unless the infrastructure failed; what a task does never escapes. */
   private async run(delivery: Delivery): Promise<void> {
-    const { store, settings } = this.deps;
+    const { store } = this.deps;
     const task = await store.get(delivery.taskId);
     if (!task || task.status !== 'queued') return; // finished, taken by another worker, or unknown
     const wait = delayUntil(task.notBefore);
@@ -230,7 +230,6 @@ export class TaskEngine implements TaskService {
       clearTimeout(timer);
       delivery.signal.removeEventListener('abort', forward);
     }
-    void settings;
   }
 
   private async settleFailure(task: Task, attempt: number, error: unknown, deliveryAborted: boolean): Promise<void> {

@@ -42,7 +42,7 @@ export class PostgresTaskStore implements TaskStore {
     pool.on('error', () => undefined);
     const store = new PostgresTaskStore(pool, `"${options.schema}"`);
     try {
-      await store.migrate(options.schema);
+      await store.migrate();
     } catch (error) {
       await pool.end().catch(() => undefined);
       throw new OpspawnError(ErrorCodes.PLUGIN_START_FAILED, `cannot use PostgreSQL at ${redact(options.connectionString)}: ${(error as Error).message}`, {
@@ -52,7 +52,7 @@ export class PostgresTaskStore implements TaskStore {
     return store;
   }
 
-  private async migrate(schema: string): Promise<void> {
+  private async migrate(): Promise<void> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
@@ -72,7 +72,6 @@ export class PostgresTaskStore implements TaskStore {
     } finally {
       client.release();
     }
-    void schema;
   }
 
   async close(): Promise<void> {
