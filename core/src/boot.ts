@@ -2,6 +2,7 @@ import { OpspawnProblems, type Logger, type PluginInfo, type Token } from '@opsp
 import type { TestKernel, TestKernelOptions } from '@opspawn/plugin-sdk/testing';
 import { loadConfig, normalizeConfig, type LoadedConfig } from './config/load-config.js';
 import { defaultKernelServices } from './kernel/default-services.js';
+import type { ProcessRole } from './kernel/kernel-service.js';
 import { Kernel } from './kernel/kernel.js';
 import { createLogger } from './logging/create-logger.js';
 
@@ -11,6 +12,8 @@ export interface BootOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
+  /** What this process does; default `all`. */
+  role?: ProcessRole;
   /** Applied over the config file's settings (e.g. `opspawn run` turns off recovery). */
   overrides?: Partial<Pick<LoadedConfig['config'], 'tasks'>>;
 }
@@ -20,7 +23,7 @@ export async function bootKernel(options: BootOptions = {}): Promise<{ kernel: K
   const loaded = await loadConfig({ path: options.configPath, cwd: options.cwd, env: options.env });
   if (options.overrides?.tasks) loaded.config.tasks = { ...loaded.config.tasks, ...options.overrides.tasks };
   const logger = options.logger ?? createLogger({ level: loaded.config.log?.level, pretty: loaded.config.log?.pretty });
-  const kernel = await Kernel.boot(loaded, { logger, kernelServices: defaultKernelServices() });
+  const kernel = await Kernel.boot(loaded, { logger, kernelServices: defaultKernelServices(), role: options.role });
   return { kernel, loaded, logger };
 }
 

@@ -55,6 +55,16 @@ export interface TaskEngineConfig {
    * `opspawn run` turns it off so a one-shot run next to a running host does not take over its tasks.
    */
   recoverOnStart?: boolean;
+  /**
+   * How many times one task may be taken back from a worker that stopped answering before it fails with
+   * OPSPAWN_TASK_STALLED: a task that kills every worker it runs on must not take the fleet down. Default 3.
+   */
+  maxStalls?: number;
+  /**
+   * With a durable broker, each worker process sweeps the store this often for work the broker lost (queued
+   * tasks untouched for this long, running tasks past their deadline) and hands it back. Default 30000 ms.
+   */
+  reconcileIntervalMs?: number;
 }
 
 export interface OpspawnConfig {

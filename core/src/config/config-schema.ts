@@ -57,6 +57,8 @@ export const configSchema = {
         maxToolResultBytes: { type: 'integer', minimum: 1 },
         toolTimeoutMs: { type: 'integer', minimum: 1 },
         recoverOnStart: { type: 'boolean' },
+        maxStalls: { type: 'integer', minimum: 0 },
+        reconcileIntervalMs: { type: 'integer', minimum: 100 },
       },
     },
   },

@@ -1,28 +1,52 @@
-import type { EventBus, TaskEvent } from '@opspawn/plugin-sdk';
+import type { EventBus, EventRelay, TaskEvent } from '@opspawn/plugin-sdk';
 
-/** The in-process event bus: watchers in this process see events appended in this process. */
+type Listener = (event: TaskEvent) => void;
+
+/**
+ * The kernel's event bus: watchers in this process see events appended in this process and, once a relay is
+ * attached (a broker spanning processes), the events other processes append.
+ */
 export class LocalEventBus implements EventBus {
-  private readonly listeners = new Map<string, Set<(event: TaskEvent) => void>>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private relay?: EventRelay;
+  /** One relay subscription per key with local listeners. */
+  private readonly relayed = new Map<string, () => void>();
 
-  publish(event: TaskEvent): void {
-    for (const key of [event.taskId, '*']) {
-      for (const listener of this.listeners.get(key) ?? []) {
-        try {
-          listener(event);
-        } catch {
-          // A broken watcher must not break the task that produced the event.
-        }
-      }
-    }
+  /** Sends every event published here through `relay`, and delivers what it receives to local listeners. */
+  relayThrough(relay: EventRelay): void {
+    this.relay = relay;
+    for (const key of this.listeners.keys()) this.relayed.set(key, relay.subscribe(key, (event) => this.deliver(key, event)));
   }
 
-  subscribe(taskId: string, listener: (event: TaskEvent) => void): () => void {
+  publish(event: TaskEvent): void {
+    this.relay?.publish(event);
+    this.deliver(event.taskId, event);
+    this.deliver('*', event);
+  }
+
+  subscribe(taskId: string, listener: Listener): () => void {
     let set = this.listeners.get(taskId);
-    if (!set) this.listeners.set(taskId, (set = new Set()));
+    if (!set) {
+      this.listeners.set(taskId, (set = new Set()));
+      if (this.relay) this.relayed.set(taskId, this.relay.subscribe(taskId, (event) => this.deliver(taskId, event)));
+    }
     set.add(listener);
     return () => {
       set.delete(listener);
-      if (set.size === 0) this.listeners.delete(taskId);
+      if (set.size > 0 || this.listeners.get(taskId) !== set) return;
+      this.listeners.delete(taskId);
+      this.relayed.get(taskId)?.();
+      this.relayed.delete(taskId);
     };
+  }
+
+  private deliver(key: string, event: TaskEvent): void {
+    for (const listener of this.listeners.get(key) ?? []) {
+      try {
+        listener(event);
+      } catch {
+        // A broken watcher must not break the task that produced the event.
+      }
+    }
   }
 }

@@ -10,7 +10,7 @@ import type { LoadedConfig } from '../config/load-config.js';
 import { DependencyGraph, type GraphNode } from './dependency-graph.js';
 import { LocalEventBus } from './event-bus.js';
 import { KernelHealth } from './health.js';
-import type { KernelService } from './kernel-service.js';
+import type { KernelService, ProcessRole } from './kernel-service.js';
 import { checkPlugins, type StaticPlan } from './static-checks.js';
 import type { PluginSource } from './plugin-source.js';
 
@@ -51,6 +51,8 @@ export interface StartupReport {
 export interface KernelOptions {
   logger: Logger;
   kernelServices?: KernelService<any, any>[];
+  /** Default `all`. A `worker` leaves transport plugins inactive; an `api` process runs no tasks. */
+  role?: ProcessRole;
 }
 
 /**
@@ -75,6 +77,7 @@ export class Kernel {
     readonly plan: StaticPlan,
     private readonly logger: Logger,
     private readonly kernelServices: KernelService<any, any>[],
+    readonly role: ProcessRole,
   ) {
     this.health = new KernelHealth(() => this.pluginHealth());
   }
@@ -83,7 +86,11 @@ export class Kernel {
     const started = performance.now();
     const plan = checkPlugins(loaded);
     if (plan.problems.length > 0) throw new OpspawnProblems(plan.problems);
-    const kernel = new Kernel(loaded, plan, options.logger, options.kernelServices ?? []);
+    const role = options.role ?? 'all';
+    if (role === 'worker') {
+      for (const s of plan.sources) if (s.manifest.kinds.every((kind) => kind === 'transport')) plan.inactive.add(s.manifest.id);
+    }
+    const kernel = new Kernel(loaded, plan, options.logger, options.kernelServices ?? [], role);
     const plugins = await kernel.importPlugins();
     kernel.registerPlugins(plugins);
     kernel.checkGraph();
@@ -234,7 +241,7 @@ export class Kernel {
       const kernelNode = this.kernelNodes.get(id);
       if (kernelNode) {
         try {
-          const value = await kernelNode.create(this.resolveDeps(kernelNode.deps as DepsMap, this.container), { config: this.loaded.config, plan: this.plan, logger: this.logger.child({ service: id }) });
+          const value = await kernelNode.create(this.resolveDeps(kernelNode.deps as DepsMap, this.container), { config: this.loaded.config, plan: this.plan, logger: this.logger.child({ service: id }), role: this.role });
           this.addProvided(kernelNode.token, 'kernel', value);
           return true;
         } catch (error) {

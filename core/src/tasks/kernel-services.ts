@@ -1,4 +1,5 @@
 import { extensionPoints, services } from '@opspawn/plugin-sdk';
+import { LocalEventBus } from '../kernel/event-bus.js';
 import type { KernelService } from '../kernel/kernel-service.js';
 import { KernelToolRegistry } from '../tools/kernel-tool-registry.js';
 import { TaskEngine } from './task-engine.js';
@@ -31,10 +32,11 @@ export const taskEngineService: KernelService<TaskEngine, typeof taskDeps> = {
   deps: taskDeps,
   isAvailable: (plan) => Boolean(plan.chosen.store && plan.chosen.broker),
   unavailableHint: 'add a store and a broker plugin, e.g. @opspawn/store-sqlite and @opspawn/broker-memory',
-  async create(deps, { config, plan, logger }) {
+  async create(deps, { config, plan, logger, role }) {
+    if (deps.broker.events && deps.bus instanceof LocalEventBus) deps.bus.relayThrough(deps.broker.events);
     const engine = new TaskEngine({
       ...deps, logger, settings: taskSettings(config.tasks), defaultPlanner: plan.chosen.planner, defaultMemory: plan.chosen.memory,
-      stopTimeoutMs: config.kernel?.stopTimeoutMs ?? 10_000,
+      stopTimeoutMs: config.kernel?.stopTimeoutMs ?? 10_000, consume: role !== 'api',
     });
     await engine.start();
     return engine;

@@ -11,6 +11,8 @@ export const TASK_DEFAULTS: Required<TaskEngineConfig> = {
   maxToolResultBytes: 262_144,
   toolTimeoutMs: 60_000,
   recoverOnStart: true,
+  maxStalls: 3,
+  reconcileIntervalMs: 30_000,
 };
 
 export function taskSettings(config: TaskEngineConfig | undefined): Required<TaskEngineConfig> {

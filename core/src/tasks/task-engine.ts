@@ -20,6 +20,8 @@ export interface TaskEngineDeps {
   defaultPlanner?: string;
   defaultMemory?: string;
   stopTimeoutMs: number;
+  /** false in an API-only process: it submits and serves tasks, other processes run them. */
+  consume: boolean;
 }
 
 /** Errors that another attempt cannot fix. */
@@ -27,6 +29,8 @@ const PERMANENT = new Set<string>([ErrorCodes.TASK_INVALID, ErrorCodes.PLANNER_U
 const REPLAY_PAGE = 500;
 /** A watcher re-reads the store this often, in case an event was published in another process. */
 const WATCH_POLL_MS = 2000;
+/** A delivery this early (clocks of two machines disagree) waits it out instead of going back to the queue. */
+const EARLY_DELIVERY_TOLERANCE_MS = 5000;
 
 /**
  * The task service and the worker of this process. Status lives in the store; every change is a
@@ -37,6 +41,9 @@ export class TaskEngine implements TaskService {
   private readonly planners: Map<string, Planner>;
   private readonly memories: Map<string, Memory>;
   private readonly log: Logger;
+  private reconcileTimer?: NodeJS.Timeout;
+  private stopping = false;
+  private reconciling?: Promise<void>;
 
   constructor(private readonly deps: TaskEngineDeps) {
     this.eventLog = new TaskEvents(deps.store, deps.bus);
@@ -45,13 +52,25 @@ export class TaskEngine implements TaskService {
     this.log = deps.logger;
   }
 
-  /** Starts consuming; re-queues unfinished tasks first when the broker keeps no state of its own. */
+  /**
+   * Starts consuming; re-queues unfinished tasks first when the broker keeps no state of its own. With a durable
+   * broker, starts the periodic sweep that hands back work the broker lost.
+   */
   async start(): Promise<void> {
-    if (this.deps.broker.recoversOnStart && this.deps.settings.recoverOnStart) await this.recover();
-    await this.deps.broker.consume((delivery) => this.run(delivery), { concurrency: this.deps.settings.concurrency });
+    const { broker, settings } = this.deps;
+    if (!this.deps.consume) {
+      if (broker.recoversOnStart) this.log.warn('this api process has an in-process broker: tasks submitted here wait for a worker of this process, and there is none; use a broker that spans processes (broker-bee-queue)');
+      return;
+    }
+    if (broker.recoversOnStart && settings.recoverOnStart) await this.recover();
+    await broker.consume((delivery) => this.run(delivery), { concurrency: settings.concurrency });
+    if (!broker.recoversOnStart) this.scheduleReconcile();
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.reconcileTimer);
+    await this.reconciling;
     await this.deps.broker.drain(this.deps.stopTimeoutMs);
   }
 
@@ -95,7 +114,12 @@ export class TaskEngine implements TaskService {
       return result;
     }
     await this.eventLog.emit(id, 'status', { status: 'queued', attempt: 0 });
-    await this.deps.broker.enqueue(id, { priority: task.priority, delayMs: delayUntil(task.notBefore) });
+    try {
+      await this.deps.broker.enqueue(id, { priority: task.priority, delayMs: delayUntil(task.notBefore), attempts: 0 });
+    } catch (error) {
+      // The task is in the store, so it is accepted: the workers' sweep enqueues it once the broker is back.
+      this.log.warn({ taskId: id, err: describeError(error) }, 'the broker refused a new task; it stays queued in the store and the recovery sweep will enqueue it');
+    }
     return result;
   }
 
@@ -193,13 +217,15 @@ export class TaskEngine implements TaskService {
   /** Handles one delivery. Resolves unless the infrastructure failed; what a task does never escapes. */
   private async run(delivery: Delivery): Promise<void> {
     const { store } = this.deps;
-    const task = await store.get(delivery.taskId);
+    let task = await store.get(delivery.taskId);
+    if (task?.status === 'running' && delivery.stalls) task = await this.takeOverStalled(task, delivery);
     if (!task || task.status !== 'queued') return; // finished, taken by another worker, or unknown
     const wait = delayUntil(task.notBefore);
-    if (wait > 0) {
-      await this.deps.broker.enqueue(task.id, { priority: task.priority, delayMs: wait });
+    if (wait > EARLY_DELIVERY_TOLERANCE_MS) {
+      await this.deps.broker.enqueue(task.id, { priority: task.priority, delayMs: wait, attempts: task.attempts });
       return;
     }
+    if (wait > 0) await abortableSleep(wait, delivery.signal);
     if (task.cancelRequested) {
       const error = { code: ErrorCodes.TASK_CANCELLED, message: 'cancelled on request' };
       const done = await store.transition(task.id, ['queued'], { status: 'cancelled', error, finishedAt: new Date().toISOString() });
@@ -257,12 +283,86 @@ export class TaskEngine implements TaskService {
       const back = await store.transition(task.id, ['running'], { status: 'queued', error: taskError }, attempt);
       if (!back) return;
       await this.eventLog.emit(task.id, 'status', { status: 'queued', attempt, error: taskError, retryInMs: delayMs });
-      await this.deps.broker.enqueue(task.id, { priority: task.priority, delayMs });
+      await this.deps.broker.enqueue(task.id, { priority: task.priority, delayMs, attempts: attempt });
       return;
     }
     const done = await store.transition(task.id, ['running'], { status: 'failed', error: taskError, finishedAt: now }, attempt);
     if (done) await this.eventLog.emit(task.id, 'status', { status: 'failed', attempt, error: taskError });
     this.log.debug({ taskId: task.id, code: taskError.code }, 'task failed');
+  }
+
+  /**
+   * A redelivery of a task that is `running`: the worker that ran the attempt stopped answering and the broker
+   * took the job back. Ends the dead attempt (counted) and returns the task queued again, or fails it once it has
+   * stalled more than `maxStalls` times. A redelivery meant for an earlier attempt changes nothing.
+   */
+  private async takeOverStalled(task: Task, delivery: Delivery): Promise<Task | undefined> {
+    const { store, settings } = this.deps;
+    if (delivery.attempts !== undefined && task.attempts !== delivery.attempts + 1) return task;
+    const stalls = delivery.stalls ?? 0;
+    if (stalls > settings.maxStalls) {
+      const error = { code: ErrorCodes.TASK_STALLED, message: `the task stalled ${stalls} times (its worker stopped answering each time); maxStalls is ${settings.maxStalls}` };
+      const failed = await store.transition(task.id, ['running'], { status: 'failed', error, finishedAt: new Date().toISOString() }, task.attempts);
+      if (failed) await this.eventLog.emit(task.id, 'status', { status: 'failed', attempt: task.attempts, error });
+      return failed;
+    }
+    const error = { code: ErrorCodes.TASK_STALLED, message: 'the worker running this attempt stopped answering' };
+    const back = await store.transition(task.id, ['running'], { status: 'queued', error }, task.attempts);
+    if (back) await this.eventLog.emit(task.id, 'status', { status: 'queued', attempt: task.attempts, error, stalls });
+    return back;
+  }
+
+  private scheduleReconcile(): void {
+    const interval = this.deps.settings.reconcileIntervalMs;
+    // Jitter keeps the sweeps of many workers started together from landing at the same moment.
+    this.reconcileTimer = setTimeout(() => {
+      this.reconciling = this.reconcile()
+        .then(() => undefined, (error) => this.log.warn({ err: describeError(error) }, 'recovery sweep failed; it runs again next interval'))
+        .finally(() => {
+          this.reconciling = undefined;
+          if (!this.stopping) this.scheduleReconcile();
+        });
+    }, Math.round(interval * (0.8 + Math.random() * 0.4)));
+    this.reconcileTimer.unref();
+  }
+
+  /**
+   * Hands back work a durable broker lost (its data was wiped, an enqueue failed while it was down, a worker
+   * died where the broker could not see it): running attempts past their deadline end as stalled and go back to
+   * the queue; queued tasks untouched for a whole interval are enqueued again. Enqueueing (task, attempts) twice
+   * is harmless, and every change is a compare-and-set, so many workers may sweep at once.
+   */
+  async reconcile(): Promise<{ requeued: number; stalled: number }> {
+    const { store, broker, settings } = this.deps;
+    const now = Date.now();
+    const quietSince = now - settings.reconcileIntervalMs;
+    let stalled = 0;
+    let requeued = 0;
+    for (const task of await store.findByStatus(['running'], 500)) {
+      const startedAt = task.startedAt ? Date.parse(task.startedAt) : Date.parse(task.updatedAt);
+      if (startedAt + task.timeoutMs + settings.reconcileIntervalMs > now) continue;
+      const exhausted = task.attempts >= task.maxAttempts + settings.maxStalls;
+      const error = exhausted
+        ? { code: ErrorCodes.TASK_STALLED, message: `attempt ${task.attempts} outlived its deadline with no worker answering, and the task has no attempts left` }
+        : { code: ErrorCodes.TASK_STALLED, message: `attempt ${task.attempts} outlived its deadline with no worker answering` };
+      const change = exhausted ? { status: 'failed' as const, error, finishedAt: new Date().toISOString() } : { status: 'queued' as const, error };
+      const moved = await store.transition(task.id, ['running'], change, task.attempts);
+      if (!moved) continue;
+      stalled++;
+      await this.eventLog.emit(task.id, 'status', { status: moved.status, attempt: task.attempts, error });
+      if (!exhausted) await broker.enqueue(task.id, { priority: task.priority, delayMs: delayUntil(task.notBefore), attempts: task.attempts });
+    }
+    let cursor: string | undefined;
+    do {
+      const page = await store.list({ status: ['queued'], limit: 500, cursor });
+      const quiet = page.tasks.filter((task) => Date.parse(task.updatedAt) <= quietSince);
+      await Promise.all(quiet.map((task) => broker.enqueue(task.id, { priority: task.priority, delayMs: delayUntil(task.notBefore), attempts: task.attempts })));
+      requeued += quiet.length;
+      cursor = page.nextCursor;
+    } while (cursor && !this.stopping);
+    if (stalled > 0) this.log.warn({ stalled }, `recovery sweep: ${stalled} running attempt(s) outlived their deadline with no worker answering`);
+    this.log.debug({ requeued, stalled }, 'recovery sweep done');
+    return { requeued, stalled };
   }
 
   /** After a restart: attempts that were running are counted and queued again; every unfinished task is enqueued. */
@@ -283,13 +383,23 @@ export class TaskEngine implements TaskService {
     do {
       const page = await store.list({ status: ['queued'], limit: 500, cursor });
       for (const task of page.tasks) {
-        await broker.enqueue(task.id, { priority: task.priority, delayMs: delayUntil(task.notBefore) });
+        await broker.enqueue(task.id, { priority: task.priority, delayMs: delayUntil(task.notBefore), attempts: task.attempts });
         requeued++;
       }
       cursor = page.nextCursor;
     } while (cursor);
     if (requeued > 0) this.log.info({ requeued }, `re-queued ${requeued} unfinished task(s) from the store`);
   }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
 }
 
 function delayUntil(notBefore: string | undefined): number {

@@ -1,8 +1,18 @@
+import type { TaskEvent } from '../task.js';
+
 /** One delivery of a task to a worker. */
 export interface Delivery {
   taskId: string;
   /** Aborted when the task is cancelled (from any process) or the broker shuts down. */
   signal: AbortSignal;
+  /** The `attempts` given to `enqueue`, when the broker keeps it: which attempt this delivery was queued for. */
+  attempts?: number;
+  /**
+   * How many times a delivery of this task was taken back from a worker that stopped answering (died, or was cut
+   * off from the broker) and handed to another. 0 or unset for a first delivery. The task engine uses it to
+   * take over a `running` task whose worker is gone, and to fail a task that keeps killing its workers.
+   */
+  stalls?: number;
 }
 
 export type DeliveryHandler = (delivery: Delivery) => Promise<void>;
@@ -12,6 +22,25 @@ export interface EnqueueOptions {
   priority: number;
   /** Deliver no earlier than this many milliseconds from now. */
   delayMs?: number;
+  /**
+   * Attempts the task had made when it was enqueued. A durable broker makes (taskId, attempts) one job, so
+   * enqueueing the same pair again while its job is waiting is harmless: the recovery sweep relies on that.
+   */
+  attempts?: number;
+}
+
+/**
+ * Carries task events between processes, so a watcher in an API process sees the events appended by the worker
+ * process running the task. The store stays the record: a relay may drop a message, never invent one.
+ */
+export interface EventRelay {
+  /** Sends an event appended in this process to the other processes. */
+  publish(event: TaskEvent): void;
+  /**
+   * Receives the events of `taskId` ('*': every task) published by other processes, in the order each process
+   * published them. Returns an unsubscribe function.
+   */
+  subscribe(taskId: string, listener: (event: TaskEvent) => void): () => void;
 }
 
 /**
@@ -27,6 +56,8 @@ export interface Broker {
    * the store's unfinished tasks when it starts. A durable broker recovers its own jobs and leaves this unset.
    */
   readonly recoversOnStart?: boolean;
+  /** Present on brokers that span processes: the kernel's event bus relays task events through it. */
+  readonly events?: EventRelay;
   enqueue(taskId: string, options: EnqueueOptions): Promise<void>;
   /** Starts delivering to `handler`, at most `concurrency` at a time in this process. */
   consume(handler: DeliveryHandler, options: { concurrency: number }): Promise<void>;

@@ -1,0 +1,303 @@
+import { createRequire } from 'node:module';
+import BeeQueue from 'bee-queue';
+import redis, { type RedisClient } from 'redis';
+import {
+  ErrorCodes, OpspawnError, describeError,
+  type Broker, type DeliveryHandler, type EnqueueOptions, type HealthCheckResult, type Logger,
+} from '@opspawn/plugin-sdk';
+import { PriorityGate } from './priority-gate.js';
+import { RedisEventRelay } from './redis-event-relay.js';
+import { RedisSubscriber } from './redis-subscriber.js';
+
+export interface BeeQueueBrokerOptions {
+  /** redis:// URL of the Redis every API and worker process of the deployment shares. */
+  url: string;
+  /** Name of this deployment's queues; deployments sharing one Redis need different names. */
+  queue: string;
+  /** bee-queue's key prefix. */
+  prefix: string;
+  /**
+   * Priority levels, one bee-queue queue each. A task goes to the highest level at or below its priority
+   * (below the lowest level: the lowest). Default [1, 0, -1]: high (1..10), normal (0), low (-10..-1).
+   */
+  priorityLevels: number[];
+  /** A worker that has not renewed a job's lock for this long is taken to be dead and its job is handed back. */
+  stallIntervalMs: number;
+  /** How long a freed slot waits for the next job of a higher level before a held lower-level job may start. */
+  refillWaitMs: number;
+  /** Longest `enqueue` waits for Redis; then the task stays queued in the store for the recovery sweep. */
+  enqueueTimeoutMs: number;
+  /** Longest to wait for Redis when the plugin starts. */
+  connectTimeoutMs: number;
+  /** First delay before a job whose handler threw (the store or Redis failed) is delivered again; doubles. */
+  redeliveryBackoffMs: number;
+  /** Redeliveries of one job after handler failures; then the job is dropped and the recovery sweep takes over. */
+  maxRedeliveries: number;
+}
+
+export const BEE_QUEUE_BROKER_DEFAULTS: BeeQueueBrokerOptions = {
+  url: 'redis://127.0.0.1:6379',
+  queue: 'opspawn',
+  prefix: 'bq',
+  priorityLevels: [1, 0, -1],
+  stallIntervalMs: 5000,
+  refillWaitMs: 100,
+  enqueueTimeoutMs: 5000,
+  connectTimeoutMs: 10_000,
+  redeliveryBackoffMs: 1000,
+  maxRedeliveries: 10,
+};
+
+interface JobData {
+  /** Task id. */
+  t: string;
+  /** Attempts the task had made when enqueued. */
+  a?: number;
+}
+
+/**
+ * Counts a job's deliveries; a second delivery of a job that never finished means its worker died (or its
+ * handler failed): then the task's stall count goes up and is returned, otherwise 0.
+ */
+const COUNT_DELIVERY = `
+local n = redis.call('hincrby', KEYS[1], ARGV[1], 1)
+if n == 1 then return 0 end
+local s = redis.call('incr', KEYS[2])
+redis.call('pexpire', KEYS[2], ARGV[2])
+return s`;
+const STALL_COUNT_TTL_MS = 7 * 24 * 3600 * 1000;
+
+// bee-queue loads its Lua scripts when a queue connects; after Redis restarts empty they must be loaded again.
+const beeQueueScripts = createRequire(import.meta.url)('bee-queue/lib/lua/index.js') as { buildCache(client: RedisClient): Promise<unknown> };
+
+/**
+ * A broker on bee-queue over Redis: any number of API and worker processes on any number of machines share it.
+ * bee-queue gives reliable delivery (a job moves to an active list while a worker holds it and comes back when
+ * the worker stops renewing its lock), delays and retries with backoff; this class adds priority levels (one
+ * queue each, shared fairly by a `PriorityGate`), stall counts, cancellation over pub/sub, and the event relay.
+ */
+export class BeeQueueBroker implements Broker {
+  readonly events: RedisEventRelay;
+  private readonly levels: number[];
+  private readonly producers: BeeQueue<JobData>[];
+  private workers: BeeQueue<JobData>[] = [];
+  private gate?: PriorityGate;
+  private readonly running = new Map<string, Set<AbortController>>();
+  private readonly deliveries = new Set<Promise<unknown>>();
+  private readonly subscriber: RedisSubscriber;
+  private unsubscribeCancel?: () => void;
+  private draining?: Promise<void>;
+  private closed?: Promise<void>;
+  private readonly keys: { deliveries: string; stalls: string; cancel: string; events: string };
+
+  private constructor(
+    private readonly options: BeeQueueBrokerOptions,
+    private readonly client: RedisClient,
+    private readonly subscriberClient: RedisClient,
+    private readonly log: Logger,
+  ) {
+    this.levels = [...new Set(options.priorityLevels)].sort((a, b) => b - a);
+    const base = `${options.prefix}:${options.queue}:`;
+    this.keys = { deliveries: `${base}deliveries`, stalls: `${base}stalls:`, cancel: `${base}cancel`, events: `${base}events:` };
+    this.subscriber = new RedisSubscriber(subscriberClient);
+    this.events = new RedisEventRelay(client, this.subscriber, this.keys.events);
+    this.producers = this.levels.map((level) => new BeeQueue<JobData>(this.queueName(level), {
+      ...this.queueSettings(), isWorker: false,
+    }));
+    for (const queue of this.producers) queue.on('error', (error) => this.onError(error));
+    client.on('ready', () => {
+      beeQueueScripts.buildCache(client).catch((error) => this.onError(error));
+    });
+  }
+
+  /** Connects to Redis (within `connectTimeoutMs`) and readies one producer queue per priority level. */
+  static async open(options: BeeQueueBrokerOptions, log: Logger): Promise<BeeQueueBroker> {
+    const [client, subscriber] = await Promise.all([connect(options), connect(options)]);
+    const broker = new BeeQueueBroker(options, client, subscriber, log);
+    await Promise.all(broker.producers.map((queue) => queue.ready()));
+    return broker;
+  }
+
+  async enqueue(taskId: string, options: EnqueueOptions): Promise<void> {
+    const level = this.levelIndex(options.priority);
+    const job = this.producers[level]!.createJob({ t: taskId, a: options.attempts })
+      .retries(this.options.maxRedeliveries)
+      .backoff('exponential', this.options.redeliveryBackoffMs);
+    if (options.attempts !== undefined) job.setId(`${taskId}.${options.attempts}`);
+    if (options.delayMs && options.delayMs > 0) job.delayUntil(Date.now() + options.delayMs);
+    await withTimeout(job.save(), this.options.enqueueTimeoutMs, () => new OpspawnError(ErrorCodes.BROKER_UNAVAILABLE,
+      `Redis at ${redactUrl(this.options.url)} did not take task ${taskId} within ${this.options.enqueueTimeoutMs} ms`,
+      { hint: 'check that Redis is running; the task stays queued in the store and the workers\' recovery sweep enqueues it' }));
+  }
+
+  async consume(handler: DeliveryHandler, options: { concurrency: number }): Promise<void> {
+    if (this.gate) throw new Error('consume was called twice');
+    this.gate = new PriorityGate(this.levels.length, options.concurrency, this.options.refillWaitMs);
+    this.unsubscribeCancel = this.subscriber.subscribe(this.keys.cancel, (_channel, taskId) => this.abortLocal(taskId));
+    this.workers = this.levels.map((level) => new BeeQueue<JobData>(this.queueName(level), {
+      ...this.queueSettings(), isWorker: true, activateDelayedJobs: true, stallInterval: this.options.stallIntervalMs,
+      // bee-queue reads this setting (lib/defaults.js) but its types omit it: retry a lost Redis after 250 ms, not 1 s.
+      ...{ initialRedisFailureRetryDelay: 250 },
+    }));
+    await Promise.all(this.workers.map((queue) => queue.ready()));
+    this.workers.forEach((queue, index) => {
+      queue.on('error', (error) => this.onError(error));
+      queue.process(options.concurrency, (job) => this.deliver(index, job, handler));
+      // Every worker takes part in finding jobs whose worker died; bee-queue runs one check per interval overall.
+      queue.checkStalledJobs(this.options.stallIntervalMs).catch((error) => this.onError(error));
+    });
+  }
+
+  async cancel(taskId: string): Promise<void> {
+    this.abortLocal(taskId);
+    await new Promise<void>((resolve, reject) => this.client.publish(this.keys.cancel, taskId, (error) => (error ? reject(error) : resolve())));
+  }
+
+  drain(timeoutMs: number): Promise<void> {
+    this.draining ??= this.drainOnce(timeoutMs);
+    return this.draining;
+  }
+
+  /** Drains, then closes every Redis connection. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      await this.drain(0);
+      await Promise.all(this.producers.map((queue) => queue.close(1000).catch(() => undefined)));
+      await Promise.all([quit(this.client), quit(this.subscriberClient)]);
+    })();
+    return this.closed;
+  }
+
+  async health(): Promise<HealthCheckResult> {
+    if (!this.client.connected) return { state: 'down', detail: `Redis at ${redactUrl(this.options.url)} is unreachable; reconnecting` };
+    const counts = await Promise.all(this.producers.map((queue) => queue.checkHealth()));
+    const sum = (key: 'waiting' | 'active' | 'delayed') => counts.reduce((total, c) => total + c[key], 0);
+    return { state: 'ok', detail: `waiting ${sum('waiting')}, active ${sum('active')}, delayed ${sum('delayed')}` };
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  private async deliver(levelIndex: number, job: BeeQueue.Job<JobData>, handler: DeliveryHandler): Promise<void> {
+    await this.gate!.run(levelIndex, async () => {
+      const { t: taskId, a: attempts } = job.data;
+      const deliveryKey = `${this.levels[levelIndex]}:${job.id}`;
+      const stalls = await this.countDelivery(deliveryKey, taskId);
+      const controller = new AbortController();
+      let controllers = this.running.get(taskId);
+      if (!controllers) this.running.set(taskId, (controllers = new Set()));
+      controllers.add(controller);
+      const delivery = handler({ taskId, signal: controller.signal, attempts, stalls });
+      this.deliveries.add(delivery);
+      try {
+        await delivery;
+      } finally {
+        this.deliveries.delete(delivery);
+        controllers.delete(controller);
+        if (controllers.size === 0) this.running.delete(taskId);
+      }
+      // Only a delivery that finished clears its count: one whose handler threw comes back counted as a stall.
+      this.client.hdel(this.keys.deliveries, deliveryKey, () => undefined);
+    });
+  }
+
+  private countDelivery(deliveryKey: string, taskId: string): Promise<number> {
+    return new Promise((resolve, reject) => this.client.eval(COUNT_DELIVERY, 2, this.keys.deliveries, `${this.keys.stalls}${taskId}`, deliveryKey, STALL_COUNT_TTL_MS,
+      (error: Error | null, stalls: number) => (error ? reject(error) : resolve(stalls))));
+  }
+
+  private abortLocal(taskId: string): void {
+    for (const controller of this.running.get(taskId) ?? []) controller.abort(new Error('cancelled'));
+  }
+
+  private async drainOnce(timeoutMs: number): Promise<void> {
+    // Held jobs go back to their queue (bee-queue retries a rejected job), for another worker to take.
+    this.gate?.close(new Error('this worker is shutting down'));
+    const closing = Promise.all(this.workers.map((queue) => queue.close(Math.max(timeoutMs, 1) + 2000).catch((error) => this.onError(error))));
+    const settled = Promise.allSettled([...this.deliveries]);
+    const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeoutMs).unref());
+    if ((await Promise.race([settled, timer])) === 'timeout' && this.deliveries.size > 0) {
+      this.log.warn({ running: this.deliveries.size }, `drain: ${this.deliveries.size} task(s) still running after ${timeoutMs} ms; aborting them`);
+      for (const controllers of this.running.values()) for (const c of controllers) c.abort(new Error('the worker is shutting down'));
+      await Promise.race([Promise.allSettled([...this.deliveries]), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    }
+    this.unsubscribeCancel?.();
+    await closing;
+  }
+
+  private levelIndex(priority: number): number {
+    const index = this.levels.findIndex((level) => level <= priority);
+    return index < 0 ? this.levels.length - 1 : index;
+  }
+
+  private queueName(level: number): string {
+    return `${this.options.queue}-p${level}`;
+  }
+
+  private queueSettings(): BeeQueue.QueueSettings {
+    return {
+      redis: this.client, prefix: this.options.prefix, getEvents: false, sendEvents: false, storeJobs: false,
+      removeOnSuccess: true, removeOnFailure: true,
+    };
+  }
+
+  private lastError = 0;
+  private onError(error: unknown): void {
+    // Redis being down makes every connection complain several times a second: one line per 5 s is enough.
+    if (Date.now() - this.lastError < 5000) return;
+    this.lastError = Date.now();
+    this.log.warn({ err: describeError(error) }, `broker: ${describeError(error)}`);
+  }
+}
+
+function connect(options: BeeQueueBrokerOptions): Promise<RedisClient> {
+  const client = redis.createClient(options.url, {
+    // Reconnect for as long as it takes: a worker outlives a Redis restart.
+    retry_strategy: ({ attempt }) => Math.min(attempt * 100, 2000),
+  });
+  return new Promise((resolve, reject) => {
+    let lastError: unknown;
+    const onError = (error: unknown) => (lastError = error);
+    client.on('error', onError);
+    const timer = setTimeout(() => {
+      client.end(false);
+      reject(new OpspawnError(ErrorCodes.BROKER_UNAVAILABLE, `cannot reach Redis at ${redactUrl(options.url)} within ${options.connectTimeoutMs} ms${lastError ? `: ${describeError(lastError)}` : ''}`, {
+        hint: 'start Redis, or set the broker-bee-queue url option (e.g. url: \'${REDIS_URL}\')',
+      }));
+    }, options.connectTimeoutMs);
+    client.once('ready', () => {
+      clearTimeout(timer);
+      client.removeListener('error', onError);
+      // Errors while reconnecting are reported by the queues; the client must still have a listener.
+      client.on('error', () => undefined);
+      resolve(client);
+    });
+  });
+}
+
+function quit(client: RedisClient): Promise<void> {
+  return new Promise((resolve) => {
+    if (!client.connected) {
+      client.end(false);
+      return resolve();
+    }
+    client.quit(() => resolve());
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(error()), ms))),
+  ]);
+}
+
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}

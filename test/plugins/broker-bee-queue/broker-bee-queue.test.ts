@@ -1,0 +1,162 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import redis from 'redis';
+import { BeeQueueBroker, BEE_QUEUE_BROKER_DEFAULTS, type BeeQueueBrokerOptions } from '@opspawn/broker-bee-queue';
+import { ErrorCodes, newTaskId, type Delivery, type Logger, type TaskEvent } from '@opspawn/plugin-sdk';
+import { brokerContract } from '@opspawn/plugin-sdk/testing';
+import { REDIS_URL, requireService } from '../../helpers/services.js';
+
+const silent = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {}, child: () => silent } as unknown as Logger;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+let queues = 0;
+const queueName = () => `test-${process.pid}-${++queues}`;
+
+async function eventually(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Deletes every key of the test queues. */
+async function deleteKeys(pattern: string): Promise<void> {
+  const client = redis.createClient(REDIS_URL);
+  const keys = await new Promise<string[]>((resolve, reject) => client.keys(pattern, (e, k) => (e ? reject(e) : resolve(k))));
+  if (keys.length > 0) await new Promise((resolve) => client.del(keys, resolve));
+  await new Promise((resolve) => client.quit(resolve));
+}
+
+function open(options: Partial<BeeQueueBrokerOptions>): Promise<BeeQueueBroker> {
+  return BeeQueueBroker.open({ ...BEE_QUEUE_BROKER_DEFAULTS, url: REDIS_URL, stallIntervalMs: 1000, ...options }, silent);
+}
+
+describe('broker-bee-queue (needs Redis)', function () {
+  this.timeout(30_000);
+  before(async function () {
+    await requireService(this, 'redis');
+  });
+  after(() => deleteKeys(`bq:test-${process.pid}-*`));
+
+  // Four levels so the contract's priorities 10, 5, 0 and -3 each have their own queue.
+  brokerContract('broker-bee-queue', async () => {
+    const broker = await open({ queue: queueName(), priorityLevels: [10, 5, 0, -3], redeliveryBackoffMs: 10 });
+    return { broker, cleanup: () => broker.close() };
+  });
+
+  describe('across processes', () => {
+    const opened: BeeQueueBroker[] = [];
+    const openShared = async (queue: string, options: Partial<BeeQueueBrokerOptions> = {}) => {
+      const broker = await open({ queue, ...options });
+      opened.push(broker);
+      return broker;
+    };
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((b) => b.close()));
+    });
+
+    it('hands the job of a worker killed with SIGKILL to another worker, counting the stall', async () => {
+      const queue = queueName();
+      const submitter = await openShared(queue);
+      const taskId = newTaskId();
+      await submitter.enqueue(taskId, { priority: 0, attempts: 0 });
+      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/hung-worker.ts', import.meta.url)), REDIS_URL, queue], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      await eventually('the child worker took the job', () => output.includes(`taken ${taskId}`));
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+
+      const survivor = await openShared(queue, { stallIntervalMs: 500 });
+      const deliveries: Delivery[] = [];
+      await survivor.consume(async (d) => {
+        if (d.taskId === taskId) deliveries.push(d);
+      }, { concurrency: 1 });
+      await eventually('the survivor got the job', () => deliveries.length === 1);
+      expect(deliveries[0]!.stalls).to.equal(1);
+      expect(deliveries[0]!.attempts).to.equal(0);
+    });
+
+    it('aborts a delivery running in one process when another process cancels the task', async () => {
+      const queue = queueName();
+      const worker = await openShared(queue);
+      const api = await openShared(queue);
+      const taskId = newTaskId();
+      let signal: AbortSignal | undefined;
+      await worker.consume(async (d) => {
+        if (d.taskId !== taskId) return;
+        signal = d.signal;
+        await new Promise((resolve) => d.signal.addEventListener('abort', resolve, { once: true }));
+      }, { concurrency: 2 });
+      await api.enqueue(taskId, { priority: 0 });
+      await eventually('the worker runs the task', () => signal !== undefined);
+      await api.cancel(taskId);
+      await eventually('the delivery is aborted', () => signal!.aborted);
+    });
+
+    it('relays task events to another process in order, and not back to their publisher', async () => {
+      const queue = queueName();
+      const worker = await openShared(queue);
+      const api = await openShared(queue);
+      const taskId = newTaskId();
+      const seenByApi: number[] = [];
+      const seenByWorker: number[] = [];
+      const unsubscribe = api.events.subscribe(taskId, (e) => seenByApi.push(e.seq));
+      worker.events.subscribe(taskId, (e) => seenByWorker.push(e.seq));
+      await sleep(100); // SUBSCRIBE is asynchronous: give it a round trip before publishing.
+      for (let seq = 1; seq <= 200; seq++) {
+        worker.events.publish({ taskId, seq, type: 'log', data: { n: seq }, at: new Date().toISOString() } as TaskEvent);
+      }
+      await eventually('every event reached the api process', () => seenByApi.length === 200);
+      expect(seenByApi).to.deep.equal(Array.from({ length: 200 }, (_, i) => i + 1));
+      expect(seenByWorker).to.deep.equal([]);
+      unsubscribe();
+    });
+
+    it('makes (task, attempts) one job: enqueueing it twice delivers it once', async () => {
+      const queue = queueName();
+      const broker = await openShared(queue);
+      const taskId = newTaskId();
+      await broker.enqueue(taskId, { priority: 0, attempts: 2 });
+      await broker.enqueue(taskId, { priority: 0, attempts: 2 });
+      const other = newTaskId();
+      await broker.enqueue(other, { priority: 0, attempts: 0 });
+      const seen: string[] = [];
+      await broker.consume(async (d) => void seen.push(d.taskId), { concurrency: 1 });
+      await eventually('both tasks were delivered', () => seen.includes(other) && seen.includes(taskId));
+      await sleep(300);
+      expect(seen.filter((id) => id === taskId)).to.have.length(1);
+    });
+
+    it('puts priorities between levels on the level below: 10 and 1 share the high level of the default levels', async () => {
+      const broker = await openShared(queueName());
+      const [low, normal, highFirst, highSecond] = [newTaskId(), newTaskId(), newTaskId(), newTaskId()];
+      await broker.enqueue(low, { priority: -7 });
+      await broker.enqueue(normal, { priority: 0 });
+      await broker.enqueue(highFirst, { priority: 1 });
+      await broker.enqueue(highSecond, { priority: 10 });
+      const order: string[] = [];
+      await broker.consume(async (d) => void order.push(d.taskId), { concurrency: 1 });
+      await eventually('all four were delivered', () => order.length === 4);
+      expect(order).to.deep.equal([highFirst, highSecond, normal, low]);
+    });
+
+    it('reports the depth of its queues as health', async () => {
+      const broker = await openShared(queueName());
+      await broker.enqueue(newTaskId(), { priority: 0 });
+      await broker.enqueue(newTaskId(), { priority: 5, delayMs: 60_000 });
+      const health = await broker.health();
+      expect(health).to.deep.equal({ state: 'ok', detail: 'waiting 1, active 0, delayed 1' });
+    });
+  });
+
+  it('refuses to start when Redis is unreachable, naming the url and a fix', async () => {
+    const started = Date.now();
+    const error = await open({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 500, queue: queueName() }).then(() => undefined, (e: unknown) => e);
+    expect(error).to.include({ code: ErrorCodes.BROKER_UNAVAILABLE });
+    expect((error as Error).message).to.match(/cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
+    expect((error as { hint: string }).hint).to.match(/start Redis/);
+    expect(Date.now() - started).to.be.below(10_000);
+  });
+});
