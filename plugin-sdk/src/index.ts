@@ -21,3 +21,4 @@ export * from './task-id.js';
 export * from './task-pages.js';
 export * from './task-schemas.js';
 export * from './api-keys.js';
+export * from './chat-window.js';

@@ -1,22 +1,12 @@
-import type { ChatMessage, Memory } from '@opspawn/plugin-sdk';
+import { fitChatWindow, type ChatMessage, type ChatWindowBounds, type Memory } from '@opspawn/plugin-sdk';
 
-export interface BufferMemoryOptions {
-  /** Most messages `load` returns. */
-  maxMessages: number;
-  /** Approximate token budget of what `load` returns (characters / 4). */
-  maxTokens: number;
+export interface BufferMemoryOptions extends ChatWindowBounds {
   /** Sessions kept; the least recently used is forgotten beyond this. */
   maxSessions: number;
 }
 
 /** The configSchema's defaults, for code that builds a memory without the kernel. */
 export const BUFFER_MEMORY_DEFAULTS: BufferMemoryOptions = { maxMessages: 50, maxTokens: 8000, maxSessions: 10_000 };
-
-/** Rough token count, ceil(characters / 4) over the content and the serialized tool calls. */
-export function approximateTokens(message: ChatMessage): number {
-  const calls = message.toolCalls ? JSON.stringify(message.toolCalls).length : 0;
-  return Math.ceil((message.content.length + calls) / 4);
-}
 
 /**
  * Per-session message history in process memory, bounded by a window of messages and approximate tokens.
@@ -47,18 +37,7 @@ export class BufferMemory implements Memory {
     const history = this.touch(sessionId);
     if (!history || history.length === 0) return [];
     const pinned = history[0]!.role === 'system' ? history[0] : undefined;
-    let budget = this.options.maxTokens - (pinned ? approximateTokens(pinned) : 0);
-    let room = this.options.maxMessages - (pinned ? 1 : 0);
-    const window: ChatMessage[] = [];
-    for (let i = history.length - 1; i >= (pinned ? 1 : 0) && room > 0; i--) {
-      const cost = approximateTokens(history[i]!);
-      if (cost > budget) break;
-      window.unshift(history[i]!);
-      budget -= cost;
-      room--;
-    }
-    while (window[0]?.role === 'tool') window.shift();
-    return structuredClone(pinned ? [pinned, ...window] : window);
+    return structuredClone(fitChatWindow(pinned ? history.slice(1) : history, this.options, pinned));
   }
 
   async clear(sessionId: string): Promise<void> {

@@ -1,0 +1,156 @@
+import redis from 'redis';
+import {
+  ErrorCodes, OpspawnError, describeError, fitChatWindow, type ChatMessage, type ChatWindowBounds, type HealthCheckResult, type Memory,
+} from '@opspawn/plugin-sdk';
+import { APPEND_SCRIPT } from './append-script.js';
+import { foreignDataError, parseStoredMessage } from './stored-message.js';
+
+export interface RedisMemoryOptions extends ChatWindowBounds {
+  /** redis:// URL; write `${REDIS_URL:-redis://127.0.0.1:6379}` in the config. */
+  url: string;
+  /** Prefix of every key this memory writes. */
+  keyPrefix: string;
+  /** A session expires this long after its last append; 0 keeps it until cleared. */
+  ttlSeconds: number;
+  /** Longest `open` waits for Redis to answer PING. */
+  connectTimeoutMs: number;
+}
+
+/** The configSchema's defaults, for code that builds a memory without the kernel. */
+export const REDIS_MEMORY_DEFAULTS: RedisMemoryOptions = {
+  url: 'redis://127.0.0.1:6379', keyPrefix: 'opspawn:memory:', maxMessages: 50, maxTokens: 8000, ttlSeconds: 7 * 24 * 3600, connectTimeoutMs: 5000,
+};
+
+/** Reconnection backoff after a lost connection: quick at first, then every two seconds. */
+const reconnectDelayMs = (attempt: number) => Math.min(attempt * 100, 2000);
+
+/**
+ * Per-session message history in Redis, shared by every process that points at the same server and keyPrefix, so
+ * a conversation continues on whichever worker runs its next task. Each session is a list trimmed to
+ * `maxMessages` on every append; `load` applies the same window as memory-buffer (pinned leading system message,
+ * token budget from the newest backwards, no orphaned tool results).
+ */
+export class RedisMemory implements Memory {
+  private readonly client: redis.RedisClient;
+  /** Why the connection last failed, for health and for a start that times out. */
+  private lastError?: Error;
+
+  private constructor(private readonly options: RedisMemoryOptions) {
+    this.client = redis.createClient(options.url, {
+      // With a retry strategy node_redis reports connection errors here instead of as 'error' events.
+      retry_strategy: ({ attempt, error }) => {
+        this.lastError = error ?? this.lastError;
+        return reconnectDelayMs(attempt);
+      },
+    });
+    // Other errors (a protocol error) must not crash the host: the commands concerned report them.
+    this.client.on('error', (error: Error) => {
+      this.lastError = error;
+    });
+  }
+
+  /** Connects and checks the server answers; a boot fails here, naming the url, when Redis cannot be reached. */
+  static async open(options: Partial<RedisMemoryOptions> = {}): Promise<RedisMemory> {
+    const memory = new RedisMemory({ ...REDIS_MEMORY_DEFAULTS, ...options });
+    const { url, connectTimeoutMs } = memory.options;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        memory.command('PING'),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(memory.lastError ?? new Error(`no answer within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+        }),
+      ]);
+    } catch (error) {
+      memory.client.end(true);
+      throw new OpspawnError(ErrorCodes.PLUGIN_START_FAILED, `memory-redis cannot reach Redis at ${redactUrl(url)}: ${describeError(error)}`, {
+        plugin: 'memory-redis', cause: error,
+        hint: 'start Redis there, or set the url option (e.g. url: \'${REDIS_URL:-redis://127.0.0.1:6379}\') to where it runs',
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+    return memory;
+  }
+
+  async append(sessionId: string, messages: readonly ChatMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const { list, pinned } = this.keys(sessionId);
+    const opensWithSystem = messages[0]!.role === 'system' ? '1' : '0';
+    await this.command('EVAL', [
+      APPEND_SCRIPT, 2, list, pinned, this.options.maxMessages, this.options.ttlSeconds, opensWithSystem, ...messages.map((m) => JSON.stringify(m)),
+    ]).catch((error) => this.explain(error, sessionId));
+  }
+
+  async load(sessionId: string): Promise<ChatMessage[]> {
+    const { list, pinned } = this.keys(sessionId);
+    // One MULTI: the pinned message and the list as of the same moment, even while another worker appends.
+    const [rawPinned, rawHistory] = await this.transaction<[string | null, string[]]>([
+      ['GET', pinned],
+      ['LRANGE', list, -this.options.maxMessages, -1],
+    ]).catch((error) => this.explain(error, sessionId));
+    const history = rawHistory.map((raw, i) => parseStoredMessage(raw, list, `a message at index ${i - rawHistory.length}`));
+    const pin = rawPinned === null ? undefined : parseStoredMessage(rawPinned, pinned, 'the pinned system message');
+    return fitChatWindow(history, this.options, pin);
+  }
+
+  async clear(sessionId: string): Promise<void> {
+    const { list, pinned } = this.keys(sessionId);
+    await this.command('DEL', [list, pinned]);
+  }
+
+  /** Reported by the kernel's health service: `down` while the connection to Redis is lost. */
+  async health(): Promise<HealthCheckResult> {
+    if (!this.client.connected) {
+      return { state: 'down', detail: `not connected to ${redactUrl(this.options.url)}${this.lastError ? `: ${this.lastError.message}` : ''}` };
+    }
+    try {
+      await this.command('PING');
+      return { state: 'ok', detail: `connected to ${redactUrl(this.options.url)}` };
+    } catch (error) {
+      return { state: 'down', detail: describeError(error) };
+    }
+  }
+
+  /** Waits for the replies still owed, then closes the connection; without a connection, closes at once. */
+  async close(): Promise<void> {
+    // A QUIT sent while disconnected would wait in the offline queue for a reconnect that closing forbids.
+    if (!this.client.connected) return void this.client.end(true);
+    await new Promise<void>((resolve) => this.client.quit(() => resolve()));
+  }
+
+  /** The list holds the session's messages; a system message that opened the session is kept apart, untrimmed. */
+  private keys(sessionId: string): { list: string; pinned: string } {
+    const base = this.options.keyPrefix + sessionId;
+    return { list: `${base}:messages`, pinned: `${base}:system` };
+  }
+
+  private command<T = unknown>(name: string, args: unknown[] = []): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.client.send_command(name, args, (error: Error | null, reply: T) => (error ? reject(error) : resolve(reply)));
+    });
+  }
+
+  private transaction<T extends unknown[]>(commands: Array<Array<string | number>>): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.client.multi(commands).exec((error, replies) => {
+        const failed = error ?? replies?.find((reply): reply is Error => reply instanceof Error);
+        if (failed) reject(failed);
+        else if (!replies) reject(new Error('the transaction was aborted'));
+        else resolve(replies as T);
+      });
+    });
+  }
+
+  /** Another program's value under this session's keys makes Redis answer WRONGTYPE: name the keys. */
+  private explain(error: unknown, sessionId: string): never {
+    if (!/WRONGTYPE/.test(describeError(error))) throw error;
+    const { list, pinned } = this.keys(sessionId);
+    throw foreignDataError([list, pinned], 'holds a value of another type than memory-redis writes (a list of messages, a string)');
+  }
+}
+
+/** The url as shown in messages: without its password. */
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):([^@/]+)@/, '//$1:***@');
+}
