@@ -4,6 +4,7 @@ import {
   type SubmitTaskRequest, type Task, type TaskEngineConfig, type TaskEvent, type TaskPage, type TaskQuery,
   type TaskService, type TaskStore, type ToolRegistry, type WatchOptions,
 } from '@opspawn/plugin-sdk';
+import { hostname } from 'node:os';
 import { runAgentLoop } from './agent-loop.js';
 import { checkSubmitRequest, requestHash } from './submit-validation.js';
 import { TaskEvents, isFinalEvent } from './task-events.js';
@@ -31,6 +32,8 @@ const REPLAY_PAGE = 500;
 const WATCH_POLL_MS = 2000;
 /** A delivery this early (clocks of two machines disagree) waits it out instead of going back to the queue. */
 const EARLY_DELIVERY_TOLERANCE_MS = 5000;
+/** Named in each `running` event, so a task's history says which process ran each attempt. */
+const WORKER_ID = `${hostname()}:${process.pid}`;
 
 /**
  * The task service and the worker of this process. Status lives in the store; every change is a
@@ -235,7 +238,7 @@ export class TaskEngine implements TaskService {
     const attempt = task.attempts + 1;
     const running = await store.transition(task.id, ['queued'], { status: 'running', attempts: attempt, startedAt: new Date().toISOString(), finishedAt: null }, task.attempts);
     if (!running) return;
-    await this.eventLog.emit(task.id, 'status', { status: 'running', attempt });
+    await this.eventLog.emit(task.id, 'status', { status: 'running', attempt, worker: WORKER_ID });
 
     const controller = new AbortController();
     // Built only when the deadline passes: an Error captures a stack, which the hot path should not pay for.

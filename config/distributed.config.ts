@@ -1,0 +1,44 @@
+// Sample: a distributed deployment. Tasks live in PostgreSQL, move through bee-queue over Redis, and session
+// memory lives in Redis, so any worker can run any task. Start one or more API processes and any number of
+// workers, on any machines that reach the same PostgreSQL and Redis:
+//
+//   npx opspawn start --role api --config config/distributed.config.ts
+//   npx opspawn worker --config config/distributed.config.ts
+//
+// Everything that differs between machines comes from the environment. See docs/how-to/run-a-distributed-deployment.md.
+import { defineConfig, plugin } from '@opspawn/plugin-sdk';
+
+const env = process.env;
+const apiKey = env.OPSPAWN_API_KEY;
+
+export default defineConfig({
+  plugins: [
+    plugin('@opspawn/store-postgres', {
+      connectionString: '${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/opspawn}',
+      schema: '${OPSPAWN_PG_SCHEMA:-public}',
+      poolSize: Number(env.OPSPAWN_PG_POOL ?? 10),
+    }),
+    plugin('@opspawn/broker-bee-queue', { url: '${REDIS_URL:-redis://127.0.0.1:6379}', queue: '${OPSPAWN_QUEUE:-opspawn}' }),
+    plugin('@opspawn/memory-redis', { url: '${REDIS_URL:-redis://127.0.0.1:6379}', keyPrefix: '${OPSPAWN_QUEUE:-opspawn}:memory:' }),
+    '@opspawn/planner-scripted',
+    // Tool files are read from ./config/tools under the working directory: ship the same files to every worker.
+    '@opspawn/tools-quickjs',
+    // Without OPSPAWN_API_KEY the APIs run in development mode and listen on loopback only.
+    plugin('@opspawn/transport-rest', {
+      host: env.OPSPAWN_HOST ?? '127.0.0.1',
+      port: Number(env.OPSPAWN_HTTP_PORT ?? 8080),
+      apiKeys: apiKey ? [{ key: apiKey, name: 'ops', scopes: ['admin'] }] : [],
+    }),
+    plugin('@opspawn/transport-grpc', {
+      host: env.OPSPAWN_HOST ?? '127.0.0.1',
+      port: Number(env.OPSPAWN_GRPC_PORT ?? 50051),
+      apiKeys: apiKey ? [{ key: apiKey, name: 'ops', scopes: ['admin'] }] : [],
+    }),
+  ],
+  tasks: {
+    // Per worker process: tasks it runs at once.
+    concurrency: Number(env.OPSPAWN_CONCURRENCY ?? 32),
+    reconcileIntervalMs: Number(env.OPSPAWN_RECONCILE_INTERVAL_MS ?? 30_000),
+  },
+  log: { level: (env.OPSPAWN_LOG_LEVEL as 'info' | undefined) ?? 'info' },
+});
