@@ -28,3 +28,30 @@ export async function requireService(ctx: Mocha.Context, name: 'postgres' | 'red
   console.warn(`\n  !!! SKIPPING "${ctx.test?.parent?.fullTitle() ?? name}": ${message}. Start it to run these tests. !!!\n`);
   ctx.skip();
 }
+
+/** The command this machine starts Redis with (see .ci/run): no persistence, so a restart comes back empty. */
+const REDIS_START = ['--daemonize', 'yes', '--bind', '127.0.0.1', '-::1', '--port', '6379', '--save', '', '--appendonly', 'no', '--dir', '/var/lib/redis', '--logfile', '/var/log/redis/ci.log'];
+
+/**
+ * Stops the local Redis (SHUTDOWN NOSAVE: it comes back with nothing, like a crashed cache), waits `downMs`, and
+ * starts it again the way .ci/run does; resolves once it answers PING.
+ */
+export async function restartRedis(downMs: number): Promise<void> {
+  const { execFileSync } = await import('node:child_process');
+  try {
+    execFileSync('redis-cli', ['-p', '6379', 'shutdown', 'nosave'], { stdio: 'ignore' });
+  } catch {
+    // SHUTDOWN closes the connection before answering; redis-cli may report that as an error.
+  }
+  const deadline = Date.now() + 10_000;
+  while (await reachable(6379)) {
+    if (Date.now() > deadline) throw new Error('Redis did not stop');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await new Promise((resolve) => setTimeout(resolve, downMs));
+  execFileSync('redis-server', REDIS_START, { stdio: 'ignore' });
+  while (!(await reachable(6379))) {
+    if (Date.now() > deadline + downMs + 10_000) throw new Error('Redis did not start again');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

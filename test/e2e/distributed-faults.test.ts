@@ -1,0 +1,107 @@
+import { expect } from 'chai';
+import { ErrorCodes, isFinalStatus, type TaskEvent, type TaskStatus } from '@opspawn/plugin-sdk';
+import { Cluster, countBy, submitMany, type HostProcess } from '../helpers/cluster.js';
+import { requireService, restartRedis } from '../helpers/services.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A task of 15 sandboxed calculations: long enough to be caught running, short enough to run hundreds. */
+const slowTask = (run: string, i: number) => ({
+  goal: `fault test ${i}`, labels: { run },
+  input: { plan: Array.from({ length: 15 }, (_, s) => ({ tool: 'js__calculate', arguments: { expression: `${i} + ${s}` } })), final: '{{ last.output.value }}' },
+});
+
+const finalEvents = (events: TaskEvent[]) => events.filter((e) => e.type === 'status' && isFinalStatus(e.data.status as TaskStatus));
+
+/** Every task of `run` succeeded with the right answer and has exactly one final status event. */
+async function expectEachSucceededOnce(cluster: Cluster, run: string, ids: string[], timeoutMs: number): Promise<TaskEvent[][]> {
+  const tasks = await cluster.settle(run, timeoutMs);
+  expect(tasks).to.have.length(ids.length);
+  expect(countBy(tasks, (t) => t.status)).to.deep.equal({ succeeded: ids.length });
+  const histories: TaskEvent[][] = [];
+  for (const task of tasks) {
+    expect(task.output, task.id).to.equal(Number(task.goal.split(' ').pop()) + 14);
+    const events = await cluster.events(task.id);
+    expect(finalEvents(events).map((e) => e.data.status), task.id).to.deep.equal(['succeeded']);
+    histories.push(events);
+  }
+  return histories;
+}
+
+/** Polls the API until at least `count` tasks of `run` are running. */
+async function untilRunning(cluster: Cluster, run: string, count: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while ((await cluster.api!.list({ labels: { run }, status: ['running'], limit: 100 })).tasks.length < count) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${count} tasks of ${run} ever ran at once`);
+    await sleep(20);
+  }
+}
+
+describe('a distributed deployment under faults', function () {
+  this.timeout(240_000);
+  let cluster: Cluster;
+
+  before(async function () {
+    await requireService(this, 'postgres');
+    await requireService(this, 'redis');
+  });
+  afterEach(() => cluster?.stop());
+
+  it('SIGKILL of a worker running tasks: another worker takes them over and each task ends exactly once', async () => {
+    cluster = new Cluster({ OPSPAWN_CONCURRENCY: '8' });
+    await cluster.startApi();
+    const [victim] = [await cluster.startWorker(), await cluster.startWorker()] as [HostProcess, HostProcess];
+    const run = 'fault-sigkill';
+    const ids = await submitMany(cluster.api!, 300, 16, (i) => slowTask(run, i));
+    // 12 running at once with 8 per worker: the victim is running at least 4 of them when it dies.
+    await untilRunning(cluster, run, 12);
+    victim.child.kill('SIGKILL');
+    expect((await victim.exited).signal).to.equal('SIGKILL');
+
+    const histories = await expectEachSucceededOnce(cluster, run, ids, 180_000);
+    const takenOver = histories.filter((events) => events.some((e) => e.data.status === 'queued' && (e.data.error as { code?: string } | undefined)?.code === ErrorCodes.TASK_STALLED));
+    expect(takenOver.length, 'tasks taken over from the killed worker').to.be.at.least(1);
+    for (const events of takenOver) {
+      const ranBy = events.filter((e) => e.data.status === 'running').map((e) => Number(String(e.data.worker).split(':').pop()));
+      expect(ranBy[0]).to.equal(victim.pid);
+      expect(ranBy.at(-1)).to.not.equal(victim.pid);
+    }
+  });
+
+  it('Redis stops for 3 seconds and comes back empty: workers reconnect and no task is lost', async () => {
+    cluster = new Cluster({ OPSPAWN_CONCURRENCY: '8', OPSPAWN_RECONCILE_INTERVAL_MS: '2000' });
+    await cluster.startApi();
+    const workers = [await cluster.startWorker(), await cluster.startWorker()];
+    const run = 'fault-redis';
+    const before = await submitMany(cluster.api!, 150, 16, (i) => slowTask(run, i));
+    await untilRunning(cluster, run, 8);
+    // Submissions while Redis is down are kept in the store and enqueued by the recovery sweep later.
+    const outage = restartRedis(3000);
+    await sleep(500);
+    const during = await submitMany(cluster.api!, 10, 10, (i) => slowTask(run, 1000 + i));
+    await outage;
+    const after = await submitMany(cluster.api!, 50, 16, (i) => slowTask(run, 2000 + i));
+
+    await expectEachSucceededOnce(cluster, run, [...before, ...during, ...after], 180_000);
+    for (const worker of workers) expect(worker.child.exitCode, `${worker.name} is still running`).to.equal(null);
+  });
+
+  it('SIGTERM of a busy worker: it finishes what it runs, hands back what it held, and exits 0', async () => {
+    cluster = new Cluster({ OPSPAWN_CONCURRENCY: '8' });
+    await cluster.startApi();
+    const [leaving] = [await cluster.startWorker(), await cluster.startWorker()] as [HostProcess, HostProcess];
+    const run = 'fault-sigterm';
+    const ids = await submitMany(cluster.api!, 200, 16, (i) => slowTask(run, i));
+    await untilRunning(cluster, run, 12);
+    leaving.child.kill('SIGTERM');
+    const exit = await leaving.exited;
+    expect(exit, leaving.output).to.deep.equal({ code: 0, signal: null });
+    expect(leaving.output).to.match(/SIGTERM: stopping plugins/).and.match(/\nstopped\n/);
+
+    const histories = await expectEachSucceededOnce(cluster, run, ids, 180_000);
+    // Nothing was cut off: every task succeeded on its first attempt, and the leaving worker ran some to the end.
+    for (const events of histories) expect(events.filter((e) => e.data.status === 'running')).to.have.length(1);
+    const finishedByLeaver = histories.filter((events) => Number(String(events.find((e) => e.data.status === 'running')!.data.worker).split(':').pop()) === leaving.pid);
+    expect(finishedByLeaver.length).to.be.at.least(4);
+  });
+});
