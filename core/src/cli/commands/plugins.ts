@@ -5,6 +5,8 @@ import { checkPlugins, type StaticPlan } from '../../kernel/static-checks.js';
 import { ExitCodes } from '../exit-codes.js';
 import { checkedConfig, printJson, table } from '../output.js';
 import type { GlobalOptions } from '../main.js';
+import { registerPluginManagementCommands } from './plugins-manage.js';
+import { registerPluginScaffoldCommand } from './plugins-new.js';
 
 type StaticStatus = 'enabled' | 'disabled' | 'inactive' | 'invalid';
 
@@ -34,7 +36,7 @@ function listPlugins(plan: StaticPlan): ListedPlugin[] {
 }
 
 export function registerPluginCommands(program: Command, globals: () => GlobalOptions): void {
-  const plugins = program.command('plugins').description('list, inspect and verify the plugins of this deployment');
+  const plugins = program.command('plugins').description('list, inspect, verify, add, remove, enable, disable and update the plugins of this deployment; write new ones');
 
   plugins.command('list')
     .description('list the plugins the config declares: id, version, kinds, status, source')
@@ -109,6 +111,9 @@ export function registerPluginCommands(program: Command, globals: () => GlobalOp
       if (opts.json) printJson({ ok: true, config: loaded.path, plugins: listPlugins(plan) });
       else process.stdout.write(`ok: ${plan.sources.length} plugin(s) verified against kernel API ${KERNEL_API_VERSION}${plan.disabled.length ? `, ${plan.disabled.length} disabled` : ''}\n`);
     });
+
+  registerPluginManagementCommands(plugins, globals);
+  registerPluginScaffoldCommand(plugins);
 }
 
 /** `active store` for kinds with one provider, `default planner` for kinds with many. */
