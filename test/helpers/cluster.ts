@@ -51,8 +51,8 @@ export class Cluster {
 
   constructor(private readonly env: NodeJS.ProcessEnv = {}) {}
 
-  private spawnHost(name: string, args: string[], env: NodeJS.ProcessEnv = {}): HostProcess {
-    const child = spawn(process.execPath, [CLI, ...args, '--config', DISTRIBUTED_CONFIG], {
+  private spawnHost(name: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): HostProcess {
+    const child = spawn(process.execPath, [...nodeArgs, CLI, ...args, '--config', DISTRIBUTED_CONFIG], {
       cwd: REPO,
       env: {
         ...process.env, NO_COLOR: '1', OPSPAWN_CONFIG: '', DATABASE_URL: POSTGRES_URL, REDIS_URL, OPSPAWN_PG_SCHEMA: this.schema,
@@ -73,8 +73,9 @@ export class Cluster {
     return api;
   }
 
-  async startWorker(env: NodeJS.ProcessEnv = {}): Promise<HostProcess> {
-    const worker = this.spawnHost(`worker ${this.processes.length}`, ['worker'], env);
+  /** `nodeArgs` go to node itself, e.g. --cpu-prof to profile a worker. */
+  async startWorker(env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<HostProcess> {
+    const worker = this.spawnHost(`worker ${this.processes.length}`, ['worker'], env, nodeArgs);
     await worker.waitFor(/press Ctrl-C to stop/);
     return worker;
   }

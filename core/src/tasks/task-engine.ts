@@ -142,11 +142,8 @@ export class TaskEngine implements TaskService {
       throw new OpspawnError(ErrorCodes.TASK_NOT_CANCELLABLE, `task ${id} is already ${task.status}`, { hint: 'only queued or running tasks can be cancelled' });
     }
     const error = { code: ErrorCodes.TASK_CANCELLED, message: 'cancelled on request' };
-    const cancelled = await this.deps.store.transition(id, ['queued'], { status: 'cancelled', error, finishedAt: new Date().toISOString() });
-    if (cancelled) {
-      await this.eventLog.emit(id, 'status', { status: 'cancelled', attempt: cancelled.attempts, error });
-      return cancelled;
-    }
+    const cancelled = await this.eventLog.move(id, ['queued'], { status: 'cancelled', error, finishedAt: new Date().toISOString() }, undefined, { attempt: task.attempts, error });
+    if (cancelled) return cancelled;
     const running = await this.deps.store.requestCancel(id);
     if (!running) return this.get(id);
     await this.deps.broker.cancel(id);
@@ -231,14 +228,12 @@ export class TaskEngine implements TaskService {
     if (wait > 0) await abortableSleep(wait, delivery.signal);
     if (task.cancelRequested) {
       const error = { code: ErrorCodes.TASK_CANCELLED, message: 'cancelled on request' };
-      const done = await store.transition(task.id, ['queued'], { status: 'cancelled', error, finishedAt: new Date().toISOString() });
-      if (done) await this.eventLog.emit(task.id, 'status', { status: 'cancelled', attempt: done.attempts, error });
+      await this.eventLog.move(task.id, ['queued'], { status: 'cancelled', error, finishedAt: new Date().toISOString() }, task.attempts, { attempt: task.attempts, error });
       return;
     }
     const attempt = task.attempts + 1;
-    const running = await store.transition(task.id, ['queued'], { status: 'running', attempts: attempt, startedAt: new Date().toISOString(), finishedAt: null }, task.attempts);
+    const running = await this.eventLog.move(task.id, ['queued'], { status: 'running', attempts: attempt, startedAt: new Date().toISOString(), finishedAt: null }, task.attempts, { attempt, worker: WORKER_ID });
     if (!running) return;
-    await this.eventLog.emit(task.id, 'status', { status: 'running', attempt, worker: WORKER_ID });
 
     const controller = new AbortController();
     // Built only when the deadline passes: an Error captures a stack, which the hot path should not pay for.
@@ -251,8 +246,7 @@ export class TaskEngine implements TaskService {
       if (!planner) throw new OpspawnError(ErrorCodes.PLANNER_UNKNOWN, `planner '${running.planner}' is not in this deployment any more`);
       if (!memory) throw new OpspawnError(ErrorCodes.MEMORY_UNKNOWN, `memory '${running.memory}' is not in this deployment any more`);
       const output = await runAgentLoop(running, attempt, controller.signal, { planner, memory, tools: this.deps.tools, events: this.eventLog });
-      const done = await store.transition(task.id, ['running'], { status: 'succeeded', output, error: null, finishedAt: new Date().toISOString() }, attempt);
-      if (done) await this.eventLog.emit(task.id, 'status', { status: 'succeeded', attempt });
+      await this.eventLog.move(task.id, ['running'], { status: 'succeeded', output, error: null, finishedAt: new Date().toISOString() }, attempt, { attempt });
     } catch (error) {
       await this.settleFailure(running, attempt, controller.signal.aborted ? controller.signal.reason : error, delivery.signal.aborted);
     } finally {
@@ -268,14 +262,12 @@ export class TaskEngine implements TaskService {
       const current = await store.get(task.id);
       if (current?.cancelRequested) {
         const cancelled = { code: ErrorCodes.TASK_CANCELLED, message: 'cancelled on request' };
-        const done = await store.transition(task.id, ['running'], { status: 'cancelled', error: cancelled, finishedAt: now }, attempt);
-        if (done) await this.eventLog.emit(task.id, 'status', { status: 'cancelled', attempt, error: cancelled });
+        await this.eventLog.move(task.id, ['running'], { status: 'cancelled', error: cancelled, finishedAt: now }, attempt, { attempt, error: cancelled });
         return;
       }
       // The worker is shutting down: leave the task queued for the next start (the attempt stays counted).
       const stalled = { code: ErrorCodes.TASK_STALLED, message: 'the worker stopped while this attempt ran' };
-      const back = await store.transition(task.id, ['running'], { status: 'queued', error: stalled }, attempt);
-      if (back) await this.eventLog.emit(task.id, 'status', { status: 'queued', attempt, error: stalled });
+      const back = await this.eventLog.move(task.id, ['running'], { status: 'queued', error: stalled }, attempt, { attempt, error: stalled });
       return;
     }
     const taskError = isOpspawnError(error)
@@ -283,14 +275,12 @@ export class TaskEngine implements TaskService {
       : { code: ErrorCodes.TASK_INTERNAL, message: describeError(error) };
     if (attempt < task.maxAttempts && !PERMANENT.has(taskError.code)) {
       const delayMs = backoff(attempt, settings.retryBackoffMs, settings.maxRetryBackoffMs);
-      const back = await store.transition(task.id, ['running'], { status: 'queued', error: taskError }, attempt);
+      const back = await this.eventLog.move(task.id, ['running'], { status: 'queued', error: taskError }, attempt, { attempt, error: taskError, retryInMs: delayMs });
       if (!back) return;
-      await this.eventLog.emit(task.id, 'status', { status: 'queued', attempt, error: taskError, retryInMs: delayMs });
       await this.deps.broker.enqueue(task.id, { priority: task.priority, delayMs, attempts: attempt });
       return;
     }
-    const done = await store.transition(task.id, ['running'], { status: 'failed', error: taskError, finishedAt: now }, attempt);
-    if (done) await this.eventLog.emit(task.id, 'status', { status: 'failed', attempt, error: taskError });
+    await this.eventLog.move(task.id, ['running'], { status: 'failed', error: taskError, finishedAt: now }, attempt, { attempt, error: taskError });
     this.log.debug({ taskId: task.id, code: taskError.code }, 'task failed');
   }
 
@@ -305,14 +295,10 @@ export class TaskEngine implements TaskService {
     const stalls = delivery.stalls ?? 0;
     if (stalls > settings.maxStalls) {
       const error = { code: ErrorCodes.TASK_STALLED, message: `the task stalled ${stalls} times (its worker stopped answering each time); maxStalls is ${settings.maxStalls}` };
-      const failed = await store.transition(task.id, ['running'], { status: 'failed', error, finishedAt: new Date().toISOString() }, task.attempts);
-      if (failed) await this.eventLog.emit(task.id, 'status', { status: 'failed', attempt: task.attempts, error });
-      return failed;
+      return this.eventLog.move(task.id, ['running'], { status: 'failed', error, finishedAt: new Date().toISOString() }, task.attempts, { attempt: task.attempts, error });
     }
     const error = { code: ErrorCodes.TASK_STALLED, message: 'the worker running this attempt stopped answering' };
-    const back = await store.transition(task.id, ['running'], { status: 'queued', error }, task.attempts);
-    if (back) await this.eventLog.emit(task.id, 'status', { status: 'queued', attempt: task.attempts, error, stalls });
-    return back;
+    return this.eventLog.move(task.id, ['running'], { status: 'queued', error }, task.attempts, { attempt: task.attempts, error, stalls });
   }
 
   private scheduleReconcile(): void {
@@ -349,10 +335,9 @@ export class TaskEngine implements TaskService {
         ? { code: ErrorCodes.TASK_STALLED, message: `attempt ${task.attempts} outlived its deadline with no worker answering, and the task has no attempts left` }
         : { code: ErrorCodes.TASK_STALLED, message: `attempt ${task.attempts} outlived its deadline with no worker answering` };
       const change = exhausted ? { status: 'failed' as const, error, finishedAt: new Date().toISOString() } : { status: 'queued' as const, error };
-      const moved = await store.transition(task.id, ['running'], change, task.attempts);
+      const moved = await this.eventLog.move(task.id, ['running'], change, task.attempts, { attempt: task.attempts, error });
       if (!moved) continue;
       stalled++;
-      await this.eventLog.emit(task.id, 'status', { status: moved.status, attempt: task.attempts, error });
       if (!exhausted) await broker.enqueue(task.id, { priority: task.priority, delayMs: delayUntil(task.notBefore), attempts: task.attempts });
     }
     let cursor: string | undefined;
@@ -377,8 +362,7 @@ export class TaskEngine implements TaskService {
       if (running.length === 0) break;
       for (const task of running) {
         const stalled = { code: ErrorCodes.TASK_STALLED, message: 'the host stopped while this attempt ran' };
-        const back = await store.transition(task.id, ['running'], { status: 'queued', error: stalled }, task.attempts);
-        if (back) await this.eventLog.emit(task.id, 'status', { status: 'queued', attempt: task.attempts, error: stalled });
+        await this.eventLog.move(task.id, ['running'], { status: 'queued', error: stalled }, task.attempts, { attempt: task.attempts, error: stalled });
       }
     }
     // Queued tasks are enqueued page by page; ids are time-sortable so paging by status is stable.

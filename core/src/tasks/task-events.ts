@@ -1,4 +1,6 @@
-import { FINAL_STATUSES, type EventBus, type TaskEvent, type TaskEventType, type TaskStatus, type TaskStore } from '@opspawn/plugin-sdk';
+import {
+  FINAL_STATUSES, type EventBus, type Task, type TaskChange, type TaskEvent, type TaskEventType, type TaskStatus, type TaskStore,
+} from '@opspawn/plugin-sdk';
 
 /** Appends an event to the store and publishes it to live watchers: the one way events are written. */
 export class TaskEvents {
@@ -8,6 +10,22 @@ export class TaskEvents {
     const event = await this.store.appendEvent(taskId, type, data);
     this.bus.publish(event);
     return event;
+  }
+
+  /**
+   * A compare-and-set transition and the status event announcing it (`data` plus the new status). One atomic
+   * round trip when the store offers it; returns the moved task, or undefined when the condition did not hold.
+   */
+  async move(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts: number | undefined, data: Record<string, unknown>): Promise<Task | undefined> {
+    const eventData = { status: change.status, ...data };
+    if (this.store.transitionWithEvent) {
+      const moved = await this.store.transitionWithEvent(id, from, change, expectAttempts, { type: 'status', data: eventData });
+      if (moved) this.bus.publish(moved.event);
+      return moved?.task;
+    }
+    const task = await this.store.transition(id, from, change, expectAttempts);
+    if (task) await this.emit(id, 'status', eventData);
+    return task;
   }
 }
 

@@ -32,6 +32,15 @@ export interface TaskStore {
    * its attempts equal it). Returns the updated task, or `undefined` when the condition did not hold.
    */
   transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined>;
+  /**
+   * Optional: `transition` and `appendEvent` as one atomic step, so a status change and its event are written
+   * together or not at all, in one round trip. Returns undefined (and appends nothing) when the condition did not
+   * hold. The task engine uses it when present and otherwise makes the two calls.
+   */
+  transitionWithEvent?(
+    id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts: number | undefined,
+    event: { type: TaskEventType; data: Record<string, unknown> },
+  ): Promise<{ task: Task; event: TaskEvent } | undefined>;
   /** Marks a running task as asked to cancel; returns the task, or undefined if it is not running. */
   requestCancel(id: string): Promise<Task | undefined>;
   /** Appends an event with the next `seq` of the task. */

@@ -161,5 +161,21 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       expect(found).to.deep.equal(made);
       expect(await store.findByStatus(['running'], 2)).to.have.length(2);
     });
+
+    it('transitionWithEvent (when offered) writes the change and its event together, or neither', async function () {
+      if (!store.transitionWithEvent) return this.skip();
+      const { task } = await store.create(make());
+      await store.appendEvent(task.id, 'status', { status: 'queued' });
+      const moved = await store.transitionWithEvent(task.id, ['queued'], { status: 'running', attempts: 1 }, 0, { type: 'status', data: { status: 'running', attempt: 1 } });
+      expect(moved?.task).to.deep.include({ status: 'running', attempts: 1 });
+      expect(moved?.event).to.deep.include({ taskId: task.id, seq: 2, type: 'status', data: { status: 'running', attempt: 1 } });
+      const refused = await store.transitionWithEvent(task.id, ['queued'], { status: 'cancelled' }, undefined, { type: 'status', data: { status: 'cancelled' } });
+      expect(refused).to.equal(undefined);
+      const events = await store.events(task.id, 0, 10);
+      expect(events.map((e) => e.data.status)).to.deep.equal(['queued', 'running']);
+      expect(events[1]).to.deep.equal(moved!.event);
+      expect((await store.appendEvent(task.id, 'log', {})).seq).to.equal(3);
+      expect(await store.get(task.id)).to.deep.include({ status: 'running' });
+    });
   });
 }

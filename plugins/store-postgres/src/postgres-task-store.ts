@@ -121,7 +121,33 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined> {
+    const { update, values } = this.transitionUpdate(id, from, change, expectAttempts);
+    const { rows } = await this.pool.query(`${update} RETURNING *`, values);
+    return rows[0] ? toTask(rows[0]) : undefined;
+  }
+
+  /** The conditional UPDATE and its event's INSERT in one statement: both happen, or neither. */
+  async transitionWithEvent(
+    id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts: number | undefined,
+    event: { type: TaskEventType; data: Record<string, unknown> },
+  ): Promise<{ task: Task; event: TaskEvent } | undefined> {
+    const { update, values } = this.transitionUpdate(id, from, change, expectAttempts, true);
+    const at = new Date().toISOString();
+    values.push(event.type, at, JSON.stringify(event.data));
+    const n = values.length;
+    const { rows } = await this.pool.query(
+      `WITH moved AS (${update} RETURNING *),
+       appended AS (INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data) SELECT id, last_seq, $${n - 2}, $${n - 1}, $${n} FROM moved RETURNING seq)
+       SELECT moved.*, (SELECT seq FROM appended) AS event_seq FROM moved`,
+      values,
+    );
+    if (!rows[0]) return undefined;
+    return { task: toTask(rows[0]), event: { taskId: id, seq: rows[0].event_seq as number, type: event.type, at, data: event.data } };
+  }
+
+  private transitionUpdate(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts: number | undefined, bumpSeq = false): { update: string; values: unknown[] } {
     const sets = ['status = $3', 'updated_at = $4'];
+    if (bumpSeq) sets.push('last_seq = last_seq + 1');
     const values: unknown[] = [id, [...from], change.status, new Date().toISOString()];
     const set = (column: string, value: unknown) => {
       values.push(value);
@@ -139,8 +165,7 @@ export class PostgresTaskStore implements TaskStore {
       values.push(expectAttempts);
       where += ` AND attempts = $${values.length}`;
     }
-    const { rows } = await this.pool.query(`UPDATE ${this.s}.opspawn_tasks SET ${sets.join(', ')} WHERE ${where} RETURNING *`, values);
-    return rows[0] ? toTask(rows[0]) : undefined;
+    return { update: `UPDATE ${this.s}.opspawn_tasks SET ${sets.join(', ')} WHERE ${where}`, values };
   }
 
   async requestCancel(id: string): Promise<Task | undefined> {
