@@ -54,3 +54,33 @@ describe('${names.id} in a kernel', () => {
 });
 `;
 }
+
+/** `src/index.ts` of a plugin that provides one value of an extension point, made by `new <className>(env.options)`. */
+export function providerIndex(p: { point: string; className: string; module: string; dispose?: string }): string {
+  const options = `${p.className}Options`;
+  const provider = p.dispose ? `{\n      create: () => new ${p.className}(env.options),\n      ${p.dispose},\n    }` : `{ create: () => new ${p.className}(env.options) }`;
+  return `import { definePlugin, extensionPoints } from '@opspawn/plugin-sdk';
+import { ${p.className}, type ${options} } from './${p.module}.js';
+
+export { ${p.className}, type ${options} } from './${p.module}.js';
+
+export default definePlugin<${options}>({
+  register(env) {
+    env.provide(extensionPoints.${p.point}, ${provider});
+  },
+});
+`;
+}
+
+/** `test/plugin.test.ts` that runs an SDK contract suite against the plugin as a kernel loads it. */
+export function contractTest(n: ScaffoldNames, p: { kind: string; suite: string; value: string; options?: string; suiteOptions?: string }): string {
+  return `${testPreamble(`import { expect } from 'chai';
+import { extensionPoints } from '@opspawn/plugin-sdk';
+import { ${p.suite}, startTestKernel } from '@opspawn/plugin-sdk/testing';`)}
+// Every ${p.kind}, ours or anyone's, runs the SDK's contract suite: here against the plugin as the kernel loads it.
+${p.suite}('${n.id}', async () => {
+  const kernel = await startTestKernel({ plugins: [{ use: packageDir${p.options ? `, options: ${p.options}` : ''} }] });
+  return { ${p.kind}: ${p.value}, cleanup: () => kernel.stop() };
+}${p.suiteOptions ? `, ${p.suiteOptions}` : ''});
+${bootTest(n)}`;
+}

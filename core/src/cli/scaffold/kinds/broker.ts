@@ -1,4 +1,4 @@
-import { bootTest, testPreamble, type KindTemplate, type ScaffoldNames } from '../kind-template.js';
+import { contractTest, providerIndex, type KindTemplate, type ScaffoldNames } from '../kind-template.js';
 
 export function brokerTemplate(n: ScaffoldNames): KindTemplate {
   return {
@@ -101,29 +101,7 @@ export class ListBroker implements Broker {
 }
 `,
     },
-    index: `import { definePlugin, extensionPoints } from '@opspawn/plugin-sdk';
-import { ListBroker, type ListBrokerOptions } from './list-broker.js';
-
-export { ListBroker, type ListBrokerOptions } from './list-broker.js';
-
-export default definePlugin<ListBrokerOptions>({
-  register(env) {
-    env.provide(extensionPoints.broker, {
-      create: () => new ListBroker(env.options),
-      // The task engine drains first, with its stop timeout; this only stops what is left.
-      dispose: (broker) => broker.drain(0),
-    });
-  },
-});
-`,
-    test: `${testPreamble(`import { expect } from 'chai';
-import { extensionPoints } from '@opspawn/plugin-sdk';
-import { brokerContract, startTestKernel } from '@opspawn/plugin-sdk/testing';`)}
-// Every broker, ours or anyone's, runs the SDK's contract suite: here against the plugin as the kernel loads it.
-brokerContract('${n.id}', async () => {
-  const kernel = await startTestKernel({ plugins: [{ use: packageDir, options: { redeliveryDelayMs: 10 } }] });
-  return { broker: kernel.get(extensionPoints.broker), cleanup: () => kernel.stop() };
-});
-${bootTest(n)}`,
+    index: providerIndex({ point: 'broker', className: 'ListBroker', module: 'list-broker', dispose: '// The task engine drains first, with its stop timeout; this only stops what is left.\n      dispose: (broker) => broker.drain(0)' }),
+    test: contractTest(n, { kind: 'broker', suite: 'brokerContract', value: 'kernel.get(extensionPoints.broker)', options: '{ redeliveryDelayMs: 10 }' }),
   };
 }

@@ -1,4 +1,4 @@
-import { bootTest, testPreamble, type KindTemplate, type ScaffoldNames } from '../kind-template.js';
+import { contractTest, providerIndex, type KindTemplate, type ScaffoldNames } from '../kind-template.js';
 
 export function memoryTemplate(n: ScaffoldNames): KindTemplate {
   return {
@@ -37,26 +37,7 @@ export class WindowMemory implements Memory {
 }
 `,
     },
-    index: `import { definePlugin, extensionPoints } from '@opspawn/plugin-sdk';
-import { WindowMemory, type WindowMemoryOptions } from './window-memory.js';
-
-export { WindowMemory, type WindowMemoryOptions } from './window-memory.js';
-
-export default definePlugin<WindowMemoryOptions>({
-  register(env) {
-    env.provide(extensionPoints.memory, { create: () => new WindowMemory(env.options) });
-  },
-});
-`,
-    test: `${testPreamble(`import { expect } from 'chai';
-import { extensionPoints } from '@opspawn/plugin-sdk';
-import { memoryContract, startTestKernel } from '@opspawn/plugin-sdk/testing';`)}
-// Every memory, ours or anyone's, runs the SDK's contract suite: here against the plugin as the kernel loads it.
-memoryContract('${n.id}', async () => {
-  const kernel = await startTestKernel({ plugins: [{ use: packageDir }] });
-  const memory = kernel.get(extensionPoints.memory).find((p) => p.plugin === '${n.id}')!.value;
-  return { memory, cleanup: () => kernel.stop() };
-});
-${bootTest(n)}`,
+    index: providerIndex({ point: 'memory', className: 'WindowMemory', module: 'window-memory' }),
+    test: contractTest(n, { kind: 'memory', suite: 'memoryContract', value: `kernel.get(extensionPoints.memory).find((p) => p.plugin === '${n.id}')!.value` }),
   };
 }

@@ -1,4 +1,4 @@
-import { bootTest, testPreamble, type KindTemplate, type ScaffoldNames } from '../kind-template.js';
+import { contractTest, providerIndex, type KindTemplate, type ScaffoldNames } from '../kind-template.js';
 
 export function plannerTemplate(n: ScaffoldNames): KindTemplate {
   return {
@@ -37,26 +37,7 @@ export class RelayPlanner implements Planner {
 }
 `,
     },
-    index: `import { definePlugin, extensionPoints } from '@opspawn/plugin-sdk';
-import { RelayPlanner, type RelayPlannerOptions } from './relay-planner.js';
-
-export { RelayPlanner, type RelayPlannerOptions } from './relay-planner.js';
-
-export default definePlugin<RelayPlannerOptions>({
-  register(env) {
-    env.provide(extensionPoints.planner, { create: () => new RelayPlanner(env.options) });
-  },
-});
-`,
-    test: `${testPreamble(`import { expect } from 'chai';
-import { extensionPoints } from '@opspawn/plugin-sdk';
-import { plannerContract, startTestKernel } from '@opspawn/plugin-sdk/testing';`)}
-// Every planner, ours or anyone's, runs the SDK's contract suite: here against the plugin as the kernel loads it.
-plannerContract('${n.id}', async () => {
-  const kernel = await startTestKernel({ plugins: [{ use: packageDir }] });
-  const planner = kernel.get(extensionPoints.planner).find((p) => p.plugin === '${n.id}')!.value;
-  return { planner, cleanup: () => kernel.stop() };
-}, { input: null });
-${bootTest(n)}`,
+    index: providerIndex({ point: 'planner', className: 'RelayPlanner', module: 'relay-planner' }),
+    test: contractTest(n, { kind: 'planner', suite: 'plannerContract', value: `kernel.get(extensionPoints.planner).find((p) => p.plugin === '${n.id}')!.value`, suiteOptions: '{ input: null }' }),
   };
 }

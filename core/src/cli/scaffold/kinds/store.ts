@@ -1,4 +1,4 @@
-import { bootTest, testPreamble, type KindTemplate, type ScaffoldNames } from '../kind-template.js';
+import { contractTest, providerIndex, type KindTemplate, type ScaffoldNames } from '../kind-template.js';
 
 export function storeTemplate(n: ScaffoldNames): KindTemplate {
   return {
@@ -102,25 +102,7 @@ export class MapTaskStore implements TaskStore {
 }
 `,
     },
-    index: `import { definePlugin, extensionPoints } from '@opspawn/plugin-sdk';
-import { MapTaskStore, type MapTaskStoreOptions } from './map-task-store.js';
-
-export { MapTaskStore, type MapTaskStoreOptions } from './map-task-store.js';
-
-export default definePlugin<MapTaskStoreOptions>({
-  register(env) {
-    env.provide(extensionPoints.store, { create: () => new MapTaskStore(env.options) });
-  },
-});
-`,
-    test: `${testPreamble(`import { expect } from 'chai';
-import { extensionPoints } from '@opspawn/plugin-sdk';
-import { startTestKernel, storeContract } from '@opspawn/plugin-sdk/testing';`)}
-// Every store, ours or anyone's, runs the SDK's contract suite: here against the plugin as the kernel loads it.
-storeContract('${n.id}', async () => {
-  const kernel = await startTestKernel({ plugins: [{ use: packageDir }] });
-  return { store: kernel.get(extensionPoints.store), cleanup: () => kernel.stop() };
-});
-${bootTest(n)}`,
+    index: providerIndex({ point: 'store', className: 'MapTaskStore', module: 'map-task-store' }),
+    test: contractTest(n, { kind: 'store', suite: 'storeContract', value: 'kernel.get(extensionPoints.store)' }),
   };
 }
