@@ -107,7 +107,7 @@ export class TaskEngine implements TaskService {
       ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey, requestHash: hash! } : {}),
       ...(request.notBefore ? { notBefore: new Date(request.notBefore).toISOString() } : {}),
     };
-    const result = await this.deps.store.create(task);
+    const result = await this.eventLog.create(task);
     if (!result.created) {
       if (result.task.requestHash !== hash) {
         throw new OpspawnError(ErrorCodes.IDEMPOTENCY_CONFLICT, `idempotency key '${request.idempotencyKey}' was used for a different request (task ${result.task.id})`, {
@@ -116,7 +116,6 @@ export class TaskEngine implements TaskService {
       }
       return result;
     }
-    await this.eventLog.emit(id, 'status', { status: 'queued', attempt: 0 });
     try {
       await this.deps.broker.enqueue(id, { priority: task.priority, delayMs: delayUntil(task.notBefore), attempts: 0 });
     } catch (error) {
@@ -265,9 +264,11 @@ export class TaskEngine implements TaskService {
         await this.eventLog.move(task.id, ['running'], { status: 'cancelled', error: cancelled, finishedAt: now }, attempt, { attempt, error: cancelled });
         return;
       }
-      // The worker is shutting down: leave the task queued for the next start (the attempt stays counted).
+      // The worker is shutting down: the task goes back to the queue (the attempt stays counted). An in-process
+      // broker re-queues it at the next start; a durable one takes it now, for another worker.
       const stalled = { code: ErrorCodes.TASK_STALLED, message: 'the worker stopped while this attempt ran' };
       const back = await this.eventLog.move(task.id, ['running'], { status: 'queued', error: stalled }, attempt, { attempt, error: stalled });
+      if (back && !this.deps.broker.recoversOnStart) await this.deps.broker.enqueue(task.id, { priority: task.priority, attempts: attempt });
       return;
     }
     const taskError = isOpspawnError(error)

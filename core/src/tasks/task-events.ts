@@ -12,6 +12,19 @@ export class TaskEvents {
     return event;
   }
 
+  /** Inserts a new task and its first status event; a replayed idempotency key returns the existing task. */
+  async create(task: Task): Promise<{ task: Task; created: boolean }> {
+    const data = { status: task.status, attempt: task.attempts };
+    if (this.store.createWithEvent) {
+      const result = await this.store.createWithEvent(task, { type: 'status', data });
+      if (result.event) this.bus.publish(result.event);
+      return result;
+    }
+    const result = await this.store.create(task);
+    if (result.created) await this.emit(task.id, 'status', data);
+    return result;
+  }
+
   /**
    * A compare-and-set transition and the status event announcing it (`data` plus the new status). One atomic
    * round trip when the store offers it; returns the moved task, or undefined when the condition did not hold.

@@ -25,6 +25,11 @@ export interface TaskStore {
    * `created: false` and nothing is written.
    */
   create(task: Task): Promise<{ task: Task; created: boolean }>;
+  /**
+   * Optional: `create` and, when the task is new, its first event (seq 1) in one atomic step and one round trip.
+   * A replayed idempotency key appends nothing. The task engine uses it when present.
+   */
+  createWithEvent?(task: Task, event: { type: TaskEventType; data: Record<string, unknown> }): Promise<{ task: Task; created: boolean; event?: TaskEvent }>;
   get(id: string): Promise<Task | undefined>;
   list(query: TaskQuery): Promise<TaskPage>;
   /**

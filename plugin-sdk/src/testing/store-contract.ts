@@ -162,6 +162,19 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       expect(await store.findByStatus(['running'], 2)).to.have.length(2);
     });
 
+    it('createWithEvent (when offered) writes a new task with its first event, and nothing for a replayed key', async function () {
+      if (!store.createWithEvent) return this.skip();
+      const task = make({ idempotencyKey: `key-${run.contractRun}`, requestHash: 'h' });
+      const first = await store.createWithEvent(task, { type: 'status', data: { status: 'queued', attempt: 0 } });
+      expect(first.created).to.equal(true);
+      expect(first.task).to.deep.equal(task);
+      expect(first.event).to.deep.include({ taskId: task.id, seq: 1, type: 'status', data: { status: 'queued', attempt: 0 } });
+      const replay = await store.createWithEvent({ ...make(), idempotencyKey: task.idempotencyKey, requestHash: 'h' }, { type: 'status', data: { status: 'queued', attempt: 0 } });
+      expect(replay).to.deep.equal({ task, created: false });
+      expect((await store.events(task.id, 0, 10)).map((e) => e.seq)).to.deep.equal([1]);
+      expect((await store.appendEvent(task.id, 'log', {})).seq).to.equal(2);
+    });
+
     it('transitionWithEvent (when offered) writes the change and its event together, or neither', async function () {
       if (!store.transitionWithEvent) return this.skip();
       const { task } = await store.create(make());

@@ -7,6 +7,7 @@ import {
 } from '@opspawn/plugin-sdk';
 import { PriorityGate } from './priority-gate.js';
 import { RedisEventRelay } from './redis-event-relay.js';
+import { RedisOutbox } from './redis-outbox.js';
 import { RedisSubscriber } from './redis-subscriber.js';
 
 export interface BeeQueueBrokerOptions {
@@ -85,6 +86,7 @@ export class BeeQueueBroker implements Broker {
   private readonly running = new Map<string, Set<AbortController>>();
   private readonly deliveries = new Set<Promise<unknown>>();
   private readonly subscriber: RedisSubscriber;
+  private readonly outbox: RedisOutbox;
   private unsubscribeCancel?: () => void;
   private draining?: Promise<void>;
   private closed?: Promise<void>;
@@ -100,7 +102,8 @@ export class BeeQueueBroker implements Broker {
     const base = `${options.prefix}:${options.queue}:`;
     this.keys = { deliveries: `${base}deliveries`, stalls: `${base}stalls:`, cancel: `${base}cancel`, events: `${base}events:` };
     this.subscriber = new RedisSubscriber(subscriberClient);
-    this.events = new RedisEventRelay(client, this.subscriber, this.keys.events);
+    this.outbox = new RedisOutbox(client);
+    this.events = new RedisEventRelay(this.outbox, this.subscriber, this.keys.events);
     this.producers = this.levels.map((level) => new BeeQueue<JobData>(this.queueName(level), {
       ...this.queueSettings(), isWorker: false,
     }));
@@ -196,7 +199,7 @@ export class BeeQueueBroker implements Broker {
         if (controllers.size === 0) this.running.delete(taskId);
       }
       // Only a delivery that finished clears its count: one whose handler threw comes back counted as a stall.
-      this.client.hdel(this.keys.deliveries, deliveryKey, () => undefined);
+      this.outbox.send('hdel', this.keys.deliveries, deliveryKey);
     });
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EventRelay, TaskEvent } from '@opspawn/plugin-sdk';
-import type { RedisClient } from 'redis';
+import type { RedisOutbox } from './redis-outbox.js';
 import type { RedisSubscriber } from './redis-subscriber.js';
 
 /**
@@ -12,22 +12,12 @@ export class RedisEventRelay implements EventRelay {
   /** Messages this process published come back to it on a '*' subscription; they are skipped. */
   private readonly origin = randomUUID();
 
-  constructor(private readonly publisher: RedisClient, private readonly subscriber: RedisSubscriber, private readonly prefix: string) {}
-
-  /** Events published in this turn of the event loop, sent together in one write. */
-  private outbox: Array<[string, string]> = [];
+  constructor(private readonly outbox: RedisOutbox, private readonly subscriber: RedisSubscriber, private readonly prefix: string) {}
 
   publish(event: TaskEvent): void {
-    if (this.outbox.length === 0) setImmediate(() => this.flush());
-    this.outbox.push([`${this.prefix}${event.taskId}`, JSON.stringify({ o: this.origin, e: event })]);
-  }
-
-  private flush(): void {
-    const messages = this.outbox;
-    this.outbox = [];
-    // Fire and forget: the store has the events; a relay that is down only delays live watchers. A batch is one
-    // write to the socket, and a worker's syscalls are what its throughput is made of.
-    this.publisher.batch(messages.map(([channel, message]) => ['publish', channel, message])).exec(() => undefined);
+    // Fire and forget, batched per event-loop turn: the store has the event; a relay that is down only delays
+    // live watchers.
+    this.outbox.send('publish', `${this.prefix}${event.taskId}`, JSON.stringify({ o: this.origin, e: event }));
   }
 
   subscribe(taskId: string, listener: (event: TaskEvent) => void): () => void {

@@ -88,18 +88,31 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async create(task: Task): Promise<{ task: Task; created: boolean }> {
-    const inserted = await this.pool.query(
-      `INSERT INTO ${this.s}.opspawn_tasks (id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts,
-         timeout_ms, max_steps, priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)
-       ON CONFLICT (idempotency_key) DO NOTHING RETURNING *`,
-      [task.id, task.goal, json(task.input), task.planner, task.memory, task.sessionId, task.status, json(task.output), json(task.error),
-        task.attempts, task.maxAttempts, task.timeoutMs, task.maxSteps, task.priority, task.idempotencyKey ?? null, task.requestHash ?? null,
-        JSON.stringify(task.labels ?? {}), task.notBefore ?? null, task.cancelRequested, task.createdAt, task.updatedAt, task.startedAt ?? null, task.finishedAt ?? null],
-    );
+    const { insert, values } = insertTask(this.s, task, 0);
+    const inserted = await this.pool.query(`${insert} RETURNING *`, values);
     if (inserted.rows[0]) return { task: toTask(inserted.rows[0]), created: true };
-    const existing = await this.pool.query(`SELECT * FROM ${this.s}.opspawn_tasks WHERE idempotency_key = $1`, [task.idempotencyKey]);
-    return { task: toTask(existing.rows[0]), created: false };
+    return { task: await this.byIdempotencyKey(task.idempotencyKey!), created: false };
+  }
+
+  /** The task's INSERT and its first event's in one statement. */
+  async createWithEvent(task: Task, event: { type: TaskEventType; data: Record<string, unknown> }): Promise<{ task: Task; created: boolean; event?: TaskEvent }> {
+    const { insert, values } = insertTask(this.s, task, 1);
+    const at = new Date().toISOString();
+    values.push(event.type, at, JSON.stringify(event.data));
+    const n = values.length;
+    const { rows } = await this.pool.query(
+      `WITH inserted AS (${insert} RETURNING *),
+       appended AS (INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data) SELECT id, 1, $${n - 2}, $${n - 1}, $${n} FROM inserted)
+       SELECT * FROM inserted`,
+      values,
+    );
+    if (!rows[0]) return { task: await this.byIdempotencyKey(task.idempotencyKey!), created: false };
+    return { task: toTask(rows[0]), created: true, event: { taskId: task.id, seq: 1, type: event.type, at, data: event.data } };
+  }
+
+  private async byIdempotencyKey(key: string): Promise<Task> {
+    const existing = await this.pool.query(`SELECT * FROM ${this.s}.opspawn_tasks WHERE idempotency_key = $1`, [key]);
+    return toTask(existing.rows[0]);
   }
 
   async get(id: string): Promise<Task | undefined> {
@@ -199,6 +212,19 @@ export class PostgresTaskStore implements TaskStore {
     const { rows } = await this.pool.query(`SELECT * FROM ${this.s}.opspawn_tasks WHERE status = ANY($1) ORDER BY id LIMIT $2`, [[...statuses], limit]);
     return rows.map(toTask);
   }
+}
+
+/** The INSERT of a task (`ON CONFLICT` on the idempotency key does nothing), with `last_seq` preset. */
+function insertTask(s: string, task: Task, lastSeq: number): { insert: string; values: unknown[] } {
+  return {
+    insert: `INSERT INTO ${s}.opspawn_tasks (id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts,
+         timeout_ms, max_steps, priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, last_seq)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)
+       ON CONFLICT (idempotency_key) DO NOTHING`,
+    values: [task.id, task.goal, json(task.input), task.planner, task.memory, task.sessionId, task.status, json(task.output), json(task.error),
+      task.attempts, task.maxAttempts, task.timeoutMs, task.maxSteps, task.priority, task.idempotencyKey ?? null, task.requestHash ?? null,
+      JSON.stringify(task.labels ?? {}), task.notBefore ?? null, task.cancelRequested, task.createdAt, task.updatedAt, task.startedAt ?? null, task.finishedAt ?? null, lastSeq],
+  };
 }
 
 function json(value: unknown): string | null {

@@ -17,7 +17,9 @@ describe('tools-quickjs: hostile tools', function () {
       memoryLimitBytes: 8 * MiB,
       stackSizeBytes: 256 * 1024,
       maxOutputBytes: 64 * 1024,
-      tools: { waits_forever: { timeoutMs: 20_000 }, native_stall: { memoryLimitBytes: 32 * MiB } },
+      // echo gets a generous limit: on a loaded machine a fresh worker can take longer than 300 ms to start, and
+      // these tests are about hostile tools being stopped, not about how fast echo answers.
+      tools: { waits_forever: { timeoutMs: 20_000 }, native_stall: { memoryLimitBytes: 32 * MiB }, echo: { timeoutMs: 10_000 } },
     });
     await provider.start();
   });
