@@ -38,7 +38,7 @@ describe('opspawn plugins add/remove/enable/disable: config edits', function () 
   it('adds a plugin as plugin(...) with its options, keeping every comment and line of the config', async () => {
     const r = await d.run(['plugins', 'add', './vendor/weather', '--option', 'units=metric', '--option', 'retries=3']);
     expect(r.code, r.stderr).to.equal(0);
-    expect(r.stdout).to.match(/^added plugin 'weather' 1\.0\.0 \(fixture-weather\) in .*opspawn\.config\.ts \(the previous version is in opspawn\.config\.ts\.bak\)\n$/);
+    expect(r.stdout).to.match(/^added plugin 'weather' 1\.0\.0 \(fixture-weather\) to .*opspawn\.config\.ts \(the previous version is in opspawn\.config\.ts\.bak\)\n$/);
     expect(config()).to.equal(HANDWRITTEN.replace(
       "    plugin('./vendor/app', { retries: 2 }),\n",
       "    plugin('./vendor/app', { retries: 2 }),\n    plugin('./vendor/weather', { units: 'metric', retries: 3 }),\n",

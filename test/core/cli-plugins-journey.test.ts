@@ -61,7 +61,7 @@ describe('a plugin from scaffold to someone else\'s deployment', function () {
 
     const added = await opspawn(['plugins', 'add', tarball, '--option', 'maxTextLength=500']);
     expectOk(added, 'plugins add');
-    expect(added.stdout).to.match(/^added plugin 'greeter' 0\.1\.0 \(opspawn-plugin-greeter\) in .*opspawn\.config\.ts/);
+    expect(added.stdout).to.match(/^added plugin 'greeter' 0\.1\.0 \(opspawn-plugin-greeter\) to .*opspawn\.config\.ts/);
     expect(readFileSync(join(deployment, 'opspawn.config.ts'), 'utf8')).to.equal(CONFIG
       .replace("import { defineConfig } from '@opspawn/plugin-sdk';", "import { defineConfig, plugin } from '@opspawn/plugin-sdk';")
       .replace('plugins: [],', "plugins: [plugin('opspawn-plugin-greeter', { maxTextLength: 500 })],"));

@@ -80,7 +80,7 @@ async function checkCandidate(d: Deployment): Promise<string> {
   }
 }
 
-/** Writes a checked edit (backup kept), or with --dry-run prints its diff and writes nothing. */
+/** Writes a checked edit (backup kept), or with --dry-run prints its diff and writes nothing. `done` ends with to/from/in. */
 function finish(d: Deployment, candidate: string, opts: ChangeOptions, done: string, report: Record<string, unknown>): void {
   const config = d.loaded.path;
   if (opts.dryRun) {
@@ -94,7 +94,7 @@ function finish(d: Deployment, candidate: string, opts: ChangeOptions, done: str
   }
   const backup = d.editor.commit(candidate);
   if (opts.json) printJson({ ok: true, dryRun: false, config, backup, ...report });
-  else process.stdout.write(`${done} in ${config} (the previous version is in ${basename(backup)})\n`);
+  else process.stdout.write(`${done} ${config} (the previous version is in ${basename(backup)})\n`);
 }
 
 function parseOptions(command: Command, pairs: string[], json: string | undefined): Record<string, unknown> {
@@ -159,7 +159,7 @@ export function registerPluginManagementCommands(plugins: Command, globals: () =
         d.say(`checking plugin '${manifest.id}' ${manifest.version} against kernel API ${KERNEL_API_VERSION} and the ${d.loaded.config.plugins.length} other plugin(s)`);
         d.editor.add(use, options);
         const candidate = await checkCandidate(d);
-        finish(d, candidate, opts, `added plugin '${manifest.id}' ${manifest.version} (${manifest.packageName})`, {
+        finish(d, candidate, opts, `added plugin '${manifest.id}' ${manifest.version} (${manifest.packageName}) to`, {
           action: 'add', plugin: manifest.id, version: manifest.version, packageName: manifest.packageName, use,
         });
         committed = !opts.dryRun;
@@ -180,7 +180,7 @@ export function registerPluginManagementCommands(plugins: Command, globals: () =
       const candidate = await checkCandidate(d);
       const packages = new DeploymentPackages(d.loaded.dir, d.say);
       const purge = Boolean(opts.purge && found.packageName && found.packageName in packages.dependencies());
-      finish(d, candidate, opts, `removed plugin '${found.id}'`, { action: 'remove', plugin: found.id, packageName: found.packageName, purged: purge });
+      finish(d, candidate, opts, `removed plugin '${found.id}' from`, { action: 'remove', plugin: found.id, packageName: found.packageName, purged: purge });
       if (purge && !opts.dryRun) await packages.uninstall(found.packageName!);
       else if (purge) d.say(`dry run: would npm uninstall ${found.packageName}`);
       else if (found.packageName && found.packageName in packages.dependencies()) d.say(`its package ${found.packageName} stays installed (--purge uninstalls it)`);
@@ -202,7 +202,7 @@ export function registerPluginManagementCommands(plugins: Command, globals: () =
         }
         d.editor.setEnabled(found.index, enabled);
         const candidate = await checkCandidate(d);
-        finish(d, candidate, opts, `${verb}d plugin '${found.id}'`, { action: verb, plugin: found.id });
+        finish(d, candidate, opts, `${verb}d plugin '${found.id}' in`, { action: verb, plugin: found.id });
       });
   }
 
