@@ -10,8 +10,6 @@ export const ErrorCodes = {
   CONFIG_ENV_MISSING: 'OPSPAWN_CONFIG_ENV_MISSING',
   /** The CLI cannot change the config for the user: not a literal `plugins` array, or a JSON file. */
   CONFIG_NOT_EDITABLE: 'OPSPAWN_CONFIG_NOT_EDITABLE',
-  /** The CLI cannot change the config for the user: not a literal `plugins` array, or a JSON file. */
-  CONFIG_NOT_EDITABLE: 'OPSPAWN_CONFIG_NOT_EDITABLE',
   // plugin manifests and the graph, checked before any plugin code runs
   PLUGIN_NOT_FOUND: 'OPSPAWN_PLUGIN_NOT_FOUND',
   PLUGIN_MANIFEST_INVALID: 'OPSPAWN_PLUGIN_MANIFEST_INVALID',
@@ -33,9 +31,6 @@ export const ErrorCodes = {
   PLUGIN_START_FAILED: 'OPSPAWN_PLUGIN_START_FAILED',
   PLUGIN_START_TIMEOUT: 'OPSPAWN_PLUGIN_START_TIMEOUT',
   PLUGIN_STOP_FAILED: 'OPSPAWN_PLUGIN_STOP_FAILED',
-  // plugin management from the CLI
-  PLUGIN_INSTALL_FAILED: 'OPSPAWN_PLUGIN_INSTALL_FAILED',
-  SCAFFOLD_INVALID: 'OPSPAWN_SCAFFOLD_INVALID',
   // plugin management from the CLI
   PLUGIN_INSTALL_FAILED: 'OPSPAWN_PLUGIN_INSTALL_FAILED',
   SCAFFOLD_INVALID: 'OPSPAWN_SCAFFOLD_INVALID',

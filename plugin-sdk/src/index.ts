@@ -22,3 +22,4 @@ export * from './task-pages.js';
 export * from './task-schemas.js';
 export * from './api-keys.js';
 export * from './chat-window.js';
+export * from './tick-batch.js';

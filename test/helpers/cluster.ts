@@ -65,8 +65,8 @@ export class Cluster {
     return host;
   }
 
-  async startApi(): Promise<HostProcess> {
-    const api = this.spawnHost('api', ['start', '--role', 'api']);
+  async startApi(nodeArgs: string[] = []): Promise<HostProcess> {
+    const api = this.spawnHost('api', ['start', '--role', 'api'], {}, nodeArgs);
     const [, url] = await api.waitFor(/http listening on (http:\/\/\S+)/);
     this.apiUrl = url!;
     this.api = new RestClient({ url: url! });

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import BeeQueue from 'bee-queue';
 import redis, { type RedisClient } from 'redis';
 import {
-  ErrorCodes, OpspawnError, describeError,
+  ErrorCodes, OpspawnError, TickBatch, describeError,
   type Broker, type DeliveryHandler, type EnqueueOptions, type HealthCheckResult, type Logger,
 } from '@opspawn/plugin-sdk';
 import { PriorityGate } from './priority-gate.js';
@@ -121,16 +121,32 @@ export class BeeQueueBroker implements Broker {
     return broker;
   }
 
-  async enqueue(taskId: string, options: EnqueueOptions): Promise<void> {
-    const level = this.levelIndex(options.priority);
-    const job = this.producers[level]!.createJob({ t: taskId, a: options.attempts })
-      .retries(this.options.maxRedeliveries)
-      .backoff('exponential', this.options.redeliveryBackoffMs);
-    if (options.attempts !== undefined) job.setId(`${taskId}.${options.attempts}`);
-    if (options.delayMs && options.delayMs > 0) job.delayUntil(Date.now() + options.delayMs);
-    await withTimeout(job.save(), this.options.enqueueTimeoutMs, () => new OpspawnError(ErrorCodes.BROKER_UNAVAILABLE,
+  /** Enqueues made in one turn of the event loop are saved together: one write to Redis per priority level. */
+  enqueue(taskId: string, options: EnqueueOptions): Promise<void> {
+    return withTimeout(this.enqueues.add({ taskId, options }), this.options.enqueueTimeoutMs, () => new OpspawnError(ErrorCodes.BROKER_UNAVAILABLE,
       `Redis at ${redactUrl(this.options.url)} did not take task ${taskId} within ${this.options.enqueueTimeoutMs} ms`,
       { hint: 'check that Redis is running; the task stays queued in the store and the workers\' recovery sweep enqueues it' }));
+  }
+
+  private readonly enqueues = new TickBatch<{ taskId: string; options: EnqueueOptions }, void>((items) => this.saveJobs(items));
+
+  private async saveJobs(items: Array<{ taskId: string; options: EnqueueOptions }>): Promise<Array<void | Error>> {
+    const jobs = items.map(({ taskId, options }) => {
+      const level = this.levelIndex(options.priority);
+      const job = this.producers[level]!.createJob<JobData>({ t: taskId, a: options.attempts })
+        .retries(this.options.maxRedeliveries)
+        .backoff('exponential', this.options.redeliveryBackoffMs);
+      if (options.attempts !== undefined) job.setId(`${taskId}.${options.attempts}`);
+      if (options.delayMs && options.delayMs > 0) job.delayUntil(Date.now() + options.delayMs);
+      return { level, job };
+    });
+    const failed = new Map<BeeQueue.Job<JobData>, Error>();
+    await Promise.all(this.producers.map(async (queue, level) => {
+      const mine = jobs.filter((j) => j.level === level).map((j) => j.job);
+      if (mine.length === 0) return;
+      for (const [job, error] of await queue.saveAll(mine)) failed.set(job, error);
+    }));
+    return jobs.map(({ job }) => failed.get(job));
   }
 
   async consume(handler: DeliveryHandler, options: { concurrency: number }): Promise<void> {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import {
-  ErrorCodes, OpspawnError, decodeTaskCursor, encodeTaskCursor, pageLimit, type HealthCheckResult, type Task, type TaskChange, type TaskEvent, type TaskEventType,
+  ErrorCodes, OpspawnError, TickBatch, decodeTaskCursor, encodeTaskCursor, pageLimit, type HealthCheckResult, type Task, type TaskChange, type TaskEvent, type TaskEventType,
   type TaskPage, type TaskQuery, type TaskStatus, type TaskStore,
 } from '@opspawn/plugin-sdk';
 import { MIGRATIONS } from './migrations.js';
@@ -88,26 +88,53 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async create(task: Task): Promise<{ task: Task; created: boolean }> {
-    const { insert, values } = insertTask(this.s, task, 0);
-    const inserted = await this.pool.query(`${insert} RETURNING *`, values);
+    const values = taskRow(task, 0);
+    const inserted = await this.pool.query(
+      `INSERT INTO ${this.s}.opspawn_tasks (${TASK_COLUMNS}) VALUES (${values.map((_, i) => `$${i + 1}`).join(',')})
+       ON CONFLICT (idempotency_key) DO NOTHING RETURNING *`,
+      values,
+    );
     if (inserted.rows[0]) return { task: toTask(inserted.rows[0]), created: true };
     return { task: await this.byIdempotencyKey(task.idempotencyKey!), created: false };
   }
 
-  /** The task's INSERT and its first event's in one statement. */
-  async createWithEvent(task: Task, event: { type: TaskEventType; data: Record<string, unknown> }): Promise<{ task: Task; created: boolean; event?: TaskEvent }> {
-    const { insert, values } = insertTask(this.s, task, 1);
+  /**
+   * The task's INSERT and its first event's in one statement; submissions arriving in the same turn of the event
+   * loop share one multi-row statement (one round trip for many API requests).
+   */
+  createWithEvent(task: Task, event: { type: TaskEventType; data: Record<string, unknown> }): Promise<{ task: Task; created: boolean; event?: TaskEvent }> {
+    return this.creates.add({ task, event });
+  }
+
+  private readonly creates = new TickBatch<{ task: Task; event: { type: TaskEventType; data: Record<string, unknown> } }, { task: Task; created: boolean; event?: TaskEvent }>(
+    (items) => this.createMany(items), 200,
+  );
+
+  private async createMany(items: Array<{ task: Task; event: { type: TaskEventType; data: Record<string, unknown> } }>): Promise<Array<{ task: Task; created: boolean; event?: TaskEvent }>> {
     const at = new Date().toISOString();
-    values.push(event.type, at, JSON.stringify(event.data));
-    const n = values.length;
-    const { rows } = await this.pool.query(
-      `WITH inserted AS (${insert} RETURNING *),
-       appended AS (INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data) SELECT id, 1, $${n - 2}, $${n - 1}, $${n} FROM inserted)
+    const values: unknown[] = [];
+    const rows: string[] = [];
+    const events: string[] = [];
+    for (const { task, event } of items) {
+      const row = taskRow(task, 1);
+      rows.push(`(${row.map((value) => `$${values.push(value)}`).join(',')})`);
+      events.push(`($${values.push(task.id)}::text, $${values.push(event.type)}::text, $${values.push(JSON.stringify(event.data))}::jsonb)`);
+    }
+    values.push(at);
+    const { rows: inserted } = await this.pool.query(
+      `WITH inserted AS (INSERT INTO ${this.s}.opspawn_tasks (${TASK_COLUMNS}) VALUES ${rows.join(',')} ON CONFLICT (idempotency_key) DO NOTHING RETURNING *),
+       first_events (id, type, data) AS (VALUES ${events.join(',')}),
+       appended AS (INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data)
+         SELECT inserted.id, 1, first_events.type, $${values.length}, first_events.data FROM inserted JOIN first_events ON first_events.id = inserted.id)
        SELECT * FROM inserted`,
       values,
     );
-    if (!rows[0]) return { task: await this.byIdempotencyKey(task.idempotencyKey!), created: false };
-    return { task: toTask(rows[0]), created: true, event: { taskId: task.id, seq: 1, type: event.type, at, data: event.data } };
+    const byId = new Map(inserted.map((r: Row) => [r.id as string, r]));
+    return Promise.all(items.map(async ({ task, event }) => {
+      const row = byId.get(task.id);
+      if (!row) return { task: await this.byIdempotencyKey(task.idempotencyKey!), created: false };
+      return { task: toTask(row), created: true, event: { taskId: task.id, seq: 1, type: event.type, at, data: event.data } };
+    }));
   }
 
   private async byIdempotencyKey(key: string): Promise<Task> {
@@ -115,10 +142,19 @@ export class PostgresTaskStore implements TaskStore {
     return toTask(existing.rows[0]);
   }
 
-  async get(id: string): Promise<Task | undefined> {
-    const { rows } = await this.pool.query(`SELECT * FROM ${this.s}.opspawn_tasks WHERE id = $1`, [id]);
-    return rows[0] ? toTask(rows[0]) : undefined;
+  /** Reads made in one turn of the event loop share one query. */
+  get(id: string): Promise<Task | undefined> {
+    return this.gets.add(id);
   }
+
+  private readonly gets = new TickBatch<string, Task | undefined>(async (ids) => {
+    const { rows } = await this.pool.query(`SELECT * FROM ${this.s}.opspawn_tasks WHERE id = ANY($1)`, [[...new Set(ids)]]);
+    const byId = new Map(rows.map((r: Row) => [r.id as string, r]));
+    return ids.map((id) => {
+      const row = byId.get(id);
+      return row ? toTask(row) : undefined;
+    });
+  });
 
   async list(query: TaskQuery): Promise<TaskPage> {
     const limit = pageLimit(query.limit);
@@ -134,51 +170,54 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined> {
-    const { update, values } = this.transitionUpdate(id, from, change, expectAttempts);
+    const values: unknown[] = [];
+    const update = transitionUpdate(this.s, values, { id, from, change, expectAttempts });
     const { rows } = await this.pool.query(`${update} RETURNING *`, values);
     return rows[0] ? toTask(rows[0]) : undefined;
   }
 
-  /** The conditional UPDATE and its event's INSERT in one statement: both happen, or neither. */
-  async transitionWithEvent(
+  /**
+   * The conditional UPDATE and its event's INSERT in one statement: both happen, or neither. Transitions made in
+   * one turn of the event loop share one statement (one round trip for many tasks).
+   */
+  transitionWithEvent(
     id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts: number | undefined,
     event: { type: TaskEventType; data: Record<string, unknown> },
   ): Promise<{ task: Task; event: TaskEvent } | undefined> {
-    const { update, values } = this.transitionUpdate(id, from, change, expectAttempts, true);
-    const at = new Date().toISOString();
-    values.push(event.type, at, JSON.stringify(event.data));
-    const n = values.length;
-    const { rows } = await this.pool.query(
-      `WITH moved AS (${update} RETURNING *),
-       appended AS (INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data) SELECT id, last_seq, $${n - 2}, $${n - 1}, $${n} FROM moved RETURNING seq)
-       SELECT moved.*, (SELECT seq FROM appended) AS event_seq FROM moved`,
-      values,
-    );
-    if (!rows[0]) return undefined;
-    return { task: toTask(rows[0]), event: { taskId: id, seq: rows[0].event_seq as number, type: event.type, at, data: event.data } };
+    return this.moves.add({ id, from, change, expectAttempts, event });
   }
 
-  private transitionUpdate(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts: number | undefined, bumpSeq = false): { update: string; values: unknown[] } {
-    const sets = ['status = $3', 'updated_at = $4'];
-    if (bumpSeq) sets.push('last_seq = last_seq + 1');
-    const values: unknown[] = [id, [...from], change.status, new Date().toISOString()];
-    const set = (column: string, value: unknown) => {
-      values.push(value);
-      sets.push(`${column} = $${values.length}`);
-    };
-    if ('output' in change) set('output', json(change.output));
-    if ('error' in change) set('error', change.error === null ? null : json(change.error));
-    if (change.attempts !== undefined) set('attempts', change.attempts);
-    if ('startedAt' in change) set('started_at', change.startedAt ?? null);
-    if ('finishedAt' in change) set('finished_at', change.finishedAt ?? null);
-    if ('notBefore' in change) set('not_before', change.notBefore ?? null);
-    if (change.cancelRequested !== undefined) set('cancel_requested', change.cancelRequested);
-    let where = 'id = $1 AND status = ANY($2)';
-    if (expectAttempts !== undefined) {
-      values.push(expectAttempts);
-      where += ` AND attempts = $${values.length}`;
+  private readonly moves = new TickBatch<Move, { task: Task; event: TaskEvent } | undefined>(async (items) => {
+    // One statement may not change a row twice: a second move of the same task waits for the next round.
+    const results: Array<{ task: Task; event: TaskEvent } | undefined> = new Array(items.length);
+    let rest = items.map((item, index) => ({ item, index }));
+    while (rest.length > 0) {
+      const seen = new Set<string>();
+      const round = rest.filter(({ item }) => !seen.has(item.id) && seen.add(item.id));
+      rest = rest.filter((entry) => !round.includes(entry));
+      const moved = await this.moveMany(round.map((r) => r.item));
+      round.forEach(({ index }, i) => (results[index] = moved[i]));
     }
-    return { update: `UPDATE ${this.s}.opspawn_tasks SET ${sets.join(', ')} WHERE ${where}`, values };
+    return results;
+  }, 100);
+
+  private async moveMany(items: Move[]): Promise<Array<{ task: Task; event: TaskEvent } | undefined>> {
+    const at = new Date().toISOString();
+    const values: unknown[] = [];
+    const p = (value: unknown) => `$${values.push(value)}`;
+    const ctes = items.map((item, i) => {
+      const update = transitionUpdate(this.s, values, item, true);
+      return `m${i} AS (${update} RETURNING *),
+       e${i} AS (INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data) SELECT id, last_seq, ${p(item.event.type)}, ${p(at)}, ${p(JSON.stringify(item.event.data))} FROM m${i})`;
+    });
+    const select = items.map((_, i) => `SELECT ${i} AS move_index, m${i}.* FROM m${i}`).join(' UNION ALL ');
+    const { rows } = await this.pool.query(`WITH ${ctes.join(',\n')} ${select}`, values);
+    const byIndex = new Map(rows.map((r: Row) => [r.move_index as number, r]));
+    return items.map((item, i) => {
+      const row = byIndex.get(i);
+      if (!row) return undefined;
+      return { task: toTask(row), event: { taskId: item.id, seq: row.last_seq as number, type: item.event.type, at, data: item.event.data } };
+    });
   }
 
   async requestCancel(id: string): Promise<Task | undefined> {
@@ -214,17 +253,41 @@ export class PostgresTaskStore implements TaskStore {
   }
 }
 
-/** The INSERT of a task (`ON CONFLICT` on the idempotency key does nothing), with `last_seq` preset. */
-function insertTask(s: string, task: Task, lastSeq: number): { insert: string; values: unknown[] } {
-  return {
-    insert: `INSERT INTO ${s}.opspawn_tasks (id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts,
-         timeout_ms, max_steps, priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, last_seq)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)
-       ON CONFLICT (idempotency_key) DO NOTHING`,
-    values: [task.id, task.goal, json(task.input), task.planner, task.memory, task.sessionId, task.status, json(task.output), json(task.error),
-      task.attempts, task.maxAttempts, task.timeoutMs, task.maxSteps, task.priority, task.idempotencyKey ?? null, task.requestHash ?? null,
-      JSON.stringify(task.labels ?? {}), task.notBefore ?? null, task.cancelRequested, task.createdAt, task.updatedAt, task.startedAt ?? null, task.finishedAt ?? null, lastSeq],
-  };
+interface Move {
+  id: string;
+  from: readonly TaskStatus[];
+  change: TaskChange;
+  expectAttempts: number | undefined;
+  event: { type: TaskEventType; data: Record<string, unknown> };
+}
+
+/** The conditional UPDATE of one transition, its parameters pushed onto `values` (so several share a statement). */
+function transitionUpdate(s: string, values: unknown[], move: Omit<Move, 'event'>, bumpSeq = false): string {
+  const p = (value: unknown) => `$${values.push(value)}`;
+  const { id, from, change, expectAttempts } = move;
+  const sets = [`status = ${p(change.status)}`, `updated_at = ${p(new Date().toISOString())}`];
+  if (bumpSeq) sets.push('last_seq = last_seq + 1');
+  if ('output' in change) sets.push(`output = ${p(json(change.output))}`);
+  if ('error' in change) sets.push(`error = ${p(change.error === null ? null : json(change.error))}`);
+  if (change.attempts !== undefined) sets.push(`attempts = ${p(change.attempts)}`);
+  if ('startedAt' in change) sets.push(`started_at = ${p(change.startedAt ?? null)}`);
+  if ('finishedAt' in change) sets.push(`finished_at = ${p(change.finishedAt ?? null)}`);
+  if ('notBefore' in change) sets.push(`not_before = ${p(change.notBefore ?? null)}`);
+  if (change.cancelRequested !== undefined) sets.push(`cancel_requested = ${p(change.cancelRequested)}`);
+  let where = `id = ${p(id)} AND status = ANY(${p([...from])})`;
+  if (expectAttempts !== undefined) where += ` AND attempts = ${p(expectAttempts)}`;
+  return `UPDATE ${s}.opspawn_tasks SET ${sets.join(', ')} WHERE ${where}`;
+}
+
+const TASK_COLUMNS = `id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts, timeout_ms, max_steps,
+  priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, last_seq`;
+
+/** A task's values in `TASK_COLUMNS` order, with `last_seq` preset. */
+function taskRow(task: Task, lastSeq: number): unknown[] {
+  return [task.id, task.goal, json(task.input), task.planner, task.memory, task.sessionId, task.status, json(task.output), json(task.error),
+    task.attempts, task.maxAttempts, task.timeoutMs, task.maxSteps, task.priority, task.idempotencyKey ?? null, task.requestHash ?? null,
+    JSON.stringify(task.labels ?? {}), task.notBefore ?? null, task.cancelRequested, task.createdAt, task.updatedAt, task.startedAt ?? null,
+    task.finishedAt ?? null, lastSeq];
 }
 
 function json(value: unknown): string | null {
