@@ -58,4 +58,11 @@ describe('opspawn start', function () {
     expect(r.code).to.equal(5);
     expect(r.stderr).to.contain("error OPSPAWN_PLUGIN_START_FAILED: plugin 'flaky' failed in start: cannot reach the database");
   });
+
+  it('refuses an unknown --role with exit code 2, listing the roles', async () => {
+    d.config(`{ plugins: [] }`);
+    const result = await d.run(['start', '--role', 'scheduler']);
+    expect(result.code).to.equal(2);
+    expect(result.stderr).to.match(/argument 'scheduler' is invalid\. Allowed choices are all, api, worker/);
+  });
 });

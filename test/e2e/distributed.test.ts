@@ -21,6 +21,16 @@ describe('a distributed deployment: one API process and two workers on PostgreSQ
   });
   after(() => cluster.stop());
 
+  it('starts a worker with its transports inactive, and an API process that runs no task', () => {
+    for (const worker of workers) {
+      expect(worker.output).to.match(/transport-rest\s+\S+\s+transport\s+inactive/);
+      expect(worker.output).to.match(/worker: running up to 32 tasks at once from the broker; no API in this process/);
+    }
+    const api = cluster.processes[0]!;
+    expect(api.output).to.match(/http listening on http:\/\/127\.0\.0\.1:\d+/);
+    expect(api.output).to.match(/api: tasks submitted here run on worker processes/);
+  });
+
   it('runs 2,000 tasks submitted over REST, each to exactly one success, spread over both workers', async () => {
     const run = 'e2e-2000';
     const ids = await submitMany(cluster.api!, 2000, 32, (i) => ({ goal: `no-op ${i}`, input: NO_OP, labels: { run } }));
