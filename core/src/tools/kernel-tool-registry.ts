@@ -65,15 +65,19 @@ export class KernelToolRegistry implements ToolRegistry {
         resolve(fail(ErrorCodes.TOOL_TIMEOUT, `tool '${name}' did not answer within ${budget} ms`));
       }, Math.max(0, budget));
     });
+    let onCancel: (() => void) | undefined;
     const cancelled = new Promise<ToolObservation>((resolve) => {
-      if (ctx.signal.aborted) resolve(fail(ErrorCodes.TASK_CANCELLED, `tool '${name}' was not run: the task is stopping`));
-      else ctx.signal.addEventListener('abort', () => resolve(fail(ErrorCodes.TASK_CANCELLED, `tool '${name}' was aborted: the task is stopping`)), { once: true });
+      if (ctx.signal.aborted) return resolve(fail(ErrorCodes.TASK_CANCELLED, `tool '${name}' was not run: the task is stopping`));
+      onCancel = () => resolve(fail(ErrorCodes.TASK_CANCELLED, `tool '${name}' was aborted: the task is stopping`));
+      ctx.signal.addEventListener('abort', onCancel, { once: true });
     });
     try {
       return await Promise.race([this.invoke(entry, name, args, { ...ctx, signal: controller.signal, deadline }), timedOut, cancelled]);
     } finally {
       clearTimeout(timer);
+      // A task's signal outlives its many tool calls: every listener added here goes when the call ends.
       ctx.signal.removeEventListener('abort', onAbort);
+      if (onCancel) ctx.signal.removeEventListener('abort', onCancel);
     }
   }
 

@@ -67,6 +67,7 @@ local s = redis.call('incr', KEYS[2])
 redis.call('pexpire', KEYS[2], ARGV[2])
 return s`;
 const STALL_COUNT_TTL_MS = 7 * 24 * 3600 * 1000;
+const DELAYED_JOB_POLL_MS = 5000;
 
 // bee-queue loads its Lua scripts when a queue connects; after Redis restarts empty they must be loaded again.
 const beeQueueScripts = createRequire(import.meta.url)('bee-queue/lib/lua/index.js') as { buildCache(client: RedisClient): Promise<unknown> };
@@ -155,6 +156,9 @@ export class BeeQueueBroker implements Broker {
     this.unsubscribeCancel = this.subscriber.subscribe(this.keys.cancel, (_channel, taskId) => this.abortLocal(taskId));
     this.workers = this.levels.map((level) => new BeeQueue<JobData>(this.queueName(level), {
       ...this.queueSettings(), isWorker: true, activateDelayedJobs: true, stallInterval: this.options.stallIntervalMs,
+      // Delayed jobs are raised when a notice arrives on pub/sub, and at the latest this often: a notice lost while
+      // Redis restarted must not leave a retry waiting for bee-queue's default 20 minutes.
+      nearTermWindow: DELAYED_JOB_POLL_MS,
       // bee-queue reads this setting (lib/defaults.js) but its types omit it: retry a lost Redis after 250 ms, not 1 s.
       ...{ initialRedisFailureRetryDelay: 250 },
     }));
