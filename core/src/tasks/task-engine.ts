@@ -216,8 +216,8 @@ export class TaskEngine implements TaskService {
   /** Handles one delivery. Resolves unless the infrastructure failed; what a task does never escapes. */
   private async run(delivery: Delivery): Promise<void> {
     const { store } = this.deps;
-    let task = await store.get(delivery.taskId);
-    if (task?.status === 'running' && delivery.stalls) task = await this.takeOverStalled(task, delivery);
+    const task = await store.get(delivery.taskId);
+    if (task?.status === 'running' && delivery.stalls) return this.takeOverStalled(task, delivery);
     if (!task || task.status !== 'queued') return; // finished, taken by another worker, or unknown
     const wait = delayUntil(task.notBefore);
     if (wait > EARLY_DELIVERY_TOLERANCE_MS) {
@@ -287,19 +287,23 @@ export class TaskEngine implements TaskService {
 
   /**
    * A redelivery of a task that is `running`: the worker that ran the attempt stopped answering and the broker
-   * took the job back. Ends the dead attempt (counted) and returns the task queued again, or fails it once it has
-   * stalled more than `maxStalls` times. A redelivery meant for an earlier attempt changes nothing.
+   * took its job back. Ends the dead attempt (counted) and queues the task again under a new job for the next
+   * attempt, or fails it once it has stalled more than `maxStalls` times. A redelivery of a job older than the
+   * running attempt (its attempt already ended and a later one runs) changes nothing.
    */
-  private async takeOverStalled(task: Task, delivery: Delivery): Promise<Task | undefined> {
-    const { store, settings } = this.deps;
-    if (delivery.attempts !== undefined && task.attempts !== delivery.attempts + 1) return task;
+  private async takeOverStalled(task: Task, delivery: Delivery): Promise<void> {
+    const { settings } = this.deps;
+    if (delivery.attempts !== undefined && task.attempts !== delivery.attempts + 1) return;
     const stalls = delivery.stalls ?? 0;
     if (stalls > settings.maxStalls) {
       const error = { code: ErrorCodes.TASK_STALLED, message: `the task stalled ${stalls} times (its worker stopped answering each time); maxStalls is ${settings.maxStalls}` };
-      return this.eventLog.move(task.id, ['running'], { status: 'failed', error, finishedAt: new Date().toISOString() }, task.attempts, { attempt: task.attempts, error });
+      await this.eventLog.move(task.id, ['running'], { status: 'failed', error, finishedAt: new Date().toISOString() }, task.attempts, { attempt: task.attempts, error });
+      return;
     }
     const error = { code: ErrorCodes.TASK_STALLED, message: 'the worker running this attempt stopped answering' };
-    return this.eventLog.move(task.id, ['running'], { status: 'queued', error }, task.attempts, { attempt: task.attempts, error, stalls });
+    const back = await this.eventLog.move(task.id, ['running'], { status: 'queued', error }, task.attempts, { attempt: task.attempts, error, stalls });
+    // A job of its own for the next attempt keeps "job (task, n) runs attempt n + 1" true for later redeliveries.
+    if (back) await this.deps.broker.enqueue(task.id, { priority: task.priority, delayMs: delayUntil(task.notBefore), attempts: task.attempts });
   }
 
   private scheduleReconcile(): void {
