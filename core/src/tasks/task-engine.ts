@@ -221,10 +221,19 @@ export class TaskEngine implements TaskService {
     if (!task || task.status !== 'queued') return; // finished, taken by another worker, or unknown
     const wait = delayUntil(task.notBefore);
     if (wait > EARLY_DELIVERY_TOLERANCE_MS) {
-      await this.deps.broker.enqueue(task.id, { priority: task.priority, delayMs: wait, attempts: task.attempts });
+      // Without `attempts`: the job carrying (task, attempts) is this very delivery, still held.
+      await this.deps.broker.enqueue(task.id, { priority: task.priority, delayMs: wait });
       return;
     }
-    if (wait > 0) await abortableSleep(wait, delivery.signal);
+    if (wait > 0) {
+      await abortableSleep(wait, delivery.signal);
+      // Shut down while waiting: the task never started. A durable broker gets the delivery back as failed and
+      // redelivers it; an in-process one re-queues the task at the next start.
+      if (delivery.signal.aborted) {
+        if (this.deps.broker.recoversOnStart) return;
+        throw new Error(`task ${task.id} was not due yet when this worker shut down`);
+      }
+    }
     if (task.cancelRequested) {
       const error = { code: ErrorCodes.TASK_CANCELLED, message: 'cancelled on request' };
       await this.eventLog.move(task.id, ['queued'], { status: 'cancelled', error, finishedAt: new Date().toISOString() }, task.attempts, { attempt: task.attempts, error });
