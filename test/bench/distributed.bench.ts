@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import BeeQueue from 'bee-queue';
 import { Cluster, deleteRedisKeys, submitMany } from '../helpers/cluster.js';
-import { REDIS_URL } from '../helpers/services.js';
+import { REDIS_URL, reachable } from '../helpers/services.js';
 
 const TASKS = Number(process.env.BENCH_DISTRIBUTED_TASKS ?? 3000);
 const IN_FLIGHT = 64;
@@ -64,6 +64,10 @@ async function opspawn(workers: number, tasks: number): Promise<{ rate: number; 
 }
 
 export default async function bench(): Promise<void> {
+  if (!(await reachable(6379)) || !(await reachable(5432))) {
+    console.log('SKIPPED: needs Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (start them, or see .ci/run)');
+    return;
+  }
   console.log(`${TASKS} no-op tasks per run, ${IN_FLIGHT} submissions in flight, concurrency ${CONCURRENCY} per worker process`);
   console.log('workers | raw bee-queue jobs/s | opspawn tasks/s (REST submit → succeeded) | ratio | REST submits/s');
   for (const workers of [1, 2, 4]) {

@@ -3,7 +3,7 @@ import { createConnection } from 'node:net';
 export const POSTGRES_URL = process.env.OPSPAWN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env.OPSPAWN_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-function reachable(port: number, host = '127.0.0.1'): Promise<boolean> {
+export function reachable(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ port, host });
     const done = (ok: boolean) => {
