@@ -23,3 +23,4 @@ export * from './task-schemas.js';
 export * from './api-keys.js';
 export * from './chat-window.js';
 export * from './tick-batch.js';
+export * from './redact-url.js';

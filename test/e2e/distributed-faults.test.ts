@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { ErrorCodes, isFinalStatus, type TaskEvent, type TaskStatus } from '@opspawn/plugin-sdk';
-import { Cluster, countBy, submitMany, type HostProcess } from '../helpers/cluster.js';
+import { Cluster, countBy, submitMany, workerPid, type HostProcess } from '../helpers/cluster.js';
 import { requireService, restartRedis } from '../helpers/services.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -37,6 +37,13 @@ async function untilRunning(cluster: Cluster, run: string, count: number): Promi
   }
 }
 
+/** One API process and two workers running 8 tasks each at most; `env` adds to the environment of all three. */
+async function apiAndTwoWorkers(env: NodeJS.ProcessEnv = {}): Promise<[Cluster, HostProcess, HostProcess]> {
+  const cluster = new Cluster({ OPSPAWN_CONCURRENCY: '8', ...env });
+  await cluster.startApi();
+  return [cluster, await cluster.startWorker(), await cluster.startWorker()];
+}
+
 describe('a distributed deployment under faults', function () {
   this.timeout(240_000);
   let cluster: Cluster;
@@ -48,9 +55,8 @@ describe('a distributed deployment under faults', function () {
   afterEach(() => cluster?.stop());
 
   it('SIGKILL of a worker running tasks: another worker takes them over and each task ends exactly once', async () => {
-    cluster = new Cluster({ OPSPAWN_CONCURRENCY: '8' });
-    await cluster.startApi();
-    const [victim] = [await cluster.startWorker(), await cluster.startWorker()] as [HostProcess, HostProcess];
+    let victim: HostProcess;
+    [cluster, victim] = await apiAndTwoWorkers();
     const run = 'fault-sigkill';
     const ids = await submitMany(cluster.api!, 300, 16, (i) => slowTask(run, i));
     // 12 running at once with 8 per worker: the victim is running at least 4 of them when it dies.
@@ -62,16 +68,15 @@ describe('a distributed deployment under faults', function () {
     const takenOver = histories.filter((events) => events.some((e) => e.data.status === 'queued' && (e.data.error as { code?: string } | undefined)?.code === ErrorCodes.TASK_STALLED));
     expect(takenOver.length, 'tasks taken over from the killed worker').to.be.at.least(1);
     for (const events of takenOver) {
-      const ranBy = events.filter((e) => e.data.status === 'running').map((e) => Number(String(e.data.worker).split(':').pop()));
+      const ranBy = events.filter((e) => e.data.status === 'running').map(workerPid);
       expect(ranBy[0]).to.equal(victim.pid);
       expect(ranBy.at(-1)).to.not.equal(victim.pid);
     }
   });
 
   it('Redis stops for 3 seconds and comes back empty: workers reconnect and no task is lost', async () => {
-    cluster = new Cluster({ OPSPAWN_CONCURRENCY: '8', OPSPAWN_RECONCILE_INTERVAL_MS: '2000' });
-    await cluster.startApi();
-    const workers = [await cluster.startWorker(), await cluster.startWorker()];
+    let workers: HostProcess[];
+    [cluster, ...workers] = await apiAndTwoWorkers({ OPSPAWN_RECONCILE_INTERVAL_MS: '2000' });
     const run = 'fault-redis';
     const before = await submitMany(cluster.api!, 150, 16, (i) => slowTask(run, i));
     await untilRunning(cluster, run, 8);
@@ -87,9 +92,8 @@ describe('a distributed deployment under faults', function () {
   });
 
   it('SIGTERM of a busy worker: it finishes what it runs, hands back what it held, and exits 0', async () => {
-    cluster = new Cluster({ OPSPAWN_CONCURRENCY: '8' });
-    await cluster.startApi();
-    const [leaving] = [await cluster.startWorker(), await cluster.startWorker()] as [HostProcess, HostProcess];
+    let leaving: HostProcess;
+    [cluster, leaving] = await apiAndTwoWorkers();
     const run = 'fault-sigterm';
     const ids = await submitMany(cluster.api!, 200, 16, (i) => slowTask(run, i));
     await untilRunning(cluster, run, 12);
@@ -101,7 +105,7 @@ describe('a distributed deployment under faults', function () {
     const histories = await expectEachSucceededOnce(cluster, run, ids, 180_000);
     // Nothing was cut off: every task succeeded on its first attempt, and the leaving worker ran some to the end.
     for (const events of histories) expect(events.filter((e) => e.data.status === 'running')).to.have.length(1);
-    const finishedByLeaver = histories.filter((events) => Number(String(events.find((e) => e.data.status === 'running')!.data.worker).split(':').pop()) === leaving.pid);
+    const finishedByLeaver = histories.filter((events) => workerPid(events.find((e) => e.data.status === 'running')!) === leaving.pid);
     expect(finishedByLeaver.length).to.be.at.least(4);
   });
 });

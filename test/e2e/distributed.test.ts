@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { FINAL_STATUSES, type TaskEvent, type TaskStatus } from '@opspawn/plugin-sdk';
-import { Cluster, countBy, submitMany, type HostProcess } from '../helpers/cluster.js';
+import { Cluster, countBy, submitMany, workerPid, type HostProcess } from '../helpers/cluster.js';
 import { requireService } from '../helpers/services.js';
 
 const NO_OP = { plan: [], final: 'done' };
@@ -42,13 +42,13 @@ describe('a distributed deployment: one API process and two workers on PostgreSQ
 
     // Which process ran a task is in its `running` event; a sample of 200 histories shows both workers at work.
     const sample = ids.filter((_, i) => i % 10 === 0);
-    const ranBy = new Set<string>();
+    const ranBy = new Set<number>();
     for (const id of sample) {
       const events = await cluster.events(id);
       expect(statusTrail(events), id).to.deep.equal(['queued@0', 'running@1', 'succeeded@1']);
-      ranBy.add(events.find((e) => e.data.status === 'running')!.data.worker as string);
+      ranBy.add(workerPid(events.find((e) => e.data.status === 'running')!));
     }
-    expect([...ranBy].map((w) => Number(w.split(':').pop())).sort()).to.deep.equal(workers.map((w) => w.pid).sort());
+    expect([...ranBy].sort()).to.deep.equal(workers.map((w) => w.pid).sort());
   });
 
   it('streams the events a worker appends to a watcher of the API process, live and in order', async () => {

@@ -128,6 +128,11 @@ export class Cluster {
   }
 }
 
+/** The pid of the process a `running` status event names (`worker` is `host:pid`). */
+export function workerPid(event: TaskEvent): number {
+  return Number(String(event.data.worker).split(':').pop());
+}
+
 export function countBy<T>(items: T[], key: (item: T) => string): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const item of items) counts[key(item)] = (counts[key(item)] ?? 0) + 1;

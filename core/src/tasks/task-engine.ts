@@ -117,7 +117,7 @@ export class TaskEngine implements TaskService {
       return result;
     }
     try {
-      await this.deps.broker.enqueue(id, { priority: task.priority, delayMs: delayUntil(task.notBefore), attempts: 0 });
+      await this.enqueue(task);
     } catch (error) {
       // The task is in the store, so it is accepted: the workers' sweep enqueues it once the broker is back.
       this.log.warn({ taskId: id, err: describeError(error) }, 'the broker refused a new task; it stays queued in the store and the recovery sweep will enqueue it');
@@ -277,7 +277,7 @@ export class TaskEngine implements TaskService {
       // broker re-queues it at the next start; a durable one takes it now, for another worker.
       const stalled = { code: ErrorCodes.TASK_STALLED, message: 'the worker stopped while this attempt ran' };
       const back = await this.eventLog.move(task.id, ['running'], { status: 'queued', error: stalled }, attempt, { attempt, error: stalled });
-      if (back && !this.deps.broker.recoversOnStart) await this.deps.broker.enqueue(task.id, { priority: task.priority, attempts: attempt });
+      if (back && !this.deps.broker.recoversOnStart) await this.enqueue(back);
       return;
     }
     const taskError = isOpspawnError(error)
@@ -312,7 +312,7 @@ export class TaskEngine implements TaskService {
     const error = { code: ErrorCodes.TASK_STALLED, message: 'the worker running this attempt stopped answering' };
     const back = await this.eventLog.move(task.id, ['running'], { status: 'queued', error }, task.attempts, { attempt: task.attempts, error, stalls });
     // A job of its own for the next attempt keeps "job (task, n) runs attempt n + 1" true for later redeliveries.
-    if (back) await this.deps.broker.enqueue(task.id, { priority: task.priority, delayMs: delayUntil(task.notBefore), attempts: task.attempts });
+    if (back) await this.enqueue(back);
   }
 
   private scheduleReconcile(): void {
@@ -336,32 +336,25 @@ export class TaskEngine implements TaskService {
    * is harmless, and every change is a compare-and-set, so many workers may sweep at once.
    */
   async reconcile(): Promise<{ requeued: number; stalled: number }> {
-    const { store, broker, settings } = this.deps;
+    const { store, settings } = this.deps;
     const now = Date.now();
-    const quietSince = now - settings.reconcileIntervalMs;
     let stalled = 0;
-    let requeued = 0;
     for (const task of await store.findByStatus(['running'], 500)) {
       const startedAt = task.startedAt ? Date.parse(task.startedAt) : Date.parse(task.updatedAt);
       if (startedAt + task.timeoutMs + settings.reconcileIntervalMs > now) continue;
       const exhausted = task.attempts >= task.maxAttempts + settings.maxStalls;
-      const error = exhausted
-        ? { code: ErrorCodes.TASK_STALLED, message: `attempt ${task.attempts} outlived its deadline with no worker answering, and the task has no attempts left` }
-        : { code: ErrorCodes.TASK_STALLED, message: `attempt ${task.attempts} outlived its deadline with no worker answering` };
+      const error = {
+        code: ErrorCodes.TASK_STALLED,
+        message: `attempt ${task.attempts} outlived its deadline with no worker answering${exhausted ? ', and the task has no attempts left' : ''}`,
+      };
       const change = exhausted ? { status: 'failed' as const, error, finishedAt: new Date().toISOString() } : { status: 'queued' as const, error };
       const moved = await this.eventLog.move(task.id, ['running'], change, task.attempts, { attempt: task.attempts, error });
       if (!moved) continue;
       stalled++;
-      if (!exhausted) await broker.enqueue(task.id, { priority: task.priority, delayMs: delayUntil(task.notBefore), attempts: task.attempts });
+      if (!exhausted) await this.enqueue(moved);
     }
-    let cursor: string | undefined;
-    do {
-      const page = await store.list({ status: ['queued'], limit: 500, cursor });
-      const quiet = page.tasks.filter((task) => Date.parse(task.updatedAt) <= quietSince);
-      await Promise.all(quiet.map((task) => broker.enqueue(task.id, { priority: task.priority, delayMs: delayUntil(task.notBefore), attempts: task.attempts })));
-      requeued += quiet.length;
-      cursor = page.nextCursor;
-    } while (cursor && !this.stopping);
+    const quietSince = now - settings.reconcileIntervalMs;
+    const requeued = await this.enqueueQueued((task) => Date.parse(task.updatedAt) <= quietSince);
     if (stalled > 0) this.log.warn({ stalled }, `recovery sweep: ${stalled} running attempt(s) outlived their deadline with no worker answering`);
     this.log.debug({ requeued, stalled }, 'recovery sweep done');
     return { requeued, stalled };
@@ -369,8 +362,7 @@ export class TaskEngine implements TaskService {
 
   /** After a restart: attempts that were running are counted and queued again; every unfinished task is enqueued. */
   private async recover(): Promise<void> {
-    const { store, broker } = this.deps;
-    let requeued = 0;
+    const { store } = this.deps;
     for (;;) {
       const running = await store.findByStatus(['running'], 500);
       if (running.length === 0) break;
@@ -379,27 +371,42 @@ export class TaskEngine implements TaskService {
         await this.eventLog.move(task.id, ['running'], { status: 'queued', error: stalled }, task.attempts, { attempt: task.attempts, error: stalled });
       }
     }
-    // Queued tasks are enqueued page by page; ids are time-sortable so paging by status is stable.
+    const requeued = await this.enqueueQueued(() => true);
+    if (requeued > 0) this.log.info({ requeued }, `re-queued ${requeued} unfinished task(s) from the store`);
+  }
+
+  /**
+   * Enqueues the store's queued tasks that `include` accepts, page by page (ids are time-sortable, so paging by
+   * status is stable), until the engine stops; returns how many.
+   */
+  private async enqueueQueued(include: (task: Task) => boolean): Promise<number> {
+    let enqueued = 0;
     let cursor: string | undefined;
     do {
-      const page = await store.list({ status: ['queued'], limit: 500, cursor });
-      for (const task of page.tasks) {
-        await broker.enqueue(task.id, { priority: task.priority, delayMs: delayUntil(task.notBefore), attempts: task.attempts });
-        requeued++;
-      }
+      const page = await this.deps.store.list({ status: ['queued'], limit: 500, cursor });
+      const chosen = page.tasks.filter(include);
+      await Promise.all(chosen.map((task) => this.enqueue(task)));
+      enqueued += chosen.length;
       cursor = page.nextCursor;
-    } while (cursor);
-    if (requeued > 0) this.log.info({ requeued }, `re-queued ${requeued} unfinished task(s) from the store`);
+    } while (cursor && !this.stopping);
+    return enqueued;
+  }
+
+  /** Enqueues a queued task as (task, attempts): harmless while that job still waits, so every path may use it. */
+  private enqueue(task: Task): Promise<void> {
+    return this.deps.broker.enqueue(task.id, { priority: task.priority, delayMs: delayUntil(task.notBefore), attempts: task.attempts });
   }
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
+    const done = () => {
       clearTimeout(timer);
+      signal.removeEventListener('abort', done);
       resolve();
-    }, { once: true });
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 }
 

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import BeeQueue from 'bee-queue';
 import redis, { type RedisClient } from 'redis';
 import {
-  ErrorCodes, OpspawnError, TickBatch, describeError,
+  ErrorCodes, OpspawnError, TickBatch, describeError, redactUrl,
   type Broker, type DeliveryHandler, type EnqueueOptions, type HealthCheckResult, type Logger,
 } from '@opspawn/plugin-sdk';
 import { PriorityGate } from './priority-gate.js';
@@ -313,14 +313,4 @@ function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Error): Pr
     promise.finally(() => clearTimeout(timer)),
     new Promise<never>((_, reject) => (timer = setTimeout(() => reject(error()), ms))),
   ]);
-}
-
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
 }

@@ -2,7 +2,6 @@ import { definePlugin, extensionPoints } from '@opspawn/plugin-sdk';
 import { BeeQueueBroker, type BeeQueueBrokerOptions } from './bee-queue-broker.js';
 
 export { BeeQueueBroker, BEE_QUEUE_BROKER_DEFAULTS, type BeeQueueBrokerOptions } from './bee-queue-broker.js';
-export { PriorityGate } from './priority-gate.js';
 
 declare module '@opspawn/plugin-sdk' {
   interface PluginOptionsRegistry {

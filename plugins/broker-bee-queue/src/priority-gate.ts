@@ -48,10 +48,6 @@ export class PriorityGate {
     for (const level of this.held) for (const job of level.splice(0)) job.reject(error);
   }
 
-  get runningCount(): number {
-    return this.running;
-  }
-
   private pick(): void {
     clearTimeout(this.timer);
     this.timer = undefined;

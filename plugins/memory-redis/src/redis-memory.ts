@@ -1,6 +1,6 @@
 import redis from 'redis';
 import {
-  ErrorCodes, OpspawnError, describeError, fitChatWindow, type ChatMessage, type ChatWindowBounds, type HealthCheckResult, type Memory,
+  ErrorCodes, OpspawnError, describeError, fitChatWindow, redactUrl, type ChatMessage, type ChatWindowBounds, type HealthCheckResult, type Memory,
 } from '@opspawn/plugin-sdk';
 import { APPEND_SCRIPT } from './append-script.js';
 import { foreignDataError, parseStoredMessage } from './stored-message.js';
@@ -148,9 +148,4 @@ export class RedisMemory implements Memory {
     const { list, pinned } = this.keys(sessionId);
     throw foreignDataError([list, pinned], 'holds a value of another type than memory-redis writes (a list of messages, a string)');
   }
-}
-
-/** The url as shown in messages: without its password. */
-function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]+)@/, '//$1:***@');
 }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import {
-  ErrorCodes, OpspawnError, TickBatch, decodeTaskCursor, encodeTaskCursor, pageLimit, type HealthCheckResult, type Task, type TaskChange, type TaskEvent, type TaskEventType,
+  ErrorCodes, OpspawnError, TickBatch, decodeTaskCursor, redactUrl, encodeTaskCursor, pageLimit, type HealthCheckResult, type Task, type TaskChange, type TaskEvent, type TaskEventType,
   type TaskPage, type TaskQuery, type TaskStatus, type TaskStore,
 } from '@opspawn/plugin-sdk';
 import { MIGRATIONS } from './migrations.js';
@@ -45,7 +45,7 @@ export class PostgresTaskStore implements TaskStore {
       await store.migrate();
     } catch (error) {
       await pool.end().catch(() => undefined);
-      throw new OpspawnError(ErrorCodes.PLUGIN_START_FAILED, `cannot use PostgreSQL at ${redact(options.connectionString)}: ${(error as Error).message}`, {
+      throw new OpspawnError(ErrorCodes.PLUGIN_START_FAILED, `cannot use PostgreSQL at ${redactUrl(options.connectionString)}: ${(error as Error).message}`, {
         plugin: 'store-postgres', hint: 'check connectionString, that the server runs and the database exists', cause: error,
       });
     }
@@ -308,10 +308,4 @@ function toTask(r: Row): Task {
   if (r.started_at !== null) task.startedAt = r.started_at;
   if (r.finished_at !== null) task.finishedAt = r.finished_at;
   return task;
-}
-
-
-
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]+):([^@/]+)@/, '//$1:***@');
 }
