@@ -89,12 +89,22 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   create(task: Task): Promise<{ task: Task; created: boolean }> {
+    return this.write(() => this.insertTask(task));
+  }
+
+  /** A new task and its first event in one transaction: a crash never leaves one without the other. */
+  createWithEvent(task: Task, event: { type: TaskEventType; data: Record<string, unknown> }): Promise<{ task: Task; created: boolean; event?: TaskEvent }> {
     return this.write(() => {
-      const info = this.stmt.insert.run(toRow(task));
-      if (info.changes === 0) return { task: toTask(this.stmt.byKey.get(task.idempotencyKey) as Row), created: false };
-      for (const [k, v] of Object.entries(task.labels ?? {})) this.stmt.insertLabel.run(task.id, k, v);
-      return { task: structuredClone(task), created: true };
+      const result = this.insertTask(task);
+      return result.created ? { ...result, event: this.insertEvent(task.id, event.type, event.data) } : result;
     });
+  }
+
+  private insertTask(task: Task): { task: Task; created: boolean } {
+    const info = this.stmt.insert.run(toRow(task));
+    if (info.changes === 0) return { task: toTask(this.stmt.byKey.get(task.idempotencyKey) as Row), created: false };
+    for (const [k, v] of Object.entries(task.labels ?? {})) this.stmt.insertLabel.run(task.id, k, v);
+    return { task: structuredClone(task), created: true };
   }
 
   async get(id: string): Promise<Task | undefined> {
@@ -124,6 +134,27 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined> {
+    const update = this.transitionUpdate(id, from, change, expectAttempts);
+    return this.write(update);
+  }
+
+  /**
+   * The transition and its event in one transaction. A SIGKILL between a status change and its event would
+   * otherwise leave a finished task without its final event (the embedded recovery test caught it).
+   */
+  transitionWithEvent(
+    id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts: number | undefined,
+    event: { type: TaskEventType; data: Record<string, unknown> },
+  ): Promise<{ task: Task; event: TaskEvent } | undefined> {
+    const update = this.transitionUpdate(id, from, change, expectAttempts);
+    return this.write(() => {
+      const task = update();
+      return task && { task, event: this.insertEvent(id, event.type, event.data) };
+    });
+  }
+
+  /** The conditional UPDATE of a transition, prepared now, run inside a write. */
+  private transitionUpdate(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts: number | undefined): () => Task | undefined {
     const sets = ['status = ?', 'updated_at = ?'];
     const values: unknown[] = [change.status, new Date().toISOString()];
     const set = (column: string, value: unknown) => {
@@ -144,10 +175,10 @@ export class SqliteTaskStore implements TaskStore {
       values.push(expectAttempts);
     }
     const statement = this.cached(`UPDATE tasks SET ${sets.join(', ')} WHERE ${where} RETURNING *`);
-    return this.write(() => {
+    return () => {
       const row = statement.get(...values) as Row | undefined;
       return row && toTask(row);
-    });
+    };
   }
 
   requestCancel(id: string): Promise<Task | undefined> {
@@ -159,14 +190,17 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
+    return this.write(() => this.insertEvent(taskId, type, data));
+  }
+
+  /** Appends an event with the task's next seq; runs inside a write. */
+  private insertEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): TaskEvent {
     const at = new Date().toISOString();
     const text = JSON.stringify(data);
-    return this.write(() => {
-      const bumped = this.stmt.bumpSeq.get(taskId) as { last_seq: number } | undefined;
-      if (!bumped) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
-      this.stmt.insertEvent.run(taskId, bumped.last_seq, type, at, text);
-      return { taskId, seq: bumped.last_seq, type, at, data: JSON.parse(text) as Record<string, unknown> };
-    });
+    const bumped = this.stmt.bumpSeq.get(taskId) as { last_seq: number } | undefined;
+    if (!bumped) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
+    this.stmt.insertEvent.run(taskId, bumped.last_seq, type, at, text);
+    return { taskId, seq: bumped.last_seq, type, at, data: JSON.parse(text) as Record<string, unknown> };
   }
 
   /**
