@@ -10,8 +10,9 @@ const CONSTANTS = { pi: Math.PI, e: Math.E };
 function tokenize(text) {
   const tokens = [];
   const pattern = /\s*(?:(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+)|([A-Za-z_]\w*)|(\S))/y;
-  let match;
-  while (pattern.lastIndex < text.length && (match = pattern.exec(text))) {
+  while (pattern.lastIndex < text.length) {
+    const match = pattern.exec(text);
+    if (!match) break;
     if (match[1] !== undefined) tokens.push({ type: 'number', value: Number(match[1]) });
     else if (match[2] !== undefined) tokens.push({ type: 'name', value: match[2].toLowerCase() });
     else if (match[3] !== undefined) tokens.push({ type: 'op', value: match[3] });

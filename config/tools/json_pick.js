@@ -2,7 +2,7 @@
 function parsePath(path) {
   const steps = [];
   const pattern = /\.?([A-Za-z_$][\w$]*)|\[(\d+|\*)\]|\[(['"])(.*?)\3\]/y;
-  let rest = path.replace(/^\$\.?/, '');
+  const rest = path.replace(/^\$\.?/, '');
   pattern.lastIndex = 0;
   while (pattern.lastIndex < rest.length) {
     const start = pattern.lastIndex;
@@ -20,7 +20,7 @@ function pick(value, steps) {
     if (!Array.isArray(value)) return undefined;
     return value.map((v) => pick(v, rest)).map((v) => (v === undefined ? null : v));
   }
-  if (value === null || typeof value !== 'object' || !Object.prototype.hasOwnProperty.call(value, step)) return undefined;
+  if (value === null || typeof value !== 'object' || !Object.hasOwn(value, step)) return undefined;
   return pick(value[step], rest);
 }
 

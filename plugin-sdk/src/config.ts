@@ -8,7 +8,7 @@ import type { OpspawnPlugin } from './plugin.js';
  *       interface PluginOptionsRegistry { '@opspawn/store-sqlite': SqliteStoreOptions }
  *     }
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
+// biome-ignore lint/suspicious/noEmptyInterface: an interface, so that plugins can merge their options into it
 export interface PluginOptionsRegistry {}
 
 export type BootFailurePolicy = 'abort' | 'continue';

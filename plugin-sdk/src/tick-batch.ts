@@ -31,7 +31,9 @@ export class TickBatch<I, O> {
           if (result instanceof Error) p.reject(result);
           else p.resolve(result as O);
         }),
-        (error) => slice.forEach((p) => p.reject(error)),
+        (error) => {
+          for (const p of slice) p.reject(error);
+        },
       );
     }
   }

@@ -115,7 +115,10 @@ function startHost(cli: string, cwd: string): Promise<{ stderr: string; stop(): 
   return new Promise((resolve, reject) => {
     child.stderr.on('data', (b: Buffer) => {
       stderr += b;
-      if (stderr.includes('press Ctrl-C to stop')) resolve({ stderr, stop: () => (child.kill('SIGTERM'), exited) });
+      if (stderr.includes('press Ctrl-C to stop')) resolve({ stderr, stop: () => {
+        child.kill('SIGTERM');
+        return exited;
+      } });
     });
     void exited.then((code) => reject(new Error(`opspawn start exited early with ${code}: ${stderr}`)));
   });

@@ -39,7 +39,10 @@ describe('dependency graph', function () {
   it('walks in reverse for stopping: dependents first', async function () {
     const g = new DependencyGraph([node('a', ['A'], []), node('b', ['B'], ['A']), node('c', [], ['B'])]);
     const order: string[] = [];
-    await g.walkInParallel(async (id) => (order.push(id), true), { reverse: true });
+    await g.walkInParallel(async (id) => {
+      order.push(id);
+      return true;
+    }, { reverse: true });
     expect(order).to.deep.equal(['c', 'b', 'a']);
   });
 
@@ -47,7 +50,10 @@ describe('dependency graph', function () {
     const g = new DependencyGraph([node('a', ['A'], []), node('b', ['B'], ['A']), node('c', [], ['B']), node('d', [], [])]);
     const ran: string[] = [];
     const blocked: string[] = [];
-    await g.walkInParallel(async (id) => (ran.push(id), id !== 'a'), { onBlocked: (id, by) => blocked.push(`${id}<-${by}`) });
+    await g.walkInParallel(async (id) => {
+      ran.push(id);
+      return id !== 'a';
+    }, { onBlocked: (id, by) => blocked.push(`${id}<-${by}`) });
     expect(ran).to.have.members(['a', 'd']);
     expect(blocked).to.deep.equal(['b<-a', 'c<-a']);
   });

@@ -213,7 +213,7 @@ export class ConfigEditor {
       });
     }
     const array = options.plugins?.$ast as (Node & { elements: Node[] }) | undefined;
-    if (!array || array.type !== 'ArrayExpression' || array.elements.some((e) => !e || e.type === 'SpreadElement')) {
+    if (array?.type !== 'ArrayExpression' || array.elements.some((e) => !e || e.type === 'SpreadElement')) {
       throw new OpspawnError(ErrorCodes.CONFIG_NOT_EDITABLE, `${this.path}: "plugins" is not a literal array the CLI can edit`, {
         hint: 'write plugins: [ ... ] inside defineConfig({ ... }), or edit the config by hand',
       });

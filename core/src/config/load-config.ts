@@ -92,5 +92,9 @@ export async function loadConfig(options: { path?: string; cwd?: string; env?: N
 
 function dedupe(problems: OpspawnError[]): OpspawnError[] {
   const seen = new Set<string>();
-  return problems.filter((p) => (seen.has(p.message) ? false : (seen.add(p.message), true)));
+  return problems.filter((p) => {
+    if (seen.has(p.message)) return false;
+    seen.add(p.message);
+    return true;
+  });
 }

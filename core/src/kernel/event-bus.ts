@@ -27,7 +27,8 @@ export class LocalEventBus implements EventBus {
   subscribe(taskId: string, listener: Listener): () => void {
     let set = this.listeners.get(taskId);
     if (!set) {
-      this.listeners.set(taskId, (set = new Set()));
+      set = new Set();
+      this.listeners.set(taskId, set);
       if (this.relay) this.relayed.set(taskId, this.relay.subscribe(taskId, (event) => this.deliver(taskId, event)));
     }
     set.add(listener);

@@ -354,7 +354,7 @@ export class Kernel {
         return true;
       }
       const rt = this.runtimes.get(id);
-      if (!rt || rt.status !== 'started') return true;
+      if (rt?.status !== 'started') return true;
       rt.status = 'stopping';
       const failure = await withTimeout(this.runDisposers(rt), stopTimeout).catch((e: unknown) => e);
       if (failure) {

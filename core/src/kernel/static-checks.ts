@@ -96,12 +96,26 @@ export function checkPlugins(loaded: LoadedConfig): StaticPlan {
 function checkManifest(s: PluginSource, problems: OpspawnError[]): boolean {
   const m = s.manifest;
   const where = `plugin '${m.id || m.source}'`;
-  const bad = (message: string, hint: string) => problems.push(new OpspawnError(ErrorCodes.PLUGIN_MANIFEST_INVALID, `${where}: ${message}`, { hint, plugin: m.id || m.source }));
+  const bad = (message: string, hint: string): void => {
+    problems.push(new OpspawnError(ErrorCodes.PLUGIN_MANIFEST_INVALID, `${where}: ${message}`, { hint, plugin: m.id || m.source }));
+  };
   const raw = s.rawManifest as Record<string, unknown>;
-  if (!ID.test(m.id)) return bad(`manifest id ${JSON.stringify(raw.id)} must be lowercase letters, digits and dashes`, 'set "opspawn.id" in its package.json'), false;
-  if (!semver.validRange(m.kernel)) return bad(`manifest "kernel" ${JSON.stringify(raw.kernel)} is not a semver range`, 'set "opspawn.kernel", e.g. "^1.0.0"'), false;
-  if (!semver.valid(m.version)) return bad(`version ${JSON.stringify(m.version)} is not semver`, 'set "version" in its package.json'), false;
-  if (!Array.isArray(raw.kinds)) return bad('manifest "kinds" must be an array', `list what it provides, from: ${PLUGIN_KINDS.join(', ')}`), false;
+  if (!ID.test(m.id)) {
+    bad(`manifest id ${JSON.stringify(raw.id)} must be lowercase letters, digits and dashes`, 'set "opspawn.id" in its package.json');
+    return false;
+  }
+  if (!semver.validRange(m.kernel)) {
+    bad(`manifest "kernel" ${JSON.stringify(raw.kernel)} is not a semver range`, 'set "opspawn.kernel", e.g. "^1.0.0"');
+    return false;
+  }
+  if (!semver.valid(m.version)) {
+    bad(`version ${JSON.stringify(m.version)} is not semver`, 'set "version" in its package.json');
+    return false;
+  }
+  if (!Array.isArray(raw.kinds)) {
+    bad('manifest "kinds" must be an array', `list what it provides, from: ${PLUGIN_KINDS.join(', ')}`);
+    return false;
+  }
   for (const kind of m.kinds) {
     if (!PLUGIN_KINDS.includes(kind)) {
       problems.push(new OpspawnError(ErrorCodes.PLUGIN_UNKNOWN_KIND, `plugin '${m.id}' declares unknown kind '${String(kind)}'`, {
@@ -111,9 +125,15 @@ function checkManifest(s: PluginSource, problems: OpspawnError[]): boolean {
     }
   }
   for (const [dep, range] of Object.entries(m.requires ?? {})) {
-    if (typeof range !== 'string' || !semver.validRange(range)) return bad(`requires '${dep}' with ${JSON.stringify(range)}, which is not a semver range`, 'use a range like "^1.0.0"'), false;
+    if (typeof range !== 'string' || !semver.validRange(range)) {
+    bad(`requires '${dep}' with ${JSON.stringify(range)}, which is not a semver range`, 'use a range like "^1.0.0"');
+    return false;
   }
-  if (m.configSchema !== undefined && (typeof m.configSchema !== 'object' || m.configSchema === null)) return bad('manifest "configSchema" must be a JSON Schema object', 'fix "opspawn.configSchema"'), false;
+  }
+  if (m.configSchema !== undefined && (typeof m.configSchema !== 'object' || m.configSchema === null)) {
+    bad('manifest "configSchema" must be a JSON Schema object', 'fix "opspawn.configSchema"');
+    return false;
+  }
   return true;
 }
 
@@ -164,7 +184,7 @@ function validateOptions(sources: PluginSource[], problems: OpspawnError[]): Map
     const { id, configSchema } = s.manifest;
     const options = structuredCloneOptions(s.entry.options ?? {});
     if (configSchema) {
-      let validate;
+      let validate: ReturnType<typeof ajv.compile>;
       try {
         validate = ajv.compile(configSchema);
       } catch (error) {

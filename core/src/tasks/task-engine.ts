@@ -218,7 +218,7 @@ export class TaskEngine implements TaskService {
     const { store } = this.deps;
     const task = await store.get(delivery.taskId);
     if (task?.status === 'running' && delivery.stalls) return this.takeOverStalled(task, delivery);
-    if (!task || task.status !== 'queued') return; // finished, taken by another worker, or unknown
+    if (task?.status !== 'queued') return; // finished, taken by another worker, or unknown
     const wait = delayUntil(task.notBefore);
     if (wait > EARLY_DELIVERY_TOLERANCE_MS) {
       // Without `attempts`: the job carrying (task, attempts) is this very delivery, still held.

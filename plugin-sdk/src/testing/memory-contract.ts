@@ -25,7 +25,7 @@ const assistant = (content: string): ChatMessage => ({ role: 'assistant', conten
  *     memoryContract('memory-buffer', async () => ({ memory: new BufferMemory() }));
  */
 export function memoryContract(name: string, makeMemory: () => Promise<MemoryUnderTest>): void {
-  describe(`${name} keeps the memory contract`, function () {
+  describe(`${name} keeps the memory contract`, () => {
     let subject: MemoryUnderTest;
     let memory: Memory;
 

@@ -84,7 +84,7 @@ function observed(decision: Extract<PlanDecision, { kind: 'tools' }>): StepRecor
  *     });
  */
 export function plannerContract(name: string, makePlanner: () => Promise<PlannerUnderTest>, options: PlannerContractOptions): void {
-  describe(`${name} keeps the planner contract`, function () {
+  describe(`${name} keeps the planner contract`, () => {
     let subject: PlannerUnderTest;
     let planner: Planner;
 

@@ -30,7 +30,7 @@ export function sampleTask(overrides: Partial<Task> = {}): Task {
  *     storeContract('store-sqlite', async () => ({ store: SqliteTaskStore.open({ path: ':memory:', busyTimeoutMs: 1000 }) }));
  */
 export function storeContract(name: string, makeStore: () => Promise<StoreUnderTest>): void {
-  describe(`${name} keeps the store contract`, function () {
+  describe(`${name} keeps the store contract`, () => {
     let subject: StoreUnderTest;
     let store: TaskStore;
     /** Every task of a test carries this label, so lists only see the test's own tasks. */

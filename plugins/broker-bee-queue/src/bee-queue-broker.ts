@@ -131,7 +131,7 @@ export class BeeQueueBroker implements Broker {
 
   private readonly enqueues = new TickBatch<{ taskId: string; options: EnqueueOptions }, void>((items) => this.saveJobs(items));
 
-  private async saveJobs(items: Array<{ taskId: string; options: EnqueueOptions }>): Promise<Array<void | Error>> {
+  private async saveJobs(items: Array<{ taskId: string; options: EnqueueOptions }>): Promise<Array<undefined | Error>> {
     const jobs = items.map(({ taskId, options }) => {
       const level = this.levelIndex(options.priority);
       const job = this.producers[level]!.createJob<JobData>({ t: taskId, a: options.attempts })
@@ -207,7 +207,10 @@ export class BeeQueueBroker implements Broker {
       const stalls = await this.countDelivery(deliveryKey, taskId);
       const controller = new AbortController();
       let controllers = this.running.get(taskId);
-      if (!controllers) this.running.set(taskId, (controllers = new Set()));
+      if (!controllers) {
+        controllers = new Set();
+        this.running.set(taskId, controllers);
+      }
       controllers.add(controller);
       const delivery = handler({ taskId, signal: controller.signal, attempts, stalls });
       this.deliveries.add(delivery);

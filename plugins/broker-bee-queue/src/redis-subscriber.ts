@@ -27,7 +27,8 @@ export class RedisSubscriber {
   private add(map: Map<string, Set<Handler>>, key: string, handler: Handler, on: () => void, off: () => void): () => void {
     let set = map.get(key);
     if (!set) {
-      map.set(key, (set = new Set()));
+      set = new Set();
+      map.set(key, set);
       on();
     }
     set.add(handler);

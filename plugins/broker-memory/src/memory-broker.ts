@@ -177,7 +177,10 @@ export class MemoryBroker implements Broker {
     this.active++;
     const controller = new AbortController();
     let controllers = this.running.get(job.taskId);
-    if (!controllers) this.running.set(job.taskId, (controllers = new Set()));
+    if (!controllers) {
+      controllers = new Set();
+      this.running.set(job.taskId, controllers);
+    }
     controllers.add(controller);
     const delivery: Delivery = { taskId: job.taskId, signal: controller.signal };
     Promise.resolve()

@@ -19,7 +19,7 @@ export class McpProxyToolProvider implements ToolProvider {
   private readonly servers = new Map<string, ServerConnection>();
   private readonly listeners = new Set<() => void>();
 
-  constructor(private readonly options: McpProxyOptions, private readonly logger: Logger) {
+  constructor(private readonly options: McpProxyOptions, readonly logger: Logger) {
     this.namespace = options.namespace;
     for (const [name, config] of Object.entries(options.servers)) {
       if (config.enabled === false) continue;

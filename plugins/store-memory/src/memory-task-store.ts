@@ -99,13 +99,18 @@ export class MemoryTaskStore implements TaskStore {
 export function applyChange(task: Task, change: TaskChange): void {
   task.status = change.status;
   if ('output' in change) task.output = change.output;
-  if ('error' in change) change.error === null ? delete task.error : (task.error = change.error);
+  if ('error' in change) setOrClear(task, 'error', change.error);
   if (change.attempts !== undefined) task.attempts = change.attempts;
-  if ('startedAt' in change) change.startedAt == null ? delete task.startedAt : (task.startedAt = change.startedAt);
-  if ('finishedAt' in change) change.finishedAt == null ? delete task.finishedAt : (task.finishedAt = change.finishedAt);
-  if ('notBefore' in change) change.notBefore == null ? delete task.notBefore : (task.notBefore = change.notBefore);
+  if ('startedAt' in change) setOrClear(task, 'startedAt', change.startedAt);
+  if ('finishedAt' in change) setOrClear(task, 'finishedAt', change.finishedAt);
+  if ('notBefore' in change) setOrClear(task, 'notBefore', change.notBefore);
   if (change.cancelRequested !== undefined) task.cancelRequested = change.cancelRequested;
   task.updatedAt = new Date().toISOString();
+}
+
+function setOrClear<K extends 'error' | 'startedAt' | 'finishedAt' | 'notBefore'>(task: Task, key: K, value: Task[K] | null | undefined): void {
+  if (value == null) delete task[key];
+  else task[key] = value;
 }
 
 

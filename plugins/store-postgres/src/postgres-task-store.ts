@@ -196,7 +196,9 @@ export class PostgresTaskStore implements TaskStore {
       const round = rest.filter(({ item }) => !seen.has(item.id) && seen.add(item.id));
       rest = rest.filter((entry) => !round.includes(entry));
       const moved = await this.moveMany(round.map((r) => r.item));
-      round.forEach(({ index }, i) => (results[index] = moved[i]));
+      round.forEach(({ index }, i) => {
+        results[index] = moved[i];
+      });
     }
     return results;
   }, 100);

@@ -52,7 +52,10 @@ export class SqliteTaskStore implements TaskStore {
 
   private cached(sql: string): Database.Statement {
     let statement = this.cache.get(sql);
-    if (!statement) this.cache.set(sql, (statement = this.db.prepare(sql)));
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.cache.set(sql, statement);
+    }
     return statement;
   }
 

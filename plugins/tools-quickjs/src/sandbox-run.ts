@@ -78,14 +78,20 @@ export async function runJob(mod: QuickJSWASMModule, job: SandboxJob, log: (leve
   const ctx = runtime.newContext();
   const ops = new HostOperations();
   const handles: QuickJSHandle[] = [];
-  const keep = (h: QuickJSHandle): QuickJSHandle => (handles.push(h), h);
+  const keep = (h: QuickJSHandle): QuickJSHandle => {
+    handles.push(h);
+    return h;
+  };
   const label = job.kind === 'call' ? `tool '${job.tool}'` : `tool file ${basename(job.file)}`;
   let discardModule = false;
 
   const fail = (code: string, message: string): SandboxOutcome => ({ ok: false, code, message });
   const timedOut = (): SandboxOutcome => fail(SandboxErrorCodes.TIMEOUT, `${label} did not finish within its ${job.limits.timeoutMs} ms time limit (or the task's deadline) and was stopped`);
   const fromFailure = (f: GuestFailure, stage: 'load' | 'run'): SandboxOutcome => {
-    if (interrupted || f.kind === 'interrupted') return (discardModule = true), timedOut();
+    if (interrupted || f.kind === 'interrupted') {
+      discardModule = true;
+      return timedOut();
+    }
     switch (f.kind) {
       case 'oom':
         discardModule = true;
@@ -142,7 +148,10 @@ export async function runJob(mod: QuickJSWASMModule, job: SandboxJob, log: (leve
         jobs.error.dispose();
         return fromFailure(f, 'run');
       }
-      if (interrupted) return (discardModule = true), timedOut();
+      if (interrupted) {
+        discardModule = true;
+        return timedOut();
+      }
       const state = ctx.getPromiseState(promise);
       if (state.type === 'fulfilled') {
         const value = state.value;

@@ -69,13 +69,13 @@ describe('tools-quickjs: the fetch capability', () => {
   });
 
   it('is absent for tools that do not declare it', async () => {
-    const escape = new QuickJsToolProvider({ dirs: ['./test/plugins/tools-quickjs/fixtures/hostile'], watch: false, capabilities: { fetch: { allowHosts: ['127.0.0.1'] } } });
-    await escape.start();
+    const escaping = new QuickJsToolProvider({ dirs: ['./test/plugins/tools-quickjs/fixtures/hostile'], watch: false, capabilities: { fetch: { allowHosts: ['127.0.0.1'] } } });
+    await escaping.start();
     try {
-      const { output } = await escape.call('escape_attempts', {}, callContext());
+      const { output } = await escaping.call('escape_attempts', {}, callContext());
       expect((output as Record<string, string>).fetch).to.equal('threw ReferenceError');
     } finally {
-      await escape.close();
+      await escaping.close();
     }
   });
 });

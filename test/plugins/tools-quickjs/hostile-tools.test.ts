@@ -120,7 +120,7 @@ describe('tools-quickjs: hostile tools', function () {
     expect(found['globalThis.process']).to.equal('undefined');
     expect(found['Function("return this")().process']).to.equal('undefined');
     expect(found['constructor.constructor("return process")()']).to.equal('threw ReferenceError');
-    expect(found['__opspawnHost']).to.equal('undefined');
+    expect(found.__opspawnHost).to.equal('undefined');
     expect(found['import("node:fs")']).to.match(/^threw cannot import 'node:fs'/);
     expect(found['import("./echo.js")']).to.match(/^threw cannot import/);
     expect(found.globals).to.not.include.members(['process', 'require', 'fetch', '__opspawnHost']);

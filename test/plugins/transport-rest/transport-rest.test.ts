@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { expect } from 'chai';
-import { extensionPoints, services } from '@opspawn/plugin-sdk';
+import { extensionPoints, } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/plugin-sdk/testing';
 import { REPO } from '../../helpers/deployment.js';
 import { EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
@@ -184,11 +184,14 @@ describe('transport-rest', function () {
   it('answers thousands of malformed or hostile requests without a single 5xx, and stays ready', async function () {
     this.timeout(120_000);
     let seed = 42;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
     const pick = <T>(a: T[]): T => a[Math.floor(rand() * a.length)]!;
     const bodies = ['', '{', 'null', '[]', '"x"', '{"goal":1}', '{"goal":"x","__proto__":{"polluted":true}}', '{"constructor":{"prototype":{"x":1}}}',
-      '{"goal":"x","labels":{"a":{"b":1}}}', '{"goal":"x","priority":1e309}', '{"goal":"x","timeoutMs":-1}', '{"goal":"x","input":' + '['.repeat(5000) + ']'.repeat(5000) + '}',
-      '{"goal":"x","notBefore":"yesterday"}', '{"goal":"' + 'y'.repeat(20000) + '"}', '\u0000\u0001', '{"goal":"x","planner":"../../etc/passwd"}'];
+      '{"goal":"x","labels":{"a":{"b":1}}}', '{"goal":"x","priority":1e309}', '{"goal":"x","timeoutMs":-1}', `{"goal":"x","input":${'['.repeat(5000)}${']'.repeat(5000)}}`,
+      '{"goal":"x","notBefore":"yesterday"}', `{"goal":"${'y'.repeat(20000)}"}`, '\u0000\u0001', '{"goal":"x","planner":"../../etc/passwd"}'];
     const paths = ['/v1/tasks', '/v1/tasks/task_00000000000000000000000000', '/v1/tasks/%00', '/v1/tasks/..%2F..%2F', '/v1/tasks?limit=-5', '/v1/tasks?cursor=%ff%fe',
       '/v1/tasks?status=', '/v1/tasks?label==', '/v1/tasks?limit=1&limit=2', '/v1/tasks/x/events?after=-1', '/v1/tasks/task_00000000000000000000000000/cancel', '/%2e%2e/', '/v1/tasks?__proto__=x'];
     const methods = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
