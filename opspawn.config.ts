@@ -9,7 +9,15 @@ export default defineConfig({
     '@opspawn/broker-memory',
     '@opspawn/memory-buffer',
     '@opspawn/planner-scripted',
-    { use: '@opspawn/planner-openai', enabled: false, options: { baseURL: '${OPENAI_BASE_URL:-https://api.openai.com/v1}', apiKey: '${OPENAI_API_KEY:-}', model: '${OPENAI_MODEL:-gpt-4o-mini}' } },
+    {
+      use: '@opspawn/planner-openai',
+      enabled: false,
+      options: {
+        baseURL: '${OPENAI_BASE_URL:-https://api.openai.com/v1}',
+        apiKey: '${OPENAI_API_KEY:-}',
+        model: '${OPENAI_MODEL:-gpt-4o-mini}',
+      },
+    },
     { use: '@opspawn/tools-quickjs', options: { dirs: ['./config/tools'] } },
     { use: '@opspawn/mcp-proxy', options: { servers: {} } },
     // No API key configured: local development mode, loopback only. Set one for anything else:

@@ -18,8 +18,14 @@ export default defineConfig({
       schema: '${OPSPAWN_PG_SCHEMA:-public}',
       poolSize: Number(env.OPSPAWN_PG_POOL ?? 10),
     }),
-    plugin('@opspawn/broker-bee-queue', { url: '${REDIS_URL:-redis://127.0.0.1:6379}', queue: '${OPSPAWN_QUEUE:-opspawn}' }),
-    plugin('@opspawn/memory-redis', { url: '${REDIS_URL:-redis://127.0.0.1:6379}', keyPrefix: '${OPSPAWN_QUEUE:-opspawn}:memory:' }),
+    plugin('@opspawn/broker-bee-queue', {
+      url: '${REDIS_URL:-redis://127.0.0.1:6379}',
+      queue: '${OPSPAWN_QUEUE:-opspawn}',
+    }),
+    plugin('@opspawn/memory-redis', {
+      url: '${REDIS_URL:-redis://127.0.0.1:6379}',
+      keyPrefix: '${OPSPAWN_QUEUE:-opspawn}:memory:',
+    }),
     '@opspawn/planner-scripted',
     // Tool files are read from ./config/tools under the working directory: ship the same files to every worker.
     '@opspawn/tools-quickjs',

@@ -1,9 +1,24 @@
 // Evaluates an arithmetic expression with a small parser (no eval): numbers, + - * / % ^, parentheses,
 // the constants pi and e, and the functions below.
 const FUNCTIONS = {
-  sqrt: Math.sqrt, abs: Math.abs, sin: Math.sin, cos: Math.cos, tan: Math.tan, asin: Math.asin, acos: Math.acos,
-  atan: Math.atan, ln: Math.log, log: Math.log10, log2: Math.log2, exp: Math.exp, floor: Math.floor,
-  ceil: Math.ceil, round: Math.round, min: Math.min, max: Math.max, pow: Math.pow,
+  sqrt: Math.sqrt,
+  abs: Math.abs,
+  sin: Math.sin,
+  cos: Math.cos,
+  tan: Math.tan,
+  asin: Math.asin,
+  acos: Math.acos,
+  atan: Math.atan,
+  ln: Math.log,
+  log: Math.log10,
+  log2: Math.log2,
+  exp: Math.exp,
+  floor: Math.floor,
+  ceil: Math.ceil,
+  round: Math.round,
+  min: Math.min,
+  max: Math.max,
+  pow: Math.pow,
 };
 const CONSTANTS = { pi: Math.PI, e: Math.E };
 
@@ -27,7 +42,8 @@ function parse(text) {
   const take = (value) => {
     const t = tokens[i];
     if (!t) throw new Error(`"${text}" ends too early${value ? `: expected '${value}'` : ''}`);
-    if (value !== undefined && t.value !== value) throw new Error(`expected '${value}' but found '${t.value}' in "${text}"`);
+    if (value !== undefined && t.value !== value)
+      throw new Error(`expected '${value}' but found '${t.value}' in "${text}"`);
     i++;
     return t;
   };
@@ -50,25 +66,47 @@ function parse(text) {
   // power := unary ('^' power)?
   const power = () => {
     const base = unary();
-    if (peek() && peek().value === '^') { take(); return base ** power(); }
+    if (peek() && peek().value === '^') {
+      take();
+      return base ** power();
+    }
     return base;
   };
   const unary = () => {
-    if (peek() && peek().value === '-') { take(); return -unary(); }
-    if (peek() && peek().value === '+') { take(); return unary(); }
+    if (peek() && peek().value === '-') {
+      take();
+      return -unary();
+    }
+    if (peek() && peek().value === '+') {
+      take();
+      return unary();
+    }
     return primary();
   };
   const primary = () => {
     const t = take();
     if (t.type === 'number') return t.value;
-    if (t.type === 'op' && t.value === '(') { const v = expression(); take(')'); return v; }
+    if (t.type === 'op' && t.value === '(') {
+      const v = expression();
+      take(')');
+      return v;
+    }
     if (t.type === 'name') {
       if (t.value in CONSTANTS) return CONSTANTS[t.value];
       const fn = FUNCTIONS[t.value];
-      if (!fn) throw new Error(`unknown name '${t.value}' (functions: ${Object.keys(FUNCTIONS).join(', ')}; constants: pi, e)`);
+      if (!fn)
+        throw new Error(
+          `unknown name '${t.value}' (functions: ${Object.keys(FUNCTIONS).join(', ')}; constants: pi, e)`,
+        );
       take('(');
       const args = [];
-      if (peek() && peek().value !== ')') { args.push(expression()); while (peek() && peek().value === ',') { take(); args.push(expression()); } }
+      if (peek() && peek().value !== ')') {
+        args.push(expression());
+        while (peek() && peek().value === ',') {
+          take();
+          args.push(expression());
+        }
+      }
       take(')');
       return fn(...args);
     }
@@ -81,7 +119,8 @@ function parse(text) {
 
 export default {
   name: 'calculate',
-  description: 'Evaluates an arithmetic expression exactly as written, e.g. "2 * (3 + 4) ^ 2 / sqrt(16)". Supports + - * / % ^, parentheses, pi, e and sqrt, abs, sin, cos, tan, ln, log, exp, floor, ceil, round, min, max, pow.',
+  description:
+    'Evaluates an arithmetic expression exactly as written, e.g. "2 * (3 + 4) ^ 2 / sqrt(16)". Supports + - * / % ^, parentheses, pi, e and sqrt, abs, sin, cos, tan, ln, log, exp, floor, ceil, round, min, max, pow.',
   inputSchema: {
     type: 'object',
     properties: { expression: { type: 'string', description: 'The expression to evaluate.' } },

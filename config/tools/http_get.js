@@ -2,13 +2,20 @@
 //   capabilities: { fetch: { allowHosts: ['api.github.com'] } }
 export default {
   name: 'http_get',
-  description: 'GETs a URL from an allowed host and returns the status, content type and body (JSON bodies parsed, text truncated to maxChars).',
+  description:
+    'GETs a URL from an allowed host and returns the status, content type and body (JSON bodies parsed, text truncated to maxChars).',
   capabilities: ['fetch'],
   inputSchema: {
     type: 'object',
     properties: {
       url: { type: 'string', description: 'Absolute http(s) URL.' },
-      maxChars: { type: 'integer', minimum: 1, maximum: 100000, default: 4000, description: 'Longest text body returned.' },
+      maxChars: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 100000,
+        default: 4000,
+        description: 'Longest text body returned.',
+      },
     },
     required: ['url'],
     additionalProperties: false,

@@ -26,7 +26,8 @@ function pick(value, steps) {
 
 export default {
   name: 'json_pick',
-  description: 'Picks values out of a JSON document by path, e.g. "user.name", "items[0].price", "items[*].id". With `path` returns { found, value }; with `paths` returns { results: [{ path, found, value }] }. A path that does not exist gives found: false.',
+  description:
+    'Picks values out of a JSON document by path, e.g. "user.name", "items[0].price", "items[*].id". With `path` returns { found, value }; with `paths` returns { results: [{ path, found, value }] }. A path that does not exist gives found: false.',
   inputSchema: {
     type: 'object',
     properties: {
@@ -40,7 +41,11 @@ export default {
   run({ value, path, paths }) {
     let doc = value;
     if (typeof value === 'string') {
-      try { doc = JSON.parse(value); } catch { doc = value; }
+      try {
+        doc = JSON.parse(value);
+      } catch {
+        doc = value;
+      }
     }
     const read = (p) => {
       const found = pick(doc, parsePath(p));

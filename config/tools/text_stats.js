@@ -1,9 +1,14 @@
 // Counts characters, words, sentences and lines of a text, and lists its most frequent words.
-const STOP_WORDS = new Set('a an and are as at be but by for from has have i in is it its of on or that the this to was were will with'.split(' '));
+const STOP_WORDS = new Set(
+  'a an and are as at be but by for from has have i in is it its of on or that the this to was were will with'.split(
+    ' ',
+  ),
+);
 
 export default {
   name: 'text_stats',
-  description: 'Statistics of a text: characters, words, sentences, lines, average word length, estimated reading time, and the most frequent words (common stop words left out).',
+  description:
+    'Statistics of a text: characters, words, sentences, lines, average word length, estimated reading time, and the most frequent words (common stop words left out).',
   inputSchema: {
     type: 'object',
     properties: {

@@ -19,7 +19,9 @@ export interface BootOptions {
 }
 
 /** Loads the config and boots a kernel on it: what `opspawn start` does. */
-export async function bootKernel(options: BootOptions = {}): Promise<{ kernel: Kernel; loaded: LoadedConfig; logger: Logger }> {
+export async function bootKernel(
+  options: BootOptions = {},
+): Promise<{ kernel: Kernel; loaded: LoadedConfig; logger: Logger }> {
   const loaded = await loadConfig({ path: options.configPath, cwd: options.cwd, env: options.env });
   if (options.overrides?.tasks) loaded.config.tasks = { ...loaded.config.tasks, ...options.overrides.tasks };
   const logger = options.logger ?? createLogger({ level: loaded.config.log?.level, pretty: loaded.config.log?.pretty });
@@ -42,4 +44,3 @@ export async function startTestKernel(options: TestKernelOptions): Promise<TestK
     },
   };
 }
-

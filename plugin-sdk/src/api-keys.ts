@@ -16,7 +16,9 @@ export class ApiKeys {
   private readonly keys: Array<{ digest: Buffer; name: string; scopes: Set<Scope> }>;
 
   constructor(keys: readonly ApiKeyConfig[]) {
-    this.keys = keys.filter((k) => k.key.length > 0).map((k) => ({ digest: digest(k.key), name: k.name, scopes: new Set(k.scopes) }));
+    this.keys = keys
+      .filter((k) => k.key.length > 0)
+      .map((k) => ({ digest: digest(k.key), name: k.name, scopes: new Set(k.scopes) }));
   }
 
   /** No keys configured: local-only development mode. */

@@ -20,7 +20,11 @@ export function approximateTokens(message: ChatMessage): number {
  * that does not fit rather than skipping it for older ones, and never starts with tool results whose tool call was
  * cut off (chat APIs refuse such a history). Returns the messages themselves, not copies.
  */
-export function fitChatWindow(history: readonly ChatMessage[], bounds: ChatWindowBounds, pinned?: ChatMessage): ChatMessage[] {
+export function fitChatWindow(
+  history: readonly ChatMessage[],
+  bounds: ChatWindowBounds,
+  pinned?: ChatMessage,
+): ChatMessage[] {
   let budget = bounds.maxTokens - (pinned ? approximateTokens(pinned) : 0);
   let room = bounds.maxMessages - (pinned ? 1 : 0);
   let start = history.length;

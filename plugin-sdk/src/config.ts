@@ -90,12 +90,18 @@ export function defineConfig(config: OpspawnConfig): OpspawnConfig {
 type KnownPluginName = keyof PluginOptionsRegistry & string;
 
 /** Options of a plugin by package name: its registered type when it has one, any object otherwise. */
-export type PluginOptionsOf<N extends string> = N extends KnownPluginName ? PluginOptionsRegistry[N] : Record<string, unknown>;
+export type PluginOptionsOf<N extends string> = N extends KnownPluginName
+  ? PluginOptionsRegistry[N]
+  : Record<string, unknown>;
 
 /**
  * A plugin entry, with options type-checked (and completed in editors) for plugins that registered their
  * options type; `(string & {})` keeps completion of known names while allowing any package or path.
  */
-export function plugin<N extends KnownPluginName | (string & {})>(use: N | InlinePlugin, options?: PluginOptionsOf<N>, common: PluginEntryCommon = {}): PluginEntry {
+export function plugin<N extends KnownPluginName | (string & {})>(
+  use: N | InlinePlugin,
+  options?: PluginOptionsOf<N>,
+  common: PluginEntryCommon = {},
+): PluginEntry {
   return { use, options: options as Record<string, unknown> | undefined, ...common };
 }

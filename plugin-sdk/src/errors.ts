@@ -98,7 +98,14 @@ export class OpspawnError extends Error {
   }
 
   toJSON(): { code: ErrorCode; message: string; hint?: string; plugin?: string; phase?: string; details?: unknown } {
-    return { code: this.code, message: this.message, hint: this.hint, plugin: this.plugin, phase: this.phase, details: this.details };
+    return {
+      code: this.code,
+      message: this.message,
+      hint: this.hint,
+      plugin: this.plugin,
+      phase: this.phase,
+      details: this.details,
+    };
   }
 }
 
@@ -125,11 +132,17 @@ export class OpspawnProblems extends Error {
 
 // Checked by name as well as by class: a plugin may bundle its own copy of this package.
 export function isOpspawnError(value: unknown): value is OpspawnError {
-  return value instanceof OpspawnError || (value instanceof Error && value.name === 'OpspawnError' && typeof (value as OpspawnError).code === 'string');
+  return (
+    value instanceof OpspawnError ||
+    (value instanceof Error && value.name === 'OpspawnError' && typeof (value as OpspawnError).code === 'string')
+  );
 }
 
 export function isOpspawnProblems(value: unknown): value is OpspawnProblems {
-  return value instanceof OpspawnProblems || (value instanceof Error && value.name === 'OpspawnProblems' && Array.isArray((value as OpspawnProblems).problems));
+  return (
+    value instanceof OpspawnProblems ||
+    (value instanceof Error && value.name === 'OpspawnProblems' && Array.isArray((value as OpspawnProblems).problems))
+  );
 }
 
 /** The message of anything thrown, including non-Errors. */

@@ -28,7 +28,10 @@ export interface Provider<T, D extends DepsMap = DepsMap> {
 export interface Init<D extends DepsMap = DepsMap> {
   deps?: D;
   /** May return a function run on stop. */
-  init(deps: ResolvedDeps<D>, ctx: StartContext): void | (() => void | Promise<void>) | Promise<void | (() => void | Promise<void>)>;
+  init(
+    deps: ResolvedDeps<D>,
+    ctx: StartContext,
+  ): void | (() => void | Promise<void>) | Promise<void | (() => void | Promise<void>)>;
 }
 
 /** Handed to `register`: synchronous, no I/O; declare what the plugin provides and needs. */
@@ -54,11 +57,17 @@ export interface OpspawnPlugin<TOptions = unknown> extends PluginDefinition<TOpt
 }
 
 /** Declares a plugin. Its package's default export must be the result. Identity lives in package.json. */
-export function definePlugin<TOptions = Record<string, unknown>>(definition: PluginDefinition<TOptions>): OpspawnPlugin<TOptions> {
+export function definePlugin<TOptions = Record<string, unknown>>(
+  definition: PluginDefinition<TOptions>,
+): OpspawnPlugin<TOptions> {
   return { $$type: PLUGIN_MARKER, register: definition.register.bind(definition) };
 }
 
 export function isOpspawnPlugin(value: unknown): value is OpspawnPlugin {
-  return typeof value === 'object' && value !== null && (value as { $$type?: unknown }).$$type === PLUGIN_MARKER
-    && typeof (value as { register?: unknown }).register === 'function';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { $$type?: unknown }).$$type === PLUGIN_MARKER &&
+    typeof (value as { register?: unknown }).register === 'function'
+  );
 }

@@ -20,7 +20,8 @@ export function decodeTaskCursor(cursor: string): string {
     // reported below
   }
   throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'cursor is not one this server issued', {
-    hint: 'pass nextCursor from the previous page unchanged', details: [{ path: 'cursor', message: 'invalid cursor' }],
+    hint: 'pass nextCursor from the previous page unchanged',
+    details: [{ path: 'cursor', message: 'invalid cursor' }],
   });
 }
 

@@ -11,7 +11,10 @@
 export class TickBatch<I, O> {
   private pending: Array<{ item: I; resolve: (value: O) => void; reject: (error: unknown) => void }> = [];
 
-  constructor(private readonly run: (items: I[]) => Promise<Array<O | Error>>, private readonly maxItems = 500) {}
+  constructor(
+    private readonly run: (items: I[]) => Promise<Array<O | Error>>,
+    private readonly maxItems = 500,
+  ) {}
 
   add(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
@@ -26,11 +29,12 @@ export class TickBatch<I, O> {
     for (let start = 0; start < all.length; start += this.maxItems) {
       const slice = all.slice(start, start + this.maxItems);
       this.run(slice.map((p) => p.item)).then(
-        (results) => slice.forEach((p, i) => {
-          const result = results[i];
-          if (result instanceof Error) p.reject(result);
-          else p.resolve(result as O);
-        }),
+        (results) =>
+          slice.forEach((p, i) => {
+            const result = results[i];
+            if (result instanceof Error) p.reject(result);
+            else p.resolve(result as O);
+          }),
         (error) => {
           for (const p of slice) p.reject(error);
         },

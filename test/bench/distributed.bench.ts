@@ -17,18 +17,39 @@ const CONCURRENCY = 32;
 
 async function rawBeeQueue(workers: number, jobs: number): Promise<number> {
   const name = `bench-raw-${process.pid}-${workers}`;
-  const children = Array.from({ length: workers }, () => spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/raw-bee-queue-worker.ts', import.meta.url)), REDIS_URL, name, String(CONCURRENCY)], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const children = Array.from({ length: workers }, () =>
+    spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('./fixtures/raw-bee-queue-worker.ts', import.meta.url)),
+        REDIS_URL,
+        name,
+        String(CONCURRENCY),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    ),
+  );
   await Promise.all(children.map((c) => new Promise((resolve) => c.stdout!.once('data', resolve))));
-  const producer = new BeeQueue(name, { redis: { url: REDIS_URL }, isWorker: false, getEvents: false, sendEvents: false, storeJobs: false });
+  const producer = new BeeQueue(name, {
+    redis: { url: REDIS_URL },
+    isWorker: false,
+    getEvents: false,
+    sendEvents: false,
+    storeJobs: false,
+  });
   await producer.ready();
   const t0 = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-    while (next < jobs) {
-      next++;
-      await producer.createJob({ n: next }).save();
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < jobs) {
+        next++;
+        await producer.createJob({ n: next }).save();
+      }
+    }),
+  );
   for (;;) {
     const { waiting, active } = await producer.checkHealth();
     if (waiting + active === 0) break;
@@ -48,10 +69,18 @@ async function opspawn(workers: number, tasks: number): Promise<{ rate: number; 
     await cluster.startApi();
     for (let i = 0; i < workers; i++) await cluster.startWorker();
     // Warm up connections, JIT and the schema before timing.
-    await submitMany(cluster.api!, 200, IN_FLIGHT, (i) => ({ goal: `warm ${i}`, input: { plan: [], final: 'ok' }, labels: { run: 'warm' } }));
+    await submitMany(cluster.api!, 200, IN_FLIGHT, (i) => ({
+      goal: `warm ${i}`,
+      input: { plan: [], final: 'ok' },
+      labels: { run: 'warm' },
+    }));
     await cluster.settle('warm', 120_000);
     const t0 = performance.now();
-    await submitMany(cluster.api!, tasks, IN_FLIGHT, (i) => ({ goal: `bench ${i}`, input: { plan: [], final: 'ok' }, labels: { run: 'bench' } }));
+    await submitMany(cluster.api!, tasks, IN_FLIGHT, (i) => ({
+      goal: `bench ${i}`,
+      input: { plan: [], final: 'ok' },
+      labels: { run: 'bench' },
+    }));
     const submitted = performance.now();
     const done = await cluster.settle('bench', 600_000);
     const elapsed = (performance.now() - t0) / 1000;
@@ -68,11 +97,15 @@ export default async function bench(): Promise<void> {
     console.log('SKIPPED: needs Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (start them, or see .ci/run)');
     return;
   }
-  console.log(`${TASKS} no-op tasks per run, ${IN_FLIGHT} submissions in flight, concurrency ${CONCURRENCY} per worker process`);
+  console.log(
+    `${TASKS} no-op tasks per run, ${IN_FLIGHT} submissions in flight, concurrency ${CONCURRENCY} per worker process`,
+  );
   console.log('workers | raw bee-queue jobs/s | opspawn tasks/s (REST submit → succeeded) | ratio | REST submits/s');
   for (const workers of [1, 2, 4]) {
     const raw = await rawBeeQueue(workers, TASKS);
     const ours = await opspawn(workers, TASKS);
-    console.log(`${String(workers).padStart(7)} | ${raw.toFixed(0).padStart(20)} | ${ours.rate.toFixed(0).padStart(41)} | ${(ours.rate / raw * 100).toFixed(0).padStart(4)}% | ${ours.submitRate.toFixed(0)}`);
+    console.log(
+      `${String(workers).padStart(7)} | ${raw.toFixed(0).padStart(20)} | ${ours.rate.toFixed(0).padStart(41)} | ${((ours.rate / raw) * 100).toFixed(0).padStart(4)}% | ${ours.submitRate.toFixed(0)}`,
+    );
   }
 }

@@ -14,7 +14,13 @@ const CALLS = 20_000;
 const IN_FLIGHT = 64;
 
 function loadService() {
-  const def = protoLoader.loadSync('opspawn/v1/tasks.proto', { includeDirs: [join(REPO, 'proto')], keepCase: false, longs: Number, enums: String, defaults: true });
+  const def = protoLoader.loadSync('opspawn/v1/tasks.proto', {
+    includeDirs: [join(REPO, 'proto')],
+    keepCase: false,
+    longs: Number,
+    enums: String,
+    defaults: true,
+  });
   return (grpc.loadPackageDefinition(def) as any).opspawn.v1.TaskService;
 }
 
@@ -22,16 +28,19 @@ async function drive(address: string): Promise<number> {
   const Service = loadService();
   const client = new Service(address, grpc.credentials.createInsecure());
   const request = { goal: 'bench', inputJson: JSON.stringify({ plan: [], final: 'ok' }), labels: { bench: 'grpc' } };
-  const one = () => new Promise<void>((resolve, reject) => client.Submit(request, (e: Error | null) => (e ? reject(e) : resolve())));
+  const one = () =>
+    new Promise<void>((resolve, reject) => client.Submit(request, (e: Error | null) => (e ? reject(e) : resolve())));
   for (let i = 0; i < 500; i++) await one(); // warm-up
   let sent = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-    while (sent < CALLS) {
-      sent++;
-      await one();
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (sent < CALLS) {
+        sent++;
+        await one();
+      }
+    }),
+  );
   const seconds = (performance.now() - t0) / 1000;
   client.close();
   return CALLS / seconds;
@@ -44,10 +53,22 @@ async function bareServer(): Promise<{ address: string; close: () => void }> {
   server.addService(Service.service, {
     Submit: (call: grpc.ServerUnaryCall<any, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       JSON.parse(call.request.inputJson || 'null');
-      cb(null, { task: { id: 'task_x', goal: call.request.goal, status: 'TASK_STATUS_QUEUED', labels: call.request.labels, createdAt: now, updatedAt: now }, created: true });
+      cb(null, {
+        task: {
+          id: 'task_x',
+          goal: call.request.goal,
+          status: 'TASK_STATUS_QUEUED',
+          labels: call.request.labels,
+          createdAt: now,
+          updatedAt: now,
+        },
+        created: true,
+      });
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
   return { address: `127.0.0.1:${port}`, close: () => server.forceShutdown() };
 }
 
@@ -57,7 +78,13 @@ export default async function bench(): Promise<void> {
   bare.close();
 
   const kernel = await startTestKernel({
-    plugins: ['@opspawn/store-memory', '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted', { use: '@opspawn/transport-grpc', options: { port: 0 } }],
+    plugins: [
+      '@opspawn/store-memory',
+      '@opspawn/broker-memory',
+      '@opspawn/memory-buffer',
+      '@opspawn/planner-scripted',
+      { use: '@opspawn/transport-grpc', options: { port: 0 } },
+    ],
   });
   const address = kernel.get(extensionPoints.transport)[0]!.value.addresses()[0]!;
   const opspawn = await drive(address);
@@ -65,5 +92,7 @@ export default async function bench(): Promise<void> {
 
   console.log(`gRPC unary calls/s, ${CALLS} calls, ${IN_FLIGHT} in flight on one channel:`);
   console.log(`  bare grpc-js handler            ${baseline.toFixed(0)} calls/s`);
-  console.log(`  transport-grpc Submit           ${opspawn.toFixed(0)} calls/s   (${((opspawn / baseline) * 100).toFixed(0)}% of bare; target >= 50%)`);
+  console.log(
+    `  transport-grpc Submit           ${opspawn.toFixed(0)} calls/s   (${((opspawn / baseline) * 100).toFixed(0)}% of bare; target >= 50%)`,
+  );
 }

@@ -21,14 +21,28 @@ function writeDeployment(): string {
     const deps = i < 5 ? [] : [i - 5, Math.floor(i / 2)];
     const pdir = join(dir, `p${i}`);
     mkdirSync(pdir);
-    writeFileSync(join(pdir, 'package.json'), JSON.stringify({
-      name: `bench-p${i}`, version: '1.0.0', type: 'module', main: 'index.js',
-      opspawn: { id: `p${i}`, kinds: [], kernel: '^1.0.0', configSchema: { type: 'object', properties: { n: { type: 'integer', default: i } } } },
-    }));
-    writeFileSync(join(pdir, 'index.js'), `import { definePlugin, createToken } from '@opspawn/plugin-sdk';
+    writeFileSync(
+      join(pdir, 'package.json'),
+      JSON.stringify({
+        name: `bench-p${i}`,
+        version: '1.0.0',
+        type: 'module',
+        main: 'index.js',
+        opspawn: {
+          id: `p${i}`,
+          kinds: [],
+          kernel: '^1.0.0',
+          configSchema: { type: 'object', properties: { n: { type: 'integer', default: i } } },
+        },
+      }),
+    );
+    writeFileSync(
+      join(pdir, 'index.js'),
+      `import { definePlugin, createToken } from '@opspawn/plugin-sdk';
 export default definePlugin({ register(env) {
   env.provide(createToken('bench.p${i}'), { deps: { ${deps.map((d) => `d${d}: createToken('bench.p${d}')`).join(', ')} }, create: async () => ({ n: ${i} }), dispose: async () => {} });
-} });\n`);
+} });\n`,
+    );
   }
   return dir;
 }
@@ -48,7 +62,10 @@ export default async function bench(): Promise<void> {
       await kernel.stop();
       const t2 = performance.now();
       if (run === 0) cold = t2 - t0;
-      if (run >= 3) { samples.push(t2 - t0); bootOnly.push(t1 - t0); } // the first runs pay for module imports
+      if (run >= 3) {
+        samples.push(t2 - t0);
+        bootOnly.push(t1 - t0);
+      } // the first runs pay for module imports
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -58,5 +75,7 @@ export default async function bench(): Promise<void> {
   console.log(`kernel boot+stop, ${PLUGINS} no-op plugins in a dependency graph, ${RUNS} runs (after 3 warm-up runs):`);
   console.log(`  boot (checks + graph + start)   p50 ${fmt(boot.p50)}  p99 ${fmt(boot.p99)}`);
   console.log(`  first boot + stop (cold: imports 50 plugin modules)  ${fmt(cold)}`);
-  console.log(`  boot + stop                     p50 ${fmt(total.p50)}  p99 ${fmt(total.p99)}   target < 100 ms: ${total.p99 < 100 ? 'met' : 'NOT met'}`);
+  console.log(
+    `  boot + stop                     p50 ${fmt(total.p50)}  p99 ${fmt(total.p99)}   target < 100 ms: ${total.p99 < 100 ? 'met' : 'NOT met'}`,
+  );
 }

@@ -11,29 +11,57 @@ import { fmt, summarize } from './stats.js';
 
 const EVERYTHING = join(REPO, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const CALLS = 2000;
-const silent = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {}, child() { return silent; } };
+const silent = {
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  fatal() {},
+  child() {
+    return silent;
+  },
+};
 
 export default async function bench(): Promise<void> {
   const raw = new Client({ name: 'bench', version: '1.0.0' });
   await raw.connect(new StdioClientTransport({ command: process.execPath, args: [EVERYTHING], stderr: 'ignore' }));
   // A client that wants to call tools lists them first, as the proxy does (the SDK then checks outputs against schemas).
   await raw.listTools();
-  const proxy = new McpProxyToolProvider({
-    namespace: 'mcp', servers: { everything: { transport: 'stdio', command: process.execPath, args: [EVERYTHING] } },
-    callTimeoutMs: 10_000, connectTimeoutMs: 10_000, reconnect: { initialDelayMs: 500, maxDelayMs: 5000 },
-  }, silent as never);
+  const proxy = new McpProxyToolProvider(
+    {
+      namespace: 'mcp',
+      servers: { everything: { transport: 'stdio', command: process.execPath, args: [EVERYTHING] } },
+      callTimeoutMs: 10_000,
+      connectTimeoutMs: 10_000,
+      reconnect: { initialDelayMs: 500, maxDelayMs: 5000 },
+    },
+    silent as never,
+  );
   await proxy.start();
   // Each call gets its own signal, as the tool registry gives every call.
-  const viaRaw = async () => { await raw.callTool({ name: 'echo', arguments: { message: 'bench' } }); };
+  const viaRaw = async () => {
+    await raw.callTool({ name: 'echo', arguments: { message: 'bench' } });
+  };
   const viaProxy = async () => {
-    await proxy.call('call', { server: 'everything', tool: 'echo', arguments: { message: 'bench' } }, { signal: new AbortController().signal, deadline: Date.now() + 10_000, log: () => undefined });
+    await proxy.call(
+      'call',
+      { server: 'everything', tool: 'echo', arguments: { message: 'bench' } },
+      { signal: new AbortController().signal, deadline: Date.now() + 10_000, log: () => undefined },
+    );
   };
   const rawMs: number[] = [];
   const proxyMs: number[] = [];
-  for (let i = 0; i < 200; i++) { await viaRaw(); await viaProxy(); } // warm-up
+  for (let i = 0; i < 200; i++) {
+    await viaRaw();
+    await viaProxy();
+  } // warm-up
   // Alternate blocks so both see the same machine load.
   for (let block = 0; block < 20; block++) {
-    for (const [fn, out] of [[viaRaw, rawMs], [viaProxy, proxyMs]] as const) {
+    for (const [fn, out] of [
+      [viaRaw, rawMs],
+      [viaProxy, proxyMs],
+    ] as const) {
       for (let i = 0; i < CALLS / 20; i++) {
         const t0 = performance.now();
         await fn();
@@ -48,5 +76,7 @@ export default async function bench(): Promise<void> {
   console.log(`MCP echo over stdio (server-everything), ${CALLS} sequential calls each:`);
   console.log(`  raw SDK client     mean ${fmt(r.mean)}  p50 ${fmt(r.p50)}  p99 ${fmt(r.p99)}`);
   console.log(`  mcp-proxy          mean ${fmt(p.mean)}  p50 ${fmt(p.p50)}  p99 ${fmt(p.p99)}`);
-  console.log(`  overhead           mean ${(((p.mean / r.mean) - 1) * 100).toFixed(1)}%  p50 ${(((p.p50 / r.p50) - 1) * 100).toFixed(1)}%   target < 10%`);
+  console.log(
+    `  overhead           mean ${((p.mean / r.mean - 1) * 100).toFixed(1)}%  p50 ${((p.p50 / r.p50 - 1) * 100).toFixed(1)}%   target < 10%`,
+  );
 }

@@ -15,16 +15,23 @@ const WARMUP = 10;
 const INPUT = { expression: '2 * (3 + 4) ^ 2 / sqrt(16) + max(1, 2, 3)' };
 
 // The same calculate file, its default export turned into a variable the child process can call.
-const calculator = readFileSync(join(process.cwd(), 'config/tools/calculate.js'), 'utf8').replace('export default', 'const tool =');
+const calculator = readFileSync(join(process.cwd(), 'config/tools/calculate.js'), 'utf8').replace(
+  'export default',
+  'const tool =',
+);
 const childScript = `${calculator}\nconst input = JSON.parse(process.argv[1]);\nprocess.stdout.write(JSON.stringify(tool.run(input)));`;
 
 function childCall(): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', childScript, JSON.stringify(INPUT)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['-e', childScript, JSON.stringify(INPUT)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`child exited with ${code}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`child exited with ${code}`)),
+    );
   });
 }
 
@@ -53,7 +60,13 @@ export default async function bench(): Promise<void> {
   const q = summarize(sandbox);
   const c = summarize(child);
   console.log(`calculate tool call, sequential, ${CALLS} sandbox calls / ${BASELINE_CALLS} child-process calls:`);
-  console.log(`  QuickJS (fresh runtime per call, worker pool)  p50 ${fmt(q.p50)}  p99 ${fmt(q.p99)}  mean ${fmt(q.mean)}`);
-  console.log(`  child process per call (node -e)              p50 ${fmt(c.p50)}  p99 ${fmt(c.p99)}  mean ${fmt(c.mean)}`);
-  console.log(`  ratio (child / QuickJS)                       p50 ${(c.p50 / q.p50).toFixed(1)}x  p99 ${(c.p99 / q.p99).toFixed(1)}x  (target >= 20x)`);
+  console.log(
+    `  QuickJS (fresh runtime per call, worker pool)  p50 ${fmt(q.p50)}  p99 ${fmt(q.p99)}  mean ${fmt(q.mean)}`,
+  );
+  console.log(
+    `  child process per call (node -e)              p50 ${fmt(c.p50)}  p99 ${fmt(c.p99)}  mean ${fmt(c.mean)}`,
+  );
+  console.log(
+    `  ratio (child / QuickJS)                       p50 ${(c.p50 / q.p50).toFixed(1)}x  p99 ${(c.p99 / q.p99).toFixed(1)}x  (target >= 20x)`,
+  );
 }

@@ -14,28 +14,44 @@ const REQUESTS = 20_000;
 const CONNECTIONS = 32;
 const BODY = JSON.stringify({ goal: 'bench', input: { plan: [], final: 'ok' }, labels: { bench: 'rest' } });
 /** Accepted, stored and queued, but not started during the run: the API path alone, as in an API-only process. */
-const LATER_BODY = JSON.stringify({ goal: 'bench', input: { plan: [], final: 'ok' }, labels: { bench: 'rest' }, notBefore: new Date(Date.now() + 3_600_000).toISOString() });
+const LATER_BODY = JSON.stringify({
+  goal: 'bench',
+  input: { plan: [], final: 'ok' },
+  labels: { bench: 'rest' },
+  notBefore: new Date(Date.now() + 3_600_000).toISOString(),
+});
 
 async function drive(url: string, body = BODY): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
   const target = new URL('/v1/tasks', url);
-  const one = () => new Promise<void>((resolve, reject) => {
-    const req = request(target, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode === 202 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+  const one = () =>
+    new Promise<void>((resolve, reject) => {
+      const req = request(
+        target,
+        {
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 202 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
     });
-    req.on('error', reject);
-    req.end(body);
-  });
   for (let i = 0; i < 1000; i++) await one();
   let sent = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
-    while (sent < REQUESTS) {
-      sent++;
-      await one();
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (sent < REQUESTS) {
+        sent++;
+        await one();
+      }
+    }),
+  );
   const rate = REQUESTS / ((performance.now() - t0) / 1000);
   agent.destroy();
   return rate;
@@ -60,7 +76,13 @@ export default async function bench(): Promise<void> {
   const bare = await bareKoa();
   const before = await drive(bare.url);
   const kernel = await startTestKernel({
-    plugins: ['@opspawn/store-memory', '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted', { use: '@opspawn/transport-rest', options: { port: 0 } }],
+    plugins: [
+      '@opspawn/store-memory',
+      '@opspawn/broker-memory',
+      '@opspawn/memory-buffer',
+      '@opspawn/planner-scripted',
+      { use: '@opspawn/transport-rest', options: { port: 0 } },
+    ],
   });
   const url = kernel.get(extensionPoints.transport)[0]!.value.addresses()[0]!;
   const apiOnly = await drive(url, LATER_BODY);
@@ -71,6 +93,10 @@ export default async function bench(): Promise<void> {
   bare.close();
   console.log(`REST POST requests/s, ${REQUESTS} requests over ${CONNECTIONS} keep-alive connections:`);
   console.log(`  bare koa handler (parse JSON, 202)   ${baseline.toFixed(0)} req/s`);
-  console.log(`  transport-rest POST /v1/tasks        ${apiOnly.toFixed(0)} req/s   (${((apiOnly / baseline) * 100).toFixed(0)}% of bare; target >= 50%) validate, store, enqueue; tasks start later, as with workers elsewhere`);
-  console.log(`  ... with every task also run here   ${opspawn.toFixed(0)} req/s   (${((opspawn / baseline) * 100).toFixed(0)}% of bare) the embedded host: API and worker share one core`);
+  console.log(
+    `  transport-rest POST /v1/tasks        ${apiOnly.toFixed(0)} req/s   (${((apiOnly / baseline) * 100).toFixed(0)}% of bare; target >= 50%) validate, store, enqueue; tasks start later, as with workers elsewhere`,
+  );
+  console.log(
+    `  ... with every task also run here   ${opspawn.toFixed(0)} req/s   (${((opspawn / baseline) * 100).toFixed(0)}% of bare) the embedded host: API and worker share one core`,
+  );
 }

@@ -18,26 +18,36 @@ const TASKS = 5000;
 async function throughput(tasks: TaskService, count: number): Promise<{ perSecond: number; latencies: number[] }> {
   const latencies: number[] = [];
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: count }, async (_, i) => {
-    const submitted = performance.now();
-    const { task } = await tasks.submit({ goal: `bench ${i}`, input: { plan: [{ tool: 'b__noop', arguments: { i } }] } });
-    for await (const e of tasks.watch(task.id)) void e;
-    latencies.push(performance.now() - submitted);
-  }));
+  await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const submitted = performance.now();
+      const { task } = await tasks.submit({
+        goal: `bench ${i}`,
+        input: { plan: [{ tool: 'b__noop', arguments: { i } }] },
+      });
+      for await (const e of tasks.watch(task.id)) void e;
+      latencies.push(performance.now() - submitted);
+    }),
+  );
   return { perSecond: count / ((performance.now() - t0) / 1000), latencies };
 }
 
 /** Closed loop: `clients` callers each submit a task and wait for it to finish, again and again. */
 async function closedLoop(tasks: TaskService, clients: number, perClient: number): Promise<number[]> {
   const latencies: number[] = [];
-  await Promise.all(Array.from({ length: clients }, async (_, c) => {
-    for (let i = 0; i < perClient; i++) {
-      const t0 = performance.now();
-      const { task } = await tasks.submit({ goal: `loop ${c}/${i}`, input: { plan: [{ tool: 'b__noop', arguments: { i } }] } });
-      for await (const e of tasks.watch(task.id)) void e;
-      latencies.push(performance.now() - t0);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let i = 0; i < perClient; i++) {
+        const t0 = performance.now();
+        const { task } = await tasks.submit({
+          goal: `loop ${c}/${i}`,
+          input: { plan: [{ tool: 'b__noop', arguments: { i } }] },
+        });
+        for await (const e of tasks.watch(task.id)) void e;
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
   return latencies;
 }
 
@@ -45,9 +55,20 @@ function rawInsertRate(path: string, count: number): number {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
-  db.exec('CREATE TABLE IF NOT EXISTS raw_bench (id TEXT PRIMARY KEY, goal TEXT, input TEXT, status TEXT, labels TEXT, created_at TEXT) WITHOUT ROWID');
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS raw_bench (id TEXT PRIMARY KEY, goal TEXT, input TEXT, status TEXT, labels TEXT, created_at TEXT) WITHOUT ROWID',
+  );
   const insert = db.prepare('INSERT INTO raw_bench VALUES (?, ?, ?, ?, ?, ?)');
-  const one = db.transaction((i: number) => insert.run(`raw_${i}`, `bench ${i}`, '{"plan":[{"tool":"b__noop","arguments":{}}]}', 'queued', '{}', new Date().toISOString()));
+  const one = db.transaction((i: number) =>
+    insert.run(
+      `raw_${i}`,
+      `bench ${i}`,
+      '{"plan":[{"tool":"b__noop","arguments":{}}]}',
+      'queued',
+      '{}',
+      new Date().toISOString(),
+    ),
+  );
   const t0 = performance.now();
   for (let i = 0; i < count; i++) one(i);
   const rate = count / ((performance.now() - t0) / 1000);
@@ -61,8 +82,15 @@ export default async function bench(): Promise<void> {
   try {
     const kernel = await startTestKernel({
       plugins: [
-        { use: '@opspawn/store-sqlite', options: { path } }, '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted',
-        { use: toolsPlugin('bench-tools', 'b', [{ name: 'noop', description: 'does nothing', inputSchema: { type: 'object' }, run: () => null }]) },
+        { use: '@opspawn/store-sqlite', options: { path } },
+        '@opspawn/broker-memory',
+        '@opspawn/memory-buffer',
+        '@opspawn/planner-scripted',
+        {
+          use: toolsPlugin('bench-tools', 'b', [
+            { name: 'noop', description: 'does nothing', inputSchema: { type: 'object' }, run: () => null },
+          ]),
+        },
       ],
       tasks: { concurrency: 64 },
     });
@@ -73,12 +101,22 @@ export default async function bench(): Promise<void> {
     await kernel.stop();
     const raw = rawInsertRate(path, TASKS * 4);
     const lat = summarize(latencies);
-    console.log(`embedded defaults (store-sqlite WAL + broker-memory + planner-scripted), ${TASKS} tasks with one tool call, all submitted at once:`);
-    console.log(`  tasks/s                  ${perSecond.toFixed(0)}   target >= 2000: ${perSecond >= 2000 ? 'met' : 'NOT met'}`);
-    console.log(`  submit -> final latency  p50 ${fmt(lat.p50)}  p99 ${fmt(lat.p99)}  (queueing included: every task is submitted at t=0)`);
-    console.log(`  submit -> final latency  p50 ${fmt(loop.p50)}  p99 ${fmt(loop.p99)}  (closed loop: 16 callers, each waits for its task)`);
+    console.log(
+      `embedded defaults (store-sqlite WAL + broker-memory + planner-scripted), ${TASKS} tasks with one tool call, all submitted at once:`,
+    );
+    console.log(
+      `  tasks/s                  ${perSecond.toFixed(0)}   target >= 2000: ${perSecond >= 2000 ? 'met' : 'NOT met'}`,
+    );
+    console.log(
+      `  submit -> final latency  p50 ${fmt(lat.p50)}  p99 ${fmt(lat.p99)}  (queueing included: every task is submitted at t=0)`,
+    );
+    console.log(
+      `  submit -> final latency  p50 ${fmt(loop.p50)}  p99 ${fmt(loop.p99)}  (closed loop: 16 callers, each waits for its task)`,
+    );
     console.log(`  raw SQLite insert rate   ${raw.toFixed(0)} rows/s on the same file (one transaction per insert)`);
-    console.log(`  ratio                    one task costs as much as ${(raw / perSecond).toFixed(1)} raw inserts (a task writes the row, 7 events and 2 transitions)`);
+    console.log(
+      `  ratio                    one task costs as much as ${(raw / perSecond).toFixed(1)} raw inserts (a task writes the row, 7 events and 2 transitions)`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

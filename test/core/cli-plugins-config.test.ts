@@ -26,10 +26,23 @@ describe('opspawn plugins add/remove/enable/disable: config edits', function () 
 
   beforeEach(() => {
     d = new Deployment()
-      .plugin({ id: 'base', dir: 'vendor/base', configSchema: { type: 'object', properties: { greeting: { type: 'string' } } } })
+      .plugin({
+        id: 'base',
+        dir: 'vendor/base',
+        configSchema: { type: 'object', properties: { greeting: { type: 'string' } } },
+      })
       .plugin({ id: 'extra', dir: 'vendor/extra' })
       .plugin({ id: 'app', dir: 'vendor/app', requires: { base: '^1.0.0' } })
-      .plugin({ id: 'weather', dir: 'vendor/weather', kinds: ['tool-provider'], configSchema: { type: 'object', additionalProperties: false, properties: { units: { enum: ['metric', 'imperial'] }, retries: { type: 'integer' } } } })
+      .plugin({
+        id: 'weather',
+        dir: 'vendor/weather',
+        kinds: ['tool-provider'],
+        configSchema: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { units: { enum: ['metric', 'imperial'] }, retries: { type: 'integer' } },
+        },
+      })
       .plugin({ id: 'future', dir: 'vendor/future', kernel: '^2.0.0' })
       .file('opspawn.config.ts', HANDWRITTEN);
   });
@@ -38,22 +51,32 @@ describe('opspawn plugins add/remove/enable/disable: config edits', function () 
   it('adds a plugin as plugin(...) with its options, keeping every comment and line of the config', async () => {
     const r = await d.run(['plugins', 'add', './vendor/weather', '--option', 'units=metric', '--option', 'retries=3']);
     expect(r.code, r.stderr).to.equal(0);
-    expect(r.stdout).to.match(/^added plugin 'weather' 1\.0\.0 \(fixture-weather\) to .*opspawn\.config\.ts \(the previous version is in opspawn\.config\.ts\.bak\)\n$/);
-    expect(config()).to.equal(HANDWRITTEN.replace(
-      "    plugin('./vendor/app', { retries: 2 }),\n",
-      "    plugin('./vendor/app', { retries: 2 }),\n    plugin('./vendor/weather', { units: 'metric', retries: 3 }),\n",
-    ));
+    expect(r.stdout).to.match(
+      /^added plugin 'weather' 1\.0\.0 \(fixture-weather\) to .*opspawn\.config\.ts \(the previous version is in opspawn\.config\.ts\.bak\)\n$/,
+    );
+    expect(config()).to.equal(
+      HANDWRITTEN.replace(
+        "    plugin('./vendor/app', { retries: 2 }),\n",
+        "    plugin('./vendor/app', { retries: 2 }),\n    plugin('./vendor/weather', { units: 'metric', retries: 3 }),\n",
+      ),
+    );
     expect(readFileSync(join(d.dir, 'opspawn.config.ts.bak'), 'utf8')).to.equal(HANDWRITTEN);
     const listed = await d.run(['plugins', 'list', '--json']);
-    expect(JSON.parse(listed.stdout).plugins.map((p: { id: string; status: string }) => `${p.id}:${p.status}`))
-      .to.deep.equal(['base:enabled', 'extra:enabled', 'app:enabled', 'weather:enabled']);
+    expect(
+      JSON.parse(listed.stdout).plugins.map((p: { id: string; status: string }) => `${p.id}:${p.status}`),
+    ).to.deep.equal(['base:enabled', 'extra:enabled', 'app:enabled', 'weather:enabled']);
   });
 
   it('imports plugin() when the config does not, and follows its quotes in a one-line array', async () => {
-    d.file('opspawn.config.ts', `import { defineConfig } from "@opspawn/plugin-sdk";\n\nexport default defineConfig({ plugins: ["./vendor/base"] });\n`);
+    d.file(
+      'opspawn.config.ts',
+      `import { defineConfig } from "@opspawn/plugin-sdk";\n\nexport default defineConfig({ plugins: ["./vendor/base"] });\n`,
+    );
     const r = await d.run(['plugins', 'add', './vendor/extra']);
     expect(r.code, r.stderr).to.equal(0);
-    expect(config()).to.equal(`import { defineConfig, plugin } from "@opspawn/plugin-sdk";\n\nexport default defineConfig({ plugins: ["./vendor/base", plugin("./vendor/extra", {})] });\n`);
+    expect(config()).to.equal(
+      `import { defineConfig, plugin } from "@opspawn/plugin-sdk";\n\nexport default defineConfig({ plugins: ["./vendor/base", plugin("./vendor/extra", {})] });\n`,
+    );
   });
 
   it('prints the diff with --dry-run and changes nothing', async () => {
@@ -64,7 +87,11 @@ describe('opspawn plugins add/remove/enable/disable: config edits', function () 
     expect(r.stderr).to.contain('dry run: opspawn.config.ts is unchanged');
     expect(config()).to.equal(HANDWRITTEN);
     expect(existsSync(join(d.dir, 'opspawn.config.ts.bak'))).to.equal(false);
-    for (const args of [['remove', 'extra'], ['disable', 'extra'], ['remove', 'weather']]) {
+    for (const args of [
+      ['remove', 'extra'],
+      ['disable', 'extra'],
+      ['remove', 'weather'],
+    ]) {
       const other = await d.run(['plugins', ...args, '--dry-run']);
       expect(config(), args.join(' ')).to.equal(HANDWRITTEN);
       if (args[1] !== 'weather') expect(other.code, other.stderr).to.equal(0);
@@ -82,10 +109,12 @@ describe('opspawn plugins add/remove/enable/disable: config edits', function () 
     expect(readdirSync(d.dir).filter((f) => f.includes('candidate'))).to.deep.equal([]);
   });
 
-  it('refuses options the plugin\'s schema rejects, and a plugin that is already there', async () => {
+  it("refuses options the plugin's schema rejects, and a plugin that is already there", async () => {
     const bad = await d.run(['plugins', 'add', './vendor/weather', '--option', 'units=kelvin', '--json']);
     expect(bad.code).to.equal(4);
-    expect(JSON.parse(bad.stdout).problems.map((p: { code: string; plugin: string }) => [p.code, p.plugin])).to.deep.equal([['OPSPAWN_PLUGIN_OPTIONS_INVALID', 'weather']]);
+    expect(
+      JSON.parse(bad.stdout).problems.map((p: { code: string; plugin: string }) => [p.code, p.plugin]),
+    ).to.deep.equal([['OPSPAWN_PLUGIN_OPTIONS_INVALID', 'weather']]);
     const twice = await d.run(['plugins', 'add', './vendor/extra']);
     expect(twice.code).to.equal(4);
     expect(errorLines(twice.stderr)[0]).to.match(/^error OPSPAWN_PLUGIN_DUPLICATE: plugin 'extra' is declared twice/);
@@ -95,11 +124,16 @@ describe('opspawn plugins add/remove/enable/disable: config edits', function () 
   it('disables a plugin keeping its options, and enables it again', async () => {
     const off = await d.run(['plugins', 'disable', 'extra']);
     expect(off.code, off.stderr).to.equal(0);
-    expect(config()).to.contain("    plugin('./vendor/extra', {}, { enabled: false }),   // a string entry, with a comment\n");
+    expect(config()).to.contain(
+      "    plugin('./vendor/extra', {}, { enabled: false }),   // a string entry, with a comment\n",
+    );
     const offApp = await d.run(['plugins', 'disable', 'app']);
     expect(offApp.code, offApp.stderr).to.equal(0);
     expect(config()).to.contain("plugin('./vendor/app', { retries: 2 }, { enabled: false })");
-    const listed = JSON.parse((await d.run(['plugins', 'list', '--json'])).stdout).plugins as Array<{ id: string; status: string }>;
+    const listed = JSON.parse((await d.run(['plugins', 'list', '--json'])).stdout).plugins as Array<{
+      id: string;
+      status: string;
+    }>;
     expect(listed.map((p) => `${p.id}:${p.status}`)).to.deep.equal(['base:enabled', 'extra:disabled', 'app:disabled']);
     const inspect = JSON.parse((await d.run(['plugins', 'inspect', 'app', '--json'])).stdout);
     expect(inspect.options).to.deep.equal({ retries: 2 });
@@ -149,13 +183,21 @@ export default defineConfig({
 `);
     const unknown = await d.run(['plugins', 'remove', 'nope']);
     expect(unknown.code).to.equal(4);
-    expect(errorLines(unknown.stderr)).to.deep.equal([`error OPSPAWN_PLUGIN_NOT_FOUND: no plugin 'nope' in ${join(d.dir, 'opspawn.config.ts')} (fix: known plugins: extra)`]);
+    expect(errorLines(unknown.stderr)).to.deep.equal([
+      `error OPSPAWN_PLUGIN_NOT_FOUND: no plugin 'nope' in ${join(d.dir, 'opspawn.config.ts')} (fix: known plugins: extra)`,
+    ]);
   });
 
   it('answers --json with what it did', async () => {
     const r = await d.run(['plugins', 'disable', 'extra', '--json']);
     expect(r.code, r.stderr).to.equal(0);
-    expect(JSON.parse(r.stdout)).to.deep.include({ ok: true, dryRun: false, action: 'disable', plugin: 'extra', backup: join(d.dir, 'opspawn.config.ts.bak') });
+    expect(JSON.parse(r.stdout)).to.deep.include({
+      ok: true,
+      dryRun: false,
+      action: 'disable',
+      plugin: 'extra',
+      backup: join(d.dir, 'opspawn.config.ts.bak'),
+    });
   });
 
   it('refuses to edit a config whose plugins are not a literal list, changing nothing', async () => {
@@ -163,7 +205,9 @@ export default defineConfig({
     d.file('opspawn.config.ts', computed);
     const r = await d.run(['plugins', 'add', './vendor/extra']);
     expect(r.code).to.equal(3);
-    expect(errorLines(r.stderr)[0]).to.match(/^error OPSPAWN_CONFIG_NOT_EDITABLE: .*"plugins" is not a literal array the CLI can edit/);
+    expect(errorLines(r.stderr)[0]).to.match(
+      /^error OPSPAWN_CONFIG_NOT_EDITABLE: .*"plugins" is not a literal array the CLI can edit/,
+    );
     expect(config()).to.equal(computed);
   });
 });

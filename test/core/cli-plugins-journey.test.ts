@@ -19,7 +19,7 @@ export default defineConfig({
  * From an empty folder to a published plugin running in someone else's deployment, as a user goes: every step is
  * the real CLI or npm in a folder outside this repository.
  */
-describe('a plugin from scaffold to someone else\'s deployment', function () {
+describe("a plugin from scaffold to someone else's deployment", function () {
   this.timeout(240_000);
   let work: string;
   let packages: Awaited<ReturnType<typeof packOpspawn>>;
@@ -38,9 +38,14 @@ describe('a plugin from scaffold to someone else\'s deployment', function () {
     // 1. The author writes the plugin.
     const created = await runCli(['plugins', 'new', 'greeter', '--kind', 'tool-provider'], { cwd: work });
     expectOk(created, 'plugins new');
-    expect(created.stdout).to.contain("created tool-provider plugin 'greeter' (package opspawn-plugin-greeter) in opspawn-plugin-greeter");
+    expect(created.stdout).to.contain(
+      "created tool-provider plugin 'greeter' (package opspawn-plugin-greeter) in opspawn-plugin-greeter",
+    );
     const author = join(work, 'opspawn-plugin-greeter');
-    expectOk(await sh('npm', ['install', '--save-dev', packages.sdk, packages.core], author), 'npm install in the plugin');
+    expectOk(
+      await sh('npm', ['install', '--save-dev', packages.sdk, packages.core], author),
+      'npm install in the plugin',
+    );
     const tested = await sh('npm', ['test'], author);
     expectOk(tested, 'npm test');
     expect(tested.stdout).to.match(/5 passing/);
@@ -57,15 +62,23 @@ describe('a plugin from scaffold to someone else\'s deployment', function () {
     writeFileSync(join(deployment, 'opspawn.config.ts'), CONFIG);
     expectOk(await sh('npm', ['install', packages.sdk], deployment), 'npm install sdk');
     expectOk(await sh('npm', ['install', packages.core], deployment), 'npm install core');
-    const opspawn = (args: string[]) => sh(process.execPath, [join(deployment, 'node_modules/@opspawn/core/dist/cli/main.js'), ...args], deployment);
+    const opspawn = (args: string[]) =>
+      sh(process.execPath, [join(deployment, 'node_modules/@opspawn/core/dist/cli/main.js'), ...args], deployment);
 
     const added = await opspawn(['plugins', 'add', tarball, '--option', 'maxTextLength=500']);
     expectOk(added, 'plugins add');
-    expect(added.stdout).to.match(/^added plugin 'greeter' 0\.1\.0 \(opspawn-plugin-greeter\) to .*opspawn\.config\.ts/);
-    expect(readFileSync(join(deployment, 'opspawn.config.ts'), 'utf8')).to.equal(CONFIG
-      .replace("import { defineConfig } from '@opspawn/plugin-sdk';", "import { defineConfig, plugin } from '@opspawn/plugin-sdk';")
-      .replace('plugins: [],', "plugins: [plugin('opspawn-plugin-greeter', { maxTextLength: 500 })],"));
-    expect(JSON.parse(readFileSync(join(deployment, 'package.json'), 'utf8')).dependencies).to.have.property('opspawn-plugin-greeter');
+    expect(added.stdout).to.match(
+      /^added plugin 'greeter' 0\.1\.0 \(opspawn-plugin-greeter\) to .*opspawn\.config\.ts/,
+    );
+    expect(readFileSync(join(deployment, 'opspawn.config.ts'), 'utf8')).to.equal(
+      CONFIG.replace(
+        "import { defineConfig } from '@opspawn/plugin-sdk';",
+        "import { defineConfig, plugin } from '@opspawn/plugin-sdk';",
+      ).replace('plugins: [],', "plugins: [plugin('opspawn-plugin-greeter', { maxTextLength: 500 })],"),
+    );
+    expect(JSON.parse(readFileSync(join(deployment, 'package.json'), 'utf8')).dependencies).to.have.property(
+      'opspawn-plugin-greeter',
+    );
 
     // 3. It runs: the host starts it, and plugins list says it is enabled.
     const started = await startHost(join(deployment, 'node_modules/@opspawn/core/dist/cli/main.js'), deployment);
@@ -78,23 +91,36 @@ describe('a plugin from scaffold to someone else\'s deployment', function () {
     // 4. Off, keeping its options; then gone, package and all.
     expectOk(await opspawn(['plugins', 'disable', 'greeter']), 'disable');
     expect((await opspawn(['plugins', 'list'])).stdout).to.match(/greeter\s+0\.1\.0\s+tool-provider\s+disabled/);
-    expect(JSON.parse((await opspawn(['plugins', 'inspect', 'greeter', '--json'])).stdout).options).to.deep.equal({ maxTextLength: 500 });
+    expect(JSON.parse((await opspawn(['plugins', 'inspect', 'greeter', '--json'])).stdout).options).to.deep.equal({
+      maxTextLength: 500,
+    });
     const removed = await opspawn(['plugins', 'remove', 'greeter', '--purge']);
     expectOk(removed, 'remove');
     expect(readFileSync(join(deployment, 'opspawn.config.ts'), 'utf8')).to.contain('plugins: [],');
-    expect(JSON.parse(readFileSync(join(deployment, 'package.json'), 'utf8')).dependencies).not.to.have.property('opspawn-plugin-greeter');
+    expect(JSON.parse(readFileSync(join(deployment, 'package.json'), 'utf8')).dependencies).not.to.have.property(
+      'opspawn-plugin-greeter',
+    );
     expect(existsSync(join(deployment, 'node_modules/opspawn-plugin-greeter'))).to.equal(false);
 
     // 5. A package built for another kernel is refused after npm installed it, and npm's work is undone.
     const future = join(work, 'future');
     mkdirSync(future);
-    writeFileSync(join(future, 'package.json'), JSON.stringify({
-      name: 'opspawn-plugin-future', version: '3.0.0', type: 'module', main: 'index.js',
-      opspawn: { id: 'future', kinds: ['tool-provider'], kernel: '^2.0.0' },
-    }));
+    writeFileSync(
+      join(future, 'package.json'),
+      JSON.stringify({
+        name: 'opspawn-plugin-future',
+        version: '3.0.0',
+        type: 'module',
+        main: 'index.js',
+        opspawn: { id: 'future', kinds: ['tool-provider'], kernel: '^2.0.0' },
+      }),
+    );
     writeFileSync(join(future, 'index.js'), 'export default {};\n');
     const futurePacked = await sh('npm', ['pack', '--silent'], future);
-    const before = { config: readFileSync(join(deployment, 'opspawn.config.ts'), 'utf8'), pkg: readFileSync(join(deployment, 'package.json'), 'utf8') };
+    const before = {
+      config: readFileSync(join(deployment, 'opspawn.config.ts'), 'utf8'),
+      pkg: readFileSync(join(deployment, 'package.json'), 'utf8'),
+    };
     const refused = await opspawn(['plugins', 'add', join(future, futurePacked.stdout.trim())]);
     expect(refused.code).to.equal(4);
     expect(refused.stderr.split('\n').filter((l) => l.startsWith('error '))).to.deep.equal([
@@ -108,17 +134,25 @@ describe('a plugin from scaffold to someone else\'s deployment', function () {
 
 /** `opspawn start` until its startup report, then SIGTERM. */
 function startHost(cli: string, cwd: string): Promise<{ stderr: string; stop(): Promise<number | null> }> {
-  const child = spawn(process.execPath, [cli, 'start'], { cwd, env: { ...process.env, ...NPM_ENV, OPSPAWN_CONFIG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, 'start'], {
+    cwd,
+    env: { ...process.env, ...NPM_ENV, OPSPAWN_CONFIG: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stdout.resume();
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     child.stderr.on('data', (b: Buffer) => {
       stderr += b;
-      if (stderr.includes('press Ctrl-C to stop')) resolve({ stderr, stop: () => {
-        child.kill('SIGTERM');
-        return exited;
-      } });
+      if (stderr.includes('press Ctrl-C to stop'))
+        resolve({
+          stderr,
+          stop: () => {
+            child.kill('SIGTERM');
+            return exited;
+          },
+        });
     });
     void exited.then((code) => reject(new Error(`opspawn start exited early with ${code}: ${stderr}`)));
   });

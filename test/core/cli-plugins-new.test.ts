@@ -27,22 +27,39 @@ describe('opspawn plugins new', function () {
       const dir = join(work, `opspawn-plugin-my-${kind}`);
       const tested = await sh('npm', ['test'], dir);
       expect(tested.code, `${tested.stdout}\n${tested.stderr}`).to.equal(0);
-      expect(tested.stdout).to.match(/\d+ passing/).and.not.match(/\d+ failing/);
+      expect(tested.stdout)
+        .to.match(/\d+ passing/)
+        .and.not.match(/\d+ failing/);
       const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
       expect(pkg.opspawn).to.deep.include({ id: `my-${kind}`, kinds: [kind], kernel: '^1.0.0' });
     });
   }
 
   it('writes a package ready to publish: exports with types, files, keywords, a peer dependency on the SDK', async () => {
-    const r = await runCli(['plugins', 'new', 'weather', '--kind', 'tool-provider', '--package', '@acme/opspawn-weather', '--json'], { cwd: work });
+    const r = await runCli(
+      ['plugins', 'new', 'weather', '--kind', 'tool-provider', '--package', '@acme/opspawn-weather', '--json'],
+      { cwd: work },
+    );
     expect(r.code, r.stderr).to.equal(0);
-    expect(JSON.parse(r.stdout)).to.deep.include({ ok: true, id: 'weather', packageName: '@acme/opspawn-weather', dir: join(work, 'opspawn-weather') });
+    expect(JSON.parse(r.stdout)).to.deep.include({
+      ok: true,
+      id: 'weather',
+      packageName: '@acme/opspawn-weather',
+      dir: join(work, 'opspawn-weather'),
+    });
     const pkg = JSON.parse(readFileSync(join(work, 'opspawn-weather/package.json'), 'utf8'));
-    expect(pkg).to.deep.include({ name: '@acme/opspawn-weather', type: 'module', files: ['dist', 'README.md'], peerDependencies: { '@opspawn/plugin-sdk': '^1.0.0' } });
+    expect(pkg).to.deep.include({
+      name: '@acme/opspawn-weather',
+      type: 'module',
+      files: ['dist', 'README.md'],
+      peerDependencies: { '@opspawn/plugin-sdk': '^1.0.0' },
+    });
     expect(pkg.exports['.']).to.deep.equal({ types: './dist/index.d.ts', default: './dist/index.js' });
     expect(pkg.keywords).to.include.members(['opspawn', 'opspawn-plugin']);
     expect(pkg.scripts).to.include.keys('build', 'test', 'prepack');
-    expect(readFileSync(join(work, 'opspawn-weather/README.md'), 'utf8')).to.contain('| `maxTextLength` | integer ≥ 1 | `100000` |');
+    expect(readFileSync(join(work, 'opspawn-weather/README.md'), 'utf8')).to.contain(
+      '| `maxTextLength` | integer ≥ 1 | `100000` |',
+    );
   });
 
   it('pins the toolchain this repository builds and tests with', () => {
@@ -56,9 +73,18 @@ describe('opspawn plugins new', function () {
 
   it('refuses a bad id, an unknown kind and a folder that is not empty, with exit code 2', async () => {
     const cases: Array<[string[], RegExp]> = [
-      [['plugins', 'new', 'My Tool', '--kind', 'tool-provider'], /^error OPSPAWN_SCAFFOLD_INVALID: 'My Tool' is not a plugin id \(fix: use lowercase/],
-      [['plugins', 'new', 'x', '--kind', 'teleporter'], /^error OPSPAWN_SCAFFOLD_INVALID: 'teleporter' is not a plugin kind \(fix: choose one of: store, broker/],
-      [['plugins', 'new', 'weather', '--kind', 'memory', '--dir', 'opspawn-weather'], /^error OPSPAWN_SCAFFOLD_INVALID: .*opspawn-weather already exists and is not empty/],
+      [
+        ['plugins', 'new', 'My Tool', '--kind', 'tool-provider'],
+        /^error OPSPAWN_SCAFFOLD_INVALID: 'My Tool' is not a plugin id \(fix: use lowercase/,
+      ],
+      [
+        ['plugins', 'new', 'x', '--kind', 'teleporter'],
+        /^error OPSPAWN_SCAFFOLD_INVALID: 'teleporter' is not a plugin kind \(fix: choose one of: store, broker/,
+      ],
+      [
+        ['plugins', 'new', 'weather', '--kind', 'memory', '--dir', 'opspawn-weather'],
+        /^error OPSPAWN_SCAFFOLD_INVALID: .*opspawn-weather already exists and is not empty/,
+      ],
     ];
     for (const [args, line] of cases) {
       const r = await runCli(args, { cwd: work });

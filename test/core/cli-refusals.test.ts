@@ -10,7 +10,9 @@ describe('opspawn plugins verify: refusals before any plugin code runs', functio
   const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('error '));
 
   it('refuses a plugin whose kernel range excludes this kernel, naming wanted and found', async () => {
-    d.plugin({ id: 'future', kernel: '^2.0.0', register: 'record("registered")' }).config(`{ plugins: ['./plugins/future'] }`);
+    d.plugin({ id: 'future', kernel: '^2.0.0', register: 'record("registered")' }).config(
+      `{ plugins: ['./plugins/future'] }`,
+    );
     const r = await d.run(['plugins', 'verify']);
     expect(r.code).to.equal(4);
     expect(errorLines(r.stderr)).to.deep.equal([
@@ -34,8 +36,12 @@ describe('opspawn plugins verify: refusals before any plugin code runs', functio
     const r = await d.run(['plugins', 'verify']);
     expect(r.code).to.equal(4);
     const lines = errorLines(r.stderr);
-    expect(lines).to.include("error OPSPAWN_PLUGIN_DEPENDENCY_MISSING: plugin 'a' requires plugin 'b' ^1.0.0, which is not in the config (fix: add 'b' to plugins in the config)");
-    expect(lines).to.include("error OPSPAWN_PLUGIN_DEPENDENCY_VERSION: plugin 'a' requires plugin 'c' ^2.0.0, found 1.4.0 (fix: install a version of 'c' matching ^2.0.0)");
+    expect(lines).to.include(
+      "error OPSPAWN_PLUGIN_DEPENDENCY_MISSING: plugin 'a' requires plugin 'b' ^1.0.0, which is not in the config (fix: add 'b' to plugins in the config)",
+    );
+    expect(lines).to.include(
+      "error OPSPAWN_PLUGIN_DEPENDENCY_VERSION: plugin 'a' requires plugin 'c' ^2.0.0, found 1.4.0 (fix: install a version of 'c' matching ^2.0.0)",
+    );
   });
 
   it('refuses a duplicate id, naming both entries', async () => {
@@ -51,11 +57,14 @@ describe('opspawn plugins verify: refusals before any plugin code runs', functio
     d.plugin({ id: 'odd', kinds: ['teleporter'] }).config(`{ plugins: ['./plugins/odd'] }`);
     const r = await d.run(['plugins', 'verify']);
     expect(r.code).to.equal(4);
-    expect(errorLines(r.stderr)[0]).to.match(/^error OPSPAWN_PLUGIN_UNKNOWN_KIND: plugin 'odd' declares unknown kind 'teleporter' \(fix: kinds are: store, broker/);
+    expect(errorLines(r.stderr)[0]).to.match(
+      /^error OPSPAWN_PLUGIN_UNKNOWN_KIND: plugin 'odd' declares unknown kind 'teleporter' \(fix: kinds are: store, broker/,
+    );
   });
 
   it('refuses two stores when the config does not choose one, and accepts the choice', async () => {
-    d.plugin({ id: 'store-a', kinds: ['store'] }).plugin({ id: 'store-b', kinds: ['store'] })
+    d.plugin({ id: 'store-a', kinds: ['store'] })
+      .plugin({ id: 'store-b', kinds: ['store'] })
       .config(`{ plugins: ['./plugins/store-a', './plugins/store-b'] }`);
     const r = await d.run(['plugins', 'verify']);
     expect(r.code).to.equal(4);
@@ -66,11 +75,16 @@ describe('opspawn plugins verify: refusals before any plugin code runs', functio
     const ok = await d.run(['plugins', 'list', '--json']);
     expect(ok.code).to.equal(0);
     const listed = JSON.parse(ok.stdout).plugins as Array<{ id: string; status: string }>;
-    expect(listed.map((p) => [p.id, p.status])).to.deep.equal([['store-a', 'inactive'], ['store-b', 'enabled']]);
+    expect(listed.map((p) => [p.id, p.status])).to.deep.equal([
+      ['store-a', 'inactive'],
+      ['store-b', 'enabled'],
+    ]);
   });
 
   it('prints a dependency cycle as a path', async () => {
-    d.plugin({ id: 'a', requires: { b: '*' } }).plugin({ id: 'b', requires: { c: '*' } }).plugin({ id: 'c', requires: { a: '*' } })
+    d.plugin({ id: 'a', requires: { b: '*' } })
+      .plugin({ id: 'b', requires: { c: '*' } })
+      .plugin({ id: 'c', requires: { a: '*' } })
       .config(`{ plugins: ['./plugins/a', './plugins/b', './plugins/c'] }`);
     const r = await d.run(['plugins', 'verify']);
     expect(r.code).to.equal(4);
@@ -80,23 +94,29 @@ describe('opspawn plugins verify: refusals before any plugin code runs', functio
   });
 
   it('reports a package that is not a plugin, and a plugin that cannot be found', async () => {
-    d.file('plain/package.json', JSON.stringify({ name: 'plain', version: '1.0.0' }))
-      .config(`{ plugins: ['./plain', '@acme/opspawn-nothing'] }`);
+    d.file('plain/package.json', JSON.stringify({ name: 'plain', version: '1.0.0' })).config(
+      `{ plugins: ['./plain', '@acme/opspawn-nothing'] }`,
+    );
     const r = await d.run(['plugins', 'verify']);
     expect(r.code).to.equal(4);
     const lines = errorLines(r.stderr);
     expect(lines[0]).to.match(/^error OPSPAWN_PLUGIN_MANIFEST_INVALID: package 'plain' has no "opspawn" manifest/);
-    expect(lines[1]).to.match(/^error OPSPAWN_PLUGIN_NOT_FOUND: plugin '@acme\/opspawn-nothing' \(plugins\[1\]\) was not found from .* \(fix: npm install @acme\/opspawn-nothing/);
+    expect(lines[1]).to.match(
+      /^error OPSPAWN_PLUGIN_NOT_FOUND: plugin '@acme\/opspawn-nothing' \(plugins\[1\]\) was not found from .* \(fix: npm install @acme\/opspawn-nothing/,
+    );
   });
 
   it('gives --json output with every problem for scripts', async () => {
-    d.plugin({ id: 'future', kernel: '>=3' }).plugin({ id: 'odd', kinds: ['nope'] }).config(`{ plugins: ['./plugins/future', './plugins/odd'] }`);
+    d.plugin({ id: 'future', kernel: '>=3' })
+      .plugin({ id: 'odd', kinds: ['nope'] })
+      .config(`{ plugins: ['./plugins/future', './plugins/odd'] }`);
     const r = await d.run(['plugins', 'verify', '--json']);
     expect(r.code).to.equal(4);
     const out = JSON.parse(r.stdout);
     expect(out.ok).to.equal(false);
     expect(out.problems.map((p: { code: string; plugin: string }) => [p.code, p.plugin])).to.have.deep.members([
-      ['OPSPAWN_PLUGIN_UNKNOWN_KIND', 'odd'], ['OPSPAWN_PLUGIN_KERNEL_MISMATCH', 'future'],
+      ['OPSPAWN_PLUGIN_UNKNOWN_KIND', 'odd'],
+      ['OPSPAWN_PLUGIN_KERNEL_MISMATCH', 'future'],
     ]);
   });
 });
@@ -107,13 +127,22 @@ describe('opspawn config check', function () {
   afterEach(() => d.cleanup());
 
   const schema = {
-    type: 'object', additionalProperties: false, required: ['url'],
-    properties: { url: { type: 'string' }, retries: { type: 'integer', minimum: 0, default: 3 }, mode: { enum: ['fast', 'safe'], default: 'safe' } },
+    type: 'object',
+    additionalProperties: false,
+    required: ['url'],
+    properties: {
+      url: { type: 'string' },
+      retries: { type: 'integer', minimum: 0, default: 3 },
+      mode: { enum: ['fast', 'safe'], default: 'safe' },
+    },
   };
 
   it('reports every invalid option of every plugin at once, with paths', async () => {
-    d.plugin({ id: 'p1', configSchema: schema }).plugin({ id: 'p2', configSchema: schema })
-      .config(`{ plugins: [{ use: './plugins/p1', options: { retries: -1, mode: 'turbo' } }, { use: './plugins/p2', options: { url: 7, colour: 'red' } }] }`);
+    d.plugin({ id: 'p1', configSchema: schema })
+      .plugin({ id: 'p2', configSchema: schema })
+      .config(
+        `{ plugins: [{ use: './plugins/p1', options: { retries: -1, mode: 'turbo' } }, { use: './plugins/p2', options: { url: 7, colour: 'red' } }] }`,
+      );
     const r = await d.run(['config', 'check']);
     expect(r.code).to.equal(4);
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('error '));
@@ -127,16 +156,18 @@ describe('opspawn config check', function () {
   });
 
   it('merges schema defaults into options and substitutes ${ENV} secrets', async () => {
-    d.plugin({ id: 'p1', configSchema: schema })
-      .config(`{ plugins: [{ use: './plugins/p1', options: { url: 'https://\${API_HOST}/v1' } }] }`);
+    d.plugin({ id: 'p1', configSchema: schema }).config(
+      `{ plugins: [{ use: './plugins/p1', options: { url: 'https://\${API_HOST}/v1' } }] }`,
+    );
     const r = await d.run(['plugins', 'inspect', 'p1', '--json'], { env: { API_HOST: 'api.example.com' } });
     expect(r.code).to.equal(0);
     expect(JSON.parse(r.stdout).options).to.deep.equal({ url: 'https://api.example.com/v1', retries: 3, mode: 'safe' });
   });
 
   it('reports a missing environment variable with its path', async () => {
-    d.plugin({ id: 'p1', configSchema: schema })
-      .config(`{ plugins: [{ use: './plugins/p1', options: { url: '\${OPSPAWN_TEST_UNSET_URL}' } }] }`);
+    d.plugin({ id: 'p1', configSchema: schema }).config(
+      `{ plugins: [{ use: './plugins/p1', options: { url: '\${OPSPAWN_TEST_UNSET_URL}' } }] }`,
+    );
     const r = await d.run(['config', 'check']);
     expect(r.code).to.equal(3);
     expect(r.stderr.trim()).to.equal(
@@ -148,8 +179,10 @@ describe('opspawn config check', function () {
     d.config(`{ plugins: [{ use: './x', onBootFailure: 'explode' }], stor: 'x' } as any`);
     const r = await d.run(['config', 'check']);
     expect(r.code).to.equal(3);
-    expect(r.stderr).to.contain("error OPSPAWN_CONFIG_INVALID: stor: is not a known option");
-    expect(r.stderr).to.contain('error OPSPAWN_CONFIG_INVALID: plugins[0].onBootFailure: must be one of "abort", "continue"');
+    expect(r.stderr).to.contain('error OPSPAWN_CONFIG_INVALID: stor: is not a known option');
+    expect(r.stderr).to.contain(
+      'error OPSPAWN_CONFIG_INVALID: plugins[0].onBootFailure: must be one of "abort", "continue"',
+    );
   });
 
   it('loads .ts, .mjs and .json configs, from --config and OPSPAWN_CONFIG', async () => {
@@ -157,7 +190,11 @@ describe('opspawn config check', function () {
     d.file('alt/conf.json', JSON.stringify({ plugins: ['../plugins/p1'] }));
     d.file('alt/conf.mjs', `export default { plugins: ['../plugins/p1'] };`);
     d.config(`{ plugins: ['./plugins/p1'] satisfies string[] }`);
-    for (const [args, env] of [[[], {}], [['--config', 'alt/conf.json'], {}], [[], { OPSPAWN_CONFIG: 'alt/conf.mjs' }]] as const) {
+    for (const [args, env] of [
+      [[], {}],
+      [['--config', 'alt/conf.json'], {}],
+      [[], { OPSPAWN_CONFIG: 'alt/conf.mjs' }],
+    ] as const) {
       const r = await d.run([...args, 'config', 'check'], { env });
       expect(r.code, r.stderr).to.equal(0);
       expect(r.stdout).to.contain('1 plugin(s) enabled');
@@ -167,7 +204,9 @@ describe('opspawn config check', function () {
   it('says what to do when there is no config or it does not load', async () => {
     const none = await d.run(['config', 'check']);
     expect(none.code).to.equal(3);
-    expect(none.stderr).to.match(/^error OPSPAWN_CONFIG_NOT_FOUND: no opspawn.config.ts .* \(fix: run from your deployment folder, or pass --config <file>\)\n$/);
+    expect(none.stderr).to.match(
+      /^error OPSPAWN_CONFIG_NOT_FOUND: no opspawn.config.ts .* \(fix: run from your deployment folder, or pass --config <file>\)\n$/,
+    );
     d.file('opspawn.config.ts', 'export default { plugins: [ }');
     const broken = await d.run(['config', 'check']);
     expect(broken.code).to.equal(3);

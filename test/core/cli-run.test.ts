@@ -10,7 +10,9 @@ describe('opspawn run', function () {
   before(() => {
     d = new Deployment();
     for (const id of ['store-memory', 'broker-memory', 'memory-buffer', 'planner-scripted']) d.linkBuiltIn(id);
-    d.config(`{ plugins: ['@opspawn/store-memory', '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted'] }`);
+    d.config(
+      `{ plugins: ['@opspawn/store-memory', '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted'] }`,
+    );
   });
   after(() => d.cleanup());
 
@@ -24,19 +26,32 @@ describe('opspawn run', function () {
     expect(r.code, r.stderr).to.equal(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).to.match(/^task task_\w{26}: answer$/);
-    expect(lines.slice(1)).to.deep.equal(['• queued', '• running (attempt 1)', '= {"answer":42}', '• succeeded (attempt 1)']);
+    expect(lines.slice(1)).to.deep.equal([
+      '• queued',
+      '• running (attempt 1)',
+      '= {"answer":42}',
+      '• succeeded (attempt 1)',
+    ]);
   });
 
   it('exits 10 when the task fails, with the error code on the last line', async () => {
-    const r = await d.run(['run', task('bad.json', { goal: 'missing tool', input: { plan: [{ tool: 'x__y' }] }, maxAttempts: 1 })]);
+    const r = await d.run([
+      'run',
+      task('bad.json', { goal: 'missing tool', input: { plan: [{ tool: 'x__y' }] }, maxAttempts: 1 }),
+    ]);
     expect(r.code).to.equal(10);
-    expect(r.stdout.trim().split('\n').at(-1)).to.match(/^• failed \(attempt 1\): OPSPAWN_PLANNER_FAILED: step 1 call 'x__y' failed: OPSPAWN_TOOL_NOT_FOUND/);
+    expect(r.stdout.trim().split('\n').at(-1)).to.match(
+      /^• failed \(attempt 1\): OPSPAWN_PLANNER_FAILED: step 1 call 'x__y' failed: OPSPAWN_TOOL_NOT_FOUND/,
+    );
   });
 
   it('prints one JSON event per line with --json', async () => {
     const r = await d.run(['run', task('json.json', { goal: 'json', input: { plan: [], final: 'x' } }), '--json']);
     expect(r.code).to.equal(0);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(events.map((e) => e.seq)).to.deep.equal([1, 2, 3, 4]);
     expect(events.at(-1).data.status).to.equal('succeeded');
   });
@@ -48,14 +63,18 @@ describe('opspawn run', function () {
     expect(broken.stderr).to.match(/^error OPSPAWN_INVALID_REQUEST: broken.json is not JSON: /);
     const invalid = await d.run(['run', task('invalid.json', { goal: '', priority: 50 })]);
     expect(invalid.code).to.equal(2);
-    expect(invalid.stderr).to.contain('error OPSPAWN_TASK_INVALID: the task request is invalid: goal must NOT have fewer than 1 characters; priority must be <= 10');
+    expect(invalid.stderr).to.contain(
+      'error OPSPAWN_TASK_INVALID: the task request is invalid: goal must NOT have fewer than 1 characters; priority must be <= 10',
+    );
   });
 
   it('leaves the tasks of a host sharing its store alone (no recovery for a one-shot run)', async () => {
     const shared = new Deployment();
     try {
       for (const id of ['store-sqlite', 'broker-memory', 'memory-buffer', 'planner-scripted']) shared.linkBuiltIn(id);
-      shared.config(`{ plugins: [{ use: '@opspawn/store-sqlite', options: { path: './tasks.db' } }, '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted'] }`);
+      shared.config(
+        `{ plugins: [{ use: '@opspawn/store-sqlite', options: { path: './tasks.db' } }, '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted'] }`,
+      );
       const store = SqliteTaskStore.open({ path: join(shared.dir, 'tasks.db'), busyTimeoutMs: 1000 });
       const elsewhere = (await store.create(sampleTask({ status: 'running', attempts: 1 }))).task;
       writeFileSync(join(shared.dir, 'mine.json'), JSON.stringify({ goal: 'mine', input: { plan: [], final: 1 } }));

@@ -9,8 +9,15 @@ describe('opspawn start', function () {
   beforeEach(() => (d = new Deployment()));
   afterEach(() => d.cleanup());
 
-  function start(): Promise<{ stderr: string; stop(signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string }> }> {
-    const child = spawn(process.execPath, [CLI, 'start'], { cwd: d.dir, env: { ...process.env, RECORD_FILE: d.recordFile, OPSPAWN_CONFIG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  function start(): Promise<{
+    stderr: string;
+    stop(signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string }>;
+  }> {
+    const child = spawn(process.execPath, [CLI, 'start'], {
+      cwd: d.dir,
+      env: { ...process.env, RECORD_FILE: d.recordFile, OPSPAWN_CONFIG: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr += b));
     child.stdout.resume();
@@ -19,7 +26,14 @@ describe('opspawn start', function () {
       const onData = () => {
         if (stderr.includes('press Ctrl-C to stop')) {
           child.stderr.off('data', onData);
-          resolve({ stderr, stop: async (signal) => { child.kill(signal); const code = await exited; return { code, stderr }; } });
+          resolve({
+            stderr,
+            stop: async (signal) => {
+              child.kill(signal);
+              const code = await exited;
+              return { code, stderr };
+            },
+          });
         }
       };
       child.stderr.on('data', onData);
@@ -28,10 +42,19 @@ describe('opspawn start', function () {
   }
 
   it('boots third-party plugins from a local path, reports them, and stops them in reverse order on SIGTERM', async () => {
-    d.plugin({ id: 'base', dir: 'vendor/base', register: `
-        env.provide(sdk.createToken('acme.clock'), { create: () => { record('base start'); return { now: () => 1 }; }, dispose: () => record('base stop') });` })
-      .plugin({ id: 'app', dir: 'vendor/app', requires: { base: '^1.0.0' }, register: `
-        env.registerInit({ deps: { clock: sdk.createToken('acme.clock') }, init: ({ clock }) => { record('app start ' + clock.now()); return () => record('app stop'); } });` })
+    d.plugin({
+      id: 'base',
+      dir: 'vendor/base',
+      register: `
+        env.provide(sdk.createToken('acme.clock'), { create: () => { record('base start'); return { now: () => 1 }; }, dispose: () => record('base stop') });`,
+    })
+      .plugin({
+        id: 'app',
+        dir: 'vendor/app',
+        requires: { base: '^1.0.0' },
+        register: `
+        env.registerInit({ deps: { clock: sdk.createToken('acme.clock') }, init: ({ clock }) => { record('app start ' + clock.now()); return () => record('app stop'); } });`,
+      })
       .config(`{ plugins: ['./vendor/app', './vendor/base'], log: { level: 'warn' } }`);
     const host = await start();
     expect(host.stderr).to.match(/opspawn started in [\d.]+ ms/);
@@ -40,11 +63,18 @@ describe('opspawn start', function () {
     const { code, stderr } = await host.stop('SIGTERM');
     expect(code).to.equal(0);
     expect(stderr).to.contain('SIGTERM: stopping plugins');
-    expect(readFileSync(d.recordFile, 'utf8').trim().split('\n')).to.deep.equal(['base start', 'app start 1', 'app stop', 'base stop']);
+    expect(readFileSync(d.recordFile, 'utf8').trim().split('\n')).to.deep.equal([
+      'base start',
+      'app start 1',
+      'app stop',
+      'base stop',
+    ]);
   });
 
   it('stops on Ctrl-C (SIGINT) with exit code 0', async () => {
-    d.plugin({ id: 'p', register: `env.registerInit({ init: () => () => record('p stop') })` }).config(`{ plugins: ['./plugins/p'], log: { level: 'warn' } }`);
+    d.plugin({ id: 'p', register: `env.registerInit({ init: () => () => record('p stop') })` }).config(
+      `{ plugins: ['./plugins/p'], log: { level: 'warn' } }`,
+    );
     const host = await start();
     const { code } = await host.stop('SIGINT');
     expect(code).to.equal(0);
@@ -52,11 +82,15 @@ describe('opspawn start', function () {
   });
 
   it('exits 5 with one line naming plugin and phase when a plugin fails to start', async () => {
-    d.plugin({ id: 'flaky', register: `env.registerInit({ init: () => { throw new Error('cannot reach the database'); } })` })
-      .config(`{ plugins: ['./plugins/flaky'], log: { level: 'silent' } }`);
+    d.plugin({
+      id: 'flaky',
+      register: `env.registerInit({ init: () => { throw new Error('cannot reach the database'); } })`,
+    }).config(`{ plugins: ['./plugins/flaky'], log: { level: 'silent' } }`);
     const r = await d.run(['start']);
     expect(r.code).to.equal(5);
-    expect(r.stderr).to.contain("error OPSPAWN_PLUGIN_START_FAILED: plugin 'flaky' failed in start: cannot reach the database");
+    expect(r.stderr).to.contain(
+      "error OPSPAWN_PLUGIN_START_FAILED: plugin 'flaky' failed in start: cannot reach the database",
+    );
   });
 
   it('refuses an unknown --role with exit code 2, listing the roles', async () => {

@@ -13,13 +13,18 @@ describe('opspawn tasks (against a running host)', function () {
 
   before(async () => {
     d = new Deployment();
-    for (const id of ['store-sqlite', 'broker-memory', 'memory-buffer', 'planner-scripted', 'transport-rest']) d.linkBuiltIn(id);
+    for (const id of ['store-sqlite', 'broker-memory', 'memory-buffer', 'planner-scripted', 'transport-rest'])
+      d.linkBuiltIn(id);
     d.config(`{
       plugins: [{ use: '@opspawn/store-sqlite', options: { path: './tasks.db' } }, '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted',
         { use: '@opspawn/transport-rest', options: { port: 0, apiKeys: [{ key: 'cli-key', name: 'cli', scopes: ['admin'] }] } }],
       log: { level: 'silent' },
     }`);
-    host = spawn(process.execPath, [CLI, 'start'], { cwd: d.dir, env: { ...process.env, OPSPAWN_CONFIG: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    host = spawn(process.execPath, [CLI, 'start'], {
+      cwd: d.dir,
+      env: { ...process.env, OPSPAWN_CONFIG: '' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     url = await new Promise<string>((resolve, reject) => {
       let err = '';
       host.stderr!.on('data', (b: Buffer) => {
@@ -36,7 +41,8 @@ describe('opspawn tasks (against a running host)', function () {
     d.cleanup();
   });
 
-  const cli = (args: string[], env: Record<string, string> = {}) => d.run(['tasks', ...args], { env: { OPSPAWN_URL: url, OPSPAWN_TOKEN: 'cli-key', ...env } });
+  const cli = (args: string[], env: Record<string, string> = {}) =>
+    d.run(['tasks', ...args], { env: { OPSPAWN_URL: url, OPSPAWN_TOKEN: 'cli-key', ...env } });
 
   it('submits with --wait, prints the steps, and exits with the outcome', async () => {
     writeFileSync(join(d.dir, 'ok.json'), JSON.stringify({ goal: 'hello', input: { plan: [], final: 'hi' } }));
@@ -45,12 +51,23 @@ describe('opspawn tasks (against a running host)', function () {
     expect(ok.stdout).to.match(/^task_\w{26} queued\n/);
     expect(ok.stdout).to.contain('\n= hi\n');
     expect(ok.stdout.trim().split('\n').at(-1)).to.equal('• succeeded (attempt 1)');
-    writeFileSync(join(d.dir, 'bad.json'), JSON.stringify({ goal: 'boom', input: { plan: [{ tool: 'none__here' }] }, maxAttempts: 1 }));
+    writeFileSync(
+      join(d.dir, 'bad.json'),
+      JSON.stringify({ goal: 'boom', input: { plan: [{ tool: 'none__here' }] }, maxAttempts: 1 }),
+    );
     expect((await cli(['submit', 'bad.json', '--wait'])).code).to.equal(10);
   });
 
   it('lists, gets and cancels, with --json for scripts', async () => {
-    writeFileSync(join(d.dir, 'later.json'), JSON.stringify({ goal: 'later', input: { plan: [], final: 1 }, notBefore: new Date(Date.now() + 60_000).toISOString(), labels: { kind: 'later' } }));
+    writeFileSync(
+      join(d.dir, 'later.json'),
+      JSON.stringify({
+        goal: 'later',
+        input: { plan: [], final: 1 },
+        notBefore: new Date(Date.now() + 60_000).toISOString(),
+        labels: { kind: 'later' },
+      }),
+    );
     const submitted = JSON.parse((await cli(['submit', 'later.json', '--json'])).stdout);
     const list = await cli(['list', '--label', 'kind=later', '--json']);
     expect(JSON.parse(list.stdout).tasks.map((t: any) => t.id)).to.deep.equal([submitted.id]);

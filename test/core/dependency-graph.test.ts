@@ -10,7 +10,12 @@ describe('dependency graph', function () {
   });
 
   it('finds a cycle and prints it as a path that closes on itself', function () {
-    const g = new DependencyGraph([node('a', ['A'], ['B']), node('b', ['B'], ['C']), node('c', ['C'], ['A']), node('d', [], ['A'])]);
+    const g = new DependencyGraph([
+      node('a', ['A'], ['B']),
+      node('b', ['B'], ['C']),
+      node('c', ['C'], ['A']),
+      node('d', [], ['A']),
+    ]);
     expect(g.findCycle()).to.deep.equal(['a', 'b', 'c', 'a']);
   });
 
@@ -39,21 +44,32 @@ describe('dependency graph', function () {
   it('walks in reverse for stopping: dependents first', async function () {
     const g = new DependencyGraph([node('a', ['A'], []), node('b', ['B'], ['A']), node('c', [], ['B'])]);
     const order: string[] = [];
-    await g.walkInParallel(async (id) => {
-      order.push(id);
-      return true;
-    }, { reverse: true });
+    await g.walkInParallel(
+      async (id) => {
+        order.push(id);
+        return true;
+      },
+      { reverse: true },
+    );
     expect(order).to.deep.equal(['c', 'b', 'a']);
   });
 
   it('skips the dependents of a failed node, telling which node blocked them', async function () {
-    const g = new DependencyGraph([node('a', ['A'], []), node('b', ['B'], ['A']), node('c', [], ['B']), node('d', [], [])]);
+    const g = new DependencyGraph([
+      node('a', ['A'], []),
+      node('b', ['B'], ['A']),
+      node('c', [], ['B']),
+      node('d', [], []),
+    ]);
     const ran: string[] = [];
     const blocked: string[] = [];
-    await g.walkInParallel(async (id) => {
-      ran.push(id);
-      return id !== 'a';
-    }, { onBlocked: (id, by) => blocked.push(`${id}<-${by}`) });
+    await g.walkInParallel(
+      async (id) => {
+        ran.push(id);
+        return id !== 'a';
+      },
+      { onBlocked: (id, by) => blocked.push(`${id}<-${by}`) },
+    );
     expect(ran).to.have.members(['a', 'd']);
     expect(blocked).to.deep.equal(['b<-a', 'c<-a']);
   });

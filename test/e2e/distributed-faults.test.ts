@@ -7,14 +7,24 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A task of 15 sandboxed calculations: long enough to be caught running, short enough to run hundreds. */
 const slowTask = (run: string, i: number) => ({
-  goal: `fault test ${i}`, labels: { run },
-  input: { plan: Array.from({ length: 15 }, (_, s) => ({ tool: 'js__calculate', arguments: { expression: `${i} + ${s}` } })), final: '{{ last.output.value }}' },
+  goal: `fault test ${i}`,
+  labels: { run },
+  input: {
+    plan: Array.from({ length: 15 }, (_, s) => ({ tool: 'js__calculate', arguments: { expression: `${i} + ${s}` } })),
+    final: '{{ last.output.value }}',
+  },
 });
 
-const finalEvents = (events: TaskEvent[]) => events.filter((e) => e.type === 'status' && isFinalStatus(e.data.status as TaskStatus));
+const finalEvents = (events: TaskEvent[]) =>
+  events.filter((e) => e.type === 'status' && isFinalStatus(e.data.status as TaskStatus));
 
 /** Every task of `run` succeeded with the right answer and has exactly one final status event. */
-async function expectEachSucceededOnce(cluster: Cluster, run: string, ids: string[], timeoutMs: number): Promise<TaskEvent[][]> {
+async function expectEachSucceededOnce(
+  cluster: Cluster,
+  run: string,
+  ids: string[],
+  timeoutMs: number,
+): Promise<TaskEvent[][]> {
   const tasks = await cluster.settle(run, timeoutMs);
   expect(tasks).to.have.length(ids.length);
   expect(countBy(tasks, (t) => t.status)).to.deep.equal({ succeeded: ids.length });
@@ -22,7 +32,10 @@ async function expectEachSucceededOnce(cluster: Cluster, run: string, ids: strin
   for (const task of tasks) {
     expect(task.output, task.id).to.equal(Number(task.goal.split(' ').pop()) + 14);
     const events = await cluster.events(task.id);
-    expect(finalEvents(events).map((e) => e.data.status), task.id).to.deep.equal(['succeeded']);
+    expect(
+      finalEvents(events).map((e) => e.data.status),
+      task.id,
+    ).to.deep.equal(['succeeded']);
     histories.push(events);
   }
   return histories;
@@ -65,7 +78,13 @@ describe('a distributed deployment under faults', function () {
     expect((await victim.exited).signal).to.equal('SIGKILL');
 
     const histories = await expectEachSucceededOnce(cluster, run, ids, 180_000);
-    const takenOver = histories.filter((events) => events.some((e) => e.data.status === 'queued' && (e.data.error as { code?: string } | undefined)?.code === ErrorCodes.TASK_STALLED));
+    const takenOver = histories.filter((events) =>
+      events.some(
+        (e) =>
+          e.data.status === 'queued' &&
+          (e.data.error as { code?: string } | undefined)?.code === ErrorCodes.TASK_STALLED,
+      ),
+    );
     expect(takenOver.length, 'tasks taken over from the killed worker').to.be.at.least(1);
     for (const events of takenOver) {
       const ranBy = events.filter((e) => e.data.status === 'running').map(workerPid);
@@ -100,12 +119,16 @@ describe('a distributed deployment under faults', function () {
     leaving.child.kill('SIGTERM');
     const exit = await leaving.exited;
     expect(exit, leaving.output).to.deep.equal({ code: 0, signal: null });
-    expect(leaving.output).to.match(/SIGTERM: stopping plugins/).and.match(/\nstopped\n/);
+    expect(leaving.output)
+      .to.match(/SIGTERM: stopping plugins/)
+      .and.match(/\nstopped\n/);
 
     const histories = await expectEachSucceededOnce(cluster, run, ids, 180_000);
     // Nothing was cut off: every task succeeded on its first attempt, and the leaving worker ran some to the end.
     for (const events of histories) expect(events.filter((e) => e.data.status === 'running')).to.have.length(1);
-    const finishedByLeaver = histories.filter((events) => workerPid(events.find((e) => e.data.status === 'running')!) === leaving.pid);
+    const finishedByLeaver = histories.filter(
+      (events) => workerPid(events.find((e) => e.data.status === 'running')!) === leaving.pid,
+    );
     expect(finishedByLeaver.length).to.be.at.least(4);
   });
 });

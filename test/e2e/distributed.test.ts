@@ -6,7 +6,8 @@ import { requireService } from '../helpers/services.js';
 const NO_OP = { plan: [], final: 'done' };
 
 /** Status events of a task, as `status@attempt`. */
-const statusTrail = (events: TaskEvent[]) => events.filter((e) => e.type === 'status').map((e) => `${e.data.status as string}@${e.data.attempt as number}`);
+const statusTrail = (events: TaskEvent[]) =>
+  events.filter((e) => e.type === 'status').map((e) => `${e.data.status as string}@${e.data.attempt as number}`);
 
 describe('a distributed deployment: one API process and two workers on PostgreSQL and Redis', function () {
   this.timeout(180_000);
@@ -33,7 +34,11 @@ describe('a distributed deployment: one API process and two workers on PostgreSQ
 
   it('runs 2,000 tasks submitted over REST, each to exactly one success, spread over both workers', async () => {
     const run = 'e2e-2000';
-    const ids = await submitMany(cluster.api!, 2000, 32, (i) => ({ goal: `no-op ${i}`, input: NO_OP, labels: { run } }));
+    const ids = await submitMany(cluster.api!, 2000, 32, (i) => ({
+      goal: `no-op ${i}`,
+      input: NO_OP,
+      labels: { run },
+    }));
     expect(new Set(ids).size).to.equal(2000);
     const tasks = await cluster.settle(run, 150_000);
     expect(tasks).to.have.length(2000);
@@ -54,14 +59,29 @@ describe('a distributed deployment: one API process and two workers on PostgreSQ
   it('streams the events a worker appends to a watcher of the API process, live and in order', async () => {
     // The task waits 1.5 s (notBefore) so the stream is open before a worker takes it.
     const task = await cluster.api!.submit({
-      goal: 'watched across processes', labels: { run: 'e2e-watch' }, notBefore: new Date(Date.now() + 1500).toISOString(),
-      input: { plan: [{ tool: 'js__calculate', arguments: { expression: '6 * 7' } }, { tool: 'js__text_stats', arguments: { text: 'the answer is {{ steps[0].output.value }}' } }], final: '{{ steps[0].output.value }}' },
+      goal: 'watched across processes',
+      labels: { run: 'e2e-watch' },
+      notBefore: new Date(Date.now() + 1500).toISOString(),
+      input: {
+        plan: [
+          { tool: 'js__calculate', arguments: { expression: '6 * 7' } },
+          { tool: 'js__text_stats', arguments: { text: 'the answer is {{ steps[0].output.value }}' } },
+        ],
+        final: '{{ steps[0].output.value }}',
+      },
     });
     const received: TaskEvent[] = [];
     for await (const event of cluster.api!.watch(task.id)) received.push(event);
     expect(received.map((e) => e.seq)).to.deep.equal(received.map((_, i) => i + 1));
-    expect(statusTrail(received), JSON.stringify(received.at(-1)!.data)).to.deep.equal(['queued@0', 'running@1', 'succeeded@1']);
-    expect(received.filter((e) => e.type === 'tool_call').map((e) => e.data.tool)).to.deep.equal(['js__calculate', 'js__text_stats']);
+    expect(statusTrail(received), JSON.stringify(received.at(-1)!.data)).to.deep.equal([
+      'queued@0',
+      'running@1',
+      'succeeded@1',
+    ]);
+    expect(received.filter((e) => e.type === 'tool_call').map((e) => e.data.tool)).to.deep.equal([
+      'js__calculate',
+      'js__text_stats',
+    ]);
     expect(FINAL_STATUSES).to.include(received.at(-1)!.data.status as TaskStatus);
     expect((await cluster.api!.get(task.id)).output).to.equal(42);
   });

@@ -20,9 +20,17 @@ describe('a task that kills every worker it runs on', function () {
   it('is taken over after each death and fails with OPSPAWN_TASK_STALLED once it stalled more than maxStalls times', async () => {
     cluster = new Cluster();
     await cluster.startApi();
-    const task = await cluster.api!.submit({ goal: 'crash every worker', input: { plan: [{ tool: 'doom__hang' }] }, labels: { run: 'stall-bound' } });
+    const task = await cluster.api!.submit({
+      goal: 'crash every worker',
+      input: { plan: [{ tool: 'doom__hang' }] },
+      labels: { run: 'stall-bound' },
+    });
     const doomedWorker = () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, POSTGRES_URL, cluster.schema, REDIS_URL, cluster.queue, '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', FIXTURE, POSTGRES_URL, cluster.schema, REDIS_URL, cluster.queue, '1'],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       const host = new HostProcess(`doomed worker ${child.pid}`, child);
       cluster.processes.push(host);
       return host;
@@ -39,13 +47,19 @@ describe('a task that kills every worker it runs on', function () {
     await last.waitFor(/ready/);
     const deadline = Date.now() + 60_000;
     while ((await cluster.api!.get(task.id)).status !== 'failed') {
-      if (Date.now() > deadline) throw new Error(`the task did not fail: ${JSON.stringify(await cluster.api!.get(task.id))}`);
+      if (Date.now() > deadline)
+        throw new Error(`the task did not fail: ${JSON.stringify(await cluster.api!.get(task.id))}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const failed = await cluster.api!.get(task.id);
-    expect(failed.error).to.deep.equal({ code: ErrorCodes.TASK_STALLED, message: 'the task stalled 2 times (its worker stopped answering each time); maxStalls is 1' });
+    expect(failed.error).to.deep.equal({
+      code: ErrorCodes.TASK_STALLED,
+      message: 'the task stalled 2 times (its worker stopped answering each time); maxStalls is 1',
+    });
     expect(failed.attempts).to.equal(2);
-    const statuses = (await cluster.events(task.id)).filter((e: TaskEvent) => e.type === 'status').map((e) => `${e.data.status as string}@${e.data.attempt as number}`);
+    const statuses = (await cluster.events(task.id))
+      .filter((e: TaskEvent) => e.type === 'status')
+      .map((e) => `${e.data.status as string}@${e.data.attempt as number}`);
     expect(statuses).to.deep.equal(['queued@0', 'running@1', 'queued@1', 'running@2', 'failed@2']);
     expect(last.output).to.not.match(/running task_/);
   });

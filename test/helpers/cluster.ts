@@ -14,7 +14,10 @@ export class HostProcess {
   output = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(readonly name: string, readonly child: ChildProcess) {
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
     child.stdout!.on('data', (d: Buffer) => (this.output += d));
     child.stderr!.on('data', (d: Buffer) => (this.output += d));
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -32,7 +35,8 @@ export class HostProcess {
     for (;;) {
       const match = this.output.match(pattern);
       if (match) return match;
-      if (exited || Date.now() > deadline) throw new Error(`${this.name} ${exited ? 'exited' : 'timed out'} before printing ${pattern}:\n${this.output}`);
+      if (exited || Date.now() > deadline)
+        throw new Error(`${this.name} ${exited ? 'exited' : 'timed out'} before printing ${pattern}:\n${this.output}`);
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
   }
@@ -55,8 +59,18 @@ export class Cluster {
     const child = spawn(process.execPath, [...nodeArgs, CLI, ...args, '--config', DISTRIBUTED_CONFIG], {
       cwd: REPO,
       env: {
-        ...process.env, NO_COLOR: '1', OPSPAWN_CONFIG: '', DATABASE_URL: POSTGRES_URL, REDIS_URL, OPSPAWN_PG_SCHEMA: this.schema,
-        OPSPAWN_QUEUE: this.queue, OPSPAWN_HTTP_PORT: '0', OPSPAWN_GRPC_PORT: '0', OPSPAWN_LOG_LEVEL: 'warn', ...this.env, ...env,
+        ...process.env,
+        NO_COLOR: '1',
+        OPSPAWN_CONFIG: '',
+        DATABASE_URL: POSTGRES_URL,
+        REDIS_URL,
+        OPSPAWN_PG_SCHEMA: this.schema,
+        OPSPAWN_QUEUE: this.queue,
+        OPSPAWN_HTTP_PORT: '0',
+        OPSPAWN_GRPC_PORT: '0',
+        OPSPAWN_LOG_LEVEL: 'warn',
+        ...this.env,
+        ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -106,7 +120,9 @@ export class Cluster {
       if (open.tasks.length === 0) return this.tasks(run);
       if (Date.now() > deadline) {
         const counts = countBy(await this.tasks(run), (t) => t.status);
-        throw new Error(`tasks of ${run} did not settle within ${timeoutMs} ms: ${JSON.stringify(counts)}\n${this.processes.map((p) => `--- ${p.name}\n${p.output.slice(-3000)}`).join('\n')}`);
+        throw new Error(
+          `tasks of ${run} did not settle within ${timeoutMs} ms: ${JSON.stringify(counts)}\n${this.processes.map((p) => `--- ${p.name}\n${p.output.slice(-3000)}`).join('\n')}`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
@@ -114,15 +130,20 @@ export class Cluster {
 
   /** SIGTERM to every process still running, SIGKILL after 15 s; then drops the schema and the queue's keys. */
   async stop(): Promise<void> {
-    await Promise.all(this.processes.map(async (p) => {
-      if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-      p.child.kill('SIGTERM');
-      const timer = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
-      await p.exited;
-      clearTimeout(timer);
-    }));
+    await Promise.all(
+      this.processes.map(async (p) => {
+        if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+        p.child.kill('SIGTERM');
+        const timer = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
+        await p.exited;
+        clearTimeout(timer);
+      }),
+    );
     const client = new pg.Client({ connectionString: POSTGRES_URL });
-    await client.connect().then(() => client.query(`DROP SCHEMA IF EXISTS ${this.schema} CASCADE`)).catch(() => undefined);
+    await client
+      .connect()
+      .then(() => client.query(`DROP SCHEMA IF EXISTS ${this.schema} CASCADE`))
+      .catch(() => undefined);
     await client.end().catch(() => undefined);
     await deleteRedisKeys(`*${this.queue}*`);
   }
@@ -148,14 +169,21 @@ export async function deleteRedisKeys(pattern: string): Promise<void> {
 }
 
 /** Submits `count` tasks over REST, `parallel` requests at a time; returns their ids in submission order. */
-export async function submitMany(api: RestClient, count: number, parallel: number, request: (i: number) => Parameters<RestClient['submit']>[0]): Promise<string[]> {
+export async function submitMany(
+  api: RestClient,
+  count: number,
+  parallel: number,
+  request: (i: number) => Parameters<RestClient['submit']>[0],
+): Promise<string[]> {
   const ids: string[] = new Array(count);
   let next = 0;
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < count) {
-      const i = next++;
-      ids[i] = (await api.submit(request(i))).id;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < count) {
+        const i = next++;
+        ids[i] = (await api.submit(request(i))).id;
+      }
+    }),
+  );
   return ids;
 }

@@ -30,7 +30,8 @@ export class Deployment {
 
   constructor() {
     mkdirSync(join(this.dir, 'node_modules/@opspawn'), { recursive: true });
-    for (const pkg of ['plugin-sdk', 'core']) symlinkSync(join(REPO, pkg), join(this.dir, 'node_modules/@opspawn', pkg));
+    for (const pkg of ['plugin-sdk', 'core'])
+      symlinkSync(join(REPO, pkg), join(this.dir, 'node_modules/@opspawn', pkg));
   }
 
   /** Links a built-in plugin of this repo into node_modules, as `npm install @opspawn/<id>` would. */
@@ -42,15 +43,34 @@ export class Deployment {
   plugin(p: FixturePlugin): this {
     const dir = join(this.dir, p.dir ?? `plugins/${p.id}`);
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({
-      name: `fixture-${p.id}`, version: p.version ?? '1.0.0', type: 'module', main: 'index.js',
-      opspawn: { id: p.id, kinds: p.kinds ?? [], kernel: p.kernel ?? '^1.0.0', requires: p.requires, configSchema: p.configSchema },
-    }, null, 2));
-    writeFileSync(join(dir, 'index.js'), `import * as sdk from '@opspawn/plugin-sdk';
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify(
+        {
+          name: `fixture-${p.id}`,
+          version: p.version ?? '1.0.0',
+          type: 'module',
+          main: 'index.js',
+          opspawn: {
+            id: p.id,
+            kinds: p.kinds ?? [],
+            kernel: p.kernel ?? '^1.0.0',
+            requires: p.requires,
+            configSchema: p.configSchema,
+          },
+        },
+        null,
+        2,
+      ),
+    );
+    writeFileSync(
+      join(dir, 'index.js'),
+      `import * as sdk from '@opspawn/plugin-sdk';
 import { appendFileSync } from 'node:fs';
 const record = (line) => { if (process.env.RECORD_FILE) appendFileSync(process.env.RECORD_FILE, line + '\\n'); };
 export default sdk.definePlugin({ register(env) { ${p.register ?? ''} } });
-`);
+`,
+    );
     return this;
   }
 
@@ -62,12 +82,19 @@ export default sdk.definePlugin({ register(env) { ${p.register ?? ''} } });
 
   /** Writes opspawn.config.ts the way a user would, with defineConfig. */
   config(body: string, name = 'opspawn.config.ts'): this {
-    return this.file(name, `import { defineConfig } from '@opspawn/plugin-sdk';\n\nexport default defineConfig(${body});\n`);
+    return this.file(
+      name,
+      `import { defineConfig } from '@opspawn/plugin-sdk';\n\nexport default defineConfig(${body});\n`,
+    );
   }
 
   /** Runs the real CLI in this folder. */
   run(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
-    return runCli(args, { cwd: this.dir, env: { RECORD_FILE: this.recordFile, ...options.env }, timeoutMs: options.timeoutMs });
+    return runCli(args, {
+      cwd: this.dir,
+      env: { RECORD_FILE: this.recordFile, ...options.env },
+      timeoutMs: options.timeoutMs,
+    });
   }
 
   cleanup(): void {
@@ -82,7 +109,10 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: options.cwd,

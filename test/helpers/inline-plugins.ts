@@ -1,4 +1,10 @@
-import { definePlugin, extensionPoints, type InlinePlugin, type ToolCallContext, type ToolSpec } from '@opspawn/plugin-sdk';
+import {
+  definePlugin,
+  extensionPoints,
+  type InlinePlugin,
+  type ToolCallContext,
+  type ToolSpec,
+} from '@opspawn/plugin-sdk';
 
 /** A test tool: its behaviour is the function; the spec's input schema is checked by the kernel. */
 export interface TestTool extends ToolSpec {
@@ -27,4 +33,9 @@ export function toolsPlugin(id: string, ns: string, tools: TestTool[]): InlinePl
   };
 }
 
-export const EMBEDDED_MEMORY_PLUGINS = ['@opspawn/store-memory', '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted'];
+export const EMBEDDED_MEMORY_PLUGINS = [
+  '@opspawn/store-memory',
+  '@opspawn/broker-memory',
+  '@opspawn/memory-buffer',
+  '@opspawn/planner-scripted',
+];

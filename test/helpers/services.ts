@@ -25,12 +25,30 @@ export async function requireService(ctx: Mocha.Context, name: 'postgres' | 'red
   if (await reachable(port)) return;
   const message = `${name} is not reachable on 127.0.0.1:${port}`;
   if (process.env.CI === 'true') throw new Error(`${message}; CI must run this suite (.ci/run starts the services)`);
-  console.warn(`\n  !!! SKIPPING "${ctx.test?.parent?.fullTitle() ?? name}": ${message}. Start it to run these tests. !!!\n`);
+  console.warn(
+    `\n  !!! SKIPPING "${ctx.test?.parent?.fullTitle() ?? name}": ${message}. Start it to run these tests. !!!\n`,
+  );
   ctx.skip();
 }
 
 /** The command this machine starts Redis with (see .ci/run): no persistence, so a restart comes back empty. */
-const REDIS_START = ['--daemonize', 'yes', '--bind', '127.0.0.1', '-::1', '--port', '6379', '--save', '', '--appendonly', 'no', '--dir', '/var/lib/redis', '--logfile', '/var/log/redis/ci.log'];
+const REDIS_START = [
+  '--daemonize',
+  'yes',
+  '--bind',
+  '127.0.0.1',
+  '-::1',
+  '--port',
+  '6379',
+  '--save',
+  '',
+  '--appendonly',
+  'no',
+  '--dir',
+  '/var/lib/redis',
+  '--logfile',
+  '/var/log/redis/ci.log',
+];
 
 /**
  * Stops the local Redis (SHUTDOWN NOSAVE: it comes back with nothing, like a crashed cache), waits `downMs`, and

@@ -16,15 +16,24 @@ describe('TickBatch', () => {
   });
 
   it('rejects only the caller whose result is an Error, and every caller when the batch throws', async () => {
-    const perItem = new TickBatch<number, number>(async (items) => items.map((n) => (n === 2 ? new Error('two is refused') : n * 10)));
+    const perItem = new TickBatch<number, number>(async (items) =>
+      items.map((n) => (n === 2 ? new Error('two is refused') : n * 10)),
+    );
     const results = await Promise.allSettled([perItem.add(1), perItem.add(2), perItem.add(3)]);
-    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).to.deep.equal([10, 'two is refused', 30]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).to.deep.equal([
+      10,
+      'two is refused',
+      30,
+    ]);
 
     const broken = new TickBatch<number, number>(async () => {
       throw new Error('database unreachable');
     });
     const failed = await Promise.allSettled([broken.add(1), broken.add(2)]);
-    expect(failed.map((r) => r.status === 'rejected' && (r.reason as Error).message)).to.deep.equal(['database unreachable', 'database unreachable']);
+    expect(failed.map((r) => r.status === 'rejected' && (r.reason as Error).message)).to.deep.equal([
+      'database unreachable',
+      'database unreachable',
+    ]);
   });
 
   it('splits a turn with more calls than maxItems into several batches', async () => {

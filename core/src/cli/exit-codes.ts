@@ -27,8 +27,15 @@ function exitCodeForCode(code: ErrorCode): number {
   if (code.startsWith('OPSPAWN_CONFIG_')) return ExitCodes.config;
   if (code === ErrorCodes.PLUGIN_START_FAILED || code === ErrorCodes.PLUGIN_START_TIMEOUT) return ExitCodes.boot;
   if (code === ErrorCodes.PLUGIN_STOP_FAILED) return ExitCodes.stop;
-  if (code.startsWith('OPSPAWN_PLUGIN_') || code.startsWith('OPSPAWN_KIND_') || code === ErrorCodes.SERVICE_MISSING) return ExitCodes.plugins;
+  if (code.startsWith('OPSPAWN_PLUGIN_') || code.startsWith('OPSPAWN_KIND_') || code === ErrorCodes.SERVICE_MISSING)
+    return ExitCodes.plugins;
   if (code === ErrorCodes.SCAFFOLD_INVALID) return ExitCodes.usage;
-  if (code === ErrorCodes.INVALID_REQUEST || code === ErrorCodes.TASK_INVALID || code === ErrorCodes.PLANNER_UNKNOWN || code === ErrorCodes.MEMORY_UNKNOWN) return ExitCodes.usage;
+  if (
+    code === ErrorCodes.INVALID_REQUEST ||
+    code === ErrorCodes.TASK_INVALID ||
+    code === ErrorCodes.PLANNER_UNKNOWN ||
+    code === ErrorCodes.MEMORY_UNKNOWN
+  )
+    return ExitCodes.usage;
   return ExitCodes.internal;
 }

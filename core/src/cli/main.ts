@@ -27,7 +27,10 @@ registerPluginCommands(program, globals);
 registerConfigCommands(program, globals);
 registerRunCommand(program, globals);
 registerTaskCommands(program);
-program.addHelpText('after', '\nExit codes: 0 ok, 2 usage, 3 config, 4 plugin check, 5 plugin start, 6 plugin stop, 1 bug;\nrun: 0 succeeded, 10 failed, 11 cancelled.\nDocs: docs/reference/cli.md');
+program.addHelpText(
+  'after',
+  '\nExit codes: 0 ok, 2 usage, 3 config, 4 plugin check, 5 plugin start, 6 plugin stop, 1 bug;\nrun: 0 succeeded, 10 failed, 11 cancelled.\nDocs: docs/reference/cli.md',
+);
 
 const wantsJson = process.argv.includes('--json');
 try {

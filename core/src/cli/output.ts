@@ -1,4 +1,10 @@
-import { OpspawnProblems, describeError, isOpspawnError, isOpspawnProblems, type OpspawnError } from '@opspawn/plugin-sdk';
+import {
+  OpspawnProblems,
+  describeError,
+  isOpspawnError,
+  isOpspawnProblems,
+  type OpspawnError,
+} from '@opspawn/plugin-sdk';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import { checkPlugins, type StaticPlan } from '../kernel/static-checks.js';
 import { exitCodeFor } from './exit-codes.js';
@@ -18,12 +24,17 @@ export function reportFailure(error: unknown, json: boolean): number {
   const problems = problemsOf(error);
   const exitCode = exitCodeFor(error);
   if (json) {
-    const list = problems.length > 0 ? problems.map((p) => p.toJSON()) : [{ code: 'OPSPAWN_INTERNAL', message: describeError(error) }];
+    const list =
+      problems.length > 0
+        ? problems.map((p) => p.toJSON())
+        : [{ code: 'OPSPAWN_INTERNAL', message: describeError(error) }];
     process.stdout.write(`${JSON.stringify({ ok: false, exitCode, problems: list })}\n`);
   } else if (problems.length > 0) {
     for (const p of problems) process.stderr.write(`error ${p.toString()}\n`);
   } else {
-    process.stderr.write(`error OPSPAWN_INTERNAL: ${describeError(error)} (fix: this is a bug; please report it with the stack below)\n`);
+    process.stderr.write(
+      `error OPSPAWN_INTERNAL: ${describeError(error)} (fix: this is a bug; please report it with the stack below)\n`,
+    );
     if (error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
   }
   return exitCode;
@@ -32,7 +43,11 @@ export function reportFailure(error: unknown, json: boolean): number {
 /** A plain text table: columns padded to their widest cell. */
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(headers), ...rows.map(line)].join('\n');
 }
 
@@ -44,7 +59,10 @@ export function printJson(value: unknown): void {
  * Loads the config and runs every static check: what `config check` and `plugins verify` share. On problems it
  * reports them and sets the exit code, and returns undefined.
  */
-export async function checkedConfig(configPath: string | undefined, json: boolean): Promise<{ loaded: LoadedConfig; plan: StaticPlan } | undefined> {
+export async function checkedConfig(
+  configPath: string | undefined,
+  json: boolean,
+): Promise<{ loaded: LoadedConfig; plan: StaticPlan } | undefined> {
   const loaded = await loadConfig({ path: configPath });
   const plan = checkPlugins(loaded);
   if (plan.problems.length === 0) return { loaded, plan };

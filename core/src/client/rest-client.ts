@@ -31,7 +31,9 @@ export class RestClient {
     return this.call('GET', `/v1/tasks/${encodeURIComponent(id)}`);
   }
 
-  list(query: { status?: TaskStatus[]; labels?: Record<string, string>; limit?: number; cursor?: string } = {}): Promise<TaskPage> {
+  list(
+    query: { status?: TaskStatus[]; labels?: Record<string, string>; limit?: number; cursor?: string } = {},
+  ): Promise<TaskPage> {
     const params = new URLSearchParams();
     for (const s of query.status ?? []) params.append('status', s);
     for (const [k, v] of Object.entries(query.labels ?? {})) params.append('label', `${k}=${v}`);
@@ -47,9 +49,16 @@ export class RestClient {
 
   /** The task's events over server-sent events, from `afterSeq`, until its final event. */
   async *watch(id: string, afterSeq = 0, signal?: AbortSignal): AsyncIterable<TaskEvent> {
-    const response = await this.fetch('GET', `/v1/tasks/${encodeURIComponent(id)}/events`, undefined, {
-      accept: 'text/event-stream', ...(afterSeq > 0 ? { 'last-event-id': String(afterSeq) } : {}),
-    }, signal);
+    const response = await this.fetch(
+      'GET',
+      `/v1/tasks/${encodeURIComponent(id)}/events`,
+      undefined,
+      {
+        accept: 'text/event-stream',
+        ...(afterSeq > 0 ? { 'last-event-id': String(afterSeq) } : {}),
+      },
+      signal,
+    );
     if (!response.body) return;
     const decoder = new TextDecoder();
     let buffer = '';
@@ -58,22 +67,38 @@ export class RestClient {
       for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+        const data = block
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trimStart())
+          .join('\n');
         if (data) yield JSON.parse(data) as TaskEvent;
       }
     }
   }
 
-  private async call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  private async call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
     const response = await this.fetch(method, path, body, headers);
     return (await response.json()) as T;
   }
 
-  private async fetch(method: string, path: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<Response> {
+  private async fetch(
+    method: string,
+    path: string,
+    body: unknown,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<Response> {
     let response: Response;
     try {
       response = await fetch(new URL(path, this.options.url), {
-        method, signal,
+        method,
+        signal,
         headers: {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}),
@@ -83,11 +108,25 @@ export class RestClient {
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code;
-      throw new ApiError(0, 'OPSPAWN_UNREACHABLE', `cannot reach ${this.options.url}${cause ? ` (${cause})` : ''}: is the host running? (opspawn start)`);
+      throw new ApiError(
+        0,
+        'OPSPAWN_UNREACHABLE',
+        `cannot reach ${this.options.url}${cause ? ` (${cause})` : ''}: is the host running? (opspawn start)`,
+      );
     }
     if (!response.ok) {
-      const problem = (await response.json().catch(() => ({}))) as { code?: string; detail?: string; title?: string; errors?: Array<{ path: string; message: string }> };
-      throw new ApiError(response.status, problem.code ?? `HTTP_${response.status}`, problem.detail ?? problem.title ?? response.statusText, problem.errors);
+      const problem = (await response.json().catch(() => ({}))) as {
+        code?: string;
+        detail?: string;
+        title?: string;
+        errors?: Array<{ path: string; message: string }>;
+      };
+      throw new ApiError(
+        response.status,
+        problem.code ?? `HTTP_${response.status}`,
+        problem.detail ?? problem.title ?? response.statusText,
+        problem.errors,
+      );
     }
     return response;
   }

@@ -2,7 +2,8 @@ import { Ajv, type ErrorObject } from 'ajv';
 import formatsModule from 'ajv-formats';
 
 // ajv-formats is CommonJS with a `default` property; NodeNext sees the module object.
-const addFormats = ((formatsModule as unknown as { default?: typeof formatsModule }).default ?? formatsModule) as unknown as (ajv: Ajv) => Ajv;
+const addFormats = ((formatsModule as unknown as { default?: typeof formatsModule }).default ??
+  formatsModule) as unknown as (ajv: Ajv) => Ajv;
 
 /** An ajv instance that reports every error and fills in schema defaults. */
 export function createAjv(options: { useDefaults?: boolean } = {}): Ajv {

@@ -48,9 +48,13 @@ export class ConfigEditor {
 
   static open(path: string): ConfigEditor {
     if (!['.ts', '.mts', '.js', '.mjs'].includes(extname(path))) {
-      throw new OpspawnError(ErrorCodes.CONFIG_NOT_EDITABLE, `${path} is not a TypeScript or JavaScript config, so the CLI cannot edit it`, {
-        hint: 'edit the plugins list by hand, or move the config to opspawn.config.ts',
-      });
+      throw new OpspawnError(
+        ErrorCodes.CONFIG_NOT_EDITABLE,
+        `${path} is not a TypeScript or JavaScript config, so the CLI cannot edit it`,
+        {
+          hint: 'edit the plugins list by hand, or move the config to opspawn.config.ts',
+        },
+      );
     }
     return new ConfigEditor(path, readFileSync(path, 'utf8'));
   }
@@ -104,7 +108,9 @@ export class ConfigEditor {
     let start = Math.min(node.start, ...leading.map((c) => c.start));
     let end = comma === undefined ? node.end : comma + 1;
     if (comma === undefined && index > 0) start = elements[index - 1]!.end; // the last entry takes the comma before it
-    const ownLines = this.code.slice(this.lineStart(start), start).trim() === '' && !/\S/.test(this.code.slice(end, this.lineEnd(end)).replace(/^\s*\/\/.*$/, ''));
+    const ownLines =
+      this.code.slice(this.lineStart(start), start).trim() === '' &&
+      !/\S/.test(this.code.slice(end, this.lineEnd(end)).replace(/^\s*\/\/.*$/, ''));
     if (ownLines) {
       start = this.lineStart(start);
       end = Math.min(this.lineEnd(end) + 1, this.code.length);
@@ -142,9 +148,13 @@ export class ConfigEditor {
     const args = form === 'call' ? (node.arguments as Node[]) : [];
     const fields = form === 'call' ? args[2] : node;
     if (fields !== undefined && fields.type !== 'ObjectExpression') {
-      throw new OpspawnError(ErrorCodes.CONFIG_NOT_EDITABLE, `${this.path}: plugins[${index}] is not written as an object the CLI can change`, {
-        hint: 'set enabled by hand',
-      });
+      throw new OpspawnError(
+        ErrorCodes.CONFIG_NOT_EDITABLE,
+        `${this.path}: plugins[${index}] is not written as an object the CLI can change`,
+        {
+          hint: 'set enabled by hand',
+        },
+      );
     }
     const props = (fields?.properties as Node[] | undefined) ?? [];
     const at = props.findIndex((p) => keyOf(p) === 'enabled');
@@ -172,7 +182,9 @@ export class ConfigEditor {
   /** A unified diff of the edits, as `--dry-run` prints it. */
   diff(): string {
     const name = basename(this.path);
-    return createTwoFilesPatch(`a/${name}`, `b/${name}`, this.original, this.code, undefined, undefined, { context: 3 });
+    return createTwoFilesPatch(`a/${name}`, `b/${name}`, this.original, this.code, undefined, undefined, {
+      context: 3,
+    });
   }
 
   /**
@@ -181,7 +193,10 @@ export class ConfigEditor {
    */
   writeCandidate(): string {
     const ext = extname(this.path);
-    const candidate = join(dirname(this.path), `.${basename(this.path, ext)}.${randomBytes(4).toString('hex')}.candidate${ext}`);
+    const candidate = join(
+      dirname(this.path),
+      `.${basename(this.path, ext)}.${randomBytes(4).toString('hex')}.candidate${ext}`,
+    );
     writeFileSync(candidate, this.code);
     return candidate;
   }
@@ -208,15 +223,24 @@ export class ConfigEditor {
       mod = parseModule(this.code);
       options = getDefaultExportOptions(mod) as Record<string, any>;
     } catch (error) {
-      throw new OpspawnError(ErrorCodes.CONFIG_NOT_EDITABLE, `could not read the plugins of ${this.path}: ${(error as Error).message}`, {
-        hint: 'the CLI edits a config whose default export is defineConfig({ plugins: [...] }); edit this one by hand', cause: error,
-      });
+      throw new OpspawnError(
+        ErrorCodes.CONFIG_NOT_EDITABLE,
+        `could not read the plugins of ${this.path}: ${(error as Error).message}`,
+        {
+          hint: 'the CLI edits a config whose default export is defineConfig({ plugins: [...] }); edit this one by hand',
+          cause: error,
+        },
+      );
     }
     const array = options.plugins?.$ast as (Node & { elements: Node[] }) | undefined;
     if (array?.type !== 'ArrayExpression' || array.elements.some((e) => !e || e.type === 'SpreadElement')) {
-      throw new OpspawnError(ErrorCodes.CONFIG_NOT_EDITABLE, `${this.path}: "plugins" is not a literal array the CLI can edit`, {
-        hint: 'write plugins: [ ... ] inside defineConfig({ ... }), or edit the config by hand',
-      });
+      throw new OpspawnError(
+        ErrorCodes.CONFIG_NOT_EDITABLE,
+        `${this.path}: "plugins" is not a literal array the CLI can edit`,
+        {
+          hint: 'write plugins: [ ... ] inside defineConfig({ ... }), or edit the config by hand',
+        },
+      );
     }
     return { mod, array };
   }
@@ -277,7 +301,8 @@ function formOf(node: Node): EntryForm {
 
 /** The package or path an entry names, when it is written as a literal. */
 function useOf(node: Node): string | undefined {
-  const text = (n: unknown) => ((n as Node | undefined)?.type === 'StringLiteral' ? String((n as Node).value) : undefined);
+  const text = (n: unknown) =>
+    (n as Node | undefined)?.type === 'StringLiteral' ? String((n as Node).value) : undefined;
   if (node.type === 'StringLiteral') return text(node);
   if (node.type === 'CallExpression') return text((node.arguments as Node[])[0]);
   if (node.type === 'ObjectExpression') {
@@ -296,7 +321,9 @@ function objectLiteral(value: unknown, quote: string): string {
   if (typeof value === 'string') return literal(value, quote);
   if (Array.isArray(value)) return `[${value.map((v) => objectLiteral(v, quote)).join(', ')}]`;
   if (value && typeof value === 'object') {
-    const entries = Object.entries(value).map(([k, v]) => `${/^[A-Za-z_$][\w$]*$/.test(k) ? k : literal(k, quote)}: ${objectLiteral(v, quote)}`);
+    const entries = Object.entries(value).map(
+      ([k, v]) => `${/^[A-Za-z_$][\w$]*$/.test(k) ? k : literal(k, quote)}: ${objectLiteral(v, quote)}`,
+    );
     return entries.length ? `{ ${entries.join(', ')} }` : '{}';
   }
   return JSON.stringify(value);

@@ -14,7 +14,12 @@ export const configSchema = {
             additionalProperties: false,
             required: ['use'],
             properties: {
-              use: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'object', required: ['manifest', 'plugin'] }] },
+              use: {
+                anyOf: [
+                  { type: 'string', minLength: 1 },
+                  { type: 'object', required: ['manifest', 'plugin'] },
+                ],
+              },
               options: { type: 'object' },
               enabled: { type: 'boolean' },
               onBootFailure: { enum: ['abort', 'continue'] },

@@ -13,10 +13,14 @@ export function substituteEnv<T>(value: T, env: NodeJS.ProcessEnv, problems: Ops
       if (found !== undefined && found !== '') return found;
       if (fallback !== undefined) return fallback;
       problems.push(
-        new OpspawnError(ErrorCodes.CONFIG_ENV_MISSING, `${path || 'config'}: environment variable ${name} is not set`, {
-          hint: `export ${name}=... before starting, or write \${${name}:-default} in the config`,
-          details: { path, variable: name },
-        }),
+        new OpspawnError(
+          ErrorCodes.CONFIG_ENV_MISSING,
+          `${path || 'config'}: environment variable ${name} is not set`,
+          {
+            hint: `export ${name}=... before starting, or write \${${name}:-default} in the config`,
+            details: { path, variable: name },
+          },
+        ),
       );
       return whole;
     }) as T;

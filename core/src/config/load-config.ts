@@ -3,12 +3,25 @@ import { readFile } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createJiti } from 'jiti';
-import { ErrorCodes, OpspawnError, OpspawnProblems, describeError, type OpspawnConfig, type PluginEntry } from '@opspawn/plugin-sdk';
+import {
+  ErrorCodes,
+  OpspawnError,
+  OpspawnProblems,
+  describeError,
+  type OpspawnConfig,
+  type PluginEntry,
+} from '@opspawn/plugin-sdk';
 import { createAjv, describeAjvError } from './ajv.js';
 import { configSchema } from './config-schema.js';
 import { substituteEnv } from './env-substitution.js';
 
-export const CONFIG_FILE_NAMES = ['opspawn.config.ts', 'opspawn.config.mts', 'opspawn.config.mjs', 'opspawn.config.js', 'opspawn.config.json'];
+export const CONFIG_FILE_NAMES = [
+  'opspawn.config.ts',
+  'opspawn.config.mts',
+  'opspawn.config.mjs',
+  'opspawn.config.js',
+  'opspawn.config.json',
+];
 
 /** A config after env substitution and shape validation, with string entries expanded. */
 export interface LoadedConfig {
@@ -52,10 +65,14 @@ export async function readConfigFile(path: string): Promise<unknown> {
     const mod = (await import(`${pathToFileURL(path).href}?t=${Date.now()}`)) as { default?: unknown };
     return mod.default ?? mod;
   } catch (error) {
-    throw new OpspawnError(ErrorCodes.CONFIG_LOAD_FAILED, `could not load ${path}: ${describeError(error).split('\n')[0]}`, {
-      hint: 'fix the syntax error or failing import in the config file',
-      cause: error,
-    });
+    throw new OpspawnError(
+      ErrorCodes.CONFIG_LOAD_FAILED,
+      `could not load ${path}: ${describeError(error).split('\n')[0]}`,
+      {
+        hint: 'fix the syntax error or failing import in the config file',
+        cause: error,
+      },
+    );
   }
 }
 
@@ -71,9 +88,12 @@ export function normalizeConfig(raw: unknown, env: NodeJS.ProcessEnv): LoadedCon
       // anyOf reports each branch; the branch errors say more than the summary.
       if (error.keyword === 'anyOf') continue;
       const { path, message } = describeAjvError(error, '');
-      problems.push(new OpspawnError(ErrorCodes.CONFIG_INVALID, `${path || 'config'}: ${message}`, {
-        hint: 'see docs/reference/config.md', details: { path },
-      }));
+      problems.push(
+        new OpspawnError(ErrorCodes.CONFIG_INVALID, `${path || 'config'}: ${message}`, {
+          hint: 'see docs/reference/config.md',
+          details: { path },
+        }),
+      );
     }
     throw new OpspawnProblems(dedupe(problems));
   }
@@ -82,7 +102,9 @@ export function normalizeConfig(raw: unknown, env: NodeJS.ProcessEnv): LoadedCon
   return { ...config, plugins: config.plugins.map((entry) => (typeof entry === 'string' ? { use: entry } : entry)) };
 }
 
-export async function loadConfig(options: { path?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<LoadedConfig> {
+export async function loadConfig(
+  options: { path?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<LoadedConfig> {
   const cwd = options.cwd ?? process.cwd();
   const env = options.env ?? process.env;
   const path = findConfigFile(options.path, cwd, env);

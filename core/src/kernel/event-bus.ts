@@ -15,7 +15,11 @@ export class LocalEventBus implements EventBus {
   /** Sends every event published here through `relay`, and delivers what it receives to local listeners. */
   relayThrough(relay: EventRelay): void {
     this.relay = relay;
-    for (const key of this.listeners.keys()) this.relayed.set(key, relay.subscribe(key, (event) => this.deliver(key, event)));
+    for (const key of this.listeners.keys())
+      this.relayed.set(
+        key,
+        relay.subscribe(key, (event) => this.deliver(key, event)),
+      );
   }
 
   publish(event: TaskEvent): void {
@@ -29,7 +33,11 @@ export class LocalEventBus implements EventBus {
     if (!set) {
       set = new Set();
       this.listeners.set(taskId, set);
-      if (this.relay) this.relayed.set(taskId, this.relay.subscribe(taskId, (event) => this.deliver(taskId, event)));
+      if (this.relay)
+        this.relayed.set(
+          taskId,
+          this.relay.subscribe(taskId, (event) => this.deliver(taskId, event)),
+        );
     }
     set.add(listener);
     return () => {

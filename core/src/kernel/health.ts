@@ -19,9 +19,11 @@ export class KernelHealth implements Health {
 
   async report(): Promise<HealthReport> {
     const checks: Record<string, HealthCheckResult> = { ...this.pluginStates() };
-    await Promise.all([...this.checks].map(async ([name, check]) => {
-      checks[name] = await runCheck(check);
-    }));
+    await Promise.all(
+      [...this.checks].map(async ([name, check]) => {
+        checks[name] = await runCheck(check);
+      }),
+    );
     const ready = !this.stopping && Object.values(checks).every((c) => c.state !== 'down');
     return { ready, live: !this.stopping, checks };
   }
@@ -33,7 +35,10 @@ async function runCheck(check: () => HealthCheckResult | Promise<HealthCheckResu
     return await Promise.race([
       Promise.resolve().then(check),
       new Promise<HealthCheckResult>((resolve) => {
-        timer = setTimeout(() => resolve({ state: 'down', detail: `no answer within ${CHECK_TIMEOUT_MS} ms` }), CHECK_TIMEOUT_MS);
+        timer = setTimeout(
+          () => resolve({ state: 'down', detail: `no answer within ${CHECK_TIMEOUT_MS} ms` }),
+          CHECK_TIMEOUT_MS,
+        );
       }),
     ]);
   } catch (error) {

@@ -24,6 +24,9 @@ export interface KernelService<T = unknown, D extends DepsMap = DepsMap> {
   isAvailable(plan: StaticPlan): boolean;
   /** One line telling a user how to make it available. */
   unavailableHint: string;
-  create(deps: ResolvedDeps<D>, ctx: { config: LoadedConfig['config']; plan: StaticPlan; logger: Logger; role: ProcessRole }): Promise<T> | T;
+  create(
+    deps: ResolvedDeps<D>,
+    ctx: { config: LoadedConfig['config']; plan: StaticPlan; logger: Logger; role: ProcessRole },
+  ): Promise<T> | T;
   dispose?(value: T): Promise<void> | void;
 }

@@ -2,9 +2,25 @@ import 'reflect-metadata';
 import { pathToFileURL } from 'node:url';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import {
-  ErrorCodes, OpspawnError, OpspawnProblems, describeError, isOpspawnError, isOpspawnPlugin, services,
-  type BootFailurePolicy, type DepsMap, type HealthCheckResult, type Init, type Logger, type OpspawnPlugin,
-  type PluginEnv, type PluginInfo, type PluginStatus, type Provided, type Provider, type Token,
+  ErrorCodes,
+  OpspawnError,
+  OpspawnProblems,
+  describeError,
+  isOpspawnError,
+  isOpspawnPlugin,
+  services,
+  type BootFailurePolicy,
+  type DepsMap,
+  type HealthCheckResult,
+  type Init,
+  type Logger,
+  type OpspawnPlugin,
+  type PluginEnv,
+  type PluginInfo,
+  type PluginStatus,
+  type Provided,
+  type Provider,
+  type Token,
 } from '@opspawn/plugin-sdk';
 import type { LoadedConfig } from '../config/load-config.js';
 import { DependencyGraph, type GraphNode } from './dependency-graph.js';
@@ -18,7 +34,13 @@ const DEFAULT_START_TIMEOUT_MS = 30_000;
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 
 /** Services every plugin can consume from the moment it starts. */
-const ROOT_SERVICES = new Set<string>([services.logger.id, services.pluginConfig.id, services.eventBus.id, services.health.id, services.plugins.id]);
+const ROOT_SERVICES = new Set<string>([
+  services.logger.id,
+  services.pluginConfig.id,
+  services.eventBus.id,
+  services.health.id,
+  services.plugins.id,
+]);
 
 interface Registration {
   token: Token<unknown>;
@@ -88,7 +110,8 @@ export class Kernel {
     if (plan.problems.length > 0) throw new OpspawnProblems(plan.problems);
     const role = options.role ?? 'all';
     if (role === 'worker') {
-      for (const s of plan.sources) if (s.manifest.kinds.every((kind) => kind === 'transport')) plan.inactive.add(s.manifest.id);
+      for (const s of plan.sources)
+        if (s.manifest.kinds.every((kind) => kind === 'transport')) plan.inactive.add(s.manifest.id);
     }
     const kernel = new Kernel(loaded, plan, options.logger, options.kernelServices ?? [], role);
     const plugins = await kernel.importPlugins();
@@ -107,7 +130,10 @@ export class Kernel {
     const root = this.rootService(token.id);
     if (root !== undefined) return root as T;
     const found = this.provided.get(token.id)?.[0];
-    if (!found) throw new OpspawnError(ErrorCodes.SERVICE_MISSING, `nothing provides '${token.id}' in this deployment`, { hint: 'add a plugin that provides it' });
+    if (!found)
+      throw new OpspawnError(ErrorCodes.SERVICE_MISSING, `nothing provides '${token.id}' in this deployment`, {
+        hint: 'add a plugin that provides it',
+      });
     return found.value as T;
   }
 
@@ -116,14 +142,25 @@ export class Kernel {
     for (const s of this.plan.sources) {
       const rt = this.runtimes.get(s.manifest.id);
       infos.push({
-        id: s.manifest.id, version: s.manifest.version, kinds: s.manifest.kinds, source: s.manifest.source, packageName: s.manifest.packageName,
+        id: s.manifest.id,
+        version: s.manifest.version,
+        kinds: s.manifest.kinds,
+        source: s.manifest.source,
+        packageName: s.manifest.packageName,
         status: rt?.status ?? (this.plan.inactive.has(s.manifest.id) ? 'inactive' : 'registered'),
         startMs: rt?.startMs === undefined ? undefined : round(rt.startMs),
         error: rt?.error ? { code: rt.error.code, message: rt.error.message, phase: rt.error.phase } : undefined,
       });
     }
     for (const s of this.plan.disabled) {
-      infos.push({ id: s.manifest.id, version: s.manifest.version, kinds: s.manifest.kinds, source: s.manifest.source, packageName: s.manifest.packageName, status: 'disabled' });
+      infos.push({
+        id: s.manifest.id,
+        version: s.manifest.version,
+        kinds: s.manifest.kinds,
+        source: s.manifest.source,
+        packageName: s.manifest.packageName,
+        status: 'disabled',
+      });
     }
     return infos;
   }
@@ -143,21 +180,40 @@ export class Kernel {
   private async importPlugins(): Promise<Map<string, OpspawnPlugin<unknown>>> {
     const loaded = new Map<string, OpspawnPlugin<unknown>>();
     const failures: OpspawnError[] = [];
-    await Promise.all(this.activeSources().map(async (s) => {
-      try {
-        const plugin = s.inline ? s.inline.plugin : await importDefault(s.entryFile!);
-        if (!isOpspawnPlugin(plugin)) {
-          throw new OpspawnError(ErrorCodes.PLUGIN_LOAD_FAILED, `plugin '${s.manifest.id}': the default export of ${s.entryFile} is not made with definePlugin()`, {
-            hint: 'export default definePlugin({ register(env) { ... } })', plugin: s.manifest.id, phase: 'load',
-          });
+    await Promise.all(
+      this.activeSources().map(async (s) => {
+        try {
+          const plugin = s.inline ? s.inline.plugin : await importDefault(s.entryFile!);
+          if (!isOpspawnPlugin(plugin)) {
+            throw new OpspawnError(
+              ErrorCodes.PLUGIN_LOAD_FAILED,
+              `plugin '${s.manifest.id}': the default export of ${s.entryFile} is not made with definePlugin()`,
+              {
+                hint: 'export default definePlugin({ register(env) { ... } })',
+                plugin: s.manifest.id,
+                phase: 'load',
+              },
+            );
+          }
+          loaded.set(s.manifest.id, plugin);
+        } catch (error) {
+          failures.push(
+            isOpspawnError(error)
+              ? error
+              : new OpspawnError(
+                  ErrorCodes.PLUGIN_LOAD_FAILED,
+                  `plugin '${s.manifest.id}' failed to load: ${describeError(error)}`,
+                  {
+                    hint: `check that '${s.manifest.packageName}' is built and its dependencies installed`,
+                    plugin: s.manifest.id,
+                    phase: 'load',
+                    cause: error,
+                  },
+                ),
+          );
         }
-        loaded.set(s.manifest.id, plugin);
-      } catch (error) {
-        failures.push(isOpspawnError(error) ? error : new OpspawnError(ErrorCodes.PLUGIN_LOAD_FAILED, `plugin '${s.manifest.id}' failed to load: ${describeError(error)}`, {
-          hint: `check that '${s.manifest.packageName}' is built and its dependencies installed`, plugin: s.manifest.id, phase: 'load', cause: error,
-        }));
-      }
-    }));
+      }),
+    );
     if (failures.length > 0) throw new OpspawnProblems(failures);
     return loaded;
   }
@@ -172,16 +228,31 @@ export class Kernel {
       child.register(services.logger.id, { useValue: logger });
       child.register(services.pluginConfig.id, { useValue: options });
       const rt: PluginRuntime = {
-        id, provides: [], consumes: [], source, status: 'registered', logger, options, container: child,
-        policy: source.entry.onBootFailure ?? 'abort', startTimeoutMs: source.entry.startTimeoutMs ?? startTimeout,
-        registrations: [], inits: [], disposers: [],
+        id,
+        provides: [],
+        consumes: [],
+        source,
+        status: 'registered',
+        logger,
+        options,
+        container: child,
+        policy: source.entry.onBootFailure ?? 'abort',
+        startTimeoutMs: source.entry.startTimeoutMs ?? startTimeout,
+        registrations: [],
+        inits: [],
+        disposers: [],
       };
       this.runtimes.set(id, rt);
       try {
         plugins.get(id)!.register(this.pluginEnv(rt));
         rt.provides = rt.registrations.map((r) => r.token.id);
-        rt.consumes = [...new Set([...rt.registrations.map((r) => r.provider.deps ?? {}), ...rt.inits.map((i) => i.deps ?? {})]
-          .flatMap((deps) => Object.values(deps).map((t) => t.id)))];
+        rt.consumes = [
+          ...new Set(
+            [...rt.registrations.map((r) => r.provider.deps ?? {}), ...rt.inits.map((i) => i.deps ?? {})].flatMap(
+              (deps) => Object.values(deps).map((t) => t.id),
+            ),
+          ),
+        ];
       } catch (error) {
         this.fail(rt, 'register', error, ErrorCodes.PLUGIN_REGISTER_FAILED);
         if (rt.policy === 'abort') throw rt.error;
@@ -192,12 +263,21 @@ export class Kernel {
   private pluginEnv(rt: PluginRuntime): PluginEnv<unknown> {
     const { manifest } = rt.source;
     return {
-      id: manifest.id, version: manifest.version, options: rt.options, logger: rt.logger,
+      id: manifest.id,
+      version: manifest.version,
+      options: rt.options,
+      logger: rt.logger,
       provide: (token, provider) => {
         if (token.kind && !manifest.kinds.includes(token.kind)) {
-          throw new OpspawnError(ErrorCodes.PLUGIN_UNDECLARED_KIND, `plugin '${manifest.id}' provides '${token.id}' but its manifest does not list kind '${token.kind}'`, {
-            hint: `add "${token.kind}" to "opspawn.kinds" in its package.json`, plugin: manifest.id, phase: 'register',
-          });
+          throw new OpspawnError(
+            ErrorCodes.PLUGIN_UNDECLARED_KIND,
+            `plugin '${manifest.id}' provides '${token.id}' but its manifest does not list kind '${token.kind}'`,
+            {
+              hint: `add "${token.kind}" to "opspawn.kinds" in its package.json`,
+              plugin: manifest.id,
+              phase: 'register',
+            },
+          );
         }
         rt.registrations.push({ token: token as Token<unknown>, provider: provider as Provider<unknown, DepsMap> });
       },
@@ -212,23 +292,48 @@ export class Kernel {
     const problems: OpspawnError[] = [];
     for (const svc of this.kernelServices) {
       if (svc.isAvailable(this.plan)) {
-        this.kernelNodes.set(svc.id, { ...svc, provides: [svc.token.id], consumes: Object.values(svc.deps as DepsMap).map((t) => t.id) });
+        this.kernelNodes.set(svc.id, {
+          ...svc,
+          provides: [svc.token.id],
+          consumes: Object.values(svc.deps as DepsMap).map((t) => t.id),
+        });
       }
     }
     const nodes = [...this.liveRuntimes(), ...this.kernelNodes.values()];
     const graph = new DependencyGraph<GraphNode>(nodes);
-    const multiple = new Set(nodes.flatMap((n) => this.depsOf(n)).filter((t) => t.multiple).map((t) => t.id));
+    const multiple = new Set(
+      nodes
+        .flatMap((n) => this.depsOf(n))
+        .filter((t) => t.multiple)
+        .map((t) => t.id),
+    );
     for (const { node, missing } of graph.findUnsatisfied((t) => ROOT_SERVICES.has(t) || multiple.has(t))) {
       const svc = this.kernelServices.find((k) => k.token.id === missing);
-      problems.push(new OpspawnError(ErrorCodes.SERVICE_MISSING, `plugin '${node}' needs '${missing}', which nothing in this deployment provides`, {
-        hint: svc ? svc.unavailableHint : 'add the plugin that provides it', plugin: node, phase: 'register',
-      }));
+      problems.push(
+        new OpspawnError(
+          ErrorCodes.SERVICE_MISSING,
+          `plugin '${node}' needs '${missing}', which nothing in this deployment provides`,
+          {
+            hint: svc ? svc.unavailableHint : 'add the plugin that provides it',
+            plugin: node,
+            phase: 'register',
+          },
+        ),
+      );
     }
     const cycle = graph.findCycle();
     if (cycle) {
-      problems.push(new OpspawnError(ErrorCodes.PLUGIN_CYCLE, `plugins depend on each other's services in a cycle: ${cycle.join(' -> ')}`, {
-        hint: 'break the cycle: one of them must not consume the other', plugin: cycle[0], phase: 'register',
-      }));
+      problems.push(
+        new OpspawnError(
+          ErrorCodes.PLUGIN_CYCLE,
+          `plugins depend on each other's services in a cycle: ${cycle.join(' -> ')}`,
+          {
+            hint: 'break the cycle: one of them must not consume the other',
+            plugin: cycle[0],
+            phase: 'register',
+          },
+        ),
+      );
     }
     if (problems.length > 0) throw new OpspawnProblems(problems);
     this.graph = graph;
@@ -236,33 +341,50 @@ export class Kernel {
 
   private async startAll(): Promise<void> {
     let abortError: OpspawnError | undefined;
-    await this.graph!.walkInParallel(async (id) => {
-      if (abortError) return false;
-      const kernelNode = this.kernelNodes.get(id);
-      if (kernelNode) {
-        try {
-          const value = await kernelNode.create(this.resolveDeps(kernelNode.deps as DepsMap, this.container), { config: this.loaded.config, plan: this.plan, logger: this.logger.child({ service: id }), role: this.role });
-          this.addProvided(kernelNode.token, 'kernel', value);
-          return true;
-        } catch (error) {
-          abortError = new OpspawnError(ErrorCodes.PLUGIN_START_FAILED, `kernel service '${id}' failed to start: ${describeError(error)}`, { phase: 'start', cause: error });
-          return false;
+    await this.graph!.walkInParallel(
+      async (id) => {
+        if (abortError) return false;
+        const kernelNode = this.kernelNodes.get(id);
+        if (kernelNode) {
+          try {
+            const value = await kernelNode.create(this.resolveDeps(kernelNode.deps as DepsMap, this.container), {
+              config: this.loaded.config,
+              plan: this.plan,
+              logger: this.logger.child({ service: id }),
+              role: this.role,
+            });
+            this.addProvided(kernelNode.token, 'kernel', value);
+            return true;
+          } catch (error) {
+            abortError = new OpspawnError(
+              ErrorCodes.PLUGIN_START_FAILED,
+              `kernel service '${id}' failed to start: ${describeError(error)}`,
+              { phase: 'start', cause: error },
+            );
+            return false;
+          }
         }
-      }
-      const rt = this.runtimes.get(id)!;
-      const ok = await this.startPlugin(rt);
-      if (ok) return true;
-      if (rt.policy === 'abort') abortError ??= rt.error;
-      // A failed provider of many-kinds (tools, planners...) leaves its consumers with the other providers.
-      return rt.policy === 'continue' && rt.registrations.every((r) => r.token.multiple);
-    }, {
-      onBlocked: (id, blocker) => {
-        const rt = this.runtimes.get(id);
-        if (!rt || abortError) return;
-        this.fail(rt, 'start', new Error(`not started: it depends on '${blocker}', which failed`), ErrorCodes.PLUGIN_START_FAILED);
+        const rt = this.runtimes.get(id)!;
+        const ok = await this.startPlugin(rt);
+        if (ok) return true;
         if (rt.policy === 'abort') abortError ??= rt.error;
+        // A failed provider of many-kinds (tools, planners...) leaves its consumers with the other providers.
+        return rt.policy === 'continue' && rt.registrations.every((r) => r.token.multiple);
       },
-    });
+      {
+        onBlocked: (id, blocker) => {
+          const rt = this.runtimes.get(id);
+          if (!rt || abortError) return;
+          this.fail(
+            rt,
+            'start',
+            new Error(`not started: it depends on '${blocker}', which failed`),
+            ErrorCodes.PLUGIN_START_FAILED,
+          );
+          if (rt.policy === 'abort') abortError ??= rt.error;
+        },
+      },
+    );
     if (abortError) {
       await this.stop();
       throw abortError;
@@ -277,9 +399,17 @@ export class Kernel {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         controller.abort(new Error('start timed out'));
-        reject(new OpspawnError(ErrorCodes.PLUGIN_START_TIMEOUT, `plugin '${rt.id}' did not finish starting within ${rt.startTimeoutMs} ms`, {
-          hint: `raise startTimeoutMs for '${rt.id}' in the config, or find what its start waits on`, plugin: rt.id, phase: 'start',
-        }));
+        reject(
+          new OpspawnError(
+            ErrorCodes.PLUGIN_START_TIMEOUT,
+            `plugin '${rt.id}' did not finish starting within ${rt.startTimeoutMs} ms`,
+            {
+              hint: `raise startTimeoutMs for '${rt.id}' in the config, or find what its start waits on`,
+              plugin: rt.id,
+              phase: 'start',
+            },
+          ),
+        );
       }, rt.startTimeoutMs);
     });
     try {
@@ -320,7 +450,8 @@ export class Kernel {
     this.provided.set(token.id, [...(this.provided.get(token.id) ?? []), { plugin, value }]);
     if (!token.multiple) this.container.register(token.id, { useValue: value });
     const health = (value as { health?: () => HealthCheckResult | Promise<HealthCheckResult> } | null)?.health;
-    if (typeof health === 'function') this.health.register(`${plugin}:${token.id.replace(/^opspawn\./, '')}`, () => health.call(value));
+    if (typeof health === 'function')
+      this.health.register(`${plugin}:${token.id.replace(/^opspawn\./, '')}`, () => health.call(value));
   }
 
   private resolveDeps(deps: DepsMap, container: DependencyContainer): Record<string, unknown> {
@@ -334,10 +465,14 @@ export class Kernel {
 
   private rootService(id: string): unknown {
     switch (id) {
-      case services.eventBus.id: return this.eventBus;
-      case services.health.id: return this.health;
-      case services.plugins.id: return { list: () => this.pluginInfos() };
-      default: return undefined;
+      case services.eventBus.id:
+        return this.eventBus;
+      case services.health.id:
+        return this.health;
+      case services.plugins.id:
+        return { list: () => this.pluginInfos() };
+      default:
+        return undefined;
     }
   }
 
@@ -346,25 +481,37 @@ export class Kernel {
     const errors: OpspawnError[] = [];
     const stopTimeout = this.loaded.config.kernel?.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
     const graph = this.graph ?? new DependencyGraph<GraphNode>(this.liveRuntimes());
-    await graph.walkInParallel(async (id) => {
-      const kernelNode = this.kernelNodes.get(id);
-      if (kernelNode) {
-        const value = this.provided.get(kernelNode.token.id)?.[0]?.value;
-        if (value !== undefined) await withTimeout(Promise.resolve(kernelNode.dispose?.(value)), stopTimeout).catch((e) => errors.push(new OpspawnError(ErrorCodes.PLUGIN_STOP_FAILED, `kernel service '${id}' failed to stop: ${describeError(e)}`, { phase: 'stop' })));
+    await graph.walkInParallel(
+      async (id) => {
+        const kernelNode = this.kernelNodes.get(id);
+        if (kernelNode) {
+          const value = this.provided.get(kernelNode.token.id)?.[0]?.value;
+          if (value !== undefined)
+            await withTimeout(Promise.resolve(kernelNode.dispose?.(value)), stopTimeout).catch((e) =>
+              errors.push(
+                new OpspawnError(
+                  ErrorCodes.PLUGIN_STOP_FAILED,
+                  `kernel service '${id}' failed to stop: ${describeError(e)}`,
+                  { phase: 'stop' },
+                ),
+              ),
+            );
+          return true;
+        }
+        const rt = this.runtimes.get(id);
+        if (rt?.status !== 'started') return true;
+        rt.status = 'stopping';
+        const failure = await withTimeout(this.runDisposers(rt), stopTimeout).catch((e: unknown) => e);
+        if (failure) {
+          const error = this.fail(rt, 'stop', failure, ErrorCodes.PLUGIN_STOP_FAILED);
+          errors.push(error);
+        } else {
+          rt.status = 'stopped';
+        }
         return true;
-      }
-      const rt = this.runtimes.get(id);
-      if (rt?.status !== 'started') return true;
-      rt.status = 'stopping';
-      const failure = await withTimeout(this.runDisposers(rt), stopTimeout).catch((e: unknown) => e);
-      if (failure) {
-        const error = this.fail(rt, 'stop', failure, ErrorCodes.PLUGIN_STOP_FAILED);
-        errors.push(error);
-      } else {
-        rt.status = 'stopped';
-      }
-      return true;
-    }, { reverse: true });
+      },
+      { reverse: true },
+    );
     return errors;
   }
 
@@ -382,12 +529,18 @@ export class Kernel {
   }
 
   private fail(rt: PluginRuntime, phase: string, error: unknown, code: OpspawnError['code']): OpspawnError {
-    const wrapped = isOpspawnError(error) && error.plugin === rt.id
-      ? error
-      : new OpspawnError(code, `plugin '${rt.id}' failed in ${phase}: ${describeError(error)}`, {
-        hint: phase === 'stop' ? 'its resources may need manual cleanup' : `see the plugin's logs; set onBootFailure: 'continue' for '${rt.id}' to boot without it`,
-        plugin: rt.id, phase, cause: error,
-      });
+    const wrapped =
+      isOpspawnError(error) && error.plugin === rt.id
+        ? error
+        : new OpspawnError(code, `plugin '${rt.id}' failed in ${phase}: ${describeError(error)}`, {
+            hint:
+              phase === 'stop'
+                ? 'its resources may need manual cleanup'
+                : `see the plugin's logs; set onBootFailure: 'continue' for '${rt.id}' to boot without it`,
+            plugin: rt.id,
+            phase,
+            cause: error,
+          });
     rt.status = 'failed';
     rt.error = wrapped;
     rt.logger.error({ code: wrapped.code, phase, err: error instanceof Error ? error : undefined }, wrapped.message);
@@ -404,7 +557,10 @@ export class Kernel {
 
   private depsOf(node: GraphNode): Token<unknown>[] {
     const rt = this.runtimes.get(node.id);
-    if (rt) return [...rt.registrations.map((r) => r.provider.deps ?? {}), ...rt.inits.map((i) => i.deps ?? {})].flatMap((d) => Object.values(d));
+    if (rt)
+      return [...rt.registrations.map((r) => r.provider.deps ?? {}), ...rt.inits.map((i) => i.deps ?? {})].flatMap(
+        (d) => Object.values(d),
+      );
     const svc = this.kernelNodes.get(node.id);
     return svc ? Object.values(svc.deps as DepsMap) : [];
   }
@@ -412,7 +568,14 @@ export class Kernel {
   private pluginHealth(): Record<string, HealthCheckResult> {
     const out: Record<string, HealthCheckResult> = {};
     for (const rt of this.runtimes.values()) {
-      const state = rt.status === 'started' ? 'ok' : rt.status === 'failed' ? (rt.policy === 'continue' ? 'degraded' : 'down') : 'down';
+      const state =
+        rt.status === 'started'
+          ? 'ok'
+          : rt.status === 'failed'
+            ? rt.policy === 'continue'
+              ? 'degraded'
+              : 'down'
+            : 'down';
       out[`plugin:${rt.id}`] = { state, detail: rt.error ? rt.error.toString() : rt.status };
     }
     return out;
@@ -428,7 +591,9 @@ function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     promise.then(() => undefined),
-    new Promise<void>((_, reject) => { timer = setTimeout(() => reject(new Error(`did not stop within ${ms} ms`)), ms); }),
+    new Promise<void>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`did not stop within ${ms} ms`)), ms);
+    }),
   ]).finally(() => clearTimeout(timer));
 }
 

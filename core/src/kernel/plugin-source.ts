@@ -1,6 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { ErrorCodes, OpspawnError, type InlinePlugin, type PluginEntry, type ResolvedManifest } from '@opspawn/plugin-sdk';
+import {
+  ErrorCodes,
+  OpspawnError,
+  type InlinePlugin,
+  type PluginEntry,
+  type ResolvedManifest,
+} from '@opspawn/plugin-sdk';
 
 /** A config entry whose package has been found and whose manifest has been read (no plugin code run). */
 export interface PluginSource {
@@ -45,34 +51,57 @@ export function readPluginSource(entry: PluginEntry, index: number, fromDir: str
   if (typeof entry.use !== 'string') {
     const { manifest } = entry.use;
     return {
-      entry, index, inline: entry.use, rawManifest: manifest,
+      entry,
+      index,
+      inline: entry.use,
+      rawManifest: manifest,
       manifest: { ...manifest, packageName: manifest.id, dir: fromDir, source },
     };
   }
   const dir = findPackageDir(entry.use, fromDir);
   if (!dir) {
-    throw new OpspawnError(ErrorCodes.PLUGIN_NOT_FOUND, `plugin '${entry.use}' (plugins[${index}]) was not found from ${fromDir}`, {
-      hint: isPathLike(entry.use) ? 'check the path: it must be a folder with a package.json' : `npm install ${entry.use}, or opspawn plugins add ${entry.use}`,
-      plugin: entry.use,
-    });
+    throw new OpspawnError(
+      ErrorCodes.PLUGIN_NOT_FOUND,
+      `plugin '${entry.use}' (plugins[${index}]) was not found from ${fromDir}`,
+      {
+        hint: isPathLike(entry.use)
+          ? 'check the path: it must be a folder with a package.json'
+          : `npm install ${entry.use}, or opspawn plugins add ${entry.use}`,
+        plugin: entry.use,
+      },
+    );
   }
   let pkg: Record<string, unknown>;
   try {
     pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Record<string, unknown>;
   } catch (error) {
-    throw new OpspawnError(ErrorCodes.PLUGIN_MANIFEST_INVALID, `plugin '${entry.use}': package.json is not valid JSON`, {
-      hint: `fix ${join(dir, 'package.json')}`, plugin: entry.use, cause: error,
-    });
+    throw new OpspawnError(
+      ErrorCodes.PLUGIN_MANIFEST_INVALID,
+      `plugin '${entry.use}': package.json is not valid JSON`,
+      {
+        hint: `fix ${join(dir, 'package.json')}`,
+        plugin: entry.use,
+        cause: error,
+      },
+    );
   }
   const raw = pkg.opspawn;
   if (typeof raw !== 'object' || raw === null) {
-    throw new OpspawnError(ErrorCodes.PLUGIN_MANIFEST_INVALID, `package '${String(pkg.name ?? entry.use)}' has no "opspawn" manifest in its package.json, so it is not an Opspawn plugin`, {
-      hint: 'add an "opspawn" field (see docs/reference/plugin-manifest.md)', plugin: entry.use,
-    });
+    throw new OpspawnError(
+      ErrorCodes.PLUGIN_MANIFEST_INVALID,
+      `package '${String(pkg.name ?? entry.use)}' has no "opspawn" manifest in its package.json, so it is not an Opspawn plugin`,
+      {
+        hint: 'add an "opspawn" field (see docs/reference/plugin-manifest.md)',
+        plugin: entry.use,
+      },
+    );
   }
   const m = raw as Record<string, unknown>;
   return {
-    entry, index, rawManifest: raw, entryFile: findEntryFile(dir, pkg),
+    entry,
+    index,
+    rawManifest: raw,
+    entryFile: findEntryFile(dir, pkg),
     manifest: {
       id: String(m.id ?? ''),
       kinds: Array.isArray(m.kinds) ? (m.kinds as ResolvedManifest['kinds']) : [],

@@ -1,7 +1,12 @@
 import { existsSync } from 'node:fs';
 import semver from 'semver';
 import {
-  DEFAULT_KINDS, ErrorCodes, KERNEL_API_VERSION, OpspawnError, PLUGIN_KINDS, SINGLE_KINDS,
+  DEFAULT_KINDS,
+  ErrorCodes,
+  KERNEL_API_VERSION,
+  OpspawnError,
+  PLUGIN_KINDS,
+  SINGLE_KINDS,
   type PluginKind,
 } from '@opspawn/plugin-sdk';
 import { createAjv, describeAjvError } from '../config/ajv.js';
@@ -47,9 +52,16 @@ export function checkPlugins(loaded: LoadedConfig): StaticPlan {
   for (const s of valid) {
     const other = byId.get(s.manifest.id);
     if (other) {
-      problems.push(new OpspawnError(ErrorCodes.PLUGIN_DUPLICATE, `plugin '${s.manifest.id}' is declared twice: plugins[${other.index}] (${other.manifest.source}) and plugins[${s.index}] (${s.manifest.source})`, {
-        hint: 'remove one of the two entries', plugin: s.manifest.id,
-      }));
+      problems.push(
+        new OpspawnError(
+          ErrorCodes.PLUGIN_DUPLICATE,
+          `plugin '${s.manifest.id}' is declared twice: plugins[${other.index}] (${other.manifest.source}) and plugins[${s.index}] (${s.manifest.source})`,
+          {
+            hint: 'remove one of the two entries',
+            plugin: s.manifest.id,
+          },
+        ),
+      );
       continue;
     }
     byId.set(s.manifest.id, s);
@@ -60,32 +72,60 @@ export function checkPlugins(loaded: LoadedConfig): StaticPlan {
   for (const s of sources) {
     const { id, kernel, requires = {} } = s.manifest;
     if (!semver.satisfies(KERNEL_API_VERSION, kernel, { includePrerelease: true })) {
-      problems.push(new OpspawnError(ErrorCodes.PLUGIN_KERNEL_MISMATCH, `plugin '${id}' supports kernel ${kernel}, this kernel is ${KERNEL_API_VERSION}`, {
-        hint: `install a version of '${s.manifest.packageName}' built for kernel ${KERNEL_API_VERSION}`, plugin: id,
-      }));
+      problems.push(
+        new OpspawnError(
+          ErrorCodes.PLUGIN_KERNEL_MISMATCH,
+          `plugin '${id}' supports kernel ${kernel}, this kernel is ${KERNEL_API_VERSION}`,
+          {
+            hint: `install a version of '${s.manifest.packageName}' built for kernel ${KERNEL_API_VERSION}`,
+            plugin: id,
+          },
+        ),
+      );
     }
     for (const [dep, range] of Object.entries(requires)) {
       const found = enabled.get(dep);
       if (!found) {
         const off = byId.has(dep) ? ' (it is disabled)' : '';
-        problems.push(new OpspawnError(ErrorCodes.PLUGIN_DEPENDENCY_MISSING, `plugin '${id}' requires plugin '${dep}' ${range}, which is not in the config${off}`, {
-          hint: byId.has(dep) ? `enable '${dep}'` : `add '${dep}' to plugins in the config`, plugin: id,
-        }));
+        problems.push(
+          new OpspawnError(
+            ErrorCodes.PLUGIN_DEPENDENCY_MISSING,
+            `plugin '${id}' requires plugin '${dep}' ${range}, which is not in the config${off}`,
+            {
+              hint: byId.has(dep) ? `enable '${dep}'` : `add '${dep}' to plugins in the config`,
+              plugin: id,
+            },
+          ),
+        );
       } else if (!semver.satisfies(found.manifest.version, range, { includePrerelease: true })) {
-        problems.push(new OpspawnError(ErrorCodes.PLUGIN_DEPENDENCY_VERSION, `plugin '${id}' requires plugin '${dep}' ${range}, found ${found.manifest.version}`, {
-          hint: `install a version of '${dep}' matching ${range}`, plugin: id,
-        }));
+        problems.push(
+          new OpspawnError(
+            ErrorCodes.PLUGIN_DEPENDENCY_VERSION,
+            `plugin '${id}' requires plugin '${dep}' ${range}, found ${found.manifest.version}`,
+            {
+              hint: `install a version of '${dep}' matching ${range}`,
+              plugin: id,
+            },
+          ),
+        );
       }
     }
   }
 
-  const cycle = new DependencyGraph(sources.map((s) => ({
-    id: s.manifest.id, provides: [`plugin:${s.manifest.id}`], consumes: Object.keys(s.manifest.requires ?? {}).map((d) => `plugin:${d}`),
-  }))).findCycle();
+  const cycle = new DependencyGraph(
+    sources.map((s) => ({
+      id: s.manifest.id,
+      provides: [`plugin:${s.manifest.id}`],
+      consumes: Object.keys(s.manifest.requires ?? {}).map((d) => `plugin:${d}`),
+    })),
+  ).findCycle();
   if (cycle) {
-    problems.push(new OpspawnError(ErrorCodes.PLUGIN_CYCLE, `plugins require each other in a cycle: ${cycle.join(' -> ')}`, {
-      hint: 'remove one of the requirements', plugin: cycle[0],
-    }));
+    problems.push(
+      new OpspawnError(ErrorCodes.PLUGIN_CYCLE, `plugins require each other in a cycle: ${cycle.join(' -> ')}`, {
+        hint: 'remove one of the requirements',
+        plugin: cycle[0],
+      }),
+    );
   }
 
   const { chosen, inactive } = chooseProviders(loaded, sources, problems);
@@ -97,11 +137,16 @@ function checkManifest(s: PluginSource, problems: OpspawnError[]): boolean {
   const m = s.manifest;
   const where = `plugin '${m.id || m.source}'`;
   const bad = (message: string, hint: string): void => {
-    problems.push(new OpspawnError(ErrorCodes.PLUGIN_MANIFEST_INVALID, `${where}: ${message}`, { hint, plugin: m.id || m.source }));
+    problems.push(
+      new OpspawnError(ErrorCodes.PLUGIN_MANIFEST_INVALID, `${where}: ${message}`, { hint, plugin: m.id || m.source }),
+    );
   };
   const raw = s.rawManifest as Record<string, unknown>;
   if (!ID.test(m.id)) {
-    bad(`manifest id ${JSON.stringify(raw.id)} must be lowercase letters, digits and dashes`, 'set "opspawn.id" in its package.json');
+    bad(
+      `manifest id ${JSON.stringify(raw.id)} must be lowercase letters, digits and dashes`,
+      'set "opspawn.id" in its package.json',
+    );
     return false;
   }
   if (!semver.validRange(m.kernel)) {
@@ -118,17 +163,20 @@ function checkManifest(s: PluginSource, problems: OpspawnError[]): boolean {
   }
   for (const kind of m.kinds) {
     if (!PLUGIN_KINDS.includes(kind)) {
-      problems.push(new OpspawnError(ErrorCodes.PLUGIN_UNKNOWN_KIND, `plugin '${m.id}' declares unknown kind '${String(kind)}'`, {
-        hint: `kinds are: ${PLUGIN_KINDS.join(', ')}`, plugin: m.id,
-      }));
+      problems.push(
+        new OpspawnError(ErrorCodes.PLUGIN_UNKNOWN_KIND, `plugin '${m.id}' declares unknown kind '${String(kind)}'`, {
+          hint: `kinds are: ${PLUGIN_KINDS.join(', ')}`,
+          plugin: m.id,
+        }),
+      );
       return false;
     }
   }
   for (const [dep, range] of Object.entries(m.requires ?? {})) {
     if (typeof range !== 'string' || !semver.validRange(range)) {
-    bad(`requires '${dep}' with ${JSON.stringify(range)}, which is not a semver range`, 'use a range like "^1.0.0"');
-    return false;
-  }
+      bad(`requires '${dep}' with ${JSON.stringify(range)}, which is not a semver range`, 'use a range like "^1.0.0"');
+      return false;
+    }
   }
   if (m.configSchema !== undefined && (typeof m.configSchema !== 'object' || m.configSchema === null)) {
     bad('manifest "configSchema" must be a JSON Schema object', 'fix "opspawn.configSchema"');
@@ -139,13 +187,25 @@ function checkManifest(s: PluginSource, problems: OpspawnError[]): boolean {
 
 function checkEntryFile(s: PluginSource, problems: OpspawnError[]): boolean {
   if (s.inline || existsSync(s.entryFile!)) return true;
-  problems.push(new OpspawnError(ErrorCodes.PLUGIN_LOAD_FAILED, `plugin '${s.manifest.id}': its entry file ${s.entryFile} does not exist`, {
-    hint: `build the plugin (npm run build in ${s.manifest.dir})`, plugin: s.manifest.id, phase: 'load',
-  }));
+  problems.push(
+    new OpspawnError(
+      ErrorCodes.PLUGIN_LOAD_FAILED,
+      `plugin '${s.manifest.id}': its entry file ${s.entryFile} does not exist`,
+      {
+        hint: `build the plugin (npm run build in ${s.manifest.dir})`,
+        plugin: s.manifest.id,
+        phase: 'load',
+      },
+    ),
+  );
   return false;
 }
 
-function chooseProviders(loaded: LoadedConfig, sources: PluginSource[], problems: OpspawnError[]): Pick<StaticPlan, 'chosen' | 'inactive'> {
+function chooseProviders(
+  loaded: LoadedConfig,
+  sources: PluginSource[],
+  problems: OpspawnError[],
+): Pick<StaticPlan, 'chosen' | 'inactive'> {
   const chosen: StaticPlan['chosen'] = {};
   const config = loaded.config as Record<string, unknown>;
   for (const kind of [...SINGLE_KINDS, ...DEFAULT_KINDS]) {
@@ -153,25 +213,42 @@ function chooseProviders(loaded: LoadedConfig, sources: PluginSource[], problems
     const choice = config[kind] as string | undefined;
     if (choice !== undefined) {
       if (!providers.includes(choice)) {
-        problems.push(new OpspawnError(ErrorCodes.KIND_CHOICE_INVALID, `config chooses ${kind} '${choice}', but no enabled plugin '${choice}' provides kind '${kind}'${providers.length ? ` (enabled: ${providers.join(', ')})` : ''}`, {
-          hint: providers.length ? `set ${kind}: '${providers[0]}'` : `add a ${kind} plugin to plugins`, plugin: choice,
-        }));
+        problems.push(
+          new OpspawnError(
+            ErrorCodes.KIND_CHOICE_INVALID,
+            `config chooses ${kind} '${choice}', but no enabled plugin '${choice}' provides kind '${kind}'${providers.length ? ` (enabled: ${providers.join(', ')})` : ''}`,
+            {
+              hint: providers.length ? `set ${kind}: '${providers[0]}'` : `add a ${kind} plugin to plugins`,
+              plugin: choice,
+            },
+          ),
+        );
       } else {
         chosen[kind] = choice;
       }
     } else if (providers.length === 1) {
       chosen[kind] = providers[0];
     } else if (providers.length > 1) {
-      const what = (SINGLE_KINDS as readonly string[]).includes(kind) ? 'only one can be active' : 'one must be the default';
-      problems.push(new OpspawnError(ErrorCodes.KIND_AMBIGUOUS, `plugins ${providers.map((p) => `'${p}'`).join(' and ')} all provide kind '${kind}' and ${what}`, {
-        hint: `choose one with ${kind}: '${providers[0]}' in the config`, plugin: providers[0],
-      }));
+      const what = (SINGLE_KINDS as readonly string[]).includes(kind)
+        ? 'only one can be active'
+        : 'one must be the default';
+      problems.push(
+        new OpspawnError(
+          ErrorCodes.KIND_AMBIGUOUS,
+          `plugins ${providers.map((p) => `'${p}'`).join(' and ')} all provide kind '${kind}' and ${what}`,
+          {
+            hint: `choose one with ${kind}: '${providers[0]}' in the config`,
+            plugin: providers[0],
+          },
+        ),
+      );
     }
   }
   const inactive = new Set<string>();
   for (const s of sources) {
     const kinds = s.manifest.kinds;
-    const unchosenSingle = (k: PluginKind) => (SINGLE_KINDS as readonly string[]).includes(k) && chosen[k] !== undefined && chosen[k] !== s.manifest.id;
+    const unchosenSingle = (k: PluginKind) =>
+      (SINGLE_KINDS as readonly string[]).includes(k) && chosen[k] !== undefined && chosen[k] !== s.manifest.id;
     if (kinds.length > 0 && kinds.every(unchosenSingle)) inactive.add(s.manifest.id);
   }
   return { chosen, inactive };
@@ -188,17 +265,28 @@ function validateOptions(sources: PluginSource[], problems: OpspawnError[]): Map
       try {
         validate = ajv.compile(configSchema);
       } catch (error) {
-        problems.push(new OpspawnError(ErrorCodes.PLUGIN_MANIFEST_INVALID, `plugin '${id}': its configSchema does not compile: ${(error as Error).message}`, {
-          hint: 'fix "opspawn.configSchema" in its package.json', plugin: id,
-        }));
+        problems.push(
+          new OpspawnError(
+            ErrorCodes.PLUGIN_MANIFEST_INVALID,
+            `plugin '${id}': its configSchema does not compile: ${(error as Error).message}`,
+            {
+              hint: 'fix "opspawn.configSchema" in its package.json',
+              plugin: id,
+            },
+          ),
+        );
         continue;
       }
       if (!validate(options)) {
         for (const error of validate.errors ?? []) {
           const { path, message } = describeAjvError(error, `plugins[${s.index}] (${id}) options`);
-          problems.push(new OpspawnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `${path}: ${message}`, {
-            hint: `see the options table in ${id}'s README`, plugin: id, details: { path },
-          }));
+          problems.push(
+            new OpspawnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `${path}: ${message}`, {
+              hint: `see the options table in ${id}'s README`,
+              plugin: id,
+              details: { path },
+            }),
+          );
         }
         continue;
       }

@@ -16,7 +16,13 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const destination = options.destination ?? process.stdout;
   const usePretty = options.pretty ?? Boolean((destination as NodeJS.WriteStream).isTTY);
   const stream = usePretty
-    ? pretty({ destination: destination as NodeJS.WritableStream & { fd?: number }, colorize: Boolean((destination as NodeJS.WriteStream).isTTY), ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l', sync: true })
+    ? pretty({
+        destination: destination as NodeJS.WritableStream & { fd?: number },
+        colorize: Boolean((destination as NodeJS.WriteStream).isTTY),
+        ignore: 'pid,hostname',
+        translateTime: 'HH:MM:ss.l',
+        sync: true,
+      })
     : destination;
   return pino({ level, base: undefined }, stream) as PinoLogger as unknown as Logger;
 }

@@ -1,6 +1,15 @@
 import {
-  ErrorCodes, OpspawnError, describeError, isOpspawnError, type ChatMessage, type Memory, type PlanDecision,
-  type Planner, type StepRecord, type Task, type ToolRegistry,
+  ErrorCodes,
+  OpspawnError,
+  describeError,
+  isOpspawnError,
+  type ChatMessage,
+  type Memory,
+  type PlanDecision,
+  type Planner,
+  type StepRecord,
+  type Task,
+  type ToolRegistry,
 } from '@opspawn/plugin-sdk';
 import type { TaskEvents } from './task-events.js';
 
@@ -16,7 +25,12 @@ export interface AgentLoopDeps {
  * max steps. Aborting `signal` (timeout, cancellation, shutdown) stops it between and inside steps: the
  * signal reaches the planner and every tool call.
  */
-export async function runAgentLoop(task: Task, attempt: number, signal: AbortSignal, deps: AgentLoopDeps): Promise<unknown> {
+export async function runAgentLoop(
+  task: Task,
+  attempt: number,
+  signal: AbortSignal,
+  deps: AgentLoopDeps,
+): Promise<unknown> {
   const { planner, memory, tools, events } = deps;
   const toolSpecs = (await tools.list()).map(({ provider: _p, ...spec }) => spec);
   if (attempt === 1) await memory.append(task.sessionId, [{ role: 'user', content: task.goal }]);
@@ -29,46 +43,75 @@ export async function runAgentLoop(task: Task, attempt: number, signal: AbortSig
       decision = await planner.plan({ task, messages, tools: toolSpecs, step, history, signal });
     } catch (error) {
       signal.throwIfAborted();
-      throw isOpspawnError(error) ? error : new OpspawnError(ErrorCodes.PLANNER_FAILED, `planner '${task.planner}' failed: ${describeError(error)}`, { cause: error });
+      throw isOpspawnError(error)
+        ? error
+        : new OpspawnError(ErrorCodes.PLANNER_FAILED, `planner '${task.planner}' failed: ${describeError(error)}`, {
+            cause: error,
+          });
     }
     signal.throwIfAborted();
     checkDecision(decision, task.planner);
     if (decision.kind === 'final') {
-      await memory.append(task.sessionId, [{ role: 'assistant', content: typeof decision.output === 'string' ? decision.output : JSON.stringify(decision.output) ?? '' }]);
+      await memory.append(task.sessionId, [
+        {
+          role: 'assistant',
+          content: typeof decision.output === 'string' ? decision.output : (JSON.stringify(decision.output) ?? ''),
+        },
+      ]);
       await events.emit(task.id, 'final', { output: decision.output ?? null });
       return decision.output ?? null;
     }
     await events.emit(task.id, 'plan', { step, thought: decision.thought, calls: decision.calls });
-    await memory.append(task.sessionId, [{ role: 'assistant', content: decision.thought ?? '', toolCalls: decision.calls }]);
-    const results = await Promise.all(decision.calls.map(async (call) => {
-      await events.emit(task.id, 'tool_call', { step, id: call.id, tool: call.tool, arguments: call.arguments });
-      const started = performance.now();
-      const observation = await tools.call(call.tool, call.arguments, {
-        signal, taskId: task.id,
-        log: (level, message, data) => void events.emit(task.id, 'log', { level, message, source: call.tool, ...(data ? { data } : {}) }).catch(() => undefined),
-      });
-      const durationMs = Math.round((performance.now() - started) * 100) / 100;
-      await events.emit(task.id, 'tool_result', observation.ok
-        ? { step, id: call.id, tool: call.tool, ok: true, output: observation.output, durationMs }
-        : { step, id: call.id, tool: call.tool, ok: false, error: observation.error, durationMs });
-      return { call, observation };
-    }));
+    await memory.append(task.sessionId, [
+      { role: 'assistant', content: decision.thought ?? '', toolCalls: decision.calls },
+    ]);
+    const results = await Promise.all(
+      decision.calls.map(async (call) => {
+        await events.emit(task.id, 'tool_call', { step, id: call.id, tool: call.tool, arguments: call.arguments });
+        const started = performance.now();
+        const observation = await tools.call(call.tool, call.arguments, {
+          signal,
+          taskId: task.id,
+          log: (level, message, data) =>
+            void events
+              .emit(task.id, 'log', { level, message, source: call.tool, ...(data ? { data } : {}) })
+              .catch(() => undefined),
+        });
+        const durationMs = Math.round((performance.now() - started) * 100) / 100;
+        await events.emit(
+          task.id,
+          'tool_result',
+          observation.ok
+            ? { step, id: call.id, tool: call.tool, ok: true, output: observation.output, durationMs }
+            : { step, id: call.id, tool: call.tool, ok: false, error: observation.error, durationMs },
+        );
+        return { call, observation };
+      }),
+    );
     const toolMessages: ChatMessage[] = results.map(({ call, observation }) => ({
-      role: 'tool', toolCallId: call.id, name: call.tool,
+      role: 'tool',
+      toolCallId: call.id,
+      name: call.tool,
       content: JSON.stringify(observation.ok ? observation.output : { error: observation.error }) ?? 'null',
     }));
     await memory.append(task.sessionId, toolMessages);
     history.push({ step, thought: decision.thought, calls: results });
   }
-  throw new OpspawnError(ErrorCodes.TASK_MAX_STEPS, `the task used all ${task.maxSteps} steps without a final answer`, { hint: 'raise maxSteps, or check why the planner does not finish' });
+  throw new OpspawnError(ErrorCodes.TASK_MAX_STEPS, `the task used all ${task.maxSteps} steps without a final answer`, {
+    hint: 'raise maxSteps, or check why the planner does not finish',
+  });
 }
 
 /** A planner's answer must be one of the two decision shapes; anything else is refused with what was wrong. */
 function checkDecision(decision: unknown, planner: string): asserts decision is PlanDecision {
   const bad = (why: string): never => {
-    throw new OpspawnError(ErrorCodes.PLANNER_INVALID_DECISION, `planner '${planner}' returned an invalid decision: ${why}`);
+    throw new OpspawnError(
+      ErrorCodes.PLANNER_INVALID_DECISION,
+      `planner '${planner}' returned an invalid decision: ${why}`,
+    );
   };
-  if (typeof decision !== 'object' || decision === null) bad(`expected an object, got ${JSON.stringify(decision) ?? String(decision)}`);
+  if (typeof decision !== 'object' || decision === null)
+    bad(`expected an object, got ${JSON.stringify(decision) ?? String(decision)}`);
   const d = decision as Record<string, unknown>;
   if (d.kind === 'final') return;
   if (d.kind !== 'tools') bad(`kind must be 'tools' or 'final', got ${JSON.stringify(d.kind)}`);

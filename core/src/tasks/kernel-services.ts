@@ -6,7 +6,10 @@ import { TaskEngine } from './task-engine.js';
 import { taskSettings } from './task-defaults.js';
 
 /** `kernel:tools`: every tool provider merged. Always available (it may have no tools). */
-export const toolRegistryService: KernelService<KernelToolRegistry, { providers: typeof extensionPoints.toolProvider }> = {
+export const toolRegistryService: KernelService<
+  KernelToolRegistry,
+  { providers: typeof extensionPoints.toolProvider }
+> = {
   id: 'kernel:tools',
   token: services.toolRegistry as never,
   deps: { providers: extensionPoints.toolProvider },
@@ -35,8 +38,13 @@ export const taskEngineService: KernelService<TaskEngine, typeof taskDeps> = {
   async create(deps, { config, plan, logger, role }) {
     if (deps.broker.events && deps.bus instanceof LocalEventBus) deps.bus.relayThrough(deps.broker.events);
     const engine = new TaskEngine({
-      ...deps, logger, settings: taskSettings(config.tasks), defaultPlanner: plan.chosen.planner, defaultMemory: plan.chosen.memory,
-      stopTimeoutMs: config.kernel?.stopTimeoutMs ?? 10_000, consume: role !== 'api',
+      ...deps,
+      logger,
+      settings: taskSettings(config.tasks),
+      defaultPlanner: plan.chosen.planner,
+      defaultMemory: plan.chosen.memory,
+      stopTimeoutMs: config.kernel?.stopTimeoutMs ?? 10_000,
+      consume: role !== 'api',
     });
     await engine.start();
     return engine;

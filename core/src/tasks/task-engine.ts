@@ -1,8 +1,27 @@
 import {
-  ErrorCodes, OpspawnError, describeError, isFinalStatus, isOpspawnError, newTaskId,
-  type Broker, type Delivery, type EventBus, type Logger, type Memory, type Planner, type Provided,
-  type SubmitTaskRequest, type Task, type TaskEngineConfig, type TaskEvent, type TaskPage, type TaskQuery,
-  type TaskService, type TaskStore, type ToolRegistry, type WatchOptions,
+  ErrorCodes,
+  OpspawnError,
+  describeError,
+  isFinalStatus,
+  isOpspawnError,
+  newTaskId,
+  type Broker,
+  type Delivery,
+  type EventBus,
+  type Logger,
+  type Memory,
+  type Planner,
+  type Provided,
+  type SubmitTaskRequest,
+  type Task,
+  type TaskEngineConfig,
+  type TaskEvent,
+  type TaskPage,
+  type TaskQuery,
+  type TaskService,
+  type TaskStore,
+  type ToolRegistry,
+  type WatchOptions,
 } from '@opspawn/plugin-sdk';
 import { hostname } from 'node:os';
 import { runAgentLoop } from './agent-loop.js';
@@ -26,7 +45,12 @@ export interface TaskEngineDeps {
 }
 
 /** Errors that another attempt cannot fix. */
-const PERMANENT = new Set<string>([ErrorCodes.TASK_INVALID, ErrorCodes.PLANNER_UNKNOWN, ErrorCodes.MEMORY_UNKNOWN, ErrorCodes.TASK_MAX_STEPS]);
+const PERMANENT = new Set<string>([
+  ErrorCodes.TASK_INVALID,
+  ErrorCodes.PLANNER_UNKNOWN,
+  ErrorCodes.MEMORY_UNKNOWN,
+  ErrorCodes.TASK_MAX_STEPS,
+]);
 const REPLAY_PAGE = 500;
 /** A watcher re-reads the store this often, in case an event was published in another process. */
 const WATCH_POLL_MS = 2000;
@@ -62,7 +86,10 @@ export class TaskEngine implements TaskService {
   async start(): Promise<void> {
     const { broker, settings } = this.deps;
     if (!this.deps.consume) {
-      if (broker.recoversOnStart) this.log.warn('this api process has an in-process broker: tasks submitted here wait for a worker of this process, and there is none; use a broker that spans processes (broker-bee-queue)');
+      if (broker.recoversOnStart)
+        this.log.warn(
+          'this api process has an in-process broker: tasks submitted here wait for a worker of this process, and there is none; use a broker that spans processes (broker-bee-queue)',
+        );
       return;
     }
     if (broker.recoversOnStart && settings.recoverOnStart) await this.recover();
@@ -85,14 +112,24 @@ export class TaskEngine implements TaskService {
     const planner = request.planner ?? this.deps.defaultPlanner;
     const memory = request.memory ?? this.deps.defaultMemory;
     if (!planner || !this.planners.has(planner)) {
-      throw new OpspawnError(ErrorCodes.PLANNER_UNKNOWN, planner ? `no planner '${planner}' in this deployment` : 'no planner given and the deployment has no default', {
-        hint: `use one of: ${[...this.planners.keys()].join(', ') || '(none enabled)'}`, details: [{ path: 'planner', message: 'unknown planner' }],
-      });
+      throw new OpspawnError(
+        ErrorCodes.PLANNER_UNKNOWN,
+        planner ? `no planner '${planner}' in this deployment` : 'no planner given and the deployment has no default',
+        {
+          hint: `use one of: ${[...this.planners.keys()].join(', ') || '(none enabled)'}`,
+          details: [{ path: 'planner', message: 'unknown planner' }],
+        },
+      );
     }
     if (!memory || !this.memories.has(memory)) {
-      throw new OpspawnError(ErrorCodes.MEMORY_UNKNOWN, memory ? `no memory '${memory}' in this deployment` : 'no memory given and the deployment has no default', {
-        hint: `use one of: ${[...this.memories.keys()].join(', ') || '(none enabled)'}`, details: [{ path: 'memory', message: 'unknown memory' }],
-      });
+      throw new OpspawnError(
+        ErrorCodes.MEMORY_UNKNOWN,
+        memory ? `no memory '${memory}' in this deployment` : 'no memory given and the deployment has no default',
+        {
+          hint: `use one of: ${[...this.memories.keys()].join(', ') || '(none enabled)'}`,
+          details: [{ path: 'memory', message: 'unknown memory' }],
+        },
+      );
     }
     this.planners.get(planner)!.validateInput?.(request.input ?? null);
     const now = new Date().toISOString();
@@ -100,19 +137,36 @@ export class TaskEngine implements TaskService {
     // Only an idempotency key needs the request's hash (to tell a replay from a conflicting reuse).
     const hash = request.idempotencyKey ? requestHash(request) : undefined;
     const task: Task = {
-      id, goal: request.goal, input: request.input ?? null, planner, memory, sessionId: request.sessionId ?? id,
-      status: 'queued', attempts: 0, maxAttempts: request.maxAttempts ?? settings.defaultMaxAttempts,
-      timeoutMs: request.timeoutMs ?? settings.defaultTimeoutMs, maxSteps: request.maxSteps ?? settings.defaultMaxSteps,
-      priority: request.priority ?? 0, labels: request.labels ?? {}, cancelRequested: false, createdAt: now, updatedAt: now,
+      id,
+      goal: request.goal,
+      input: request.input ?? null,
+      planner,
+      memory,
+      sessionId: request.sessionId ?? id,
+      status: 'queued',
+      attempts: 0,
+      maxAttempts: request.maxAttempts ?? settings.defaultMaxAttempts,
+      timeoutMs: request.timeoutMs ?? settings.defaultTimeoutMs,
+      maxSteps: request.maxSteps ?? settings.defaultMaxSteps,
+      priority: request.priority ?? 0,
+      labels: request.labels ?? {},
+      cancelRequested: false,
+      createdAt: now,
+      updatedAt: now,
       ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey, requestHash: hash! } : {}),
       ...(request.notBefore ? { notBefore: new Date(request.notBefore).toISOString() } : {}),
     };
     const result = await this.eventLog.create(task);
     if (!result.created) {
       if (result.task.requestHash !== hash) {
-        throw new OpspawnError(ErrorCodes.IDEMPOTENCY_CONFLICT, `idempotency key '${request.idempotencyKey}' was used for a different request (task ${result.task.id})`, {
-          hint: 'use a new key for a new request', details: [{ path: 'idempotencyKey', message: 'already used with another request' }],
-        });
+        throw new OpspawnError(
+          ErrorCodes.IDEMPOTENCY_CONFLICT,
+          `idempotency key '${request.idempotencyKey}' was used for a different request (task ${result.task.id})`,
+          {
+            hint: 'use a new key for a new request',
+            details: [{ path: 'idempotencyKey', message: 'already used with another request' }],
+          },
+        );
       }
       return result;
     }
@@ -120,14 +174,20 @@ export class TaskEngine implements TaskService {
       await this.enqueue(task);
     } catch (error) {
       // The task is in the store, so it is accepted: the workers' sweep enqueues it once the broker is back.
-      this.log.warn({ taskId: id, err: describeError(error) }, 'the broker refused a new task; it stays queued in the store and the recovery sweep will enqueue it');
+      this.log.warn(
+        { taskId: id, err: describeError(error) },
+        'the broker refused a new task; it stays queued in the store and the recovery sweep will enqueue it',
+      );
     }
     return result;
   }
 
   async get(id: string): Promise<Task> {
     const task = await this.deps.store.get(id);
-    if (!task) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `no task ${id}`, { hint: 'check the id; list tasks to find it' });
+    if (!task)
+      throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `no task ${id}`, {
+        hint: 'check the id; list tasks to find it',
+      });
     return task;
   }
 
@@ -138,10 +198,18 @@ export class TaskEngine implements TaskService {
   async cancel(id: string): Promise<Task> {
     const task = await this.get(id);
     if (isFinalStatus(task.status)) {
-      throw new OpspawnError(ErrorCodes.TASK_NOT_CANCELLABLE, `task ${id} is already ${task.status}`, { hint: 'only queued or running tasks can be cancelled' });
+      throw new OpspawnError(ErrorCodes.TASK_NOT_CANCELLABLE, `task ${id} is already ${task.status}`, {
+        hint: 'only queued or running tasks can be cancelled',
+      });
     }
     const error = { code: ErrorCodes.TASK_CANCELLED, message: 'cancelled on request' };
-    const cancelled = await this.eventLog.move(id, ['queued'], { status: 'cancelled', error, finishedAt: new Date().toISOString() }, undefined, { attempt: task.attempts, error });
+    const cancelled = await this.eventLog.move(
+      id,
+      ['queued'],
+      { status: 'cancelled', error, finishedAt: new Date().toISOString() },
+      undefined,
+      { attempt: task.attempts, error },
+    );
     if (cancelled) return cancelled;
     const running = await this.deps.store.requestCancel(id);
     if (!running) return this.get(id);
@@ -236,27 +304,73 @@ export class TaskEngine implements TaskService {
     }
     if (task.cancelRequested) {
       const error = { code: ErrorCodes.TASK_CANCELLED, message: 'cancelled on request' };
-      await this.eventLog.move(task.id, ['queued'], { status: 'cancelled', error, finishedAt: new Date().toISOString() }, task.attempts, { attempt: task.attempts, error });
+      await this.eventLog.move(
+        task.id,
+        ['queued'],
+        { status: 'cancelled', error, finishedAt: new Date().toISOString() },
+        task.attempts,
+        { attempt: task.attempts, error },
+      );
       return;
     }
     const attempt = task.attempts + 1;
-    const running = await this.eventLog.move(task.id, ['queued'], { status: 'running', attempts: attempt, startedAt: new Date().toISOString(), finishedAt: null }, task.attempts, { attempt, worker: WORKER_ID });
+    const running = await this.eventLog.move(
+      task.id,
+      ['queued'],
+      { status: 'running', attempts: attempt, startedAt: new Date().toISOString(), finishedAt: null },
+      task.attempts,
+      { attempt, worker: WORKER_ID },
+    );
     if (!running) return;
 
     const controller = new AbortController();
     // Built only when the deadline passes: an Error captures a stack, which the hot path should not pay for.
-    const timer = setTimeout(() => controller.abort(new OpspawnError(ErrorCodes.TASK_TIMEOUT, `attempt ${attempt} did not finish within ${running.timeoutMs} ms`, { hint: 'raise timeoutMs for the task' })), running.timeoutMs);
+    const timer = setTimeout(
+      () =>
+        controller.abort(
+          new OpspawnError(
+            ErrorCodes.TASK_TIMEOUT,
+            `attempt ${attempt} did not finish within ${running.timeoutMs} ms`,
+            { hint: 'raise timeoutMs for the task' },
+          ),
+        ),
+      running.timeoutMs,
+    );
     const forward = () => controller.abort(delivery.signal.reason);
     delivery.signal.addEventListener('abort', forward, { once: true });
     try {
       const planner = this.planners.get(running.planner);
       const memory = this.memories.get(running.memory);
-      if (!planner) throw new OpspawnError(ErrorCodes.PLANNER_UNKNOWN, `planner '${running.planner}' is not in this deployment any more`);
-      if (!memory) throw new OpspawnError(ErrorCodes.MEMORY_UNKNOWN, `memory '${running.memory}' is not in this deployment any more`);
-      const output = await runAgentLoop(running, attempt, controller.signal, { planner, memory, tools: this.deps.tools, events: this.eventLog });
-      await this.eventLog.move(task.id, ['running'], { status: 'succeeded', output, error: null, finishedAt: new Date().toISOString() }, attempt, { attempt });
+      if (!planner)
+        throw new OpspawnError(
+          ErrorCodes.PLANNER_UNKNOWN,
+          `planner '${running.planner}' is not in this deployment any more`,
+        );
+      if (!memory)
+        throw new OpspawnError(
+          ErrorCodes.MEMORY_UNKNOWN,
+          `memory '${running.memory}' is not in this deployment any more`,
+        );
+      const output = await runAgentLoop(running, attempt, controller.signal, {
+        planner,
+        memory,
+        tools: this.deps.tools,
+        events: this.eventLog,
+      });
+      await this.eventLog.move(
+        task.id,
+        ['running'],
+        { status: 'succeeded', output, error: null, finishedAt: new Date().toISOString() },
+        attempt,
+        { attempt },
+      );
     } catch (error) {
-      await this.settleFailure(running, attempt, controller.signal.aborted ? controller.signal.reason : error, delivery.signal.aborted);
+      await this.settleFailure(
+        running,
+        attempt,
+        controller.signal.aborted ? controller.signal.reason : error,
+        delivery.signal.aborted,
+      );
     } finally {
       clearTimeout(timer);
       delivery.signal.removeEventListener('abort', forward);
@@ -270,13 +384,22 @@ export class TaskEngine implements TaskService {
       const current = await store.get(task.id);
       if (current?.cancelRequested) {
         const cancelled = { code: ErrorCodes.TASK_CANCELLED, message: 'cancelled on request' };
-        await this.eventLog.move(task.id, ['running'], { status: 'cancelled', error: cancelled, finishedAt: now }, attempt, { attempt, error: cancelled });
+        await this.eventLog.move(
+          task.id,
+          ['running'],
+          { status: 'cancelled', error: cancelled, finishedAt: now },
+          attempt,
+          { attempt, error: cancelled },
+        );
         return;
       }
       // The worker is shutting down: the task goes back to the queue (the attempt stays counted). An in-process
       // broker re-queues it at the next start; a durable one takes it now, for another worker.
       const stalled = { code: ErrorCodes.TASK_STALLED, message: 'the worker stopped while this attempt ran' };
-      const back = await this.eventLog.move(task.id, ['running'], { status: 'queued', error: stalled }, attempt, { attempt, error: stalled });
+      const back = await this.eventLog.move(task.id, ['running'], { status: 'queued', error: stalled }, attempt, {
+        attempt,
+        error: stalled,
+      });
       if (back && !this.deps.broker.recoversOnStart) await this.enqueue(back);
       return;
     }
@@ -285,12 +408,19 @@ export class TaskEngine implements TaskService {
       : { code: ErrorCodes.TASK_INTERNAL, message: describeError(error) };
     if (attempt < task.maxAttempts && !PERMANENT.has(taskError.code)) {
       const delayMs = backoff(attempt, settings.retryBackoffMs, settings.maxRetryBackoffMs);
-      const back = await this.eventLog.move(task.id, ['running'], { status: 'queued', error: taskError }, attempt, { attempt, error: taskError, retryInMs: delayMs });
+      const back = await this.eventLog.move(task.id, ['running'], { status: 'queued', error: taskError }, attempt, {
+        attempt,
+        error: taskError,
+        retryInMs: delayMs,
+      });
       if (!back) return;
       await this.deps.broker.enqueue(task.id, { priority: task.priority, delayMs, attempts: attempt });
       return;
     }
-    await this.eventLog.move(task.id, ['running'], { status: 'failed', error: taskError, finishedAt: now }, attempt, { attempt, error: taskError });
+    await this.eventLog.move(task.id, ['running'], { status: 'failed', error: taskError, finishedAt: now }, attempt, {
+      attempt,
+      error: taskError,
+    });
     this.log.debug({ taskId: task.id, code: taskError.code }, 'task failed');
   }
 
@@ -305,12 +435,25 @@ export class TaskEngine implements TaskService {
     if (delivery.attempts !== undefined && task.attempts !== delivery.attempts + 1) return;
     const stalls = delivery.stalls ?? 0;
     if (stalls > settings.maxStalls) {
-      const error = { code: ErrorCodes.TASK_STALLED, message: `the task stalled ${stalls} times (its worker stopped answering each time); maxStalls is ${settings.maxStalls}` };
-      await this.eventLog.move(task.id, ['running'], { status: 'failed', error, finishedAt: new Date().toISOString() }, task.attempts, { attempt: task.attempts, error });
+      const error = {
+        code: ErrorCodes.TASK_STALLED,
+        message: `the task stalled ${stalls} times (its worker stopped answering each time); maxStalls is ${settings.maxStalls}`,
+      };
+      await this.eventLog.move(
+        task.id,
+        ['running'],
+        { status: 'failed', error, finishedAt: new Date().toISOString() },
+        task.attempts,
+        { attempt: task.attempts, error },
+      );
       return;
     }
     const error = { code: ErrorCodes.TASK_STALLED, message: 'the worker running this attempt stopped answering' };
-    const back = await this.eventLog.move(task.id, ['running'], { status: 'queued', error }, task.attempts, { attempt: task.attempts, error, stalls });
+    const back = await this.eventLog.move(task.id, ['running'], { status: 'queued', error }, task.attempts, {
+      attempt: task.attempts,
+      error,
+      stalls,
+    });
     // A job of its own for the next attempt keeps "job (task, n) runs attempt n + 1" true for later redeliveries.
     if (back) await this.enqueue(back);
   }
@@ -318,14 +461,21 @@ export class TaskEngine implements TaskService {
   private scheduleReconcile(): void {
     const interval = this.deps.settings.reconcileIntervalMs;
     // Jitter keeps the sweeps of many workers started together from landing at the same moment.
-    this.reconcileTimer = setTimeout(() => {
-      this.reconciling = this.reconcile()
-        .then(() => undefined, (error) => this.log.warn({ err: describeError(error) }, 'recovery sweep failed; it runs again next interval'))
-        .finally(() => {
-          this.reconciling = undefined;
-          if (!this.stopping) this.scheduleReconcile();
-        });
-    }, Math.round(interval * (0.8 + Math.random() * 0.4)));
+    this.reconcileTimer = setTimeout(
+      () => {
+        this.reconciling = this.reconcile()
+          .then(
+            () => undefined,
+            (error) =>
+              this.log.warn({ err: describeError(error) }, 'recovery sweep failed; it runs again next interval'),
+          )
+          .finally(() => {
+            this.reconciling = undefined;
+            if (!this.stopping) this.scheduleReconcile();
+          });
+      },
+      Math.round(interval * (0.8 + Math.random() * 0.4)),
+    );
     this.reconcileTimer.unref();
   }
 
@@ -347,15 +497,24 @@ export class TaskEngine implements TaskService {
         code: ErrorCodes.TASK_STALLED,
         message: `attempt ${task.attempts} outlived its deadline with no worker answering${exhausted ? ', and the task has no attempts left' : ''}`,
       };
-      const change = exhausted ? { status: 'failed' as const, error, finishedAt: new Date().toISOString() } : { status: 'queued' as const, error };
-      const moved = await this.eventLog.move(task.id, ['running'], change, task.attempts, { attempt: task.attempts, error });
+      const change = exhausted
+        ? { status: 'failed' as const, error, finishedAt: new Date().toISOString() }
+        : { status: 'queued' as const, error };
+      const moved = await this.eventLog.move(task.id, ['running'], change, task.attempts, {
+        attempt: task.attempts,
+        error,
+      });
       if (!moved) continue;
       stalled++;
       if (!exhausted) await this.enqueue(moved);
     }
     const quietSince = now - settings.reconcileIntervalMs;
     const requeued = await this.enqueueQueued((task) => Date.parse(task.updatedAt) <= quietSince);
-    if (stalled > 0) this.log.warn({ stalled }, `recovery sweep: ${stalled} running attempt(s) outlived their deadline with no worker answering`);
+    if (stalled > 0)
+      this.log.warn(
+        { stalled },
+        `recovery sweep: ${stalled} running attempt(s) outlived their deadline with no worker answering`,
+      );
     this.log.debug({ requeued, stalled }, 'recovery sweep done');
     return { requeued, stalled };
   }
@@ -368,7 +527,10 @@ export class TaskEngine implements TaskService {
       if (running.length === 0) break;
       for (const task of running) {
         const stalled = { code: ErrorCodes.TASK_STALLED, message: 'the host stopped while this attempt ran' };
-        await this.eventLog.move(task.id, ['running'], { status: 'queued', error: stalled }, task.attempts, { attempt: task.attempts, error: stalled });
+        await this.eventLog.move(task.id, ['running'], { status: 'queued', error: stalled }, task.attempts, {
+          attempt: task.attempts,
+          error: stalled,
+        });
       }
     }
     const requeued = await this.enqueueQueued(() => true);
@@ -394,7 +556,11 @@ export class TaskEngine implements TaskService {
 
   /** Enqueues a queued task as (task, attempts): harmless while that job still waits, so every path may use it. */
   private enqueue(task: Task): Promise<void> {
-    return this.deps.broker.enqueue(task.id, { priority: task.priority, delayMs: delayUntil(task.notBefore), attempts: task.attempts });
+    return this.deps.broker.enqueue(task.id, {
+      priority: task.priority,
+      delayMs: delayUntil(task.notBefore),
+      attempts: task.attempts,
+    });
   }
 }
 

@@ -1,10 +1,20 @@
 import {
-  FINAL_STATUSES, type EventBus, type Task, type TaskChange, type TaskEvent, type TaskEventType, type TaskStatus, type TaskStore,
+  FINAL_STATUSES,
+  type EventBus,
+  type Task,
+  type TaskChange,
+  type TaskEvent,
+  type TaskEventType,
+  type TaskStatus,
+  type TaskStore,
 } from '@opspawn/plugin-sdk';
 
 /** Appends an event to the store and publishes it to live watchers: the one way events are written. */
 export class TaskEvents {
-  constructor(private readonly store: TaskStore, private readonly bus: EventBus) {}
+  constructor(
+    private readonly store: TaskStore,
+    private readonly bus: EventBus,
+  ) {}
 
   async emit(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
     const event = await this.store.appendEvent(taskId, type, data);
@@ -29,10 +39,19 @@ export class TaskEvents {
    * A compare-and-set transition and the status event announcing it (`data` plus the new status). One atomic
    * round trip when the store offers it; returns the moved task, or undefined when the condition did not hold.
    */
-  async move(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts: number | undefined, data: Record<string, unknown>): Promise<Task | undefined> {
+  async move(
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts: number | undefined,
+    data: Record<string, unknown>,
+  ): Promise<Task | undefined> {
     const eventData = { status: change.status, ...data };
     if (this.store.transitionWithEvent) {
-      const moved = await this.store.transitionWithEvent(id, from, change, expectAttempts, { type: 'status', data: eventData });
+      const moved = await this.store.transitionWithEvent(id, from, change, expectAttempts, {
+        type: 'status',
+        data: eventData,
+      });
       if (moved) this.bus.publish(moved.event);
       return moved?.task;
     }

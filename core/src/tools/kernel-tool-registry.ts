@@ -1,7 +1,15 @@
 import type { ValidateFunction } from 'ajv';
 import {
-  ErrorCodes, describeError, isOpspawnError, type Logger, type Provided, type RegisteredTool, type ToolCallContext,
-  type ToolObservation, type ToolProvider, type ToolRegistry,
+  ErrorCodes,
+  describeError,
+  isOpspawnError,
+  type Logger,
+  type Provided,
+  type RegisteredTool,
+  type ToolCallContext,
+  type ToolObservation,
+  type ToolProvider,
+  type ToolRegistry,
 } from '@opspawn/plugin-sdk';
 import { createAjv, describeAjvError } from '../config/ajv.js';
 
@@ -28,7 +36,11 @@ export class KernelToolRegistry implements ToolRegistry {
   private readonly ajv = createAjv({ useDefaults: false });
   private readonly unsubscribe: Array<() => void> = [];
 
-  constructor(private readonly providers: Provided<ToolProvider>[], private readonly options: ToolRegistryOptions, private readonly logger: Logger) {
+  constructor(
+    private readonly providers: Provided<ToolProvider>[],
+    private readonly options: ToolRegistryOptions,
+    private readonly logger: Logger,
+  ) {
     for (const { value } of providers) {
       const off = value.onChange?.(() => (this.entries = undefined));
       if (off) this.unsubscribe.push(off);
@@ -43,7 +55,11 @@ export class KernelToolRegistry implements ToolRegistry {
     return [...(await this.load()).values()].map((e) => e.tool);
   }
 
-  async call(name: string, args: unknown, ctx: Omit<ToolCallContext, 'deadline'> & { deadline?: number }): Promise<ToolObservation> {
+  async call(
+    name: string,
+    args: unknown,
+    ctx: Omit<ToolCallContext, 'deadline'> & { deadline?: number },
+  ): Promise<ToolObservation> {
     const entry = (await this.load()).get(name);
     if (!entry) return fail(ErrorCodes.TOOL_NOT_FOUND, `no tool named '${name}'`);
     if (entry.validate && !entry.validate(args)) {
@@ -51,7 +67,10 @@ export class KernelToolRegistry implements ToolRegistry {
         const { path, message } = describeAjvError(e, 'arguments');
         return `${path} ${message}`;
       });
-      return fail(ErrorCodes.TOOL_INVALID_ARGUMENTS, `arguments for '${name}' do not match its schema: ${problems.join('; ')}`);
+      return fail(
+        ErrorCodes.TOOL_INVALID_ARGUMENTS,
+        `arguments for '${name}' do not match its schema: ${problems.join('; ')}`,
+      );
     }
     const deadline = Math.min(ctx.deadline ?? Infinity, Date.now() + this.options.toolTimeoutMs);
     const controller = new AbortController();
@@ -60,19 +79,27 @@ export class KernelToolRegistry implements ToolRegistry {
     const budget = deadline - Date.now();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<ToolObservation>((resolve) => {
-      timer = setTimeout(() => {
-        controller.abort(new Error('tool deadline passed'));
-        resolve(fail(ErrorCodes.TOOL_TIMEOUT, `tool '${name}' did not answer within ${budget} ms`));
-      }, Math.max(0, budget));
+      timer = setTimeout(
+        () => {
+          controller.abort(new Error('tool deadline passed'));
+          resolve(fail(ErrorCodes.TOOL_TIMEOUT, `tool '${name}' did not answer within ${budget} ms`));
+        },
+        Math.max(0, budget),
+      );
     });
     let onCancel: (() => void) | undefined;
     const cancelled = new Promise<ToolObservation>((resolve) => {
-      if (ctx.signal.aborted) return resolve(fail(ErrorCodes.TASK_CANCELLED, `tool '${name}' was not run: the task is stopping`));
+      if (ctx.signal.aborted)
+        return resolve(fail(ErrorCodes.TASK_CANCELLED, `tool '${name}' was not run: the task is stopping`));
       onCancel = () => resolve(fail(ErrorCodes.TASK_CANCELLED, `tool '${name}' was aborted: the task is stopping`));
       ctx.signal.addEventListener('abort', onCancel, { once: true });
     });
     try {
-      return await Promise.race([this.invoke(entry, name, args, { ...ctx, signal: controller.signal, deadline }), timedOut, cancelled]);
+      return await Promise.race([
+        this.invoke(entry, name, args, { ...ctx, signal: controller.signal, deadline }),
+        timedOut,
+        cancelled,
+      ]);
     } finally {
       clearTimeout(timer);
       // A task's signal outlives its many tool calls: every listener added here goes when the call ends.
@@ -86,7 +113,10 @@ export class KernelToolRegistry implements ToolRegistry {
       const result = await entry.provider.call(name.slice(entry.provider.namespace.length + 2), args, ctx);
       const size = Buffer.byteLength(JSON.stringify(result.output ?? null) ?? 'null');
       if (size > this.options.maxToolResultBytes) {
-        return fail(ErrorCodes.TOOL_RESULT_TOO_LARGE, `tool '${name}' returned ${size} bytes, more than the ${this.options.maxToolResultBytes} allowed`);
+        return fail(
+          ErrorCodes.TOOL_RESULT_TOO_LARGE,
+          `tool '${name}' returned ${size} bytes, more than the ${this.options.maxToolResultBytes} allowed`,
+        );
       }
       if (result.isError) {
         const out = result.output as { code?: unknown; message?: unknown } | undefined;
@@ -96,30 +126,41 @@ export class KernelToolRegistry implements ToolRegistry {
       }
       return { ok: true, output: result.output ?? null };
     } catch (error) {
-      return fail(isOpspawnError(error) ? error.code : ErrorCodes.TOOL_FAILED, `tool '${name}' failed: ${describeError(error)}`);
+      return fail(
+        isOpspawnError(error) ? error.code : ErrorCodes.TOOL_FAILED,
+        `tool '${name}' failed: ${describeError(error)}`,
+      );
     }
   }
 
   private load(): Promise<Map<string, Entry>> {
     this.entries ??= (async () => {
       const map = new Map<string, Entry>();
-      await Promise.all(this.providers.map(async ({ plugin, value: provider }) => {
-        try {
-          for (const spec of await provider.list()) {
-            const name = `${provider.namespace}__${spec.name}`;
-            let validate: ValidateFunction | undefined;
-            try {
-              validate = this.ajv.compile(spec.inputSchema ?? {});
-            } catch (error) {
-              this.logger.warn({ plugin, tool: name, err: error }, `tool '${name}' has an invalid input schema; its arguments are not checked`);
+      await Promise.all(
+        this.providers.map(async ({ plugin, value: provider }) => {
+          try {
+            for (const spec of await provider.list()) {
+              const name = `${provider.namespace}__${spec.name}`;
+              let validate: ValidateFunction | undefined;
+              try {
+                validate = this.ajv.compile(spec.inputSchema ?? {});
+              } catch (error) {
+                this.logger.warn(
+                  { plugin, tool: name, err: error },
+                  `tool '${name}' has an invalid input schema; its arguments are not checked`,
+                );
+              }
+              map.set(name, { tool: { ...spec, name, provider: plugin }, provider, validate });
             }
-            map.set(name, { tool: { ...spec, name, provider: plugin }, provider, validate });
+          } catch (error) {
+            this.logger.error(
+              { plugin, err: error },
+              `tool provider '${plugin}' failed to list its tools; they are unavailable`,
+            );
+            this.entries = undefined;
           }
-        } catch (error) {
-          this.logger.error({ plugin, err: error }, `tool provider '${plugin}' failed to list its tools; they are unavailable`);
-          this.entries = undefined;
-        }
-      }));
+        }),
+      );
       return map;
     })();
     return this.entries;

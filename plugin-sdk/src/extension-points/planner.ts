@@ -10,9 +10,7 @@ export interface ToolCall {
   arguments: unknown;
 }
 
-export type ToolObservation =
-  | { ok: true; output: unknown }
-  | { ok: false; error: { code: string; message: string } };
+export type ToolObservation = { ok: true; output: unknown } | { ok: false; error: { code: string; message: string } };
 
 export interface StepRecord {
   step: number;

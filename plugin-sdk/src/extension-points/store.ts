@@ -29,21 +29,32 @@ export interface TaskStore {
    * Optional: `create` and, when the task is new, its first event (seq 1) in one atomic step and one round trip.
    * A replayed idempotency key appends nothing. The task engine uses it when present.
    */
-  createWithEvent?(task: Task, event: { type: TaskEventType; data: Record<string, unknown> }): Promise<{ task: Task; created: boolean; event?: TaskEvent }>;
+  createWithEvent?(
+    task: Task,
+    event: { type: TaskEventType; data: Record<string, unknown> },
+  ): Promise<{ task: Task; created: boolean; event?: TaskEvent }>;
   get(id: string): Promise<Task | undefined>;
   list(query: TaskQuery): Promise<TaskPage>;
   /**
    * Applies `change` only if the task's current status is one of `from` (and, when `expectAttempts` is given,
    * its attempts equal it). Returns the updated task, or `undefined` when the condition did not hold.
    */
-  transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined>;
+  transition(
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts?: number,
+  ): Promise<Task | undefined>;
   /**
    * Optional: `transition` and `appendEvent` as one atomic step, so a status change and its event are written
    * together or not at all, in one round trip. Returns undefined (and appends nothing) when the condition did not
    * hold. The task engine uses it when present and otherwise makes the two calls.
    */
   transitionWithEvent?(
-    id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts: number | undefined,
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts: number | undefined,
     event: { type: TaskEventType; data: Record<string, unknown> },
   ): Promise<{ task: Task; event: TaskEvent } | undefined>;
   /** Marks a running task as asked to cancel; returns the task, or undefined if it is not running. */

@@ -1,6 +1,14 @@
 import type { PluginKind } from '../manifest.js';
 
-export type PluginStatus = 'registered' | 'starting' | 'started' | 'failed' | 'inactive' | 'disabled' | 'stopping' | 'stopped';
+export type PluginStatus =
+  | 'registered'
+  | 'starting'
+  | 'started'
+  | 'failed'
+  | 'inactive'
+  | 'disabled'
+  | 'stopping'
+  | 'stopped';
 
 /** What `opspawn plugins list` and `GET /v1/plugins` show of one plugin. */
 export interface PluginInfo {

@@ -14,5 +14,9 @@ export interface RegisteredTool extends ToolSpec {
  */
 export interface ToolRegistry {
   list(): Promise<RegisteredTool[]>;
-  call(name: string, args: unknown, ctx: Omit<ToolCallContext, 'deadline'> & { deadline?: number }): Promise<ToolObservation>;
+  call(
+    name: string,
+    args: unknown,
+    ctx: Omit<ToolCallContext, 'deadline'> & { deadline?: number },
+  ): Promise<ToolObservation>;
 }

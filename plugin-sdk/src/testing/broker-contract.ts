@@ -28,7 +28,9 @@ function gate(): { promise: Promise<void>; open: () => void } {
 
 /** A signal's abort as a promise, to hold a handler until its delivery is cancelled. */
 function aborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+  return new Promise((resolve) =>
+    signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true }),
+  );
 }
 
 /**
@@ -66,9 +68,12 @@ export function brokerContract(name: string, makeBroker: () => Promise<BrokerUnd
       const { list, mine } = ids(50);
       const seen = new Set<string>();
       for (const id of list) await broker.enqueue(id, { priority: 0 });
-      await broker.consume(async (d) => {
-        if (mine(d)) seen.add(d.taskId);
-      }, { concurrency: 4 });
+      await broker.consume(
+        async (d) => {
+          if (mine(d)) seen.add(d.taskId);
+        },
+        { concurrency: 4 },
+      );
       await eventually('every job was delivered', () => seen.size === list.length);
       expect([...seen].sort()).to.deep.equal([...list].sort());
     });
@@ -76,9 +81,12 @@ export function brokerContract(name: string, makeBroker: () => Promise<BrokerUnd
     it('delivers jobs that arrive while it consumes', async () => {
       const { list, mine } = ids(10);
       const seen = new Set<string>();
-      await broker.consume(async (d) => {
-        if (mine(d)) seen.add(d.taskId);
-      }, { concurrency: 2 });
+      await broker.consume(
+        async (d) => {
+          if (mine(d)) seen.add(d.taskId);
+        },
+        { concurrency: 2 },
+      );
       for (const id of list) await broker.enqueue(id, { priority: 0 });
       await eventually('every job was delivered', () => seen.size === list.length);
     });
@@ -89,23 +97,32 @@ export function brokerContract(name: string, makeBroker: () => Promise<BrokerUnd
       const priorityOf = new Map(list.map((id, i) => [id, priorities[i]!]));
       for (const [i, id] of list.entries()) await broker.enqueue(id, { priority: priorities[i]! });
       const order: number[] = [];
-      await broker.consume(async (d) => {
-        if (mine(d)) order.push(priorityOf.get(d.taskId)!);
-      }, { concurrency: 1 });
+      await broker.consume(
+        async (d) => {
+          if (mine(d)) order.push(priorityOf.get(d.taskId)!);
+        },
+        { concurrency: 1 },
+      );
       await eventually('every job was delivered', () => order.length === list.length);
       expect(order).to.deep.equal([...priorities].sort((a, b) => b - a));
     });
 
     it('does not deliver a delayed job before its delay, even ahead of lower priorities', async () => {
-      const { list: [later, now], mine } = ids(2);
+      const {
+        list: [later, now],
+        mine,
+      } = ids(2);
       const delayMs = 300;
       const enqueuedAt = Date.now();
       await broker.enqueue(later!, { priority: 10, delayMs });
       await broker.enqueue(now!, { priority: 0 });
       const deliveries: Array<{ id: string; at: number }> = [];
-      await broker.consume(async (d) => {
-        if (mine(d)) deliveries.push({ id: d.taskId, at: Date.now() });
-      }, { concurrency: 1 });
+      await broker.consume(
+        async (d) => {
+          if (mine(d)) deliveries.push({ id: d.taskId, at: Date.now() });
+        },
+        { concurrency: 1 },
+      );
       await eventually('both jobs were delivered', () => deliveries.length === 2);
       expect(deliveries.map((d) => d.id)).to.deep.equal([now, later]);
       // A few milliseconds of slack for clock granularity: the promise is "not before", not "exactly at".
@@ -118,14 +135,17 @@ export function brokerContract(name: string, makeBroker: () => Promise<BrokerUnd
       let most = 0;
       let done = 0;
       for (const id of list) await broker.enqueue(id, { priority: 0 });
-      await broker.consume(async (d) => {
-        if (!mine(d)) return;
-        running++;
-        most = Math.max(most, running);
-        await sleep(2);
-        running--;
-        done++;
-      }, { concurrency: 3 });
+      await broker.consume(
+        async (d) => {
+          if (!mine(d)) return;
+          running++;
+          most = Math.max(most, running);
+          await sleep(2);
+          running--;
+          done++;
+        },
+        { concurrency: 3 },
+      );
       await eventually('every job was handled', () => done >= list.length);
       expect(most).to.be.at.most(3);
     });
@@ -135,41 +155,56 @@ export function brokerContract(name: string, makeBroker: () => Promise<BrokerUnd
       const release = gate();
       let running = 0;
       for (const id of list) await broker.enqueue(id, { priority: 0 });
-      await broker.consume(async (d) => {
-        if (!mine(d)) return;
-        running++;
-        await release.promise;
-      }, { concurrency: 3 });
+      await broker.consume(
+        async (d) => {
+          if (!mine(d)) return;
+          running++;
+          await release.promise;
+        },
+        { concurrency: 3 },
+      );
       await eventually('three handlers run at once', () => running === 3);
       release.open();
     });
 
     it('delivers a job again when its handler rejects', async () => {
-      const { list: [id], mine } = ids(1);
+      const {
+        list: [id],
+        mine,
+      } = ids(1);
       let attempts = 0;
       let succeeded = false;
       await broker.enqueue(id!, { priority: 0 });
-      await broker.consume(async (d) => {
-        if (!mine(d)) return;
-        attempts++;
-        if (attempts === 1) throw new Error('worker fell over');
-        succeeded = true;
-      }, { concurrency: 1 });
+      await broker.consume(
+        async (d) => {
+          if (!mine(d)) return;
+          attempts++;
+          if (attempts === 1) throw new Error('worker fell over');
+          succeeded = true;
+        },
+        { concurrency: 1 },
+      );
       await eventually('the job was delivered again', () => succeeded);
       expect(attempts).to.be.at.least(2);
     });
 
     it('aborts the signal of the delivery running a cancelled task, and only that one', async () => {
-      const { list: [target, bystander], mine } = ids(2);
+      const {
+        list: [target, bystander],
+        mine,
+      } = ids(2);
       const signals = new Map<string, AbortSignal>();
       const release = gate();
       await broker.enqueue(target!, { priority: 0 });
       await broker.enqueue(bystander!, { priority: 0 });
-      await broker.consume(async (d) => {
-        if (!mine(d)) return;
-        signals.set(d.taskId, d.signal);
-        await Promise.race([aborted(d.signal), release.promise]);
-      }, { concurrency: 2 });
+      await broker.consume(
+        async (d) => {
+          if (!mine(d)) return;
+          signals.set(d.taskId, d.signal);
+          await Promise.race([aborted(d.signal), release.promise]);
+        },
+        { concurrency: 2 },
+      );
       await eventually('both deliveries run', () => signals.size === 2);
       await broker.cancel(target!);
       await eventually('the cancelled delivery is aborted', () => signals.get(target!)!.aborted);
@@ -178,18 +213,24 @@ export function brokerContract(name: string, makeBroker: () => Promise<BrokerUnd
     });
 
     it('drain waits for running deliveries and starts no new ones', async () => {
-      const { list: [first, second], mine } = ids(2);
+      const {
+        list: [first, second],
+        mine,
+      } = ids(2);
       const release = gate();
       const started: string[] = [];
       let finished = false;
       await broker.enqueue(first!, { priority: 1 });
       await broker.enqueue(second!, { priority: 0 });
-      await broker.consume(async (d) => {
-        if (!mine(d)) return;
-        started.push(d.taskId);
-        await release.promise;
-        finished = true;
-      }, { concurrency: 1 });
+      await broker.consume(
+        async (d) => {
+          if (!mine(d)) return;
+          started.push(d.taskId);
+          await release.promise;
+          finished = true;
+        },
+        { concurrency: 1 },
+      );
       await eventually('the first delivery runs', () => started.length === 1);
       let drained = false;
       const draining = broker.drain(10_000).then(() => (drained = true));
@@ -203,14 +244,20 @@ export function brokerContract(name: string, makeBroker: () => Promise<BrokerUnd
     });
 
     it('drain aborts the signals of deliveries still running when its timeout passes', async () => {
-      const { list: [id], mine } = ids(1);
+      const {
+        list: [id],
+        mine,
+      } = ids(1);
       let signal: AbortSignal | undefined;
       await broker.enqueue(id!, { priority: 0 });
-      await broker.consume(async (d) => {
-        if (!mine(d)) return;
-        signal = d.signal;
-        await aborted(d.signal);
-      }, { concurrency: 1 });
+      await broker.consume(
+        async (d) => {
+          if (!mine(d)) return;
+          signal = d.signal;
+          await aborted(d.signal);
+        },
+        { concurrency: 1 },
+      );
       await eventually('the delivery runs', () => signal !== undefined);
       await broker.drain(50);
       expect(signal!.aborted).to.equal(true);

@@ -98,7 +98,9 @@ export function memoryContract(name: string, makeMemory: () => Promise<MemoryUnd
 
     it('is not changed by callers changing what they appended or loaded', async () => {
       const session = freshSession('copies');
-      const appended: ChatMessage[] = [{ role: 'assistant', content: 'original', toolCalls: [{ id: 'c1', tool: 'ns__t', arguments: { n: 1 } }] }];
+      const appended: ChatMessage[] = [
+        { role: 'assistant', content: 'original', toolCalls: [{ id: 'c1', tool: 'ns__t', arguments: { n: 1 } }] },
+      ];
       await memory.append(session, appended);
       appended[0]!.content = 'changed after append';
       (appended[0]!.toolCalls![0]!.arguments as { n: number }).n = 2;

@@ -23,7 +23,12 @@ export interface PlannerContractOptions {
 const ECHO_TOOL: ToolSpec = {
   name: 'echo__say',
   description: 'Echoes the text it is given.',
-  inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'], additionalProperties: false },
+  inputSchema: {
+    type: 'object',
+    properties: { text: { type: 'string' } },
+    required: ['text'],
+    additionalProperties: false,
+  },
   outputSchema: { type: 'object', properties: { text: { type: 'string' } } },
 };
 
@@ -31,9 +36,23 @@ function taskFor(options: PlannerContractOptions, goal: string): Task {
   const now = new Date().toISOString();
   const id = newTaskId();
   return {
-    id, goal, input: options.input, planner: 'planner-under-test', memory: 'memory', sessionId: id, status: 'running',
-    attempts: 1, maxAttempts: 1, timeoutMs: 60_000, maxSteps: 10, priority: 0, labels: {}, cancelRequested: false,
-    createdAt: now, updatedAt: now, startedAt: now,
+    id,
+    goal,
+    input: options.input,
+    planner: 'planner-under-test',
+    memory: 'memory',
+    sessionId: id,
+    status: 'running',
+    attempts: 1,
+    maxAttempts: 1,
+    timeoutMs: 60_000,
+    maxSteps: 10,
+    priority: 0,
+    labels: {},
+    cancelRequested: false,
+    createdAt: now,
+    updatedAt: now,
+    startedAt: now,
   };
 }
 
@@ -72,7 +91,11 @@ function expectWellFormed(decision: PlanDecision): void {
 
 /** A successful observation for each call of a decision, as the agent loop would record it. */
 function observed(decision: Extract<PlanDecision, { kind: 'tools' }>): StepRecord {
-  return { step: 1, thought: decision.thought, calls: decision.calls.map((call) => ({ call, observation: { ok: true, output: { text: 'hello' } } })) };
+  return {
+    step: 1,
+    thought: decision.thought,
+    calls: decision.calls.map((call) => ({ call, observation: { ok: true, output: { text: 'hello' } } })),
+  };
 }
 
 /**
@@ -83,7 +106,11 @@ function observed(decision: Extract<PlanDecision, { kind: 'tools' }>): StepRecor
  *       input: { plan: [{ tool: 'echo__say', arguments: { text: 'hello' } }] },
  *     });
  */
-export function plannerContract(name: string, makePlanner: () => Promise<PlannerUnderTest>, options: PlannerContractOptions): void {
+export function plannerContract(
+  name: string,
+  makePlanner: () => Promise<PlannerUnderTest>,
+  options: PlannerContractOptions,
+): void {
   describe(`${name} keeps the planner contract`, () => {
     let subject: PlannerUnderTest;
     let planner: Planner;

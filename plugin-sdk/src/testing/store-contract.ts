@@ -16,9 +16,23 @@ export function sampleTask(overrides: Partial<Task> = {}): Task {
   const now = new Date().toISOString();
   const id = newTaskId();
   return {
-    id, goal: `contract task ${counter++}`, input: { plan: [], nested: { list: [1, 'two', null] } }, planner: 'planner-x', memory: 'memory-x',
-    sessionId: id, status: 'queued', attempts: 0, maxAttempts: 3, timeoutMs: 60_000, maxSteps: 10, priority: 0,
-    labels: {}, cancelRequested: false, createdAt: now, updatedAt: now, ...overrides,
+    id,
+    goal: `contract task ${counter++}`,
+    input: { plan: [], nested: { list: [1, 'two', null] } },
+    planner: 'planner-x',
+    memory: 'memory-x',
+    sessionId: id,
+    status: 'queued',
+    attempts: 0,
+    maxAttempts: 3,
+    timeoutMs: 60_000,
+    maxSteps: 10,
+    priority: 0,
+    labels: {},
+    cancelRequested: false,
+    createdAt: now,
+    updatedAt: now,
+    ...overrides,
   };
 }
 
@@ -45,10 +59,15 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       await subject.cleanup?.();
     });
 
-    const make = (overrides: Partial<Task> = {}) => sampleTask({ ...overrides, labels: { ...run, ...overrides.labels } });
+    const make = (overrides: Partial<Task> = {}) =>
+      sampleTask({ ...overrides, labels: { ...run, ...overrides.labels } });
 
     it('creates a task and gets it back unchanged, JSON included', async () => {
-      const task = make({ error: { code: 'X', message: 'y' }, labels: { team: 'blue' }, notBefore: new Date().toISOString() });
+      const task = make({
+        error: { code: 'X', message: 'y' },
+        labels: { team: 'blue' },
+        notBefore: new Date().toISOString(),
+      });
       const { task: created, created: isNew } = await store.create(task);
       expect(isNew).to.equal(true);
       expect(created).to.deep.equal(task);
@@ -74,9 +93,16 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       const c = make({ labels: { team: 'red', tier: '2' }, status: 'succeeded' });
       for (const t of [a, b, c]) await store.create(t);
       expect((await store.list({ labels: run })).tasks.map((t) => t.id)).to.deep.equal([c.id, b.id, a.id]);
-      expect((await store.list({ labels: { ...run, team: 'red' } })).tasks.map((t) => t.id)).to.deep.equal([c.id, a.id]);
-      expect((await store.list({ labels: { ...run, team: 'red', tier: '1' } })).tasks.map((t) => t.id)).to.deep.equal([a.id]);
-      expect((await store.list({ labels: run, status: ['running', 'succeeded'] })).tasks.map((t) => t.id)).to.deep.equal([c.id, b.id]);
+      expect((await store.list({ labels: { ...run, team: 'red' } })).tasks.map((t) => t.id)).to.deep.equal([
+        c.id,
+        a.id,
+      ]);
+      expect((await store.list({ labels: { ...run, team: 'red', tier: '1' } })).tasks.map((t) => t.id)).to.deep.equal([
+        a.id,
+      ]);
+      expect(
+        (await store.list({ labels: run, status: ['running', 'succeeded'] })).tasks.map((t) => t.id),
+      ).to.deep.equal([c.id, b.id]);
       expect((await store.list({ labels: { ...run, team: 'green' } })).tasks).to.deep.equal([]);
     });
 
@@ -97,8 +123,17 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
     });
 
     it('refuses a malformed cursor and an out-of-range limit with INVALID_REQUEST', async () => {
-      for (const query of [{ cursor: 'not a cursor' }, { cursor: Buffer.from('{"x":1}').toString('base64url') }, { limit: 0 }, { limit: 501 }, { limit: 2.5 }]) {
-        const error = await store.list(query).then(() => undefined, (e: { code?: string }) => e);
+      for (const query of [
+        { cursor: 'not a cursor' },
+        { cursor: Buffer.from('{"x":1}').toString('base64url') },
+        { limit: 0 },
+        { limit: 501 },
+        { limit: 2.5 },
+      ]) {
+        const error = await store.list(query).then(
+          () => undefined,
+          (e: { code?: string }) => e,
+        );
         expect(error?.code, JSON.stringify(query)).to.equal('OPSPAWN_INVALID_REQUEST');
       }
     });
@@ -107,10 +142,20 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       const task = (await store.create(make())).task;
       expect(await store.transition(task.id, ['running'], { status: 'succeeded' })).to.equal(undefined);
       expect(await store.transition(task.id, ['queued'], { status: 'running', attempts: 1 }, 5)).to.equal(undefined);
-      const running = await store.transition(task.id, ['queued'], { status: 'running', attempts: 1, startedAt: '2026-01-01T00:00:00.000Z' }, 0);
+      const running = await store.transition(
+        task.id,
+        ['queued'],
+        { status: 'running', attempts: 1, startedAt: '2026-01-01T00:00:00.000Z' },
+        0,
+      );
       expect(running).to.include({ status: 'running', attempts: 1, startedAt: '2026-01-01T00:00:00.000Z' });
       expect(running!.updatedAt >= task.updatedAt).to.equal(true);
-      const done = await store.transition(task.id, ['running'], { status: 'succeeded', output: { answer: [42] }, startedAt: null, finishedAt: '2026-01-01T00:00:01.000Z' }, 1);
+      const done = await store.transition(
+        task.id,
+        ['running'],
+        { status: 'succeeded', output: { answer: [42] }, startedAt: null, finishedAt: '2026-01-01T00:00:01.000Z' },
+        1,
+      );
       expect(done!.output).to.deep.equal({ answer: [42] });
       expect(done!.startedAt).to.equal(undefined);
       expect(await store.get(task.id)).to.deep.equal(done);
@@ -120,7 +165,9 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
     it('lets exactly one of many concurrent transitions win', async () => {
       const task = (await store.create(make({ status: 'running', attempts: 1 }))).task;
       const finals: TaskStatus[] = ['succeeded', 'failed', 'cancelled'];
-      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => store.transition(task.id, ['running'], { status: finals[i % 3]! }, 1)));
+      const results = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => store.transition(task.id, ['running'], { status: finals[i % 3]! }, 1)),
+      );
       const winners = results.filter(Boolean);
       expect(winners).to.have.length(1);
       expect((await store.get(task.id))!.status).to.equal(winners[0]!.status);
@@ -137,9 +184,14 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
     it('numbers events 1, 2, 3… per task without gaps, even when appended concurrently', async () => {
       const a = (await store.create(make())).task;
       const b = (await store.create(make())).task;
-      const appended = await Promise.all(Array.from({ length: 200 }, (_, i) => store.appendEvent(i % 2 ? a.id : b.id, 'log', { i, text: `line ${i}` })));
+      const appended = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => store.appendEvent(i % 2 ? a.id : b.id, 'log', { i, text: `line ${i}` })),
+      );
       for (const id of [a.id, b.id]) {
-        const seqs = appended.filter((e) => e.taskId === id).map((e) => e.seq).sort((x, y) => x - y);
+        const seqs = appended
+          .filter((e) => e.taskId === id)
+          .map((e) => e.seq)
+          .sort((x, y) => x - y);
         expect(seqs).to.deep.equal(Array.from({ length: 100 }, (_, i) => i + 1));
       }
       const events = await store.events(a.id, 0, 1000);
@@ -150,13 +202,17 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
     });
 
     it('refuses an event for a task that does not exist', async () => {
-      const error = await store.appendEvent(newTaskId(), 'log', {}).then(() => undefined, (e: { code?: string }) => e);
+      const error = await store.appendEvent(newTaskId(), 'log', {}).then(
+        () => undefined,
+        (e: { code?: string }) => e,
+      );
       expect(error?.code).to.equal('OPSPAWN_TASK_NOT_FOUND');
     });
 
     it('finds tasks by status, oldest first, up to a limit', async () => {
       const made: string[] = [];
-      for (let i = 0; i < 4; i++) made.push((await store.create(make({ status: 'running', labels: { n: String(i) } }))).task.id);
+      for (let i = 0; i < 4; i++)
+        made.push((await store.create(make({ status: 'running', labels: { n: String(i) } }))).task.id);
       const found = (await store.findByStatus(['running'], 1000)).map((t) => t.id).filter((id) => made.includes(id));
       expect(found).to.deep.equal(made);
       expect(await store.findByStatus(['running'], 2)).to.have.length(2);
@@ -168,8 +224,16 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       const first = await store.createWithEvent(task, { type: 'status', data: { status: 'queued', attempt: 0 } });
       expect(first.created).to.equal(true);
       expect(first.task).to.deep.equal(task);
-      expect(first.event).to.deep.include({ taskId: task.id, seq: 1, type: 'status', data: { status: 'queued', attempt: 0 } });
-      const replay = await store.createWithEvent({ ...make(), idempotencyKey: task.idempotencyKey, requestHash: 'h' }, { type: 'status', data: { status: 'queued', attempt: 0 } });
+      expect(first.event).to.deep.include({
+        taskId: task.id,
+        seq: 1,
+        type: 'status',
+        data: { status: 'queued', attempt: 0 },
+      });
+      const replay = await store.createWithEvent(
+        { ...make(), idempotencyKey: task.idempotencyKey, requestHash: 'h' },
+        { type: 'status', data: { status: 'queued', attempt: 0 } },
+      );
       expect(replay).to.deep.equal({ task, created: false });
       expect((await store.events(task.id, 0, 10)).map((e) => e.seq)).to.deep.equal([1]);
       expect((await store.appendEvent(task.id, 'log', {})).seq).to.equal(2);
@@ -179,10 +243,21 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       if (!store.transitionWithEvent) return this.skip();
       const { task } = await store.create(make());
       await store.appendEvent(task.id, 'status', { status: 'queued' });
-      const moved = await store.transitionWithEvent(task.id, ['queued'], { status: 'running', attempts: 1 }, 0, { type: 'status', data: { status: 'running', attempt: 1 } });
+      const moved = await store.transitionWithEvent(task.id, ['queued'], { status: 'running', attempts: 1 }, 0, {
+        type: 'status',
+        data: { status: 'running', attempt: 1 },
+      });
       expect(moved?.task).to.deep.include({ status: 'running', attempts: 1 });
-      expect(moved?.event).to.deep.include({ taskId: task.id, seq: 2, type: 'status', data: { status: 'running', attempt: 1 } });
-      const refused = await store.transitionWithEvent(task.id, ['queued'], { status: 'cancelled' }, undefined, { type: 'status', data: { status: 'cancelled' } });
+      expect(moved?.event).to.deep.include({
+        taskId: task.id,
+        seq: 2,
+        type: 'status',
+        data: { status: 'running', attempt: 1 },
+      });
+      const refused = await store.transitionWithEvent(task.id, ['queued'], { status: 'cancelled' }, undefined, {
+        type: 'status',
+        data: { status: 'cancelled' },
+      });
       expect(refused).to.equal(undefined);
       const events = await store.events(task.id, 0, 10);
       expect(events.map((e) => e.data.status)).to.deep.equal(['queued', 'running']);

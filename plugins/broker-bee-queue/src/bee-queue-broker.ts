@@ -2,8 +2,16 @@ import { createRequire } from 'node:module';
 import BeeQueue from 'bee-queue';
 import redis, { type RedisClient } from 'redis';
 import {
-  ErrorCodes, OpspawnError, TickBatch, describeError, redactUrl,
-  type Broker, type DeliveryHandler, type EnqueueOptions, type HealthCheckResult, type Logger,
+  ErrorCodes,
+  OpspawnError,
+  TickBatch,
+  describeError,
+  redactUrl,
+  type Broker,
+  type DeliveryHandler,
+  type EnqueueOptions,
+  type HealthCheckResult,
+  type Logger,
 } from '@opspawn/plugin-sdk';
 import { PriorityGate } from './priority-gate.js';
 import { RedisEventRelay } from './redis-event-relay.js';
@@ -70,7 +78,9 @@ const STALL_COUNT_TTL_MS = 7 * 24 * 3600 * 1000;
 const DELAYED_JOB_POLL_MS = 5000;
 
 // bee-queue loads its Lua scripts when a queue connects; after Redis restarts empty they must be loaded again.
-const beeQueueScripts = createRequire(import.meta.url)('bee-queue/lib/lua/index.js') as { buildCache(client: RedisClient): Promise<unknown> };
+const beeQueueScripts = createRequire(import.meta.url)('bee-queue/lib/lua/index.js') as {
+  buildCache(client: RedisClient): Promise<unknown>;
+};
 
 /**
  * A broker on bee-queue over Redis: any number of API and worker processes on any number of machines share it.
@@ -101,13 +111,22 @@ export class BeeQueueBroker implements Broker {
   ) {
     this.levels = [...new Set(options.priorityLevels)].sort((a, b) => b - a);
     const base = `${options.prefix}:${options.queue}:`;
-    this.keys = { deliveries: `${base}deliveries`, stalls: `${base}stalls:`, cancel: `${base}cancel`, events: `${base}events:` };
+    this.keys = {
+      deliveries: `${base}deliveries`,
+      stalls: `${base}stalls:`,
+      cancel: `${base}cancel`,
+      events: `${base}events:`,
+    };
     this.subscriber = new RedisSubscriber(subscriberClient);
     this.outbox = new RedisOutbox(client);
     this.events = new RedisEventRelay(this.outbox, this.subscriber, this.keys.events);
-    this.producers = this.levels.map((level) => new BeeQueue<JobData>(this.queueName(level), {
-      ...this.queueSettings(), isWorker: false,
-    }));
+    this.producers = this.levels.map(
+      (level) =>
+        new BeeQueue<JobData>(this.queueName(level), {
+          ...this.queueSettings(),
+          isWorker: false,
+        }),
+    );
     for (const queue of this.producers) queue.on('error', (error) => this.onError(error));
     client.on('ready', () => {
       beeQueueScripts.buildCache(client).catch((error) => this.onError(error));
@@ -124,12 +143,23 @@ export class BeeQueueBroker implements Broker {
 
   /** Enqueues made in one turn of the event loop are saved together: one write to Redis per priority level. */
   enqueue(taskId: string, options: EnqueueOptions): Promise<void> {
-    return withTimeout(this.enqueues.add({ taskId, options }), this.options.enqueueTimeoutMs, () => new OpspawnError(ErrorCodes.BROKER_UNAVAILABLE,
-      `Redis at ${redactUrl(this.options.url)} did not take task ${taskId} within ${this.options.enqueueTimeoutMs} ms`,
-      { hint: 'check that Redis is running; the task stays queued in the store and the workers\' recovery sweep enqueues it' }));
+    return withTimeout(
+      this.enqueues.add({ taskId, options }),
+      this.options.enqueueTimeoutMs,
+      () =>
+        new OpspawnError(
+          ErrorCodes.BROKER_UNAVAILABLE,
+          `Redis at ${redactUrl(this.options.url)} did not take task ${taskId} within ${this.options.enqueueTimeoutMs} ms`,
+          {
+            hint: "check that Redis is running; the task stays queued in the store and the workers' recovery sweep enqueues it",
+          },
+        ),
+    );
   }
 
-  private readonly enqueues = new TickBatch<{ taskId: string; options: EnqueueOptions }, void>((items) => this.saveJobs(items));
+  private readonly enqueues = new TickBatch<{ taskId: string; options: EnqueueOptions }, void>((items) =>
+    this.saveJobs(items),
+  );
 
   private async saveJobs(items: Array<{ taskId: string; options: EnqueueOptions }>): Promise<Array<undefined | Error>> {
     const jobs = items.map(({ taskId, options }) => {
@@ -142,11 +172,13 @@ export class BeeQueueBroker implements Broker {
       return { level, job };
     });
     const failed = new Map<BeeQueue.Job<JobData>, Error>();
-    await Promise.all(this.producers.map(async (queue, level) => {
-      const mine = jobs.filter((j) => j.level === level).map((j) => j.job);
-      if (mine.length === 0) return;
-      for (const [job, error] of await queue.saveAll(mine)) failed.set(job, error);
-    }));
+    await Promise.all(
+      this.producers.map(async (queue, level) => {
+        const mine = jobs.filter((j) => j.level === level).map((j) => j.job);
+        if (mine.length === 0) return;
+        for (const [job, error] of await queue.saveAll(mine)) failed.set(job, error);
+      }),
+    );
     return jobs.map(({ job }) => failed.get(job));
   }
 
@@ -154,14 +186,20 @@ export class BeeQueueBroker implements Broker {
     if (this.gate) throw new Error('consume was called twice');
     this.gate = new PriorityGate(this.levels.length, options.concurrency, this.options.refillWaitMs);
     this.unsubscribeCancel = this.subscriber.subscribe(this.keys.cancel, (_channel, taskId) => this.abortLocal(taskId));
-    this.workers = this.levels.map((level) => new BeeQueue<JobData>(this.queueName(level), {
-      ...this.queueSettings(), isWorker: true, activateDelayedJobs: true, stallInterval: this.options.stallIntervalMs,
-      // Delayed jobs are raised when a notice arrives on pub/sub, and at the latest this often: a notice lost while
-      // Redis restarted must not leave a retry waiting for bee-queue's default 20 minutes.
-      nearTermWindow: DELAYED_JOB_POLL_MS,
-      // bee-queue reads this setting (lib/defaults.js) but its types omit it: retry a lost Redis after 250 ms, not 1 s.
-      ...{ initialRedisFailureRetryDelay: 250 },
-    }));
+    this.workers = this.levels.map(
+      (level) =>
+        new BeeQueue<JobData>(this.queueName(level), {
+          ...this.queueSettings(),
+          isWorker: true,
+          activateDelayedJobs: true,
+          stallInterval: this.options.stallIntervalMs,
+          // Delayed jobs are raised when a notice arrives on pub/sub, and at the latest this often: a notice lost while
+          // Redis restarted must not leave a retry waiting for bee-queue's default 20 minutes.
+          nearTermWindow: DELAYED_JOB_POLL_MS,
+          // bee-queue reads this setting (lib/defaults.js) but its types omit it: retry a lost Redis after 250 ms, not 1 s.
+          ...{ initialRedisFailureRetryDelay: 250 },
+        }),
+    );
     await Promise.all(this.workers.map((queue) => queue.ready()));
     this.workers.forEach((queue, index) => {
       queue.on('error', (error) => this.onError(error));
@@ -173,7 +211,9 @@ export class BeeQueueBroker implements Broker {
 
   async cancel(taskId: string): Promise<void> {
     this.abortLocal(taskId);
-    await new Promise<void>((resolve, reject) => this.client.publish(this.keys.cancel, taskId, (error) => (error ? reject(error) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      this.client.publish(this.keys.cancel, taskId, (error) => (error ? reject(error) : resolve())),
+    );
   }
 
   drain(timeoutMs: number): Promise<void> {
@@ -192,7 +232,8 @@ export class BeeQueueBroker implements Broker {
   }
 
   async health(): Promise<HealthCheckResult> {
-    if (!this.client.connected) return { state: 'down', detail: `Redis at ${redactUrl(this.options.url)} is unreachable; reconnecting` };
+    if (!this.client.connected)
+      return { state: 'down', detail: `Redis at ${redactUrl(this.options.url)} is unreachable; reconnecting` };
     const counts = await Promise.all(this.producers.map((queue) => queue.checkHealth()));
     const sum = (key: 'waiting' | 'active' | 'delayed') => counts.reduce((total, c) => total + c[key], 0);
     return { state: 'ok', detail: `waiting ${sum('waiting')}, active ${sum('active')}, delayed ${sum('delayed')}` };
@@ -227,8 +268,17 @@ export class BeeQueueBroker implements Broker {
   }
 
   private countDelivery(deliveryKey: string, taskId: string): Promise<number> {
-    return new Promise((resolve, reject) => this.client.eval(COUNT_DELIVERY, 2, this.keys.deliveries, `${this.keys.stalls}${taskId}`, deliveryKey, STALL_COUNT_TTL_MS,
-      (error: Error | null, stalls: number) => (error ? reject(error) : resolve(stalls))));
+    return new Promise((resolve, reject) =>
+      this.client.eval(
+        COUNT_DELIVERY,
+        2,
+        this.keys.deliveries,
+        `${this.keys.stalls}${taskId}`,
+        deliveryKey,
+        STALL_COUNT_TTL_MS,
+        (error: Error | null, stalls: number) => (error ? reject(error) : resolve(stalls)),
+      ),
+    );
   }
 
   private abortLocal(taskId: string): void {
@@ -238,13 +288,22 @@ export class BeeQueueBroker implements Broker {
   private async drainOnce(timeoutMs: number): Promise<void> {
     // Held jobs go back to their queue (bee-queue retries a rejected job), for another worker to take.
     this.gate?.close(new Error('this worker is shutting down'));
-    const closing = Promise.all(this.workers.map((queue) => queue.close(Math.max(timeoutMs, 1) + 2000).catch((error) => this.onError(error))));
+    const closing = Promise.all(
+      this.workers.map((queue) => queue.close(Math.max(timeoutMs, 1) + 2000).catch((error) => this.onError(error))),
+    );
     const settled = Promise.allSettled([...this.deliveries]);
     const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeoutMs).unref());
     if ((await Promise.race([settled, timer])) === 'timeout' && this.deliveries.size > 0) {
-      this.log.warn({ running: this.deliveries.size }, `drain: ${this.deliveries.size} task(s) still running after ${timeoutMs} ms; aborting them`);
-      for (const controllers of this.running.values()) for (const c of controllers) c.abort(new Error('the worker is shutting down'));
-      await Promise.race([Promise.allSettled([...this.deliveries]), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+      this.log.warn(
+        { running: this.deliveries.size },
+        `drain: ${this.deliveries.size} task(s) still running after ${timeoutMs} ms; aborting them`,
+      );
+      for (const controllers of this.running.values())
+        for (const c of controllers) c.abort(new Error('the worker is shutting down'));
+      await Promise.race([
+        Promise.allSettled([...this.deliveries]),
+        new Promise((resolve) => setTimeout(resolve, 2000).unref()),
+      ]);
     }
     this.unsubscribeCancel?.();
     await closing;
@@ -261,8 +320,13 @@ export class BeeQueueBroker implements Broker {
 
   private queueSettings(): BeeQueue.QueueSettings {
     return {
-      redis: this.client, prefix: this.options.prefix, getEvents: false, sendEvents: false, storeJobs: false,
-      removeOnSuccess: true, removeOnFailure: true,
+      redis: this.client,
+      prefix: this.options.prefix,
+      getEvents: false,
+      sendEvents: false,
+      storeJobs: false,
+      removeOnSuccess: true,
+      removeOnFailure: true,
     };
   }
 
@@ -286,9 +350,15 @@ function connect(options: BeeQueueBrokerOptions): Promise<RedisClient> {
     client.on('error', onError);
     const timer = setTimeout(() => {
       client.end(false);
-      reject(new OpspawnError(ErrorCodes.BROKER_UNAVAILABLE, `cannot reach Redis at ${redactUrl(options.url)} within ${options.connectTimeoutMs} ms${lastError ? `: ${describeError(lastError)}` : ''}`, {
-        hint: 'start Redis, or set the broker-bee-queue url option (e.g. url: \'${REDIS_URL}\')',
-      }));
+      reject(
+        new OpspawnError(
+          ErrorCodes.BROKER_UNAVAILABLE,
+          `cannot reach Redis at ${redactUrl(options.url)} within ${options.connectTimeoutMs} ms${lastError ? `: ${describeError(lastError)}` : ''}`,
+          {
+            hint: "start Redis, or set the broker-bee-queue url option (e.g. url: '${REDIS_URL}')",
+          },
+        ),
+      );
     }, options.connectTimeoutMs);
     client.once('ready', () => {
       clearTimeout(timer);

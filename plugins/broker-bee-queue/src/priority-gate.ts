@@ -18,7 +18,11 @@ export class PriorityGate {
   private timer?: NodeJS.Timeout;
   private closed?: Error;
 
-  constructor(levels: number, private readonly slots: number, private readonly refillWaitMs: number) {
+  constructor(
+    levels: number,
+    private readonly slots: number,
+    private readonly refillWaitMs: number,
+  ) {
     this.held = Array.from({ length: levels }, () => []);
     this.taken = Array.from({ length: levels }, () => 0);
     // At start every level's queue is fetching its first job.
@@ -33,12 +37,14 @@ export class PriorityGate {
       this.held[level]!.push({ start, reject });
       this.refillUntil[level] = 0;
       this.pick();
-    }).then(task).finally(() => {
-      this.running--;
-      this.taken[level]!--;
-      if (this.taken[level]! < this.slots) this.refillUntil[level] = Date.now() + this.refillWaitMs;
-      this.pick();
-    });
+    })
+      .then(task)
+      .finally(() => {
+        this.running--;
+        this.taken[level]!--;
+        if (this.taken[level]! < this.slots) this.refillUntil[level] = Date.now() + this.refillWaitMs;
+        this.pick();
+      });
   }
 
   /** Rejects every held job (so its queue retries it elsewhere) and every later arrival. */

@@ -12,7 +12,11 @@ export class RedisEventRelay implements EventRelay {
   /** Messages this process published come back to it on a '*' subscription; they are skipped. */
   private readonly origin = randomUUID();
 
-  constructor(private readonly outbox: RedisOutbox, private readonly subscriber: RedisSubscriber, private readonly prefix: string) {}
+  constructor(
+    private readonly outbox: RedisOutbox,
+    private readonly subscriber: RedisSubscriber,
+    private readonly prefix: string,
+  ) {}
 
   publish(event: TaskEvent): void {
     // Fire and forget, batched per event-loop turn: the store has the event; a relay that is down only delays

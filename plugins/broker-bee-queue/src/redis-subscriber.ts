@@ -12,19 +12,41 @@ export class RedisSubscriber {
   private readonly patterns = new Map<string, Set<Handler>>();
 
   constructor(private readonly client: RedisClient) {
-    client.on('message', (channel: string, message: string) => this.dispatch(this.channels.get(channel), channel, message));
-    client.on('pmessage', (pattern: string, channel: string, message: string) => this.dispatch(this.patterns.get(pattern), channel, message));
+    client.on('message', (channel: string, message: string) =>
+      this.dispatch(this.channels.get(channel), channel, message),
+    );
+    client.on('pmessage', (pattern: string, channel: string, message: string) =>
+      this.dispatch(this.patterns.get(pattern), channel, message),
+    );
   }
 
   subscribe(channel: string, handler: Handler): () => void {
-    return this.add(this.channels, channel, handler, () => this.client.subscribe(channel), () => this.client.unsubscribe(channel));
+    return this.add(
+      this.channels,
+      channel,
+      handler,
+      () => this.client.subscribe(channel),
+      () => this.client.unsubscribe(channel),
+    );
   }
 
   psubscribe(pattern: string, handler: Handler): () => void {
-    return this.add(this.patterns, pattern, handler, () => this.client.psubscribe(pattern), () => this.client.punsubscribe(pattern));
+    return this.add(
+      this.patterns,
+      pattern,
+      handler,
+      () => this.client.psubscribe(pattern),
+      () => this.client.punsubscribe(pattern),
+    );
   }
 
-  private add(map: Map<string, Set<Handler>>, key: string, handler: Handler, on: () => void, off: () => void): () => void {
+  private add(
+    map: Map<string, Set<Handler>>,
+    key: string,
+    handler: Handler,
+    on: () => void,
+    off: () => void,
+  ): () => void {
     let set = map.get(key);
     if (!set) {
       set = new Set();

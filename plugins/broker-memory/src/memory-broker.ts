@@ -1,5 +1,12 @@
 import {
-  ErrorCodes, OpspawnError, type Broker, type Delivery, type DeliveryHandler, type EnqueueOptions, type HealthCheckResult, type Logger,
+  ErrorCodes,
+  OpspawnError,
+  type Broker,
+  type Delivery,
+  type DeliveryHandler,
+  type EnqueueOptions,
+  type HealthCheckResult,
+  type Logger,
 } from '@opspawn/plugin-sdk';
 
 export interface MemoryBrokerOptions {
@@ -78,7 +85,9 @@ class Heap<T> {
 export class MemoryBroker implements Broker {
   /** The store is the only durable state, so the kernel re-enqueues unfinished tasks when this broker starts. */
   readonly recoversOnStart = true;
-  private readonly ready = new Heap<Job>((a, b) => a.priority > b.priority || (a.priority === b.priority && a.order < b.order));
+  private readonly ready = new Heap<Job>(
+    (a, b) => a.priority > b.priority || (a.priority === b.priority && a.order < b.order),
+  );
   private readonly delayed = new Heap<Job>((a, b) => a.readyAt < b.readyAt);
   /** Running deliveries by task id; a task enqueued twice may run twice at once (at-least-once). */
   private readonly running = new Map<string, Set<AbortController>>();
@@ -93,7 +102,10 @@ export class MemoryBroker implements Broker {
 
   private readonly options: MemoryBrokerOptions;
 
-  constructor(options: Partial<MemoryBrokerOptions> = {}, private readonly logger?: Logger) {
+  constructor(
+    options: Partial<MemoryBrokerOptions> = {},
+    private readonly logger?: Logger,
+  ) {
     this.options = { ...MEMORY_BROKER_DEFAULTS, ...options };
   }
 
@@ -123,10 +135,16 @@ export class MemoryBroker implements Broker {
     clearTimeout(this.timer);
     this.timerAt = Infinity;
     if (await this.idleWithin(timeoutMs)) return;
-    const reason = new OpspawnError(ErrorCodes.TASK_STALLED, `the broker is draining and ${this.active} delivery(ies) did not finish within ${timeoutMs} ms`);
+    const reason = new OpspawnError(
+      ErrorCodes.TASK_STALLED,
+      `the broker is draining and ${this.active} delivery(ies) did not finish within ${timeoutMs} ms`,
+    );
     for (const controllers of this.running.values()) for (const controller of controllers) controller.abort(reason);
     if (!(await this.idleWithin(ABORT_GRACE_MS))) {
-      this.logger?.warn({ running: [...this.running.keys()] }, 'drain: handlers still running after their signals were aborted');
+      this.logger?.warn(
+        { running: [...this.running.keys()] },
+        'drain: handlers still running after their signals were aborted',
+      );
     }
   }
 
@@ -166,10 +184,13 @@ export class MemoryBroker implements Broker {
     if (!next || next.readyAt >= this.timerAt) return;
     clearTimeout(this.timer);
     this.timerAt = next.readyAt;
-    this.timer = setTimeout(() => {
-      this.timerAt = Infinity;
-      this.pump();
-    }, Math.max(0, next.readyAt - Date.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timerAt = Infinity;
+        this.pump();
+      },
+      Math.max(0, next.readyAt - Date.now()),
+    );
     this.timer.unref();
   }
 
@@ -197,7 +218,10 @@ export class MemoryBroker implements Broker {
 
   private redeliver(job: Job, error: unknown): void {
     if (job.redeliveries >= this.options.maxRedeliveries) {
-      this.logger?.error({ taskId: job.taskId, err: error }, `dropping task ${job.taskId} after ${job.redeliveries} redeliveries`);
+      this.logger?.error(
+        { taskId: job.taskId, err: error },
+        `dropping task ${job.taskId} after ${job.redeliveries} redeliveries`,
+      );
       return;
     }
     const delay = Math.min(this.options.redeliveryBackoffMs * 2 ** job.redeliveries, MAX_REDELIVERY_BACKOFF_MS);

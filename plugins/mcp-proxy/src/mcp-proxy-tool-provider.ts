@@ -1,4 +1,12 @@
-import { ErrorCodes, type HealthCheckResult, type Logger, type ToolCallContext, type ToolCallResult, type ToolProvider, type ToolSpec } from '@opspawn/plugin-sdk';
+import {
+  ErrorCodes,
+  type HealthCheckResult,
+  type Logger,
+  type ToolCallContext,
+  type ToolCallResult,
+  type ToolProvider,
+  type ToolSpec,
+} from '@opspawn/plugin-sdk';
 import type { McpProxyOptions } from './options.js';
 import { ServerConnection } from './server-connection.js';
 
@@ -19,7 +27,10 @@ export class McpProxyToolProvider implements ToolProvider {
   private readonly servers = new Map<string, ServerConnection>();
   private readonly listeners = new Set<() => void>();
 
-  constructor(private readonly options: McpProxyOptions, readonly logger: Logger) {
+  constructor(
+    private readonly options: McpProxyOptions,
+    readonly logger: Logger,
+  ) {
     this.namespace = options.namespace;
     for (const [name, config] of Object.entries(options.servers)) {
       if (config.enabled === false) continue;
@@ -52,21 +63,44 @@ export class McpProxyToolProvider implements ToolProvider {
   async list(): Promise<ToolSpec[]> {
     const specs: ToolSpec[] = [
       {
-        name: 'call', description: 'Calls a tool of a connected MCP server. Use `list` to see servers and their tools.',
-        inputSchema: { type: 'object', additionalProperties: false, required: ['server', 'tool'], properties: {
-          server: { type: 'string', enum: [...this.servers.keys()] }, tool: { type: 'string' }, arguments: { type: 'object' },
-        } },
+        name: 'call',
+        description: 'Calls a tool of a connected MCP server. Use `list` to see servers and their tools.',
+        inputSchema: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['server', 'tool'],
+          properties: {
+            server: { type: 'string', enum: [...this.servers.keys()] },
+            tool: { type: 'string' },
+            arguments: { type: 'object' },
+          },
+        },
       },
-      { name: 'list', description: 'Lists the MCP servers, their state and their tools with input schemas.', inputSchema: { type: 'object', additionalProperties: false, properties: {} } },
       {
-        name: 'read_resource', description: 'Reads a resource of an MCP server by URI.',
-        inputSchema: { type: 'object', additionalProperties: false, required: ['server', 'uri'], properties: { server: { type: 'string', enum: [...this.servers.keys()] }, uri: { type: 'string' } } },
+        name: 'list',
+        description: 'Lists the MCP servers, their state and their tools with input schemas.',
+        inputSchema: { type: 'object', additionalProperties: false, properties: {} },
+      },
+      {
+        name: 'read_resource',
+        description: 'Reads a resource of an MCP server by URI.',
+        inputSchema: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['server', 'uri'],
+          properties: { server: { type: 'string', enum: [...this.servers.keys()] }, uri: { type: 'string' } },
+        },
       },
     ];
     for (const server of this.servers.values()) {
       if (!server.config.exposeTools || server.state !== 'ready') continue;
       for (const tool of server.tools) {
-        specs.push({ name: exposedName(this.namespace, server.name, tool.name), description: `[${server.name}] ${tool.description ?? tool.name}`, inputSchema: tool.inputSchema as Record<string, unknown>, outputSchema: tool.outputSchema as Record<string, unknown> | undefined });
+        specs.push({
+          name: exposedName(this.namespace, server.name, tool.name),
+          description: `[${server.name}] ${tool.description ?? tool.name}`,
+          inputSchema: tool.inputSchema as Record<string, unknown>,
+          outputSchema: tool.outputSchema as Record<string, unknown> | undefined,
+        });
       }
     }
     return specs;
@@ -87,15 +121,25 @@ export class McpProxyToolProvider implements ToolProvider {
 
   private describeServers(): unknown {
     return [...this.servers.values()].map((s) => ({
-      server: s.name, state: s.state, ...(s.lastError ? { error: s.lastError } : {}),
+      server: s.name,
+      state: s.state,
+      ...(s.lastError ? { error: s.lastError } : {}),
       tools: s.tools.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema })),
     }));
   }
 
   private ready(serverName: string): ServerConnection | ToolCallResult {
     const server = this.servers.get(serverName);
-    if (!server) return fail(ErrorCodes.TOOL_NOT_FOUND, `no MCP server '${serverName}' (servers: ${[...this.servers.keys()].join(', ') || 'none'})`);
-    if (server.state !== 'ready' || !server.client) return fail(ErrorCodes.TOOL_FAILED, `MCP server '${serverName}' is ${server.state}${server.lastError ? `: ${server.lastError}` : ''}`);
+    if (!server)
+      return fail(
+        ErrorCodes.TOOL_NOT_FOUND,
+        `no MCP server '${serverName}' (servers: ${[...this.servers.keys()].join(', ') || 'none'})`,
+      );
+    if (server.state !== 'ready' || !server.client)
+      return fail(
+        ErrorCodes.TOOL_FAILED,
+        `MCP server '${serverName}' is ${server.state}${server.lastError ? `: ${server.lastError}` : ''}`,
+      );
     return server;
   }
 
@@ -103,19 +147,31 @@ export class McpProxyToolProvider implements ToolProvider {
     return Math.max(1, Math.min(server.config.callTimeoutMs ?? this.options.callTimeoutMs, ctx.deadline - Date.now()));
   }
 
-  private async callTool(serverName: string, tool: string, args: unknown, ctx: ToolCallContext): Promise<ToolCallResult> {
+  private async callTool(
+    serverName: string,
+    tool: string,
+    args: unknown,
+    ctx: ToolCallContext,
+  ): Promise<ToolCallResult> {
     const server = this.ready(serverName);
     if (!(server instanceof ServerConnection)) return server;
     const timeout = this.timeout(server, ctx);
     try {
-      const result = await server.client!.callTool({ name: tool, arguments: args as Record<string, unknown> }, undefined, { signal: ctx.signal, timeout });
-      const output = result.structuredContent ?? contentOutput(result.content as Array<Record<string, unknown>> | undefined);
-      if (result.isError) return fail(ErrorCodes.TOOL_FAILED, typeof output === 'string' ? output : JSON.stringify(output));
+      const result = await server.client!.callTool(
+        { name: tool, arguments: args as Record<string, unknown> },
+        undefined,
+        { signal: ctx.signal, timeout },
+      );
+      const output =
+        result.structuredContent ?? contentOutput(result.content as Array<Record<string, unknown>> | undefined);
+      if (result.isError)
+        return fail(ErrorCodes.TOOL_FAILED, typeof output === 'string' ? output : JSON.stringify(output));
       return { output };
     } catch (error) {
       const message = (error as Error).message;
       if (ctx.signal.aborted) return fail(ErrorCodes.TASK_CANCELLED, `MCP call ${serverName}/${tool} was cancelled`);
-      if (/timed out|timeout/i.test(message)) return fail(ErrorCodes.TOOL_TIMEOUT, `MCP server '${serverName}' did not answer ${tool} within ${timeout} ms`);
+      if (/timed out|timeout/i.test(message))
+        return fail(ErrorCodes.TOOL_TIMEOUT, `MCP server '${serverName}' did not answer ${tool} within ${timeout} ms`);
       return fail(ErrorCodes.TOOL_FAILED, `MCP call ${serverName}/${tool} failed: ${message}`);
     }
   }
@@ -124,7 +180,10 @@ export class McpProxyToolProvider implements ToolProvider {
     const server = this.ready(serverName);
     if (!(server instanceof ServerConnection)) return server;
     try {
-      const result = await server.client!.readResource({ uri }, { signal: ctx.signal, timeout: this.timeout(server, ctx) });
+      const result = await server.client!.readResource(
+        { uri },
+        { signal: ctx.signal, timeout: this.timeout(server, ctx) },
+      );
       return { output: result.contents };
     } catch (error) {
       return fail(ErrorCodes.TOOL_FAILED, `reading ${uri} from '${serverName}' failed: ${(error as Error).message}`);

@@ -42,13 +42,28 @@ export class ServerConnection {
     if (this.state === 'closed') return;
     this.state = 'connecting';
     const client = new Client({ name: 'opspawn-mcp-proxy', version: '1.0.0' });
-    const transport = this.config.transport === 'stdio'
-      ? new StdioClientTransport({ command: this.config.command, args: this.config.args, env: { ...process.env, ...this.config.env } as Record<string, string>, cwd: this.config.cwd, stderr: 'pipe' })
-      : new StreamableHTTPClientTransport(new URL(this.config.url), { requestInit: { headers: this.config.headers } });
+    const transport =
+      this.config.transport === 'stdio'
+        ? new StdioClientTransport({
+            command: this.config.command,
+            args: this.config.args,
+            env: { ...process.env, ...this.config.env } as Record<string, string>,
+            cwd: this.config.cwd,
+            stderr: 'pipe',
+          })
+        : new StreamableHTTPClientTransport(new URL(this.config.url), {
+            requestInit: { headers: this.config.headers },
+          });
     try {
-      await withTimeout(client.connect(transport), this.options.connectTimeoutMs, `connecting took more than ${this.options.connectTimeoutMs} ms`);
+      await withTimeout(
+        client.connect(transport),
+        this.options.connectTimeoutMs,
+        `connecting took more than ${this.options.connectTimeoutMs} ms`,
+      );
       client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
-        await this.refreshTools().catch((e: Error) => this.logger.warn({ server: this.name, err: e }, 'could not refresh tools'));
+        await this.refreshTools().catch((e: Error) =>
+          this.logger.warn({ server: this.name, err: e }, 'could not refresh tools'),
+        );
       });
       client.onclose = () => {
         if (this.state === 'closed' || this.client !== client) return;
@@ -86,8 +101,14 @@ export class ServerConnection {
     this.lastError = error.message;
     this.client = undefined;
     if (wasReady) this.onToolsChanged();
-    const delay = Math.min(this.options.reconnect.maxDelayMs, this.options.reconnect.initialDelayMs * 2 ** this.attempt++);
-    this.logger.warn({ server: this.name, err: error.message, retryInMs: delay }, `MCP server '${this.name}' is down; reconnecting in ${delay} ms`);
+    const delay = Math.min(
+      this.options.reconnect.maxDelayMs,
+      this.options.reconnect.initialDelayMs * 2 ** this.attempt++,
+    );
+    this.logger.warn(
+      { server: this.name, err: error.message, retryInMs: delay },
+      `MCP server '${this.name}' is down; reconnecting in ${delay} ms`,
+    );
     clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.connect(), delay);
     this.timer.unref();
@@ -96,5 +117,10 @@ export class ServerConnection {
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([promise, new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); })]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(message)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

@@ -1,6 +1,14 @@
 import redis from 'redis';
 import {
-  ErrorCodes, OpspawnError, describeError, fitChatWindow, redactUrl, type ChatMessage, type ChatWindowBounds, type HealthCheckResult, type Memory,
+  ErrorCodes,
+  OpspawnError,
+  describeError,
+  fitChatWindow,
+  redactUrl,
+  type ChatMessage,
+  type ChatWindowBounds,
+  type HealthCheckResult,
+  type Memory,
 } from '@opspawn/plugin-sdk';
 import { APPEND_SCRIPT } from './append-script.js';
 import { foreignDataError, parseStoredMessage } from './stored-message.js';
@@ -18,7 +26,12 @@ export interface RedisMemoryOptions extends ChatWindowBounds {
 
 /** The configSchema's defaults, for code that builds a memory without the kernel. */
 export const REDIS_MEMORY_DEFAULTS: RedisMemoryOptions = {
-  url: 'redis://127.0.0.1:6379', keyPrefix: 'opspawn:memory:', maxMessages: 50, maxTokens: 8000, ttlSeconds: 7 * 24 * 3600, connectTimeoutMs: 5000,
+  url: 'redis://127.0.0.1:6379',
+  keyPrefix: 'opspawn:memory:',
+  maxMessages: 50,
+  maxTokens: 8000,
+  ttlSeconds: 7 * 24 * 3600,
+  connectTimeoutMs: 5000,
 };
 
 /** Reconnection backoff after a lost connection: quick at first, then every two seconds. */
@@ -58,15 +71,23 @@ export class RedisMemory implements Memory {
       await Promise.race([
         memory.command('PING'),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(memory.lastError ?? new Error(`no answer within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+          timer = setTimeout(
+            () => reject(memory.lastError ?? new Error(`no answer within ${connectTimeoutMs} ms`)),
+            connectTimeoutMs,
+          );
         }),
       ]);
     } catch (error) {
       memory.client.end(true);
-      throw new OpspawnError(ErrorCodes.PLUGIN_START_FAILED, `memory-redis cannot reach Redis at ${redactUrl(url)}: ${describeError(error)}`, {
-        plugin: 'memory-redis', cause: error,
-        hint: 'start Redis there, or set the url option (e.g. url: \'${REDIS_URL:-redis://127.0.0.1:6379}\') to where it runs',
-      });
+      throw new OpspawnError(
+        ErrorCodes.PLUGIN_START_FAILED,
+        `memory-redis cannot reach Redis at ${redactUrl(url)}: ${describeError(error)}`,
+        {
+          plugin: 'memory-redis',
+          cause: error,
+          hint: "start Redis there, or set the url option (e.g. url: '${REDIS_URL:-redis://127.0.0.1:6379}') to where it runs",
+        },
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -78,7 +99,14 @@ export class RedisMemory implements Memory {
     const { list, pinned } = this.keys(sessionId);
     const opensWithSystem = messages[0]!.role === 'system' ? '1' : '0';
     await this.command('EVAL', [
-      APPEND_SCRIPT, 2, list, pinned, this.options.maxMessages, this.options.ttlSeconds, opensWithSystem, ...messages.map((m) => JSON.stringify(m)),
+      APPEND_SCRIPT,
+      2,
+      list,
+      pinned,
+      this.options.maxMessages,
+      this.options.ttlSeconds,
+      opensWithSystem,
+      ...messages.map((m) => JSON.stringify(m)),
     ]).catch((error) => this.explain(error, sessionId));
   }
 
@@ -89,7 +117,9 @@ export class RedisMemory implements Memory {
       ['GET', pinned],
       ['LRANGE', list, -this.options.maxMessages, -1],
     ]).catch((error) => this.explain(error, sessionId));
-    const history = rawHistory.map((raw, i) => parseStoredMessage(raw, list, `a message at index ${i - rawHistory.length}`));
+    const history = rawHistory.map((raw, i) =>
+      parseStoredMessage(raw, list, `a message at index ${i - rawHistory.length}`),
+    );
     const pin = rawPinned === null ? undefined : parseStoredMessage(rawPinned, pinned, 'the pinned system message');
     return fitChatWindow(history, this.options, pin);
   }
@@ -102,7 +132,10 @@ export class RedisMemory implements Memory {
   /** Reported by the kernel's health service: `down` while the connection to Redis is lost. */
   async health(): Promise<HealthCheckResult> {
     if (!this.client.connected) {
-      return { state: 'down', detail: `not connected to ${redactUrl(this.options.url)}${this.lastError ? `: ${this.lastError.message}` : ''}` };
+      return {
+        state: 'down',
+        detail: `not connected to ${redactUrl(this.options.url)}${this.lastError ? `: ${this.lastError.message}` : ''}`,
+      };
     }
     try {
       await this.command('PING');
@@ -146,6 +179,9 @@ export class RedisMemory implements Memory {
   private explain(error: unknown, sessionId: string): never {
     if (!/WRONGTYPE/.test(describeError(error))) throw error;
     const { list, pinned } = this.keys(sessionId);
-    throw foreignDataError([list, pinned], 'holds a value of another type than memory-redis writes (a list of messages, a string)');
+    throw foreignDataError(
+      [list, pinned],
+      'holds a value of another type than memory-redis writes (a list of messages, a string)',
+    );
   }
 }

@@ -1,7 +1,13 @@
 import { definePlugin, extensionPoints } from '@opspawn/plugin-sdk';
 import { OpenAIPlanner, type OpenAIPlannerOptions } from './openai-planner.js';
 
-export { OpenAIPlanner, parseArguments, toChatParam, DEFAULT_SYSTEM_PROMPT, type OpenAIPlannerOptions } from './openai-planner.js';
+export {
+  OpenAIPlanner,
+  parseArguments,
+  toChatParam,
+  DEFAULT_SYSTEM_PROMPT,
+  type OpenAIPlannerOptions,
+} from './openai-planner.js';
 
 declare module '@opspawn/plugin-sdk' {
   interface PluginOptionsRegistry {

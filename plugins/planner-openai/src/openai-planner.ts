@@ -1,6 +1,13 @@
 import OpenAI from 'openai';
 import {
-  ErrorCodes, OpspawnError, type ChatMessage, type Logger, type PlanDecision, type PlanRequest, type Planner, type ToolCall,
+  ErrorCodes,
+  OpspawnError,
+  type ChatMessage,
+  type Logger,
+  type PlanDecision,
+  type PlanRequest,
+  type Planner,
+  type ToolCall,
 } from '@opspawn/plugin-sdk';
 
 export interface OpenAIPlannerOptions {
@@ -21,8 +28,9 @@ export interface OpenAIPlannerOptions {
   jsonOutput: boolean;
 }
 
-export const DEFAULT_SYSTEM_PROMPT = 'You are an agent that completes the user\'s goal. Call the available tools when they help; '
-  + 'when you have the answer, reply with it directly and call no tool.';
+export const DEFAULT_SYSTEM_PROMPT =
+  "You are an agent that completes the user's goal. Call the available tools when they help; " +
+  'when you have the answer, reply with it directly and call no tool.';
 
 type ChatParam = OpenAI.Chat.Completions.ChatCompletionMessageParam;
 
@@ -33,7 +41,10 @@ type ChatParam = OpenAI.Chat.Completions.ChatCompletionMessageParam;
 export class OpenAIPlanner implements Planner {
   private readonly client: OpenAI;
 
-  constructor(private readonly options: OpenAIPlannerOptions, private readonly logger?: Logger) {
+  constructor(
+    private readonly options: OpenAIPlannerOptions,
+    private readonly logger?: Logger,
+  ) {
     this.client = new OpenAI({
       baseURL: options.baseURL,
       // Local servers need no key; the SDK insists on one.
@@ -49,21 +60,39 @@ export class OpenAIPlanner implements Planner {
     const toolNames = new Set(request.tools.map((t) => t.name));
     let completion: OpenAI.Chat.Completions.ChatCompletion;
     try {
-      completion = await this.client.chat.completions.create({
-        model: this.options.model,
-        messages: [{ role: 'system', content: this.options.systemPrompt }, ...request.messages.map(toChatParam)],
-        ...(request.tools.length > 0 ? {
-          tools: request.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.inputSchema } })),
-        } : {}),
-        ...(this.options.temperature !== undefined ? { temperature: this.options.temperature } : {}),
-        ...(this.options.maxTokens !== undefined ? { max_tokens: this.options.maxTokens } : {}),
-      }, { signal: request.signal });
+      completion = await this.client.chat.completions.create(
+        {
+          model: this.options.model,
+          messages: [{ role: 'system', content: this.options.systemPrompt }, ...request.messages.map(toChatParam)],
+          ...(request.tools.length > 0
+            ? {
+                tools: request.tools.map((t) => ({
+                  type: 'function' as const,
+                  function: { name: t.name, description: t.description, parameters: t.inputSchema },
+                })),
+              }
+            : {}),
+          ...(this.options.temperature !== undefined ? { temperature: this.options.temperature } : {}),
+          ...(this.options.maxTokens !== undefined ? { max_tokens: this.options.maxTokens } : {}),
+        },
+        { signal: request.signal },
+      );
     } catch (error) {
       request.signal.throwIfAborted();
       const status = (error as { status?: number }).status;
-      throw new OpspawnError(ErrorCodes.PLANNER_FAILED, `chat completion at ${this.options.baseURL} failed${status ? ` (HTTP ${status})` : ''}: ${(error as Error).message}`, {
-        hint: status === 401 || status === 403 ? 'check apiKey' : status === 404 ? 'check baseURL and model' : 'check that the server is reachable', cause: error,
-      });
+      throw new OpspawnError(
+        ErrorCodes.PLANNER_FAILED,
+        `chat completion at ${this.options.baseURL} failed${status ? ` (HTTP ${status})` : ''}: ${(error as Error).message}`,
+        {
+          hint:
+            status === 401 || status === 403
+              ? 'check apiKey'
+              : status === 404
+                ? 'check baseURL and model'
+                : 'check that the server is reachable',
+          cause: error,
+        },
+      );
     }
     return this.decide(completion, toolNames, request.step);
   }
@@ -71,19 +100,30 @@ export class OpenAIPlanner implements Planner {
   /** Turns a completion into a decision, defensively: models and servers get tool calls wrong in many ways. */
   decide(completion: OpenAI.Chat.Completions.ChatCompletion, toolNames: Set<string>, step: number): PlanDecision {
     const choice = completion?.choices?.[0];
-    if (!choice?.message) throw new OpspawnError(ErrorCodes.PLANNER_INVALID_DECISION, 'the model answered with no choices');
+    if (!choice?.message)
+      throw new OpspawnError(ErrorCodes.PLANNER_INVALID_DECISION, 'the model answered with no choices');
     const { message } = choice;
     const content = typeof message.content === 'string' ? message.content : '';
-    const rawCalls = (message.tool_calls ?? []).filter((c) => c && (c as { type?: string }).type !== 'custom') as Array<OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall>;
+    const rawCalls = (message.tool_calls ?? []).filter(
+      (c) => c && (c as { type?: string }).type !== 'custom',
+    ) as Array<OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall>;
     if (rawCalls.length === 0) {
-      if (!content.trim()) throw new OpspawnError(ErrorCodes.PLANNER_INVALID_DECISION, `the model answered with neither content nor tool calls (finish_reason ${choice.finish_reason ?? 'unknown'})`);
-      return { kind: 'final', output: this.options.jsonOutput ? parseJsonObject(content) ?? content : content };
+      if (!content.trim())
+        throw new OpspawnError(
+          ErrorCodes.PLANNER_INVALID_DECISION,
+          `the model answered with neither content nor tool calls (finish_reason ${choice.finish_reason ?? 'unknown'})`,
+        );
+      return { kind: 'final', output: this.options.jsonOutput ? (parseJsonObject(content) ?? content) : content };
     }
     const calls: ToolCall[] = rawCalls.map((c, i) => {
       const name = c.function?.name ?? '';
       // An unknown name is passed on: the tool registry answers OPSPAWN_TOOL_NOT_FOUND, which the model then sees.
       if (!toolNames.has(name)) this.logger?.debug({ tool: name }, 'the model called a tool that does not exist');
-      return { id: c.id || `call_${step}_${i}`, tool: name || 'unnamed', arguments: parseArguments(c.function?.arguments) };
+      return {
+        id: c.id || `call_${step}_${i}`,
+        tool: name || 'unnamed',
+        arguments: parseArguments(c.function?.arguments),
+      };
     });
     return { kind: 'tools', calls, ...(content ? { thought: content } : {}) };
   }
@@ -110,7 +150,11 @@ export function parseArguments(raw: unknown): unknown {
 }
 
 function parseJsonObject(text: string): unknown {
-  const trimmed = text.trim().replace(/^```(?:json)?\s*/, '').replace(/```$/, '').trim();
+  const trimmed = text
+    .trim()
+    .replace(/^```(?:json)?\s*/, '')
+    .replace(/```$/, '')
+    .trim();
   if (!trimmed.startsWith('{')) return undefined;
   try {
     return JSON.parse(trimmed);
@@ -126,7 +170,15 @@ export function toChatParam(m: ChatMessage): ChatParam {
       return { role: 'tool', tool_call_id: m.toolCallId ?? '', content: m.content };
     case 'assistant':
       return m.toolCalls?.length
-        ? { role: 'assistant', content: m.content || null, tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.tool, arguments: JSON.stringify(c.arguments ?? {}) } })) }
+        ? {
+            role: 'assistant',
+            content: m.content || null,
+            tool_calls: m.toolCalls.map((c) => ({
+              id: c.id,
+              type: 'function' as const,
+              function: { name: c.tool, arguments: JSON.stringify(c.arguments ?? {}) },
+            })),
+          }
         : { role: 'assistant', content: m.content };
     case 'system':
       return { role: 'system', content: m.content };

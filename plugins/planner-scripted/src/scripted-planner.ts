@@ -1,4 +1,11 @@
-import { ErrorCodes, OpspawnError, type PlanDecision, type PlanRequest, type Planner, type StepRecord } from '@opspawn/plugin-sdk';
+import {
+  ErrorCodes,
+  OpspawnError,
+  type PlanDecision,
+  type PlanRequest,
+  type Planner,
+  type StepRecord,
+} from '@opspawn/plugin-sdk';
 import { validatePlan, type Plan } from './plan.js';
 import { render } from './templates.js';
 
@@ -23,11 +30,17 @@ export class ScriptedPlanner implements Planner {
       const planned = plan.steps[done]!;
       const calls = planned.map((call, i) => {
         const path = `input.plan[${done}]${planned.length > 1 ? `[${i}]` : ''}.arguments`;
-        return { id: `s${step}c${i}`, tool: call.tool, arguments: render(call.arguments, scope, `step ${step} (${path})`) };
+        return {
+          id: `s${step}c${i}`,
+          tool: call.tool,
+          arguments: render(call.arguments, scope, `step ${step} (${path})`),
+        };
       });
       return { kind: 'tools', calls, thought: `step ${step} of ${plan.steps.length}` };
     }
-    const output = plan.hasFinal ? render(plan.final, scope, 'final answer (input.final)') : (scope.last as { output?: unknown } | undefined)?.output ?? null;
+    const output = plan.hasFinal
+      ? render(plan.final, scope, 'final answer (input.final)')
+      : ((scope.last as { output?: unknown } | undefined)?.output ?? null);
     return { kind: 'final', output };
   }
 }
@@ -37,10 +50,14 @@ function failedCall(history: StepRecord[], plan: Plan): OpspawnError | undefined
   for (const [s, record] of history.entries()) {
     for (const [i, { call, observation }] of record.calls.entries()) {
       if (!observation.ok && plan.steps[s]?.[i]?.onError !== 'continue') {
-        return new OpspawnError(ErrorCodes.PLANNER_FAILED, `step ${s + 1} call '${call.tool}' failed: ${observation.error.code}: ${observation.error.message}`, {
-          hint: 'fix the tool call, or mark the call "onError": "continue"',
-          details: [{ step: s + 1, call: call.id, tool: call.tool, error: observation.error }],
-        });
+        return new OpspawnError(
+          ErrorCodes.PLANNER_FAILED,
+          `step ${s + 1} call '${call.tool}' failed: ${observation.error.code}: ${observation.error.message}`,
+          {
+            hint: 'fix the tool call, or mark the call "onError": "continue"',
+            details: [{ step: s + 1, call: call.id, tool: call.tool, error: observation.error }],
+          },
+        );
       }
     }
   }
@@ -50,7 +67,9 @@ function failedCall(history: StepRecord[], plan: Plan): OpspawnError | undefined
 /** What templates read: goal, input, steps (0-based; a one-call step also reads as its call) and last. */
 function templateScope(request: PlanRequest): Record<string, unknown> {
   const outputs = request.history.map((record) => {
-    const results = record.calls.map(({ observation }) => (observation.ok ? { ok: true, output: observation.output } : { ok: false, error: observation.error }));
+    const results = record.calls.map(({ observation }) =>
+      observation.ok ? { ok: true, output: observation.output } : { ok: false, error: observation.error },
+    );
     // A single-call step reads as steps[N].output; a parallel step as steps[N][M].output.
     return results.length === 1 ? Object.assign([results[0]], results[0]) : results;
   });

@@ -5,7 +5,10 @@ const EMBEDDED = /\{\{\s*([^{}]+?)\s*\}\}/g;
 
 /** `steps[0].output.sum`, `steps.0.output`, `input.x` → path segments. */
 function segments(expr: string): string[] {
-  return expr.replace(/\[(\d+)\]/g, '.$1').split('.').filter((s) => s.length > 0);
+  return expr
+    .replace(/\[(\d+)\]/g, '.$1')
+    .split('.')
+    .filter((s) => s.length > 0);
 }
 
 /** Segments back to the bracket form users write: `steps[1][0].output`. */
@@ -20,10 +23,14 @@ export function lookup(scope: Record<string, unknown>, expr: string, where: stri
   for (const [i, key] of keys.entries()) {
     if (value === null || typeof value !== 'object' || !Object.hasOwn(value, key)) {
       const missing = pathText(keys.slice(0, i + 1));
-      throw new OpspawnError(ErrorCodes.PLANNER_FAILED, `${where}: template {{ ${expr} }} does not resolve: ${missing} does not exist`, {
-        hint: 'templates read goal, input.*, steps[N].output (N counts from 0, earlier steps only), steps[N][M].output (parallel steps) and last.output',
-        details: [{ path: where, template: expr, missing }],
-      });
+      throw new OpspawnError(
+        ErrorCodes.PLANNER_FAILED,
+        `${where}: template {{ ${expr} }} does not resolve: ${missing} does not exist`,
+        {
+          hint: 'templates read goal, input.*, steps[N].output (N counts from 0, earlier steps only), steps[N][M].output (parallel steps) and last.output',
+          details: [{ path: where, template: expr, missing }],
+        },
+      );
     }
     value = (value as Record<string, unknown>)[key];
   }

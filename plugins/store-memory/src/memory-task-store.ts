@@ -1,8 +1,18 @@
 import {
-  ErrorCodes, OpspawnError, decodeTaskCursor, encodeTaskCursor, pageLimit, type Task, type TaskChange, type TaskEvent, type TaskEventType, type TaskPage,
-  type TaskQuery, type TaskStatus, type TaskStore,
+  ErrorCodes,
+  OpspawnError,
+  decodeTaskCursor,
+  encodeTaskCursor,
+  pageLimit,
+  type Task,
+  type TaskChange,
+  type TaskEvent,
+  type TaskEventType,
+  type TaskPage,
+  type TaskQuery,
+  type TaskStatus,
+  type TaskStore,
 } from '@opspawn/plugin-sdk';
-
 
 /**
  * Tasks in process memory, for tests and throwaway runs: everything is lost when the process ends. Every method
@@ -52,7 +62,12 @@ export class MemoryTaskStore implements TaskStore {
     return more ? { tasks: out, nextCursor: encodeTaskCursor(out[out.length - 1]!.id) } : { tasks: out };
   }
 
-  async transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined> {
+  async transition(
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts?: number,
+  ): Promise<Task | undefined> {
     const task = this.tasks.get(id);
     if (!task || !from.includes(task.status)) return undefined;
     if (expectAttempts !== undefined && task.attempts !== expectAttempts) return undefined;
@@ -108,11 +123,14 @@ export function applyChange(task: Task, change: TaskChange): void {
   task.updatedAt = new Date().toISOString();
 }
 
-function setOrClear<K extends 'error' | 'startedAt' | 'finishedAt' | 'notBefore'>(task: Task, key: K, value: Task[K] | null | undefined): void {
+function setOrClear<K extends 'error' | 'startedAt' | 'finishedAt' | 'notBefore'>(
+  task: Task,
+  key: K,
+  value: Task[K] | null | undefined,
+): void {
   if (value == null) delete task[key];
   else task[key] = value;
 }
-
 
 function insertSorted(ids: string[], id: string): void {
   if (ids.length === 0 || ids[ids.length - 1]! < id) {
@@ -128,8 +146,6 @@ function insertSorted(ids: string[], id: string): void {
   }
   ids.splice(lo, 0, id);
 }
-
-
 
 /** Tasks and events are JSON by contract; a JSON round trip copies them faster than structuredClone. */
 function clone<T>(value: T): T {

@@ -1,7 +1,21 @@
 import pg from 'pg';
 import {
-  ErrorCodes, OpspawnError, TickBatch, decodeTaskCursor, redactUrl, encodeTaskCursor, pageLimit, type HealthCheckResult, type Task, type TaskChange, type TaskEvent, type TaskEventType,
-  type TaskPage, type TaskQuery, type TaskStatus, type TaskStore,
+  ErrorCodes,
+  OpspawnError,
+  TickBatch,
+  decodeTaskCursor,
+  redactUrl,
+  encodeTaskCursor,
+  pageLimit,
+  type HealthCheckResult,
+  type Task,
+  type TaskChange,
+  type TaskEvent,
+  type TaskEventType,
+  type TaskPage,
+  type TaskQuery,
+  type TaskStatus,
+  type TaskStore,
 } from '@opspawn/plugin-sdk';
 import { MIGRATIONS } from './migrations.js';
 
@@ -26,11 +40,18 @@ type Row = Record<string, any>;
  * statement that inserts the event.
  */
 export class PostgresTaskStore implements TaskStore {
-  private constructor(private readonly pool: pg.Pool, private readonly s: string) {}
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly s: string,
+  ) {}
 
   static async open(options: PostgresStoreOptions): Promise<PostgresTaskStore> {
     if (!SCHEMA_NAME.test(options.schema)) {
-      throw new OpspawnError(ErrorCodes.PLUGIN_START_FAILED, `schema '${options.schema}' is not a plain lowercase SQL identifier`, { plugin: 'store-postgres', hint: 'use letters, digits and _' });
+      throw new OpspawnError(
+        ErrorCodes.PLUGIN_START_FAILED,
+        `schema '${options.schema}' is not a plain lowercase SQL identifier`,
+        { plugin: 'store-postgres', hint: 'use letters, digits and _' },
+      );
     }
     const pool = new pg.Pool({
       connectionString: options.connectionString,
@@ -45,9 +66,15 @@ export class PostgresTaskStore implements TaskStore {
       await store.migrate();
     } catch (error) {
       await pool.end().catch(() => undefined);
-      throw new OpspawnError(ErrorCodes.PLUGIN_START_FAILED, `cannot use PostgreSQL at ${redactUrl(options.connectionString)}: ${(error as Error).message}`, {
-        plugin: 'store-postgres', hint: 'check connectionString, that the server runs and the database exists', cause: error,
-      });
+      throw new OpspawnError(
+        ErrorCodes.PLUGIN_START_FAILED,
+        `cannot use PostgreSQL at ${redactUrl(options.connectionString)}: ${(error as Error).message}`,
+        {
+          plugin: 'store-postgres',
+          hint: 'check connectionString, that the server runs and the database exists',
+          cause: error,
+        },
+      );
     }
     return store;
   }
@@ -58,12 +85,21 @@ export class PostgresTaskStore implements TaskStore {
       await client.query('BEGIN');
       await client.query("SELECT pg_advisory_xact_lock(hashtext('opspawn_migrations'))");
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.s}`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${this.s}.opspawn_schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
-      const done = new Set((await client.query(`SELECT version FROM ${this.s}.opspawn_schema_migrations`)).rows.map((r: Row) => r.version as number));
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${this.s}.opspawn_schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+      );
+      const done = new Set(
+        (await client.query(`SELECT version FROM ${this.s}.opspawn_schema_migrations`)).rows.map(
+          (r: Row) => r.version as number,
+        ),
+      );
       for (const m of MIGRATIONS) {
         if (done.has(m.version)) continue;
         await client.query(m.sql(this.s));
-        await client.query(`INSERT INTO ${this.s}.opspawn_schema_migrations (version, name) VALUES ($1, $2)`, [m.version, m.name]);
+        await client.query(`INSERT INTO ${this.s}.opspawn_schema_migrations (version, name) VALUES ($1, $2)`, [
+          m.version,
+          m.name,
+        ]);
       }
       await client.query('COMMIT');
     } catch (error) {
@@ -102,15 +138,21 @@ export class PostgresTaskStore implements TaskStore {
    * The task's INSERT and its first event's in one statement; submissions arriving in the same turn of the event
    * loop share one multi-row statement (one round trip for many API requests).
    */
-  createWithEvent(task: Task, event: { type: TaskEventType; data: Record<string, unknown> }): Promise<{ task: Task; created: boolean; event?: TaskEvent }> {
+  createWithEvent(
+    task: Task,
+    event: { type: TaskEventType; data: Record<string, unknown> },
+  ): Promise<{ task: Task; created: boolean; event?: TaskEvent }> {
     return this.creates.add({ task, event });
   }
 
-  private readonly creates = new TickBatch<{ task: Task; event: { type: TaskEventType; data: Record<string, unknown> } }, { task: Task; created: boolean; event?: TaskEvent }>(
-    (items) => this.createMany(items), 200,
-  );
+  private readonly creates = new TickBatch<
+    { task: Task; event: { type: TaskEventType; data: Record<string, unknown> } },
+    { task: Task; created: boolean; event?: TaskEvent }
+  >((items) => this.createMany(items), 200);
 
-  private async createMany(items: Array<{ task: Task; event: { type: TaskEventType; data: Record<string, unknown> } }>): Promise<Array<{ task: Task; created: boolean; event?: TaskEvent }>> {
+  private async createMany(
+    items: Array<{ task: Task; event: { type: TaskEventType; data: Record<string, unknown> } }>,
+  ): Promise<Array<{ task: Task; created: boolean; event?: TaskEvent }>> {
     const at = new Date().toISOString();
     const values: unknown[] = [];
     const rows: string[] = [];
@@ -118,7 +160,9 @@ export class PostgresTaskStore implements TaskStore {
     for (const { task, event } of items) {
       const row = taskRow(task, 1);
       rows.push(`(${row.map((value) => `$${values.push(value)}`).join(',')})`);
-      events.push(`($${values.push(task.id)}::text, $${values.push(event.type)}::text, $${values.push(JSON.stringify(event.data))}::jsonb)`);
+      events.push(
+        `($${values.push(task.id)}::text, $${values.push(event.type)}::text, $${values.push(JSON.stringify(event.data))}::jsonb)`,
+      );
     }
     values.push(at);
     const { rows: inserted } = await this.pool.query(
@@ -130,11 +174,17 @@ export class PostgresTaskStore implements TaskStore {
       values,
     );
     const byId = new Map(inserted.map((r: Row) => [r.id as string, r]));
-    return Promise.all(items.map(async ({ task, event }) => {
-      const row = byId.get(task.id);
-      if (!row) return { task: await this.byIdempotencyKey(task.idempotencyKey!), created: false };
-      return { task: toTask(row), created: true, event: { taskId: task.id, seq: 1, type: event.type, at, data: event.data } };
-    }));
+    return Promise.all(
+      items.map(async ({ task, event }) => {
+        const row = byId.get(task.id);
+        if (!row) return { task: await this.byIdempotencyKey(task.idempotencyKey!), created: false };
+        return {
+          task: toTask(row),
+          created: true,
+          event: { taskId: task.id, seq: 1, type: event.type, at, data: event.data },
+        };
+      }),
+    );
   }
 
   private async byIdempotencyKey(key: string): Promise<Task> {
@@ -148,7 +198,9 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   private readonly gets = new TickBatch<string, Task | undefined>(async (ids) => {
-    const { rows } = await this.pool.query(`SELECT * FROM ${this.s}.opspawn_tasks WHERE id = ANY($1)`, [[...new Set(ids)]]);
+    const { rows } = await this.pool.query(`SELECT * FROM ${this.s}.opspawn_tasks WHERE id = ANY($1)`, [
+      [...new Set(ids)],
+    ]);
     const byId = new Map(rows.map((r: Row) => [r.id as string, r]));
     return ids.map((id) => {
       const row = byId.get(id);
@@ -169,7 +221,12 @@ export class PostgresTaskStore implements TaskStore {
     return rows.length > limit ? { tasks, nextCursor: encodeTaskCursor(tasks[tasks.length - 1]!.id) } : { tasks };
   }
 
-  async transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined> {
+  async transition(
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts?: number,
+  ): Promise<Task | undefined> {
     const values: unknown[] = [];
     const update = transitionUpdate(this.s, values, { id, from, change, expectAttempts });
     const { rows } = await this.pool.query(`${update} RETURNING *`, values);
@@ -181,7 +238,10 @@ export class PostgresTaskStore implements TaskStore {
    * one turn of the event loop share one statement (one round trip for many tasks).
    */
   transitionWithEvent(
-    id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts: number | undefined,
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts: number | undefined,
     event: { type: TaskEventType; data: Record<string, unknown> },
   ): Promise<{ task: Task; event: TaskEvent } | undefined> {
     return this.moves.add({ id, from, change, expectAttempts, event });
@@ -218,7 +278,10 @@ export class PostgresTaskStore implements TaskStore {
     return items.map((item, i) => {
       const row = byIndex.get(i);
       if (!row) return undefined;
-      return { task: toTask(row), event: { taskId: item.id, seq: row.last_seq as number, type: item.event.type, at, data: item.event.data } };
+      return {
+        task: toTask(row),
+        event: { taskId: item.id, seq: row.last_seq as number, type: item.event.type, at, data: item.event.data },
+      };
     });
   }
 
@@ -250,7 +313,10 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async findByStatus(statuses: readonly TaskStatus[], limit: number): Promise<Task[]> {
-    const { rows } = await this.pool.query(`SELECT * FROM ${this.s}.opspawn_tasks WHERE status = ANY($1) ORDER BY id LIMIT $2`, [[...statuses], limit]);
+    const { rows } = await this.pool.query(
+      `SELECT * FROM ${this.s}.opspawn_tasks WHERE status = ANY($1) ORDER BY id LIMIT $2`,
+      [[...statuses], limit],
+    );
     return rows.map(toTask);
   }
 }
@@ -286,10 +352,32 @@ const TASK_COLUMNS = `id, goal, input, planner, memory, session_id, status, outp
 
 /** A task's values in `TASK_COLUMNS` order, with `last_seq` preset. */
 function taskRow(task: Task, lastSeq: number): unknown[] {
-  return [task.id, task.goal, json(task.input), task.planner, task.memory, task.sessionId, task.status, json(task.output), json(task.error),
-    task.attempts, task.maxAttempts, task.timeoutMs, task.maxSteps, task.priority, task.idempotencyKey ?? null, task.requestHash ?? null,
-    JSON.stringify(task.labels ?? {}), task.notBefore ?? null, task.cancelRequested, task.createdAt, task.updatedAt, task.startedAt ?? null,
-    task.finishedAt ?? null, lastSeq];
+  return [
+    task.id,
+    task.goal,
+    json(task.input),
+    task.planner,
+    task.memory,
+    task.sessionId,
+    task.status,
+    json(task.output),
+    json(task.error),
+    task.attempts,
+    task.maxAttempts,
+    task.timeoutMs,
+    task.maxSteps,
+    task.priority,
+    task.idempotencyKey ?? null,
+    task.requestHash ?? null,
+    JSON.stringify(task.labels ?? {}),
+    task.notBefore ?? null,
+    task.cancelRequested,
+    task.createdAt,
+    task.updatedAt,
+    task.startedAt ?? null,
+    task.finishedAt ?? null,
+    lastSeq,
+  ];
 }
 
 function json(value: unknown): string | null {
@@ -298,9 +386,22 @@ function json(value: unknown): string | null {
 
 function toTask(r: Row): Task {
   const task: Task = {
-    id: r.id, goal: r.goal, input: r.input, planner: r.planner, memory: r.memory, sessionId: r.session_id, status: r.status,
-    attempts: r.attempts, maxAttempts: r.max_attempts, timeoutMs: Number(r.timeout_ms), maxSteps: r.max_steps, priority: r.priority,
-    labels: r.labels ?? {}, cancelRequested: r.cancel_requested, createdAt: r.created_at, updatedAt: r.updated_at,
+    id: r.id,
+    goal: r.goal,
+    input: r.input,
+    planner: r.planner,
+    memory: r.memory,
+    sessionId: r.session_id,
+    status: r.status,
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    timeoutMs: Number(r.timeout_ms),
+    maxSteps: r.max_steps,
+    priority: r.priority,
+    labels: r.labels ?? {},
+    cancelRequested: r.cancel_requested,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
   };
   if (r.output !== null) task.output = r.output;
   if (r.error !== null) task.error = r.error;

@@ -2,8 +2,20 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
-  ErrorCodes, OpspawnError, decodeTaskCursor, encodeTaskCursor, pageLimit, type HealthCheckResult, type Task, type TaskChange, type TaskEvent, type TaskEventType,
-  type TaskPage, type TaskQuery, type TaskStatus, type TaskStore,
+  ErrorCodes,
+  OpspawnError,
+  decodeTaskCursor,
+  encodeTaskCursor,
+  pageLimit,
+  type HealthCheckResult,
+  type Task,
+  type TaskChange,
+  type TaskEvent,
+  type TaskEventType,
+  type TaskPage,
+  type TaskQuery,
+  type TaskStatus,
+  type TaskStore,
 } from '@opspawn/plugin-sdk';
 import { MIGRATIONS } from './migrations.js';
 
@@ -14,7 +26,6 @@ export interface SqliteStoreOptions {
   busyTimeoutMs: number;
 }
 
-
 type Row = Record<string, any>;
 
 /**
@@ -24,11 +35,18 @@ type Row = Record<string, any>;
  */
 export class SqliteTaskStore implements TaskStore {
   private readonly stmt: ReturnType<SqliteTaskStore['prepare']>;
-  private readonly pendingWrites: Array<{ op: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }> = [];
+  private readonly pendingWrites: Array<{
+    op: () => unknown;
+    resolve: (value: unknown) => void;
+    reject: (error: unknown) => void;
+  }> = [];
   /** Statements built from a query's shape (transitions, filters), prepared once per shape. */
   private readonly cache = new Map<string, Database.Statement>();
 
-  private constructor(private readonly db: Database.Database, readonly path: string) {
+  private constructor(
+    private readonly db: Database.Database,
+    readonly path: string,
+  ) {
     this.stmt = this.prepare();
   }
 
@@ -43,9 +61,15 @@ export class SqliteTaskStore implements TaskStore {
       db.pragma('foreign_keys = ON');
       migrate(db);
     } catch (error) {
-      throw new OpspawnError(ErrorCodes.PLUGIN_START_FAILED, `cannot open the SQLite database ${path}: ${(error as Error).message}`, {
-        plugin: 'store-sqlite', hint: 'check that the path is writable and is an SQLite file (options.path)', cause: error,
-      });
+      throw new OpspawnError(
+        ErrorCodes.PLUGIN_START_FAILED,
+        `cannot open the SQLite database ${path}: ${(error as Error).message}`,
+        {
+          plugin: 'store-sqlite',
+          hint: 'check that the path is writable and is an SQLite file (options.path)',
+          cause: error,
+        },
+      );
     }
     return new SqliteTaskStore(db, path);
   }
@@ -76,7 +100,8 @@ export class SqliteTaskStore implements TaskStore {
   private prepare() {
     const db = this.db;
     return {
-      insert: db.prepare(`INSERT INTO tasks (id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts, timeout_ms,
+      insert:
+        db.prepare(`INSERT INTO tasks (id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts, timeout_ms,
           max_steps, priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at)
         VALUES (@id, @goal, @input, @planner, @memory, @session_id, @status, @output, @error, @attempts, @max_attempts, @timeout_ms,
           @max_steps, @priority, @idempotency_key, @request_hash, @labels, @not_before, @cancel_requested, @created_at, @updated_at, @started_at, @finished_at)
@@ -87,7 +112,9 @@ export class SqliteTaskStore implements TaskStore {
       bumpSeq: db.prepare('UPDATE tasks SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq'),
       insertEvent: db.prepare('INSERT INTO task_events (task_id, seq, type, at, data) VALUES (?, ?, ?, ?, ?)'),
       events: db.prepare('SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
-      requestCancel: db.prepare("UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND status IN ('queued', 'running') RETURNING *"),
+      requestCancel: db.prepare(
+        "UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND status IN ('queued', 'running') RETURNING *",
+      ),
     };
   }
 
@@ -96,7 +123,10 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   /** A new task and its first event in one transaction: a crash never leaves one without the other. */
-  createWithEvent(task: Task, event: { type: TaskEventType; data: Record<string, unknown> }): Promise<{ task: Task; created: boolean; event?: TaskEvent }> {
+  createWithEvent(
+    task: Task,
+    event: { type: TaskEventType; data: Record<string, unknown> },
+  ): Promise<{ task: Task; created: boolean; event?: TaskEvent }> {
     return this.write(() => {
       const result = this.insertTask(task);
       return result.created ? { ...result, event: this.insertEvent(task.id, event.type, event.data) } : result;
@@ -131,12 +161,19 @@ export class SqliteTaskStore implements TaskStore {
       where.push('id < ?');
       params.push(decodeTaskCursor(query.cursor));
     }
-    const rows = this.cached(`SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`).all(...params, limit + 1) as Row[];
+    const rows = this.cached(
+      `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
+    ).all(...params, limit + 1) as Row[];
     const tasks = rows.slice(0, limit).map(toTask);
     return rows.length > limit ? { tasks, nextCursor: encodeTaskCursor(tasks[tasks.length - 1]!.id) } : { tasks };
   }
 
-  transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined> {
+  transition(
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts?: number,
+  ): Promise<Task | undefined> {
     const update = this.transitionUpdate(id, from, change, expectAttempts);
     return this.write(update);
   }
@@ -146,7 +183,10 @@ export class SqliteTaskStore implements TaskStore {
    * otherwise leave a finished task without its final event (the embedded recovery test caught it).
    */
   transitionWithEvent(
-    id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts: number | undefined,
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts: number | undefined,
     event: { type: TaskEventType; data: Record<string, unknown> },
   ): Promise<{ task: Task; event: TaskEvent } | undefined> {
     const update = this.transitionUpdate(id, from, change, expectAttempts);
@@ -157,7 +197,12 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   /** The conditional UPDATE of a transition, prepared now, run inside a write. */
-  private transitionUpdate(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts: number | undefined): () => Task | undefined {
+  private transitionUpdate(
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts: number | undefined,
+  ): () => Task | undefined {
     const sets = ['status = ?', 'updated_at = ?'];
     const values: unknown[] = [change.status, new Date().toISOString()];
     const set = (column: string, value: unknown) => {
@@ -243,23 +288,39 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async events(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]> {
-    return (this.stmt.events.all(taskId, afterSeq, limit) as Row[]).map((r) => ({ taskId: r.task_id, seq: r.seq, type: r.type, at: r.at, data: JSON.parse(r.data) }));
+    return (this.stmt.events.all(taskId, afterSeq, limit) as Row[]).map((r) => ({
+      taskId: r.task_id,
+      seq: r.seq,
+      type: r.type,
+      at: r.at,
+      data: JSON.parse(r.data),
+    }));
   }
 
   async findByStatus(statuses: readonly TaskStatus[], limit: number): Promise<Task[]> {
-    const rows = this.cached(`SELECT * FROM tasks WHERE status IN (${statuses.map(() => '?').join(',')}) ORDER BY id LIMIT ?`).all(...statuses, limit) as Row[];
+    const rows = this.cached(
+      `SELECT * FROM tasks WHERE status IN (${statuses.map(() => '?').join(',')}) ORDER BY id LIMIT ?`,
+    ).all(...statuses, limit) as Row[];
     return rows.map(toTask);
   }
 }
 
 function migrate(db: Database.Database): void {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
-  const done = new Set((db.prepare('SELECT version FROM schema_migrations').all() as Array<{ version: number }>).map((r) => r.version));
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+  );
+  const done = new Set(
+    (db.prepare('SELECT version FROM schema_migrations').all() as Array<{ version: number }>).map((r) => r.version),
+  );
   for (const m of MIGRATIONS) {
     if (done.has(m.version)) continue;
     db.transaction(() => {
       db.exec(m.sql);
-      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        m.version,
+        m.name,
+        new Date().toISOString(),
+      );
     }).immediate();
   }
 }
@@ -274,19 +335,50 @@ function parse(text: string | null): unknown {
 
 function toRow(t: Task): Row {
   return {
-    id: t.id, goal: t.goal, input: json(t.input), planner: t.planner, memory: t.memory, session_id: t.sessionId, status: t.status,
-    output: json(t.output), error: json(t.error), attempts: t.attempts, max_attempts: t.maxAttempts, timeout_ms: t.timeoutMs,
-    max_steps: t.maxSteps, priority: t.priority, idempotency_key: t.idempotencyKey ?? null, request_hash: t.requestHash ?? null,
-    labels: JSON.stringify(t.labels ?? {}), not_before: t.notBefore ?? null, cancel_requested: t.cancelRequested ? 1 : 0,
-    created_at: t.createdAt, updated_at: t.updatedAt, started_at: t.startedAt ?? null, finished_at: t.finishedAt ?? null,
+    id: t.id,
+    goal: t.goal,
+    input: json(t.input),
+    planner: t.planner,
+    memory: t.memory,
+    session_id: t.sessionId,
+    status: t.status,
+    output: json(t.output),
+    error: json(t.error),
+    attempts: t.attempts,
+    max_attempts: t.maxAttempts,
+    timeout_ms: t.timeoutMs,
+    max_steps: t.maxSteps,
+    priority: t.priority,
+    idempotency_key: t.idempotencyKey ?? null,
+    request_hash: t.requestHash ?? null,
+    labels: JSON.stringify(t.labels ?? {}),
+    not_before: t.notBefore ?? null,
+    cancel_requested: t.cancelRequested ? 1 : 0,
+    created_at: t.createdAt,
+    updated_at: t.updatedAt,
+    started_at: t.startedAt ?? null,
+    finished_at: t.finishedAt ?? null,
   };
 }
 
 function toTask(r: Row): Task {
   const task: Task = {
-    id: r.id, goal: r.goal, input: parse(r.input) ?? null, planner: r.planner, memory: r.memory, sessionId: r.session_id, status: r.status,
-    attempts: r.attempts, maxAttempts: r.max_attempts, timeoutMs: r.timeout_ms, maxSteps: r.max_steps, priority: r.priority,
-    labels: JSON.parse(r.labels), cancelRequested: r.cancel_requested === 1, createdAt: r.created_at, updatedAt: r.updated_at,
+    id: r.id,
+    goal: r.goal,
+    input: parse(r.input) ?? null,
+    planner: r.planner,
+    memory: r.memory,
+    sessionId: r.session_id,
+    status: r.status,
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    timeoutMs: r.timeout_ms,
+    maxSteps: r.max_steps,
+    priority: r.priority,
+    labels: JSON.parse(r.labels),
+    cancelRequested: r.cancel_requested === 1,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
   };
   if (r.output !== null) task.output = parse(r.output);
   if (r.error !== null) task.error = parse(r.error) as Task['error'];
@@ -297,5 +389,3 @@ function toTask(r: Row): Task {
   if (r.finished_at !== null) task.finishedAt = r.finished_at;
   return task;
 }
-
-

@@ -6,7 +6,12 @@ export class DirectoryWatcher {
   private readonly watchers: FSWatcher[] = [];
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly dirs: readonly string[], private readonly debounceMs: number, private readonly onChange: () => void, private readonly logger: Logger) {}
+  constructor(
+    private readonly dirs: readonly string[],
+    private readonly debounceMs: number,
+    private readonly onChange: () => void,
+    private readonly logger: Logger,
+  ) {}
 
   start(): void {
     for (const dir of this.dirs) {
@@ -18,7 +23,10 @@ export class DirectoryWatcher {
         });
         this.watchers.push(watcher);
       } catch (error) {
-        this.logger.warn({ dir }, `cannot watch tool directory ${dir}: ${(error as Error).message}; changes need a restart`);
+        this.logger.warn(
+          { dir },
+          `cannot watch tool directory ${dir}: ${(error as Error).message}; changes need a restart`,
+        );
       }
     }
   }

@@ -6,7 +6,9 @@ const BASE_PAGES = 256;
 const MAX_MODULES = 4;
 
 // The WebAssembly global exists in every Node.js; this project's `lib` setting just does not declare it.
-const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number }) => object } }).WebAssembly;
+const { Memory } = (
+  globalThis as unknown as { WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number }) => object } }
+).WebAssembly;
 
 /**
  * QuickJS WASM modules for one worker, one per memory limit. Each module gets its own WebAssembly.Memory whose

@@ -1,6 +1,13 @@
 import { resolve } from 'node:path';
 import {
-  ErrorCodes, OpspawnError, type HealthCheckResult, type Logger, type ToolCallContext, type ToolCallResult, type ToolProvider, type ToolSpec,
+  ErrorCodes,
+  OpspawnError,
+  type HealthCheckResult,
+  type Logger,
+  type ToolCallContext,
+  type ToolCallResult,
+  type ToolProvider,
+  type ToolSpec,
 } from '@opspawn/plugin-sdk';
 import { DirectoryWatcher } from './directory-watcher.js';
 import { SandboxErrorCodes } from './error-codes.js';
@@ -12,8 +19,13 @@ import { KILL_GRACE_MS, WorkerPool, type PoolStats } from './worker-pool.js';
 const MiB = 1024 * 1024;
 
 const silentLogger: Logger = {
-  trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined,
-  error: () => undefined, fatal: () => undefined, child: () => silentLogger,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  fatal: () => undefined,
+  child: () => silentLogger,
 };
 
 /**
@@ -31,15 +43,27 @@ export class QuickJsToolProvider implements ToolProvider {
   private state: 'new' | 'started' | 'closed' = 'new';
   private loading: Promise<void> = Promise.resolve();
 
-  constructor(options: Partial<QuickJsToolsOptions> = {}, private readonly logger: Logger = silentLogger) {
+  constructor(
+    options: Partial<QuickJsToolsOptions> = {},
+    private readonly logger: Logger = silentLogger,
+  ) {
     this.options = withDefaults(options);
     this.namespace = this.options.namespace;
     this.dirs = this.options.dirs.map((d) => resolve(process.cwd(), d));
-    const deepestStack = Math.max(this.options.stackSizeBytes, ...Object.values(this.options.tools).map((t) => t.stackSizeBytes ?? 0));
+    const deepestStack = Math.max(
+      this.options.stackSizeBytes,
+      ...Object.values(this.options.tools).map((t) => t.stackSizeBytes ?? 0),
+    );
     // QuickJS's own stack check must trip before the worker thread's native stack runs out.
-    this.pool = new WorkerPool(this.options.workers, Math.max(4, Math.ceil((deepestStack * 8) / MiB)), this.options.memoryLimitBytes, logger);
+    this.pool = new WorkerPool(
+      this.options.workers,
+      Math.max(4, Math.ceil((deepestStack * 8) / MiB)),
+      this.options.memoryLimitBytes,
+      logger,
+    );
     this.catalog = new ToolCatalog(this.dirs, this.options, (file, source) => this.describe(file, source), logger);
-    if (this.options.watch) this.watcher = new DirectoryWatcher(this.dirs, this.options.watchDebounceMs, () => void this.reload(), logger);
+    if (this.options.watch)
+      this.watcher = new DirectoryWatcher(this.dirs, this.options.watchDebounceMs, () => void this.reload(), logger);
   }
 
   /** Starts the workers and loads the tool directories; broken files are reported, not fatal. */
@@ -49,7 +73,10 @@ export class QuickJsToolProvider implements ToolProvider {
     this.state = 'started';
     await this.catalog.load();
     this.watcher?.start();
-    this.logger.info({ tools: this.catalog.specs().map((s) => s.name), dirs: this.dirs }, `loaded ${this.catalog.specs().length} sandboxed tools`);
+    this.logger.info(
+      { tools: this.catalog.specs().map((s) => s.name), dirs: this.dirs },
+      `loaded ${this.catalog.specs().length} sandboxed tools`,
+    );
   }
 
   async close(): Promise<void> {
@@ -94,20 +121,35 @@ export class QuickJsToolProvider implements ToolProvider {
   }
 
   async call(name: string, args: unknown, ctx: ToolCallContext): Promise<ToolCallResult> {
-    if (this.state !== 'started') throw new OpspawnError(ErrorCodes.TOOL_FAILED, `tool '${name}' cannot run: the QuickJS tool provider is ${this.state === 'new' ? 'not started' : 'closed'}`);
+    if (this.state !== 'started')
+      throw new OpspawnError(
+        ErrorCodes.TOOL_FAILED,
+        `tool '${name}' cannot run: the QuickJS tool provider is ${this.state === 'new' ? 'not started' : 'closed'}`,
+      );
     await this.loading;
     const tool = this.catalog.get(name);
     if (!tool) {
-      const known = this.catalog.specs().map((s) => s.name).join(', ') || 'none';
-      throw new OpspawnError(ErrorCodes.TOOL_NOT_FOUND, `no sandboxed tool named '${name}'`, { hint: `known tools: ${known}`, details: { problems: this.catalog.fileProblems } });
+      const known =
+        this.catalog
+          .specs()
+          .map((s) => s.name)
+          .join(', ') || 'none';
+      throw new OpspawnError(ErrorCodes.TOOL_NOT_FOUND, `no sandboxed tool named '${name}'`, {
+        hint: `known tools: ${known}`,
+        details: { problems: this.catalog.fileProblems },
+      });
     }
     let inputJson: string | undefined;
     try {
       inputJson = JSON.stringify(args ?? {});
     } catch (error) {
-      throw new OpspawnError(ErrorCodes.TOOL_INVALID_ARGUMENTS, `arguments for '${name}' are not JSON: ${(error as Error).message}`);
+      throw new OpspawnError(
+        ErrorCodes.TOOL_INVALID_ARGUMENTS,
+        `arguments for '${name}' are not JSON: ${(error as Error).message}`,
+      );
     }
-    if (inputJson === undefined) throw new OpspawnError(ErrorCodes.TOOL_INVALID_ARGUMENTS, `arguments for '${name}' are not JSON`);
+    if (inputJson === undefined)
+      throw new OpspawnError(ErrorCodes.TOOL_INVALID_ARGUMENTS, `arguments for '${name}' are not JSON`);
     const { limits, grants } = settingsFor(this.options, name, tool.capabilities);
     const deadline = Math.min(Date.now() + limits.timeoutMs, Number.isFinite(ctx.deadline) ? ctx.deadline : Infinity);
     const outcome = await this.pool.run(
@@ -126,9 +168,19 @@ export class QuickJsToolProvider implements ToolProvider {
     const tools = this.catalog.specs().length;
     const summary = `${tools} tools, ${workers}/${this.options.workers} sandbox workers`;
     const problems = this.catalog.fileProblems;
-    if (problems.length > 0) return { state: 'degraded', detail: `${summary}; ${problems.length} skipped: ${problems.map((p) => `${p.file}: ${p.message}`).join('; ')}` };
+    if (problems.length > 0)
+      return {
+        state: 'degraded',
+        detail: `${summary}; ${problems.length} skipped: ${problems.map((p) => `${p.file}: ${p.message}`).join('; ')}`,
+      };
     const disabled = this.catalog.disabledTools;
-    return { state: 'ok', detail: disabled.length > 0 ? `${summary}; not offered for lack of a capability: ${disabled.map((d) => d.name).join(', ')}` : summary };
+    return {
+      state: 'ok',
+      detail:
+        disabled.length > 0
+          ? `${summary}; not offered for lack of a capability: ${disabled.map((d) => d.name).join(', ')}`
+          : summary,
+    };
   }
 
   /** Files and directories that gave no tool, each with the reason. */
@@ -148,10 +200,13 @@ export class QuickJsToolProvider implements ToolProvider {
   private async describe(file: string, source: string): Promise<SandboxOutcome> {
     const limits = settingsFor(this.options, '', []).limits;
     const deadline = Date.now() + limits.timeoutMs;
-    return this.pool.run({ kind: 'describe', file, source, limits, deadline }, {
-      killAt: deadline + KILL_GRACE_MS,
-      onLog: (level, message) => this.logger[level]({ file }, `${file} (while loading): ${message}`),
-    });
+    return this.pool.run(
+      { kind: 'describe', file, source, limits, deadline },
+      {
+        killAt: deadline + KILL_GRACE_MS,
+        onLog: (level, message) => this.logger[level]({ file }, `${file} (while loading): ${message}`),
+      },
+    );
   }
 }
 

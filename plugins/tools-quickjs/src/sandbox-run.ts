@@ -63,7 +63,11 @@ class HostOperations {
  * Runs one job in a fresh QuickJS runtime of `mod`: limits set, host bridges installed by the prelude, the tool
  * file evaluated as an ES module, then `describe` or `invoke` driven until its promise settles.
  */
-export async function runJob(mod: QuickJSWASMModule, job: SandboxJob, log: (level: LogLevel, message: string) => void): Promise<JobResult> {
+export async function runJob(
+  mod: QuickJSWASMModule,
+  job: SandboxJob,
+  log: (level: LogLevel, message: string) => void,
+): Promise<JobResult> {
   const runtime = mod.newRuntime();
   // Bounds single allocations; the module's fixed-size memory bounds the total (see ModuleCache).
   runtime.setMemoryLimit(job.limits.memoryLimitBytes);
@@ -74,7 +78,11 @@ export async function runJob(mod: QuickJSWASMModule, job: SandboxJob, log: (leve
     interrupted = true;
     return true;
   });
-  runtime.setModuleLoader((name) => ({ error: new Error(`cannot import '${name}': sandboxed tools have no modules; bundle what you need into the tool file`) }));
+  runtime.setModuleLoader((name) => ({
+    error: new Error(
+      `cannot import '${name}': sandboxed tools have no modules; bundle what you need into the tool file`,
+    ),
+  }));
   const ctx = runtime.newContext();
   const ops = new HostOperations();
   const handles: QuickJSHandle[] = [];
@@ -86,7 +94,11 @@ export async function runJob(mod: QuickJSWASMModule, job: SandboxJob, log: (leve
   let discardModule = false;
 
   const fail = (code: string, message: string): SandboxOutcome => ({ ok: false, code, message });
-  const timedOut = (): SandboxOutcome => fail(SandboxErrorCodes.TIMEOUT, `${label} did not finish within its ${job.limits.timeoutMs} ms time limit (or the task's deadline) and was stopped`);
+  const timedOut = (): SandboxOutcome =>
+    fail(
+      SandboxErrorCodes.TIMEOUT,
+      `${label} did not finish within its ${job.limits.timeoutMs} ms time limit (or the task's deadline) and was stopped`,
+    );
   const fromFailure = (f: GuestFailure, stage: 'load' | 'run'): SandboxOutcome => {
     if (interrupted || f.kind === 'interrupted') {
       discardModule = true;
@@ -95,14 +107,23 @@ export async function runJob(mod: QuickJSWASMModule, job: SandboxJob, log: (leve
     switch (f.kind) {
       case 'oom':
         discardModule = true;
-        return fail(SandboxErrorCodes.OUT_OF_MEMORY, `${label} ran out of memory (limit ${job.limits.memoryLimitBytes} bytes) and was stopped`);
+        return fail(
+          SandboxErrorCodes.OUT_OF_MEMORY,
+          `${label} ran out of memory (limit ${job.limits.memoryLimitBytes} bytes) and was stopped`,
+        );
       case 'stack':
         discardModule = true;
-        return fail(SandboxErrorCodes.STACK_OVERFLOW, `${label} exceeded its stack limit (${job.limits.stackSizeBytes} bytes): too deep a recursion`);
+        return fail(
+          SandboxErrorCodes.STACK_OVERFLOW,
+          `${label} exceeded its stack limit (${job.limits.stackSizeBytes} bytes): too deep a recursion`,
+        );
       case 'not-json':
         return fail(SandboxErrorCodes.OUTPUT_NOT_JSON, `${label} returned something that is not JSON: ${f.message}`);
       case 'too-large':
-        return fail(SandboxErrorCodes.RESULT_TOO_LARGE, `${label} returned more than ${job.limits.maxOutputBytes} bytes of output`);
+        return fail(
+          SandboxErrorCodes.RESULT_TOO_LARGE,
+          `${label} returned more than ${job.limits.maxOutputBytes} bytes of output`,
+        );
       case 'invalid':
         return fail(SandboxErrorCodes.LOAD_FAILED, `${label} is not a valid tool: ${f.message}`);
       default:
@@ -130,9 +151,10 @@ export async function runJob(mod: QuickJSWASMModule, job: SandboxJob, log: (leve
     }
     const namespace = keep(loaded.value);
     const entry = keep(ctx.getProp(api, job.kind === 'call' ? 'invoke' : 'describe'));
-    const args = job.kind === 'call'
-      ? [namespace, keep(ctx.newString(job.inputJson)), keep(ctx.newNumber(job.limits.maxOutputBytes))]
-      : [namespace];
+    const args =
+      job.kind === 'call'
+        ? [namespace, keep(ctx.newString(job.inputJson)), keep(ctx.newNumber(job.limits.maxOutputBytes))]
+        : [namespace];
     const called = ctx.callFunction(entry, ctx.undefined, ...args);
     if (called.error) {
       const f = readFailure(ctx, called.error);
@@ -167,7 +189,10 @@ export async function runJob(mod: QuickJSWASMModule, job: SandboxJob, log: (leve
         return fromFailure(f, 'run');
       }
       if (ops.size === 0) {
-        return fail(SandboxErrorCodes.NEVER_SETTLES, `${label} returned a promise that can never settle: nothing it waits on can happen in the sandbox (there are no timers or events)`);
+        return fail(
+          SandboxErrorCodes.NEVER_SETTLES,
+          `${label} returned a promise that can never settle: nothing it waits on can happen in the sandbox (there are no timers or events)`,
+        );
       }
       if (await ops.next(job.deadline)) return timedOut();
     }
@@ -181,8 +206,13 @@ export async function runJob(mod: QuickJSWASMModule, job: SandboxJob, log: (leve
     discardModule = true;
     const message = error instanceof Error ? error.message : String(error);
     if (interrupted) outcome = timedOut();
-    else if (/stack/i.test(message)) outcome = fail(SandboxErrorCodes.STACK_OVERFLOW, `${label} exceeded the sandbox's stack: too deep a recursion`);
-    else if (/memory/i.test(message)) outcome = fail(SandboxErrorCodes.OUT_OF_MEMORY, `${label} ran out of memory (limit ${job.limits.memoryLimitBytes} bytes) and was stopped`);
+    else if (/stack/i.test(message))
+      outcome = fail(SandboxErrorCodes.STACK_OVERFLOW, `${label} exceeded the sandbox's stack: too deep a recursion`);
+    else if (/memory/i.test(message))
+      outcome = fail(
+        SandboxErrorCodes.OUT_OF_MEMORY,
+        `${label} ran out of memory (limit ${job.limits.memoryLimitBytes} bytes) and was stopped`,
+      );
     else outcome = fail(SandboxErrorCodes.SANDBOX_CRASHED, `${label} crashed the sandbox: ${message}`);
   }
   ops.cancel();
@@ -199,7 +229,13 @@ export async function runJob(mod: QuickJSWASMModule, job: SandboxJob, log: (leve
   return { outcome, discardModule };
 }
 
-function installHost(ctx: QuickJSContext, job: SandboxJob, log: (level: LogLevel, message: string) => void, ops: HostOperations, keep: (h: QuickJSHandle) => QuickJSHandle): void {
+function installHost(
+  ctx: QuickJSContext,
+  job: SandboxJob,
+  log: (level: LogLevel, message: string) => void,
+  ops: HostOperations,
+  keep: (h: QuickJSHandle) => QuickJSHandle,
+): void {
   const host = ctx.newObject();
   let lines = 0;
   const logFn = ctx.newFunction('log', (levelHandle, messageHandle) => {
@@ -208,8 +244,10 @@ function installHost(ctx: QuickJSContext, job: SandboxJob, log: (level: LogLevel
     const raw = ctx.typeof(levelHandle) === 'string' ? ctx.getString(levelHandle) : 'info';
     const level: LogLevel = LOG_LEVELS.has(raw as LogLevel) ? (raw as LogLevel) : 'info';
     let message = ctx.typeof(messageHandle) === 'string' ? ctx.getString(messageHandle) : '';
-    if (message.length > MAX_LOG_CHARS) message = `${message.slice(0, MAX_LOG_CHARS)}… (${message.length - MAX_LOG_CHARS} more characters dropped)`;
-    if (lines === MAX_LOG_LINES) message = `${message}\n(console output limit of ${MAX_LOG_LINES} lines reached; further lines are dropped)`;
+    if (message.length > MAX_LOG_CHARS)
+      message = `${message.slice(0, MAX_LOG_CHARS)}… (${message.length - MAX_LOG_CHARS} more characters dropped)`;
+    if (lines === MAX_LOG_LINES)
+      message = `${message}\n(console output limit of ${MAX_LOG_LINES} lines reached; further lines are dropped)`;
     log(level, message);
   });
   ctx.setProp(host, 'log', logFn);
@@ -236,16 +274,24 @@ function installHost(ctx: QuickJSContext, job: SandboxJob, log: (level: LogLevel
       const work = !request
         ? Promise.resolve()
         : requests > grant.maxRequests
-          ? Promise.resolve().then(() => reject(`fetch refused: more than ${grant.maxRequests} requests in one call (capabilities.fetch.maxRequests)`))
+          ? Promise.resolve().then(() =>
+              reject(
+                `fetch refused: more than ${grant.maxRequests} requests in one call (capabilities.fetch.maxRequests)`,
+              ),
+            )
           : performFetch(request, grant, ops.abort.signal).then(
-            (response) => {
-              if (!deferred.alive) return;
-              const text = ctx.newString(JSON.stringify(response));
-              deferred.resolve(text);
-              text.dispose();
-            },
-            (error: unknown) => reject(error instanceof Error ? error.message : String(error), error instanceof FetchRefused ? 'FetchRefused' : 'FetchError'),
-          );
+              (response) => {
+                if (!deferred.alive) return;
+                const text = ctx.newString(JSON.stringify(response));
+                deferred.resolve(text);
+                text.dispose();
+              },
+              (error: unknown) =>
+                reject(
+                  error instanceof Error ? error.message : String(error),
+                  error instanceof FetchRefused ? 'FetchRefused' : 'FetchError',
+                ),
+            );
       ops.track(deferred, work);
       return deferred.handle;
     });
@@ -289,14 +335,25 @@ function stringProp(ctx: QuickJSContext, handle: QuickJSHandle, key: string): st
 
 /** The guest's JSON text, checked again on this side: a string, within the size limit, parseable. */
 function readOutput(ctx: QuickJSContext, value: QuickJSHandle, job: SandboxJob, label: string): SandboxOutcome {
-  if (ctx.typeof(value) !== 'string') return { ok: false, code: SandboxErrorCodes.OUTPUT_NOT_JSON, message: `${label} produced no JSON text` };
+  if (ctx.typeof(value) !== 'string')
+    return { ok: false, code: SandboxErrorCodes.OUTPUT_NOT_JSON, message: `${label} produced no JSON text` };
   const max = job.kind === 'call' ? job.limits.maxOutputBytes : 1024 * 1024;
   const lengthHandle = ctx.getProp(value, 'length');
   const length = ctx.getNumber(lengthHandle);
   lengthHandle.dispose();
-  if (length > max) return { ok: false, code: SandboxErrorCodes.RESULT_TOO_LARGE, message: `${label} returned more than ${max} bytes of output` };
+  if (length > max)
+    return {
+      ok: false,
+      code: SandboxErrorCodes.RESULT_TOO_LARGE,
+      message: `${label} returned more than ${max} bytes of output`,
+    };
   const json = ctx.getString(value);
-  if (Buffer.byteLength(json) > max) return { ok: false, code: SandboxErrorCodes.RESULT_TOO_LARGE, message: `${label} returned more than ${max} bytes of output` };
+  if (Buffer.byteLength(json) > max)
+    return {
+      ok: false,
+      code: SandboxErrorCodes.RESULT_TOO_LARGE,
+      message: `${label} returned more than ${max} bytes of output`,
+    };
   try {
     JSON.parse(json);
   } catch {

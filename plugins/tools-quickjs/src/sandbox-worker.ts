@@ -19,9 +19,18 @@ async function handle(message: HostToWorker): Promise<void> {
   const { id, job } = message;
   let result: JobResult;
   try {
-    result = await runJob(await modules.get(job.limits.memoryLimitBytes), job, (level, text) => post({ type: 'log', id, level, message: text }));
+    result = await runJob(await modules.get(job.limits.memoryLimitBytes), job, (level, text) =>
+      post({ type: 'log', id, level, message: text }),
+    );
   } catch (error) {
-    result = { outcome: { ok: false, code: SandboxErrorCodes.SANDBOX_CRASHED, message: `the sandbox failed: ${error instanceof Error ? error.message : String(error)}` }, discardModule: true };
+    result = {
+      outcome: {
+        ok: false,
+        code: SandboxErrorCodes.SANDBOX_CRASHED,
+        message: `the sandbox failed: ${error instanceof Error ? error.message : String(error)}`,
+      },
+      discardModule: true,
+    };
   }
   // After an out-of-memory, an interrupt or a failed dispose the module's state is unknown: never reuse it.
   if (result.discardModule) modules.discard(job.limits.memoryLimitBytes);

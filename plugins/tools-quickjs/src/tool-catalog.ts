@@ -83,14 +83,20 @@ export class ToolCatalog {
         continue;
       }
       const files = names.map((n) => join(dir, n));
-      const described = await Promise.all(files.map(async (file) => {
-        seenFiles.add(file);
-        try {
-          return { file, ...(await this.describeFile(file)) };
-        } catch (error) {
-          return { file, source: '', description: { ok: false, message: `cannot be read: ${(error as Error).message}` } as Description };
-        }
-      }));
+      const described = await Promise.all(
+        files.map(async (file) => {
+          seenFiles.add(file);
+          try {
+            return { file, ...(await this.describeFile(file)) };
+          } catch (error) {
+            return {
+              file,
+              source: '',
+              description: { ok: false, message: `cannot be read: ${(error as Error).message}` } as Description,
+            };
+          }
+        }),
+      );
       for (const { file, source, description } of described) {
         if (!description.ok) {
           problems.push({ file, message: description.message });
@@ -124,7 +130,9 @@ export class ToolCatalog {
     if (!outcome.ok) description = { ok: false, message: outcome.message.replace(/^tool file \S+ /, '') };
     else {
       const checked = checkToolMetadata(JSON.parse(outcome.json));
-      description = checked.ok ? { ok: true, tool: { spec: checked.spec, capabilities: checked.capabilities } } : { ok: false, message: `is not a valid tool: ${checked.message}` };
+      description = checked.ok
+        ? { ok: true, tool: { spec: checked.spec, capabilities: checked.capabilities } }
+        : { ok: false, message: `is not a valid tool: ${checked.message}` };
     }
     this.described.set(file, { source, description });
     return { source, description };
@@ -141,7 +149,11 @@ export class ToolCatalog {
     for (const d of this.disabled) {
       const line = `tool '${d.name}' (${d.file}) is not offered: it needs the capability ${d.missing.map((m) => `'${m}'`).join(', ')}, which the config does not grant`;
       now.add(line);
-      if (!this.reported.has(line)) this.logger.info({ file: d.file, tool: d.name }, `${line} (fix: add capabilities.${d.missing[0]} to the plugin's options)`);
+      if (!this.reported.has(line))
+        this.logger.info(
+          { file: d.file, tool: d.name },
+          `${line} (fix: add capabilities.${d.missing[0]} to the plugin's options)`,
+        );
     }
     this.reported = now;
   }

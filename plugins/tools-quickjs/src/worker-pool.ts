@@ -57,7 +57,12 @@ export class WorkerPool {
   private lastStartError?: string;
   private counters = { workersReplaced: 0, modulesDiscarded: 0 };
 
-  constructor(private readonly size: number, private readonly stackSizeMb: number, private readonly memoryLimitBytes: number, private readonly logger: Logger) {}
+  constructor(
+    private readonly size: number,
+    private readonly stackSizeMb: number,
+    private readonly memoryLimitBytes: number,
+    private readonly logger: Logger,
+  ) {}
 
   /** Starts the workers and waits until each has its QuickJS module loaded. */
   async start(): Promise<void> {
@@ -90,7 +95,8 @@ export class WorkerPool {
 
   run(job: SandboxJob, options: RunOptions): Promise<SandboxOutcome> {
     return new Promise<SandboxOutcome>((resolve) => {
-      if (this.closed) return resolve({ ok: false, code: SandboxErrorCodes.CANCELLED, message: 'the tool provider is closed' });
+      if (this.closed)
+        return resolve({ ok: false, code: SandboxErrorCodes.CANCELLED, message: 'the tool provider is closed' });
       if (options.signal?.aborted) return resolve(cancelled(job));
       const pending: Pending = { id: this.nextId++, job, options, resolve };
       pending.timer = setTimeout(() => this.expire(pending), Math.max(0, options.killAt - Date.now()));
@@ -103,13 +109,23 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const pending of this.queue.splice(0)) this.finish(pending, { ok: false, code: SandboxErrorCodes.CANCELLED, message: 'the tool provider is closing' });
-    for (const slot of this.slots) if (slot.current) this.finish(slot.current, { ok: false, code: SandboxErrorCodes.CANCELLED, message: 'the tool provider is closing' });
+    for (const pending of this.queue.splice(0))
+      this.finish(pending, { ok: false, code: SandboxErrorCodes.CANCELLED, message: 'the tool provider is closing' });
+    for (const slot of this.slots)
+      if (slot.current)
+        this.finish(slot.current, {
+          ok: false,
+          code: SandboxErrorCodes.CANCELLED,
+          message: 'the tool provider is closing',
+        });
     await Promise.all(this.slots.splice(0).map((slot) => slot.worker.terminate()));
   }
 
   private spawn(slot: Slot): void {
-    const worker = new Worker(WORKER_SCRIPT, { resourceLimits: { stackSizeMb: this.stackSizeMb }, workerData: { memoryLimitBytes: this.memoryLimitBytes } });
+    const worker = new Worker(WORKER_SCRIPT, {
+      resourceLimits: { stackSizeMb: this.stackSizeMb },
+      workerData: { memoryLimitBytes: this.memoryLimitBytes },
+    });
     worker.unref();
     slot.worker = worker;
     slot.ready = false;
@@ -148,13 +164,19 @@ export class WorkerPool {
       this.lastStartError = `sandbox worker failed to start: ${why}`;
       this.logger.error({ reason: why }, this.lastStartError);
       if (this.startFailures >= MAX_START_FAILURES) {
-        for (const pending of this.queue.splice(0)) this.finish(pending, { ok: false, code: SandboxErrorCodes.SANDBOX_CRASHED, message: this.lastStartError });
+        for (const pending of this.queue.splice(0))
+          this.finish(pending, { ok: false, code: SandboxErrorCodes.SANDBOX_CRASHED, message: this.lastStartError });
       }
     } else {
       this.logger.warn({ reason: why }, 'a sandbox worker stopped unexpectedly; replacing it');
     }
     const pending = slot.current;
-    if (pending) this.finish(pending, { ok: false, code: SandboxErrorCodes.SANDBOX_CRASHED, message: `the sandbox running ${describeJob(pending.job)} crashed: ${why}` });
+    if (pending)
+      this.finish(pending, {
+        ok: false,
+        code: SandboxErrorCodes.SANDBOX_CRASHED,
+        message: `the sandbox running ${describeJob(pending.job)} crashed: ${why}`,
+      });
     this.replace(slot, false);
   }
 
@@ -187,7 +209,8 @@ export class WorkerPool {
   /** The kill time passed: a queued job never ran; a running one takes its worker down. */
   private expire(pending: Pending): void {
     const outcome: SandboxOutcome = {
-      ok: false, code: SandboxErrorCodes.TIMEOUT,
+      ok: false,
+      code: SandboxErrorCodes.TIMEOUT,
       message: pending.slot
         ? `${describeJob(pending.job)} did not finish within its ${pending.job.limits.timeoutMs} ms time limit (or the task's deadline); its sandbox was killed`
         : `${describeJob(pending.job)} waited for a free sandbox past its deadline and did not run`,
@@ -225,5 +248,9 @@ function describeJob(job: SandboxJob): string {
 }
 
 function cancelled(job: SandboxJob): SandboxOutcome {
-  return { ok: false, code: SandboxErrorCodes.CANCELLED, message: `${describeJob(job)} was cancelled; its sandbox was stopped` };
+  return {
+    ok: false,
+    code: SandboxErrorCodes.CANCELLED,
+    message: `${describeJob(job)} was cancelled; its sandbox was stopped`,
+  };
 }

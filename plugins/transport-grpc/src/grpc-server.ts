@@ -2,7 +2,17 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import {
-  ApiKeys, ErrorCodes, OpspawnError, allows, type ApiKeyConfig, type Health, type Logger, type Scope, type TaskService, type TaskStatus, type Transport,
+  ApiKeys,
+  ErrorCodes,
+  OpspawnError,
+  allows,
+  type ApiKeyConfig,
+  type Health,
+  type Logger,
+  type Scope,
+  type TaskService,
+  type TaskStatus,
+  type Transport,
 } from '@opspawn/plugin-sdk';
 import { loadTaskServiceDefinition } from './proto-files.js';
 import { toServiceError } from './status-codes.js';
@@ -53,20 +63,29 @@ export class GrpcTransport implements Transport {
     const { host, port } = this.options;
     if (this.keys.open) {
       if (!LOOPBACK.test(host) && !this.options.allowUnauthenticated) {
-        throw new OpspawnError(ErrorCodes.PLUGIN_START_FAILED, `no API key is configured and host '${host}' is not a loopback address`, {
-          hint: 'add apiKeys to transport-grpc options, or set allowUnauthenticated: true if something else guards this port', plugin: 'transport-grpc',
-        });
+        throw new OpspawnError(
+          ErrorCodes.PLUGIN_START_FAILED,
+          `no API key is configured and host '${host}' is not a loopback address`,
+          {
+            hint: 'add apiKeys to transport-grpc options, or set allowUnauthenticated: true if something else guards this port',
+            plugin: 'transport-grpc',
+          },
+        );
       }
       this.logger.warn(`NO API KEYS CONFIGURED: gRPC accepts every caller on ${host} (local development mode)`);
     }
     const definition = loadTaskServiceDefinition();
-    const pkg = grpc.loadPackageDefinition(definition) as unknown as { opspawn: { v1: { TaskService: grpc.ServiceClientConstructor } } };
+    const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+      opspawn: { v1: { TaskService: grpc.ServiceClientConstructor } };
+    };
     this.server.addService(pkg.opspawn.v1.TaskService.service, this.handlers());
     this.healthService.addToServer(this.server);
     if (this.options.reflection) new ReflectionService(definition).addToServer(this.server);
     const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
     this.boundPort = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      );
     });
     await this.followReadiness();
     this.healthTimer = setInterval(() => void this.followReadiness(), this.options.healthPollMs);
@@ -92,7 +111,9 @@ export class GrpcTransport implements Transport {
 
   private async followReadiness(): Promise<void> {
     const report = await this.health.report();
-    const ready = report.live && Object.entries(report.checks).every(([name, c]) => name === `plugin:${this.pluginId}` || c.state !== 'down');
+    const ready =
+      report.live &&
+      Object.entries(report.checks).every(([name, c]) => name === `plugin:${this.pluginId}` || c.state !== 'down');
     const status = ready ? 'SERVING' : 'NOT_SERVING';
     this.healthService.setStatus('', status);
     this.healthService.setStatus(SERVICE_NAME, status);
@@ -105,27 +126,43 @@ export class GrpcTransport implements Transport {
     const presented = /^Bearer\s+(.+)$/i.exec(header)?.[1] ?? '';
     const who = presented ? this.keys.identify(presented) : undefined;
     if (!who) {
-      throw new OpspawnError(ErrorCodes.UNAUTHENTICATED, presented ? 'the API key is not valid' : 'no API key: send `authorization: Bearer <key>` metadata', {
-        hint: 'use a key from the deployment config',
-      });
+      throw new OpspawnError(
+        ErrorCodes.UNAUTHENTICATED,
+        presented ? 'the API key is not valid' : 'no API key: send `authorization: Bearer <key>` metadata',
+        {
+          hint: 'use a key from the deployment config',
+        },
+      );
     }
     if (!allows(who.scopes, needed)) {
-      throw new OpspawnError(ErrorCodes.FORBIDDEN, `API key '${who.name}' lacks the '${needed}' scope`, { hint: `give the key the '${needed}' scope` });
+      throw new OpspawnError(ErrorCodes.FORBIDDEN, `API key '${who.name}' lacks the '${needed}' scope`, {
+        hint: `give the key the '${needed}' scope`,
+      });
     }
   }
 
-  private unary(scope: Scope, run: (request: Record<string, any>, call: grpc.ServerUnaryCall<Record<string, any>, unknown>) => Promise<unknown>): Unary {
+  private unary(
+    scope: Scope,
+    run: (request: Record<string, any>, call: grpc.ServerUnaryCall<Record<string, any>, unknown>) => Promise<unknown>,
+  ): Unary {
     return (call, callback) => {
       Promise.resolve()
         .then(() => this.authorize(call.metadata, scope))
         .then(() => run(call.request, call))
-        .then((value) => callback(null, value), (error: unknown) => callback(this.fail(error)));
+        .then(
+          (value) => callback(null, value),
+          (error: unknown) => callback(this.fail(error)),
+        );
     };
   }
 
   private fail(error: unknown): Partial<grpc.ServiceError> {
     if (error instanceof BadJsonField) {
-      return toServiceError(new OpspawnError(ErrorCodes.TASK_INVALID, error.message, { details: [{ path: error.path, message: error.message }] }));
+      return toServiceError(
+        new OpspawnError(ErrorCodes.TASK_INVALID, error.message, {
+          details: [{ path: error.path, message: error.message }],
+        }),
+      );
     }
     const mapped = toServiceError(error);
     if (mapped.code === grpc.status.INTERNAL) this.logger.error({ err: error }, 'gRPC handler failed');
@@ -166,7 +203,10 @@ export class GrpcTransport implements Transport {
       this.authorize(call.metadata, 'read');
       const id = String(call.request.id);
       await this.tasks.get(id); // NOT_FOUND before the stream starts
-      for await (const event of this.tasks.watch(id, { afterSeq: Number(call.request.afterSeq ?? 0), signal: controller.signal })) {
+      for await (const event of this.tasks.watch(id, {
+        afterSeq: Number(call.request.afterSeq ?? 0),
+        signal: controller.signal,
+      })) {
         if (controller.signal.aborted) break;
         if (!call.write(eventToProto(event))) await new Promise((r) => call.once('drain', r));
       }

@@ -14,7 +14,13 @@ export function protoRoot(): string {
   throw new Error('opspawn/v1/tasks.proto not found next to @opspawn/transport-grpc');
 }
 
-export const LOADER_OPTIONS: protoLoader.Options = { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true };
+export const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
 
 export function loadTaskServiceDefinition(): protoLoader.PackageDefinition {
   return protoLoader.loadSync('opspawn/v1/tasks.proto', { ...LOADER_OPTIONS, includeDirs: [protoRoot()] });

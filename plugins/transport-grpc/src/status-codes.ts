@@ -26,5 +26,9 @@ export function toServiceError(error: unknown): Partial<ServiceError> {
     return { code: MAPPING[error.code], details: `${error.code}: ${error.message}`, metadata };
   }
   metadata.set('opspawn-code', 'OPSPAWN_INTERNAL');
-  return { code: GrpcStatus.INTERNAL, details: 'OPSPAWN_INTERNAL: the server failed to handle this call; see its logs', metadata };
+  return {
+    code: GrpcStatus.INTERNAL,
+    details: 'OPSPAWN_INTERNAL: the server failed to handle this call; see its logs',
+    metadata,
+  };
 }

@@ -14,12 +14,28 @@ const json = (value: unknown): string => (value === undefined ? '' : JSON.string
 
 export function taskToProto(task: Task): Record<string, unknown> {
   return {
-    id: task.id, goal: task.goal, inputJson: json(task.input), planner: task.planner, memory: task.memory,
-    sessionId: task.sessionId, status: statusToProto(task.status), outputJson: json(task.output), error: task.error ?? null,
-    attempts: task.attempts, maxAttempts: task.maxAttempts, timeoutMs: task.timeoutMs, maxSteps: task.maxSteps,
-    priority: task.priority, idempotencyKey: task.idempotencyKey ?? '', labels: task.labels, notBefore: task.notBefore ?? '',
-    cancelRequested: task.cancelRequested, createdAt: task.createdAt, updatedAt: task.updatedAt,
-    startedAt: task.startedAt ?? '', finishedAt: task.finishedAt ?? '',
+    id: task.id,
+    goal: task.goal,
+    inputJson: json(task.input),
+    planner: task.planner,
+    memory: task.memory,
+    sessionId: task.sessionId,
+    status: statusToProto(task.status),
+    outputJson: json(task.output),
+    error: task.error ?? null,
+    attempts: task.attempts,
+    maxAttempts: task.maxAttempts,
+    timeoutMs: task.timeoutMs,
+    maxSteps: task.maxSteps,
+    priority: task.priority,
+    idempotencyKey: task.idempotencyKey ?? '',
+    labels: task.labels,
+    notBefore: task.notBefore ?? '',
+    cancelRequested: task.cancelRequested,
+    createdAt: task.createdAt,
+    updatedAt: task.updatedAt,
+    startedAt: task.startedAt ?? '',
+    finishedAt: task.finishedAt ?? '',
   };
 }
 
@@ -28,14 +44,27 @@ export function eventToProto(event: TaskEvent): Record<string, unknown> {
 }
 
 export class BadJsonField extends Error {
-  constructor(readonly path: string, detail: string) {
+  constructor(
+    readonly path: string,
+    detail: string,
+  ) {
     super(`${path}: not valid JSON (${detail})`);
   }
 }
 
 interface SubmitMessage {
-  goal: string; inputJson: string; planner: string; memory: string; sessionId: string; labels: Record<string, string>;
-  priority?: number; maxAttempts?: number; timeoutMs?: string | number; maxSteps?: number; notBefore: string; idempotencyKey: string;
+  goal: string;
+  inputJson: string;
+  planner: string;
+  memory: string;
+  sessionId: string;
+  labels: Record<string, string>;
+  priority?: number;
+  maxAttempts?: number;
+  timeoutMs?: string | number;
+  maxSteps?: number;
+  notBefore: string;
+  idempotencyKey: string;
 }
 
 /** The proto request as the task service's request; empty strings mean "not given", as in proto3. */

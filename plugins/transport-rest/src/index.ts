@@ -12,12 +12,18 @@ declare module '@opspawn/plugin-sdk' {
   }
 }
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
 
 export default definePlugin<RestTransportOptions>({
   register(env) {
     env.provide(extensionPoints.transport, {
-      deps: { tasks: services.taskService, tools: services.toolRegistry, plugins: services.plugins, health: services.health },
+      deps: {
+        tasks: services.taskService,
+        tools: services.toolRegistry,
+        plugins: services.plugins,
+        health: services.health,
+      },
       async create(deps) {
         const transport = new RestTransport(env.options, { ...deps, logger: env.logger, version: VERSION });
         await transport.listen();

@@ -3,34 +3,87 @@ import { problemTypes } from './problems.js';
 
 const taskSchema = {
   type: 'object',
-  required: ['id', 'goal', 'input', 'planner', 'memory', 'sessionId', 'status', 'attempts', 'maxAttempts', 'timeoutMs', 'maxSteps', 'priority', 'labels', 'cancelRequested', 'createdAt', 'updatedAt'],
+  required: [
+    'id',
+    'goal',
+    'input',
+    'planner',
+    'memory',
+    'sessionId',
+    'status',
+    'attempts',
+    'maxAttempts',
+    'timeoutMs',
+    'maxSteps',
+    'priority',
+    'labels',
+    'cancelRequested',
+    'createdAt',
+    'updatedAt',
+  ],
   properties: {
-    id: { type: 'string', pattern: '^task_[0-9A-Z]{26}$' }, goal: { type: 'string' }, input: {}, planner: { type: 'string' }, memory: { type: 'string' },
-    sessionId: { type: 'string' }, status: { enum: [...TASK_STATUSES] }, output: {},
+    id: { type: 'string', pattern: '^task_[0-9A-Z]{26}$' },
+    goal: { type: 'string' },
+    input: {},
+    planner: { type: 'string' },
+    memory: { type: 'string' },
+    sessionId: { type: 'string' },
+    status: { enum: [...TASK_STATUSES] },
+    output: {},
     error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
-    attempts: { type: 'integer' }, maxAttempts: { type: 'integer' }, timeoutMs: { type: 'integer' }, maxSteps: { type: 'integer' },
-    priority: { type: 'integer' }, idempotencyKey: { type: 'string' }, labels: { type: 'object', additionalProperties: { type: 'string' } },
-    notBefore: { type: 'string', format: 'date-time' }, cancelRequested: { type: 'boolean' },
-    createdAt: { type: 'string', format: 'date-time' }, updatedAt: { type: 'string', format: 'date-time' },
-    startedAt: { type: 'string', format: 'date-time' }, finishedAt: { type: 'string', format: 'date-time' },
+    attempts: { type: 'integer' },
+    maxAttempts: { type: 'integer' },
+    timeoutMs: { type: 'integer' },
+    maxSteps: { type: 'integer' },
+    priority: { type: 'integer' },
+    idempotencyKey: { type: 'string' },
+    labels: { type: 'object', additionalProperties: { type: 'string' } },
+    notBefore: { type: 'string', format: 'date-time' },
+    cancelRequested: { type: 'boolean' },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    startedAt: { type: 'string', format: 'date-time' },
+    finishedAt: { type: 'string', format: 'date-time' },
   },
 };
 
 const eventSchema = {
-  type: 'object', required: ['taskId', 'seq', 'type', 'at', 'data'],
-  properties: { taskId: { type: 'string' }, seq: { type: 'integer', minimum: 1 }, type: { enum: [...TASK_EVENT_TYPES] }, at: { type: 'string', format: 'date-time' }, data: { type: 'object' } },
-};
-
-const problemSchema = {
-  type: 'object', required: ['type', 'title', 'status', 'detail', 'code'],
+  type: 'object',
+  required: ['taskId', 'seq', 'type', 'at', 'data'],
   properties: {
-    type: { type: 'string', format: 'uri' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' },
-    instance: { type: 'string' }, code: { type: 'string' },
-    errors: { type: 'array', items: { type: 'object', required: ['path', 'message'], properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+    taskId: { type: 'string' },
+    seq: { type: 'integer', minimum: 1 },
+    type: { enum: [...TASK_EVENT_TYPES] },
+    at: { type: 'string', format: 'date-time' },
+    data: { type: 'object' },
   },
 };
 
-const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
+const problemSchema = {
+  type: 'object',
+  required: ['type', 'title', 'status', 'detail', 'code'],
+  properties: {
+    type: { type: 'string', format: 'uri' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    instance: { type: 'string' },
+    code: { type: 'string' },
+    errors: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['path', 'message'],
+        properties: { path: { type: 'string' }, message: { type: 'string' } },
+      },
+    },
+  },
+};
+
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+});
 const json = (description: string, schema: object) => ({ description, content: { 'application/json': { schema } } });
 const taskRef = { $ref: '#/components/schemas/Task' };
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
@@ -43,52 +96,207 @@ const secured = [{ apiKey: [] }];
 export function openApiDocument(version: string): Record<string, unknown> {
   return {
     openapi: '3.1.0',
-    info: { title: 'Opspawn task API', version, description: 'Submit, list, cancel and watch agent tasks. Errors are RFC 9457 problem details.' },
+    info: {
+      title: 'Opspawn task API',
+      version,
+      description: 'Submit, list, cancel and watch agent tasks. Errors are RFC 9457 problem details.',
+    },
     servers: [{ url: 'http://127.0.0.1:8080' }],
     components: {
-      securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from the deployment config; scopes read, submit, admin.' } },
+      securitySchemes: {
+        apiKey: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'An API key from the deployment config; scopes read, submit, admin.',
+        },
+      },
       schemas: {
-        SubmitTaskRequest: submitTaskSchema, Task: taskSchema, TaskEvent: eventSchema, Problem: problemSchema,
-        TaskPage: { type: 'object', required: ['tasks'], properties: { tasks: { type: 'array', items: taskRef }, nextCursor: { type: 'string' } } },
+        SubmitTaskRequest: submitTaskSchema,
+        Task: taskSchema,
+        TaskEvent: eventSchema,
+        Problem: problemSchema,
+        TaskPage: {
+          type: 'object',
+          required: ['tasks'],
+          properties: { tasks: { type: 'array', items: taskRef }, nextCursor: { type: 'string' } },
+        },
       },
     },
     'x-problem-types': problemTypes(),
     paths: {
       '/v1/tasks': {
         post: {
-          operationId: 'submitTask', summary: 'Submit a task', security: secured, tags: ['tasks'],
-          parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 200 }, description: 'Same key and same body: the same task (200, Idempotent-Replayed: true). Same key, other body: 409.' }],
-          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/SubmitTaskRequest' } } } },
-          responses: { 202: { ...json('Accepted and queued', taskRef), headers: { Location: { schema: { type: 'string' } } } }, 200: json('Replay of an earlier submission with the same Idempotency-Key', taskRef), 400: problem('Invalid request, with field errors'), 401: problem('No or unknown API key'), 403: problem('The key lacks the submit scope'), 409: problem('Idempotency key reused with another body'), 413: problem('Body too large'), 415: problem('Not application/json') },
+          operationId: 'submitTask',
+          summary: 'Submit a task',
+          security: secured,
+          tags: ['tasks'],
+          parameters: [
+            {
+              name: 'Idempotency-Key',
+              in: 'header',
+              required: false,
+              schema: { type: 'string', maxLength: 200 },
+              description:
+                'Same key and same body: the same task (200, Idempotent-Replayed: true). Same key, other body: 409.',
+            },
+          ],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/SubmitTaskRequest' } } },
+          },
+          responses: {
+            202: { ...json('Accepted and queued', taskRef), headers: { Location: { schema: { type: 'string' } } } },
+            200: json('Replay of an earlier submission with the same Idempotency-Key', taskRef),
+            400: problem('Invalid request, with field errors'),
+            401: problem('No or unknown API key'),
+            403: problem('The key lacks the submit scope'),
+            409: problem('Idempotency key reused with another body'),
+            413: problem('Body too large'),
+            415: problem('Not application/json'),
+          },
         },
         get: {
-          operationId: 'listTasks', summary: 'List tasks, newest first', security: secured, tags: ['tasks'],
+          operationId: 'listTasks',
+          summary: 'List tasks, newest first',
+          security: secured,
+          tags: ['tasks'],
           parameters: [
-            { name: 'status', in: 'query', schema: { type: 'array', items: { enum: [...TASK_STATUSES] } }, style: 'form', explode: true, description: 'Any of these statuses (repeat, or comma-separated)' },
-            { name: 'label', in: 'query', schema: { type: 'array', items: { type: 'string', pattern: '^[^=]+=.*$' } }, style: 'form', explode: true, description: 'key=value; all must match' },
+            {
+              name: 'status',
+              in: 'query',
+              schema: { type: 'array', items: { enum: [...TASK_STATUSES] } },
+              style: 'form',
+              explode: true,
+              description: 'Any of these statuses (repeat, or comma-separated)',
+            },
+            {
+              name: 'label',
+              in: 'query',
+              schema: { type: 'array', items: { type: 'string', pattern: '^[^=]+=.*$' } },
+              style: 'form',
+              explode: true,
+              description: 'key=value; all must match',
+            },
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
             { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'nextCursor of the previous page' },
           ],
-          responses: { 200: json('A page of tasks', { $ref: '#/components/schemas/TaskPage' }), 400: problem('Bad filter, limit or cursor'), 401: problem('No or unknown API key') },
+          responses: {
+            200: json('A page of tasks', { $ref: '#/components/schemas/TaskPage' }),
+            400: problem('Bad filter, limit or cursor'),
+            401: problem('No or unknown API key'),
+          },
         },
       },
-      '/v1/tasks/{id}': { get: { operationId: 'getTask', summary: 'One task', security: secured, tags: ['tasks'], parameters: [idParam], responses: { 200: json('The task', taskRef), 404: problem('No such task') } } },
-      '/v1/tasks/{id}/cancel': { post: { operationId: 'cancelTask', summary: 'Cancel a queued or running task', security: secured, tags: ['tasks'], parameters: [idParam], responses: { 200: json('The task after the request', taskRef), 404: problem('No such task'), 409: problem('Already finished') } } },
+      '/v1/tasks/{id}': {
+        get: {
+          operationId: 'getTask',
+          summary: 'One task',
+          security: secured,
+          tags: ['tasks'],
+          parameters: [idParam],
+          responses: { 200: json('The task', taskRef), 404: problem('No such task') },
+        },
+      },
+      '/v1/tasks/{id}/cancel': {
+        post: {
+          operationId: 'cancelTask',
+          summary: 'Cancel a queued or running task',
+          security: secured,
+          tags: ['tasks'],
+          parameters: [idParam],
+          responses: {
+            200: json('The task after the request', taskRef),
+            404: problem('No such task'),
+            409: problem('Already finished'),
+          },
+        },
+      },
       '/v1/tasks/{id}/events': {
         get: {
-          operationId: 'taskEvents', summary: "A task's events: JSON replay, or a live server-sent event stream", security: secured, tags: ['tasks'],
-          parameters: [idParam, { name: 'after', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'Only events with a greater seq (also the Last-Event-ID header)' }, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } }],
+          operationId: 'taskEvents',
+          summary: "A task's events: JSON replay, or a live server-sent event stream",
+          security: secured,
+          tags: ['tasks'],
+          parameters: [
+            idParam,
+            {
+              name: 'after',
+              in: 'query',
+              schema: { type: 'integer', minimum: 0 },
+              description: 'Only events with a greater seq (also the Last-Event-ID header)',
+            },
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+          ],
           responses: {
-            200: { description: 'With Accept: text/event-stream, a stream of `id: <seq>`, `event: <type>`, `data: <TaskEvent JSON>` until the final status event, with heartbeat comments; otherwise a JSON replay.', content: { 'application/json': { schema: { type: 'object', properties: { events: { type: 'array', items: { $ref: '#/components/schemas/TaskEvent' } } } } }, 'text/event-stream': { schema: { type: 'string' } } } },
+            200: {
+              description:
+                'With Accept: text/event-stream, a stream of `id: <seq>`, `event: <type>`, `data: <TaskEvent JSON>` until the final status event, with heartbeat comments; otherwise a JSON replay.',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    properties: { events: { type: 'array', items: { $ref: '#/components/schemas/TaskEvent' } } },
+                  },
+                },
+                'text/event-stream': { schema: { type: 'string' } },
+              },
+            },
             404: problem('No such task'),
           },
         },
       },
-      '/v1/plugins': { get: { operationId: 'listPlugins', summary: "The deployment's plugins and their status", security: secured, tags: ['host'], responses: { 200: json('Plugins', { type: 'object', properties: { plugins: { type: 'array', items: { type: 'object' } } } }) } } },
-      '/v1/tools': { get: { operationId: 'listTools', summary: 'The tools agents can call', security: secured, tags: ['host'], responses: { 200: json('Tools', { type: 'object', properties: { tools: { type: 'array', items: { type: 'object' } } } }) } } },
-      '/healthz': { get: { operationId: 'liveness', summary: 'Liveness (open)', tags: ['host'], responses: { 200: json('Alive', { type: 'object' }) } } },
-      '/readyz': { get: { operationId: 'readiness', summary: 'Readiness from every plugin (open)', tags: ['host'], responses: { 200: json('Ready', { type: 'object' }), 503: json('Not ready, with the failing checks', { type: 'object' }) } } },
-      '/openapi.json': { get: { operationId: 'openapi', summary: 'This document (open)', tags: ['host'], responses: { 200: json('OpenAPI 3.1', { type: 'object' }) } } },
+      '/v1/plugins': {
+        get: {
+          operationId: 'listPlugins',
+          summary: "The deployment's plugins and their status",
+          security: secured,
+          tags: ['host'],
+          responses: {
+            200: json('Plugins', {
+              type: 'object',
+              properties: { plugins: { type: 'array', items: { type: 'object' } } },
+            }),
+          },
+        },
+      },
+      '/v1/tools': {
+        get: {
+          operationId: 'listTools',
+          summary: 'The tools agents can call',
+          security: secured,
+          tags: ['host'],
+          responses: {
+            200: json('Tools', { type: 'object', properties: { tools: { type: 'array', items: { type: 'object' } } } }),
+          },
+        },
+      },
+      '/healthz': {
+        get: {
+          operationId: 'liveness',
+          summary: 'Liveness (open)',
+          tags: ['host'],
+          responses: { 200: json('Alive', { type: 'object' }) },
+        },
+      },
+      '/readyz': {
+        get: {
+          operationId: 'readiness',
+          summary: 'Readiness from every plugin (open)',
+          tags: ['host'],
+          responses: {
+            200: json('Ready', { type: 'object' }),
+            503: json('Not ready, with the failing checks', { type: 'object' }),
+          },
+        },
+      },
+      '/openapi.json': {
+        get: {
+          operationId: 'openapi',
+          summary: 'This document (open)',
+          tags: ['host'],
+          responses: { 200: json('OpenAPI 3.1', { type: 'object' }) },
+        },
+      },
     },
   };
 }

@@ -3,8 +3,20 @@ import type { AddressInfo } from 'node:net';
 import { Router } from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
 import {
-  ApiKeys, ErrorCodes, OpspawnError, TASK_STATUSES, allows, type ApiKeyConfig, type Health, type Logger, type PluginRegistry,
-  type Scope, type TaskService, type TaskStatus, type ToolRegistry, type Transport,
+  ApiKeys,
+  ErrorCodes,
+  OpspawnError,
+  TASK_STATUSES,
+  allows,
+  type ApiKeyConfig,
+  type Health,
+  type Logger,
+  type PluginRegistry,
+  type Scope,
+  type TaskService,
+  type TaskStatus,
+  type ToolRegistry,
+  type Transport,
 } from '@opspawn/plugin-sdk';
 import { openApiDocument } from './openapi.js';
 import { httpProblem, toProblem, type Problem } from './problems.js';
@@ -46,7 +58,10 @@ export class RestTransport implements Transport {
   private readonly streams = new Set<() => void>();
   private readonly document: Record<string, unknown>;
 
-  constructor(private readonly options: RestTransportOptions, private readonly deps: RestDeps) {
+  constructor(
+    private readonly options: RestTransportOptions,
+    private readonly deps: RestDeps,
+  ) {
     this.keys = new ApiKeys(options.apiKeys);
     this.document = openApiDocument(deps.version);
     const app = new Koa();
@@ -56,11 +71,19 @@ export class RestTransport implements Transport {
     app.use((ctx, next) => this.cors(ctx, next));
     app.use(async (ctx, next) => {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) throw new ProblemError(httpProblem('notFound', `no route ${ctx.method} ${ctx.path}`, ctx.path));
+      if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false)
+        throw new ProblemError(httpProblem('notFound', `no route ${ctx.method} ${ctx.path}`, ctx.path));
     });
     const router = this.routes();
     app.use(router.routes());
-    app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new ProblemError(httpProblem('methodNotAllowed', 'this route does not accept this method')), notImplemented: () => new ProblemError(httpProblem('methodNotAllowed', 'unsupported method')) }));
+    app.use(
+      router.allowedMethods({
+        throw: true,
+        methodNotAllowed: () =>
+          new ProblemError(httpProblem('methodNotAllowed', 'this route does not accept this method')),
+        notImplemented: () => new ProblemError(httpProblem('methodNotAllowed', 'unsupported method')),
+      }),
+    );
     this.server = createServer(app.callback());
     this.server.keepAliveTimeout = 65_000;
   }
@@ -69,11 +92,18 @@ export class RestTransport implements Transport {
     const { host, port } = this.options;
     if (this.keys.open) {
       if (!LOOPBACK.test(host) && !this.options.allowUnauthenticated) {
-        throw new OpspawnError(ErrorCodes.PLUGIN_START_FAILED, `no API key is configured and host '${host}' is not a loopback address`, {
-          hint: 'add apiKeys to transport-rest options, or set allowUnauthenticated: true if something else guards this port', plugin: 'transport-rest',
-        });
+        throw new OpspawnError(
+          ErrorCodes.PLUGIN_START_FAILED,
+          `no API key is configured and host '${host}' is not a loopback address`,
+          {
+            hint: 'add apiKeys to transport-rest options, or set allowUnauthenticated: true if something else guards this port',
+            plugin: 'transport-rest',
+          },
+        );
       }
-      this.deps.logger.warn(`NO API KEYS CONFIGURED: the REST API accepts every caller on ${host} (local development mode)`);
+      this.deps.logger.warn(
+        `NO API KEYS CONFIGURED: the REST API accepts every caller on ${host} (local development mode)`,
+      );
     }
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
@@ -100,7 +130,10 @@ export class RestTransport implements Transport {
     try {
       await next();
     } catch (error) {
-      const problem = error instanceof ProblemError ? { ...error.problem, instance: error.problem.instance ?? ctx.path } : toProblem(error, ctx.path);
+      const problem =
+        error instanceof ProblemError
+          ? { ...error.problem, instance: error.problem.instance ?? ctx.path }
+          : toProblem(error, ctx.path);
       if (problem.status >= 500) this.deps.logger.error({ err: error, path: ctx.path }, 'REST handler failed');
       ctx.status = problem.status;
       ctx.type = 'application/problem+json';
@@ -129,20 +162,35 @@ export class RestTransport implements Transport {
     if (this.keys.open) return;
     const presented = /^Bearer\s+(.+)$/i.exec(ctx.get('authorization'))?.[1] ?? '';
     const who = presented ? this.keys.identify(presented) : undefined;
-    if (!who) throw new OpspawnError(ErrorCodes.UNAUTHENTICATED, presented ? 'the API key is not valid' : 'send an API key as Authorization: Bearer <key>');
-    if (!allows(who.scopes, needed)) throw new OpspawnError(ErrorCodes.FORBIDDEN, `API key '${who.name}' lacks the '${needed}' scope`);
+    if (!who)
+      throw new OpspawnError(
+        ErrorCodes.UNAUTHENTICATED,
+        presented ? 'the API key is not valid' : 'send an API key as Authorization: Bearer <key>',
+      );
+    if (!allows(who.scopes, needed))
+      throw new OpspawnError(ErrorCodes.FORBIDDEN, `API key '${who.name}' lacks the '${needed}' scope`);
   }
 
   /** The JSON body, refused unless it is application/json, within the size limit, and an object. */
   private async body(ctx: Context): Promise<Record<string, unknown>> {
-    if (!ctx.is('application/json')) throw new ProblemError(httpProblem('unsupportedType', `Content-Type must be application/json, got '${ctx.get('content-type') || 'none'}'`));
+    if (!ctx.is('application/json'))
+      throw new ProblemError(
+        httpProblem(
+          'unsupportedType',
+          `Content-Type must be application/json, got '${ctx.get('content-type') || 'none'}'`,
+        ),
+      );
     const declared = Number(ctx.get('content-length') || 0);
-    if (declared > this.options.maxBodyBytes) throw new ProblemError(httpProblem('tooLarge', `the body is ${declared} bytes; at most ${this.options.maxBodyBytes} are accepted`));
+    if (declared > this.options.maxBodyBytes)
+      throw new ProblemError(
+        httpProblem('tooLarge', `the body is ${declared} bytes; at most ${this.options.maxBodyBytes} are accepted`),
+      );
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of ctx.req) {
       size += (chunk as Buffer).length;
-      if (size > this.options.maxBodyBytes) throw new ProblemError(httpProblem('tooLarge', `the body is larger than ${this.options.maxBodyBytes} bytes`));
+      if (size > this.options.maxBodyBytes)
+        throw new ProblemError(httpProblem('tooLarge', `the body is larger than ${this.options.maxBodyBytes} bytes`));
       chunks.push(chunk as Buffer);
     }
     let parsed: unknown;
@@ -152,7 +200,9 @@ export class RestTransport implements Transport {
       throw new ProblemError(httpProblem('badJson', (error as Error).message));
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'the body must be a JSON object', { details: [{ path: '', message: 'must be an object' }] });
+      throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'the body must be a JSON object', {
+        details: [{ path: '', message: 'must be an object' }],
+      });
     }
     return parsed as Record<string, unknown>;
   }
@@ -179,7 +229,7 @@ export class RestTransport implements Transport {
       this.authorize(ctx, 'submit');
       const body = await this.body(ctx);
       const key = ctx.get('idempotency-key');
-      const { task, created } = await tasks.submit(key ? { ...body, idempotencyKey: key } as never : body as never);
+      const { task, created } = await tasks.submit(key ? ({ ...body, idempotencyKey: key } as never) : (body as never));
       ctx.status = created ? 202 : 200;
       if (!created) ctx.set('Idempotent-Replayed', 'true');
       ctx.set('Location', `/v1/tasks/${task.id}`);
@@ -201,7 +251,11 @@ export class RestTransport implements Transport {
       this.authorize(ctx, 'read');
       const id = taskId(ctx.params.id);
       const after = nonNegative(ctx.get('last-event-id') || (ctx.query.after as string | undefined), 'after');
-      if (!ctx.accepts('application/json', 'text/event-stream') || ctx.accepts('application/json', 'text/event-stream') === 'application/json' || !ctx.get('accept').includes('text/event-stream')) {
+      if (
+        !ctx.accepts('application/json', 'text/event-stream') ||
+        ctx.accepts('application/json', 'text/event-stream') === 'application/json' ||
+        !ctx.get('accept').includes('text/event-stream')
+      ) {
         const limit = ctx.query.limit === undefined ? 500 : positive(ctx.query.limit as string, 'limit', 1000);
         ctx.body = { events: await tasks.events(id, after, limit) };
         return;
@@ -224,7 +278,12 @@ export class RestTransport implements Transport {
   private stream(ctx: Context, id: string, after: number): void {
     ctx.respond = false;
     const res = ctx.res;
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     res.write(': opspawn task events\n\n');
     const controller = new AbortController();
     const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), this.options.sseHeartbeatMs);
@@ -248,39 +307,66 @@ export class RestTransport implements Transport {
 }
 
 function taskId(value: string | undefined): string {
-  if (!value || !TASK_ID.test(value)) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `no task ${String(value).slice(0, 60)}`, { hint: 'task ids look like task_01J...' });
+  if (!value || !TASK_ID.test(value))
+    throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `no task ${String(value).slice(0, 60)}`, {
+      hint: 'task ids look like task_01J...',
+    });
   return value;
 }
 
 function values(v: unknown): string[] {
-  return (Array.isArray(v) ? v : v === undefined ? [] : [v]).flatMap((s) => String(s).split(',')).filter((s) => s.length > 0);
+  return (Array.isArray(v) ? v : v === undefined ? [] : [v])
+    .flatMap((s) => String(s).split(','))
+    .filter((s) => s.length > 0);
 }
 
 function nonNegative(value: string | undefined, path: string): number {
   if (value === undefined || value === '') return 0;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `${path} must be a non-negative integer`, { details: [{ path, message: 'must be a non-negative integer' }] });
+  if (!Number.isInteger(n) || n < 0)
+    throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `${path} must be a non-negative integer`, {
+      details: [{ path, message: 'must be a non-negative integer' }],
+    });
   return n;
 }
 
 function positive(value: string, path: string, max: number): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `${path} must be an integer from 1 to ${max}`, { details: [{ path, message: `must be 1..${max}` }] });
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `${path} must be an integer from 1 to ${max}`, {
+      details: [{ path, message: `must be 1..${max}` }],
+    });
   return n;
 }
 
-function listQuery(ctx: Context): { status?: TaskStatus[]; labels?: Record<string, string>; limit?: number; cursor?: string } {
+function listQuery(ctx: Context): {
+  status?: TaskStatus[];
+  labels?: Record<string, string>;
+  limit?: number;
+  cursor?: string;
+} {
   const known = new Set(['status', 'label', 'limit', 'cursor']);
   const unknown = Object.keys(ctx.query).filter((k) => !known.has(k));
-  if (unknown.length) throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `unknown query parameter ${unknown.map((u) => `'${u}'`).join(', ')}`, { details: unknown.map((u) => ({ path: u, message: 'is not a known parameter' })) });
+  if (unknown.length)
+    throw new OpspawnError(
+      ErrorCodes.INVALID_REQUEST,
+      `unknown query parameter ${unknown.map((u) => `'${u}'`).join(', ')}`,
+      { details: unknown.map((u) => ({ path: u, message: 'is not a known parameter' })) },
+    );
   const status = values(ctx.query.status);
   for (const s of status) {
-    if (!(TASK_STATUSES as readonly string[]).includes(s)) throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `status '${s}' is not one of ${TASK_STATUSES.join(', ')}`, { details: [{ path: 'status', message: `must be one of ${TASK_STATUSES.join(', ')}` }] });
+    if (!(TASK_STATUSES as readonly string[]).includes(s))
+      throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `status '${s}' is not one of ${TASK_STATUSES.join(', ')}`, {
+        details: [{ path: 'status', message: `must be one of ${TASK_STATUSES.join(', ')}` }],
+      });
   }
   const labels: Record<string, string> = Object.create(null);
   for (const l of values(ctx.query.label)) {
     const eq = l.indexOf('=');
-    if (eq <= 0) throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `label '${l}' must be key=value`, { details: [{ path: 'label', message: 'must be key=value' }] });
+    if (eq <= 0)
+      throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `label '${l}' must be key=value`, {
+        details: [{ path: 'label', message: 'must be key=value' }],
+      });
     labels[l.slice(0, eq)] = l.slice(eq + 1);
   }
   const cursor = typeof ctx.query.cursor === 'string' ? ctx.query.cursor : undefined;
@@ -291,4 +377,3 @@ function listQuery(ctx: Context): { status?: TaskStatus[]; labels?: Record<strin
     ...(cursor !== undefined ? { cursor } : {}),
   };
 }
-

@@ -1,6 +1,14 @@
 import { expect } from 'chai';
 import {
-  ErrorCodes, definePlugin, extensionPoints, services, type InlinePlugin, type OpspawnError, type Task, type TaskEvent, type TaskService,
+  ErrorCodes,
+  definePlugin,
+  extensionPoints,
+  services,
+  type InlinePlugin,
+  type OpspawnError,
+  type Task,
+  type TaskEvent,
+  type TaskService,
 } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/plugin-sdk/testing';
 import { EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
@@ -9,19 +17,62 @@ let flakyCalls = 0;
 const abortedSeen: string[] = [];
 
 const testTools = toolsPlugin('test-tools', 't', [
-  { name: 'add', description: 'adds', inputSchema: { type: 'object', required: ['a', 'b'], properties: { a: { type: 'number' }, b: { type: 'number' } }, additionalProperties: false }, run: ({ a, b }) => ({ sum: a + b }) },
-  { name: 'boom', description: 'throws', inputSchema: { type: 'object' }, run: () => { throw new Error('kaboom'); } },
-  { name: 'flaky', description: 'fails twice then works', inputSchema: { type: 'object' }, run: () => { flakyCalls++; if (flakyCalls <= 2) throw new Error(`flake ${flakyCalls}`); return 'steady'; } },
-  { name: 'wait', description: 'waits until aborted', inputSchema: { type: 'object', properties: { tag: { type: 'string' } } }, run: (args: { tag?: string }, ctx) => new Promise((_, reject) => {
-    ctx.signal.addEventListener('abort', () => { abortedSeen.push(args.tag ?? ''); reject(new Error('aborted')); }, { once: true });
-  }) },
+  {
+    name: 'add',
+    description: 'adds',
+    inputSchema: {
+      type: 'object',
+      required: ['a', 'b'],
+      properties: { a: { type: 'number' }, b: { type: 'number' } },
+      additionalProperties: false,
+    },
+    run: ({ a, b }) => ({ sum: a + b }),
+  },
+  {
+    name: 'boom',
+    description: 'throws',
+    inputSchema: { type: 'object' },
+    run: () => {
+      throw new Error('kaboom');
+    },
+  },
+  {
+    name: 'flaky',
+    description: 'fails twice then works',
+    inputSchema: { type: 'object' },
+    run: () => {
+      flakyCalls++;
+      if (flakyCalls <= 2) throw new Error(`flake ${flakyCalls}`);
+      return 'steady';
+    },
+  },
+  {
+    name: 'wait',
+    description: 'waits until aborted',
+    inputSchema: { type: 'object', properties: { tag: { type: 'string' } } },
+    run: (args: { tag?: string }, ctx) =>
+      new Promise((_, reject) => {
+        ctx.signal.addEventListener(
+          'abort',
+          () => {
+            abortedSeen.push(args.tag ?? '');
+            reject(new Error('aborted'));
+          },
+          { once: true },
+        );
+      }),
+  },
   { name: 'huge', description: 'too big', inputSchema: { type: 'object' }, run: () => 'x'.repeat(300_000) },
 ]);
 
 /** A planner that answers with something that is not a decision. */
 const garbagePlanner: InlinePlugin = {
   manifest: { id: 'planner-garbage', version: '1.0.0', kinds: ['planner'], kernel: '^1.0.0' },
-  plugin: definePlugin({ register(env) { env.provide(extensionPoints.planner, { create: () => ({ plan: async () => ({ kind: 'dance' }) as never }) }); } }),
+  plugin: definePlugin({
+    register(env) {
+      env.provide(extensionPoints.planner, { create: () => ({ plan: async () => ({ kind: 'dance' }) as never }) });
+    },
+  }),
 };
 
 const plan = (...steps: unknown[]) => ({ plan: steps });
@@ -42,163 +93,231 @@ const STORES: Array<[string, string | { use: string; options: Record<string, unk
   ['store-sqlite', { use: '@opspawn/store-sqlite', options: { path: ':memory:' } }],
 ];
 
-for (const [storeName, store] of STORES) describe(`task engine on ${storeName}`, function () {
-  let kernel: TestKernel;
-  let tasks: TaskService;
+for (const [storeName, store] of STORES)
+  describe(`task engine on ${storeName}`, function () {
+    let kernel: TestKernel;
+    let tasks: TaskService;
 
-  before(async () => {
-    kernel = await startTestKernel({
-      plugins: [store, ...EMBEDDED_MEMORY_PLUGINS.slice(1), { use: testTools }, { use: garbagePlanner }],
-      planner: 'planner-scripted',
-      tasks: { retryBackoffMs: 5, maxRetryBackoffMs: 20, concurrency: 8 },
+    before(async () => {
+      kernel = await startTestKernel({
+        plugins: [store, ...EMBEDDED_MEMORY_PLUGINS.slice(1), { use: testTools }, { use: garbagePlanner }],
+        planner: 'planner-scripted',
+        tasks: { retryBackoffMs: 5, maxRetryBackoffMs: 20, concurrency: 8 },
+      });
+      tasks = kernel.get(services.taskService);
     });
-    tasks = kernel.get(services.taskService);
-  });
-  after(() => kernel.stop());
+    after(() => kernel.stop());
 
-  it('runs a scripted plan through a tool and records every step in order', async () => {
-    const { task } = await tasks.submit({ goal: 'add', input: plan({ tool: 't__add', arguments: { a: 2, b: 3 } }) });
-    const events = await finalEvents(tasks, task.id);
-    expect(events.map((e) => e.type)).to.deep.equal(['status', 'status', 'plan', 'tool_call', 'tool_result', 'final', 'status']);
-    expect(events.map((e) => e.seq)).to.deep.equal([1, 2, 3, 4, 5, 6, 7]);
-    const done = await tasks.get(task.id);
-    expect(done.status).to.equal('succeeded');
-    expect(done.output).to.deep.equal({ sum: 5 });
-    expect(done.attempts).to.equal(1);
-  });
+    it('runs a scripted plan through a tool and records every step in order', async () => {
+      const { task } = await tasks.submit({ goal: 'add', input: plan({ tool: 't__add', arguments: { a: 2, b: 3 } }) });
+      const events = await finalEvents(tasks, task.id);
+      expect(events.map((e) => e.type)).to.deep.equal([
+        'status',
+        'status',
+        'plan',
+        'tool_call',
+        'tool_result',
+        'final',
+        'status',
+      ]);
+      expect(events.map((e) => e.seq)).to.deep.equal([1, 2, 3, 4, 5, 6, 7]);
+      const done = await tasks.get(task.id);
+      expect(done.status).to.equal('succeeded');
+      expect(done.output).to.deep.equal({ sum: 5 });
+      expect(done.attempts).to.equal(1);
+    });
 
-  it('returns the same task for a repeated idempotency key and refuses the key with another request', async () => {
-    const request = { goal: 'once', input: plan({ tool: 't__add', arguments: { a: 1, b: 1 } }), idempotencyKey: 'same-key' };
-    const first = await tasks.submit(request);
-    const again = await tasks.submit(request);
-    expect(first.created).to.equal(true);
-    expect(again.created).to.equal(false);
-    expect(again.task.id).to.equal(first.task.id);
-    const error = await tasks.submit({ ...request, goal: 'twice' }).catch((e: OpspawnError) => e);
-    expect((error as OpspawnError).code).to.equal(ErrorCodes.IDEMPOTENCY_CONFLICT);
-  });
+    it('returns the same task for a repeated idempotency key and refuses the key with another request', async () => {
+      const request = {
+        goal: 'once',
+        input: plan({ tool: 't__add', arguments: { a: 1, b: 1 } }),
+        idempotencyKey: 'same-key',
+      };
+      const first = await tasks.submit(request);
+      const again = await tasks.submit(request);
+      expect(first.created).to.equal(true);
+      expect(again.created).to.equal(false);
+      expect(again.task.id).to.equal(first.task.id);
+      const error = await tasks.submit({ ...request, goal: 'twice' }).catch((e: OpspawnError) => e);
+      expect((error as OpspawnError).code).to.equal(ErrorCodes.IDEMPOTENCY_CONFLICT);
+    });
 
-  it('retries a failing attempt with backoff until it succeeds', async () => {
-    flakyCalls = 0;
-    const { task } = await tasks.submit({ goal: 'flaky', input: plan({ tool: 't__flaky' }), maxAttempts: 3 });
-    const done = await settle(tasks, task.id);
-    expect(done.status).to.equal('succeeded');
-    expect(done.attempts).to.equal(3);
-    const events = await tasks.events(task.id);
-    const requeued = events.filter((e) => e.type === 'status' && e.data.status === 'queued' && e.data.retryInMs !== undefined);
-    expect(requeued).to.have.length(2);
-  });
+    it('retries a failing attempt with backoff until it succeeds', async () => {
+      flakyCalls = 0;
+      const { task } = await tasks.submit({ goal: 'flaky', input: plan({ tool: 't__flaky' }), maxAttempts: 3 });
+      const done = await settle(tasks, task.id);
+      expect(done.status).to.equal('succeeded');
+      expect(done.attempts).to.equal(3);
+      const events = await tasks.events(task.id);
+      const requeued = events.filter(
+        (e) => e.type === 'status' && e.data.status === 'queued' && e.data.retryInMs !== undefined,
+      );
+      expect(requeued).to.have.length(2);
+    });
 
-  it('fails after max attempts with the error of the last attempt', async () => {
-    const { task } = await tasks.submit({ goal: 'boom', input: plan({ tool: 't__boom' }), maxAttempts: 2 });
-    const done = await settle(tasks, task.id);
-    expect(done.status).to.equal('failed');
-    expect(done.attempts).to.equal(2);
-    expect(done.error!.code).to.equal(ErrorCodes.PLANNER_FAILED);
-    expect(done.error!.message).to.contain("call 't__boom' failed: OPSPAWN_TOOL_FAILED: tool 't__boom' failed: kaboom");
-  });
+    it('fails after max attempts with the error of the last attempt', async () => {
+      const { task } = await tasks.submit({ goal: 'boom', input: plan({ tool: 't__boom' }), maxAttempts: 2 });
+      const done = await settle(tasks, task.id);
+      expect(done.status).to.equal('failed');
+      expect(done.attempts).to.equal(2);
+      expect(done.error!.code).to.equal(ErrorCodes.PLANNER_FAILED);
+      expect(done.error!.message).to.contain(
+        "call 't__boom' failed: OPSPAWN_TOOL_FAILED: tool 't__boom' failed: kaboom",
+      );
+    });
 
-  it('gives arguments that fail the tool schema back as an observation naming the field', async () => {
-    const { task } = await tasks.submit({ goal: 'bad args', input: plan({ tool: 't__add', arguments: { a: 'one' }, onError: 'continue' }), maxAttempts: 1 });
-    await settle(tasks, task.id);
-    const result = (await tasks.events(task.id)).find((e) => e.type === 'tool_result')!;
-    expect(result.data.ok).to.equal(false);
-    expect((result.data.error as { code: string }).code).to.equal(ErrorCodes.TOOL_INVALID_ARGUMENTS);
-    expect((result.data.error as { message: string }).message).to.contain('arguments.a must be number').and.contain('arguments.b is required');
-  });
+    it('gives arguments that fail the tool schema back as an observation naming the field', async () => {
+      const { task } = await tasks.submit({
+        goal: 'bad args',
+        input: plan({ tool: 't__add', arguments: { a: 'one' }, onError: 'continue' }),
+        maxAttempts: 1,
+      });
+      await settle(tasks, task.id);
+      const result = (await tasks.events(task.id)).find((e) => e.type === 'tool_result')!;
+      expect(result.data.ok).to.equal(false);
+      expect((result.data.error as { code: string }).code).to.equal(ErrorCodes.TOOL_INVALID_ARGUMENTS);
+      expect((result.data.error as { message: string }).message)
+        .to.contain('arguments.a must be number')
+        .and.contain('arguments.b is required');
+    });
 
-  it('refuses a tool result larger than the cap', async () => {
-    const { task } = await tasks.submit({ goal: 'huge', input: plan({ tool: 't__huge', onError: 'continue' }), maxAttempts: 1 });
-    await settle(tasks, task.id);
-    const result = (await tasks.events(task.id)).find((e) => e.type === 'tool_result')!;
-    expect((result.data.error as { code: string }).code).to.equal(ErrorCodes.TOOL_RESULT_TOO_LARGE);
-  });
+    it('refuses a tool result larger than the cap', async () => {
+      const { task } = await tasks.submit({
+        goal: 'huge',
+        input: plan({ tool: 't__huge', onError: 'continue' }),
+        maxAttempts: 1,
+      });
+      await settle(tasks, task.id);
+      const result = (await tasks.events(task.id)).find((e) => e.type === 'tool_result')!;
+      expect((result.data.error as { code: string }).code).to.equal(ErrorCodes.TOOL_RESULT_TOO_LARGE);
+    });
 
-  it('fails a task whose planner returns garbage with a clear code, leaving other tasks alone', async () => {
-    const bad = await tasks.submit({ goal: 'garbage', planner: 'planner-garbage', maxAttempts: 1 });
-    const good = await tasks.submit({ goal: 'fine', input: plan({ tool: 't__add', arguments: { a: 1, b: 2 } }) });
-    const [badDone, goodDone] = await Promise.all([settle(tasks, bad.task.id), settle(tasks, good.task.id)]);
-    expect(badDone.status).to.equal('failed');
-    expect(badDone.error).to.deep.equal({ code: ErrorCodes.PLANNER_INVALID_DECISION, message: "planner 'planner-garbage' returned an invalid decision: kind must be 'tools' or 'final', got \"dance\"" });
-    expect(goodDone.status).to.equal('succeeded');
-  });
+    it('fails a task whose planner returns garbage with a clear code, leaving other tasks alone', async () => {
+      const bad = await tasks.submit({ goal: 'garbage', planner: 'planner-garbage', maxAttempts: 1 });
+      const good = await tasks.submit({ goal: 'fine', input: plan({ tool: 't__add', arguments: { a: 1, b: 2 } }) });
+      const [badDone, goodDone] = await Promise.all([settle(tasks, bad.task.id), settle(tasks, good.task.id)]);
+      expect(badDone.status).to.equal('failed');
+      expect(badDone.error).to.deep.equal({
+        code: ErrorCodes.PLANNER_INVALID_DECISION,
+        message:
+          "planner 'planner-garbage' returned an invalid decision: kind must be 'tools' or 'final', got \"dance\"",
+      });
+      expect(goodDone.status).to.equal('succeeded');
+    });
 
-  it('refuses bad requests with the field paths, an unknown planner and an unknown memory', async () => {
-    const invalid = await tasks.submit({ goal: '', priority: 99, labels: { team: 7 } } as never).catch((e: OpspawnError) => e);
-    expect((invalid as OpspawnError).code).to.equal(ErrorCodes.TASK_INVALID);
-    expect(((invalid as OpspawnError).details as Array<{ path: string }>).map((d) => d.path)).to.have.members(['goal', 'priority', 'labels.team']);
-    const planner = await tasks.submit({ goal: 'x', planner: 'planner-nope' }).catch((e: OpspawnError) => e);
-    expect((planner as OpspawnError).code).to.equal(ErrorCodes.PLANNER_UNKNOWN);
-    const memory = await tasks.submit({ goal: 'x', memory: 'memory-nope', input: { plan: [], final: 1 } }).catch((e: OpspawnError) => e);
-    expect((memory as OpspawnError).code).to.equal(ErrorCodes.MEMORY_UNKNOWN);
-    const badPlan = await tasks.submit({ goal: 'x', input: { plan: [{ tool: 7 }] } }).catch((e: OpspawnError) => e);
-    expect(String(badPlan)).to.contain('OPSPAWN_TASK_INVALID: input.plan[0].tool must be a non-empty string');
-  });
+    it('refuses bad requests with the field paths, an unknown planner and an unknown memory', async () => {
+      const invalid = await tasks
+        .submit({ goal: '', priority: 99, labels: { team: 7 } } as never)
+        .catch((e: OpspawnError) => e);
+      expect((invalid as OpspawnError).code).to.equal(ErrorCodes.TASK_INVALID);
+      expect(((invalid as OpspawnError).details as Array<{ path: string }>).map((d) => d.path)).to.have.members([
+        'goal',
+        'priority',
+        'labels.team',
+      ]);
+      const planner = await tasks.submit({ goal: 'x', planner: 'planner-nope' }).catch((e: OpspawnError) => e);
+      expect((planner as OpspawnError).code).to.equal(ErrorCodes.PLANNER_UNKNOWN);
+      const memory = await tasks
+        .submit({ goal: 'x', memory: 'memory-nope', input: { plan: [], final: 1 } })
+        .catch((e: OpspawnError) => e);
+      expect((memory as OpspawnError).code).to.equal(ErrorCodes.MEMORY_UNKNOWN);
+      const badPlan = await tasks.submit({ goal: 'x', input: { plan: [{ tool: 7 }] } }).catch((e: OpspawnError) => e);
+      expect(String(badPlan)).to.contain('OPSPAWN_TASK_INVALID: input.plan[0].tool must be a non-empty string');
+    });
 
-  it('times out an attempt and aborts the running tool through its signal', async () => {
-    const { task } = await tasks.submit({ goal: 'slow', input: plan({ tool: 't__wait', arguments: { tag: 'timeout' } }), timeoutMs: 50, maxAttempts: 1 });
-    const done = await settle(tasks, task.id);
-    expect(done.status).to.equal('failed');
-    expect(done.error!.code).to.equal(ErrorCodes.TASK_TIMEOUT);
-    expect(abortedSeen).to.include('timeout');
-  });
+    it('times out an attempt and aborts the running tool through its signal', async () => {
+      const { task } = await tasks.submit({
+        goal: 'slow',
+        input: plan({ tool: 't__wait', arguments: { tag: 'timeout' } }),
+        timeoutMs: 50,
+        maxAttempts: 1,
+      });
+      const done = await settle(tasks, task.id);
+      expect(done.status).to.equal('failed');
+      expect(done.error!.code).to.equal(ErrorCodes.TASK_TIMEOUT);
+      expect(abortedSeen).to.include('timeout');
+    });
 
-  it('cancels a running task: the tool sees the abort and the task ends cancelled', async () => {
-    const { task } = await tasks.submit({ goal: 'cancel me', input: plan({ tool: 't__wait', arguments: { tag: 'cancel' } }) });
-    for await (const e of tasks.watch(task.id)) if (e.type === 'tool_call') break;
-    await tasks.cancel(task.id);
-    const done = await settle(tasks, task.id);
-    expect(done.status).to.equal('cancelled');
-    expect(abortedSeen).to.include('cancel');
-    const again = await tasks.cancel(task.id).catch((e: OpspawnError) => e);
-    expect((again as OpspawnError).code).to.equal(ErrorCodes.TASK_NOT_CANCELLABLE);
-  });
+    it('cancels a running task: the tool sees the abort and the task ends cancelled', async () => {
+      const { task } = await tasks.submit({
+        goal: 'cancel me',
+        input: plan({ tool: 't__wait', arguments: { tag: 'cancel' } }),
+      });
+      for await (const e of tasks.watch(task.id)) if (e.type === 'tool_call') break;
+      await tasks.cancel(task.id);
+      const done = await settle(tasks, task.id);
+      expect(done.status).to.equal('cancelled');
+      expect(abortedSeen).to.include('cancel');
+      const again = await tasks.cancel(task.id).catch((e: OpspawnError) => e);
+      expect((again as OpspawnError).code).to.equal(ErrorCodes.TASK_NOT_CANCELLABLE);
+    });
 
-  it('cancels a queued task at once and never runs it', async () => {
-    const { task } = await tasks.submit({ goal: 'later', input: plan({ tool: 't__add', arguments: { a: 1, b: 1 } }), notBefore: new Date(Date.now() + 60_000).toISOString() });
-    const cancelled = await tasks.cancel(task.id);
-    expect(cancelled.status).to.equal('cancelled');
-    expect(cancelled.attempts).to.equal(0);
-  });
+    it('cancels a queued task at once and never runs it', async () => {
+      const { task } = await tasks.submit({
+        goal: 'later',
+        input: plan({ tool: 't__add', arguments: { a: 1, b: 1 } }),
+        notBefore: new Date(Date.now() + 60_000).toISOString(),
+      });
+      const cancelled = await tasks.cancel(task.id);
+      expect(cancelled.status).to.equal('cancelled');
+      expect(cancelled.attempts).to.equal(0);
+    });
 
-  it('lists newest first with status and label filters and cursor paging', async () => {
-    const ids: string[] = [];
-    for (let i = 0; i < 5; i++) {
-      ids.push((await tasks.submit({ goal: `list ${i}`, input: { plan: [], final: i }, labels: { suite: 'listing', parity: String(i % 2) } })).task.id);
-    }
-    const seen: string[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await tasks.list({ labels: { suite: 'listing' }, limit: 2, cursor });
-      seen.push(...page.tasks.map((t) => t.id));
-      cursor = page.nextCursor;
-    } while (cursor);
-    expect(seen).to.deep.equal([...ids].reverse());
-    const even = await tasks.list({ labels: { suite: 'listing', parity: '0' } });
-    expect(even.tasks).to.have.length(3);
-    const bad = await tasks.list({ cursor: 'not-a-cursor' }).catch((e: OpspawnError) => e);
-    expect((bad as OpspawnError).code).to.equal(ErrorCodes.INVALID_REQUEST);
-  });
+    it('lists newest first with status and label filters and cursor paging', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        ids.push(
+          (
+            await tasks.submit({
+              goal: `list ${i}`,
+              input: { plan: [], final: i },
+              labels: { suite: 'listing', parity: String(i % 2) },
+            })
+          ).task.id,
+        );
+      }
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await tasks.list({ labels: { suite: 'listing' }, limit: 2, cursor });
+        seen.push(...page.tasks.map((t) => t.id));
+        cursor = page.nextCursor;
+      } while (cursor);
+      expect(seen).to.deep.equal([...ids].reverse());
+      const even = await tasks.list({ labels: { suite: 'listing', parity: '0' } });
+      expect(even.tasks).to.have.length(3);
+      const bad = await tasks.list({ cursor: 'not-a-cursor' }).catch((e: OpspawnError) => e);
+      expect((bad as OpspawnError).code).to.equal(ErrorCodes.INVALID_REQUEST);
+    });
 
-  it('replays watch from a sequence number and then follows live events to the end', async () => {
-    const { task } = await tasks.submit({ goal: 'watch', input: plan({ tool: 't__add', arguments: { a: 1, b: 2 } }, { tool: 't__add', arguments: { a: '{{ steps[0].output.sum }}', b: 10 } }) });
-    const all = await finalEvents(tasks, task.id);
-    const tail: TaskEvent[] = [];
-    for await (const e of tasks.watch(task.id, { afterSeq: 4 })) tail.push(e);
-    expect(tail.map((e) => e.seq)).to.deep.equal(all.filter((e) => e.seq > 4).map((e) => e.seq));
-    expect((await tasks.get(task.id)).output).to.deep.equal({ sum: 13 });
-  });
+    it('replays watch from a sequence number and then follows live events to the end', async () => {
+      const { task } = await tasks.submit({
+        goal: 'watch',
+        input: plan(
+          { tool: 't__add', arguments: { a: 1, b: 2 } },
+          { tool: 't__add', arguments: { a: '{{ steps[0].output.sum }}', b: 10 } },
+        ),
+      });
+      const all = await finalEvents(tasks, task.id);
+      const tail: TaskEvent[] = [];
+      for await (const e of tasks.watch(task.id, { afterSeq: 4 })) tail.push(e);
+      expect(tail.map((e) => e.seq)).to.deep.equal(all.filter((e) => e.seq > 4).map((e) => e.seq));
+      expect((await tasks.get(task.id)).output).to.deep.equal({ sum: 13 });
+    });
 
-  it('runs higher priority first when one task runs at a time', async () => {
-    const k = await startTestKernel({ plugins: [store, ...EMBEDDED_MEMORY_PLUGINS.slice(1), { use: testTools }], tasks: { concurrency: 1 } });
-    const t = k.get(services.taskService);
-    const notBefore = new Date(Date.now() + 150).toISOString();
-    // Submitted together, released together: the priority decides the order.
-    const low = await t.submit({ goal: 'low', input: { plan: [], final: 'low' }, priority: -5, notBefore });
-    const high = await t.submit({ goal: 'high', input: { plan: [], final: 'high' }, priority: 5, notBefore });
-    const [lowDone, highDone] = await Promise.all([settle(t, low.task.id), settle(t, high.task.id)]);
-    expect(Date.parse(highDone.startedAt!)).to.be.at.most(Date.parse(lowDone.startedAt!));
-    expect(Date.parse(lowDone.startedAt!)).to.be.at.least(Date.parse(notBefore) - 5);
-    await k.stop();
+    it('runs higher priority first when one task runs at a time', async () => {
+      const k = await startTestKernel({
+        plugins: [store, ...EMBEDDED_MEMORY_PLUGINS.slice(1), { use: testTools }],
+        tasks: { concurrency: 1 },
+      });
+      const t = k.get(services.taskService);
+      const notBefore = new Date(Date.now() + 150).toISOString();
+      // Submitted together, released together: the priority decides the order.
+      const low = await t.submit({ goal: 'low', input: { plan: [], final: 'low' }, priority: -5, notBefore });
+      const high = await t.submit({ goal: 'high', input: { plan: [], final: 'high' }, priority: 5, notBefore });
+      const [lowDone, highDone] = await Promise.all([settle(t, low.task.id), settle(t, high.task.id)]);
+      expect(Date.parse(highDone.startedAt!)).to.be.at.most(Date.parse(lowDone.startedAt!));
+      expect(Date.parse(lowDone.startedAt!)).to.be.at.least(Date.parse(notBefore) - 5);
+      await k.stop();
+    });
   });
-});

@@ -9,7 +9,11 @@ const HOST = fileURLToPath(new URL('./fixtures/host.mjs', import.meta.url));
 const TASKS = 500;
 
 function startHost(d: Deployment, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [HOST], { cwd: d.dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [HOST], {
+    cwd: d.dir,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   child.stderr!.on('data', (b: Buffer) => (err += b));
   return new Promise((resolve, reject) => {
@@ -32,7 +36,10 @@ describe('embedded recovery', function () {
   before(() => {
     d = new Deployment();
     for (const id of ['store-sqlite', 'broker-memory', 'memory-buffer', 'planner-scripted']) d.linkBuiltIn(id);
-    d.plugin({ id: 'slow-tools', kinds: ['tool-provider'], register: `
+    d.plugin({
+      id: 'slow-tools',
+      kinds: ['tool-provider'],
+      register: `
       env.provide(sdk.extensionPoints.toolProvider, { create: () => ({
         namespace: 'slow',
         list: async () => [{ name: 'wait', description: 'waits', inputSchema: { type: 'object' } }],
@@ -40,7 +47,8 @@ describe('embedded recovery', function () {
           const t = setTimeout(() => resolve({ output: 'waited' }), args.ms);
           ctx.signal.addEventListener('abort', () => { clearTimeout(t); reject(new Error('aborted')); });
         }),
-      }) });` });
+      }) });`,
+    });
     d.config(`{
       plugins: [{ use: '@opspawn/store-sqlite', options: { path: './data/tasks.db' } }, '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted', './plugins/slow-tools'],
       log: { level: 'silent' },
@@ -62,7 +70,10 @@ describe('embedded recovery', function () {
 
     const again = await startHost(d, {});
     try {
-      await until(() => count("SELECT count(*) n FROM tasks WHERE status IN ('succeeded', 'failed', 'cancelled')") === TASKS, 'every task to finish');
+      await until(
+        () => count("SELECT count(*) n FROM tasks WHERE status IN ('succeeded', 'failed', 'cancelled')") === TASKS,
+        'every task to finish',
+      );
     } finally {
       again.kill('SIGTERM');
       await new Promise((r) => again.once('exit', r));
@@ -70,15 +81,24 @@ describe('embedded recovery', function () {
     expect(count('SELECT count(*) n FROM tasks')).to.equal(TASKS);
     expect(count("SELECT count(*) n FROM tasks WHERE status = 'succeeded'")).to.equal(TASKS);
     // Exactly one final status event per task, and it is the task's last event.
-    const finals = db.prepare(`SELECT task_id, count(*) n, max(seq) last FROM task_events
-      WHERE type = 'status' AND json_extract(data, '$.status') IN ('succeeded', 'failed', 'cancelled') GROUP BY task_id`).all() as Array<{ task_id: string; n: number; last: number }>;
+    const finals = db
+      .prepare(`SELECT task_id, count(*) n, max(seq) last FROM task_events
+      WHERE type = 'status' AND json_extract(data, '$.status') IN ('succeeded', 'failed', 'cancelled') GROUP BY task_id`)
+      .all() as Array<{ task_id: string; n: number; last: number }>;
     expect(finals).to.have.length(TASKS);
     expect(finals.filter((f) => f.n !== 1)).to.deep.equal([]);
-    const lastSeqs = new Map((db.prepare('SELECT id, last_seq FROM tasks').all() as Array<{ id: string; last_seq: number }>).map((r) => [r.id, r.last_seq]));
+    const lastSeqs = new Map(
+      (db.prepare('SELECT id, last_seq FROM tasks').all() as Array<{ id: string; last_seq: number }>).map((r) => [
+        r.id,
+        r.last_seq,
+      ]),
+    );
     expect(finals.filter((f) => lastSeqs.get(f.task_id) !== f.last)).to.deep.equal([]);
     // The attempts that were running when the host died were counted and run again.
     expect(count('SELECT count(*) n FROM tasks WHERE attempts = 2')).to.equal(runningAtKill);
-    expect(count("SELECT count(*) n FROM task_events WHERE json_extract(data, '$.error.code') = 'OPSPAWN_TASK_STALLED'")).to.equal(runningAtKill);
+    expect(
+      count("SELECT count(*) n FROM task_events WHERE json_extract(data, '$.error.code') = 'OPSPAWN_TASK_STALLED'"),
+    ).to.equal(runningAtKill);
     db.close();
   });
 });

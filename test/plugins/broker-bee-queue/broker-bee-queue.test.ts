@@ -7,7 +7,15 @@ import { ErrorCodes, newTaskId, type Delivery, type Logger, type TaskEvent } fro
 import { brokerContract } from '@opspawn/plugin-sdk/testing';
 import { REDIS_URL, requireService } from '../../helpers/services.js';
 
-const silent = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {}, child: () => silent } as unknown as Logger;
+const silent = {
+  info() {},
+  warn() {},
+  error() {},
+  debug() {},
+  trace() {},
+  fatal() {},
+  child: () => silent,
+} as unknown as Logger;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let queues = 0;
 const queueName = () => `test-${process.pid}-${++queues}`;
@@ -23,13 +31,18 @@ async function eventually(what: string, condition: () => boolean, timeoutMs = 15
 /** Deletes every key of the test queues. */
 async function deleteKeys(pattern: string): Promise<void> {
   const client = redis.createClient(REDIS_URL);
-  const keys = await new Promise<string[]>((resolve, reject) => client.keys(pattern, (e, k) => (e ? reject(e) : resolve(k))));
+  const keys = await new Promise<string[]>((resolve, reject) =>
+    client.keys(pattern, (e, k) => (e ? reject(e) : resolve(k))),
+  );
   if (keys.length > 0) await new Promise((resolve) => client.del(keys, resolve));
   await new Promise((resolve) => client.quit(resolve));
 }
 
 function open(options: Partial<BeeQueueBrokerOptions>): Promise<BeeQueueBroker> {
-  return BeeQueueBroker.open({ ...BEE_QUEUE_BROKER_DEFAULTS, url: REDIS_URL, stallIntervalMs: 1000, ...options }, silent);
+  return BeeQueueBroker.open(
+    { ...BEE_QUEUE_BROKER_DEFAULTS, url: REDIS_URL, stallIntervalMs: 1000, ...options },
+    silent,
+  );
 }
 
 describe('broker-bee-queue (needs Redis)', function () {
@@ -61,7 +74,11 @@ describe('broker-bee-queue (needs Redis)', function () {
       const submitter = await openShared(queue);
       const taskId = newTaskId();
       await submitter.enqueue(taskId, { priority: 0, attempts: 0 });
-      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/hung-worker.ts', import.meta.url)), REDIS_URL, queue], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', fileURLToPath(new URL('./fixtures/hung-worker.ts', import.meta.url)), REDIS_URL, queue],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
       let output = '';
       child.stdout.on('data', (chunk) => (output += chunk));
       await eventually('the child worker took the job', () => output.includes(`taken ${taskId}`));
@@ -70,9 +87,12 @@ describe('broker-bee-queue (needs Redis)', function () {
 
       const survivor = await openShared(queue, { stallIntervalMs: 500 });
       const deliveries: Delivery[] = [];
-      await survivor.consume(async (d) => {
-        if (d.taskId === taskId) deliveries.push(d);
-      }, { concurrency: 1 });
+      await survivor.consume(
+        async (d) => {
+          if (d.taskId === taskId) deliveries.push(d);
+        },
+        { concurrency: 1 },
+      );
       await eventually('the survivor got the job', () => deliveries.length === 1);
       expect(deliveries[0]!.stalls).to.equal(1);
       expect(deliveries[0]!.attempts).to.equal(0);
@@ -84,11 +104,14 @@ describe('broker-bee-queue (needs Redis)', function () {
       const api = await openShared(queue);
       const taskId = newTaskId();
       let signal: AbortSignal | undefined;
-      await worker.consume(async (d) => {
-        if (d.taskId !== taskId) return;
-        signal = d.signal;
-        await new Promise((resolve) => d.signal.addEventListener('abort', resolve, { once: true }));
-      }, { concurrency: 2 });
+      await worker.consume(
+        async (d) => {
+          if (d.taskId !== taskId) return;
+          signal = d.signal;
+          await new Promise((resolve) => d.signal.addEventListener('abort', resolve, { once: true }));
+        },
+        { concurrency: 2 },
+      );
       await api.enqueue(taskId, { priority: 0 });
       await eventually('the worker runs the task', () => signal !== undefined);
       await api.cancel(taskId);
@@ -111,7 +134,13 @@ describe('broker-bee-queue (needs Redis)', function () {
         await sleep(20);
       }
       for (let seq = 1; seq <= 200; seq++) {
-        worker.events.publish({ taskId, seq, type: 'log', data: { n: seq }, at: new Date().toISOString() } as TaskEvent);
+        worker.events.publish({
+          taskId,
+          seq,
+          type: 'log',
+          data: { n: seq },
+          at: new Date().toISOString(),
+        } as TaskEvent);
       }
       const real = () => seenByApi.filter((seq) => seq > 0);
       await eventually('every event reached the api process', () => real().length === 200);
@@ -160,7 +189,10 @@ describe('broker-bee-queue (needs Redis)', function () {
   });
 
   it('refuses to start when Redis is unreachable, naming the url and a fix', async () => {
-    const error = await open({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 500, queue: queueName() }).then(() => undefined, (e: unknown) => e);
+    const error = await open({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 500, queue: queueName() }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).to.include({ code: ErrorCodes.BROKER_UNAVAILABLE });
     expect((error as Error).message).to.match(/cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
     expect((error as { hint: string }).hint).to.match(/start Redis/);

@@ -19,7 +19,16 @@ function recordingLogger(): Logger & { lines: Array<{ level: string; msg: string
   const at = (level: string) => (obj: object | string, msg?: string) => {
     lines.push(typeof obj === 'string' ? { level, msg: obj, obj: {} } : { level, msg: msg ?? '', obj });
   };
-  const logger = { lines, trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'), child: () => logger };
+  const logger = {
+    lines,
+    trace: at('trace'),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    fatal: at('fatal'),
+    child: () => logger,
+  };
   return logger;
 }
 
@@ -36,10 +45,13 @@ describe('broker-memory', () => {
     broker = new MemoryBroker();
     const count = 10_000;
     const deliveries = new Map<string, number>();
-    await broker.consume(async (d) => {
-      deliveries.set(d.taskId, (deliveries.get(d.taskId) ?? 0) + 1);
-    }, { concurrency: 32 });
-    for (let i = 0; i < count; i++) await broker.enqueue(`job-${i}`, { priority: i % 21 - 10 });
+    await broker.consume(
+      async (d) => {
+        deliveries.set(d.taskId, (deliveries.get(d.taskId) ?? 0) + 1);
+      },
+      { concurrency: 32 },
+    );
+    for (let i = 0; i < count; i++) await broker.enqueue(`job-${i}`, { priority: (i % 21) - 10 });
     await eventually('every job was delivered', () => deliveries.size === count);
     await broker.drain(1_000);
     expect(deliveries.size).to.equal(count);
@@ -71,10 +83,13 @@ describe('broker-memory', () => {
     broker = new MemoryBroker({ redeliveryBackoffMs: 1 });
     let attempts = 0;
     await broker.enqueue('flaky', { priority: 0 });
-    await broker.consume(async () => {
-      attempts++;
-      if (attempts < 4) throw new Error(`failure ${attempts}`);
-    }, { concurrency: 1 });
+    await broker.consume(
+      async () => {
+        attempts++;
+        if (attempts < 4) throw new Error(`failure ${attempts}`);
+      },
+      { concurrency: 1 },
+    );
     await eventually('the job succeeded', () => attempts === 4);
     await sleep(50);
     expect(attempts).to.equal(4);
@@ -85,10 +100,13 @@ describe('broker-memory', () => {
     broker = new MemoryBroker({ redeliveryBackoffMs: 1, maxRedeliveries: 2 }, logger);
     let attempts = 0;
     await broker.enqueue('doomed', { priority: 0 });
-    await broker.consume(async () => {
-      attempts++;
-      throw new Error('always fails');
-    }, { concurrency: 1 });
+    await broker.consume(
+      async () => {
+        attempts++;
+        throw new Error('always fails');
+      },
+      { concurrency: 1 },
+    );
     await eventually('the job was dropped', () => logger.lines.some((l) => l.level === 'error'));
     await sleep(50);
     expect(attempts).to.equal(3); // the first delivery and two redeliveries
@@ -103,10 +121,13 @@ describe('broker-memory', () => {
     const running = new Map<string, Delivery>();
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
-    await broker.consume(async (d) => {
-      running.set(d.taskId, d);
-      await Promise.race([released, new Promise((resolve) => d.signal.addEventListener('abort', resolve))]);
-    }, { concurrency: 2 });
+    await broker.consume(
+      async (d) => {
+        running.set(d.taskId, d);
+        await Promise.race([released, new Promise((resolve) => d.signal.addEventListener('abort', resolve))]);
+      },
+      { concurrency: 2 },
+    );
     await broker.enqueue('a', { priority: 0 });
     await broker.enqueue('b', { priority: 0 });
     await eventually('both run', () => running.size === 2);
@@ -137,17 +158,27 @@ describe('broker-memory', () => {
     for (const id of ['a', 'b', 'c']) await broker.enqueue(id, { priority: 0 });
     expect(broker.health()).to.deep.equal({ state: 'ok', detail: '3 waiting, 0 running' });
     let started = 0;
-    await broker.consume(async () => {
-      started++;
-      await released;
-    }, { concurrency: 2 });
+    await broker.consume(
+      async () => {
+        started++;
+        await released;
+      },
+      { concurrency: 2 },
+    );
     await eventually('two run', () => started === 2);
     expect(broker.health()).to.deep.equal({ state: 'ok', detail: '1 waiting, 2 running' });
     release();
   });
 
   it('boots in a kernel and reports waiting and running jobs through the health service', async () => {
-    const kernel = await startTestKernel({ plugins: ['@opspawn/store-memory', '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted'] });
+    const kernel = await startTestKernel({
+      plugins: [
+        '@opspawn/store-memory',
+        '@opspawn/broker-memory',
+        '@opspawn/memory-buffer',
+        '@opspawn/planner-scripted',
+      ],
+    });
     try {
       expect(kernel.get(extensionPoints.broker).recoversOnStart).to.equal(true);
       const report = await kernel.get(services.health).report();

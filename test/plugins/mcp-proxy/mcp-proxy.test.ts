@@ -16,15 +16,31 @@ import { REPO } from '../../helpers/deployment.js';
 const EVERYTHING = join(REPO, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const FILESYSTEM = join(REPO, 'node_modules/@modelcontextprotocol/server-filesystem/dist/index.js');
 const MOODY = fileURLToPath(new URL('./fixtures/moody-server.mjs', import.meta.url));
-const silent = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {}, child() { return silent; } };
+const silent = {
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  fatal() {},
+  child() {
+    return silent;
+  },
+};
 
-const ctx = (ms = 5000, signal = new AbortController().signal): ToolCallContext => ({ signal, deadline: Date.now() + ms, log: () => undefined });
+const ctx = (ms = 5000, signal = new AbortController().signal): ToolCallContext => ({
+  signal,
+  deadline: Date.now() + ms,
+  log: () => undefined,
+});
 
 /** A streamable-HTTP MCP server on 127.0.0.1 (stateless: a server per request). */
 async function httpServer(): Promise<{ url: string; close: () => Promise<void> }> {
   const http: Server = createServer(async (req, res) => {
     const mcp = new McpServer({ name: 'http-test', version: '1.0.0' });
-    mcp.registerTool('shout', { description: 'upper-cases', inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: 'text', text: text.toUpperCase() }] }));
+    mcp.registerTool('shout', { description: 'upper-cases', inputSchema: { text: z.string() } }, async ({ text }) => ({
+      content: [{ type: 'text', text: text.toUpperCase() }],
+    }));
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     res.on('close', () => void transport.close());
     await mcp.connect(transport);
@@ -33,11 +49,25 @@ async function httpServer(): Promise<{ url: string; close: () => Promise<void> }
     await transport.handleRequest(req, res, body ? JSON.parse(body) : undefined);
   });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`, close: () => new Promise((r) => { http.closeAllConnections(); http.close(() => r()); }) };
+  return {
+    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`,
+    close: () =>
+      new Promise((r) => {
+        http.closeAllConnections();
+        http.close(() => r());
+      }),
+  };
 }
 
 function options(servers: McpProxyOptions['servers'], extra: Partial<McpProxyOptions> = {}): McpProxyOptions {
-  return { namespace: 'mcp', servers, callTimeoutMs: 5000, connectTimeoutMs: 5000, reconnect: { initialDelayMs: 100, maxDelayMs: 500 }, ...extra };
+  return {
+    namespace: 'mcp',
+    servers,
+    callTimeoutMs: 5000,
+    connectTimeoutMs: 5000,
+    reconnect: { initialDelayMs: 100, maxDelayMs: 500 },
+    ...extra,
+  };
 }
 
 async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
@@ -58,13 +88,16 @@ describe('mcp-proxy', function () {
     dir = mkdtempSync(join(tmpdir(), 'opspawn-mcp-'));
     writeFileSync(join(dir, 'notes.txt'), 'remember the milk');
     http = await httpServer();
-    proxy = new McpProxyToolProvider(options({
-      everything: { transport: 'stdio', command: process.execPath, args: [EVERYTHING], exposeTools: true },
-      files: { transport: 'stdio', command: process.execPath, args: [FILESYSTEM, dir] },
-      web: { transport: 'http', url: http.url, exposeTools: true },
-      moody: { transport: 'stdio', command: process.execPath, args: [MOODY], callTimeoutMs: 400 },
-      missing: { transport: 'stdio', command: '/nonexistent/mcp-server' },
-    }), silent as never);
+    proxy = new McpProxyToolProvider(
+      options({
+        everything: { transport: 'stdio', command: process.execPath, args: [EVERYTHING], exposeTools: true },
+        files: { transport: 'stdio', command: process.execPath, args: [FILESYSTEM, dir] },
+        web: { transport: 'http', url: http.url, exposeTools: true },
+        moody: { transport: 'stdio', command: process.execPath, args: [MOODY], callTimeoutMs: 400 },
+        missing: { transport: 'stdio', command: '/nonexistent/mcp-server' },
+      }),
+      silent as never,
+    );
     await proxy.start();
   });
   after(async () => {
@@ -74,9 +107,17 @@ describe('mcp-proxy', function () {
   });
 
   it('calls tools of real servers over stdio and streamable HTTP through the proxy tool', async () => {
-    expect(await proxy.call('call', { server: 'everything', tool: 'echo', arguments: { message: 'hi' } }, ctx())).to.deep.equal({ output: 'Echo: hi' });
-    expect(await proxy.call('call', { server: 'web', tool: 'shout', arguments: { text: 'quiet' } }, ctx())).to.deep.equal({ output: 'QUIET' });
-    const read = await proxy.call('call', { server: 'files', tool: 'read_text_file', arguments: { path: join(dir, 'notes.txt') } }, ctx());
+    expect(
+      await proxy.call('call', { server: 'everything', tool: 'echo', arguments: { message: 'hi' } }, ctx()),
+    ).to.deep.equal({ output: 'Echo: hi' });
+    expect(
+      await proxy.call('call', { server: 'web', tool: 'shout', arguments: { text: 'quiet' } }, ctx()),
+    ).to.deep.equal({ output: 'QUIET' });
+    const read = await proxy.call(
+      'call',
+      { server: 'files', tool: 'read_text_file', arguments: { path: join(dir, 'notes.txt') } },
+      ctx(),
+    );
     expect(JSON.stringify(read.output)).to.contain('remember the milk');
   });
 
@@ -88,7 +129,11 @@ describe('mcp-proxy', function () {
     expect((echo.inputSchema as { properties: Record<string, unknown> }).properties).to.have.property('message');
     expect(await proxy.call('web_shout', { text: 'direct' }, ctx())).to.deep.equal({ output: 'DIRECT' });
     const listing = (await proxy.call('list', {}, ctx())).output as Array<{ server: string; state: string }>;
-    expect(listing.map((s) => [s.server, s.state])).to.deep.include.members([['everything', 'ready'], ['web', 'ready'], ['missing', 'down']]);
+    expect(listing.map((s) => [s.server, s.state])).to.deep.include.members([
+      ['everything', 'ready'],
+      ['web', 'ready'],
+      ['missing', 'down'],
+    ]);
   });
 
   it('keeps the other servers when one cannot start, and says so in health', async () => {
@@ -101,7 +146,10 @@ describe('mcp-proxy', function () {
   });
 
   it('turns an isError result into a failed observation', async () => {
-    expect(await proxy.call('call', { server: 'moody', tool: 'fail' }, ctx())).to.deep.equal({ isError: true, output: { code: 'OPSPAWN_TOOL_FAILED', message: 'the weather service is down' } });
+    expect(await proxy.call('call', { server: 'moody', tool: 'fail' }, ctx())).to.deep.equal({
+      isError: true,
+      output: { code: 'OPSPAWN_TOOL_FAILED', message: 'the weather service is down' },
+    });
   });
 
   it('ends a call to a server that never answers at its deadline, and sooner when cancelled', async () => {
@@ -117,9 +165,17 @@ describe('mcp-proxy', function () {
   it('fails a call cleanly when its server crashes mid-call, then reconnects the server', async () => {
     const crashed = await proxy.call('call', { server: 'moody', tool: 'crash' }, ctx(10_000));
     expect(crashed.isError).to.equal(true);
-    expect(await proxy.call('call', { server: 'everything', tool: 'echo', arguments: { message: 'still here' } }, ctx())).to.deep.equal({ output: 'Echo: still here' });
-    await until(async () => !(await proxy.call('call', { server: 'moody', tool: 'ok', arguments: { text: 'back' } }, ctx())).isError, 'moody to come back');
-    expect(await proxy.call('call', { server: 'moody', tool: 'ok', arguments: { text: 'back' } }, ctx())).to.deep.equal({ output: 'ok: back' });
+    expect(
+      await proxy.call('call', { server: 'everything', tool: 'echo', arguments: { message: 'still here' } }, ctx()),
+    ).to.deep.equal({ output: 'Echo: still here' });
+    await until(
+      async () =>
+        !(await proxy.call('call', { server: 'moody', tool: 'ok', arguments: { text: 'back' } }, ctx())).isError,
+      'moody to come back',
+    );
+    expect(await proxy.call('call', { server: 'moody', tool: 'ok', arguments: { text: 'back' } }, ctx())).to.deep.equal(
+      { output: 'ok: back' },
+    );
   });
 
   it('follows tools/list_changed and tells its listeners', async () => {
@@ -127,13 +183,20 @@ describe('mcp-proxy', function () {
     const off = proxy.onChange(() => changes++);
     await proxy.call('call', { server: 'moody', tool: 'grow' }, ctx());
     await until(() => changes > 0, 'a change notification');
-    const listing = (await proxy.call('list', {}, ctx())).output as Array<{ server: string; tools: Array<{ name: string }> }>;
+    const listing = (await proxy.call('list', {}, ctx())).output as Array<{
+      server: string;
+      tools: Array<{ name: string }>;
+    }>;
     expect(listing.find((s) => s.server === 'moody')!.tools.map((t) => t.name)).to.include('grown');
     off();
   });
 
   it('reads resources', async () => {
-    const result = await proxy.call('read_resource', { server: 'everything', uri: 'demo://resource/static/document/architecture.md' }, ctx());
+    const result = await proxy.call(
+      'read_resource',
+      { server: 'everything', uri: 'demo://resource/static/document/architecture.md' },
+      ctx(),
+    );
     expect(result.isError).to.equal(undefined);
     expect(JSON.stringify(result.output)).to.contain('demo://resource/static/document/architecture.md');
   });
@@ -144,9 +207,15 @@ describe('an embedded task calling a QuickJS tool and an MCP tool', function () 
   it('runs both through the scripted planner on the default plugins', async () => {
     const kernel = await startTestKernel({
       plugins: [
-        { use: '@opspawn/store-sqlite', options: { path: ':memory:' } }, '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted',
+        { use: '@opspawn/store-sqlite', options: { path: ':memory:' } },
+        '@opspawn/broker-memory',
+        '@opspawn/memory-buffer',
+        '@opspawn/planner-scripted',
         { use: '@opspawn/tools-quickjs', options: { dirs: [join(REPO, 'config/tools')], watch: false } },
-        { use: '@opspawn/mcp-proxy', options: { servers: { everything: { transport: 'stdio', command: process.execPath, args: [EVERYTHING] } } } },
+        {
+          use: '@opspawn/mcp-proxy',
+          options: { servers: { everything: { transport: 'stdio', command: process.execPath, args: [EVERYTHING] } } },
+        },
       ],
     });
     const tasks = kernel.get(services.taskService);
@@ -155,7 +224,14 @@ describe('an embedded task calling a QuickJS tool and an MCP tool', function () 
       input: {
         plan: [
           { tool: 'js__calculate', arguments: { expression: '6 * 7' } },
-          { tool: 'mcp__call', arguments: { server: 'everything', tool: 'echo', arguments: { message: 'answer {{ steps[0].output.value }}' } } },
+          {
+            tool: 'mcp__call',
+            arguments: {
+              server: 'everything',
+              tool: 'echo',
+              arguments: { message: 'answer {{ steps[0].output.value }}' },
+            },
+          },
         ],
       },
     });

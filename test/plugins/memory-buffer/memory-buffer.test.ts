@@ -8,7 +8,11 @@ memoryContract('memory-buffer', async () => ({ memory: new BufferMemory() }));
 const system = (content: string): ChatMessage => ({ role: 'system', content });
 const user = (content: string): ChatMessage => ({ role: 'user', content });
 const assistant = (content: string): ChatMessage => ({ role: 'assistant', content });
-const askTools = (...ids: string[]): ChatMessage => ({ role: 'assistant', content: '', toolCalls: ids.map((id) => ({ id, tool: 'math__add', arguments: { a: 1, b: 2 } })) });
+const askTools = (...ids: string[]): ChatMessage => ({
+  role: 'assistant',
+  content: '',
+  toolCalls: ids.map((id) => ({ id, tool: 'math__add', arguments: { a: 1, b: 2 } })),
+});
 const toolResult = (id: string): ChatMessage => ({ role: 'tool', content: '3', toolCallId: id, name: 'math__add' });
 const contents = (messages: ChatMessage[]) => messages.map((m) => m.content);
 
@@ -49,7 +53,10 @@ describe('memory-buffer', () => {
     expect(approximateTokens(call)).to.equal(Math.ceil(JSON.stringify(call.toolCalls).length / 4));
     const memory = new BufferMemory({ maxTokens: 25 });
     // 40 characters each: 10 tokens; two fit in 25, three do not.
-    await memory.append('s', ['a', 'b', 'c', 'd'].map((c) => user(c.repeat(40))));
+    await memory.append(
+      's',
+      ['a', 'b', 'c', 'd'].map((c) => user(c.repeat(40))),
+    );
     expect(contents(await memory.load('s'))).to.deep.equal(['c'.repeat(40), 'd'.repeat(40)]);
   });
 

@@ -16,9 +16,10 @@ const contents = (messages: ChatMessage[]) => messages.map((m) => m.content);
 /** A raw client, to look at what the plugin stored as an operator would with redis-cli. */
 function rawRedis() {
   const client = redis.createClient(REDIS_URL);
-  const send = <T>(command: string, ...args: Array<string | number>) => new Promise<T>((resolve, reject) => {
-    client.send_command(command, args, (error: Error | null, reply: T) => (error ? reject(error) : resolve(reply)));
-  });
+  const send = <T>(command: string, ...args: Array<string | number>) =>
+    new Promise<T>((resolve, reject) => {
+      client.send_command(command, args, (error: Error | null, reply: T) => (error ? reject(error) : resolve(reply)));
+    });
   return { send, close: () => new Promise<void>((resolve) => client.quit(() => resolve())) };
 }
 
@@ -75,7 +76,10 @@ describe('memory-redis (needs Redis)', function () {
   });
 
   it('keeps each batch together and in order when two workers append at once', async () => {
-    const [a, b] = [await worker({ maxMessages: 1000, maxTokens: 1_000_000 }), await worker({ maxMessages: 1000, maxTokens: 1_000_000 })];
+    const [a, b] = [
+      await worker({ maxMessages: 1000, maxTokens: 1_000_000 }),
+      await worker({ maxMessages: 1000, maxTokens: 1_000_000 }),
+    ];
     const s = session('concurrent');
     const batch = (w: string, n: number) => Array.from({ length: 5 }, (_, i) => user(`${w}${n}.${i}`));
     const appendAll = async (memory: Memory, w: string) => {
@@ -86,19 +90,33 @@ describe('memory-redis (needs Redis)', function () {
     const loaded = contents(await a.load(s));
     expect(loaded).to.have.length(200);
     for (let i = 0; i < loaded.length; i += 5) {
-      const [w, n] = loaded[i]!.split(/[.]/)[0]!.match(/^([ab])(\d+)$/)!.slice(1);
+      const [w, n] = loaded[i]!.split(/[.]/)[0]!
+        .match(/^([ab])(\d+)$/)!
+        .slice(1);
       expect(loaded.slice(i, i + 5), `batch starting at ${i}`).to.deep.equal(contents(batch(w!, Number(n))));
     }
     for (const w of ['a', 'b']) {
       const ownBatches = loaded.filter((c) => c.startsWith(w) && c.endsWith('.0'));
-      expect(ownBatches, `${w}'s batches in the order it sent them`).to.deep.equal(Array.from({ length: 20 }, (_, n) => `${w}${n}.0`));
+      expect(ownBatches, `${w}'s batches in the order it sent them`).to.deep.equal(
+        Array.from({ length: 20 }, (_, n) => `${w}${n}.0`),
+      );
     }
   });
 
   it('never stores more than maxMessages for a session, however many workers append at once', async () => {
-    const workers = await Promise.all([worker({ maxMessages: 7 }), worker({ maxMessages: 7 }), worker({ maxMessages: 7 })]);
+    const workers = await Promise.all([
+      worker({ maxMessages: 7 }),
+      worker({ maxMessages: 7 }),
+      worker({ maxMessages: 7 }),
+    ]);
     const s = session('bounded');
-    await Promise.all(workers.flatMap((memory, w) => Array.from({ length: 30 }, (_, n) => memory.append(s, [user(`${w}/${n}/0`), user(`${w}/${n}/1`), user(`${w}/${n}/2`)]))));
+    await Promise.all(
+      workers.flatMap((memory, w) =>
+        Array.from({ length: 30 }, (_, n) =>
+          memory.append(s, [user(`${w}/${n}/0`), user(`${w}/${n}/1`), user(`${w}/${n}/2`)]),
+        ),
+      ),
+    );
     expect(await raw.send('LLEN', `${PREFIX}${s}:messages`)).to.equal(7);
     const window = contents(await workers[0]!.load(s));
     expect(window).to.have.length(7);
@@ -127,15 +145,25 @@ describe('memory-redis (needs Redis)', function () {
     const memory = await worker({ maxTokens: 25 });
     const s = session('tokens');
     // 40 characters each: 10 tokens; two fit in 25, three do not.
-    await memory.append(s, ['a', 'b', 'c', 'd'].map((c) => user(c.repeat(40))));
+    await memory.append(
+      s,
+      ['a', 'b', 'c', 'd'].map((c) => user(c.repeat(40))),
+    );
     expect(contents(await memory.load(s))).to.deep.equal(['c'.repeat(40), 'd'.repeat(40)]);
   });
 
   it('drops tool results at the start of the window whose tool call was cut off', async () => {
     const memory = await worker({ maxMessages: 3 });
     const s = session('orphans');
-    await memory.append(s, [user('add'), { role: 'assistant', content: '', toolCalls: [{ id: 'c1', tool: 'math__add', arguments: {} }] }]);
-    await memory.append(s, [{ role: 'tool', content: '3', toolCallId: 'c1', name: 'math__add' }, { role: 'assistant', content: '3' }, user('thanks')]);
+    await memory.append(s, [
+      user('add'),
+      { role: 'assistant', content: '', toolCalls: [{ id: 'c1', tool: 'math__add', arguments: {} }] },
+    ]);
+    await memory.append(s, [
+      { role: 'tool', content: '3', toolCallId: 'c1', name: 'math__add' },
+      { role: 'assistant', content: '3' },
+      user('thanks'),
+    ]);
     expect(contents(await memory.load(s))).to.deep.equal(['3', 'thanks']);
   });
 
@@ -165,7 +193,11 @@ describe('memory-redis (needs Redis)', function () {
     await memory.append(s, [user('fine')]);
     await raw.send('RPUSH', `${PREFIX}${s}:messages`, '{not json');
     const error = await memory.load(s).catch((e: Error) => e);
-    expect(String(error)).to.match(new RegExp(`^OPSPAWN_TASK_INTERNAL: memory-redis: Redis key '${PREFIX}${s}:messages' holds a message at index -1, which is not JSON`));
+    expect(String(error)).to.match(
+      new RegExp(
+        `^OPSPAWN_TASK_INTERNAL: memory-redis: Redis key '${PREFIX}${s}:messages' holds a message at index -1, which is not JSON`,
+      ),
+    );
     expect(String(error)).to.contain(`(fix: delete it (DEL ${PREFIX}${s}:messages)`);
   });
 
@@ -174,14 +206,21 @@ describe('memory-redis (needs Redis)', function () {
     const s = session('foreign');
     await raw.send('SET', `${PREFIX}${s}:messages`, 'a plain string');
     const error = await memory.append(s, [user('hello')]).catch((e: Error) => e);
-    expect(String(error)).to.contain(`memory-redis: Redis key '${PREFIX}${s}:messages' or '${PREFIX}${s}:system' holds a value of another type`);
+    expect(String(error)).to.contain(
+      `memory-redis: Redis key '${PREFIX}${s}:messages' or '${PREFIX}${s}:system' holds a value of another type`,
+    );
   });
 
   describe('in a kernel', () => {
     const kernels: TestKernel[] = [];
     const boot = async () => {
       const kernel = await startTestKernel({
-        plugins: ['@opspawn/store-memory', '@opspawn/broker-memory', '@opspawn/planner-scripted', { use: '@opspawn/memory-redis', options: { url: REDIS_URL, keyPrefix: PREFIX } }],
+        plugins: [
+          '@opspawn/store-memory',
+          '@opspawn/broker-memory',
+          '@opspawn/planner-scripted',
+          { use: '@opspawn/memory-redis', options: { url: REDIS_URL, keyPrefix: PREFIX } },
+        ],
       });
       kernels.push(kernel);
       return kernel;
@@ -203,7 +242,12 @@ describe('memory-redis (needs Redis)', function () {
       await run(second, 'what did I ask you to remember?', '7');
 
       const memory = second.get(extensionPoints.memory).find((p) => p.plugin === 'memory-redis')!.value;
-      expect(contents(await memory.load(sessionId))).to.deep.equal(['remember 7', 'remembered', 'what did I ask you to remember?', '7']);
+      expect(contents(await memory.load(sessionId))).to.deep.equal([
+        'remember 7',
+        'remembered',
+        'what did I ask you to remember?',
+        '7',
+      ]);
       const report = await second.get(services.health).report();
       expect(report.checks['memory-redis:memory']).to.deep.include({ state: 'ok' });
     });
@@ -211,7 +255,12 @@ describe('memory-redis (needs Redis)', function () {
     it('fails the boot when Redis cannot be reached, naming the url and what to do', async () => {
       const url = `redis://127.0.0.1:${await closedPort()}`;
       const error = await startTestKernel({
-        plugins: ['@opspawn/store-memory', '@opspawn/broker-memory', '@opspawn/planner-scripted', { use: '@opspawn/memory-redis', options: { url, connectTimeoutMs: 2000 } }],
+        plugins: [
+          '@opspawn/store-memory',
+          '@opspawn/broker-memory',
+          '@opspawn/planner-scripted',
+          { use: '@opspawn/memory-redis', options: { url, connectTimeoutMs: 2000 } },
+        ],
       }).catch((e: Error) => e);
       expect(String(error)).to.contain(`memory-redis cannot reach Redis at ${url}`);
       expect(String(error)).to.contain('ECONNREFUSED');
@@ -221,7 +270,9 @@ describe('memory-redis (needs Redis)', function () {
     it('does not show the password of the url it could not reach', async () => {
       const url = `redis://:s3cret@127.0.0.1:${await closedPort()}`;
       const error = await RedisMemory.open({ url, connectTimeoutMs: 2000 }).catch((e: Error) => e);
-      expect(String(error)).to.match(/^OPSPAWN_PLUGIN_START_FAILED: memory-redis cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+/);
+      expect(String(error)).to.match(
+        /^OPSPAWN_PLUGIN_START_FAILED: memory-redis cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+/,
+      );
       expect(String(error)).not.to.contain('s3cret');
     });
   });

@@ -39,7 +39,8 @@ export class ChatServer {
     let raw = '';
     for await (const chunk of req) raw += chunk;
     this.requests.push({ path: req.url, auth: req.headers.authorization, body: JSON.parse(raw || '{}') });
-    const answer = this.answers.length > 1 ? this.answers.shift()! : this.answers[0] ?? { body: completion({ content: 'ok' }) };
+    const answer =
+      this.answers.length > 1 ? this.answers.shift()! : (this.answers[0] ?? { body: completion({ content: 'ok' }) });
     if (answer.hang) return;
     res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers });
     res.end(JSON.stringify(answer.body ?? {}));
@@ -47,16 +48,36 @@ export class ChatServer {
 }
 
 /** A chat completion as OpenAI (and Ollama, llama.cpp, vLLM) send it. */
-export function completion(message: { content?: string | null; tool_calls?: Array<{ id?: string; name: string; arguments: string }> }, finish = message.tool_calls ? 'tool_calls' : 'stop') {
+export function completion(
+  message: { content?: string | null; tool_calls?: Array<{ id?: string; name: string; arguments: string }> },
+  finish = message.tool_calls ? 'tool_calls' : 'stop',
+) {
   return {
-    id: 'chatcmpl-test', object: 'chat.completion', created: 1_700_000_000, model: 'test-model',
-    choices: [{
-      index: 0, finish_reason: finish, logprobs: null,
-      message: {
-        role: 'assistant', content: message.content ?? null, refusal: null,
-        ...(message.tool_calls ? { tool_calls: message.tool_calls.map((c, i) => ({ id: c.id ?? `call_${i}`, type: 'function', function: { name: c.name, arguments: c.arguments } })) } : {}),
+    id: 'chatcmpl-test',
+    object: 'chat.completion',
+    created: 1_700_000_000,
+    model: 'test-model',
+    choices: [
+      {
+        index: 0,
+        finish_reason: finish,
+        logprobs: null,
+        message: {
+          role: 'assistant',
+          content: message.content ?? null,
+          refusal: null,
+          ...(message.tool_calls
+            ? {
+                tool_calls: message.tool_calls.map((c, i) => ({
+                  id: c.id ?? `call_${i}`,
+                  type: 'function',
+                  function: { name: c.name, arguments: c.arguments },
+                })),
+              }
+            : {}),
+        },
       },
-    }],
+    ],
     usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
   };
 }

@@ -10,43 +10,84 @@ before(() => server.start());
 after(() => server.stop());
 
 const options = (extra: Partial<OpenAIPlannerOptions> = {}): OpenAIPlannerOptions => ({
-  baseURL: server.url, apiKey: 'sk-test', model: 'test-model', timeoutMs: 5000, maxRetries: 2,
-  systemPrompt: 'You are a test agent.', headers: { 'x-title': 'opspawn-tests' }, jsonOutput: false, ...extra,
+  baseURL: server.url,
+  apiKey: 'sk-test',
+  model: 'test-model',
+  timeoutMs: 5000,
+  maxRetries: 2,
+  systemPrompt: 'You are a test agent.',
+  headers: { 'x-title': 'opspawn-tests' },
+  jsonOutput: false,
+  ...extra,
 });
 
-const tools = [{ name: 't__add', description: 'adds', inputSchema: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } } } }];
+const tools = [
+  {
+    name: 't__add',
+    description: 'adds',
+    inputSchema: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } } },
+  },
+];
 
 function request(overrides: Partial<PlanRequest> = {}): PlanRequest {
   const task: Task = sampleTask({ goal: 'add 2 and 3', planner: 'planner-openai' });
-  return { task, messages: [{ role: 'user', content: task.goal }], tools, step: 1, history: [], signal: new AbortController().signal, ...overrides };
+  return {
+    task,
+    messages: [{ role: 'user', content: task.goal }],
+    tools,
+    step: 1,
+    history: [],
+    signal: new AbortController().signal,
+    ...overrides,
+  };
 }
 
 describe('planner-openai', function () {
   it('turns tool calls into a tools decision and sends model, system prompt, messages and tools', async () => {
-    server.script({ body: completion({ content: 'I will add.', tool_calls: [{ id: 'call_a', name: 't__add', arguments: '{"a":2,"b":3}' }] }) });
+    server.script({
+      body: completion({
+        content: 'I will add.',
+        tool_calls: [{ id: 'call_a', name: 't__add', arguments: '{"a":2,"b":3}' }],
+      }),
+    });
     const decision = await new OpenAIPlanner(options()).plan(request());
-    expect(decision).to.deep.equal({ kind: 'tools', thought: 'I will add.', calls: [{ id: 'call_a', tool: 't__add', arguments: { a: 2, b: 3 } }] });
+    expect(decision).to.deep.equal({
+      kind: 'tools',
+      thought: 'I will add.',
+      calls: [{ id: 'call_a', tool: 't__add', arguments: { a: 2, b: 3 } }],
+    });
     const sent = server.requests[0]!;
     expect(sent.path).to.equal('/v1/chat/completions');
     expect(sent.auth).to.equal('Bearer sk-test');
     expect(sent.body.model).to.equal('test-model');
-    expect(sent.body.messages).to.deep.equal([{ role: 'system', content: 'You are a test agent.' }, { role: 'user', content: 'add 2 and 3' }]);
-    expect(sent.body.tools).to.deep.equal([{ type: 'function', function: { name: 't__add', description: 'adds', parameters: tools[0]!.inputSchema } }]);
+    expect(sent.body.messages).to.deep.equal([
+      { role: 'system', content: 'You are a test agent.' },
+      { role: 'user', content: 'add 2 and 3' },
+    ]);
+    expect(sent.body.tools).to.deep.equal([
+      { type: 'function', function: { name: 't__add', description: 'adds', parameters: tools[0]!.inputSchema } },
+    ]);
   });
 
   it('sends earlier steps as assistant tool calls and tool messages with matching ids', async () => {
     server.script({ body: completion({ content: 'The sum is 5.' }) });
-    const decision = await new OpenAIPlanner(options()).plan(request({
-      step: 2,
-      messages: [
-        { role: 'user', content: 'add 2 and 3' },
-        { role: 'assistant', content: '', toolCalls: [{ id: 'call_a', tool: 't__add', arguments: { a: 2, b: 3 } }] },
-        { role: 'tool', toolCallId: 'call_a', name: 't__add', content: '{"sum":5}' },
-      ],
-    }));
+    const decision = await new OpenAIPlanner(options()).plan(
+      request({
+        step: 2,
+        messages: [
+          { role: 'user', content: 'add 2 and 3' },
+          { role: 'assistant', content: '', toolCalls: [{ id: 'call_a', tool: 't__add', arguments: { a: 2, b: 3 } }] },
+          { role: 'tool', toolCallId: 'call_a', name: 't__add', content: '{"sum":5}' },
+        ],
+      }),
+    );
     expect(decision).to.deep.equal({ kind: 'final', output: 'The sum is 5.' });
     expect(server.requests[0]!.body.messages.slice(2)).to.deep.equal([
-      { role: 'assistant', content: null, tool_calls: [{ id: 'call_a', type: 'function', function: { name: 't__add', arguments: '{"a":2,"b":3}' } }] },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ id: 'call_a', type: 'function', function: { name: 't__add', arguments: '{"a":2,"b":3}' } }],
+      },
       { role: 'tool', tool_call_id: 'call_a', content: '{"sum":5}' },
     ]);
   });
@@ -57,14 +98,19 @@ describe('planner-openai', function () {
       { status: 500, body: { error: { message: 'oops' } } },
       { body: completion({ content: 'done' }) },
     );
-    expect(await new OpenAIPlanner(options({ maxRetries: 3 })).plan(request())).to.deep.equal({ kind: 'final', output: 'done' });
+    expect(await new OpenAIPlanner(options({ maxRetries: 3 })).plan(request())).to.deep.equal({
+      kind: 'final',
+      output: 'done',
+    });
     expect(server.requests).to.have.length(3);
   });
 
   it('does not retry a 401 and says to check the key', async () => {
     server.script({ status: 401, body: { error: { message: 'bad key' } } });
     const error = await new OpenAIPlanner(options()).plan(request()).catch((e: Error) => e);
-    expect(String(error)).to.match(/^OPSPAWN_PLANNER_FAILED: chat completion at .* failed \(HTTP 401\): .*\(fix: check apiKey\)$/);
+    expect(String(error)).to.match(
+      /^OPSPAWN_PLANNER_FAILED: chat completion at .* failed \(HTTP 401\): .*\(fix: check apiKey\)$/,
+    );
     expect(server.requests).to.have.length(1);
   });
 
@@ -73,21 +119,41 @@ describe('planner-openai', function () {
     expect(parseArguments('"{\\"a\\":1}"')).to.deep.equal({ a: 1 });
     expect(parseArguments('')).to.deep.equal({});
     expect(parseArguments('{a: 1')).to.equal('{a: 1');
-    server.script({ body: completion({ tool_calls: [{ id: '', name: 't__add', arguments: '{not json' }, { name: 'made_up', arguments: '{}' }] }) });
+    server.script({
+      body: completion({
+        tool_calls: [
+          { id: '', name: 't__add', arguments: '{not json' },
+          { name: 'made_up', arguments: '{}' },
+        ],
+      }),
+    });
     const decision = await new OpenAIPlanner(options()).plan(request({ step: 4 }));
-    expect(decision).to.deep.equal({ kind: 'tools', calls: [{ id: 'call_4_0', tool: 't__add', arguments: '{not json' }, { id: 'call_1', tool: 'made_up', arguments: {} }] });
+    expect(decision).to.deep.equal({
+      kind: 'tools',
+      calls: [
+        { id: 'call_4_0', tool: 't__add', arguments: '{not json' },
+        { id: 'call_1', tool: 'made_up', arguments: {} },
+      ],
+    });
   });
 
   it('refuses an answer with no choices, or with neither content nor tool calls', async () => {
     server.script({ body: { id: 'x', object: 'chat.completion', created: 1, model: 'm', choices: [] } });
-    expect(String(await new OpenAIPlanner(options()).plan(request()).catch((e: Error) => e))).to.match(/^OPSPAWN_PLANNER_INVALID_DECISION: the model answered with no choices/);
+    expect(String(await new OpenAIPlanner(options()).plan(request()).catch((e: Error) => e))).to.match(
+      /^OPSPAWN_PLANNER_INVALID_DECISION: the model answered with no choices/,
+    );
     server.script({ body: completion({ content: null }, 'length') });
-    expect(String(await new OpenAIPlanner(options()).plan(request()).catch((e: Error) => e))).to.contain('neither content nor tool calls (finish_reason length)');
+    expect(String(await new OpenAIPlanner(options()).plan(request()).catch((e: Error) => e))).to.contain(
+      'neither content nor tool calls (finish_reason length)',
+    );
   });
 
   it('parses a JSON final answer when jsonOutput is on', async () => {
     server.script({ body: completion({ content: '```json\n{"sum": 5}\n```' }) });
-    expect(await new OpenAIPlanner(options({ jsonOutput: true })).plan(request())).to.deep.equal({ kind: 'final', output: { sum: 5 } });
+    expect(await new OpenAIPlanner(options({ jsonOutput: true })).plan(request())).to.deep.equal({
+      kind: 'final',
+      output: { sum: 5 },
+    });
   });
 
   it('aborts an in-flight request when the signal aborts', async () => {
@@ -105,8 +171,15 @@ describe('planner-openai', function () {
       { body: completion({ content: 'The sum is 5.' }) },
     );
     const kernel = await startTestKernel({
-      plugins: [...EMBEDDED_MEMORY_PLUGINS, { use: '@opspawn/planner-openai', options: { baseURL: server.url, model: 'test-model', maxRetries: 0 } },
-        { use: toolsPlugin('adder', 't', [{ name: 'add', description: 'adds', inputSchema: { type: 'object' }, run: ({ a, b }) => ({ sum: a + b }) }]) }],
+      plugins: [
+        ...EMBEDDED_MEMORY_PLUGINS,
+        { use: '@opspawn/planner-openai', options: { baseURL: server.url, model: 'test-model', maxRetries: 0 } },
+        {
+          use: toolsPlugin('adder', 't', [
+            { name: 'add', description: 'adds', inputSchema: { type: 'object' }, run: ({ a, b }) => ({ sum: a + b }) },
+          ]),
+        },
+      ],
       planner: 'planner-openai',
     });
     const tasks = kernel.get(services.taskService);
@@ -115,7 +188,11 @@ describe('planner-openai', function () {
     const done = await tasks.get(task.id);
     expect(done.status).to.equal('succeeded');
     expect(done.output).to.equal('The sum is 5.');
-    expect(server.requests[1]!.body.messages.at(-1)).to.deep.equal({ role: 'tool', tool_call_id: 'call_1', content: '{"sum":5}' });
+    expect(server.requests[1]!.body.messages.at(-1)).to.deep.equal({
+      role: 'tool',
+      tool_call_id: 'call_1',
+      content: '{"sum":5}',
+    });
     await kernel.stop();
   });
 });

@@ -13,18 +13,37 @@ describe('store-postgres (needs PostgreSQL)', function () {
   });
   after(async () => {
     const client = new pg.Client({ connectionString: POSTGRES_URL });
-    await client.connect().then(() => client.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`)).catch(() => undefined);
+    await client
+      .connect()
+      .then(() => client.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`))
+      .catch(() => undefined);
     await client.end().catch(() => undefined);
   });
 
   storeContract('store-postgres', async () => {
-    const store = await PostgresTaskStore.open({ connectionString: POSTGRES_URL, poolSize: 8, schema: SCHEMA, statementTimeoutMs: 10_000, connectTimeoutMs: 5000 });
+    const store = await PostgresTaskStore.open({
+      connectionString: POSTGRES_URL,
+      poolSize: 8,
+      schema: SCHEMA,
+      statementTimeoutMs: 10_000,
+      connectTimeoutMs: 5000,
+    });
     return { store, cleanup: () => store.close() };
   });
 
   it('migrates once when many processes open the same database together', async () => {
     const schema = `${SCHEMA}_race`;
-    const stores = await Promise.all(Array.from({ length: 5 }, () => PostgresTaskStore.open({ connectionString: POSTGRES_URL, poolSize: 2, schema, statementTimeoutMs: 10_000, connectTimeoutMs: 5000 })));
+    const stores = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        PostgresTaskStore.open({
+          connectionString: POSTGRES_URL,
+          poolSize: 2,
+          schema,
+          statementTimeoutMs: 10_000,
+          connectTimeoutMs: 5000,
+        }),
+      ),
+    );
     const client = new pg.Client({ connectionString: POSTGRES_URL });
     await client.connect();
     const { rows } = await client.query(`SELECT count(*)::int n FROM ${schema}.opspawn_schema_migrations`);
@@ -36,7 +55,12 @@ describe('store-postgres (needs PostgreSQL)', function () {
 
   it('runs tasks end to end as the active store of a kernel', async () => {
     const kernel = await startTestKernel({
-      plugins: [{ use: '@opspawn/store-postgres', options: { connectionString: POSTGRES_URL, schema: SCHEMA } }, '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted'],
+      plugins: [
+        { use: '@opspawn/store-postgres', options: { connectionString: POSTGRES_URL, schema: SCHEMA } },
+        '@opspawn/broker-memory',
+        '@opspawn/memory-buffer',
+        '@opspawn/planner-scripted',
+      ],
     });
     const tasks = kernel.get(services.taskService);
     const { task } = await tasks.submit({ goal: 'pg', input: { plan: [], final: { ok: true } } });
@@ -48,8 +72,16 @@ describe('store-postgres (needs PostgreSQL)', function () {
   });
 
   it('says where it could not connect, without the password', async () => {
-    const error = await PostgresTaskStore.open({ connectionString: 'postgres://me:secret@127.0.0.1:1/none', poolSize: 1, schema: 'public', statementTimeoutMs: 1000, connectTimeoutMs: 1000 }).catch((e: Error) => e);
-    expect(String(error)).to.match(/OPSPAWN_PLUGIN_START_FAILED: cannot use PostgreSQL at postgres:\/\/me:\*\*\*@127\.0\.0\.1:1\/none/);
+    const error = await PostgresTaskStore.open({
+      connectionString: 'postgres://me:secret@127.0.0.1:1/none',
+      poolSize: 1,
+      schema: 'public',
+      statementTimeoutMs: 1000,
+      connectTimeoutMs: 1000,
+    }).catch((e: Error) => e);
+    expect(String(error)).to.match(
+      /OPSPAWN_PLUGIN_START_FAILED: cannot use PostgreSQL at postgres:\/\/me:\*\*\*@127\.0\.0\.1:1\/none/,
+    );
     expect(String(error)).not.to.contain('secret');
   });
 });

@@ -8,7 +8,13 @@ import { SqliteTaskStore } from '@opspawn/store-sqlite';
 storeContract('store-sqlite (file)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'opspawn-sqlite-'));
   const store = SqliteTaskStore.open({ path: join(dir, 'nested/tasks.db'), busyTimeoutMs: 2000 });
-  return { store, cleanup: async () => { store.close(); rmSync(dir, { recursive: true, force: true }); } };
+  return {
+    store,
+    cleanup: async () => {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 });
 
 describe('store-sqlite', function () {
@@ -45,8 +51,12 @@ describe('store-sqlite', function () {
 
   it('says which file it cannot open and what to do', async () => {
     writeFileSync(join(dir, 'not-a-db'), 'hello, I am text');
-    expect(() => SqliteTaskStore.open({ path: join(dir, 'not-a-db'), busyTimeoutMs: 100 })).to.throw(/OPSPAWN|cannot open the SQLite database .*not-a-db/);
+    expect(() => SqliteTaskStore.open({ path: join(dir, 'not-a-db'), busyTimeoutMs: 100 })).to.throw(
+      /OPSPAWN|cannot open the SQLite database .*not-a-db/,
+    );
     writeFileSync(join(dir, 'file'), '');
-    expect(() => SqliteTaskStore.open({ path: join(dir, 'file/sub/tasks.db'), busyTimeoutMs: 100 })).to.throw(/cannot open the SQLite database .*file\/sub\/tasks.db/);
+    expect(() => SqliteTaskStore.open({ path: join(dir, 'file/sub/tasks.db'), busyTimeoutMs: 100 })).to.throw(
+      /cannot open the SQLite database .*file\/sub\/tasks.db/,
+    );
   });
 });

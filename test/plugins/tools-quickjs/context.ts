@@ -6,7 +6,9 @@ export interface LogLine {
 }
 
 /** A tool-call context whose `log` lines are kept in `logs`. */
-export function callContext(options: { signal?: AbortSignal; deadline?: number; onLog?: (line: LogLine) => void } = {}): ToolCallContext & { logs: LogLine[] } {
+export function callContext(
+  options: { signal?: AbortSignal; deadline?: number; onLog?: (line: LogLine) => void } = {},
+): ToolCallContext & { logs: LogLine[] } {
   const logs: LogLine[] = [];
   return {
     signal: options.signal ?? new AbortController().signal,
@@ -24,11 +26,16 @@ export function callContext(options: { signal?: AbortSignal; deadline?: number; 
 export function recordingLogger(): Logger & { lines: Array<{ level: string; msg: string; obj: unknown }> } {
   const lines: Array<{ level: string; msg: string; obj: unknown }> = [];
   const at = (level: string) => (obj: object | string, msg?: string) => {
-    lines.push({ level, msg: typeof obj === 'string' ? obj : msg ?? '', obj });
+    lines.push({ level, msg: typeof obj === 'string' ? obj : (msg ?? ''), obj });
   };
   const logger = {
     lines,
-    trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'),
+    trace: at('trace'),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    fatal: at('fatal'),
     child: () => logger,
   };
   return logger;

@@ -12,7 +12,10 @@ describe('tools-quickjs: the fetch capability', () => {
 
   before(async () => {
     server = createServer((req, res) => {
-      if (req.url === '/data') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ hello: 'sandbox', method: req.method }));
+      if (req.url === '/data')
+        return void res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ hello: 'sandbox', method: req.method }));
       if (req.url === '/big') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('x'.repeat(100_000));
       if (req.url === '/elsewhere') return void res.writeHead(302, { location: `http://localhost:${port}/data` }).end();
       if (req.url === '/hang') return; // never answers
@@ -43,17 +46,23 @@ describe('tools-quickjs: the fetch capability', () => {
 
   it('offers http_get once fetch is granted, and it reaches a listed host', async () => {
     expect((await provider.list()).map((t) => t.name)).to.include('http_get');
-    expect(await get(`${base}/data`)).to.deep.equal({ output: { status: 200, contentType: 'application/json', json: { hello: 'sandbox', method: 'GET' } } });
+    expect(await get(`${base}/data`)).to.deep.equal({
+      output: { status: 200, contentType: 'application/json', json: { hello: 'sandbox', method: 'GET' } },
+    });
   });
 
   it('refuses a host that is not listed, naming it', async () => {
     const { code, message } = await failure(`http://localhost:${port}/data`);
     expect(code).to.equal(SandboxErrorCodes.FAILED);
-    expect(message).to.include(`FetchRefused: fetch refused: host 'localhost:${port}' is not in capabilities.fetch.allowHosts (127.0.0.1)`);
+    expect(message).to.include(
+      `FetchRefused: fetch refused: host 'localhost:${port}' is not in capabilities.fetch.allowHosts (127.0.0.1)`,
+    );
   });
 
   it('refuses a redirect to a host that is not listed', async () => {
-    expect((await failure(`${base}/elsewhere`)).message).to.include(`host 'localhost:${port}' is not in capabilities.fetch.allowHosts`);
+    expect((await failure(`${base}/elsewhere`)).message).to.include(
+      `host 'localhost:${port}' is not in capabilities.fetch.allowHosts`,
+    );
   });
 
   it('refuses a response larger than maxResponseBytes', async () => {
@@ -69,7 +78,11 @@ describe('tools-quickjs: the fetch capability', () => {
   });
 
   it('is absent for tools that do not declare it', async () => {
-    const escaping = new QuickJsToolProvider({ dirs: ['./test/plugins/tools-quickjs/fixtures/hostile'], watch: false, capabilities: { fetch: { allowHosts: ['127.0.0.1'] } } });
+    const escaping = new QuickJsToolProvider({
+      dirs: ['./test/plugins/tools-quickjs/fixtures/hostile'],
+      watch: false,
+      capabilities: { fetch: { allowHosts: ['127.0.0.1'] } },
+    });
     await escaping.start();
     try {
       const { output } = await escaping.call('escape_attempts', {}, callContext());

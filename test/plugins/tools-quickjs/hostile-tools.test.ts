@@ -19,7 +19,11 @@ describe('tools-quickjs: hostile tools', function () {
       maxOutputBytes: 64 * 1024,
       // echo gets a generous limit: on a loaded machine a fresh worker can take longer than 300 ms to start, and
       // these tests are about hostile tools being stopped, not about how fast echo answers.
-      tools: { waits_forever: { timeoutMs: 20_000 }, native_stall: { memoryLimitBytes: 32 * MiB }, echo: { timeoutMs: 10_000 } },
+      tools: {
+        waits_forever: { timeoutMs: 20_000 },
+        native_stall: { memoryLimitBytes: 32 * MiB },
+        echo: { timeoutMs: 10_000 },
+      },
     });
     await provider.start();
   });
@@ -41,20 +45,32 @@ describe('tools-quickjs: hostile tools', function () {
   }
 
   it('stops an infinite loop at the time limit', async () => {
-    expectFailure(await call('infinite_loop'), SandboxErrorCodes.TIMEOUT, /'infinite_loop' did not finish within its 300 ms time limit/);
+    expectFailure(
+      await call('infinite_loop'),
+      SandboxErrorCodes.TIMEOUT,
+      /'infinite_loop' did not finish within its 300 ms time limit/,
+    );
     await expectAlive();
   });
 
   it('kills the worker of a guest stuck in native code where the interrupt handler never runs, and replaces it', async () => {
     const before = provider.stats().workersReplaced;
-    expectFailure(await call('native_stall'), SandboxErrorCodes.TIMEOUT, /'native_stall' did not finish .* its sandbox was killed/);
+    expectFailure(
+      await call('native_stall'),
+      SandboxErrorCodes.TIMEOUT,
+      /'native_stall' did not finish .* its sandbox was killed/,
+    );
     expect(provider.stats().workersReplaced).to.equal(before + 1);
     await expectAlive();
   });
 
   it('stops a memory bomb at the memory limit and discards the WASM module', async () => {
     const before = provider.stats().modulesDiscarded;
-    expectFailure(await call('memory_bomb'), SandboxErrorCodes.OUT_OF_MEMORY, /'memory_bomb' ran out of memory \(limit 8388608 bytes\)/);
+    expectFailure(
+      await call('memory_bomb'),
+      SandboxErrorCodes.OUT_OF_MEMORY,
+      /'memory_bomb' ran out of memory \(limit 8388608 bytes\)/,
+    );
     expect(provider.stats().modulesDiscarded).to.equal(before + 1);
     await expectAlive();
   });
@@ -65,17 +81,29 @@ describe('tools-quickjs: hostile tools', function () {
   });
 
   it('stops runaway recursion at the stack limit', async () => {
-    expectFailure(await call('deep_recursion'), SandboxErrorCodes.STACK_OVERFLOW, /'deep_recursion' exceeded its stack limit \(262144 bytes\)/);
+    expectFailure(
+      await call('deep_recursion'),
+      SandboxErrorCodes.STACK_OVERFLOW,
+      /'deep_recursion' exceeded its stack limit \(262144 bytes\)/,
+    );
     await expectAlive();
   });
 
   it('reports a promise that can never settle at once instead of waiting for the deadline', async () => {
-    expectFailure(await call('never_settles'), SandboxErrorCodes.NEVER_SETTLES, /'never_settles' returned a promise that can never settle/);
+    expectFailure(
+      await call('never_settles'),
+      SandboxErrorCodes.NEVER_SETTLES,
+      /'never_settles' returned a promise that can never settle/,
+    );
     await expectAlive();
   });
 
   it('refuses output over maxOutputBytes', async () => {
-    expectFailure(await call('huge_output'), SandboxErrorCodes.RESULT_TOO_LARGE, /'huge_output' returned more than 65536 bytes/);
+    expectFailure(
+      await call('huge_output'),
+      SandboxErrorCodes.RESULT_TOO_LARGE,
+      /'huge_output' returned more than 65536 bytes/,
+    );
     await expectAlive();
   });
 
@@ -116,7 +144,8 @@ describe('tools-quickjs: hostile tools', function () {
     const result = await call('escape_attempts');
     expect(result.isError).to.not.equal(true);
     const found = result.output as Record<string, unknown>;
-    for (const name of ['process', 'require', 'setTimeout', 'XMLHttpRequest', 'fetch', 'std', 'os']) expect(found[name], name).to.equal('threw ReferenceError');
+    for (const name of ['process', 'require', 'setTimeout', 'XMLHttpRequest', 'fetch', 'std', 'os'])
+      expect(found[name], name).to.equal('threw ReferenceError');
     expect(found['globalThis.process']).to.equal('undefined');
     expect(found['Function("return this")().process']).to.equal('undefined');
     expect(found['constructor.constructor("return process")()']).to.equal('threw ReferenceError');
@@ -162,24 +191,44 @@ describe('tools-quickjs: hostile tools', function () {
 
   it('stops a running call when its signal is aborted, and the next call works', async () => {
     const controller = new AbortController();
-    const ctx = callContext({ signal: controller.signal, onLog: (line) => line.message === 'started' && controller.abort() });
-    expectFailure(await provider.call('waits_forever', {}, ctx), SandboxErrorCodes.CANCELLED, /'waits_forever' was cancelled/);
+    const ctx = callContext({
+      signal: controller.signal,
+      onLog: (line) => line.message === 'started' && controller.abort(),
+    });
+    expectFailure(
+      await provider.call('waits_forever', {}, ctx),
+      SandboxErrorCodes.CANCELLED,
+      /'waits_forever' was cancelled/,
+    );
     await expectAlive();
   });
 
   it('does not start a call whose signal is already aborted', async () => {
     const controller = new AbortController();
     controller.abort();
-    expectFailure(await provider.call('echo', {}, callContext({ signal: controller.signal })), SandboxErrorCodes.CANCELLED, /cancelled/);
+    expectFailure(
+      await provider.call('echo', {}, callContext({ signal: controller.signal })),
+      SandboxErrorCodes.CANCELLED,
+      /cancelled/,
+    );
   });
 
   it('honours a task deadline sooner than the tool limit', async () => {
-    expectFailure(await provider.call('waits_forever', {}, callContext({ deadline: Date.now() + 100 })), SandboxErrorCodes.TIMEOUT, /'waits_forever' did not finish/);
+    expectFailure(
+      await provider.call('waits_forever', {}, callContext({ deadline: Date.now() + 100 })),
+      SandboxErrorCodes.TIMEOUT,
+      /'waits_forever' did not finish/,
+    );
     await expectAlive();
   });
 
   it('runs calls in parallel on its workers while a hostile call is being stopped', async () => {
-    const [stuck, ...others] = await Promise.all([call('infinite_loop'), call('echo', { n: 1 }), call('echo', { n: 2 }), call('echo', { n: 3 })]);
+    const [stuck, ...others] = await Promise.all([
+      call('infinite_loop'),
+      call('echo', { n: 1 }),
+      call('echo', { n: 2 }),
+      call('echo', { n: 3 }),
+    ]);
     expect((stuck.output as { code: string }).code).to.equal(SandboxErrorCodes.TIMEOUT);
     expect(others.map((r) => r.output)).to.deep.equal([{ n: 1 }, { n: 2 }, { n: 3 }]);
   });
@@ -187,12 +236,18 @@ describe('tools-quickjs: hostile tools', function () {
   it('refuses arguments that are not JSON before running anything', async () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    const error = await call('echo', cyclic).then(() => undefined, (e: unknown) => e);
+    const error = await call('echo', cyclic).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).to.include({ name: 'OpspawnError', code: 'OPSPAWN_TOOL_INVALID_ARGUMENTS' });
   });
 
   it('refuses a tool name it does not have, naming the ones it has', async () => {
-    const error = await call('no_such_tool').then(() => undefined, (e: unknown) => e);
+    const error = await call('no_such_tool').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).to.include({ name: 'OpspawnError', code: 'OPSPAWN_TOOL_NOT_FOUND' });
     expect((error as { hint: string }).hint).to.include('echo');
   });

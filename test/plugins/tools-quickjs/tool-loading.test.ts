@@ -18,12 +18,18 @@ describe('tools-quickjs: the sample tools in config/tools', () => {
 
   it('offers calculate, json_pick and text_stats, and holds back http_get until fetch is granted', async () => {
     expect((await provider.list()).map((t) => t.name)).to.deep.equal(['calculate', 'json_pick', 'text_stats']);
-    expect(provider.disabledTools()).to.deep.include({ name: 'http_get', file: join(process.cwd(), 'config/tools/http_get.js'), missing: ['fetch'] });
+    expect(provider.disabledTools()).to.deep.include({
+      name: 'http_get',
+      file: join(process.cwd(), 'config/tools/http_get.js'),
+      missing: ['fetch'],
+    });
     expect(provider.health()).to.deep.include({ state: 'ok' });
   });
 
   it('calculate evaluates an expression with precedence, powers and functions', async () => {
-    expect(await call('calculate', { expression: '2 * (3 + 4) ^ 2 / sqrt(16)' })).to.deep.equal({ output: { value: 24.5 } });
+    expect(await call('calculate', { expression: '2 * (3 + 4) ^ 2 / sqrt(16)' })).to.deep.equal({
+      output: { value: 24.5 },
+    });
     const bad = await call('calculate', { expression: '2 +' });
     expect(bad).to.deep.include({ isError: true });
     expect((bad.output as { message: string }).message).to.include('"2 +" ends too early');
@@ -31,18 +37,30 @@ describe('tools-quickjs: the sample tools in config/tools', () => {
 
   it('text_stats counts words, sentences and lines and lists frequent words', async () => {
     const { output } = await call('text_stats', { text: 'The cat sat. The cat ran!\nDogs bark.', top: 2 });
-    expect(output).to.deep.include({ words: 8, sentences: 3, lines: 2, topWords: [{ word: 'cat', count: 2 }, { word: 'bark', count: 1 }] });
+    expect(output).to.deep.include({
+      words: 8,
+      sentences: 3,
+      lines: 2,
+      topWords: [
+        { word: 'cat', count: 2 },
+        { word: 'bark', count: 1 },
+      ],
+    });
   });
 
   it('json_pick reads paths, wildcards and reports missing ones', async () => {
     const data = { user: { name: 'Ada' }, items: [{ id: 1 }, { id: 2 }] };
-    expect(await call('json_pick', { value: data, path: 'items[1].id' })).to.deep.equal({ output: { found: true, value: 2 } });
+    expect(await call('json_pick', { value: data, path: 'items[1].id' })).to.deep.equal({
+      output: { found: true, value: 2 },
+    });
     expect(await call('json_pick', { value: data, paths: ['user.name', 'items[*].id', 'user.email'] })).to.deep.equal({
-      output: { results: [
-        { path: 'user.name', found: true, value: 'Ada' },
-        { path: 'items[*].id', found: true, value: [1, 2] },
-        { path: 'user.email', found: false, value: null },
-      ] },
+      output: {
+        results: [
+          { path: 'user.name', found: true, value: 'Ada' },
+          { path: 'items[*].id', found: true, value: [1, 2] },
+          { path: 'user.email', found: false, value: null },
+        ],
+      },
     });
   });
 });
@@ -58,11 +76,20 @@ describe('tools-quickjs: loading tool files', () => {
       expect(await provider.call('good', { n: 21 }, callContext())).to.deep.equal({ output: { doubled: 42 } });
       const problems = Object.fromEntries(provider.problems().map((p) => [p.file.replace(`${dir}/`, ''), p.message]));
       expect(Object.keys(problems).sort()).to.deep.equal([
-        'bad_metadata.js', 'good_again.js', 'imports_host_module.js', 'no_default.js', 'spins_at_load.js', 'syntax_error.js', 'throws_at_load.js', 'unknown_capability.js',
+        'bad_metadata.js',
+        'good_again.js',
+        'imports_host_module.js',
+        'no_default.js',
+        'spins_at_load.js',
+        'syntax_error.js',
+        'throws_at_load.js',
+        'unknown_capability.js',
       ]);
       expect(problems['syntax_error.js']).to.match(/failed to load: SyntaxError/);
       expect(problems['no_default.js']).to.match(/no default export object/);
-      expect(problems['bad_metadata.js']).to.match(/name must be 1-64 letters.*description must be a non-empty string.*inputSchema.type must be "object".*run must be a function/);
+      expect(problems['bad_metadata.js']).to.match(
+        /name must be 1-64 letters.*description must be a non-empty string.*inputSchema.type must be "object".*run must be a function/,
+      );
       expect(problems['throws_at_load.js']).to.match(/failed to load: Error: cannot initialise/);
       expect(problems['imports_host_module.js']).to.match(/cannot import 'node:fs'/);
       expect(problems['spins_at_load.js']).to.match(/did not finish within its 300 ms time limit/);
@@ -71,7 +98,9 @@ describe('tools-quickjs: loading tool files', () => {
       const health = provider.health();
       expect(health.state).to.equal('degraded');
       expect(health.detail).to.include('syntax_error.js');
-      expect(logger.lines.filter((l) => l.level === 'warn').map((l) => l.msg)).to.include(`tool file ${join(dir, 'syntax_error.js')} skipped: ${problems['syntax_error.js']}`);
+      expect(logger.lines.filter((l) => l.level === 'warn').map((l) => l.msg)).to.include(
+        `tool file ${join(dir, 'syntax_error.js')} skipped: ${problems['syntax_error.js']}`,
+      );
     } finally {
       await provider.close();
     }
@@ -96,12 +125,21 @@ describe('tools-quickjs: loading tool files', () => {
     await provider.start();
     try {
       expect((await provider.list()).map((t) => t.name)).to.deep.equal(['echo']);
-      const changed = () => new Promise<void>((resolve) => { const off = provider.onChange(() => { off(); resolve(); }); });
+      const changed = () =>
+        new Promise<void>((resolve) => {
+          const off = provider.onChange(() => {
+            off();
+            resolve();
+          });
+        });
       let next = changed();
-      writeFileSync(join(dir, 'shout.js'), `export default {
+      writeFileSync(
+        join(dir, 'shout.js'),
+        `export default {
         name: 'shout', description: 'Upper-cases text.', inputSchema: { type: 'object', properties: { text: { type: 'string' } } },
         run({ text }) { return text.toUpperCase() + '!'; },
-      };\n`);
+      };\n`,
+      );
       await next;
       expect((await provider.list()).map((t) => t.name)).to.deep.equal(['echo', 'shout']);
       expect(await provider.call('shout', { text: 'hello' }, callContext())).to.deep.equal({ output: 'HELLO!' });
@@ -123,14 +161,21 @@ describe('tools-quickjs: the plugin package', () => {
   });
 
   it('declares in its manifest the same defaults the provider uses', () => {
-    const manifest = JSON.parse(readFileSync(join(process.cwd(), 'plugins/tools-quickjs/package.json'), 'utf8')) as { opspawn: { configSchema: { properties: Record<string, { default?: unknown }> } } };
-    const defaults = Object.fromEntries(Object.entries(manifest.opspawn.configSchema.properties).map(([k, v]) => [k, v.default]));
+    const manifest = JSON.parse(readFileSync(join(process.cwd(), 'plugins/tools-quickjs/package.json'), 'utf8')) as {
+      opspawn: { configSchema: { properties: Record<string, { default?: unknown }> } };
+    };
+    const defaults = Object.fromEntries(
+      Object.entries(manifest.opspawn.configSchema.properties).map(([k, v]) => [k, v.default]),
+    );
     expect(defaults).to.deep.equal(DEFAULT_OPTIONS);
   });
 
   it('refuses calls before start and after close with a clear error', async () => {
     const provider = new QuickJsToolProvider({ watch: false });
-    const before = await provider.call('calculate', {}, callContext()).then(() => undefined, (e: unknown) => e);
+    const before = await provider.call('calculate', {}, callContext()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(before).to.include({ code: 'OPSPAWN_TOOL_FAILED' });
     expect(String((before as Error).message)).to.include('not started');
     expect(provider.health().state).to.equal('down');

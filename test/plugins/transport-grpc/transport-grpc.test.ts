@@ -8,7 +8,13 @@ import { REPO } from '../../helpers/deployment.js';
 
 /** A client built from the .proto files at run time, as any gRPC user would. */
 function client(address: string, token?: string) {
-  const def = protoLoader.loadSync('opspawn/v1/tasks.proto', { includeDirs: [join(REPO, 'proto')], keepCase: false, longs: Number, enums: String, defaults: true });
+  const def = protoLoader.loadSync('opspawn/v1/tasks.proto', {
+    includeDirs: [join(REPO, 'proto')],
+    keepCase: false,
+    longs: Number,
+    enums: String,
+    defaults: true,
+  });
   const pkg = grpc.loadPackageDefinition(def) as any;
   const c = new pkg.opspawn.v1.TaskService(address, grpc.credentials.createInsecure());
   const md = () => {
@@ -16,16 +22,20 @@ function client(address: string, token?: string) {
     if (token) m.set('authorization', `Bearer ${token}`);
     return m;
   };
-  const call = <T>(method: string, request: object, deadlineMs = 5000): Promise<T> => new Promise((resolve, reject) => {
-    c[method](request, md(), { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res)));
-  });
-  const watch = (request: object): Promise<any[]> => new Promise((resolve, reject) => {
-    const events: any[] = [];
-    const stream = c.Watch(request, md());
-    stream.on('data', (e: any) => events.push(e));
-    stream.on('end', () => resolve(events));
-    stream.on('error', reject);
-  });
+  const call = <T>(method: string, request: object, deadlineMs = 5000): Promise<T> =>
+    new Promise((resolve, reject) => {
+      c[method](request, md(), { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: T) =>
+        err ? reject(err) : resolve(res),
+      );
+    });
+  const watch = (request: object): Promise<any[]> =>
+    new Promise((resolve, reject) => {
+      const events: any[] = [];
+      const stream = c.Watch(request, md());
+      stream.on('data', (e: any) => events.push(e));
+      stream.on('end', () => resolve(events));
+      stream.on('error', reject);
+    });
   return { raw: c, call, watch, close: () => c.close() };
 }
 
@@ -37,7 +47,13 @@ const echoTools: InlinePlugin = {
       env.provide(extensionPoints.toolProvider, {
         create: () => ({
           namespace: 'echo',
-          list: async () => [{ name: 'say', description: 'echoes', inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } }],
+          list: async () => [
+            {
+              name: 'say',
+              description: 'echoes',
+              inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] },
+            },
+          ],
           call: async (_name: string, args: unknown) => ({ output: args }),
         }),
       });
@@ -56,12 +72,21 @@ describe('transport-grpc', function () {
   before(async () => {
     kernel = await startTestKernel({
       plugins: [
-        '@opspawn/store-memory', '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted',
+        '@opspawn/store-memory',
+        '@opspawn/broker-memory',
+        '@opspawn/memory-buffer',
+        '@opspawn/planner-scripted',
         { use: echoTools },
-        { use: '@opspawn/transport-grpc', options: { port: 0, apiKeys: [
-          { key: 'reader-key', name: 'reader', scopes: ['read'] },
-          { key: 'submit-key', name: 'submitter', scopes: ['read', 'submit'] },
-        ] } },
+        {
+          use: '@opspawn/transport-grpc',
+          options: {
+            port: 0,
+            apiKeys: [
+              { key: 'reader-key', name: 'reader', scopes: ['read'] },
+              { key: 'submit-key', name: 'submitter', scopes: ['read', 'submit'] },
+            ],
+          },
+        },
       ],
     });
     address = kernel.get(extensionPoints.transport)[0]!.value.addresses()[0]!;
@@ -99,7 +124,9 @@ describe('transport-grpc', function () {
     const again = await c.call<any>('Submit', { goal: 'once', inputJson: noop, idempotencyKey: 'k-1' });
     expect(again.task.id).to.equal(first.task.id);
     expect(again.created).to.equal(false);
-    const err = await c.call('Submit', { goal: 'something else', inputJson: noop, idempotencyKey: 'k-1' }).catch((e) => e);
+    const err = await c
+      .call('Submit', { goal: 'something else', inputJson: noop, idempotencyKey: 'k-1' })
+      .catch((e) => e);
     expect(err.code).to.equal(grpc.status.ALREADY_EXISTS);
     expect(err.metadata.get('opspawn-code')).to.deep.equal(['OPSPAWN_IDEMPOTENCY_CONFLICT']);
     c.close();
@@ -121,7 +148,8 @@ describe('transport-grpc', function () {
 
   it('lists newest first with cursor paging and filters', async () => {
     const c = client(address, 'submit-key');
-    for (let i = 0; i < 3; i++) await c.call('Submit', { goal: `paged ${i}`, inputJson: noop, labels: { batch: 'paging' } });
+    for (let i = 0; i < 3; i++)
+      await c.call('Submit', { goal: `paged ${i}`, inputJson: noop, labels: { batch: 'paging' } });
     const first = await c.call<any>('List', { labels: { batch: 'paging' }, limit: 2 });
     expect(first.tasks.map((t: any) => t.goal)).to.deep.equal(['paged 2', 'paged 1']);
     const second = await c.call<any>('List', { labels: { batch: 'paging' }, limit: 2, cursor: first.nextCursor });
@@ -131,15 +159,21 @@ describe('transport-grpc', function () {
   });
 
   it('refuses calls without a key, with an unknown key, or without the scope', async () => {
-    const none = await client(address).call('List', {}).catch((e) => e);
+    const none = await client(address)
+      .call('List', {})
+      .catch((e) => e);
     expect(none.code).to.equal(grpc.status.UNAUTHENTICATED);
-    const wrong = await client(address, 'guess').call('List', {}).catch((e) => e);
+    const wrong = await client(address, 'guess')
+      .call('List', {})
+      .catch((e) => e);
     expect(wrong.code).to.equal(grpc.status.UNAUTHENTICATED);
     const reader = client(address, 'reader-key');
     expect((await reader.call<any>('List', {})).tasks).to.be.an('array');
     const denied = await reader.call('Submit', { goal: 'not allowed', inputJson: noop }).catch((e) => e);
     expect(denied.code).to.equal(grpc.status.PERMISSION_DENIED);
-    const watchDenied = await client(address).watch({ id: 'task_00000000000000000000000000' }).catch((e) => e);
+    const watchDenied = await client(address)
+      .watch({ id: 'task_00000000000000000000000000' })
+      .catch((e) => e);
     expect(watchDenied.code).to.equal(grpc.status.UNAUTHENTICATED);
   });
 
@@ -147,7 +181,9 @@ describe('transport-grpc', function () {
     const def = protoLoader.loadSync((await import('grpc-health-check')).protoPath, { enums: String });
     const pkg = grpc.loadPackageDefinition(def) as any;
     const health = new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
-    const res = await new Promise<any>((resolve, reject) => health.Check({ service: 'opspawn.v1.TaskService' }, (e: Error | null, r: any) => (e ? reject(e) : resolve(r))));
+    const res = await new Promise<any>((resolve, reject) =>
+      health.Check({ service: 'opspawn.v1.TaskService' }, (e: Error | null, r: any) => (e ? reject(e) : resolve(r))),
+    );
     expect(res.status).to.equal('SERVING');
     health.close();
   });
@@ -174,7 +210,11 @@ describe('transport-grpc', function () {
 
   it('respects the client deadline on a Watch that would never end', async () => {
     const c = client(address, 'submit-key');
-    const { task } = await c.call<any>('Submit', { goal: 'later', inputJson: noop, notBefore: new Date(Date.now() + 3_600_000).toISOString() });
+    const { task } = await c.call<any>('Submit', {
+      goal: 'later',
+      inputJson: noop,
+      notBefore: new Date(Date.now() + 3_600_000).toISOString(),
+    });
     const err = await new Promise<any>((resolve) => {
       const md = new grpc.Metadata();
       md.set('authorization', 'Bearer submit-key');

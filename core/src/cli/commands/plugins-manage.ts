@@ -37,9 +37,13 @@ async function openDeployment(globals: GlobalOptions, opts: ChangeOptions): Prom
   const loaded = await loadConfig({ path: globals.config });
   const editor = ConfigEditor.open(loaded.path!);
   if (editor.entries().length !== loaded.config.plugins.length) {
-    throw new OpspawnError(ErrorCodes.CONFIG_NOT_EDITABLE, `${loaded.path}: the plugins array in the file does not match the plugins the config gives`, {
-      hint: 'write plugins: [ ... ] as a literal list inside defineConfig, or edit the config by hand',
-    });
+    throw new OpspawnError(
+      ErrorCodes.CONFIG_NOT_EDITABLE,
+      `${loaded.path}: the plugins array in the file does not match the plugins the config gives`,
+      {
+        hint: 'write plugins: [ ... ] as a literal list inside defineConfig, or edit the config by hand',
+      },
+    );
   }
   const say = (line: string) => {
     if (!opts.json) process.stderr.write(`${line}\n`);
@@ -49,17 +53,23 @@ async function openDeployment(globals: GlobalOptions, opts: ChangeOptions): Prom
 
 function findEntry({ loaded, plan }: Deployment, wanted: string): FoundEntry {
   const sources = [...plan.sources, ...plan.disabled];
-  const byId = sources.find((s) => s.manifest.id === wanted) ?? sources.find((s) => s.manifest.packageName === wanted || s.manifest.source === wanted);
+  const byId =
+    sources.find((s) => s.manifest.id === wanted) ??
+    sources.find((s) => s.manifest.packageName === wanted || s.manifest.source === wanted);
   const index = byId?.index ?? loaded.config.plugins.findIndex((e) => e.use === wanted);
   if (index === -1 || index === undefined) {
     const known = sources.map((s) => s.manifest.id);
     throw new OpspawnError(ErrorCodes.PLUGIN_NOT_FOUND, `no plugin '${wanted}' in ${loaded.path}`, {
-      hint: known.length ? `known plugins: ${known.join(', ')}` : 'the config declares no plugins', plugin: wanted,
+      hint: known.length ? `known plugins: ${known.join(', ')}` : 'the config declares no plugins',
+      plugin: wanted,
     });
   }
   const entry = loaded.config.plugins[index]!;
   return {
-    index, id: byId?.manifest.id ?? wanted, packageName: byId?.manifest.packageName, version: byId?.manifest.version,
+    index,
+    id: byId?.manifest.id ?? wanted,
+    packageName: byId?.manifest.packageName,
+    version: byId?.manifest.version,
     enabled: entry.enabled !== false,
   };
 }
@@ -81,7 +91,13 @@ async function checkCandidate(d: Deployment): Promise<string> {
 }
 
 /** Writes a checked edit (backup kept), or with --dry-run prints its diff and writes nothing. `done` ends with to/from/in. */
-function finish(d: Deployment, candidate: string, opts: ChangeOptions, done: string, report: Record<string, unknown>): void {
+function finish(
+  d: Deployment,
+  candidate: string,
+  opts: ChangeOptions,
+  done: string,
+  report: Record<string, unknown>,
+): void {
   const config = d.loaded.path;
   if (opts.dryRun) {
     d.editor.discard(candidate);
@@ -105,7 +121,8 @@ function parseOptions(command: Command, pairs: string[], json: string | undefine
     } catch {
       command.error(`error: --options is not JSON: ${json}`);
     }
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) command.error('error: --options must be a JSON object');
+    if (typeof options !== 'object' || options === null || Array.isArray(options))
+      command.error('error: --options must be a JSON object');
   }
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
@@ -131,9 +148,17 @@ function isLocalFolder(spec: string, from: string): boolean {
 }
 
 export function registerPluginManagementCommands(plugins: Command, globals: () => GlobalOptions): void {
-  plugins.command('add <spec>')
-    .description('install a plugin (npm spec, tarball or local folder), check it against this kernel and the other plugins, then add it to the config')
-    .option('-o, --option <key=value>', 'an option for the plugin; repeat for more (values that parse as JSON are JSON, others strings)', collect, [])
+  plugins
+    .command('add <spec>')
+    .description(
+      'install a plugin (npm spec, tarball or local folder), check it against this kernel and the other plugins, then add it to the config',
+    )
+    .option(
+      '-o, --option <key=value>',
+      'an option for the plugin; repeat for more (values that parse as JSON are JSON, others strings)',
+      collect,
+      [],
+    )
     .option('--options <json>', 'all options as one JSON object')
     .option('--dry-run', 'install and check, print the config diff, then put everything back')
     .option('--json', 'machine-readable output')
@@ -156,11 +181,17 @@ export function registerPluginManagementCommands(plugins: Command, globals: () =
           installed = { name: use, snapshot };
         }
         const { manifest } = readPluginSource({ use }, d.loaded.config.plugins.length, d.loaded.dir);
-        d.say(`checking plugin '${manifest.id}' ${manifest.version} against kernel API ${KERNEL_API_VERSION} and the ${d.loaded.config.plugins.length} other plugin(s)`);
+        d.say(
+          `checking plugin '${manifest.id}' ${manifest.version} against kernel API ${KERNEL_API_VERSION} and the ${d.loaded.config.plugins.length} other plugin(s)`,
+        );
         d.editor.add(use, options);
         const candidate = await checkCandidate(d);
         finish(d, candidate, opts, `added plugin '${manifest.id}' ${manifest.version} (${manifest.packageName}) to`, {
-          action: 'add', plugin: manifest.id, version: manifest.version, packageName: manifest.packageName, use,
+          action: 'add',
+          plugin: manifest.id,
+          version: manifest.version,
+          packageName: manifest.packageName,
+          use,
         });
         committed = !opts.dryRun;
       } finally {
@@ -168,8 +199,11 @@ export function registerPluginManagementCommands(plugins: Command, globals: () =
       }
     });
 
-  plugins.command('remove <id>')
-    .description('remove a plugin from the config (checked first: nothing else may require it); --purge also uninstalls its package')
+  plugins
+    .command('remove <id>')
+    .description(
+      'remove a plugin from the config (checked first: nothing else may require it); --purge also uninstalls its package',
+    )
     .option('--purge', 'also npm uninstall its package')
     .option('--dry-run', 'print the config diff and change nothing')
     .option('--json', 'machine-readable output')
@@ -180,23 +214,42 @@ export function registerPluginManagementCommands(plugins: Command, globals: () =
       const candidate = await checkCandidate(d);
       const packages = new DeploymentPackages(d.loaded.dir, d.say);
       const purge = Boolean(opts.purge && found.packageName && found.packageName in packages.dependencies());
-      finish(d, candidate, opts, `removed plugin '${found.id}' from`, { action: 'remove', plugin: found.id, packageName: found.packageName, purged: purge });
+      finish(d, candidate, opts, `removed plugin '${found.id}' from`, {
+        action: 'remove',
+        plugin: found.id,
+        packageName: found.packageName,
+        purged: purge,
+      });
       if (purge && !opts.dryRun) await packages.uninstall(found.packageName!);
       else if (purge) d.say(`dry run: would npm uninstall ${found.packageName}`);
-      else if (found.packageName && found.packageName in packages.dependencies()) d.say(`its package ${found.packageName} stays installed (--purge uninstalls it)`);
+      else if (found.packageName && found.packageName in packages.dependencies())
+        d.say(`its package ${found.packageName} stays installed (--purge uninstalls it)`);
     });
 
   for (const enabled of [true, false]) {
     const verb = enabled ? 'enable' : 'disable';
-    plugins.command(`${verb} <id>`)
-      .description(enabled ? 'enable a disabled plugin (checked first: kinds, requirements)' : 'disable a plugin, keeping its entry and options (checked first: nothing enabled may require it)')
+    plugins
+      .command(`${verb} <id>`)
+      .description(
+        enabled
+          ? 'enable a disabled plugin (checked first: kinds, requirements)'
+          : 'disable a plugin, keeping its entry and options (checked first: nothing enabled may require it)',
+      )
       .option('--dry-run', 'print the config diff and change nothing')
       .option('--json', 'machine-readable output')
       .action(async (id: string, opts: ChangeOptions) => {
         const d = await openDeployment(globals(), opts);
         const found = findEntry(d, id);
         if (found.enabled === enabled) {
-          if (opts.json) printJson({ ok: true, dryRun: Boolean(opts.dryRun), config: d.loaded.path, action: verb, plugin: found.id, unchanged: true });
+          if (opts.json)
+            printJson({
+              ok: true,
+              dryRun: Boolean(opts.dryRun),
+              config: d.loaded.path,
+              action: verb,
+              plugin: found.id,
+              unchanged: true,
+            });
           else process.stdout.write(`plugin '${found.id}' is already ${verb}d; nothing to change\n`);
           return;
         }
@@ -206,31 +259,52 @@ export function registerPluginManagementCommands(plugins: Command, globals: () =
       });
   }
 
-  plugins.command('update [id]')
-    .description('update plugins installed from the npm registry to the newest versions their package.json ranges allow; checked, and put back if refused')
+  plugins
+    .command('update [id]')
+    .description(
+      'update plugins installed from the npm registry to the newest versions their package.json ranges allow; checked, and put back if refused',
+    )
     .option('--dry-run', 'print what would be updated and change nothing')
     .option('--json', 'machine-readable output')
     .action(async (id: string | undefined, opts: ChangeOptions) => {
       const d = await openDeployment(globals(), opts);
       const packages = new DeploymentPackages(d.loaded.dir, d.say);
       const deps = packages.dependencies();
-      const chosen = id ? [findEntry(d, id)] : [...d.plan.sources, ...d.plan.disabled].map((s) => findEntry(d, s.manifest.id));
+      const chosen = id
+        ? [findEntry(d, id)]
+        : [...d.plan.sources, ...d.plan.disabled].map((s) => findEntry(d, s.manifest.id));
       const updatable = chosen.filter((e) => e.packageName && semver.validRange(deps[e.packageName] ?? ''));
       for (const e of chosen.filter((c) => !updatable.includes(c))) {
         const spec = e.packageName ? deps[e.packageName] : undefined;
-        d.say(`plugin '${e.id}': ${spec ? `installed from ${spec}` : 'not an npm dependency of this deployment'}, nothing to update`);
+        d.say(
+          `plugin '${e.id}': ${spec ? `installed from ${spec}` : 'not an npm dependency of this deployment'}, nothing to update`,
+        );
       }
       const names = updatable.map((e) => e.packageName!);
       const before = Object.fromEntries(names.map((n) => [n, packages.installedVersion(n)]));
-      const rows = (after: Record<string, string | undefined>) => updatable.map((e) => ({
-        plugin: e.id, packageName: e.packageName!, range: deps[e.packageName!]!, from: before[e.packageName!], to: after[e.packageName!] ?? before[e.packageName!],
-      }));
+      const rows = (after: Record<string, string | undefined>) =>
+        updatable.map((e) => ({
+          plugin: e.id,
+          packageName: e.packageName!,
+          range: deps[e.packageName!]!,
+          from: before[e.packageName!],
+          to: after[e.packageName!] ?? before[e.packageName!],
+        }));
       const report = (list: ReturnType<typeof rows>) => {
-        if (opts.json) return printJson({ ok: true, dryRun: Boolean(opts.dryRun), config: d.loaded.path, action: 'update', updates: list });
+        if (opts.json)
+          return printJson({
+            ok: true,
+            dryRun: Boolean(opts.dryRun),
+            config: d.loaded.path,
+            action: 'update',
+            updates: list,
+          });
         for (const r of list) {
-          process.stdout.write(r.from === r.to
-            ? `plugin '${r.plugin}' ${r.from} is the newest within ${r.range}\n`
-            : `plugin '${r.plugin}' ${r.from} -> ${r.to} (${r.packageName} ${r.range})${opts.dryRun ? ' (dry run: not installed)' : ''}\n`);
+          process.stdout.write(
+            r.from === r.to
+              ? `plugin '${r.plugin}' ${r.from} is the newest within ${r.range}\n`
+              : `plugin '${r.plugin}' ${r.from} -> ${r.to} (${r.packageName} ${r.range})${opts.dryRun ? ' (dry run: not installed)' : ''}\n`,
+          );
         }
       };
       if (names.length === 0) return report([]);

@@ -15,10 +15,14 @@ const TRACKED = ['package.json', 'package-lock.json'];
  * npm runs as the user would run it there; `npm_config_*` variables (a scoped registry, `prefer-offline`) apply.
  */
 export class DeploymentPackages {
-  constructor(readonly dir: string, private readonly progress: (line: string) => void) {}
+  constructor(
+    readonly dir: string,
+    private readonly progress: (line: string) => void,
+  ) {}
 
   snapshot(): PackagesSnapshot {
-    const read = (name: string) => (existsSync(join(this.dir, name)) ? readFileSync(join(this.dir, name), 'utf8') : undefined);
+    const read = (name: string) =>
+      existsSync(join(this.dir, name)) ? readFileSync(join(this.dir, name), 'utf8') : undefined;
     return { files: Object.fromEntries(TRACKED.map((name) => [name, read(name)])) };
   }
 
@@ -45,11 +49,18 @@ export class DeploymentPackages {
     if (changed.length === 1) return changed[0]!;
     const named = /^(@[^/@]+\/)?[^/@.][^/@]*/.exec(spec)?.[0];
     if (named && named in after) return named;
-    const file = Object.keys(after).find((name) => after[name]!.startsWith('file:') && basename(after[name]!) === basename(resolve(spec)));
+    const file = Object.keys(after).find(
+      (name) => after[name]!.startsWith('file:') && basename(after[name]!) === basename(resolve(spec)),
+    );
     if (file) return file;
-    throw new OpspawnError(ErrorCodes.PLUGIN_INSTALL_FAILED, `npm installed ${spec}, but which package it added to ${join(this.dir, 'package.json')} is unclear`, {
-      hint: 'add it by its package name: opspawn plugins add <name>', plugin: spec,
-    });
+    throw new OpspawnError(
+      ErrorCodes.PLUGIN_INSTALL_FAILED,
+      `npm installed ${spec}, but which package it added to ${join(this.dir, 'package.json')} is unclear`,
+      {
+        hint: 'add it by its package name: opspawn plugins add <name>',
+        plugin: spec,
+      },
+    );
   }
 
   /** `npm update <names>`: the newest versions within the ranges package.json allows. */
@@ -73,7 +84,7 @@ export class DeploymentPackages {
 
   /** Puts package.json and the lockfile back as they were and makes node_modules match them again. */
   async restore(snapshot: PackagesSnapshot, installed?: string): Promise<void> {
-    this.progress('putting the deployment\'s packages back as they were');
+    this.progress("putting the deployment's packages back as they were");
     if (installed && snapshot.files['package.json'] === undefined) {
       await this.npm(['uninstall', installed], installed);
     }
@@ -86,20 +97,41 @@ export class DeploymentPackages {
 
   private npm(args: string[], culprit: string, okCodes = [0]): Promise<string> {
     return new Promise((resolvePromise, reject) => {
-      const child = spawn('npm', [...args, '--no-audit', '--no-fund'], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('npm', [...args, '--no-audit', '--no-fund'], {
+        cwd: this.dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d));
       child.stderr.on('data', (d: Buffer) => (stderr += d));
-      child.on('error', (error) => reject(new OpspawnError(ErrorCodes.PLUGIN_INSTALL_FAILED, `could not run npm: ${error.message}`, {
-        hint: 'install Node.js with npm, and make sure npm is on PATH', plugin: culprit, cause: error,
-      })));
+      child.on('error', (error) =>
+        reject(
+          new OpspawnError(ErrorCodes.PLUGIN_INSTALL_FAILED, `could not run npm: ${error.message}`, {
+            hint: 'install Node.js with npm, and make sure npm is on PATH',
+            plugin: culprit,
+            cause: error,
+          }),
+        ),
+      );
       child.on('close', (code) => {
         if (okCodes.includes(code ?? -1)) return resolvePromise(stdout);
-        const reason = stderr.split('\n').filter((l) => /^npm (error|ERR!)/.test(l)).slice(0, 3).map((l) => l.replace(/^npm (error|ERR!)\s*/, '')).join('; ');
-        reject(new OpspawnError(ErrorCodes.PLUGIN_INSTALL_FAILED, `npm ${args[0]} ${culprit} failed in ${this.dir}: ${reason || `exit code ${code}`}`, {
-          hint: 'check the package name, version or path, and that the npm registry can be reached', plugin: culprit,
-        }));
+        const reason = stderr
+          .split('\n')
+          .filter((l) => /^npm (error|ERR!)/.test(l))
+          .slice(0, 3)
+          .map((l) => l.replace(/^npm (error|ERR!)\s*/, ''))
+          .join('; ');
+        reject(
+          new OpspawnError(
+            ErrorCodes.PLUGIN_INSTALL_FAILED,
+            `npm ${args[0]} ${culprit} failed in ${this.dir}: ${reason || `exit code ${code}`}`,
+            {
+              hint: 'check the package name, version or path, and that the npm registry can be reached',
+              plugin: culprit,
+            },
+          ),
+        );
       });
     });
   }

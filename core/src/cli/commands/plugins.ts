@@ -23,10 +23,17 @@ interface ListedPlugin {
 /** What `plugins list` shows: every entry of the config, with what the static checks say of it. */
 function listPlugins(plan: StaticPlan): ListedPlugin[] {
   const culprits = new Set(plan.problems.map((p) => p.plugin).filter(Boolean));
-  const chosenFor = (id: string) => Object.entries(plan.chosen).filter(([, v]) => v === id).map(([k]) => k);
+  const chosenFor = (id: string) =>
+    Object.entries(plan.chosen)
+      .filter(([, v]) => v === id)
+      .map(([k]) => k);
   const row = (s: StaticPlan['sources'][number], status: StaticStatus): ListedPlugin => ({
-    id: s.manifest.id, version: s.manifest.version, kinds: s.manifest.kinds, source: s.manifest.source,
-    packageName: s.manifest.packageName, chosenFor: chosenFor(s.manifest.id),
+    id: s.manifest.id,
+    version: s.manifest.version,
+    kinds: s.manifest.kinds,
+    source: s.manifest.source,
+    packageName: s.manifest.packageName,
+    chosenFor: chosenFor(s.manifest.id),
     status: culprits.has(s.manifest.id) ? 'invalid' : status,
   });
   return [
@@ -36,9 +43,14 @@ function listPlugins(plan: StaticPlan): ListedPlugin[] {
 }
 
 export function registerPluginCommands(program: Command, globals: () => GlobalOptions): void {
-  const plugins = program.command('plugins').description('list, inspect, verify, add, remove, enable, disable and update the plugins of this deployment; write new ones');
+  const plugins = program
+    .command('plugins')
+    .description(
+      'list, inspect, verify, add, remove, enable, disable and update the plugins of this deployment; write new ones',
+    );
 
-  plugins.command('list')
+  plugins
+    .command('list')
     .description('list the plugins the config declares: id, version, kinds, status, source')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
@@ -48,15 +60,25 @@ export function registerPluginCommands(program: Command, globals: () => GlobalOp
       if (opts.json) {
         printJson({ config: loaded.path, plugins: listed, problems: plan.problems.map((p) => p.toJSON()) });
       } else {
-        process.stdout.write(`${table(['ID', 'VERSION', 'KINDS', 'STATUS', 'SOURCE'], listed.map((p) => [
-          p.id, p.version, p.kinds.join(',') + (p.chosenFor.length ? ` (${p.chosenFor.map(roleOf).join(', ')})` : ''), p.status, p.source,
-        ]))}\n`);
+        process.stdout.write(
+          `${table(
+            ['ID', 'VERSION', 'KINDS', 'STATUS', 'SOURCE'],
+            listed.map((p) => [
+              p.id,
+              p.version,
+              p.kinds.join(',') + (p.chosenFor.length ? ` (${p.chosenFor.map(roleOf).join(', ')})` : ''),
+              p.status,
+              p.source,
+            ]),
+          )}\n`,
+        );
         for (const p of plan.problems) process.stderr.write(`error ${p.toString()}\n`);
       }
       process.exitCode = plan.problems.length > 0 ? ExitCodes.plugins : ExitCodes.ok;
     });
 
-  plugins.command('inspect <id>')
+  plugins
+    .command('inspect <id>')
     .description("show one plugin's manifest, compatibility, options with defaults, and config schema")
     .option('--json', 'machine-readable output')
     .action(async (id: string, opts: { json?: boolean }) => {
@@ -66,7 +88,8 @@ export function registerPluginCommands(program: Command, globals: () => GlobalOp
       if (!source) {
         const known = [...plan.sources, ...plan.disabled].map((s) => s.manifest.id);
         throw new OpspawnError(ErrorCodes.PLUGIN_NOT_FOUND, `no plugin '${id}' in ${loaded.path}`, {
-          hint: known.length ? `known plugins: ${known.join(', ')}` : 'the config declares no plugins', plugin: id,
+          hint: known.length ? `known plugins: ${known.join(', ')}` : 'the config declares no plugins',
+          plugin: id,
         });
       }
       const m = source.manifest;
@@ -74,10 +97,22 @@ export function registerPluginCommands(program: Command, globals: () => GlobalOp
       const listed = listPlugins(plan).find((p) => p.id === id)!;
       const options = redact(plan.options.get(id) ?? source.entry.options ?? {});
       const info = {
-        id: m.id, version: m.version, packageName: m.packageName, description: m.description, source: m.source, dir: m.dir,
-        kinds: m.kinds, kernel: m.kernel, requires: m.requires ?? {}, status: listed.status, chosenFor: listed.chosenFor,
-        onBootFailure: source.entry.onBootFailure ?? 'abort', startTimeoutMs: source.entry.startTimeoutMs,
-        options, configSchema: m.configSchema, problems: problems.map((p) => p.toJSON()),
+        id: m.id,
+        version: m.version,
+        packageName: m.packageName,
+        description: m.description,
+        source: m.source,
+        dir: m.dir,
+        kinds: m.kinds,
+        kernel: m.kernel,
+        requires: m.requires ?? {},
+        status: listed.status,
+        chosenFor: listed.chosenFor,
+        onBootFailure: source.entry.onBootFailure ?? 'abort',
+        startTimeoutMs: source.entry.startTimeoutMs,
+        options,
+        configSchema: m.configSchema,
+        problems: problems.map((p) => p.toJSON()),
       };
       if (opts.json) {
         printJson(info);
@@ -89,7 +124,11 @@ export function registerPluginCommands(program: Command, globals: () => GlobalOp
           `  directory:   ${m.dir}`,
           `  kinds:       ${m.kinds.join(', ') || '(none)'}${listed.chosenFor.length ? `  — ${listed.chosenFor.map(roleOf).join(', ')}` : ''}`,
           `  kernel:      ${m.kernel}`,
-          `  requires:    ${Object.entries(m.requires ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || '(nothing)'}`,
+          `  requires:    ${
+            Object.entries(m.requires ?? {})
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ') || '(nothing)'
+          }`,
           `  status:      ${listed.status}`,
           `  on failure:  ${info.onBootFailure}`,
           `  options:     ${JSON.stringify(options)}`,
@@ -101,15 +140,21 @@ export function registerPluginCommands(program: Command, globals: () => GlobalOp
       process.exitCode = problems.length > 0 ? ExitCodes.plugins : ExitCodes.ok;
     });
 
-  plugins.command('verify')
-    .description('run every static check on every plugin (manifests, versions, graph, options) without starting anything')
+  plugins
+    .command('verify')
+    .description(
+      'run every static check on every plugin (manifests, versions, graph, options) without starting anything',
+    )
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const checked = await checkedConfig(globals().config, Boolean(opts.json));
       if (!checked) return;
       const { loaded, plan } = checked;
       if (opts.json) printJson({ ok: true, config: loaded.path, plugins: listPlugins(plan) });
-      else process.stdout.write(`ok: ${plan.sources.length} plugin(s) verified against kernel API ${KERNEL_API_VERSION}${plan.disabled.length ? `, ${plan.disabled.length} disabled` : ''}\n`);
+      else
+        process.stdout.write(
+          `ok: ${plan.sources.length} plugin(s) verified against kernel API ${KERNEL_API_VERSION}${plan.disabled.length ? `, ${plan.disabled.length} disabled` : ''}\n`,
+        );
     });
 
   registerPluginManagementCommands(plugins, globals);
@@ -127,13 +172,27 @@ const SECRET = /key|token|secret|password|authorization/i;
 function redact(value: unknown, key = ''): unknown {
   if (typeof value === 'string') return SECRET.test(key) && value.length > 0 ? '***' : value;
   if (Array.isArray(value)) return value.map((v) => redact(v, key));
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v, k)]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v, k)]));
   return value;
 }
 
 function optionRows(schema: Record<string, unknown> | undefined): string[] {
-  const props = (schema?.properties ?? {}) as Record<string, { type?: unknown; default?: unknown; description?: string }>;
-  const rows = Object.entries(props).map(([name, p]) => [name, String(p.type ?? ''), p.default === undefined ? '' : JSON.stringify(p.default), p.description ?? '']);
+  const props = (schema?.properties ?? {}) as Record<
+    string,
+    { type?: unknown; default?: unknown; description?: string }
+  >;
+  const rows = Object.entries(props).map(([name, p]) => [
+    name,
+    String(p.type ?? ''),
+    p.default === undefined ? '' : JSON.stringify(p.default),
+    p.description ?? '',
+  ]);
   if (rows.length === 0) return [];
-  return ['  config schema:', ...table(['OPTION', 'TYPE', 'DEFAULT', 'MEANING'], rows).split('\n').map((l) => `    ${l}`)];
+  return [
+    '  config schema:',
+    ...table(['OPTION', 'TYPE', 'DEFAULT', 'MEANING'], rows)
+      .split('\n')
+      .map((l) => `    ${l}`),
+  ];
 }

@@ -14,12 +14,18 @@ async function readTask(source: string): Promise<unknown> {
   try {
     text = source === '-' ? await readStdin() : await readFile(source, 'utf8');
   } catch (error) {
-    throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `cannot read ${source}: ${(error as Error).message}`, { hint: 'pass a task JSON file, or - to read standard input' });
+    throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `cannot read ${source}: ${(error as Error).message}`, {
+      hint: 'pass a task JSON file, or - to read standard input',
+    });
   }
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `${source === '-' ? 'standard input' : source} is not JSON: ${(error as Error).message}`, { hint: 'a task is {"goal": "...", "input": {...}}' });
+    throw new OpspawnError(
+      ErrorCodes.INVALID_REQUEST,
+      `${source === '-' ? 'standard input' : source} is not JSON: ${(error as Error).message}`,
+      { hint: 'a task is {"goal": "...", "input": {...}}' },
+    );
   }
 }
 
@@ -30,7 +36,7 @@ async function readStdin(): Promise<string> {
 }
 
 const short = (value: unknown, max = 120): string => {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? 'null';
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? 'null');
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 };
 
@@ -45,7 +51,9 @@ export function describeEvent(event: TaskEvent): string | undefined {
     case 'tool_call':
       return `  → ${d.tool} ${short(d.arguments)}`;
     case 'tool_result':
-      return d.ok ? `  ✓ ${d.tool} ${short(d.output)} (${d.durationMs} ms)` : `  ✗ ${d.tool} ${d.error.code}: ${short(d.error.message)} (${d.durationMs} ms)`;
+      return d.ok
+        ? `  ✓ ${d.tool} ${short(d.output)} (${d.durationMs} ms)`
+        : `  ✗ ${d.tool} ${d.error.code}: ${short(d.error.message)} (${d.durationMs} ms)`;
     case 'final':
       return `= ${short(d.output, 400)}`;
     case 'log':
@@ -56,14 +64,21 @@ export function describeEvent(event: TaskEvent): string | undefined {
 }
 
 export function registerRunCommand(program: Command, globals: () => GlobalOptions): void {
-  program.command('run <task>')
-    .description('run one task (a JSON file, or - for stdin) on the configured plugins in this process, printing its events as they happen')
+  program
+    .command('run <task>')
+    .description(
+      'run one task (a JSON file, or - for stdin) on the configured plugins in this process, printing its events as they happen',
+    )
     .option('--json', 'print each event as one JSON line')
     .action(async (source: string, opts: { json?: boolean }) => {
       const request = await readTask(source);
       const logger = createLogger({ level: 'warn', destination: process.stderr, pretty: false });
       // A one-shot run may share the store with a running host: it must not take over that host's tasks.
-      const { kernel } = await bootKernel({ configPath: globals().config, logger, overrides: { tasks: { recoverOnStart: false } } });
+      const { kernel } = await bootKernel({
+        configPath: globals().config,
+        logger,
+        overrides: { tasks: { recoverOnStart: false } },
+      });
       try {
         const tasks = kernel.get(services.taskService);
         const { task } = await tasks.submit(request as never);
@@ -73,7 +88,12 @@ export function registerRunCommand(program: Command, globals: () => GlobalOption
           if (line) process.stdout.write(`${line}\n`);
         }
         const done = await tasks.get(task.id);
-        process.exitCode = done.status === 'succeeded' ? RunExitCodes.succeeded : done.status === 'cancelled' ? RunExitCodes.cancelled : RunExitCodes.failed;
+        process.exitCode =
+          done.status === 'succeeded'
+            ? RunExitCodes.succeeded
+            : done.status === 'cancelled'
+              ? RunExitCodes.cancelled
+              : RunExitCodes.failed;
       } finally {
         const errors = await kernel.stop();
         if (errors.length > 0 && process.exitCode === 0) process.exitCode = ExitCodes.stop;

@@ -8,13 +8,21 @@ import { reportFailure, table } from '../output.js';
 import type { GlobalOptions } from '../main.js';
 
 export function registerStartCommand(program: Command, globals: () => GlobalOptions): void {
-  program.command('start')
+  program
+    .command('start')
     .description('boot the host on the config and run until Ctrl-C (SIGINT) or SIGTERM')
-    .addOption(new Option('--role <role>', 'all: APIs and workers in one process; api: transports only; worker: runs tasks, no transport')
-      .choices(PROCESS_ROLES as string[]).default(process.env.OPSPAWN_ROLE ?? 'all', '$OPSPAWN_ROLE, then all'))
+    .addOption(
+      new Option(
+        '--role <role>',
+        'all: APIs and workers in one process; api: transports only; worker: runs tasks, no transport',
+      )
+        .choices(PROCESS_ROLES as string[])
+        .default(process.env.OPSPAWN_ROLE ?? 'all', '$OPSPAWN_ROLE, then all'),
+    )
     .action((opts: { role: ProcessRole }) => runHost(globals, opts.role));
 
-  program.command('worker')
+  program
+    .command('worker')
     .description('run tasks from the broker without serving any API (same as start --role worker)')
     .action(() => runHost(globals, 'worker'));
 }
@@ -45,14 +53,33 @@ async function runHost(globals: () => GlobalOptions, role: ProcessRole): Promise
     process.on('SIGTERM', onSignal);
   });
   const report = kernel.report();
-  process.stderr.write(`\nopspawn started in ${report.bootMs} ms from ${loaded.path}${role === 'all' ? '' : ` as ${role}`}\n`);
-  process.stderr.write(`${table(['PLUGIN', 'VERSION', 'KINDS', 'STATUS', 'START'], report.plugins.map((p) => [
-    p.id, p.version, p.kinds.join(','), p.status + (p.error ? ` (${p.error.code})` : ''), p.startMs === undefined ? '' : `${p.startMs} ms`,
-  ])).split('\n').map((l) => `  ${l}`).join('\n')}\n`);
+  process.stderr.write(
+    `\nopspawn started in ${report.bootMs} ms from ${loaded.path}${role === 'all' ? '' : ` as ${role}`}\n`,
+  );
+  process.stderr.write(
+    `${table(
+      ['PLUGIN', 'VERSION', 'KINDS', 'STATUS', 'START'],
+      report.plugins.map((p) => [
+        p.id,
+        p.version,
+        p.kinds.join(','),
+        p.status + (p.error ? ` (${p.error.code})` : ''),
+        p.startMs === undefined ? '' : `${p.startMs} ms`,
+      ]),
+    )
+      .split('\n')
+      .map((l) => `  ${l}`)
+      .join('\n')}\n`,
+  );
   const transports = kernel.get(extensionPoints.transport);
-  for (const t of transports) process.stderr.write(`  ${t.value.protocol} listening on ${t.value.addresses().join(', ')}\n`);
-  if (role === 'worker') process.stderr.write(`  worker: running up to ${loaded.config.tasks?.concurrency ?? TASK_DEFAULTS.concurrency} tasks at once from the broker; no API in this process\n`);
-  else if (transports.length === 0) process.stderr.write('  no transport plugin is enabled: nothing outside this process can reach the host\n');
+  for (const t of transports)
+    process.stderr.write(`  ${t.value.protocol} listening on ${t.value.addresses().join(', ')}\n`);
+  if (role === 'worker')
+    process.stderr.write(
+      `  worker: running up to ${loaded.config.tasks?.concurrency ?? TASK_DEFAULTS.concurrency} tasks at once from the broker; no API in this process\n`,
+    );
+  else if (transports.length === 0)
+    process.stderr.write('  no transport plugin is enabled: nothing outside this process can reach the host\n');
   if (role === 'api') process.stderr.write('  api: tasks submitted here run on worker processes (opspawn worker)\n');
   process.stderr.write('press Ctrl-C to stop\n\n');
   logger.info({ bootMs: report.bootMs, plugins: report.plugins }, 'startup report');

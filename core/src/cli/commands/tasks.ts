@@ -15,7 +15,10 @@ interface ClientOptions {
 export const ClientExitCodes = { invalid: 2, notFound: 7, unreachable: 8, auth: 9, server: 1 } as const;
 
 function client(opts: ClientOptions): RestClient {
-  return new RestClient({ url: opts.url ?? process.env.OPSPAWN_URL ?? 'http://127.0.0.1:8080', token: opts.token ?? process.env.OPSPAWN_TOKEN });
+  return new RestClient({
+    url: opts.url ?? process.env.OPSPAWN_URL ?? 'http://127.0.0.1:8080',
+    token: opts.token ?? process.env.OPSPAWN_TOKEN,
+  });
 }
 
 /** Runs a client command; an API refusal becomes one line (or JSON) and an exit code. */
@@ -26,9 +29,25 @@ function action<A extends unknown[]>(run: (...args: A) => Promise<void>) {
       await run(...args);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      const exit = error.status === 0 ? ClientExitCodes.unreachable : error.status === 401 || error.status === 403 ? ClientExitCodes.auth
-        : error.status === 404 ? ClientExitCodes.notFound : error.status >= 500 ? ClientExitCodes.server : ClientExitCodes.invalid;
-      if (opts.json) printJson({ ok: false, exitCode: exit, status: error.status, code: error.code, message: error.message, errors: error.errors });
+      const exit =
+        error.status === 0
+          ? ClientExitCodes.unreachable
+          : error.status === 401 || error.status === 403
+            ? ClientExitCodes.auth
+            : error.status === 404
+              ? ClientExitCodes.notFound
+              : error.status >= 500
+                ? ClientExitCodes.server
+                : ClientExitCodes.invalid;
+      if (opts.json)
+        printJson({
+          ok: false,
+          exitCode: exit,
+          status: error.status,
+          code: error.code,
+          message: error.message,
+          errors: error.errors,
+        });
       else {
         process.stderr.write(`error ${error.code}: ${error.message}\n`);
         for (const e of error.errors ?? []) process.stderr.write(`  ${e.path}: ${e.message}\n`);
@@ -50,14 +69,21 @@ function taskLine(t: Task): string[] {
 }
 
 async function readRequest(source: string): Promise<unknown> {
-  const text = source === '-' ? await new Promise<string>((resolve) => {
-    let data = '';
-    process.stdin.on('data', (d) => (data += d)).on('end', () => resolve(data));
-  }) : await readFile(source, 'utf8');
+  const text =
+    source === '-'
+      ? await new Promise<string>((resolve) => {
+          let data = '';
+          process.stdin.on('data', (d) => (data += d)).on('end', () => resolve(data));
+        })
+      : await readFile(source, 'utf8');
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new ApiError(400, 'OPSPAWN_INVALID_REQUEST', `${source === '-' ? 'standard input' : source} is not JSON: ${(error as Error).message}`);
+    throw new ApiError(
+      400,
+      'OPSPAWN_INVALID_REQUEST',
+      `${source === '-' ? 'standard input' : source} is not JSON: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -66,7 +92,9 @@ async function follow(api: RestClient, id: string, json: boolean, afterSeq = 0):
   const tty = !json && process.stdout.isTTY;
   const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
   let frame = 0;
-  const spinner = tty ? setInterval(() => process.stdout.write(`\r${frames[frame++ % frames.length]} running…`), 100) : undefined;
+  const spinner = tty
+    ? setInterval(() => process.stdout.write(`\r${frames[frame++ % frames.length]} running…`), 100)
+    : undefined;
   try {
     for await (const event of api.watch(id, afterSeq)) {
       const line = json ? JSON.stringify(event) : describeEvent(event);
@@ -79,60 +107,88 @@ async function follow(api: RestClient, id: string, json: boolean, afterSeq = 0):
   return (await api.get(id)).status;
 }
 
-const outcome = (status: TaskStatus): number => (status === 'succeeded' ? RunExitCodes.succeeded : status === 'cancelled' ? RunExitCodes.cancelled : RunExitCodes.failed);
+const outcome = (status: TaskStatus): number =>
+  status === 'succeeded'
+    ? RunExitCodes.succeeded
+    : status === 'cancelled'
+      ? RunExitCodes.cancelled
+      : RunExitCodes.failed;
 
 export function registerTaskCommands(program: Command): void {
-  const tasks = program.command('tasks').description('submit, inspect, cancel and watch tasks on a running host (REST API)');
+  const tasks = program
+    .command('tasks')
+    .description('submit, inspect, cancel and watch tasks on a running host (REST API)');
 
   withClientOptions(tasks.command('submit <task>').description('submit a task (a JSON file, or - for stdin)'))
     .option('--wait', 'follow the task live and exit with its outcome (0 succeeded, 10 failed, 11 cancelled)')
     .option('--idempotency-key <key>', 'the same key returns the same task')
-    .action(action(async (source: string, opts: ClientOptions & { wait?: boolean; idempotencyKey?: string }) => {
-      const api = client(opts);
-      const task = await api.submit((await readRequest(source)) as never, opts.idempotencyKey);
-      if (opts.json && !opts.wait) printJson(task);
-      else if (!opts.json) process.stdout.write(`${task.id} ${task.status}\n`);
-      if (opts.wait) process.exitCode = outcome(await follow(api, task.id, Boolean(opts.json)));
-    }));
+    .action(
+      action(async (source: string, opts: ClientOptions & { wait?: boolean; idempotencyKey?: string }) => {
+        const api = client(opts);
+        const task = await api.submit((await readRequest(source)) as never, opts.idempotencyKey);
+        if (opts.json && !opts.wait) printJson(task);
+        else if (!opts.json) process.stdout.write(`${task.id} ${task.status}\n`);
+        if (opts.wait) process.exitCode = outcome(await follow(api, task.id, Boolean(opts.json)));
+      }),
+    );
 
-  withClientOptions(tasks.command('get <id>').description("show one task: status, attempts, output or error"))
-    .action(action(async (id: string, opts: ClientOptions) => {
+  withClientOptions(tasks.command('get <id>').description('show one task: status, attempts, output or error')).action(
+    action(async (id: string, opts: ClientOptions) => {
       const task = await client(opts).get(id);
       if (opts.json) return printJson(task);
       const lines = [
         `${task.id}  ${task.status}  attempt ${task.attempts}/${task.maxAttempts}  planner ${task.planner}`,
         `  goal:    ${task.goal}`,
         `  created: ${task.createdAt}${task.finishedAt ? `  finished: ${task.finishedAt}` : ''}`,
-        Object.keys(task.labels).length ? `  labels:  ${Object.entries(task.labels).map(([k, v]) => `${k}=${v}`).join(' ')}` : undefined,
+        Object.keys(task.labels).length
+          ? `  labels:  ${Object.entries(task.labels)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' ')}`
+          : undefined,
         task.output !== undefined ? `  output:  ${JSON.stringify(task.output)}` : undefined,
         task.error ? `  error:   ${task.error.code}: ${task.error.message}` : undefined,
       ].filter(Boolean);
       process.stdout.write(`${lines.join('\n')}\n`);
-    }));
+    }),
+  );
 
   withClientOptions(tasks.command('list').description('list tasks, newest first'))
     .option('--status <status...>', 'only these statuses')
     .option('--label <key=value...>', 'only tasks with these labels')
     .option('--limit <n>', 'page size (1..500)', (v) => Number(v))
     .option('--cursor <cursor>', 'the next page, from a previous list')
-    .action(action(async (opts: ClientOptions & { status?: TaskStatus[]; label?: string[]; limit?: number; cursor?: string }) => {
-      const labels = Object.fromEntries((opts.label ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-      const page = await client(opts).list({ status: opts.status, labels, limit: opts.limit, cursor: opts.cursor });
-      if (opts.json) return printJson(page);
-      process.stdout.write(`${table(['ID', 'STATUS', 'ATTEMPTS', 'CREATED', 'GOAL'], page.tasks.map(taskLine))}\n`);
-      if (page.nextCursor) process.stdout.write(`more: opspawn tasks list --cursor ${page.nextCursor}\n`);
-    }));
+    .action(
+      action(
+        async (opts: ClientOptions & { status?: TaskStatus[]; label?: string[]; limit?: number; cursor?: string }) => {
+          const labels = Object.fromEntries(
+            (opts.label ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+          );
+          const page = await client(opts).list({ status: opts.status, labels, limit: opts.limit, cursor: opts.cursor });
+          if (opts.json) return printJson(page);
+          process.stdout.write(`${table(['ID', 'STATUS', 'ATTEMPTS', 'CREATED', 'GOAL'], page.tasks.map(taskLine))}\n`);
+          if (page.nextCursor) process.stdout.write(`more: opspawn tasks list --cursor ${page.nextCursor}\n`);
+        },
+      ),
+    );
 
-  withClientOptions(tasks.command('cancel <id>').description('cancel a queued or running task'))
-    .action(action(async (id: string, opts: ClientOptions) => {
+  withClientOptions(tasks.command('cancel <id>').description('cancel a queued or running task')).action(
+    action(async (id: string, opts: ClientOptions) => {
       const task = await client(opts).cancel(id);
       if (opts.json) printJson(task);
-      else process.stdout.write(`${task.id} ${isFinalStatus(task.status) ? task.status : `${task.status} (cancellation requested)`}\n`);
-    }));
+      else
+        process.stdout.write(
+          `${task.id} ${isFinalStatus(task.status) ? task.status : `${task.status} (cancellation requested)`}\n`,
+        );
+    }),
+  );
 
-  withClientOptions(tasks.command('watch <id>').description("print a task's events live until it ends; exit with its outcome"))
+  withClientOptions(
+    tasks.command('watch <id>').description("print a task's events live until it ends; exit with its outcome"),
+  )
     .option('--after <seq>', 'start after this event sequence number', (v) => Number(v), 0)
-    .action(action(async (id: string, opts: ClientOptions & { after: number }) => {
-      process.exitCode = outcome(await follow(client(opts), id, Boolean(opts.json), opts.after));
-    }));
+    .action(
+      action(async (id: string, opts: ClientOptions & { after: number }) => {
+        process.exitCode = outcome(await follow(client(opts), id, Boolean(opts.json), opts.after));
+      }),
+    );
 }

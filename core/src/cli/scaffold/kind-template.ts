@@ -58,7 +58,9 @@ describe('${names.id} in a kernel', () => {
 /** `src/index.ts` of a plugin that provides one value of an extension point, made by `new <className>(env.options)`. */
 export function providerIndex(p: { point: string; className: string; module: string; dispose?: string }): string {
   const options = `${p.className}Options`;
-  const provider = p.dispose ? `{\n      create: () => new ${p.className}(env.options),\n      ${p.dispose},\n    }` : `{ create: () => new ${p.className}(env.options) }`;
+  const provider = p.dispose
+    ? `{\n      create: () => new ${p.className}(env.options),\n      ${p.dispose},\n    }`
+    : `{ create: () => new ${p.className}(env.options) }`;
   return `import { definePlugin, extensionPoints } from '@opspawn/plugin-sdk';
 import { ${p.className}, type ${options} } from './${p.module}.js';
 
@@ -73,7 +75,10 @@ export default definePlugin<${options}>({
 }
 
 /** `test/plugin.test.ts` that runs an SDK contract suite against the plugin as a kernel loads it. */
-export function contractTest(n: ScaffoldNames, p: { kind: string; suite: string; value: string; options?: string; suiteOptions?: string }): string {
+export function contractTest(
+  n: ScaffoldNames,
+  p: { kind: string; suite: string; value: string; options?: string; suiteOptions?: string },
+): string {
   return `${testPreamble(`import { expect } from 'chai';
 import { extensionPoints } from '@opspawn/plugin-sdk';
 import { ${p.suite}, startTestKernel } from '@opspawn/plugin-sdk/testing';`)}

@@ -55,14 +55,33 @@ export function scaffoldFiles(names: ScaffoldNames, kind: PluginKind): Record<st
     license: 'Apache-2.0',
     engines: { node: '>=20.10' },
     scripts: { build: 'tsc -p tsconfig.json', test: 'npm run build && mocha', prepack: 'npm run build' },
-    opspawn: { id: names.id, kinds: [kind], kernel: `^${major(KERNEL_API_VERSION)}.0.0`, description: t.description, configSchema },
+    opspawn: {
+      id: names.id,
+      kinds: [kind],
+      kernel: `^${major(KERNEL_API_VERSION)}.0.0`,
+      description: t.description,
+      configSchema,
+    },
     peerDependencies: { '@opspawn/plugin-sdk': sdkRange },
-    devDependencies: { '@opspawn/core': `^${major(CORE_VERSION)}.0.0`, '@opspawn/plugin-sdk': sdkRange, ...SCAFFOLD_TOOLCHAIN },
+    devDependencies: {
+      '@opspawn/core': `^${major(CORE_VERSION)}.0.0`,
+      '@opspawn/plugin-sdk': sdkRange,
+      ...SCAFFOLD_TOOLCHAIN,
+    },
   };
   const tsconfig = {
     compilerOptions: {
-      target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2023'], types: ['node'],
-      strict: true, declaration: true, sourceMap: true, skipLibCheck: true, rootDir: 'src', outDir: 'dist',
+      target: 'ES2022',
+      module: 'NodeNext',
+      moduleResolution: 'NodeNext',
+      lib: ['ES2023'],
+      types: ['node'],
+      strict: true,
+      declaration: true,
+      sourceMap: true,
+      skipLibCheck: true,
+      rootDir: 'src',
+      outDir: 'dist',
     },
     include: ['src'],
   };
@@ -81,7 +100,10 @@ export function scaffoldFiles(names: ScaffoldNames, kind: PluginKind): Record<st
 }
 
 function readme(names: ScaffoldNames, kind: PluginKind, t: KindTemplate): string {
-  const rows = t.options.map((o) => `| \`${o.name}\` | ${o.schema.type}${o.schema.minimum === undefined ? '' : ` ≥ ${o.schema.minimum}`} | \`${JSON.stringify(o.schema.default)}\` | ${o.schema.description}. |`);
+  const rows = t.options.map(
+    (o) =>
+      `| \`${o.name}\` | ${o.schema.type}${o.schema.minimum === undefined ? '' : ` ≥ ${o.schema.minimum}`} | \`${JSON.stringify(o.schema.default)}\` | ${o.schema.description}. |`,
+  );
   return `# ${names.packageName}
 
 An [Opspawn](https://github.com/opspawn/opspawn) ${kind} plugin (id \`${names.id}\`). ${t.description}

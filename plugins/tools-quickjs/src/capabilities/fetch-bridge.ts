@@ -19,7 +19,17 @@ export interface GuestResponse {
 const MAX_REQUEST_BODY_BYTES = 1024 * 1024;
 const MAX_REDIRECTS = 5;
 // Headers a guest may not set: they would let it speak for the host or smuggle a second request.
-const REFUSED_HEADERS = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'te', 'trailer', 'keep-alive']);
+const REFUSED_HEADERS = new Set([
+  'host',
+  'connection',
+  'content-length',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'keep-alive',
+]);
 
 export class FetchRefused extends Error {
   override readonly name = 'FetchRefused';
@@ -52,10 +62,13 @@ function checkUrl(raw: string, grant: FetchGrant): URL {
   } catch {
     throw new FetchRefused(`fetch refused: '${raw}' is not an absolute URL`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new FetchRefused(`fetch refused: only http and https URLs are allowed, not ${url.protocol}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new FetchRefused(`fetch refused: only http and https URLs are allowed, not ${url.protocol}`);
   if (url.username || url.password) throw new FetchRefused('fetch refused: URLs with credentials are not allowed');
   if (!hostAllowed(url, grant.allowHosts)) {
-    throw new FetchRefused(`fetch refused: host '${url.host}' is not in capabilities.fetch.allowHosts (${grant.allowHosts.join(', ') || 'empty'})`);
+    throw new FetchRefused(
+      `fetch refused: host '${url.host}' is not in capabilities.fetch.allowHosts (${grant.allowHosts.join(', ') || 'empty'})`,
+    );
   }
   return url;
 }
@@ -83,18 +96,26 @@ async function readCapped(response: Response, max: number, url: URL): Promise<st
  * The host side of the guest's `fetch`: only listed hosts (checked again on every redirect), only granted
  * methods, a time limit and a response-size cap. Cookies and credentials are never added by the host.
  */
-export async function performFetch(request: GuestRequest, grant: FetchGrant, signal: AbortSignal): Promise<GuestResponse> {
+export async function performFetch(
+  request: GuestRequest,
+  grant: FetchGrant,
+  signal: AbortSignal,
+): Promise<GuestResponse> {
   const method = String(request.method).toUpperCase();
   if (!grant.methods.map((m) => m.toUpperCase()).includes(method)) {
-    throw new FetchRefused(`fetch refused: method ${method} is not in capabilities.fetch.methods (${grant.methods.join(', ')})`);
+    throw new FetchRefused(
+      `fetch refused: method ${method} is not in capabilities.fetch.methods (${grant.methods.join(', ')})`,
+    );
   }
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers ?? {})) {
-    if (REFUSED_HEADERS.has(name.toLowerCase())) throw new FetchRefused(`fetch refused: header '${name}' may not be set by a tool`);
+    if (REFUSED_HEADERS.has(name.toLowerCase()))
+      throw new FetchRefused(`fetch refused: header '${name}' may not be set by a tool`);
     headers[name] = String(value);
   }
   const body = request.body === null || request.body === undefined ? undefined : String(request.body);
-  if (body !== undefined && Buffer.byteLength(body) > MAX_REQUEST_BODY_BYTES) throw new FetchRefused(`fetch refused: request body over ${MAX_REQUEST_BODY_BYTES} bytes`);
+  if (body !== undefined && Buffer.byteLength(body) > MAX_REQUEST_BODY_BYTES)
+    throw new FetchRefused(`fetch refused: request body over ${MAX_REQUEST_BODY_BYTES} bytes`);
   const timeout = AbortSignal.timeout(grant.timeoutMs);
   const combined = AbortSignal.any([signal, timeout]);
   let url = checkUrl(String(request.url), grant);
@@ -102,24 +123,41 @@ export async function performFetch(request: GuestRequest, grant: FetchGrant, sig
   let currentBody = body;
   try {
     for (let hop = 0; ; hop++) {
-      const response = await fetch(url, { method: currentMethod, headers, body: currentBody, redirect: 'manual', signal: combined, credentials: 'omit' });
+      const response = await fetch(url, {
+        method: currentMethod,
+        headers,
+        body: currentBody,
+        redirect: 'manual',
+        signal: combined,
+        credentials: 'omit',
+      });
       const location = response.headers.get('location');
       if (response.status >= 300 && response.status < 400 && location) {
         await response.body?.cancel().catch(() => undefined);
         if (hop >= MAX_REDIRECTS) throw new FetchRefused(`fetch refused: more than ${MAX_REDIRECTS} redirects`);
         url = checkUrl(new URL(location, url).href, grant);
-        if (response.status === 303 || ((response.status === 301 || response.status === 302) && currentMethod === 'POST')) {
+        if (
+          response.status === 303 ||
+          ((response.status === 301 || response.status === 302) && currentMethod === 'POST')
+        ) {
           currentMethod = 'GET';
           currentBody = undefined;
         }
         continue;
       }
       const text = await readCapped(response, grant.maxResponseBytes, url);
-      return { url: url.href, status: response.status, statusText: response.statusText, headers: Object.fromEntries(response.headers), body: text };
+      return {
+        url: url.href,
+        status: response.status,
+        statusText: response.statusText,
+        headers: Object.fromEntries(response.headers),
+        body: text,
+      };
     }
   } catch (error) {
     if (error instanceof FetchRefused) throw error;
-    if (timeout.aborted) throw new FetchRefused(`fetch failed: ${url.host} did not answer within ${grant.timeoutMs} ms`);
+    if (timeout.aborted)
+      throw new FetchRefused(`fetch failed: ${url.host} did not answer within ${grant.timeoutMs} ms`);
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     throw new Error(`fetch failed: ${url.host}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
   }

@@ -3,7 +3,17 @@ import { contractTest, providerIndex, type KindTemplate, type ScaffoldNames } fr
 export function brokerTemplate(n: ScaffoldNames): KindTemplate {
   return {
     description: 'An in-process job queue: priorities, delays, concurrency, redelivery and cancellation.',
-    options: [{ name: 'redeliveryDelayMs', schema: { type: 'integer', minimum: 0, default: 100, description: 'Wait before a job whose handler failed is delivered again' } }],
+    options: [
+      {
+        name: 'redeliveryDelayMs',
+        schema: {
+          type: 'integer',
+          minimum: 0,
+          default: 100,
+          description: 'Wait before a job whose handler failed is delivered again',
+        },
+      },
+    ],
     readme: `Queues task ids in process memory: the highest priority ready job goes first, delayed jobs wait, a job whose
 handler fails comes back after \`redeliveryDelayMs\`, and \`cancel\` aborts the signal of the delivery running a task.
 Replace \`src/list-broker.ts\` with your queue (Redis, SQS, ...): the broker contract suite in \`test/plugin.test.ts\`
@@ -101,7 +111,18 @@ export class ListBroker implements Broker {
 }
 `,
     },
-    index: providerIndex({ point: 'broker', className: 'ListBroker', module: 'list-broker', dispose: '// The task engine drains first, with its stop timeout; this only stops what is left.\n      dispose: (broker) => broker.drain(0)' }),
-    test: contractTest(n, { kind: 'broker', suite: 'brokerContract', value: 'kernel.get(extensionPoints.broker)', options: '{ redeliveryDelayMs: 10 }' }),
+    index: providerIndex({
+      point: 'broker',
+      className: 'ListBroker',
+      module: 'list-broker',
+      dispose:
+        '// The task engine drains first, with its stop timeout; this only stops what is left.\n      dispose: (broker) => broker.drain(0)',
+    }),
+    test: contractTest(n, {
+      kind: 'broker',
+      suite: 'brokerContract',
+      value: 'kernel.get(extensionPoints.broker)',
+      options: '{ redeliveryDelayMs: 10 }',
+    }),
   };
 }

@@ -3,7 +3,12 @@ import { contractTest, providerIndex, type KindTemplate, type ScaffoldNames } fr
 export function memoryTemplate(n: ScaffoldNames): KindTemplate {
   return {
     description: 'Per-session message history kept in process memory, bounded to the newest messages.',
-    options: [{ name: 'maxMessages', schema: { type: 'integer', minimum: 1, default: 50, description: 'Most messages a planner sees' } }],
+    options: [
+      {
+        name: 'maxMessages',
+        schema: { type: 'integer', minimum: 1, default: 50, description: 'Most messages a planner sees' },
+      },
+    ],
     readme: `Keeps each session's messages in process memory and gives planners the newest \`maxMessages\` of them.
 Replace \`src/window-memory.ts\` with your own storage (a database, a vector store): the memory contract suite in
 \`test/plugin.test.ts\` tells you when it keeps the promises of a memory.`,
@@ -38,6 +43,10 @@ export class WindowMemory implements Memory {
 `,
     },
     index: providerIndex({ point: 'memory', className: 'WindowMemory', module: 'window-memory' }),
-    test: contractTest(n, { kind: 'memory', suite: 'memoryContract', value: `kernel.get(extensionPoints.memory).find((p) => p.plugin === '${n.id}')!.value` }),
+    test: contractTest(n, {
+      kind: 'memory',
+      suite: 'memoryContract',
+      value: `kernel.get(extensionPoints.memory).find((p) => p.plugin === '${n.id}')!.value`,
+    }),
   };
 }

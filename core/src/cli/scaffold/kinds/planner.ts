@@ -3,7 +3,16 @@ import { contractTest, providerIndex, type KindTemplate, type ScaffoldNames } fr
 export function plannerTemplate(n: ScaffoldNames): KindTemplate {
   return {
     description: 'A planner that hands the goal to one tool and answers with what the tool returned.',
-    options: [{ name: 'tool', schema: { type: 'string', default: 'echo__say', description: 'Namespaced tool the goal is given to as { text }' } }],
+    options: [
+      {
+        name: 'tool',
+        schema: {
+          type: 'string',
+          default: 'echo__say',
+          description: 'Namespaced tool the goal is given to as { text }',
+        },
+      },
+    ],
     readme: `On the first step it calls the tool named by \`tool\` with \`{ "text": <the goal> }\` when the task offers that
 tool, and answers with the tool's output on the next step; without the tool it answers with the goal. Replace the
 rule in \`src/relay-planner.ts\` with yours (a model, a search): the planner contract suite in
@@ -38,6 +47,11 @@ export class RelayPlanner implements Planner {
 `,
     },
     index: providerIndex({ point: 'planner', className: 'RelayPlanner', module: 'relay-planner' }),
-    test: contractTest(n, { kind: 'planner', suite: 'plannerContract', value: `kernel.get(extensionPoints.planner).find((p) => p.plugin === '${n.id}')!.value`, suiteOptions: '{ input: null }' }),
+    test: contractTest(n, {
+      kind: 'planner',
+      suite: 'plannerContract',
+      value: `kernel.get(extensionPoints.planner).find((p) => p.plugin === '${n.id}')!.value`,
+      suiteOptions: '{ input: null }',
+    }),
   };
 }

@@ -3,7 +3,17 @@ import { contractTest, providerIndex, type KindTemplate, type ScaffoldNames } fr
 export function storeTemplate(n: ScaffoldNames): KindTemplate {
   return {
     description: 'Tasks and their events in process memory: a task store for tests and throwaway hosts.',
-    options: [{ name: 'maxEventsPerTask', schema: { type: 'integer', minimum: 1, default: 10000, description: 'Events kept per task; appending more is refused' } }],
+    options: [
+      {
+        name: 'maxEventsPerTask',
+        schema: {
+          type: 'integer',
+          minimum: 1,
+          default: 10000,
+          description: 'Events kept per task; appending more is refused',
+        },
+      },
+    ],
     readme: `Keeps tasks, their events and idempotency keys in a \`Map\`, so everything is lost when the process stops.
 Replace \`src/map-task-store.ts\` with your database: the store contract suite in \`test/plugin.test.ts\` checks the
 promises the task engine relies on (idempotent create, newest-first cursor pages, compare-and-set transitions,

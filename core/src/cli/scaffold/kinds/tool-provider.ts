@@ -3,7 +3,17 @@ import { bootTest, testPreamble, type KindTemplate, type ScaffoldNames } from '.
 export function toolProviderTemplate(n: ScaffoldNames): KindTemplate {
   return {
     description: 'Text tools for Opspawn agents: count_words, with JSON Schema input and output.',
-    options: [{ name: 'maxTextLength', schema: { type: 'integer', minimum: 1, default: 100000, description: 'Longest text a tool accepts, in characters' } }],
+    options: [
+      {
+        name: 'maxTextLength',
+        schema: {
+          type: 'integer',
+          minimum: 1,
+          default: 100000,
+          description: 'Longest text a tool accepts, in characters',
+        },
+      },
+    ],
     readme: `Provides the tool \`${n.id}__count_words\`: \`{ "text": string }\` in, \`{ "words": integer }\` out. Replace it with
 your own tools in \`src/text-tools.ts\`: each needs a name, a description and a JSON Schema for its input (the
 kernel validates arguments against it before \`call\` runs) and, ideally, its output.`,

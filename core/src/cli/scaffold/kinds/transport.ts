@@ -2,10 +2,13 @@ import { bootTest, testPreamble, type KindTemplate, type ScaffoldNames } from '.
 
 export function transportTemplate(n: ScaffoldNames): KindTemplate {
   return {
-    description: 'A small HTTP endpoint that reports the host\'s plugins and health as JSON.',
+    description: "A small HTTP endpoint that reports the host's plugins and health as JSON.",
     options: [
       { name: 'host', schema: { type: 'string', default: '127.0.0.1', description: 'Address to listen on' } },
-      { name: 'port', schema: { type: 'integer', minimum: 0, default: 8090, description: 'Port to listen on; 0 picks a free one' } },
+      {
+        name: 'port',
+        schema: { type: 'integer', minimum: 0, default: 8090, description: 'Port to listen on; 0 picks a free one' },
+      },
     ],
     readme: `Serves \`GET /status\`: \`{ "plugins": [...], "health": {...} }\` from the kernel's plugin registry and health
 service, with node:http. Replace \`src/status-server.ts\` with your protocol; a transport reaches the host's services
