@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { sampleTask } from '@opspawn/plugin-sdk/testing';
 import { SqliteTaskStore } from '@opspawn/store-sqlite';
@@ -86,4 +87,33 @@ describe('opspawn run', function () {
       shared.cleanup();
     }
   });
+
+  it("runs beside a host that holds the transports' ports: a one-shot run starts no transport", async () => {
+    const busy = await listenAnywhere();
+    const port = (busy.address() as { port: number }).port;
+    const beside = new Deployment();
+    try {
+      for (const id of ['store-memory', 'broker-memory', 'memory-buffer', 'planner-scripted', 'transport-rest'])
+        beside.linkBuiltIn(id);
+      beside.config(
+        `{ plugins: ['@opspawn/store-memory', '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted', { use: '@opspawn/transport-rest', options: { host: '127.0.0.1', port: ${port} } }] }`,
+      );
+      writeFileSync(join(beside.dir, 'task.json'), JSON.stringify({ goal: 'beside', input: { plan: [], final: 7 } }));
+      const r = await beside.run(['run', 'task.json']);
+      expect(r.stderr).not.to.contain('EADDRINUSE');
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout).to.contain('= 7');
+    } finally {
+      beside.cleanup();
+      busy.close();
+    }
+  });
 });
+
+function listenAnywhere(): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}

@@ -73,10 +73,12 @@ export function registerRunCommand(program: Command, globals: () => GlobalOption
     .action(async (source: string, opts: { json?: boolean }) => {
       const request = await readTask(source);
       const logger = createLogger({ level: 'warn', destination: process.stderr, pretty: false });
-      // A one-shot run may share the store with a running host: it must not take over that host's tasks.
+      // A one-shot run may share the store and the ports with a running host: it runs its own task as a worker,
+      // starts no transport, and does not take over that host's tasks.
       const { kernel } = await bootKernel({
         configPath: globals().config,
         logger,
+        role: 'worker',
         overrides: { tasks: { recoverOnStart: false } },
       });
       try {
