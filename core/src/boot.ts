@@ -4,7 +4,7 @@ import { loadConfig, normalizeConfig, type LoadedConfig } from './config/load-co
 import { defaultKernelServices } from './kernel/default-services.js';
 import type { ProcessRole } from './kernel/kernel-service.js';
 import { Kernel } from './kernel/kernel.js';
-import { createLogger } from './logging/create-logger.js';
+import { createLogger, type LogFormat } from './logging/create-logger.js';
 
 export interface BootOptions {
   /** `--config`; otherwise OPSPAWN_CONFIG, then `opspawn.config.*` in cwd. */
@@ -12,6 +12,8 @@ export interface BootOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
+  /** `--log-format`: stronger than $OPSPAWN_LOG_FORMAT and the config's `log.pretty`. */
+  logFormat?: LogFormat;
   /** What this process does; default `all`. */
   role?: ProcessRole;
   /** Applied over the config file's settings (e.g. `opspawn run` turns off recovery). */
@@ -24,7 +26,13 @@ export async function bootKernel(
 ): Promise<{ kernel: Kernel; loaded: LoadedConfig; logger: Logger }> {
   const loaded = await loadConfig({ path: options.configPath, cwd: options.cwd, env: options.env });
   if (options.overrides?.tasks) loaded.config.tasks = { ...loaded.config.tasks, ...options.overrides.tasks };
-  const logger = options.logger ?? createLogger({ level: loaded.config.log?.level, pretty: loaded.config.log?.pretty });
+  const logger =
+    options.logger ??
+    createLogger({
+      level: loaded.config.log?.level,
+      format: options.logFormat,
+      pretty: loaded.config.log?.pretty,
+    });
   const kernel = await Kernel.boot(loaded, { logger, kernelServices: defaultKernelServices(), role: options.role });
   return { kernel, loaded, logger };
 }

@@ -9,18 +9,20 @@ describe('opspawn start', function () {
   beforeEach(() => (d = new Deployment()));
   afterEach(() => d.cleanup());
 
-  function start(): Promise<{
+  function start(args: string[] = []): Promise<{
     stderr: string;
+    stdout: () => string;
     stop(signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string }>;
   }> {
-    const child = spawn(process.execPath, [CLI, 'start'], {
+    const child = spawn(process.execPath, [CLI, ...args, 'start'], {
       cwd: d.dir,
       env: { ...process.env, RECORD_FILE: d.recordFile, OPSPAWN_CONFIG: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr += b));
-    child.stdout.resume();
+    let stdout = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     return new Promise((resolve, reject) => {
       const onData = () => {
@@ -28,6 +30,7 @@ describe('opspawn start', function () {
           child.stderr.off('data', onData);
           resolve({
             stderr,
+            stdout: () => stdout,
             stop: async (signal) => {
               child.kill(signal);
               const code = await exited;
@@ -98,5 +101,45 @@ describe('opspawn start', function () {
     const result = await d.run(['start', '--role', 'scheduler']);
     expect(result.code).to.equal(2);
     expect(result.stderr).to.match(/argument 'scheduler' is invalid\. Allowed choices are all, api, worker/);
+  });
+
+  describe('logs', () => {
+    const logging = () =>
+      d
+        .plugin({
+          id: 'chatty',
+          register: `env.registerInit({ deps: { log: sdk.services.logger }, init: ({ log }) => { log.info({ rows: 3 }, 'warmed the cache'); } })`,
+        })
+        .config(`{ plugins: ['./plugins/chatty'], log: { level: 'info' } }`);
+
+    it('are JSON lines for machines when stdout is not a terminal', async () => {
+      logging();
+      const host = await start();
+      await host.stop('SIGTERM');
+      const entries = host
+        .stdout()
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(entries.find((e) => e.msg === 'warmed the cache')).to.include({ plugin: 'chatty', rows: 3, level: 30 });
+    });
+
+    it('are one readable line per entry with --log-format pretty, naming the plugin', async () => {
+      logging();
+      const host = await start(['--log-format', 'pretty']);
+      await host.stop('SIGTERM');
+      const lines = host.stdout().trim().split('\n');
+      expect(lines.filter((l) => l.trimStart().startsWith('{'))).to.deep.equal([]);
+      expect(lines).to.satisfy((all: string[]) =>
+        all.some((l) => /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: \[chatty\] warmed the cache \{"rows":3\}$/.test(l)),
+      );
+    });
+
+    it('refuses an unknown --log-format with exit code 2, listing the formats', async () => {
+      d.config(`{ plugins: [] }`);
+      const result = await d.run(['--log-format', 'xml', 'start']);
+      expect(result.code).to.equal(2);
+      expect(result.stderr).to.match(/argument 'xml' is invalid\. Allowed choices are pretty, json/);
+    });
   });
 });

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { KERNEL_API_VERSION } from '@opspawn/plugin-sdk';
 import { CORE_VERSION } from '../version.js';
 import { registerConfigCommands } from './commands/config.js';
@@ -7,17 +7,25 @@ import { registerPluginCommands } from './commands/plugins.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerTaskCommands } from './commands/tasks.js';
 import { registerStartCommand } from './commands/start.js';
+import { LOG_FORMATS, type LogFormat } from '../logging/create-logger.js';
 import { ExitCodes } from './exit-codes.js';
 import { reportFailure } from './output.js';
 
 export interface GlobalOptions {
   config?: string;
+  logFormat?: LogFormat;
 }
 
 const program = new Command('opspawn')
   .description('Opspawn: a plugin-based host for AI-agent tasks')
   .version(`opspawn ${CORE_VERSION} (kernel API ${KERNEL_API_VERSION})`, '-v, --version')
   .option('-c, --config <file>', 'config file (default: $OPSPAWN_CONFIG, then ./opspawn.config.{ts,mjs,js,json})')
+  .addOption(
+    new Option(
+      '--log-format <format>',
+      'pretty: a readable line per log entry; json: JSON lines (default: $OPSPAWN_LOG_FORMAT, then pretty on a terminal)',
+    ).choices(LOG_FORMATS as unknown as string[]),
+  )
   .showSuggestionAfterError()
   .exitOverride();
 

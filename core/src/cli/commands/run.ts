@@ -72,7 +72,7 @@ export function registerRunCommand(program: Command, globals: () => GlobalOption
     .option('--json', 'print each event as one JSON line')
     .action(async (source: string, opts: { json?: boolean }) => {
       const request = await readTask(source);
-      const logger = createLogger({ level: 'warn', destination: process.stderr, pretty: false });
+      const logger = createLogger({ level: 'warn', destination: process.stderr, format: globals().logFormat });
       // A one-shot run may share the store and the ports with a running host: it runs its own task as a worker,
       // starts no transport, and does not take over that host's tasks.
       const { kernel } = await bootKernel({

@@ -29,7 +29,11 @@ export function registerStartCommand(program: Command, globals: () => GlobalOpti
 
 /** Boots the kernel in `role` and keeps it up until SIGINT or SIGTERM; a second signal exits at once. */
 async function runHost(globals: () => GlobalOptions, role: ProcessRole): Promise<void> {
-  const { kernel, loaded, logger } = await bootKernel({ configPath: globals().config, role });
+  const { kernel, loaded, logger } = await bootKernel({
+    configPath: globals().config,
+    logFormat: globals().logFormat,
+    role,
+  });
   // With no server or worker holding the event loop, the host would exit at once: it stays up until told.
   const keepAlive = setInterval(() => undefined, 1 << 30);
   const stopped = new Promise<void>((resolve) => {
