@@ -1,28 +1,55 @@
 import { ErrorCodes, OpspawnError } from './errors.js';
+import type { Task, TaskPage, TaskQuery, TaskStatus } from './task.js';
 
 export const DEFAULT_PAGE_LIMIT = 50;
 export const MAX_PAGE_LIMIT = 500;
 
-/**
- * Shared by every store so that cursors mean the same everywhere: a page is "tasks with an id below the
- * cursor's", newest first, and a cursor is opaque to callers.
- */
-export function encodeTaskCursor(lastId: string): string {
-  return Buffer.from(JSON.stringify({ id: lastId }), 'utf8').toString('base64url');
+/** A list query with its cursor opened: the filters the page applies and the id it continues below. */
+export interface ResolvedTaskQuery {
+  status?: TaskStatus[];
+  labels?: Record<string, string>;
+  limit: number;
+  /** Only tasks with an id below this one (the last task of the previous page). */
+  before?: string;
 }
 
-/** The id a cursor points below; INVALID_REQUEST for anything this server did not issue. */
-export function decodeTaskCursor(cursor: string): string {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { id?: unknown };
-    if (typeof parsed.id === 'string' && parsed.id.length > 0) return parsed.id;
-  } catch {
-    // reported below
+/** What a cursor carries: where the walk is, and the filters it was issued for. */
+interface CursorContent {
+  id: string;
+  status?: TaskStatus[];
+  labels?: Record<string, string>;
+}
+
+/**
+ * Shared by every store so that cursors mean the same everywhere: a page is "tasks with an id below the cursor's",
+ * newest first, with the filters of the first page. A cursor carries those filters, so `?cursor=` alone continues
+ * the same walk, and the same cursor with other filters is refused rather than answered with another list.
+ */
+export function resolveTaskQuery(query: TaskQuery): ResolvedTaskQuery {
+  const limit = pageLimit(query.limit);
+  const filters = normalizeFilters(query.status, query.labels);
+  if (query.cursor === undefined) return { ...filters, limit };
+  const cursor = decodeCursor(query.cursor);
+  const issuedFor = normalizeFilters(cursor.status, cursor.labels);
+  const given = query.status?.length || (query.labels && Object.keys(query.labels).length);
+  if (given && JSON.stringify(filters) !== JSON.stringify(issuedFor)) {
+    throw new OpspawnError(
+      ErrorCodes.INVALID_REQUEST,
+      `cursor was issued for other filters (${describeFilters(issuedFor)}) than this request's (${describeFilters(filters)})`,
+      {
+        hint: 'pass nextCursor alone, or with the same status and label filters as the first page',
+        details: [{ path: 'cursor', message: 'issued for other filters' }],
+      },
+    );
   }
-  throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'cursor is not one this server issued', {
-    hint: 'pass nextCursor from the previous page unchanged',
-    details: [{ path: 'cursor', message: 'invalid cursor' }],
-  });
+  return { ...issuedFor, limit, before: cursor.id };
+}
+
+/** The page answer: `nextCursor` (carrying the query's filters) when `more` tasks follow the last one. */
+export function taskPage(tasks: Task[], more: boolean, query: ResolvedTaskQuery): TaskPage {
+  if (!more || tasks.length === 0) return { tasks };
+  const content: CursorContent = { id: tasks[tasks.length - 1]!.id, status: query.status, labels: query.labels };
+  return { tasks, nextCursor: Buffer.from(JSON.stringify(content), 'utf8').toString('base64url') };
 }
 
 /** A page size from a query: default 50, an integer from 1 to 500, INVALID_REQUEST otherwise. */
@@ -34,4 +61,39 @@ export function pageLimit(limit: number | undefined): number {
     });
   }
   return value;
+}
+
+function decodeCursor(cursor: string): CursorContent {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Partial<CursorContent>;
+    const statusOk = parsed.status === undefined || Array.isArray(parsed.status);
+    const labelsOk = parsed.labels === undefined || (typeof parsed.labels === 'object' && parsed.labels !== null);
+    if (typeof parsed.id === 'string' && parsed.id.length > 0 && statusOk && labelsOk) return parsed as CursorContent;
+  } catch {
+    // reported below
+  }
+  throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'cursor is not one this server issued', {
+    hint: 'pass nextCursor from the previous page unchanged',
+    details: [{ path: 'cursor', message: 'invalid cursor' }],
+  });
+}
+
+/** One spelling per filter, so that two equal filters compare equal: statuses sorted, labels by key. */
+function normalizeFilters(
+  status: TaskStatus[] | undefined,
+  labels: Record<string, string> | undefined,
+): Pick<ResolvedTaskQuery, 'status' | 'labels'> {
+  const out: Pick<ResolvedTaskQuery, 'status' | 'labels'> = {};
+  if (status?.length) out.status = [...new Set(status)].sort();
+  const keys = Object.keys(labels ?? {}).sort();
+  if (keys.length) out.labels = Object.fromEntries(keys.map((k) => [k, labels![k]!]));
+  return out;
+}
+
+function describeFilters(filters: Pick<ResolvedTaskQuery, 'status' | 'labels'>): string {
+  const parts = [
+    ...(filters.status ? [`status=${filters.status.join(',')}`] : []),
+    ...Object.entries(filters.labels ?? {}).map(([k, v]) => `label ${k}=${v}`),
+  ];
+  return parts.length ? parts.join(' ') : 'no filter';
 }

@@ -17,7 +17,8 @@ export interface TaskChange {
  *
  * Promise: `transition` is an atomic compare-and-set, so with at-least-once delivery each task still reaches
  * exactly one final state; events of a task get gap-free increasing `seq` numbers; `list` pages newest first
- * with opaque cursors that stay valid while tasks are added.
+ * with opaque cursors that stay valid while tasks are added and keep the filters of the first page (build them
+ * with `resolveTaskQuery` and `taskPage`, so that cursors mean the same in every store).
  */
 export interface TaskStore {
   /**

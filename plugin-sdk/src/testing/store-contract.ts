@@ -122,6 +122,32 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       expect(pages).to.equal(3);
     });
 
+    it("keeps the first page's filters in its cursor, and refuses the cursor with other filters", async () => {
+      const failed: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        failed.push((await store.create(make({ status: 'failed' }))).task.id);
+        await store.create(make({ status: 'succeeded' }));
+      }
+      const first = await store.list({ labels: run, status: ['failed'], limit: 1 });
+      expect(first.tasks.map((t) => t.id)).to.deep.equal([failed[2]]);
+      const walked = [...first.tasks];
+      for (let cursor = first.nextCursor; cursor; ) {
+        const page = await store.list({ cursor, limit: 1 }); // the cursor alone, as a "next" link carries it
+        walked.push(...page.tasks);
+        cursor = page.nextCursor;
+      }
+      expect(walked.map((t) => t.id)).to.deep.equal([...failed].reverse());
+      expect(walked.every((t) => t.status === 'failed')).to.equal(true);
+      const same = await store.list({ labels: run, status: ['failed'], cursor: first.nextCursor, limit: 1 });
+      expect(same.tasks.map((t) => t.id)).to.deep.equal([failed[1]]);
+      const other = await store.list({ status: ['succeeded'], cursor: first.nextCursor }).then(
+        () => undefined,
+        (e: { code?: string; message?: string }) => e,
+      );
+      expect(other?.code).to.equal('OPSPAWN_INVALID_REQUEST');
+      expect(other?.message).to.contain('cursor was issued for other filters');
+    });
+
     it('refuses a malformed cursor and an out-of-range limit with INVALID_REQUEST', async () => {
       for (const query of [
         { cursor: 'not a cursor' },

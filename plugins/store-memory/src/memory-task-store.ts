@@ -1,9 +1,8 @@
 import {
   ErrorCodes,
   OpspawnError,
-  decodeTaskCursor,
-  encodeTaskCursor,
-  pageLimit,
+  resolveTaskQuery,
+  taskPage,
   type Task,
   type TaskChange,
   type TaskEvent,
@@ -43,23 +42,22 @@ export class MemoryTaskStore implements TaskStore {
   }
 
   async list(query: TaskQuery): Promise<TaskPage> {
-    const limit = pageLimit(query.limit);
-    const before = query.cursor === undefined ? undefined : decodeTaskCursor(query.cursor);
+    const q = resolveTaskQuery(query);
     const out: Task[] = [];
     let more = false;
     for (let i = this.order.length - 1; i >= 0; i--) {
       const id = this.order[i]!;
-      if (before !== undefined && id >= before) continue;
+      if (q.before !== undefined && id >= q.before) continue;
       const task = this.tasks.get(id)!;
-      if (query.status?.length && !query.status.includes(task.status)) continue;
-      if (query.labels && !Object.entries(query.labels).every(([k, v]) => task.labels[k] === v)) continue;
-      if (out.length === limit) {
+      if (q.status && !q.status.includes(task.status)) continue;
+      if (q.labels && !Object.entries(q.labels).every(([k, v]) => task.labels[k] === v)) continue;
+      if (out.length === q.limit) {
         more = true;
         break;
       }
       out.push(clone(task));
     }
-    return more ? { tasks: out, nextCursor: encodeTaskCursor(out[out.length - 1]!.id) } : { tasks: out };
+    return taskPage(out, more, q);
   }
 
   async transition(

@@ -3,10 +3,9 @@ import {
   ErrorCodes,
   OpspawnError,
   TickBatch,
-  decodeTaskCursor,
   redactUrl,
-  encodeTaskCursor,
-  pageLimit,
+  resolveTaskQuery,
+  taskPage,
   type HealthCheckResult,
   type Task,
   type TaskChange,
@@ -209,16 +208,14 @@ export class PostgresTaskStore implements TaskStore {
   });
 
   async list(query: TaskQuery): Promise<TaskPage> {
-    const limit = pageLimit(query.limit);
-    const after = query.cursor === undefined ? null : decodeTaskCursor(query.cursor);
+    const q = resolveTaskQuery(query);
     const { rows } = await this.pool.query(
       `SELECT * FROM ${this.s}.opspawn_tasks
        WHERE ($1::text[] IS NULL OR status = ANY($1)) AND labels @> $2::jsonb AND ($3::text IS NULL OR id < $3)
        ORDER BY id DESC LIMIT $4`,
-      [query.status?.length ? query.status : null, JSON.stringify(query.labels ?? {}), after, limit + 1],
+      [q.status ?? null, JSON.stringify(q.labels ?? {}), q.before ?? null, q.limit + 1],
     );
-    const tasks = rows.slice(0, limit).map(toTask);
-    return rows.length > limit ? { tasks, nextCursor: encodeTaskCursor(tasks[tasks.length - 1]!.id) } : { tasks };
+    return taskPage(rows.slice(0, q.limit).map(toTask), rows.length > q.limit, q);
   }
 
   async transition(

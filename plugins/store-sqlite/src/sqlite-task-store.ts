@@ -4,9 +4,8 @@ import Database from 'better-sqlite3';
 import {
   ErrorCodes,
   OpspawnError,
-  decodeTaskCursor,
-  encodeTaskCursor,
-  pageLimit,
+  resolveTaskQuery,
+  taskPage,
   type HealthCheckResult,
   type Task,
   type TaskChange,
@@ -146,26 +145,25 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async list(query: TaskQuery): Promise<TaskPage> {
-    const limit = pageLimit(query.limit);
+    const q = resolveTaskQuery(query);
     const where: string[] = [];
     const params: unknown[] = [];
-    if (query.status?.length) {
-      where.push(`status IN (${query.status.map(() => '?').join(',')})`);
-      params.push(...query.status);
+    if (q.status) {
+      where.push(`status IN (${q.status.map(() => '?').join(',')})`);
+      params.push(...q.status);
     }
-    for (const [k, v] of Object.entries(query.labels ?? {})) {
+    for (const [k, v] of Object.entries(q.labels ?? {})) {
       where.push('id IN (SELECT task_id FROM task_labels WHERE key = ? AND value = ?)');
       params.push(k, v);
     }
-    if (query.cursor !== undefined) {
+    if (q.before !== undefined) {
       where.push('id < ?');
-      params.push(decodeTaskCursor(query.cursor));
+      params.push(q.before);
     }
     const rows = this.cached(
       `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
-    ).all(...params, limit + 1) as Row[];
-    const tasks = rows.slice(0, limit).map(toTask);
-    return rows.length > limit ? { tasks, nextCursor: encodeTaskCursor(tasks[tasks.length - 1]!.id) } : { tasks };
+    ).all(...params, q.limit + 1) as Row[];
+    return taskPage(rows.slice(0, q.limit).map(toTask), rows.length > q.limit, q);
   }
 
   transition(

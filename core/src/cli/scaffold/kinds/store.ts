@@ -21,7 +21,7 @@ gap-free event numbers).`,
     implementation: {
       file: 'map-task-store.ts',
       source: `import {
-  ErrorCodes, OpspawnError, decodeTaskCursor, encodeTaskCursor, pageLimit,
+  ErrorCodes, OpspawnError, resolveTaskQuery, taskPage,
   type Task, type TaskChange, type TaskEvent, type TaskEventType, type TaskPage, type TaskQuery, type TaskStatus, type TaskStore,
 } from '@opspawn/plugin-sdk';
 
@@ -57,18 +57,17 @@ export class MapTaskStore implements TaskStore {
   }
 
   async list(query: TaskQuery): Promise<TaskPage> {
-    const limit = pageLimit(query.limit);
+    const q = resolveTaskQuery(query); // the cursor's filters, the page size, and where the last page ended
     const newestFirst = [...this.tasks.keys()].reverse();
     let from = 0;
-    if (query.cursor !== undefined) {
-      from = newestFirst.indexOf(decodeTaskCursor(query.cursor)) + 1;
+    if (q.before !== undefined) {
+      from = newestFirst.indexOf(q.before) + 1;
       if (from === 0) throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'cursor names no task of this store', { hint: 'pass nextCursor unchanged' });
     }
     const matches = newestFirst.slice(from).map((id) => this.tasks.get(id)!.task).filter((t) =>
-      (!query.status?.length || query.status.includes(t.status))
-      && Object.entries(query.labels ?? {}).every(([k, v]) => t.labels[k] === v));
-    const page = matches.slice(0, limit).map(copy);
-    return matches.length > limit ? { tasks: page, nextCursor: encodeTaskCursor(page.at(-1)!.id) } : { tasks: page };
+      (!q.status || q.status.includes(t.status))
+      && Object.entries(q.labels ?? {}).every(([k, v]) => t.labels[k] === v));
+    return taskPage(matches.slice(0, q.limit).map(copy), matches.length > q.limit, q);
   }
 
   async transition(id: string, from: readonly TaskStatus[], change: TaskChange, expectAttempts?: number): Promise<Task | undefined> {
