@@ -61,6 +61,7 @@ export class McpProxyToolProvider implements ToolProvider {
   }
 
   async list(): Promise<ToolSpec[]> {
+    const server = this.serverNameSchema();
     const specs: ToolSpec[] = [
       {
         name: 'call',
@@ -70,7 +71,7 @@ export class McpProxyToolProvider implements ToolProvider {
           additionalProperties: false,
           required: ['server', 'tool'],
           properties: {
-            server: { type: 'string', enum: [...this.servers.keys()] },
+            server,
             tool: { type: 'string' },
             arguments: { type: 'object' },
           },
@@ -88,22 +89,33 @@ export class McpProxyToolProvider implements ToolProvider {
           type: 'object',
           additionalProperties: false,
           required: ['server', 'uri'],
-          properties: { server: { type: 'string', enum: [...this.servers.keys()] }, uri: { type: 'string' } },
+          properties: { server, uri: { type: 'string' } },
         },
       },
     ];
-    for (const server of this.servers.values()) {
-      if (!server.config.exposeTools || server.state !== 'ready') continue;
-      for (const tool of server.tools) {
+    for (const connection of this.servers.values()) {
+      if (!connection.config.exposeTools || connection.state !== 'ready') continue;
+      for (const tool of connection.tools) {
         specs.push({
-          name: exposedName(this.namespace, server.name, tool.name),
-          description: `[${server.name}] ${tool.description ?? tool.name}`,
+          name: exposedName(this.namespace, connection.name, tool.name),
+          description: `[${connection.name}] ${tool.description ?? tool.name}`,
           inputSchema: tool.inputSchema as Record<string, unknown>,
           outputSchema: tool.outputSchema as Record<string, unknown> | undefined,
         });
       }
     }
     return specs;
+  }
+
+  /**
+   * The `server` argument: one of the configured names, so a wrong name is refused before the call with the list of
+   * known ones. JSON Schema forbids an empty `enum`, so with no servers any string passes and the call says so.
+   */
+  private serverNameSchema(): Record<string, unknown> {
+    const names = [...this.servers.keys()];
+    return names.length > 0
+      ? { type: 'string', enum: names }
+      : { type: 'string', description: 'no servers are configured' };
   }
 
   async call(name: string, args: unknown, ctx: ToolCallContext): Promise<ToolCallResult> {
