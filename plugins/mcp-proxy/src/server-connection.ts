@@ -4,6 +4,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { ToolListChangedNotificationSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '@opspawn/plugin-sdk';
 import type { McpProxyOptions, ServerConfig } from './options.js';
+import { serverEnvironment } from './server-environment.js';
 
 export type ServerState = 'connecting' | 'ready' | 'down' | 'closed';
 
@@ -47,7 +48,7 @@ export class ServerConnection {
         ? new StdioClientTransport({
             command: this.config.command,
             args: this.config.args,
-            env: { ...process.env, ...this.config.env } as Record<string, string>,
+            env: serverEnvironment(this.config),
             cwd: this.config.cwd,
             stderr: 'pipe',
           })
