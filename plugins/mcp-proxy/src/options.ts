@@ -31,5 +31,7 @@ export interface McpProxyOptions {
   servers: Record<string, ServerConfig>;
   callTimeoutMs: number;
   connectTimeoutMs: number;
+  /** How long a stdio server has to exit once its stdin is closed, and its process group once sent SIGTERM. */
+  stopTimeoutMs: number;
   reconnect: { initialDelayMs: number; maxDelayMs: number };
 }

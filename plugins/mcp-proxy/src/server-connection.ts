@@ -1,16 +1,18 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ToolListChangedNotificationSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '@opspawn/plugin-sdk';
 import type { McpProxyOptions, ServerConfig } from './options.js';
+import { ProcessGroupStdioTransport } from './process-group-stdio-transport.js';
 import { serverEnvironment } from './server-environment.js';
+import { ServerStderrLog } from './server-stderr-log.js';
 
 export type ServerState = 'connecting' | 'ready' | 'down' | 'closed';
 
 /**
  * One MCP server: connects, lists its tools, follows `tools/list_changed`, and reconnects with exponential
- * backoff after a failed start or a crash. Its failures never reach the other servers.
+ * backoff after a failed start or a crash. Its failures never reach the other servers. A stdio server's stderr goes
+ * to the host's log, and its last lines into the error of a failed start or a crash.
  */
 export class ServerConnection {
   state: ServerState = 'connecting';
@@ -19,6 +21,7 @@ export class ServerConnection {
   client?: Client;
   private attempt = 0;
   private timer?: NodeJS.Timeout;
+  private readonly stderr: ServerStderrLog;
 
   constructor(
     readonly name: string,
@@ -26,7 +29,9 @@ export class ServerConnection {
     private readonly options: McpProxyOptions,
     private readonly logger: Logger,
     private readonly onToolsChanged: () => void,
-  ) {}
+  ) {
+    this.stderr = new ServerStderrLog(name, logger);
+  }
 
   /** Resolves once the first attempt has connected or failed; a failure schedules a retry. */
   async start(): Promise<void> {
@@ -43,14 +48,16 @@ export class ServerConnection {
     if (this.state === 'closed') return;
     this.state = 'connecting';
     const client = new Client({ name: 'opspawn-mcp-proxy', version: '1.0.0' });
+    this.stderr.forgetLastLines();
     const transport =
       this.config.transport === 'stdio'
-        ? new StdioClientTransport({
+        ? new ProcessGroupStdioTransport({
             command: this.config.command,
-            args: this.config.args,
+            args: this.config.args ?? [],
             env: serverEnvironment(this.config),
             cwd: this.config.cwd,
-            stderr: 'pipe',
+            stopTimeoutMs: this.options.stopTimeoutMs,
+            stderr: this.stderr,
           })
         : new StreamableHTTPClientTransport(new URL(this.config.url), {
             requestInit: { headers: this.config.headers },
@@ -68,7 +75,7 @@ export class ServerConnection {
       });
       client.onclose = () => {
         if (this.state === 'closed' || this.client !== client) return;
-        this.fail(new Error('the connection closed (the server exited or crashed)'));
+        this.fail(new Error(this.describeEnd(transport, 'the connection closed (the server exited or crashed)')));
       };
       this.client = client;
       await this.refreshTools();
@@ -79,8 +86,20 @@ export class ServerConnection {
       this.onToolsChanged();
     } catch (error) {
       await client.close().catch(() => undefined);
-      this.fail(error as Error);
+      this.fail(new Error(this.describeEnd(transport, (error as Error).message, 'before it was ready')));
     }
+  }
+
+  /** Why a stdio server went away: how its process ended and its last stderr lines, when there are any. */
+  private describeEnd(
+    transport: ProcessGroupStdioTransport | StreamableHTTPClientTransport,
+    fallback: string,
+    when = '',
+  ): string {
+    if (!(transport instanceof ProcessGroupStdioTransport)) return fallback;
+    const exit = transport.describeExit();
+    const why = exit ? `the server ${exit}${when ? ` ${when}` : ''}` : fallback;
+    return `${why}${this.stderr.describeLastLines()}`;
   }
 
   private async refreshTools(): Promise<void> {

@@ -15,6 +15,7 @@ export function proxyOptions(
     servers,
     callTimeoutMs: 5000,
     connectTimeoutMs: 5000,
+    stopTimeoutMs: 2000,
     reconnect: { initialDelayMs: 100, maxDelayMs: 500 },
     ...extra,
   };
