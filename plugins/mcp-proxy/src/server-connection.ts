@@ -19,9 +19,12 @@ export class ServerConnection {
   tools: Tool[] = [];
   lastError?: string;
   client?: Client;
+  /** It was ready once: while down it is coming back, not misconfigured, so calls wait for it. */
+  hasConnected = false;
   private attempt = 0;
   private timer?: NodeJS.Timeout;
   private readonly stderr: ServerStderrLog;
+  private readonly stateWatchers = new Set<() => void>();
 
   constructor(
     readonly name: string,
@@ -41,7 +44,33 @@ export class ServerConnection {
   async close(): Promise<void> {
     this.state = 'closed';
     clearTimeout(this.timer);
+    this.notifyStateWatchers();
     await this.client?.close().catch(() => undefined);
+  }
+
+  /** Waits until the server is ready, or says what came first: its closing, `signal`, or `deadline`. */
+  async waitUntilReady(deadline: number, signal: AbortSignal): Promise<'ready' | 'closed' | 'cancelled' | 'timed-out'> {
+    while (this.state !== 'ready' || !this.client) {
+      if (this.state === 'closed') return 'closed';
+      if (signal.aborted) return 'cancelled';
+      if (Date.now() >= deadline) return 'timed-out';
+      let timer: NodeJS.Timeout | undefined;
+      let wake: () => void = () => undefined;
+      await new Promise<void>((resolve) => {
+        wake = () => resolve();
+        this.stateWatchers.add(wake);
+        signal.addEventListener('abort', wake, { once: true });
+        timer = setTimeout(wake, deadline - Date.now());
+      });
+      clearTimeout(timer);
+      this.stateWatchers.delete(wake);
+      signal.removeEventListener('abort', wake);
+    }
+    return 'ready';
+  }
+
+  private notifyStateWatchers(): void {
+    for (const wake of this.stateWatchers) wake();
   }
 
   private async connect(): Promise<void> {
@@ -80,8 +109,10 @@ export class ServerConnection {
       this.client = client;
       await this.refreshTools();
       this.state = 'ready';
+      this.hasConnected = true;
       this.attempt = 0;
       this.lastError = undefined;
+      this.notifyStateWatchers();
       this.logger.info({ server: this.name, tools: this.tools.length }, `MCP server '${this.name}' connected`);
       this.onToolsChanged();
     } catch (error) {
