@@ -51,7 +51,10 @@ export class ProcessGroupStdioTransport implements Transport {
       this.child = child;
       this.exited = new Promise((done) => child.once('exit', () => done()));
       this.closed = new Promise((done) => child.once('close', () => done()));
-      child.once('spawn', () => resolve());
+      child.once('spawn', () => {
+        if (child.pid !== undefined) liveGroups.add(child.pid);
+        resolve();
+      });
       child.on('error', (error) => {
         reject(error);
         this.onerror?.(error);
@@ -119,12 +122,22 @@ export class ProcessGroupStdioTransport implements Transport {
       signalGroup(child.pid, 'SIGTERM');
       await within(this.closed, this.options.stopTimeoutMs);
       signalGroup(child.pid, 'SIGKILL');
+      liveGroups.delete(child.pid);
       for (const stream of [child.stdin, child.stdout, child.stderr]) stream.destroy();
       this.options.stderr.flush();
     })();
     return this.stopping;
   }
 }
+
+/**
+ * Leaders of the groups not stopped yet. A server in its own group no longer gets the terminal's Ctrl-C with the host,
+ * so a host that exits without stopping its plugins (process.exit, a second Ctrl-C) sends SIGTERM to what is left.
+ */
+const liveGroups = new Set<number>();
+process.once('exit', () => {
+  for (const leader of liveGroups) signalGroup(leader, 'SIGTERM');
+});
 
 function signalGroup(leader: number, signal: NodeJS.Signals): void {
   try {

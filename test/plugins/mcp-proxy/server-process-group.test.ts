@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,12 @@ const wrappedServer = (pidFile: string) => ({
   command: '/bin/sh',
   args: [fixture('wrapper-with-background-sleep.sh'), pidFile, process.execPath, fixture('moody-server.mjs')],
 });
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (const end = Date.now() + 10_000; !check(); await new Promise((r) => setTimeout(r, 50))) {
+    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
+  }
+}
 
 describe('mcp-proxy stdio server processes', function () {
   this.timeout(60_000);
@@ -35,6 +42,21 @@ describe('mcp-proxy stdio server processes', function () {
     expect(processIsGone(sleepPid)).to.equal(false);
     await proxy.close();
     expect(processIsGone(sleepPid), `sleep (pid ${sleepPid}) outlived the provider`).to.equal(true);
+  });
+
+  it('stops what is left of its servers when the host exits without closing the provider', async () => {
+    const pidFile = join(dir, 'sleep.pid');
+    const host = execFileSync(
+      process.execPath,
+      [fixture('host-that-exits.mjs'), JSON.stringify(wrappedServer(pidFile))],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
+    expect(host.trim()).to.equal('ok');
+    const sleepPid = Number(readFileSync(pidFile, 'utf8'));
+    await until(() => processIsGone(sleepPid), `sleep (pid ${sleepPid}) to stop after its host exited`);
   });
 
   it('lets `opspawn run` exit when its task used a server whose wrapper started a background process', async () => {
