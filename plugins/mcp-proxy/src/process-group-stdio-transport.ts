@@ -34,10 +34,6 @@ export class ProcessGroupStdioTransport implements Transport {
 
   constructor(private readonly options: ServerProcessOptions) {}
 
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
       const child = spawn(this.options.command, this.options.args, {
@@ -103,11 +99,21 @@ export class ProcessGroupStdioTransport implements Transport {
   private read(chunk: Buffer): void {
     try {
       this.readBuffer.append(chunk);
-      for (let message = this.readBuffer.readMessage(); message; message = this.readBuffer.readMessage()) {
-        this.onmessage?.(message);
-      }
     } catch (error) {
+      // A line longer than the SDK's buffer (10 MB): the stream cannot be resynchronised, so the server goes.
       this.onerror?.(error as Error);
+      void this.close();
+      return;
+    }
+    for (;;) {
+      try {
+        const message = this.readBuffer.readMessage();
+        if (!message) return;
+        this.onmessage?.(message);
+      } catch (error) {
+        // A line that is not JSON-RPC (a server printing to stdout): reported, and the next line is read.
+        this.onerror?.(error as Error);
+      }
     }
   }
 
