@@ -34,6 +34,7 @@ export default async function bench(): Promise<void> {
       servers: { everything: { transport: 'stdio', command: process.execPath, args: [EVERYTHING] } },
       callTimeoutMs: 10_000,
       connectTimeoutMs: 10_000,
+      stopTimeoutMs: 2000,
       reconnect: { initialDelayMs: 500, maxDelayMs: 5000 },
     },
     silent as never,

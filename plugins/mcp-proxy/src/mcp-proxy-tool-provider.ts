@@ -61,6 +61,7 @@ export class McpProxyToolProvider implements ToolProvider {
   }
 
   async list(): Promise<ToolSpec[]> {
+    const server = this.serverNameSchema();
     const specs: ToolSpec[] = [
       {
         name: 'call',
@@ -70,7 +71,7 @@ export class McpProxyToolProvider implements ToolProvider {
           additionalProperties: false,
           required: ['server', 'tool'],
           properties: {
-            server: { type: 'string', enum: [...this.servers.keys()] },
+            server,
             tool: { type: 'string' },
             arguments: { type: 'object' },
           },
@@ -88,22 +89,33 @@ export class McpProxyToolProvider implements ToolProvider {
           type: 'object',
           additionalProperties: false,
           required: ['server', 'uri'],
-          properties: { server: { type: 'string', enum: [...this.servers.keys()] }, uri: { type: 'string' } },
+          properties: { server, uri: { type: 'string' } },
         },
       },
     ];
-    for (const server of this.servers.values()) {
-      if (!server.config.exposeTools || server.state !== 'ready') continue;
-      for (const tool of server.tools) {
+    for (const connection of this.servers.values()) {
+      if (!connection.config.exposeTools || connection.state !== 'ready') continue;
+      for (const tool of connection.tools) {
         specs.push({
-          name: exposedName(this.namespace, server.name, tool.name),
-          description: `[${server.name}] ${tool.description ?? tool.name}`,
+          name: exposedName(this.namespace, connection.name, tool.name),
+          description: `[${connection.name}] ${tool.description ?? tool.name}`,
           inputSchema: tool.inputSchema as Record<string, unknown>,
           outputSchema: tool.outputSchema as Record<string, unknown> | undefined,
         });
       }
     }
     return specs;
+  }
+
+  /**
+   * The `server` argument: one of the configured names, so a wrong name is refused before the call with the list of
+   * known ones. JSON Schema forbids an empty `enum`, so with no servers any string passes and the call says so.
+   */
+  private serverNameSchema(): Record<string, unknown> {
+    const names = [...this.servers.keys()];
+    return names.length > 0
+      ? { type: 'string', enum: names }
+      : { type: 'string', description: 'no servers are configured' };
   }
 
   async call(name: string, args: unknown, ctx: ToolCallContext): Promise<ToolCallResult> {
@@ -128,23 +140,44 @@ export class McpProxyToolProvider implements ToolProvider {
     }));
   }
 
-  private ready(serverName: string): ServerConnection | ToolCallResult {
+  /**
+   * The server, once it can take a call. A server that was connected and is coming back (after a crash) is waited
+   * for until `deadline`; one that never connected fails at once with its reason, as waiting would not help.
+   */
+  private async ready(
+    serverName: string,
+    deadline: number,
+    ctx: ToolCallContext,
+  ): Promise<ServerConnection | ToolCallResult> {
     const server = this.servers.get(serverName);
     if (!server)
       return fail(
         ErrorCodes.TOOL_NOT_FOUND,
         `no MCP server '${serverName}' (servers: ${[...this.servers.keys()].join(', ') || 'none'})`,
       );
-    if (server.state !== 'ready' || !server.client)
+    const down = () => `${server.state}${server.lastError ? `: ${server.lastError}` : ''}`;
+    if (server.state === 'ready' && server.client) return server;
+    if (!server.hasConnected || server.state === 'closed')
+      return fail(ErrorCodes.TOOL_FAILED, `MCP server '${serverName}' is ${down()}`);
+    const waitedMs = Math.max(0, deadline - Date.now());
+    const outcome = await server.waitUntilReady(deadline, ctx.signal);
+    if (outcome === 'ready') return server;
+    if (outcome === 'cancelled')
       return fail(
-        ErrorCodes.TOOL_FAILED,
-        `MCP server '${serverName}' is ${server.state}${server.lastError ? `: ${server.lastError}` : ''}`,
+        ErrorCodes.TASK_CANCELLED,
+        `the call to MCP server '${serverName}' was cancelled while the server reconnected`,
       );
-    return server;
+    if (outcome === 'closed') return fail(ErrorCodes.TOOL_FAILED, `MCP server '${serverName}' is closed`);
+    return fail(
+      ErrorCodes.TOOL_TIMEOUT,
+      `MCP server '${serverName}' did not come back within ${waitedMs} ms (it is ${down()})`,
+    );
   }
 
-  private timeout(server: ServerConnection, ctx: ToolCallContext): number {
-    return Math.max(1, Math.min(server.config.callTimeoutMs ?? this.options.callTimeoutMs, ctx.deadline - Date.now()));
+  /** When a call must be over: the sooner of the server's call timeout and the task's deadline. */
+  private deadline(server: ServerConnection | undefined, ctx: ToolCallContext): number {
+    const timeout = server?.config.callTimeoutMs ?? this.options.callTimeoutMs;
+    return Math.min(Date.now() + timeout, ctx.deadline);
   }
 
   private async callTool(
@@ -153,9 +186,10 @@ export class McpProxyToolProvider implements ToolProvider {
     args: unknown,
     ctx: ToolCallContext,
   ): Promise<ToolCallResult> {
-    const server = this.ready(serverName);
+    const deadline = this.deadline(this.servers.get(serverName), ctx);
+    const server = await this.ready(serverName, deadline, ctx);
     if (!(server instanceof ServerConnection)) return server;
-    const timeout = this.timeout(server, ctx);
+    const timeout = Math.max(1, deadline - Date.now());
     try {
       const result = await server.client!.callTool(
         { name: tool, arguments: args as Record<string, unknown> },
@@ -177,12 +211,13 @@ export class McpProxyToolProvider implements ToolProvider {
   }
 
   private async readResource(serverName: string, uri: string, ctx: ToolCallContext): Promise<ToolCallResult> {
-    const server = this.ready(serverName);
+    const deadline = this.deadline(this.servers.get(serverName), ctx);
+    const server = await this.ready(serverName, deadline, ctx);
     if (!(server instanceof ServerConnection)) return server;
     try {
       const result = await server.client!.readResource(
         { uri },
-        { signal: ctx.signal, timeout: this.timeout(server, ctx) },
+        { signal: ctx.signal, timeout: Math.max(1, deadline - Date.now()) },
       );
       return { output: result.contents };
     } catch (error) {

@@ -2,7 +2,13 @@ export interface StdioServerConfig {
   transport: 'stdio';
   command: string;
   args?: string[];
+  /** Set for the process, after the safe defaults and `inheritEnv`. */
   env?: Record<string, string>;
+  /**
+   * Host environment variables the server also gets, by name, or `true` for all of them. By default it gets only the
+   * SDK's safe ones (HOME, LOGNAME, PATH, SHELL, TERM, USER) and its `env`.
+   */
+  inheritEnv?: boolean | string[];
   cwd?: string;
 }
 
@@ -25,5 +31,7 @@ export interface McpProxyOptions {
   servers: Record<string, ServerConfig>;
   callTimeoutMs: number;
   connectTimeoutMs: number;
+  /** How long a stdio server has to exit once its stdin is closed, and its process group once sent SIGTERM. */
+  stopTimeoutMs: number;
   reconnect: { initialDelayMs: number; maxDelayMs: number };
 }

@@ -1,23 +1,30 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ToolListChangedNotificationSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '@opspawn/plugin-sdk';
 import type { McpProxyOptions, ServerConfig } from './options.js';
+import { ProcessGroupStdioTransport } from './process-group-stdio-transport.js';
+import { serverEnvironment } from './server-environment.js';
+import { ServerStderrLog } from './server-stderr-log.js';
 
 export type ServerState = 'connecting' | 'ready' | 'down' | 'closed';
 
 /**
  * One MCP server: connects, lists its tools, follows `tools/list_changed`, and reconnects with exponential
- * backoff after a failed start or a crash. Its failures never reach the other servers.
+ * backoff after a failed start or a crash. Its failures never reach the other servers. A stdio server's stderr goes
+ * to the host's log, and its last lines into the error of a failed start or a crash.
  */
 export class ServerConnection {
   state: ServerState = 'connecting';
   tools: Tool[] = [];
   lastError?: string;
   client?: Client;
+  /** It was ready once: while down it is coming back, not misconfigured, so calls wait for it. */
+  hasConnected = false;
   private attempt = 0;
   private timer?: NodeJS.Timeout;
+  private readonly stderr: ServerStderrLog;
+  private readonly stateWatchers = new Set<() => void>();
 
   constructor(
     readonly name: string,
@@ -25,7 +32,9 @@ export class ServerConnection {
     private readonly options: McpProxyOptions,
     private readonly logger: Logger,
     private readonly onToolsChanged: () => void,
-  ) {}
+  ) {
+    this.stderr = new ServerStderrLog(name, logger);
+  }
 
   /** Resolves once the first attempt has connected or failed; a failure schedules a retry. */
   async start(): Promise<void> {
@@ -35,21 +44,49 @@ export class ServerConnection {
   async close(): Promise<void> {
     this.state = 'closed';
     clearTimeout(this.timer);
+    this.notifyStateWatchers();
     await this.client?.close().catch(() => undefined);
+  }
+
+  /** Waits until the server is ready, or says what came first: its closing, `signal`, or `deadline`. */
+  async waitUntilReady(deadline: number, signal: AbortSignal): Promise<'ready' | 'closed' | 'cancelled' | 'timed-out'> {
+    while (this.state !== 'ready' || !this.client) {
+      if (this.state === 'closed') return 'closed';
+      if (signal.aborted) return 'cancelled';
+      if (Date.now() >= deadline) return 'timed-out';
+      let timer: NodeJS.Timeout | undefined;
+      let wake: () => void = () => undefined;
+      await new Promise<void>((resolve) => {
+        wake = () => resolve();
+        this.stateWatchers.add(wake);
+        signal.addEventListener('abort', wake, { once: true });
+        timer = setTimeout(wake, deadline - Date.now());
+      });
+      clearTimeout(timer);
+      this.stateWatchers.delete(wake);
+      signal.removeEventListener('abort', wake);
+    }
+    return 'ready';
+  }
+
+  private notifyStateWatchers(): void {
+    for (const wake of this.stateWatchers) wake();
   }
 
   private async connect(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'connecting';
     const client = new Client({ name: 'opspawn-mcp-proxy', version: '1.0.0' });
+    this.stderr.forgetLastLines();
     const transport =
       this.config.transport === 'stdio'
-        ? new StdioClientTransport({
+        ? new ProcessGroupStdioTransport({
             command: this.config.command,
-            args: this.config.args,
-            env: { ...process.env, ...this.config.env } as Record<string, string>,
+            args: this.config.args ?? [],
+            env: serverEnvironment(this.config),
             cwd: this.config.cwd,
-            stderr: 'pipe',
+            stopTimeoutMs: this.options.stopTimeoutMs,
+            stderr: this.stderr,
           })
         : new StreamableHTTPClientTransport(new URL(this.config.url), {
             requestInit: { headers: this.config.headers },
@@ -67,19 +104,33 @@ export class ServerConnection {
       });
       client.onclose = () => {
         if (this.state === 'closed' || this.client !== client) return;
-        this.fail(new Error('the connection closed (the server exited or crashed)'));
+        this.fail(new Error(this.describeEnd(transport, 'the connection closed (the server exited or crashed)')));
       };
       this.client = client;
       await this.refreshTools();
       this.state = 'ready';
+      this.hasConnected = true;
       this.attempt = 0;
       this.lastError = undefined;
+      this.notifyStateWatchers();
       this.logger.info({ server: this.name, tools: this.tools.length }, `MCP server '${this.name}' connected`);
       this.onToolsChanged();
     } catch (error) {
       await client.close().catch(() => undefined);
-      this.fail(error as Error);
+      this.fail(new Error(this.describeEnd(transport, (error as Error).message, 'before it was ready')));
     }
+  }
+
+  /** Why a stdio server went away: how its process ended and its last stderr lines, when there are any. */
+  private describeEnd(
+    transport: ProcessGroupStdioTransport | StreamableHTTPClientTransport,
+    fallback: string,
+    when = '',
+  ): string {
+    if (!(transport instanceof ProcessGroupStdioTransport)) return fallback;
+    const exit = transport.describeExit();
+    const why = exit ? `the server ${exit}${when ? ` ${when}` : ''}` : fallback;
+    return `${why}${this.stderr.describeLastLines()}`;
   }
 
   private async refreshTools(): Promise<void> {

@@ -65,6 +65,7 @@ function options(servers: McpProxyOptions['servers'], extra: Partial<McpProxyOpt
     servers,
     callTimeoutMs: 5000,
     connectTimeoutMs: 5000,
+    stopTimeoutMs: 2000,
     reconnect: { initialDelayMs: 100, maxDelayMs: 500 },
     ...extra,
   };
