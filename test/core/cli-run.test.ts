@@ -1,10 +1,11 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { sampleTask } from '@opspawn/plugin-sdk/testing';
 import { SqliteTaskStore } from '@opspawn/store-sqlite';
-import { Deployment } from '../helpers/deployment.js';
+import { CLI, Deployment } from '../helpers/deployment.js';
 
 describe('opspawn run', function () {
   let d: Deployment;
@@ -86,6 +87,32 @@ describe('opspawn run', function () {
     } finally {
       shared.cleanup();
     }
+  });
+
+  it('cancels its task on Ctrl-C and exits 11 once the task has ended cancelled', async () => {
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    writeFileSync(
+      join(d.dir, 'later.json'),
+      JSON.stringify({ goal: 'later', input: { plan: [], final: 1 }, notBefore: later }),
+    );
+    const child = spawn(process.execPath, [CLI, 'run', 'later.json'], {
+      cwd: d.dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b));
+    child.stderr.on('data', (b: Buffer) => (stderr += b));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve) => {
+      const check = () => (stdout.includes('• queued') ? resolve() : setTimeout(check, 50));
+      check();
+    });
+    child.kill('SIGINT');
+    const code = await exited;
+    expect(stderr).to.match(/SIGINT: cancelling task task_\w{26}/);
+    expect(stdout.trim().split('\n').at(-1)).to.equal('• cancelled: OPSPAWN_TASK_CANCELLED: cancelled on request');
+    expect(code).to.equal(11);
   });
 
   it("runs beside a host that holds the transports' ports: a one-shot run starts no transport", async () => {

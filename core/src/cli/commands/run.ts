@@ -85,6 +85,15 @@ export function registerRunCommand(program: Command, globals: () => GlobalOption
         const tasks = kernel.get(services.taskService);
         const { task } = await tasks.submit(request as never);
         if (!opts.json) process.stdout.write(`task ${task.id}: ${short(task.goal, 100)}\n`);
+        // Ctrl-C (or SIGTERM) cancels the task, so that it ends as `cancelled` in a store others may share, and the
+        // plugins (MCP servers among them) are stopped; a second signal exits at once.
+        const onSignal = (signal: NodeJS.Signals) => {
+          process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+          process.once('SIGINT', () => process.exit(130)).once('SIGTERM', () => process.exit(143));
+          process.stderr.write(`\n${signal}: cancelling task ${task.id} (again to exit at once)\n`);
+          void tasks.cancel(task.id).catch(() => undefined);
+        };
+        process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
         for await (const event of tasks.watch(task.id)) {
           const line = opts.json ? JSON.stringify(event) : describeEvent(event);
           if (line) process.stdout.write(`${line}\n`);
