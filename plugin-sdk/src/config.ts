@@ -65,6 +65,27 @@ export interface TaskEngineConfig {
    * tasks untouched for this long, running tasks past their deadline) and hands it back. Default 30000 ms.
    */
   reconcileIntervalMs?: number;
+  /** How long finished tasks and their events are kept (see docs/reference/config.md for the defaults). */
+  retention?: TaskRetentionConfig;
+}
+
+/**
+ * Finished tasks are deleted, with their events, once they are older than `maxAgeMs` (by `finishedAt`) or beyond
+ * the newest `maxCount` of their status, whichever comes first. `null` turns a limit off.
+ */
+export interface TaskRetentionConfig {
+  succeeded?: RetentionLimits;
+  failed?: RetentionLimits;
+  cancelled?: RetentionLimits;
+  /** How often each process that runs tasks makes a pass. Default 600000 (10 minutes). */
+  intervalMs?: number;
+  /** Tasks deleted per statement, so one pass never holds the store for long. Default 500. */
+  batchSize?: number;
+}
+
+export interface RetentionLimits {
+  maxAgeMs?: number | null;
+  maxCount?: number | null;
 }
 
 export interface OpspawnConfig {

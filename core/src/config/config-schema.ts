@@ -64,6 +64,27 @@ export const configSchema = {
         recoverOnStart: { type: 'boolean' },
         maxStalls: { type: 'integer', minimum: 0 },
         reconcileIntervalMs: { type: 'integer', minimum: 100 },
+        retention: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            succeeded: { $ref: '#/$defs/retentionLimits' },
+            failed: { $ref: '#/$defs/retentionLimits' },
+            cancelled: { $ref: '#/$defs/retentionLimits' },
+            intervalMs: { type: 'integer', minimum: 1000 },
+            batchSize: { type: 'integer', minimum: 1, maximum: 100_000 },
+          },
+        },
+      },
+    },
+  },
+  $defs: {
+    retentionLimits: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxAgeMs: { type: ['integer', 'null'], minimum: 1 },
+        maxCount: { type: ['integer', 'null'], minimum: 0 },
       },
     },
   },

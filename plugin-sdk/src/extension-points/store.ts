@@ -66,4 +66,22 @@ export interface TaskStore {
   events(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]>;
   /** Tasks in the given statuses, oldest first: what recovery re-queues after a restart. */
   findByStatus(statuses: readonly TaskStatus[], limit: number): Promise<Task[]>;
+  /**
+   * Optional, for retention: deletes at most `rule.limit` tasks in the final status `rule.status` that finished
+   * before `rule.finishedBefore`, or are older than the `rule.keepNewest` newest tasks of that status (by id, that is
+   * by submission), oldest first, with their events, labels and idempotency keys. Returns how many it deleted. The
+   * kernel's retention job calls it in batches until it returns less than `limit`; without it, finished tasks are
+   * kept forever (the kernel warns at start).
+   */
+  deleteFinished?(rule: RetentionRule): Promise<number>;
+}
+
+/** One batch of a retention pass: which finished tasks a store deletes. */
+export interface RetentionRule {
+  status: 'succeeded' | 'failed' | 'cancelled';
+  /** ISO-8601: tasks that finished before this time. */
+  finishedBefore?: string;
+  /** Tasks beyond the newest `keepNewest` of the status. */
+  keepNewest?: number;
+  limit: number;
 }

@@ -244,6 +244,38 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       expect(await store.findByStatus(['running'], 2)).to.have.length(2);
     });
 
+    it('deleteFinished (when offered) deletes finished tasks by age and by count, with their events and keys', async function () {
+      if (!store.deleteFinished) return this.skip();
+      const finished = (status: 'succeeded' | 'failed', finishedAt: string, idempotencyKey?: string) =>
+        store.create(make({ status, finishedAt, idempotencyKey })).then((r) => r.task);
+      const key = `retention-${run.contractRun}`;
+      const ancient = await finished('succeeded', '2001-01-01T00:00:00.000Z', key);
+      await store.appendEvent(ancient.id, 'status', { status: 'succeeded' });
+      const recent = await finished('succeeded', new Date().toISOString());
+      const ancientFailure = await finished('failed', '2001-01-01T00:00:00.000Z');
+      const byAge = await store.deleteFinished({
+        status: 'succeeded',
+        finishedBefore: '2002-01-01T00:00:00.000Z',
+        limit: 1000,
+      });
+      expect(byAge).to.be.at.least(1);
+      expect(await store.get(ancient.id)).to.equal(undefined);
+      expect(await store.events(ancient.id, 0, 10)).to.deep.equal([]);
+      expect(await store.get(recent.id)).to.deep.include({ status: 'succeeded' });
+      expect(await store.get(ancientFailure.id), 'another status is left alone').to.deep.include({ status: 'failed' });
+      expect((await store.create(make({ idempotencyKey: key }))).created, 'its idempotency key is free again').to.equal(
+        true,
+      );
+
+      const newer: string[] = [];
+      for (let i = 0; i < 4; i++) newer.push((await finished('succeeded', new Date().toISOString())).id);
+      const first = await store.deleteFinished({ status: 'succeeded', keepNewest: 2, limit: 1 });
+      expect(first, 'one batch deletes at most limit').to.equal(1);
+      await store.deleteFinished({ status: 'succeeded', keepNewest: 2, limit: 1000 });
+      const left = (await store.list({ labels: run, status: ['succeeded'] })).tasks.map((t) => t.id);
+      expect(left).to.deep.equal([newer[3], newer[2]]);
+    });
+
     it('createWithEvent (when offered) writes a new task with its first event, and nothing for a replayed key', async function () {
       if (!store.createWithEvent) return this.skip();
       const task = make({ idempotencyKey: `key-${run.contractRun}`, requestHash: 'h' });

@@ -3,6 +3,7 @@ import {
   OpspawnError,
   resolveTaskQuery,
   taskPage,
+  type RetentionRule,
   type Task,
   type TaskChange,
   type TaskEvent,
@@ -102,9 +103,32 @@ export class MemoryTaskStore implements TaskStore {
     }
     return out;
   }
+  async deleteFinished(rule: RetentionRule): Promise<number> {
+    const ofStatus = this.order.filter((id) => this.tasks.get(id)!.status === rule.status);
+    // The first `beyondKept` of the status (oldest first) are past the newest `keepNewest`.
+    const beyondKept = rule.keepNewest === undefined ? 0 : ofStatus.length - rule.keepNewest;
+    const doomed = ofStatus
+      .filter((id, index) => {
+        const finishedAt = this.tasks.get(id)!.finishedAt;
+        const expired =
+          rule.finishedBefore !== undefined && finishedAt !== undefined && finishedAt < rule.finishedBefore;
+        return expired || index < beyondKept;
+      })
+      .slice(0, rule.limit);
+    for (const id of doomed) this.forget(id);
+    return doomed.length;
+  }
 
   health(): { state: 'ok'; detail: string } {
     return { state: 'ok', detail: `${this.tasks.size} tasks in memory` };
+  }
+
+  private forget(id: string): void {
+    const task = this.tasks.get(id)!;
+    if (task.idempotencyKey !== undefined) this.byKey.delete(task.idempotencyKey);
+    this.tasks.delete(id);
+    this.eventLog.delete(id);
+    this.order.splice(this.order.indexOf(id), 1);
   }
 }
 

@@ -7,6 +7,7 @@ import {
   resolveTaskQuery,
   taskPage,
   type HealthCheckResult,
+  type RetentionRule,
   type Task,
   type TaskChange,
   type TaskEvent,
@@ -315,6 +316,18 @@ export class PostgresTaskStore implements TaskStore {
       [[...statuses], limit],
     );
     return rows.map(toTask);
+  }
+  async deleteFinished(rule: RetentionRule): Promise<number> {
+    // Events go with their task (ON DELETE CASCADE); the (status, id) index finds the oldest first.
+    const { rowCount } = await this.pool.query(
+      `DELETE FROM ${this.s}.opspawn_tasks WHERE id IN (
+         SELECT id FROM ${this.s}.opspawn_tasks WHERE status = $1
+           AND (($2::text IS NOT NULL AND finished_at < $2)
+             OR ($3::int IS NOT NULL AND id <= (SELECT id FROM ${this.s}.opspawn_tasks WHERE status = $1 ORDER BY id DESC LIMIT 1 OFFSET $3)))
+         ORDER BY id LIMIT $4)`,
+      [rule.status, rule.finishedBefore ?? null, rule.keepNewest ?? null, rule.limit],
+    );
+    return rowCount ?? 0;
   }
 }
 

@@ -7,6 +7,7 @@ import {
   resolveTaskQuery,
   taskPage,
   type HealthCheckResult,
+  type RetentionRule,
   type Task,
   type TaskChange,
   type TaskEvent,
@@ -300,6 +301,22 @@ export class SqliteTaskStore implements TaskStore {
       `SELECT * FROM tasks WHERE status IN (${statuses.map(() => '?').join(',')}) ORDER BY id LIMIT ?`,
     ).all(...statuses, limit) as Row[];
     return rows.map(toTask);
+  }
+  async deleteFinished(rule: RetentionRule): Promise<number> {
+    // Events and labels go with their task (ON DELETE CASCADE); the (status, id) index finds the oldest first.
+    const info = this.cached(
+      `DELETE FROM tasks WHERE id IN (
+         SELECT id FROM tasks WHERE status = @status
+           AND ((@before IS NOT NULL AND finished_at < @before)
+             OR (@keep IS NOT NULL AND id <= (SELECT id FROM tasks WHERE status = @status ORDER BY id DESC LIMIT 1 OFFSET @keep)))
+         ORDER BY id LIMIT @limit)`,
+    ).run({
+      status: rule.status,
+      before: rule.finishedBefore ?? null,
+      keep: rule.keepNewest ?? null,
+      limit: rule.limit,
+    });
+    return info.changes;
   }
 }
 
