@@ -1,5 +1,4 @@
-import { OpspawnProblems, type Logger, type PluginInfo, type Token } from '@opspawn/plugin-sdk';
-import type { TestKernel, TestKernelOptions } from '@opspawn/plugin-sdk/testing';
+import type { Logger, OpspawnConfig } from '@opspawn/plugin-sdk';
 import { loadConfig, normalizeConfig, type LoadedConfig } from './config/load-config.js';
 import { defaultKernelServices } from './kernel/default-services.js';
 import type { ProcessRole } from './kernel/kernel-service.js';
@@ -9,6 +8,8 @@ import { createLogger, type LogFormat } from './logging/create-logger.js';
 export interface BootOptions {
   /** `--config`; otherwise OPSPAWN_CONFIG, then `opspawn.config.*` in cwd. */
   configPath?: string;
+  /** A config given in code instead of a file (how @opspawn/testing boots); relative plugin paths resolve from cwd. */
+  config?: OpspawnConfig;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
@@ -24,7 +25,9 @@ export interface BootOptions {
 export async function bootKernel(
   options: BootOptions = {},
 ): Promise<{ kernel: Kernel; loaded: LoadedConfig; logger: Logger }> {
-  const loaded = await loadConfig({ path: options.configPath, cwd: options.cwd, env: options.env });
+  const loaded: LoadedConfig = options.config
+    ? { config: normalizeConfig(options.config, options.env ?? process.env), dir: options.cwd ?? process.cwd() }
+    : await loadConfig({ path: options.configPath, cwd: options.cwd, env: options.env });
   if (options.overrides?.tasks) loaded.config.tasks = { ...loaded.config.tasks, ...options.overrides.tasks };
   const logger =
     options.logger ??
@@ -35,20 +38,4 @@ export async function bootKernel(
     });
   const kernel = await Kernel.boot(loaded, { logger, kernelServices: defaultKernelServices(), role: options.role });
   return { kernel, loaded, logger };
-}
-
-/** The SDK's test harness lands here: a real kernel from a config given in code, silent unless asked. */
-export async function startTestKernel(options: TestKernelOptions): Promise<TestKernel> {
-  const { cwd, ...config } = options;
-  const loaded: LoadedConfig = { config: normalizeConfig(config, process.env), dir: cwd ?? process.cwd() };
-  const logger = createLogger({ level: config.log?.level ?? 'silent', pretty: false, destination: process.stderr });
-  const kernel = await Kernel.boot(loaded, { logger, kernelServices: defaultKernelServices() });
-  return {
-    get: ((token: Token<unknown>) => kernel.get(token as Token<unknown, false>)) as TestKernel['get'],
-    plugins: (): PluginInfo[] => kernel.pluginInfos(),
-    stop: async () => {
-      const errors = await kernel.stop();
-      if (errors.length > 0) throw new OpspawnProblems(errors);
-    },
-  };
 }

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { join } from 'node:path';
 import { extensionPoints } from '@opspawn/plugin-sdk';
-import { startTestKernel } from '@opspawn/plugin-sdk/testing';
+import { startTestKernel } from '@opspawn/testing';
 import { REPO } from '../helpers/deployment.js';
 
 const CALLS = 20_000;

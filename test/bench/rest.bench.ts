@@ -8,7 +8,7 @@ import { Agent, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import { extensionPoints } from '@opspawn/plugin-sdk';
-import { startTestKernel } from '@opspawn/plugin-sdk/testing';
+import { startTestKernel } from '@opspawn/testing';
 
 const REQUESTS = 20_000;
 const CONNECTIONS = 32;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { services, type TaskService } from '@opspawn/plugin-sdk';
-import { startTestKernel } from '@opspawn/plugin-sdk/testing';
+import { startTestKernel } from '@opspawn/testing';
 import { toolsPlugin } from '../helpers/inline-plugins.js';
 import { fmt, summarize } from './stats.js';
 

@@ -42,8 +42,9 @@ describe("a plugin from scaffold to someone else's deployment", function () {
       "created tool-provider plugin 'greeter' (package opspawn-plugin-greeter) in opspawn-plugin-greeter",
     );
     const author = join(work, 'opspawn-plugin-greeter');
+    // core is named too only because nothing here can fetch it from a registry; @opspawn/testing depends on it.
     expectOk(
-      await sh('npm', ['install', '--save-dev', packages.sdk, packages.core], author),
+      await sh('npm', ['install', '--save-dev', packages.sdk, packages.core, packages.testing], author),
       'npm install in the plugin',
     );
     const tested = await sh('npm', ['test'], author);

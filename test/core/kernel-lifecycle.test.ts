@@ -11,7 +11,7 @@ import {
   type PluginEnv,
   type PluginKind,
 } from '@opspawn/plugin-sdk';
-import { startTestKernel } from '@opspawn/plugin-sdk/testing';
+import { startTestKernel } from '@opspawn/testing';
 
 const greeting = createToken<{ hello(): string }>('test.greeting');
 

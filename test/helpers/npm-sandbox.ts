@@ -42,10 +42,16 @@ export function sh(command: string, args: string[], cwd: string, env: NodeJS.Pro
   });
 }
 
-/** `npm pack` of plugin-sdk and core from this repository (built): what a user would get from the registry. */
-export async function packOpspawn(): Promise<{ sdk: string; core: string; dir: string }> {
+/** `npm pack` of plugin-sdk, core and testing from this repository (built): what a user would get from the registry. */
+export async function packOpspawn(): Promise<{ sdk: string; core: string; testing: string; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'opspawn-packages-'));
-  const r = await sh('npm', ['pack', '-w', 'plugin-sdk', '-w', 'core', '--pack-destination', dir, '--silent'], REPO);
+  const workspaces = ['plugin-sdk', 'core', 'core/testing'].flatMap((w) => ['-w', w]);
+  const r = await sh('npm', ['pack', ...workspaces, '--pack-destination', dir, '--silent'], REPO);
   if (r.code !== 0) throw new Error(`npm pack failed: ${r.stderr}`);
-  return { dir, sdk: join(dir, 'opspawn-plugin-sdk-1.0.0.tgz'), core: join(dir, 'opspawn-core-1.0.0.tgz') };
+  return {
+    dir,
+    sdk: join(dir, 'opspawn-plugin-sdk-1.0.0.tgz'),
+    core: join(dir, 'opspawn-core-1.0.0.tgz'),
+    testing: join(dir, 'opspawn-testing-1.0.0.tgz'),
+  };
 }

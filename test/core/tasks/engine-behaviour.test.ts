@@ -10,7 +10,7 @@ import {
   type TaskEvent,
   type TaskService,
 } from '@opspawn/plugin-sdk';
-import { startTestKernel, type TestKernel } from '@opspawn/plugin-sdk/testing';
+import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
 
 let flakyCalls = 0;

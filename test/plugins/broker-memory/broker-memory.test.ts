@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { extensionPoints, services, type Delivery, type Logger } from '@opspawn/plugin-sdk';
-import { brokerContract, startTestKernel } from '@opspawn/plugin-sdk/testing';
+import { brokerContract, startTestKernel } from '@opspawn/testing';
 import { MemoryBroker } from '@opspawn/broker-memory';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

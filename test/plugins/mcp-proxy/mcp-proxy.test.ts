@@ -9,7 +9,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { expect } from 'chai';
 import { z } from 'zod';
 import { services, type ToolCallContext } from '@opspawn/plugin-sdk';
-import { startTestKernel } from '@opspawn/plugin-sdk/testing';
+import { startTestKernel } from '@opspawn/testing';
 import { McpProxyToolProvider, type McpProxyOptions } from '@opspawn/mcp-proxy';
 import { REPO } from '../../helpers/deployment.js';
 

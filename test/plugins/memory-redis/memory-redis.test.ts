@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { expect } from 'chai';
 import redis from 'redis';
 import { extensionPoints, services, type ChatMessage, type Memory } from '@opspawn/plugin-sdk';
-import { memoryContract, startTestKernel, type TestKernel } from '@opspawn/plugin-sdk/testing';
+import { memoryContract, startTestKernel, type TestKernel } from '@opspawn/testing';
 import { RedisMemory, type RedisMemoryOptions } from '@opspawn/memory-redis';
 import { REDIS_URL, requireService } from '../../helpers/services.js';
 

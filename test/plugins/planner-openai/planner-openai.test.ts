@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { services, type PlanRequest, type Task } from '@opspawn/plugin-sdk';
-import { plannerContract, sampleTask, startTestKernel } from '@opspawn/plugin-sdk/testing';
+import { plannerContract, sampleTask, startTestKernel } from '@opspawn/testing';
 import { OpenAIPlanner, parseArguments, type OpenAIPlannerOptions } from '@opspawn/planner-openai';
 import { EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
 import { ChatServer, completion } from './chat-server.js';

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { storeContract, startTestKernel } from '@opspawn/plugin-sdk/testing';
+import { storeContract, startTestKernel } from '@opspawn/testing';
 import { services } from '@opspawn/plugin-sdk';
 import { PostgresTaskStore } from '@opspawn/store-postgres';
 import { expect } from 'chai';

@@ -3,7 +3,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { expect } from 'chai';
 import { join } from 'node:path';
 import { definePlugin, extensionPoints, type InlinePlugin } from '@opspawn/plugin-sdk';
-import { startTestKernel, type TestKernel } from '@opspawn/plugin-sdk/testing';
+import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { REPO } from '../../helpers/deployment.js';
 
 /** A client built from the .proto files at run time, as any gRPC user would. */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { expect } from 'chai';
 import { extensionPoints } from '@opspawn/plugin-sdk';
-import { startTestKernel, type TestKernel } from '@opspawn/plugin-sdk/testing';
+import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { REPO } from '../../helpers/deployment.js';
 import { EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
 

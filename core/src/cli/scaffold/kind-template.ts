@@ -81,7 +81,7 @@ export function contractTest(
 ): string {
   return `${testPreamble(`import { expect } from 'chai';
 import { extensionPoints } from '@opspawn/plugin-sdk';
-import { ${p.suite}, startTestKernel } from '@opspawn/plugin-sdk/testing';`)}
+import { ${p.suite}, startTestKernel } from '@opspawn/testing';`)}
 // Every ${p.kind}, ours or anyone's, runs the SDK's contract suite: here against the plugin as the kernel loads it.
 ${p.suite}('${n.id}', async () => {
   const kernel = await startTestKernel({ plugins: [{ use: packageDir${p.options ? `, options: ${p.options}` : ''} }] });

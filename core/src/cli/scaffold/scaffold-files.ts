@@ -64,8 +64,9 @@ export function scaffoldFiles(names: ScaffoldNames, kind: PluginKind): Record<st
     },
     peerDependencies: { '@opspawn/plugin-sdk': sdkRange },
     devDependencies: {
-      '@opspawn/core': `^${major(CORE_VERSION)}.0.0`,
       '@opspawn/plugin-sdk': sdkRange,
+      // The test kernel; it brings the kernel (@opspawn/core) it boots, and is released in step with it.
+      '@opspawn/testing': `^${major(CORE_VERSION)}.0.0`,
       ...SCAFFOLD_TOOLCHAIN,
     },
   };

@@ -78,7 +78,7 @@ export default definePlugin<TextToolsOptions>({
 `,
     test: `${testPreamble(`import { expect } from 'chai';
 import { services } from '@opspawn/plugin-sdk';
-import { startTestKernel, type TestKernel } from '@opspawn/plugin-sdk/testing';`)}
+import { startTestKernel, type TestKernel } from '@opspawn/testing';`)}
 describe('${n.id} tools, called through the kernel\\'s tool registry', () => {
   let kernel: TestKernel;
   const call = (name: string, args: unknown) =>

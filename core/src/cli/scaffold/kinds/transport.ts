@@ -83,7 +83,7 @@ export default definePlugin<StatusServerOptions>({
 `,
     test: `${testPreamble(`import { expect } from 'chai';
 import { extensionPoints } from '@opspawn/plugin-sdk';
-import { startTestKernel, type TestKernel } from '@opspawn/plugin-sdk/testing';`)}
+import { startTestKernel, type TestKernel } from '@opspawn/testing';`)}
 describe('${n.id} over real HTTP', () => {
   let kernel: TestKernel;
   let base: string;

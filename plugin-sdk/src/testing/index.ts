@@ -1,6 +1,0 @@
-export { startTestKernel } from './harness.js';
-export type { TestKernel, TestKernelOptions } from './harness.js';
-export { brokerContract, type BrokerUnderTest } from './broker-contract.js';
-export { memoryContract, type MemoryUnderTest } from './memory-contract.js';
-export { plannerContract, type PlannerUnderTest, type PlannerContractOptions } from './planner-contract.js';
-export { storeContract, sampleTask, type StoreUnderTest } from './store-contract.js';
