@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { services, type TaskService } from '@opspawn/plugin-sdk';
-import { startTestKernel, type TestKernel } from '@opspawn/plugin-sdk/testing';
+import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { EMBEDDED_MEMORY_PLUGINS } from '../../helpers/inline-plugins.js';
 import { Deployment } from '../../helpers/deployment.js';
 
