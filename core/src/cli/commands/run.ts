@@ -7,7 +7,11 @@ import { ExitCodes } from '../exit-codes.js';
 import type { GlobalOptions } from '../main.js';
 
 /** Exit codes of `opspawn run`, by the task's outcome. */
-export const RunExitCodes = { succeeded: 0, failed: 10, cancelled: 11 } as const;
+export const RunExitCodes = {
+  succeeded: ExitCodes.ok,
+  failed: ExitCodes.taskFailed,
+  cancelled: ExitCodes.taskCancelled,
+} as const;
 
 async function readTask(source: string): Promise<unknown> {
   let text: string;
