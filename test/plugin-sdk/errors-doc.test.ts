@@ -23,7 +23,7 @@ function documentedCodes(): Map<string, string> {
 }
 
 /** The line under a code's heading, as the registry and the three mappings say it must read. */
-function statusLine(code: string, category: ErrorCategory, retryable: boolean): string {
+function statusLine(category: ErrorCategory, retryable: boolean): string {
   return `\`${category}\` · HTTP ${httpStatusFor(category)} · gRPC \`${grpcName(grpcStatusFor(category))}\` · exit ${exitCodeForCategory(category)} · ${retryable ? 'retryable' : 'permanent'}`;
 }
 
@@ -33,7 +33,7 @@ describe('the errors reference (docs/reference/errors.md)', () => {
     const missing = errorDefinitions().filter((d) => !sections.has(d.code));
     expect(
       missing.map((d) => d.code),
-      `add these to ${DOC}, e.g.\n${missing.map((d) => `### ${d.code}\n\n${statusLine(d.code, d.category, d.retryable)}\n\n${d.description}\n\n**Fix:** ${d.hint}`).join('\n\n')}\n`,
+      `add these to ${DOC}, e.g.\n${missing.map((d) => `### ${d.code}\n\n${statusLine(d.category, d.retryable)}\n\n${d.description}\n\n**Fix:** ${d.hint}`).join('\n\n')}\n`,
     ).to.deep.equal([]);
     for (const [code, text] of sections) {
       // The status line, then what it means, then how to fix it.
@@ -55,7 +55,7 @@ describe('the errors reference (docs/reference/errors.md)', () => {
     const sections = documentedCodes();
     for (const d of errorDefinitions()) {
       const line = sections.get(d.code)?.trim().split('\n')[0];
-      expect(line, `${d.code} in ${DOC}`).to.equal(statusLine(d.code, d.category, d.retryable));
+      expect(line, `${d.code} in ${DOC}`).to.equal(statusLine(d.category, d.retryable));
     }
   });
 
