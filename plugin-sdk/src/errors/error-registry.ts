@@ -406,7 +406,7 @@ export const ERROR_REGISTRY = declare({
   INTERNAL: {
     category: 'internal',
     description: 'The server failed to handle a request for a reason it did not expect; details are in its logs.',
-    hint: 'this is a bug; report it with the request and the host logs',
+    hint: 'this is a bug; report it with what you ran and the logs',
     retryable: true,
   },
 });
