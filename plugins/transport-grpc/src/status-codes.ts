@@ -85,8 +85,18 @@ function serviceError(
   const details = `${definition.code}: ${message}`;
   const metadata = new Metadata();
   metadata.set('opspawn-code', definition.code);
-  metadata.set('opspawn-hint', hint);
-  if (fields.length > 0) metadata.set('opspawn-details', JSON.stringify(fields));
+  metadata.set('opspawn-hint', percentEncoded(hint));
+  if (fields.length > 0) metadata.set('opspawn-details', percentEncoded(JSON.stringify(fields)));
   metadata.set('grpc-status-details-bin', encodeStatusDetails(code, details, definition, hint, fields));
   return { code, details, metadata };
+}
+
+/**
+ * Text metadata may hold only printable ASCII (grpc-js throws on anything else, e.g. a field name in Cyrillic), so
+ * other characters and `%` are percent-encoded UTF-8, as gRPC encodes `grpc-message`: decodeURIComponent reverses it.
+ */
+function percentEncoded(text: string): string {
+  return text.replace(/[^ -$&-~]/gu, (c) =>
+    [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
+  );
 }

@@ -183,6 +183,12 @@ describe('transport-grpc', function () {
     const invalid = statusDetails(await c.call('Submit', { goal: '' }).catch((e) => e));
     expect(invalid.errorInfo.reason).to.equal('OPSPAWN_TASK_INVALID');
     expect(invalid.badRequest.fieldViolations.map((v: any) => v.field)).to.include('goal');
+
+    // A refused field named in Cyrillic still travels: the plain trailers are percent-encoded, the details are bytes.
+    const cyrillic = await c.call('Submit', { goal: 'x', labels: { ключ: 'з'.repeat(501) } }).catch((e) => e);
+    expect(cyrillic.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    expect(statusDetails(cyrillic).badRequest.fieldViolations[0].field).to.contain('ключ');
+    expect(decodeURIComponent(cyrillic.metadata.get('opspawn-details')[0])).to.contain('ключ');
     c.close();
   });
 
