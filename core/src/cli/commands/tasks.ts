@@ -11,7 +11,7 @@ import {
 import { ApiError, RestClient } from '../../client/rest-client.js';
 import { exitCodeFor } from '../exit-codes.js';
 import { printJson, table } from '../output.js';
-import { RunExitCodes, describeEvent } from './run.js';
+import { RunExitCodes, describeEvent, fixFor } from './run.js';
 
 interface ClientOptions {
   url?: string;
@@ -152,6 +152,7 @@ export function registerTaskCommands(program: Command): void {
           : undefined,
         task.output !== undefined ? `  output:  ${JSON.stringify(task.output)}` : undefined,
         task.error ? `  error:   ${task.error.code}: ${task.error.message}` : undefined,
+        task.error && task.status === 'failed' ? `  fix:     ${fixFor(task.error)}` : undefined,
       ].filter(Boolean);
       process.stdout.write(`${lines.join('\n')}\n`);
     }),
