@@ -48,3 +48,17 @@ export type ErrorCategory = (typeof ERROR_CATEGORIES)[number];
 export function unhandledCategory(category: never): never {
   throw new Error(`unhandled error category: ${String(category)}`);
 }
+
+/**
+ * Whether errors of this category describe the server's own deployment (its config, its plugins, a bug) rather than
+ * the caller's request: transports send such errors' code and fix to callers, and keep the message for the logs.
+ */
+export function isServerSideCategory(category: ErrorCategory): boolean {
+  return (
+    category === 'config' ||
+    category === 'plugin' ||
+    category === 'boot' ||
+    category === 'stop' ||
+    category === 'internal'
+  );
+}

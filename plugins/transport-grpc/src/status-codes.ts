@@ -3,6 +3,7 @@ import {
   ErrorCodes,
   errorDefinition,
   isOpspawnError,
+  isServerSideCategory,
   unhandledCategory,
   type ErrorCategory,
   type ErrorDefinition,
@@ -47,17 +48,6 @@ export function grpcStatusFor(category: ErrorCategory): GrpcStatus {
   }
 }
 
-/** Categories whose message describes the server's own deployment: the caller gets code and fix, the logs the rest. */
-function isServerSide(category: ErrorCategory): boolean {
-  return (
-    category === 'config' ||
-    category === 'plugin' ||
-    category === 'boot' ||
-    category === 'stop' ||
-    category === 'internal'
-  );
-}
-
 const GENERIC_MESSAGE = 'the server failed to handle this call; see its logs';
 
 /**
@@ -70,7 +60,7 @@ export function toServiceError(error: unknown): Partial<ServiceError> {
   const definition = isOpspawnError(error) ? errorDefinition(error.code) : undefined;
   if (!isOpspawnError(error) || !definition)
     return serviceError(errorDefinition(ErrorCodes.INTERNAL)!, GENERIC_MESSAGE);
-  if (isServerSide(definition.category)) return serviceError(definition, GENERIC_MESSAGE);
+  if (isServerSideCategory(definition.category)) return serviceError(definition, GENERIC_MESSAGE);
   const fields = Array.isArray(error.details) ? (error.details as Array<{ path: string; message: string }>) : [];
   return serviceError(definition, error.message, error.hint, fields);
 }

@@ -3,6 +3,7 @@ import {
   errorDefinition,
   errorDefinitions,
   isOpspawnError,
+  isServerSideCategory,
   unhandledCategory,
   type ErrorCategory,
   type ErrorCode,
@@ -63,20 +64,6 @@ export function httpStatusFor(category: ErrorCategory): number {
   }
 }
 
-/**
- * Categories whose message describes the server's own deployment (its config, its plugins, a bug): the caller
- * gets the code and the fix, the message stays in the server's logs.
- */
-function isServerSide(category: ErrorCategory): boolean {
-  return (
-    category === 'config' ||
-    category === 'plugin' ||
-    category === 'boot' ||
-    category === 'stop' ||
-    category === 'internal'
-  );
-}
-
 /** The problem for an error code; `detail` is this occurrence's message. */
 export function problemFor(
   code: ErrorCode,
@@ -101,7 +88,7 @@ export function toProblem(error: unknown, instance: string): Problem {
   const definition = isOpspawnError(error) ? errorDefinition(error.code) : undefined;
   if (!isOpspawnError(error) || !definition)
     return problemFor(ErrorCodes.INTERNAL, 'the server failed to handle this request; see its logs', { instance });
-  if (isServerSide(definition.category))
+  if (isServerSideCategory(definition.category))
     return problemFor(definition.code, 'the server failed to handle this request; see its logs', { instance });
   const errors = Array.isArray(error.details) ? (error.details as Array<{ path: string; message: string }>) : undefined;
   return problemFor(definition.code, error.message, { instance, hint: error.hint, errors });
