@@ -7,3 +7,4 @@ export { createLogger } from './logging/create-logger.js';
 export { bootKernel, type BootOptions } from './boot.js';
 export { CORE_VERSION } from './version.js';
 export { RestClient, ApiError, type RestClientOptions } from './client/rest-client.js';
+export { ExitCodes, exitCodeFor, exitCodeForCategory } from './cli/exit-codes.js';

@@ -36,14 +36,14 @@ describe('opspawn run', function () {
     ]);
   });
 
-  it('exits 10 when the task fails, with the error code on the last line', async () => {
+  it('exits 10 when the task fails, with the error code and how to fix it on the last line', async () => {
     const r = await d.run([
       'run',
       task('bad.json', { goal: 'missing tool', input: { plan: [{ tool: 'x__y' }] }, maxAttempts: 1 }),
     ]);
     expect(r.code).to.equal(10);
     expect(r.stdout.trim().split('\n').at(-1)).to.match(
-      /^• failed \(attempt 1\): OPSPAWN_PLANNER_FAILED: step 1 call 'x__y' failed: OPSPAWN_TOOL_NOT_FOUND/,
+      /^• failed \(attempt 1\): OPSPAWN_PLANNER_FAILED: step 1 call 'x__y' failed: OPSPAWN_TOOL_NOT_FOUND.* \(fix: .+\)$/,
     );
   });
 

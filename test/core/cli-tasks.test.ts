@@ -77,19 +77,31 @@ describe('opspawn tasks (against a running host)', function () {
     expect((await cli(['cancel', submitted.id])).stdout.trim()).to.equal(`${submitted.id} cancelled`);
   });
 
-  it('says clearly what is wrong: unknown task, bad key, unreachable host, invalid task', async () => {
+  it('says clearly what is wrong and how to fix it: unknown task, bad key, unreachable host, invalid task', async () => {
     const missing = await cli(['get', 'task_00000000000000000000000000']);
     expect(missing.code).to.equal(7);
-    expect(missing.stderr).to.match(/^error OPSPAWN_TASK_NOT_FOUND: /);
+    expect(missing.stderr).to.match(/^error OPSPAWN_TASK_NOT_FOUND: .+ \(fix: check the id.*\)$/m);
     const badKey = await cli(['list'], { OPSPAWN_TOKEN: 'wrong' });
     expect(badKey.code).to.equal(9);
-    expect(badKey.stderr).to.contain('error OPSPAWN_UNAUTHENTICATED: the API key is not valid');
+    expect(badKey.stderr).to.contain('error OPSPAWN_UNAUTHENTICATED: the API key is not valid (fix: ');
     const down = await cli(['list'], { OPSPAWN_URL: 'http://127.0.0.1:9' });
     expect(down.code).to.equal(8);
     expect(down.stderr).to.contain('cannot reach http://127.0.0.1:9');
+    expect(down.stderr).to.contain('(fix: start the host (opspawn start)');
+    const missingFile = await cli(['submit', 'no-such-task.json']);
+    expect(missingFile.code).to.equal(2);
+    expect(missingFile.stderr).to.match(/^error OPSPAWN_INVALID_REQUEST: cannot read no-such-task.json: .+ \(fix: /);
     writeFileSync(join(d.dir, 'invalid.json'), JSON.stringify({ goal: '' }));
     const invalid = await cli(['submit', 'invalid.json']);
     expect(invalid.code).to.equal(2);
     expect(invalid.stderr).to.contain('goal: must NOT have fewer than 1 characters');
+  });
+
+  it('gives the code, the fix and the exit code in --json output too', async () => {
+    const missing = await cli(['get', 'task_00000000000000000000000000', '--json']);
+    expect(missing.code).to.equal(7);
+    const answer = JSON.parse(missing.stdout);
+    expect(answer).to.include({ ok: false, exitCode: 7, status: 404, code: 'OPSPAWN_TASK_NOT_FOUND' });
+    expect(answer.hint).to.match(/check the id/);
   });
 });

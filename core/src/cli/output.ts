@@ -1,5 +1,7 @@
 import {
+  ErrorCodes,
   OpspawnProblems,
+  errorDefinition,
   describeError,
   isOpspawnError,
   isOpspawnProblems,
@@ -8,6 +10,8 @@ import {
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import { checkPlugins, type StaticPlan } from '../kernel/static-checks.js';
 import { exitCodeFor } from './exit-codes.js';
+
+const INTERNAL_HINT = errorDefinition(ErrorCodes.INTERNAL)!.hint;
 
 /** The problems inside anything thrown, as OpspawnErrors. */
 export function problemsOf(error: unknown): OpspawnError[] {
@@ -27,13 +31,13 @@ export function reportFailure(error: unknown, json: boolean): number {
     const list =
       problems.length > 0
         ? problems.map((p) => p.toJSON())
-        : [{ code: 'OPSPAWN_INTERNAL', message: describeError(error) }];
+        : [{ code: ErrorCodes.INTERNAL, message: describeError(error), hint: INTERNAL_HINT }];
     process.stdout.write(`${JSON.stringify({ ok: false, exitCode, problems: list })}\n`);
   } else if (problems.length > 0) {
     for (const p of problems) process.stderr.write(`error ${p.toString()}\n`);
   } else {
     process.stderr.write(
-      `error OPSPAWN_INTERNAL: ${describeError(error)} (fix: this is a bug; please report it with the stack below)\n`,
+      `error ${ErrorCodes.INTERNAL}: ${describeError(error)} (fix: ${INTERNAL_HINT}; the stack is below)\n`,
     );
     if (error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
   }

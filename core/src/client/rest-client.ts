@@ -1,14 +1,28 @@
-import type { SubmitTaskRequest, Task, TaskEvent, TaskPage, TaskStatus } from '@opspawn/plugin-sdk';
+import {
+  ErrorCodes,
+  OpspawnError,
+  type ErrorCode,
+  type SubmitTaskRequest,
+  type Task,
+  type TaskEvent,
+  type TaskPage,
+  type TaskStatus,
+} from '@opspawn/plugin-sdk';
 
-/** An RFC 9457 problem answered by the REST transport, or a failure to reach it. */
-export class ApiError extends Error {
+/**
+ * An RFC 9457 problem answered by the REST transport, or a failure to reach it, rebuilt as the OpspawnError the
+ * server raised: its code, message and fix (`toString()` is the CLI's line), plus the HTTP status and field errors.
+ */
+export class ApiError extends OpspawnError {
   constructor(
     readonly status: number,
-    readonly code: string,
+    code: string,
     message: string,
     readonly errors?: Array<{ path: string; message: string }>,
+    hint?: string,
   ) {
-    super(message);
+    // A code this client's SDK does not know (a newer server) keeps its text; its category then counts as internal.
+    super(code as ErrorCode, message, { hint, details: errors });
     this.name = 'ApiError';
   }
 }
@@ -110,7 +124,7 @@ export class RestClient {
       const cause = (error as { cause?: { code?: string } }).cause?.code;
       throw new ApiError(
         0,
-        'OPSPAWN_UNREACHABLE',
+        ErrorCodes.UNREACHABLE,
         `cannot reach ${this.options.url}${cause ? ` (${cause})` : ''}: is the host running? (opspawn start)`,
       );
     }
@@ -119,15 +133,27 @@ export class RestClient {
         code?: string;
         detail?: string;
         title?: string;
+        hint?: string;
         errors?: Array<{ path: string; message: string }>;
       };
       throw new ApiError(
         response.status,
-        problem.code ?? `HTTP_${response.status}`,
+        problem.code ?? codeForStatus(response.status),
         problem.detail ?? problem.title ?? response.statusText,
         problem.errors,
+        problem.hint,
       );
     }
     return response;
   }
+}
+
+/** The code of an answer that is not an Opspawn problem (e.g. a proxy's error page in front of the host). */
+function codeForStatus(status: number): ErrorCode {
+  if (status === 401) return ErrorCodes.UNAUTHENTICATED;
+  if (status === 403) return ErrorCodes.FORBIDDEN;
+  if (status === 404) return ErrorCodes.NOT_FOUND;
+  if (status === 502 || status === 503 || status === 504) return ErrorCodes.UNREACHABLE;
+  if (status >= 400 && status < 500) return ErrorCodes.INVALID_REQUEST;
+  return ErrorCodes.INTERNAL;
 }

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import {
   ErrorCodes,
   OpspawnError,
@@ -18,6 +18,7 @@ import {
   type TaskStore,
 } from '@opspawn/plugin-sdk';
 import { MIGRATIONS } from './migrations.js';
+import { openStorePool } from './store-pool.js';
 
 export interface PostgresStoreOptions {
   /** postgres:// URL; use `${DATABASE_URL}` in the config. */
@@ -53,7 +54,7 @@ export class PostgresTaskStore implements TaskStore {
         { plugin: 'store-postgres', hint: 'use letters, digits and _' },
       );
     }
-    const pool = new pg.Pool({
+    const pool = openStorePool({
       connectionString: options.connectionString,
       max: options.poolSize,
       connectionTimeoutMillis: options.connectTimeoutMs,

@@ -68,7 +68,11 @@ export class QuickJsToolProvider implements ToolProvider {
 
   /** Starts the workers and loads the tool directories; broken files are reported, not fatal. */
   async start(): Promise<void> {
-    if (this.state !== 'new') throw new Error(`QuickJsToolProvider cannot start: it is ${this.state}`);
+    if (this.state !== 'new')
+      throw new OpspawnError(ErrorCodes.PLUGIN_START_FAILED, `QuickJsToolProvider cannot start: it is ${this.state}`, {
+        plugin: 'tools-quickjs',
+        hint: 'a provider starts once: create a new QuickJsToolProvider to start again',
+      });
     await this.pool.start();
     this.state = 'started';
     await this.catalog.load();

@@ -3,6 +3,8 @@ import { GrpcTransport, type GrpcTransportOptions } from './grpc-server.js';
 
 export { GrpcTransport, type GrpcTransportOptions } from './grpc-server.js';
 export { protoRoot, loadTaskServiceDefinition, LOADER_OPTIONS } from './proto-files.js';
+export { grpcStatusFor } from './status-codes.js';
+export { decodeStatusDetails, ERROR_DOMAIN, type DecodedStatusDetails } from './status-details.js';
 
 declare module '@opspawn/plugin-sdk' {
   interface PluginOptionsRegistry {

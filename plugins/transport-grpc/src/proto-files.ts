@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as protoLoader from '@grpc/proto-loader';
+import { ErrorCodes, OpspawnError } from '@opspawn/plugin-sdk';
 
 /**
  * The `.proto` files: a published package carries them in `proto/` (copied by `prepack`); in this repository
@@ -11,7 +12,14 @@ export function protoRoot(): string {
     const dir = fileURLToPath(new URL(candidate, import.meta.url));
     if (existsSync(`${dir}/opspawn/v1/tasks.proto`)) return dir;
   }
-  throw new Error('opspawn/v1/tasks.proto not found next to @opspawn/transport-grpc');
+  throw new OpspawnError(
+    ErrorCodes.PLUGIN_LOAD_FAILED,
+    'opspawn/v1/tasks.proto is not found next to @opspawn/transport-grpc (its proto/ folder is missing)',
+    {
+      plugin: 'transport-grpc',
+      hint: 'reinstall @opspawn/transport-grpc (its package carries proto/), or in this repository keep the top-level proto/',
+    },
+  );
 }
 
 export const LOADER_OPTIONS: protoLoader.Options = {

@@ -2,7 +2,8 @@
 // /openapi.json with, so the reference cannot drift from the API. Run after `npm run build`:
 //   npx tsx plugins/transport-rest/scripts/write-openapi.ts
 import { writeFileSync } from 'node:fs';
-import { openApiDocument, problemTypes } from '@opspawn/transport-rest';
+import { ERROR_CATEGORIES, errorDefinitions } from '@opspawn/plugin-sdk';
+import { httpStatusFor, openApiDocument } from '@opspawn/transport-rest';
 
 const version = (await import('@opspawn/transport-rest/package.json', { with: { type: 'json' } })).default
   .version as string;
@@ -32,7 +33,10 @@ const rows = Object.entries(doc.paths).flatMap(([path, ops]) =>
     return `| \`${method.toUpperCase()} ${path}\` | ${op.summary} | ${op.security ? 'yes' : 'no'} | ${params || '—'} | ${Object.keys(op.responses).join(', ')} |`;
   }),
 );
-const problems = problemTypes().map((p) => `| \`${p.type}\` | ${p.status} | \`${p.code}\` | ${p.title} |`);
+const statuses = ERROR_CATEGORIES.map((category) => {
+  const codes = errorDefinitions().filter((d) => d.category === category);
+  return `| \`${category}\` | ${httpStatusFor(category)} | ${codes.map((d) => `[\`${d.code}\`](errors.md#${d.docAnchor})`).join(', ')} |`;
+});
 writeFileSync(
   new URL('rest-api.md', docs),
   `# Reference: the REST API
@@ -52,12 +56,18 @@ Scopes: \`read\` for the GET routes under \`/v1\`, \`submit\` for \`POST /v1/tas
 
 ## Errors
 
-Every error is \`application/problem+json\` (RFC 9457): \`type\`, \`title\`, \`status\`, \`detail\`, \`instance\`, \`code\`, and for
-invalid requests \`errors: [{ path, message }]\` with every field problem. The \`type\` is stable; switch on it or on \`code\`.
+Every error is \`application/problem+json\` (RFC 9457): \`type\`, \`title\`, \`status\`, \`detail\`, \`instance\`, \`code\`,
+\`hint\` (how to fix it), and for invalid requests \`errors: [{ path, message }]\` with every field problem. \`type\` is the
+URL of the code's section in [the errors reference](errors.md) (e.g.
+\`https://opspawn.dev/docs/reference/errors#opspawn_task_not_found\`); switch on it or on \`code\`. A \`503\` (a store or
+broker cannot be reached) carries \`Retry-After\`. Errors of the server's own deployment (config, plugins, bugs) answer
+\`500\` with their code and a generic \`detail\`; the message is in the server's log.
 
-| type | status | code | title |
-|---|---|---|---|
-${problems.join('\n')}
+The status comes from the code's category:
+
+| category | status | codes |
+|---|---|---|
+${statuses.join('\n')}
 
 Bodies must be \`application/json\` objects of at most \`maxBodyBytes\` (1 MiB by default); unknown fields are refused.
 `,

@@ -4,7 +4,7 @@ import { RestTransport, type RestTransportOptions } from './rest-server.js';
 
 export { RestTransport, type RestTransportOptions } from './rest-server.js';
 export { openApiDocument } from './openapi.js';
-export { problemTypes, type Problem } from './problems.js';
+export { httpStatusFor, problemFor, problemTypes, RETRY_AFTER_SECONDS, type Problem } from './problems.js';
 
 declare module '@opspawn/plugin-sdk' {
   interface PluginOptionsRegistry {

@@ -61,14 +61,16 @@ const eventSchema = {
 
 const problemSchema = {
   type: 'object',
-  required: ['type', 'title', 'status', 'detail', 'code'],
+  description: 'An RFC 9457 problem. Every code is listed, with how to fix it, in docs/reference/errors.md.',
+  required: ['type', 'title', 'status', 'detail', 'code', 'hint'],
   properties: {
-    type: { type: 'string', format: 'uri' },
-    title: { type: 'string' },
+    type: { type: 'string', format: 'uri', description: "The code's section in the errors reference" },
+    title: { type: 'string', description: 'What the code means' },
     status: { type: 'integer' },
-    detail: { type: 'string' },
+    detail: { type: 'string', description: 'What happened this time' },
     instance: { type: 'string' },
-    code: { type: 'string' },
+    code: { type: 'string', description: 'The Opspawn error code, e.g. OPSPAWN_TASK_NOT_FOUND' },
+    hint: { type: 'string', description: 'How to fix it' },
     errors: {
       type: 'array',
       items: {

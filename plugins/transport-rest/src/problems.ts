@@ -1,6 +1,18 @@
-import { ErrorCodes, isOpspawnError } from '@opspawn/plugin-sdk';
+import {
+  ErrorCodes,
+  errorDefinition,
+  errorDefinitions,
+  isOpspawnError,
+  isServerSideCategory,
+  unhandledCategory,
+  type ErrorCategory,
+  type ErrorCode,
+} from '@opspawn/plugin-sdk';
 
-/** An RFC 9457 problem. `type` is stable: clients may switch on it. */
+/**
+ * An RFC 9457 problem. `type` is the URL of the code's section in the errors reference (stable: clients may
+ * switch on it or on `code`); `hint` says how to fix it.
+ */
 export interface Problem {
   type: string;
   title: string;
@@ -8,85 +20,86 @@ export interface Problem {
   detail: string;
   instance?: string;
   code: string;
+  hint: string;
   errors?: Array<{ path: string; message: string }>;
 }
 
-const BASE = 'https://opspawn.dev/problems/';
+/** How many seconds a client should wait before retrying an `unavailable` problem (the `Retry-After` header). */
+export const RETRY_AFTER_SECONDS = 5;
 
-/** Opspawn codes as HTTP statuses and problem types: the same mapping gRPC uses for its status codes. */
-const MAPPING: Record<string, { status: number; slug: string; title: string }> = {
-  [ErrorCodes.TASK_INVALID]: { status: 400, slug: 'invalid-task', title: 'The task request is invalid' },
-  [ErrorCodes.INVALID_REQUEST]: { status: 400, slug: 'invalid-request', title: 'The request is invalid' },
-  [ErrorCodes.PLANNER_UNKNOWN]: { status: 400, slug: 'unknown-planner', title: 'No such planner' },
-  [ErrorCodes.MEMORY_UNKNOWN]: { status: 400, slug: 'unknown-memory', title: 'No such memory' },
-  [ErrorCodes.TASK_NOT_FOUND]: { status: 404, slug: 'task-not-found', title: 'No such task' },
-  [ErrorCodes.IDEMPOTENCY_CONFLICT]: {
-    status: 409,
-    slug: 'idempotency-conflict',
-    title: 'Idempotency key reused with another request',
-  },
-  [ErrorCodes.TASK_NOT_CANCELLABLE]: {
-    status: 409,
-    slug: 'task-not-cancellable',
-    title: 'The task has already finished',
-  },
-  [ErrorCodes.UNAUTHENTICATED]: { status: 401, slug: 'unauthenticated', title: 'Authentication required' },
-  [ErrorCodes.FORBIDDEN]: { status: 403, slug: 'forbidden', title: 'Not allowed for this key' },
-};
-
-export const HTTP_PROBLEMS = {
-  notFound: { status: 404, slug: 'not-found', title: 'No such route', code: 'OPSPAWN_NOT_FOUND' },
-  methodNotAllowed: {
-    status: 405,
-    slug: 'method-not-allowed',
-    title: 'Method not allowed',
-    code: 'OPSPAWN_METHOD_NOT_ALLOWED',
-  },
-  tooLarge: { status: 413, slug: 'body-too-large', title: 'Request body too large', code: 'OPSPAWN_BODY_TOO_LARGE' },
-  unsupportedType: {
-    status: 415,
-    slug: 'unsupported-media-type',
-    title: 'Only application/json bodies are accepted',
-    code: 'OPSPAWN_UNSUPPORTED_MEDIA_TYPE',
-  },
-  badJson: { status: 400, slug: 'malformed-json', title: 'The body is not valid JSON', code: 'OPSPAWN_MALFORMED_JSON' },
-  internal: { status: 500, slug: 'internal', title: 'Internal error', code: 'OPSPAWN_INTERNAL' },
-} as const;
-
-export function httpProblem(kind: keyof typeof HTTP_PROBLEMS, detail: string, instance?: string): Problem {
-  const p = HTTP_PROBLEMS[kind];
-  return { type: BASE + p.slug, title: p.title, status: p.status, detail, instance, code: p.code };
-}
-
-/** The problem for anything a handler threw; unknown errors are a generic 500 (details stay in the logs). */
-export function toProblem(error: unknown, instance: string): Problem {
-  if (isOpspawnError(error) && MAPPING[error.code]) {
-    const m = MAPPING[error.code]!;
-    const errors = Array.isArray(error.details)
-      ? (error.details as Array<{ path: string; message: string }>)
-      : undefined;
-    return {
-      type: BASE + m.slug,
-      title: m.title,
-      status: m.status,
-      detail: error.message,
-      instance,
-      code: error.code,
-      ...(errors ? { errors } : {}),
-    };
+/** The HTTP status of every error category: the one place REST decides statuses. */
+export function httpStatusFor(category: ErrorCategory): number {
+  switch (category) {
+    case 'invalid':
+      return 400;
+    case 'unauthenticated':
+      return 401;
+    case 'forbidden':
+      return 403;
+    case 'not_found':
+      return 404;
+    case 'method_not_allowed':
+      return 405;
+    case 'conflict':
+    case 'wrong_state':
+    case 'cancelled':
+      return 409;
+    case 'too_large':
+      return 413;
+    case 'unsupported_media_type':
+      return 415;
+    case 'unavailable':
+      return 503;
+    case 'timeout':
+      return 504;
+    case 'task_failed':
+    case 'config':
+    case 'plugin':
+    case 'boot':
+    case 'stop':
+    case 'internal':
+      return 500;
+    default:
+      return unhandledCategory(category);
   }
-  return httpProblem('internal', 'the server failed to handle this request; see its logs', instance);
 }
 
-/** Every problem type, for the API document and the docs. */
+/** The problem for an error code; `detail` is this occurrence's message. */
+export function problemFor(
+  code: ErrorCode,
+  detail: string,
+  options: { instance?: string; hint?: string; errors?: Array<{ path: string; message: string }> } = {},
+): Problem {
+  const definition = errorDefinition(code) ?? errorDefinition(ErrorCodes.INTERNAL)!;
+  return {
+    type: definition.docUrl,
+    title: definition.description,
+    status: httpStatusFor(definition.category),
+    detail,
+    ...(options.instance === undefined ? {} : { instance: options.instance }),
+    code: definition.code,
+    hint: options.hint ?? definition.hint,
+    ...(options.errors ? { errors: options.errors } : {}),
+  };
+}
+
+/** The problem for anything a handler threw; anything not an OpspawnError is a generic 500 (details stay in the logs). */
+export function toProblem(error: unknown, instance: string): Problem {
+  const definition = isOpspawnError(error) ? errorDefinition(error.code) : undefined;
+  if (!isOpspawnError(error) || !definition)
+    return problemFor(ErrorCodes.INTERNAL, 'the server failed to handle this request; see its logs', { instance });
+  if (isServerSideCategory(definition.category))
+    return problemFor(definition.code, 'the server failed to handle this request; see its logs', { instance });
+  const errors = Array.isArray(error.details) ? (error.details as Array<{ path: string; message: string }>) : undefined;
+  return problemFor(definition.code, error.message, { instance, hint: error.hint, errors });
+}
+
+/** Every problem type a caller can meet, for the API document and the docs. */
 export function problemTypes(): Array<{ type: string; status: number; title: string; code: string }> {
-  return [
-    ...Object.entries(MAPPING).map(([code, m]) => ({ type: BASE + m.slug, status: m.status, title: m.title, code })),
-    ...Object.values(HTTP_PROBLEMS).map((p) => ({
-      type: BASE + p.slug,
-      status: p.status,
-      title: p.title,
-      code: p.code,
-    })),
-  ];
+  return errorDefinitions().map((d) => ({
+    type: d.docUrl,
+    status: httpStatusFor(d.category),
+    title: d.description,
+    code: d.code,
+  }));
 }

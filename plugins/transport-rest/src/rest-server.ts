@@ -19,7 +19,7 @@ import {
   type Transport,
 } from '@opspawn/plugin-sdk';
 import { openApiDocument } from './openapi.js';
-import { httpProblem, toProblem, type Problem } from './problems.js';
+import { RETRY_AFTER_SECONDS, toProblem } from './problems.js';
 
 export interface RestTransportOptions {
   host: string;
@@ -44,12 +44,6 @@ export interface RestDeps {
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
 const TASK_ID = /^task_[0-9A-Z]{26}$/;
 
-class ProblemError extends Error {
-  constructor(readonly problem: Problem) {
-    super(problem.detail);
-  }
-}
-
 /** The REST transport: koa + @koa/router, RFC 9457 errors, API keys with scopes, SSE for live events. */
 export class RestTransport implements Transport {
   readonly protocol = 'http';
@@ -72,7 +66,7 @@ export class RestTransport implements Transport {
     app.use(async (ctx, next) => {
       await next();
       if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false)
-        throw new ProblemError(httpProblem('notFound', `no route ${ctx.method} ${ctx.path}`, ctx.path));
+        throw new OpspawnError(ErrorCodes.NOT_FOUND, `no route ${ctx.method} ${ctx.path}`);
     });
     const router = this.routes();
     app.use(router.routes());
@@ -80,8 +74,8 @@ export class RestTransport implements Transport {
       router.allowedMethods({
         throw: true,
         methodNotAllowed: () =>
-          new ProblemError(httpProblem('methodNotAllowed', 'this route does not accept this method')),
-        notImplemented: () => new ProblemError(httpProblem('methodNotAllowed', 'unsupported method')),
+          new OpspawnError(ErrorCodes.METHOD_NOT_ALLOWED, 'this route does not accept this method'),
+        notImplemented: () => new OpspawnError(ErrorCodes.METHOD_NOT_ALLOWED, 'unsupported method'),
       }),
     );
     this.server = createServer(app.callback());
@@ -130,14 +124,13 @@ export class RestTransport implements Transport {
     try {
       await next();
     } catch (error) {
-      const problem =
-        error instanceof ProblemError
-          ? { ...error.problem, instance: error.problem.instance ?? ctx.path }
-          : toProblem(error, ctx.path);
-      if (problem.status >= 500) this.deps.logger.error({ err: error, path: ctx.path }, 'REST handler failed');
+      const problem = toProblem(error, ctx.path);
+      if (problem.status >= 500 && problem.status !== 503)
+        this.deps.logger.error({ err: error, path: ctx.path }, 'REST handler failed');
       ctx.status = problem.status;
       ctx.type = 'application/problem+json';
       if (problem.status === 401) ctx.set('WWW-Authenticate', 'Bearer');
+      if (problem.status === 503) ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
       ctx.body = JSON.stringify(problem);
     }
   }
@@ -174,30 +167,29 @@ export class RestTransport implements Transport {
   /** The JSON body, refused unless it is application/json, within the size limit, and an object. */
   private async body(ctx: Context): Promise<Record<string, unknown>> {
     if (!ctx.is('application/json'))
-      throw new ProblemError(
-        httpProblem(
-          'unsupportedType',
-          `Content-Type must be application/json, got '${ctx.get('content-type') || 'none'}'`,
-        ),
+      throw new OpspawnError(
+        ErrorCodes.UNSUPPORTED_MEDIA_TYPE,
+        `Content-Type must be application/json, got '${ctx.get('content-type') || 'none'}'`,
       );
     const declared = Number(ctx.get('content-length') || 0);
     if (declared > this.options.maxBodyBytes)
-      throw new ProblemError(
-        httpProblem('tooLarge', `the body is ${declared} bytes; at most ${this.options.maxBodyBytes} are accepted`),
+      throw new OpspawnError(
+        ErrorCodes.BODY_TOO_LARGE,
+        `the body is ${declared} bytes; at most ${this.options.maxBodyBytes} are accepted`,
       );
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of ctx.req) {
       size += (chunk as Buffer).length;
       if (size > this.options.maxBodyBytes)
-        throw new ProblemError(httpProblem('tooLarge', `the body is larger than ${this.options.maxBodyBytes} bytes`));
+        throw new OpspawnError(ErrorCodes.BODY_TOO_LARGE, `the body is larger than ${this.options.maxBodyBytes} bytes`);
       chunks.push(chunk as Buffer);
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
     } catch (error) {
-      throw new ProblemError(httpProblem('badJson', (error as Error).message));
+      throw new OpspawnError(ErrorCodes.MALFORMED_JSON, (error as Error).message);
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'the body must be a JSON object', {

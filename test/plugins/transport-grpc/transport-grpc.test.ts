@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { expect } from 'chai';
+import protobuf from 'protobufjs';
 import { join } from 'node:path';
 import { definePlugin, extensionPoints, type InlinePlugin } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
@@ -37,6 +38,28 @@ function client(address: string, token?: string) {
       stream.on('error', reject);
     });
   return { raw: c, call, watch, close: () => c.close() };
+}
+
+/** The google.rpc.Status of a failed call, decoded from the .proto files as any gRPC client would. */
+function statusDetails(error: grpc.ServiceError): any {
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) =>
+    target.startsWith('google/protobuf/') ? target : join(REPO, 'proto', target);
+  root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto']);
+  const bytes = error.metadata.get('grpc-status-details-bin')[0] as Buffer;
+  expect(bytes, 'grpc-status-details-bin').to.be.instanceOf(Buffer);
+  const status = root.lookupType('google.rpc.Status').decode(bytes) as any;
+  const decoded: any = { code: status.code, message: status.message };
+  for (const any of status.details) {
+    const name = any.type_url.slice(any.type_url.lastIndexOf('/') + 1);
+    const key = {
+      'google.rpc.ErrorInfo': 'errorInfo',
+      'google.rpc.Help': 'help',
+      'google.rpc.BadRequest': 'badRequest',
+    }[name as string];
+    if (key) decoded[key] = root.lookupType(name).toObject(root.lookupType(name).decode(any.value));
+  }
+  return decoded;
 }
 
 /** A tool provider with one tool that echoes, so scripted plans have something to call. */
@@ -143,6 +166,29 @@ describe('transport-grpc', function () {
     expect(badJson.details).to.contain('input_json');
     const badCursor = await c.call('List', { cursor: '!!!' }).catch((e) => e);
     expect(badCursor.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    c.close();
+  });
+
+  it("sends the code and its fix in the standard google.rpc.Status details, with a link to the code's doc", async () => {
+    const c = client(address, 'submit-key');
+    const notFound = await c.call('Get', { id: 'task_00000000000000000000000000' }).catch((e) => e);
+    const status = statusDetails(notFound);
+    expect(status.code).to.equal(grpc.status.NOT_FOUND);
+    expect(status.errorInfo).to.deep.include({ reason: 'OPSPAWN_TASK_NOT_FOUND', domain: 'opspawn.dev' });
+    expect(status.errorInfo.metadata.hint).to.match(/check the id/);
+    expect(status.errorInfo.metadata.retryable).to.equal('false');
+    expect(status.help.links[0].url).to.equal('https://opspawn.dev/docs/reference/errors#opspawn_task_not_found');
+    expect(notFound.metadata.get('opspawn-hint')[0]).to.equal(status.errorInfo.metadata.hint);
+
+    const invalid = statusDetails(await c.call('Submit', { goal: '' }).catch((e) => e));
+    expect(invalid.errorInfo.reason).to.equal('OPSPAWN_TASK_INVALID');
+    expect(invalid.badRequest.fieldViolations.map((v: any) => v.field)).to.include('goal');
+
+    // A refused field named in Cyrillic still travels: the plain trailers are percent-encoded, the details are bytes.
+    const cyrillic = await c.call('Submit', { goal: 'x', labels: { ключ: 'з'.repeat(501) } }).catch((e) => e);
+    expect(cyrillic.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    expect(statusDetails(cyrillic).badRequest.fieldViolations[0].field).to.contain('ключ');
+    expect(decodeURIComponent(cyrillic.metadata.get('opspawn-details')[0])).to.contain('ключ');
     c.close();
   });
 

@@ -122,7 +122,7 @@ describe('transport-rest', function () {
     expect(conflict.status).to.equal(409);
     expect(conflict.headers.get('content-type')).to.contain('application/problem+json');
     expect(conflict.json).to.include({
-      type: 'https://opspawn.dev/problems/idempotency-conflict',
+      type: 'https://opspawn.dev/docs/reference/errors#opspawn_idempotency_conflict',
       status: 409,
       code: 'OPSPAWN_IDEMPOTENCY_CONFLICT',
     });
@@ -147,7 +147,7 @@ describe('transport-rest', function () {
   it('gives field-level errors for an invalid task, 404 for unknown tasks and routes, 405 for a wrong method', async () => {
     const invalid = await api('POST', '/v1/tasks', { body: { goal: '', priority: 99, extra: true } });
     expect(invalid.status).to.equal(400);
-    expect(invalid.json.type).to.equal('https://opspawn.dev/problems/invalid-task');
+    expect(invalid.json.type).to.equal('https://opspawn.dev/docs/reference/errors#opspawn_task_invalid');
     expect(invalid.json.errors.map((e: any) => e.path)).to.have.members(['goal', 'priority', 'extra']);
     expect((await api('GET', '/v1/tasks/task_00000000000000000000000000')).status).to.equal(404);
     expect((await api('GET', '/v1/tasks/not-an-id')).status).to.equal(404);

@@ -1,13 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { ErrorCodes, OpspawnError, services, type TaskEvent } from '@opspawn/plugin-sdk';
+import { ErrorCodes, OpspawnError, errorDefinition, services, type TaskEvent } from '@opspawn/plugin-sdk';
 import { bootKernel } from '../../boot.js';
 import { createLogger } from '../../logging/create-logger.js';
 import { ExitCodes } from '../exit-codes.js';
 import type { GlobalOptions } from '../main.js';
 
 /** Exit codes of `opspawn run`, by the task's outcome. */
-export const RunExitCodes = { succeeded: 0, failed: 10, cancelled: 11 } as const;
+export const RunExitCodes = {
+  succeeded: ExitCodes.ok,
+  failed: ExitCodes.taskFailed,
+  cancelled: ExitCodes.taskCancelled,
+} as const;
 
 async function readTask(source: string): Promise<unknown> {
   let text: string;
@@ -40,12 +44,17 @@ const short = (value: unknown, max = 120): string => {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 };
 
+/** How to fix a task's error: its own hint when it carries one, else its code's default fix. */
+export function fixFor(error: { code: string; hint?: string }): string {
+  return error.hint ?? errorDefinition(error.code)?.hint ?? 'read the message; the host logs have the details';
+}
+
 /** One human line per event. */
 export function describeEvent(event: TaskEvent): string | undefined {
   const d = event.data as Record<string, any>;
   switch (event.type) {
     case 'status':
-      return `• ${d.status}${d.attempt ? ` (attempt ${d.attempt})` : ''}${d.error ? `: ${d.error.code}: ${d.error.message}` : ''}${d.retryInMs !== undefined ? ` — retry in ${d.retryInMs} ms` : ''}`;
+      return `• ${d.status}${d.attempt ? ` (attempt ${d.attempt})` : ''}${d.error ? `: ${d.error.code}: ${d.error.message}` : ''}${d.retryInMs !== undefined ? ` — retry in ${d.retryInMs} ms` : ''}${d.status === 'failed' && d.error ? ` (fix: ${fixFor(d.error)})` : ''}`;
     case 'plan':
       return `▸ step ${d.step}${d.thought ? `: ${short(d.thought, 80)}` : ''}`;
     case 'tool_call':

@@ -1,18 +1,23 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { isFinalStatus, type Task, type TaskStatus } from '@opspawn/plugin-sdk';
+import {
+  ErrorCodes,
+  OpspawnError,
+  isFinalStatus,
+  isOpspawnError,
+  type Task,
+  type TaskStatus,
+} from '@opspawn/plugin-sdk';
 import { ApiError, RestClient } from '../../client/rest-client.js';
+import { exitCodeFor } from '../exit-codes.js';
 import { printJson, table } from '../output.js';
-import { RunExitCodes, describeEvent } from './run.js';
+import { RunExitCodes, describeEvent, fixFor } from './run.js';
 
 interface ClientOptions {
   url?: string;
   token?: string;
   json?: boolean;
 }
-
-/** Exit codes of `opspawn tasks ...` when the API refuses or cannot be reached. */
-export const ClientExitCodes = { invalid: 2, notFound: 7, unreachable: 8, auth: 9, server: 1 } as const;
 
 function client(opts: ClientOptions): RestClient {
   return new RestClient({
@@ -28,29 +33,22 @@ function action<A extends unknown[]>(run: (...args: A) => Promise<void>) {
     try {
       await run(...args);
     } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      const exit =
-        error.status === 0
-          ? ClientExitCodes.unreachable
-          : error.status === 401 || error.status === 403
-            ? ClientExitCodes.auth
-            : error.status === 404
-              ? ClientExitCodes.notFound
-              : error.status >= 500
-                ? ClientExitCodes.server
-                : ClientExitCodes.invalid;
+      if (!isOpspawnError(error)) throw error;
+      const exit = exitCodeFor(error);
+      const api = error instanceof ApiError ? error : undefined;
       if (opts.json)
         printJson({
           ok: false,
           exitCode: exit,
-          status: error.status,
+          status: api?.status,
           code: error.code,
           message: error.message,
-          errors: error.errors,
+          hint: error.hint,
+          errors: api?.errors,
         });
       else {
-        process.stderr.write(`error ${error.code}: ${error.message}\n`);
-        for (const e of error.errors ?? []) process.stderr.write(`  ${e.path}: ${e.message}\n`);
+        process.stderr.write(`error ${error.toString()}\n`);
+        for (const e of api?.errors ?? []) process.stderr.write(`  ${e.path}: ${e.message}\n`);
       }
       process.exitCode = exit;
     }
@@ -69,20 +67,27 @@ function taskLine(t: Task): string[] {
 }
 
 async function readRequest(source: string): Promise<unknown> {
-  const text =
-    source === '-'
-      ? await new Promise<string>((resolve) => {
-          let data = '';
-          process.stdin.on('data', (d) => (data += d)).on('end', () => resolve(data));
-        })
-      : await readFile(source, 'utf8');
+  let text: string;
+  try {
+    text =
+      source === '-'
+        ? await new Promise<string>((resolve) => {
+            let data = '';
+            process.stdin.on('data', (d) => (data += d)).on('end', () => resolve(data));
+          })
+        : await readFile(source, 'utf8');
+  } catch (error) {
+    throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `cannot read ${source}: ${(error as Error).message}`, {
+      hint: 'pass a task JSON file, or - to read standard input',
+    });
+  }
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new ApiError(
-      400,
-      'OPSPAWN_INVALID_REQUEST',
+    throw new OpspawnError(
+      ErrorCodes.INVALID_REQUEST,
       `${source === '-' ? 'standard input' : source} is not JSON: ${(error as Error).message}`,
+      { hint: 'a task is {"goal": "...", "input": {...}}' },
     );
   }
 }
@@ -147,6 +152,7 @@ export function registerTaskCommands(program: Command): void {
           : undefined,
         task.output !== undefined ? `  output:  ${JSON.stringify(task.output)}` : undefined,
         task.error ? `  error:   ${task.error.code}: ${task.error.message}` : undefined,
+        task.error && task.status === 'failed' ? `  fix:     ${fixFor(task.error)}` : undefined,
       ].filter(Boolean);
       process.stdout.write(`${lines.join('\n')}\n`);
     }),
