@@ -8,11 +8,8 @@ import { registerRunCommand } from './commands/run.js';
 import { registerTaskCommands } from './commands/tasks.js';
 import { registerStartCommand } from './commands/start.js';
 import { ExitCodes } from './exit-codes.js';
+import type { GlobalOptions } from './global-options.js';
 import { reportFailure } from './output.js';
-
-export interface GlobalOptions {
-  config?: string;
-}
 
 const program = new Command('opspawn')
   .description('Opspawn: a plugin-based host for AI-agent tasks')
