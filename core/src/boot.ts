@@ -1,10 +1,10 @@
 import { OpspawnProblems, type Logger, type PluginInfo, type Token } from '@opspawn/plugin-sdk';
 import type { TestKernel, TestKernelOptions } from '@opspawn/plugin-sdk/testing';
 import { loadConfig, normalizeConfig, type LoadedConfig } from './config/load-config.js';
-import { defaultKernelServices } from './kernel/default-services.js';
 import type { ProcessRole } from './kernel/kernel-service.js';
 import { Kernel } from './kernel/kernel.js';
 import { createLogger } from './logging/create-logger.js';
+import { defaultKernelServices } from './tasks/kernel-services.js';
 
 export interface BootOptions {
   /** `--config`; otherwise OPSPAWN_CONFIG, then `opspawn.config.*` in cwd. */

@@ -51,3 +51,8 @@ export const taskEngineService: KernelService<TaskEngine, typeof taskDeps> = {
   },
   dispose: (engine) => engine.stop(),
 };
+
+/** The services the kernel provides on top of plugins: the tool registry and the task engine. */
+export function defaultKernelServices(): KernelService<any, any>[] {
+  return [toolRegistryService, taskEngineService];
+}
