@@ -28,7 +28,7 @@ const taskDeps = {
   bus: services.eventBus,
 };
 
-/** `kernel:tasks`: the task service and this process's worker; needs the active store and broker. */
+/** `kernel:tasks`: the task service, and this process's worker and recovery; needs the active store and broker. */
 export const taskEngineService: KernelService<TaskEngine, typeof taskDeps> = {
   id: 'kernel:tasks',
   token: services.taskService as never,
