@@ -1,9 +1,9 @@
 import type { Logger, OpspawnConfig } from '@opspawn/plugin-sdk';
 import { loadConfig, normalizeConfig, type LoadedConfig } from './config/load-config.js';
-import { defaultKernelServices } from './kernel/default-services.js';
 import type { ProcessRole } from './kernel/kernel-service.js';
 import { Kernel } from './kernel/kernel.js';
 import { createLogger, type LogFormat } from './logging/create-logger.js';
+import { defaultKernelServices } from './tasks/kernel-services.js';
 
 export interface BootOptions {
   /** `--config`; otherwise OPSPAWN_CONFIG, then `opspawn.config.*` in cwd. */

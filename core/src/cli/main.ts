@@ -7,14 +7,10 @@ import { registerPluginCommands } from './commands/plugins.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerTaskCommands } from './commands/tasks.js';
 import { registerStartCommand } from './commands/start.js';
-import { LOG_FORMATS, type LogFormat } from '../logging/create-logger.js';
+import { LOG_FORMATS } from '../logging/create-logger.js';
 import { ExitCodes } from './exit-codes.js';
+import type { GlobalOptions } from './global-options.js';
 import { reportFailure } from './output.js';
-
-export interface GlobalOptions {
-  config?: string;
-  logFormat?: LogFormat;
-}
 
 const program = new Command('opspawn')
   .description('Opspawn: a plugin-based host for AI-agent tasks')

@@ -4,6 +4,7 @@ import type { KernelService } from '../kernel/kernel-service.js';
 import { KernelToolRegistry } from '../tools/kernel-tool-registry.js';
 import { TaskEngine } from './task-engine.js';
 import { taskSettings } from './task-defaults.js';
+import { retentionService } from './task-retention.js';
 
 /** `kernel:tools`: every tool provider merged. Always available (it may have no tools). */
 export const toolRegistryService: KernelService<
@@ -28,7 +29,7 @@ const taskDeps = {
   bus: services.eventBus,
 };
 
-/** `kernel:tasks`: the task service and this process's worker; needs the active store and broker. */
+/** `kernel:tasks`: the task service, and this process's worker and recovery; needs the active store and broker. */
 export const taskEngineService: KernelService<TaskEngine, typeof taskDeps> = {
   id: 'kernel:tasks',
   token: services.taskService as never,
@@ -51,3 +52,8 @@ export const taskEngineService: KernelService<TaskEngine, typeof taskDeps> = {
   },
   dispose: (engine) => engine.stop(),
 };
+
+/** The services the kernel provides on top of plugins: the tool registry, the task engine, retention. */
+export function defaultKernelServices(): KernelService<any, any>[] {
+  return [toolRegistryService, taskEngineService, retentionService];
+}

@@ -247,6 +247,7 @@ for (const [storeName, store] of STORES)
       await tasks.cancel(task.id);
       const done = await settle(tasks, task.id);
       expect(done.status).to.equal('cancelled');
+      expect(done.error).to.deep.equal({ code: ErrorCodes.TASK_CANCELLED, message: 'cancelled on request' });
       expect(abortedSeen).to.include('cancel');
       const again = await tasks.cancel(task.id).catch((e: OpspawnError) => e);
       expect((again as OpspawnError).code).to.equal(ErrorCodes.TASK_NOT_CANCELLABLE);
@@ -261,6 +262,9 @@ for (const [storeName, store] of STORES)
       const cancelled = await tasks.cancel(task.id);
       expect(cancelled.status).to.equal('cancelled');
       expect(cancelled.attempts).to.equal(0);
+      expect(cancelled.error).to.deep.equal({ code: ErrorCodes.TASK_CANCELLED, message: 'cancelled on request' });
+      const last = (await tasks.events(task.id)).at(-1)!;
+      expect(last.data).to.deep.include({ status: 'cancelled', error: cancelled.error });
     });
 
     it('lists newest first with status and label filters and cursor paging', async () => {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { checkedConfig, printJson } from '../output.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../global-options.js';
 
 export function registerConfigCommands(program: Command, globals: () => GlobalOptions): void {
   const config = program.command('config').description('check the deployment config');

@@ -8,7 +8,7 @@ import { loadConfig, type LoadedConfig } from '../../config/load-config.js';
 import { readPluginSource } from '../../kernel/plugin-source.js';
 import { checkPlugins, type StaticPlan } from '../../kernel/static-checks.js';
 import { printJson } from '../output.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../global-options.js';
 import { DeploymentPackages, type PackagesSnapshot } from './plugins-packages.js';
 
 interface ChangeOptions {

@@ -4,7 +4,7 @@ import { loadConfig } from '../../config/load-config.js';
 import { checkPlugins, type StaticPlan } from '../../kernel/static-checks.js';
 import { ExitCodes } from '../exit-codes.js';
 import { checkedConfig, printJson, table } from '../output.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../global-options.js';
 import { registerPluginManagementCommands } from './plugins-manage.js';
 import { registerPluginScaffoldCommand } from './plugins-new.js';
 

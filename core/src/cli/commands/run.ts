@@ -4,7 +4,7 @@ import { ErrorCodes, OpspawnError, errorDefinition, services, type TaskEvent } f
 import { bootKernel } from '../../boot.js';
 import { createLogger } from '../../logging/create-logger.js';
 import { ExitCodes } from '../exit-codes.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../global-options.js';
 
 /** Exit codes of `opspawn run`, by the task's outcome. */
 export const RunExitCodes = {

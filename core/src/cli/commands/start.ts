@@ -5,7 +5,7 @@ import { PROCESS_ROLES, type ProcessRole } from '../../kernel/kernel-service.js'
 import { TASK_DEFAULTS } from '../../tasks/task-defaults.js';
 import { ExitCodes } from '../exit-codes.js';
 import { reportFailure, table } from '../output.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../global-options.js';
 
 export function registerStartCommand(program: Command, globals: () => GlobalOptions): void {
   program

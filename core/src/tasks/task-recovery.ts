@@ -1,0 +1,164 @@
+import {
+  describeError,
+  type Broker,
+  type Delivery,
+  type Logger,
+  type Task,
+  type TaskEngineConfig,
+  type TaskStore,
+} from '@opspawn/plugin-sdk';
+import { enqueueTask } from './enqueue-task.js';
+import { stalledError, type TaskTransitions } from './task-transitions.js';
+
+export interface TaskRecoveryDeps {
+  store: TaskStore;
+  broker: Broker;
+  transitions: TaskTransitions;
+  settings: Required<TaskEngineConfig>;
+  logger: Logger;
+}
+
+/** Tasks recovery reads from the store in one go. */
+const RECOVERY_PAGE = 500;
+
+/**
+ * Gives back work that stopped without an outcome, so a task is never lost: after a restart (an in-process
+ * broker forgot its queue), when a broker hands over the task of a worker that stopped answering, and in a
+ * periodic sweep for what a durable broker lost. Every move is a compare-and-set, so many workers may recover at
+ * once.
+ */
+export class TaskRecovery {
+  private sweepTimer?: NodeJS.Timeout;
+  private sweeping?: Promise<void>;
+  private stopping = false;
+
+  constructor(private readonly deps: TaskRecoveryDeps) {}
+
+  /** After a restart: attempts that were running are counted and queued again; every unfinished task is enqueued. */
+  async recoverOnStart(): Promise<void> {
+    const { store, transitions, logger } = this.deps;
+    for (;;) {
+      const running = await store.findByStatus(['running'], RECOVERY_PAGE);
+      if (running.length === 0) break;
+      for (const task of running) {
+        await transitions.stall(task.id, task.attempts, stalledError('the host stopped while this attempt ran'));
+      }
+    }
+    const requeued = await this.enqueueQueued(() => true);
+    if (requeued > 0) logger.info({ requeued }, `re-queued ${requeued} unfinished task(s) from the store`);
+  }
+
+  /**
+   * A redelivery of a task that is `running`: the worker that ran the attempt stopped answering and the broker
+   * took its job back. Ends the dead attempt (counted) and queues the task again under a new job for the next
+   * attempt, or fails it once it has stalled more than `maxStalls` times. A redelivery of a job older than the
+   * running attempt (its attempt already ended and a later one runs) changes nothing.
+   */
+  async takeOverStalled(task: Task, delivery: Delivery): Promise<void> {
+    const { transitions, settings } = this.deps;
+    if (delivery.attempts !== undefined && task.attempts !== delivery.attempts + 1) return;
+    const stalls = delivery.stalls ?? 0;
+    if (stalls > settings.maxStalls) {
+      await transitions.fail(
+        task.id,
+        task.attempts,
+        stalledError(
+          `the task stalled ${stalls} times (its worker stopped answering each time); maxStalls is ${settings.maxStalls}`,
+        ),
+      );
+      return;
+    }
+    const back = await transitions.stall(
+      task.id,
+      task.attempts,
+      stalledError('the worker running this attempt stopped answering'),
+      stalls,
+    );
+    // A job of its own for the next attempt keeps "job (task, n) runs attempt n + 1" true for later redeliveries.
+    if (back) await enqueueTask(this.deps.broker, back);
+  }
+
+  /** Runs `sweep` every `reconcileIntervalMs` (with jitter) until `stop`. */
+  startSweep(): void {
+    const interval = this.deps.settings.reconcileIntervalMs;
+    // Jitter keeps the sweeps of many workers started together from landing at the same moment.
+    this.sweepTimer = setTimeout(
+      () => {
+        this.sweeping = this.sweep()
+          .then(
+            () => undefined,
+            (error) =>
+              this.deps.logger.warn(
+                { err: describeError(error) },
+                'recovery sweep failed; it runs again next interval',
+              ),
+          )
+          .finally(() => {
+            this.sweeping = undefined;
+            if (!this.stopping) this.startSweep();
+          });
+      },
+      Math.round(interval * (0.8 + Math.random() * 0.4)),
+    );
+    this.sweepTimer.unref();
+  }
+
+  /** Ends the periodic sweep, waiting for a running one, and stops any recovery paging through the store. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.sweepTimer);
+    await this.sweeping;
+  }
+
+  /**
+   * Hands back work a durable broker lost (its data was wiped, an enqueue failed while it was down, a worker
+   * died where the broker could not see it): running attempts past their deadline end as stalled and go back to
+   * the queue; queued tasks untouched for a whole interval are enqueued again. Enqueueing (task, attempts) twice
+   * is harmless, and every change is a compare-and-set, so many workers may sweep at once.
+   */
+  async sweep(): Promise<{ requeued: number; stalled: number }> {
+    const { store, transitions, settings, logger } = this.deps;
+    const now = Date.now();
+    let stalled = 0;
+    for (const task of await store.findByStatus(['running'], RECOVERY_PAGE)) {
+      const startedAt = task.startedAt ? Date.parse(task.startedAt) : Date.parse(task.updatedAt);
+      if (startedAt + task.timeoutMs + settings.reconcileIntervalMs > now) continue;
+      const exhausted = task.attempts >= task.maxAttempts + settings.maxStalls;
+      const error = stalledError(
+        `attempt ${task.attempts} outlived its deadline with no worker answering${exhausted ? ', and the task has no attempts left' : ''}`,
+      );
+      const moved = exhausted
+        ? await transitions.fail(task.id, task.attempts, error)
+        : await transitions.stall(task.id, task.attempts, error);
+      if (!moved) continue;
+      stalled++;
+      if (!exhausted) await enqueueTask(this.deps.broker, moved);
+    }
+    const quietSince = now - settings.reconcileIntervalMs;
+    const requeued = await this.enqueueQueued((task) => Date.parse(task.updatedAt) <= quietSince);
+    if (stalled > 0)
+      logger.warn(
+        { stalled },
+        `recovery sweep: ${stalled} running attempt(s) outlived their deadline with no worker answering`,
+      );
+    logger.debug({ requeued, stalled }, 'recovery sweep done');
+    return { requeued, stalled };
+  }
+
+  /**
+   * Enqueues the store's queued tasks that `include` accepts, page by page (ids are time-sortable, so paging by
+   * status is stable), until recovery stops; returns how many.
+   */
+  private async enqueueQueued(include: (task: Task) => boolean): Promise<number> {
+    let enqueued = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await this.deps.store.list({ status: ['queued'], limit: RECOVERY_PAGE, cursor });
+      const chosen = page.tasks.filter(include);
+      await Promise.all(chosen.map((task) => enqueueTask(this.deps.broker, task)));
+      enqueued += chosen.length;
+      cursor = page.nextCursor;
+    } while (cursor && !this.stopping);
+    return enqueued;
+  }
+}

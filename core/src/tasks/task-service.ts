@@ -1,0 +1,221 @@
+import {
+  ErrorCodes,
+  OpspawnError,
+  describeError,
+  isFinalStatus,
+  newTaskId,
+  type Broker,
+  type EventBus,
+  type Logger,
+  type Memory,
+  type Planner,
+  type SubmitTaskRequest,
+  type Task,
+  type TaskEngineConfig,
+  type TaskEvent,
+  type TaskPage,
+  type TaskQuery,
+  type TaskService,
+  type TaskStore,
+  type WatchOptions,
+} from '@opspawn/plugin-sdk';
+import { enqueueTask } from './enqueue-task.js';
+import { checkSubmitRequest, requestHash } from './submit-validation.js';
+import { type TaskEvents, isFinalEvent } from './task-events.js';
+import type { TaskTransitions } from './task-transitions.js';
+
+export interface KernelTaskServiceDeps {
+  store: TaskStore;
+  broker: Broker;
+  bus: EventBus;
+  events: TaskEvents;
+  transitions: TaskTransitions;
+  /** By plugin id. */
+  planners: ReadonlyMap<string, Planner>;
+  /** By plugin id. */
+  memories: ReadonlyMap<string, Memory>;
+  defaultPlanner?: string;
+  defaultMemory?: string;
+  settings: Required<TaskEngineConfig>;
+  logger: Logger;
+}
+
+const REPLAY_PAGE = 500;
+/** A watcher re-reads the store this often, in case an event was published in another process. */
+const WATCH_POLL_MS = 2000;
+
+/**
+ * The task API of every process, API-only ones included: submit, get, list, cancel, events and watch. It writes
+ * new tasks and cancel requests to the store and hands new tasks to the broker; workers do the rest.
+ */
+export class KernelTaskService implements TaskService {
+  constructor(private readonly deps: KernelTaskServiceDeps) {}
+
+  async submit(request: SubmitTaskRequest): Promise<{ task: Task; created: boolean }> {
+    checkSubmitRequest(request);
+    const { settings, planners, memories } = this.deps;
+    const planner = request.planner ?? this.deps.defaultPlanner;
+    const memory = request.memory ?? this.deps.defaultMemory;
+    if (!planner || !planners.has(planner)) {
+      throw new OpspawnError(
+        ErrorCodes.PLANNER_UNKNOWN,
+        planner ? `no planner '${planner}' in this deployment` : 'no planner given and the deployment has no default',
+        {
+          hint: `use one of: ${[...planners.keys()].join(', ') || '(none enabled)'}`,
+          details: [{ path: 'planner', message: 'unknown planner' }],
+        },
+      );
+    }
+    if (!memory || !memories.has(memory)) {
+      throw new OpspawnError(
+        ErrorCodes.MEMORY_UNKNOWN,
+        memory ? `no memory '${memory}' in this deployment` : 'no memory given and the deployment has no default',
+        {
+          hint: `use one of: ${[...memories.keys()].join(', ') || '(none enabled)'}`,
+          details: [{ path: 'memory', message: 'unknown memory' }],
+        },
+      );
+    }
+    planners.get(planner)!.validateInput?.(request.input ?? null);
+    const now = new Date().toISOString();
+    const id = newTaskId();
+    // Only an idempotency key needs the request's hash (to tell a replay from a conflicting reuse).
+    const hash = request.idempotencyKey ? requestHash(request) : undefined;
+    const task: Task = {
+      id,
+      goal: request.goal,
+      input: request.input ?? null,
+      planner,
+      memory,
+      sessionId: request.sessionId ?? id,
+      status: 'queued',
+      attempts: 0,
+      maxAttempts: request.maxAttempts ?? settings.defaultMaxAttempts,
+      timeoutMs: request.timeoutMs ?? settings.defaultTimeoutMs,
+      maxSteps: request.maxSteps ?? settings.defaultMaxSteps,
+      priority: request.priority ?? 0,
+      labels: request.labels ?? {},
+      cancelRequested: false,
+      createdAt: now,
+      updatedAt: now,
+      ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey, requestHash: hash! } : {}),
+      ...(request.notBefore ? { notBefore: new Date(request.notBefore).toISOString() } : {}),
+    };
+    const result = await this.deps.events.create(task);
+    if (!result.created) {
+      if (result.task.requestHash !== hash) {
+        throw new OpspawnError(
+          ErrorCodes.IDEMPOTENCY_CONFLICT,
+          `idempotency key '${request.idempotencyKey}' was used for a different request (task ${result.task.id})`,
+          {
+            hint: 'use a new key for a new request',
+            details: [{ path: 'idempotencyKey', message: 'already used with another request' }],
+          },
+        );
+      }
+      return result;
+    }
+    try {
+      await enqueueTask(this.deps.broker, task);
+    } catch (error) {
+      // The task is in the store, so it is accepted: the workers' sweep enqueues it once the broker is back.
+      this.deps.logger.warn(
+        { taskId: id, err: describeError(error) },
+        'the broker refused a new task; it stays queued in the store and the recovery sweep will enqueue it',
+      );
+    }
+    return result;
+  }
+
+  async get(id: string): Promise<Task> {
+    const task = await this.deps.store.get(id);
+    if (!task)
+      throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `no task ${id}`, {
+        hint: 'check the id; list tasks to find it',
+      });
+    return task;
+  }
+
+  list(query: TaskQuery = {}): Promise<TaskPage> {
+    return this.deps.store.list(query);
+  }
+
+  /** A queued task is cancelled at once; a running one is marked and its worker told, wherever it runs. */
+  async cancel(id: string): Promise<Task> {
+    const task = await this.get(id);
+    if (isFinalStatus(task.status)) {
+      throw new OpspawnError(ErrorCodes.TASK_NOT_CANCELLABLE, `task ${id} is already ${task.status}`, {
+        hint: 'only queued or running tasks can be cancelled',
+      });
+    }
+    const cancelled = await this.deps.transitions.cancel(id, 'queued', task.attempts, { anyAttempt: true });
+    if (cancelled) return cancelled;
+    const running = await this.deps.store.requestCancel(id);
+    if (!running) return this.get(id);
+    await this.deps.broker.cancel(id);
+    return running;
+  }
+
+  async events(id: string, afterSeq = 0, limit = REPLAY_PAGE): Promise<TaskEvent[]> {
+    await this.get(id);
+    return this.deps.store.events(id, afterSeq, limit);
+  }
+
+  async *watch(id: string, options: WatchOptions = {}): AsyncIterable<TaskEvent> {
+    await this.get(id);
+    const { store, bus } = this.deps;
+    const { signal } = options;
+    let last = options.afterSeq ?? 0;
+    const live: TaskEvent[] = [];
+    let wake: (() => void) | undefined;
+    const unsubscribe = bus.subscribe(id, (event) => {
+      live.push(event);
+      wake?.();
+    });
+    const onAbort = () => wake?.();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      // Replay what the store has after `last`, then follow live events; go back to the store whenever a gap
+      // shows (an event published before we subscribed) or nothing arrived for a while (another process).
+      let fromStore = true;
+      while (!signal?.aborted) {
+        if (fromStore) {
+          for (;;) {
+            const batch = await store.events(id, last, REPLAY_PAGE);
+            for (const event of batch) {
+              last = event.seq;
+              yield event;
+              if (isFinalEvent(event)) return;
+            }
+            if (batch.length < REPLAY_PAGE) break;
+          }
+          fromStore = false;
+        }
+        while (live.length > 0 && !signal?.aborted) {
+          const event = live.shift()!;
+          if (event.seq <= last) continue;
+          if (event.seq > last + 1) {
+            live.unshift(event);
+            fromStore = true;
+            break;
+          }
+          last = event.seq;
+          yield event;
+          if (isFinalEvent(event)) return;
+        }
+        if (fromStore || signal?.aborted) continue;
+        fromStore = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(true), WATCH_POLL_MS);
+          wake = () => {
+            clearTimeout(timer);
+            resolve(false);
+          };
+        });
+        wake = undefined;
+      }
+    } finally {
+      unsubscribe();
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}

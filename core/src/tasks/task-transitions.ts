@@ -1,0 +1,90 @@
+import { ErrorCodes, type Task, type TaskError } from '@opspawn/plugin-sdk';
+import type { TaskEvents } from './task-events.js';
+
+/** The error of every cancelled task, whether it was queued or running when the request came. */
+export const CANCELLED_ON_REQUEST: TaskError = { code: ErrorCodes.TASK_CANCELLED, message: 'cancelled on request' };
+
+/** An attempt that ended without an outcome because its worker or host stopped; `message` says which. */
+export function stalledError(message: string): TaskError {
+  return { code: ErrorCodes.TASK_STALLED, message };
+}
+
+/**
+ * The moves of docs/explanation/task-lifecycle.md, one method each. Every move is a compare-and-set in the store
+ * written with the `status` event announcing it: it applies only while the task is in the state it leaves and on
+ * the attempt named, and returns the moved task, or undefined when another delivery, worker or request got there
+ * first. That is what gives a task exactly one final state under at-least-once delivery.
+ */
+export class TaskTransitions {
+  constructor(private readonly events: TaskEvents) {}
+
+  /** queued → running: a worker takes the task; its attempts count up by one. */
+  start(task: Task, worker: string): Promise<Task | undefined> {
+    const attempt = task.attempts + 1;
+    return this.events.move(
+      task.id,
+      ['queued'],
+      { status: 'running', attempts: attempt, startedAt: now(), finishedAt: null },
+      task.attempts,
+      { attempt, worker },
+    );
+  }
+
+  /** running → succeeded: the attempt's final answer is the task's output. */
+  succeed(id: string, attempt: number, output: unknown): Promise<Task | undefined> {
+    return this.events.move(id, ['running'], { status: 'succeeded', output, error: null, finishedAt: now() }, attempt, {
+      attempt,
+    });
+  }
+
+  /** running → failed: the attempt failed and another would not help, or none is left. */
+  fail(id: string, attempt: number, error: TaskError): Promise<Task | undefined> {
+    return this.events.move(id, ['running'], { status: 'failed', error, finishedAt: now() }, attempt, {
+      attempt,
+      error,
+    });
+  }
+
+  /** running → queued: the attempt failed with attempts left; the task is delivered again after `retryInMs`. */
+  retry(id: string, attempt: number, error: TaskError, retryInMs: number): Promise<Task | undefined> {
+    return this.events.move(id, ['running'], { status: 'queued', error }, attempt, { attempt, error, retryInMs });
+  }
+
+  /**
+   * queued → cancelled (no worker runs it), or running → cancelled (its attempt stopped on the request). A user's
+   * cancel of a queued task applies on whatever attempt the task is (`anyAttempt`), so a retry that re-queued the
+   * task in between does not make the request miss.
+   */
+  cancel(
+    id: string,
+    from: 'queued' | 'running',
+    attempt: number,
+    options: { anyAttempt?: boolean } = {},
+  ): Promise<Task | undefined> {
+    return this.events.move(
+      id,
+      [from],
+      { status: 'cancelled', error: CANCELLED_ON_REQUEST, finishedAt: now() },
+      options.anyAttempt ? undefined : attempt,
+      { attempt, error: CANCELLED_ON_REQUEST },
+    );
+  }
+
+  /**
+   * running → queued: the attempt ended without an outcome because its worker or host stopped. The attempt stays
+   * counted. `stalls`, when a broker took the delivery back from a dead worker, is how often that has happened.
+   */
+  stall(id: string, attempt: number, error: TaskError, stalls?: number): Promise<Task | undefined> {
+    return this.events.move(
+      id,
+      ['running'],
+      { status: 'queued', error },
+      attempt,
+      stalls === undefined ? { attempt, error } : { attempt, error, stalls },
+    );
+  }
+}
+
+function now(): string {
+  return new Date().toISOString();
+}

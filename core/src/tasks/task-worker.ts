@@ -1,0 +1,181 @@
+import {
+  ErrorCodes,
+  OpspawnError,
+  describeError,
+  isOpspawnError,
+  type Broker,
+  type Delivery,
+  type Logger,
+  type Memory,
+  type Planner,
+  type Task,
+  type TaskEngineConfig,
+  type TaskError,
+  type TaskStore,
+  type ToolRegistry,
+} from '@opspawn/plugin-sdk';
+import { hostname } from 'node:os';
+import { runAgentLoop } from './agent-loop.js';
+import { delayUntil, enqueueTask } from './enqueue-task.js';
+import type { TaskEvents } from './task-events.js';
+import type { TaskRecovery } from './task-recovery.js';
+import { stalledError, type TaskTransitions } from './task-transitions.js';
+
+export interface TaskWorkerDeps {
+  store: TaskStore;
+  broker: Broker;
+  events: TaskEvents;
+  transitions: TaskTransitions;
+  /** Takes over the task of a redelivery whose worker stopped answering. */
+  recovery: TaskRecovery;
+  /** By plugin id. */
+  planners: ReadonlyMap<string, Planner>;
+  /** By plugin id. */
+  memories: ReadonlyMap<string, Memory>;
+  tools: ToolRegistry;
+  settings: Required<TaskEngineConfig>;
+  logger: Logger;
+}
+
+/** Errors that another attempt cannot fix. */
+const PERMANENT = new Set<string>([
+  ErrorCodes.TASK_INVALID,
+  ErrorCodes.PLANNER_UNKNOWN,
+  ErrorCodes.MEMORY_UNKNOWN,
+  ErrorCodes.TASK_MAX_STEPS,
+]);
+/** A delivery this early (clocks of two machines disagree) waits it out instead of going back to the queue. */
+const EARLY_DELIVERY_TOLERANCE_MS = 5000;
+/** Named in each `running` event, so a task's history says which process ran each attempt. */
+const WORKER_ID = `${hostname()}:${process.pid}`;
+
+/**
+ * Runs what the broker delivers to this process, one attempt per delivery: starts the attempt, runs the agent
+ * loop under the task's deadline and cancellation, and settles the attempt as succeeded, retried, failed,
+ * cancelled or, when this worker shuts down, queued again.
+ */
+export class TaskWorker {
+  constructor(private readonly deps: TaskWorkerDeps) {}
+
+  /** Handles one delivery. Resolves unless the infrastructure failed; what a task does never escapes. */
+  async run(delivery: Delivery): Promise<void> {
+    const { store, broker, transitions } = this.deps;
+    const task = await store.get(delivery.taskId);
+    if (task?.status === 'running' && delivery.stalls) return this.deps.recovery.takeOverStalled(task, delivery);
+    if (task?.status !== 'queued') return; // finished, taken by another worker, or unknown
+    const wait = delayUntil(task.notBefore);
+    if (wait > EARLY_DELIVERY_TOLERANCE_MS) {
+      // Without `attempts`: the job carrying (task, attempts) is this very delivery, still held.
+      await broker.enqueue(task.id, { priority: task.priority, delayMs: wait });
+      return;
+    }
+    if (wait > 0) {
+      await abortableSleep(wait, delivery.signal);
+      // Shut down while waiting: the task never started. A durable broker gets the delivery back as failed and
+      // redelivers it; an in-process one re-queues the task at the next start.
+      if (delivery.signal.aborted) {
+        if (broker.recoversOnStart) return;
+        throw new Error(`task ${task.id} was not due yet when this worker shut down`);
+      }
+    }
+    if (task.cancelRequested) {
+      await transitions.cancel(task.id, 'queued', task.attempts);
+      return;
+    }
+    const running = await transitions.start(task, WORKER_ID);
+    if (!running) return;
+    await this.runAttempt(running, delivery);
+  }
+
+  /** Runs the attempt `task` has just started, and settles it. */
+  private async runAttempt(task: Task, delivery: Delivery): Promise<void> {
+    const attempt = task.attempts;
+    const controller = new AbortController();
+    // Built only when the deadline passes: an Error captures a stack, which the hot path should not pay for.
+    const timer = setTimeout(
+      () =>
+        controller.abort(
+          new OpspawnError(ErrorCodes.TASK_TIMEOUT, `attempt ${attempt} did not finish within ${task.timeoutMs} ms`, {
+            hint: 'raise timeoutMs for the task',
+          }),
+        ),
+      task.timeoutMs,
+    );
+    const forward = () => controller.abort(delivery.signal.reason);
+    delivery.signal.addEventListener('abort', forward, { once: true });
+    try {
+      const planner = this.deps.planners.get(task.planner);
+      const memory = this.deps.memories.get(task.memory);
+      if (!planner)
+        throw new OpspawnError(
+          ErrorCodes.PLANNER_UNKNOWN,
+          `planner '${task.planner}' is not in this deployment any more`,
+        );
+      if (!memory)
+        throw new OpspawnError(ErrorCodes.MEMORY_UNKNOWN, `memory '${task.memory}' is not in this deployment any more`);
+      const output = await runAgentLoop(task, attempt, controller.signal, {
+        planner,
+        memory,
+        tools: this.deps.tools,
+        events: this.deps.events,
+      });
+      await this.deps.transitions.succeed(task.id, attempt, output);
+    } catch (error) {
+      const reason = controller.signal.aborted ? controller.signal.reason : error;
+      if (delivery.signal.aborted) await this.settleInterrupted(task, attempt);
+      else await this.settleFailure(task, attempt, reason);
+    } finally {
+      clearTimeout(timer);
+      delivery.signal.removeEventListener('abort', forward);
+    }
+  }
+
+  /** The delivery was aborted: the task was cancelled, or this worker is shutting down. */
+  private async settleInterrupted(task: Task, attempt: number): Promise<void> {
+    const { store, broker, transitions } = this.deps;
+    const current = await store.get(task.id);
+    if (current?.cancelRequested) {
+      await transitions.cancel(task.id, 'running', attempt);
+      return;
+    }
+    // The worker is shutting down: the task goes back to the queue (the attempt stays counted). An in-process
+    // broker re-queues it at the next start; a durable one takes it now, for another worker.
+    const back = await transitions.stall(task.id, attempt, stalledError('the worker stopped while this attempt ran'));
+    if (back && !broker.recoversOnStart) await enqueueTask(broker, back);
+  }
+
+  /** The attempt failed: retried after a backoff while attempts are left and the error is not permanent. */
+  private async settleFailure(task: Task, attempt: number, error: unknown): Promise<void> {
+    const { broker, transitions, settings } = this.deps;
+    const taskError: TaskError = isOpspawnError(error)
+      ? { code: error.code, message: error.message }
+      : { code: ErrorCodes.TASK_INTERNAL, message: describeError(error) };
+    if (attempt < task.maxAttempts && !PERMANENT.has(taskError.code)) {
+      const delayMs = backoff(attempt, settings.retryBackoffMs, settings.maxRetryBackoffMs);
+      const back = await transitions.retry(task.id, attempt, taskError, delayMs);
+      if (!back) return;
+      await broker.enqueue(task.id, { priority: task.priority, delayMs, attempts: attempt });
+      return;
+    }
+    await transitions.fail(task.id, attempt, taskError);
+    this.deps.logger.debug({ taskId: task.id, code: taskError.code }, 'task failed');
+  }
+}
+
+/** Exponential backoff with ±20% jitter, capped. */
+export function backoff(attempt: number, baseMs: number, maxMs: number): number {
+  const raw = Math.min(maxMs, baseMs * 2 ** (attempt - 1));
+  return Math.round(raw * (0.8 + Math.random() * 0.4));
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
