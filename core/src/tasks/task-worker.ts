@@ -3,6 +3,7 @@ import {
   OpspawnError,
   describeError,
   isOpspawnError,
+  isRetryable,
   type Broker,
   type Delivery,
   type Logger,
@@ -37,13 +38,6 @@ export interface TaskWorkerDeps {
   logger: Logger;
 }
 
-/** Errors that another attempt cannot fix. */
-const PERMANENT = new Set<string>([
-  ErrorCodes.TASK_INVALID,
-  ErrorCodes.PLANNER_UNKNOWN,
-  ErrorCodes.MEMORY_UNKNOWN,
-  ErrorCodes.TASK_MAX_STEPS,
-]);
 /** A delivery this early (clocks of two machines disagree) waits it out instead of going back to the queue. */
 const EARLY_DELIVERY_TOLERANCE_MS = 5000;
 /** Named in each `running` event, so a task's history says which process ran each attempt. */
@@ -75,7 +69,9 @@ export class TaskWorker {
       // redelivers it; an in-process one re-queues the task at the next start.
       if (delivery.signal.aborted) {
         if (broker.recoversOnStart) return;
-        throw new Error(`task ${task.id} was not due yet when this worker shut down`);
+        throw new OpspawnError(ErrorCodes.TASK_STALLED, `task ${task.id} was not due yet when this worker shut down`, {
+          hint: 'nothing to do: the broker delivers it again when it is due',
+        });
       }
     }
     if (task.cancelRequested) {
@@ -150,7 +146,9 @@ export class TaskWorker {
     const taskError: TaskError = isOpspawnError(error)
       ? { code: error.code, message: error.message }
       : { code: ErrorCodes.TASK_INTERNAL, message: describeError(error) };
-    if (attempt < task.maxAttempts && !PERMANENT.has(taskError.code)) {
+    // An error says whether another attempt can fix it (a plugin's own copy of the SDK may predate the flag).
+    const retryable = isOpspawnError(error) ? (error.retryable ?? isRetryable(error.code)) : true;
+    if (attempt < task.maxAttempts && retryable) {
       const delayMs = backoff(attempt, settings.retryBackoffMs, settings.maxRetryBackoffMs);
       const back = await transitions.retry(task.id, attempt, taskError, delayMs);
       if (!back) return;

@@ -1,4 +1,4 @@
-import { ErrorCodes, errorDefinition, type ErrorCode } from './error-registry.js';
+import { ErrorCodes, errorDefinition, isRetryable, type ErrorCode } from './error-registry.js';
 
 export interface OpspawnErrorOptions {
   /** What the user should do about it, in a few words; the code's default fix when left out. */
@@ -9,6 +9,11 @@ export interface OpspawnErrorOptions {
   phase?: string;
   /** Structured details, e.g. field-level validation problems. */
   details?: unknown;
+  /**
+   * Whether another attempt of the task can succeed; the code's registry entry when left out. A planner that fails
+   * because a tool call failed passes on the tool error's verdict: an unknown tool stays unknown on retry.
+   */
+  retryable?: boolean;
   cause?: unknown;
 }
 
@@ -23,6 +28,7 @@ export class OpspawnError extends Error {
   readonly plugin?: string;
   readonly phase?: string;
   readonly details?: unknown;
+  readonly retryable: boolean;
 
   constructor(code: ErrorCode, message: string, options: OpspawnErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -32,6 +38,7 @@ export class OpspawnError extends Error {
     this.plugin = options.plugin;
     this.phase = options.phase;
     this.details = options.details;
+    this.retryable = options.retryable ?? isRetryable(code);
   }
 
   /** The single line shown to users. */

@@ -1,6 +1,7 @@
 import {
   ErrorCodes,
   OpspawnError,
+  isRetryable,
   type PlanDecision,
   type PlanRequest,
   type Planner,
@@ -55,6 +56,8 @@ function failedCall(history: StepRecord[], plan: Plan): OpspawnError | undefined
           `step ${s + 1} call '${call.tool}' failed: ${observation.error.code}: ${observation.error.message}`,
           {
             hint: 'fix the tool call, or mark the call "onError": "continue"',
+            // An unknown tool or refused arguments fail the same way on every attempt.
+            retryable: isRetryable(observation.error.code),
             details: [{ step: s + 1, call: call.id, tool: call.tool, error: observation.error }],
           },
         );

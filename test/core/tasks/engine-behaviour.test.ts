@@ -166,6 +166,16 @@ for (const [storeName, store] of STORES)
       );
     });
 
+    it("does not retry what fails the same way every time: an unknown tool, arguments the tool's schema refuses", async () => {
+      for (const call of [{ tool: 't__nope' }, { tool: 't__add', arguments: { a: 'one' } }]) {
+        const { task } = await tasks.submit({ goal: 'deterministic', input: plan(call), maxAttempts: 3 });
+        const done = await settle(tasks, task.id);
+        expect(done.status, call.tool).to.equal('failed');
+        expect(done.attempts, `${call.tool} is tried once`).to.equal(1);
+        expect(done.error!.code).to.equal(ErrorCodes.PLANNER_FAILED);
+      }
+    });
+
     it('gives arguments that fail the tool schema back as an observation naming the field', async () => {
       const { task } = await tasks.submit({
         goal: 'bad args',
