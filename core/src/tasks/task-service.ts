@@ -141,19 +141,30 @@ export class KernelTaskService implements TaskService {
   }
 
   /** A queued task is cancelled at once; a running one is marked and its worker told, wherever it runs. */
+  /**
+   * A queued task ends `cancelled` at once; a running one is asked to stop (`cancelRequested`) and its worker
+   * aborts it. The task may move while we decide (a worker takes it, or it ends): then we read it again and decide
+   * on its new status, so the answer always matches what happened, and a task that ended first is a 409.
+   */
   async cancel(id: string): Promise<Task> {
-    const task = await this.get(id);
-    if (isFinalStatus(task.status)) {
-      throw new OpspawnError(ErrorCodes.TASK_NOT_CANCELLABLE, `task ${id} is already ${task.status}`, {
-        hint: 'only queued or running tasks can be cancelled',
-      });
+    for (;;) {
+      const task = await this.get(id);
+      if (isFinalStatus(task.status)) {
+        throw new OpspawnError(ErrorCodes.TASK_NOT_CANCELLABLE, `task ${id} is already ${task.status}`, {
+          hint: 'only queued or running tasks can be cancelled',
+        });
+      }
+      if (task.status === 'queued') {
+        const cancelled = await this.deps.transitions.cancel(id, 'queued', task.attempts, { anyAttempt: true });
+        if (cancelled) return cancelled;
+      } else {
+        const running = await this.deps.store.requestCancel(id);
+        if (running) {
+          await this.deps.broker.cancel(id);
+          return running;
+        }
+      }
     }
-    const cancelled = await this.deps.transitions.cancel(id, 'queued', task.attempts, { anyAttempt: true });
-    if (cancelled) return cancelled;
-    const running = await this.deps.store.requestCancel(id);
-    if (!running) return this.get(id);
-    await this.deps.broker.cancel(id);
-    return running;
   }
 
   async events(id: string, afterSeq = 0, limit = REPLAY_PAGE): Promise<TaskEvent[]> {
