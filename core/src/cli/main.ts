@@ -7,6 +7,7 @@ import { registerPluginCommands } from './commands/plugins.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerTaskCommands } from './commands/tasks.js';
 import { registerStartCommand } from './commands/start.js';
+import { CONFIG_FILE_PATTERN } from '../config/load-config.js';
 import { LOG_FORMATS } from '../logging/create-logger.js';
 import { ExitCodes } from './exit-codes.js';
 import type { GlobalOptions } from './global-options.js';
@@ -15,7 +16,7 @@ import { reportFailure } from './output.js';
 const program = new Command('opspawn')
   .description('Opspawn: a plugin-based host for AI-agent tasks')
   .version(`opspawn ${CORE_VERSION} (kernel API ${KERNEL_API_VERSION})`, '-v, --version')
-  .option('-c, --config <file>', 'config file (default: $OPSPAWN_CONFIG, then ./opspawn.config.{ts,mjs,js,json})')
+  .option('-c, --config <file>', `config file (default: $OPSPAWN_CONFIG, then ./${CONFIG_FILE_PATTERN})`)
   .addOption(
     new Option(
       '--log-format <format>',

@@ -23,6 +23,9 @@ export const CONFIG_FILE_NAMES = [
   'opspawn.config.json',
 ];
 
+/** `opspawn.config.{ts,mts,mjs,js,json}`: the names above, as help and errors spell them. */
+export const CONFIG_FILE_PATTERN = `opspawn.config.{${CONFIG_FILE_NAMES.map((n) => n.slice('opspawn.config.'.length)).join(',')}}`;
+
 /** A config after env substitution and shape validation, with string entries expanded. */
 export interface LoadedConfig {
   config: Omit<OpspawnConfig, 'plugins'> & { plugins: PluginEntry[] };
@@ -48,7 +51,7 @@ export function findConfigFile(explicit: string | undefined, cwd: string, env: N
     const path = resolve(cwd, name);
     if (existsSync(path)) return path;
   }
-  throw new OpspawnError(ErrorCodes.CONFIG_NOT_FOUND, `no opspawn.config.ts (or .mjs/.js/.json) in ${cwd}`, {
+  throw new OpspawnError(ErrorCodes.CONFIG_NOT_FOUND, `no ${CONFIG_FILE_PATTERN} in ${cwd}`, {
     hint: 'run from your deployment folder, or pass --config <file>',
   });
 }
