@@ -3,6 +3,7 @@ export * from './errors.js';
 export * from './manifest.js';
 export * from './logger.js';
 export * from './task.js';
+export * from './task-event.js';
 export * from './tokens.js';
 export * from './plugin.js';
 export * from './config.js';

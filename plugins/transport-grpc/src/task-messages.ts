@@ -1,4 +1,13 @@
-import { TASK_STATUSES, type SubmitTaskRequest, type Task, type TaskEvent, type TaskStatus } from '@opspawn/plugin-sdk';
+import {
+  ErrorCodes,
+  isTaskId,
+  OpspawnError,
+  TASK_STATUSES,
+  type SubmitTaskRequest,
+  type Task,
+  type TaskEvent,
+  type TaskStatus,
+} from '@opspawn/plugin-sdk';
 
 /** Proto enum names (`TASK_STATUS_QUEUED`) to and from the task model's statuses. */
 export function statusToProto(status: TaskStatus): string {
@@ -37,6 +46,16 @@ export function taskToProto(task: Task): Record<string, unknown> {
     startedAt: task.startedAt ?? '',
     finishedAt: task.finishedAt ?? '',
   };
+}
+
+/** A request's task id. One that cannot be a task id is NOT_FOUND without asking the store, as over REST. */
+export function taskIdFromProto(value: unknown): string {
+  const id = String(value ?? '');
+  if (!isTaskId(id))
+    throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `no task ${id.slice(0, 60)}`, {
+      hint: 'task ids look like task_01J...',
+    });
+  return id;
 }
 
 export function eventToProto(event: TaskEvent): Record<string, unknown> {

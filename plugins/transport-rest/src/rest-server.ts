@@ -8,6 +8,7 @@ import {
   OpspawnError,
   TASK_STATUSES,
   allows,
+  isTaskId,
   type ApiKeyConfig,
   type Health,
   type Logger,
@@ -42,7 +43,6 @@ export interface RestDeps {
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
-const TASK_ID = /^task_[0-9A-Z]{26}$/;
 
 class ProblemError extends Error {
   constructor(readonly problem: Problem) {
@@ -307,7 +307,7 @@ export class RestTransport implements Transport {
 }
 
 function taskId(value: string | undefined): string {
-  if (!value || !TASK_ID.test(value))
+  if (!value || !isTaskId(value))
     throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `no task ${String(value).slice(0, 60)}`, {
       hint: 'task ids look like task_01J...',
     });
