@@ -3,6 +3,7 @@ import { GrpcTransport, type GrpcTransportOptions } from './grpc-server.js';
 
 export { GrpcTransport, type GrpcTransportOptions } from './grpc-server.js';
 export { protoRoot, loadTaskServiceDefinition, LOADER_OPTIONS } from './proto-files.js';
+export { eventToProto, statusFromProto, submitFromProto, taskToProto } from './task-messages.js';
 
 declare module '@opspawn/plugin-sdk' {
   interface PluginOptionsRegistry {
