@@ -16,6 +16,7 @@ import {
   type TaskEventData,
   type TaskEventType,
   type TaskStore,
+  services,
 } from '@opspawn/plugin-sdk';
 import { MemoryTaskStore } from '@opspawn/store-memory';
 import { PostgresTaskStore } from '@opspawn/store-postgres';
@@ -28,6 +29,8 @@ import {
   taskToProto,
 } from '@opspawn/transport-grpc';
 import { openApiDocument } from '@opspawn/transport-rest';
+import { startTestKernel, type TestKernel } from '@opspawn/plugin-sdk/testing';
+import { EMBEDDED_MEMORY_PLUGINS } from '../helpers/inline-plugins.js';
 import { POSTGRES_URL, requireService } from '../helpers/services.js';
 
 // Every field of the SDK's task schema is walked through every place a task is written down: the gRPC messages
@@ -177,6 +180,30 @@ describe('the task shape, field by field', () => {
         const message = rpc.Watch.responseDeserialize(rpc.Watch.responseSerialize(eventToProto(event as TaskEvent)));
         const { dataJson, ...envelope } = message;
         expect({ ...envelope, data: JSON.parse(dataJson) }).to.deep.equal(event);
+      });
+    }
+  });
+
+  describe('the task service: a submission becomes a task', () => {
+    let kernel: TestKernel;
+    const request: Required<SubmitTaskRequest> = {
+      ...(Object.fromEntries(SUBMIT_FIELDS.map((f) => [f, WALKED[f]])) as Required<SubmitTaskRequest>),
+      // What the scripted planner accepts; `notBefore` an hour ahead keeps the task queued.
+      input: { plan: [], final: 'walked' },
+      notBefore: new Date(Date.now() + 3_600_000).toISOString(),
+      planner: 'planner-scripted',
+      memory: 'memory-buffer',
+    };
+    let task: Task;
+    before(async () => {
+      kernel = await startTestKernel({ plugins: EMBEDDED_MEMORY_PLUGINS });
+      task = (await kernel.get(services.taskService).submit(request)).task;
+    });
+    after(() => kernel?.stop());
+
+    for (const field of SUBMIT_FIELDS) {
+      it(`keeps the submitted ${field}`, () => {
+        expect(task[field], field).to.deep.equal(request[field]);
       });
     }
   });
