@@ -1,4 +1,5 @@
 import {
+  assertNever,
   ErrorCodes,
   isTaskId,
   OpspawnError,
@@ -58,8 +59,28 @@ export function taskIdFromProto(value: unknown): string {
   return id;
 }
 
+/**
+ * An event as a `TaskEvent` message, its data as JSON text. Each type is listed, so a new one fails to compile
+ * here until someone decides it belongs on the Watch stream that gRPC clients switch on.
+ */
 export function eventToProto(event: TaskEvent): Record<string, unknown> {
-  return { taskId: event.taskId, seq: event.seq, type: event.type, at: event.at, dataJson: JSON.stringify(event.data) };
+  switch (event.type) {
+    case 'status':
+    case 'plan':
+    case 'tool_call':
+    case 'tool_result':
+    case 'final':
+    case 'log':
+      return {
+        taskId: event.taskId,
+        seq: event.seq,
+        type: event.type,
+        at: event.at,
+        dataJson: JSON.stringify(event.data),
+      };
+    default:
+      return assertNever(event, 'task event type');
+  }
 }
 
 export class BadJsonField extends Error {

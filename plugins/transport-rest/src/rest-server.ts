@@ -8,12 +8,14 @@ import {
   OpspawnError,
   TASK_STATUSES,
   allows,
+  assertNever,
   isTaskId,
   type ApiKeyConfig,
   type Health,
   type Logger,
   type PluginRegistry,
   type Scope,
+  type TaskEvent,
   type TaskService,
   type TaskStatus,
   type ToolRegistry,
@@ -293,7 +295,7 @@ export class RestTransport implements Transport {
     void (async () => {
       try {
         for await (const event of this.deps.tasks.watch(id, { afterSeq: after, signal: controller.signal })) {
-          res.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+          res.write(sseFrame(event));
         }
       } catch (error) {
         if (!controller.signal.aborted) this.deps.logger.warn({ err: error, taskId: id }, 'event stream failed');
@@ -303,6 +305,24 @@ export class RestTransport implements Transport {
         res.end();
       }
     })();
+  }
+}
+
+/**
+ * One server-sent event: `id` the seq (for Last-Event-ID), `event` the type, `data` the event as JSON. Each type is
+ * listed, so a new one fails to compile here until someone decides it belongs on the stream clients listen to.
+ */
+function sseFrame(event: TaskEvent): string {
+  switch (event.type) {
+    case 'status':
+    case 'plan':
+    case 'tool_call':
+    case 'tool_result':
+    case 'final':
+    case 'log':
+      return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+    default:
+      return assertNever(event, 'task event type');
   }
 }
 
