@@ -35,8 +35,9 @@ function incrementRandom(): void {
   }
 }
 
-const TASK_ID = /^task_[0-9A-HJKMNP-TV-Z]{26}$/;
+/** The one task-id pattern: REST path checks, the OpenAPI document and gRPC requests all use it. */
+export const TASK_ID_PATTERN = /^task_[0-9A-HJKMNP-TV-Z]{26}$/;
 
 export function isTaskId(value: string): boolean {
-  return TASK_ID.test(value);
+  return TASK_ID_PATTERN.test(value);
 }

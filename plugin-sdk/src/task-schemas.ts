@@ -1,28 +1,27 @@
+import * as z from 'zod';
+import { taskEventSchema } from './task-event.js';
+import { publicTaskSchema, submitTaskRequestSchema } from './task.js';
+
 /**
- * JSON Schema (2020-12) of a task submission: the task engine validates with it, and transports put the same
- * schema in their API documents (OpenAPI 3.1 speaks JSON Schema), so the two cannot drift.
+ * JSON Schema (2020-12) of the task shape, derived from the zod schemas in `task.ts` and `task-event.ts`: the
+ * task engine validates submissions with `submitTaskSchema`, and transports put the same schemas in their API
+ * documents (OpenAPI 3.1 speaks JSON Schema), so validation, documents and types cannot drift.
  */
-export const submitTaskSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['goal'],
-  properties: {
-    goal: { type: 'string', minLength: 1, maxLength: 10_000 },
-    input: {},
-    planner: { type: 'string', minLength: 1, maxLength: 100 },
-    memory: { type: 'string', minLength: 1, maxLength: 100 },
-    sessionId: { type: 'string', minLength: 1, maxLength: 200 },
-    labels: {
-      type: 'object',
-      maxProperties: 50,
-      propertyNames: { minLength: 1, maxLength: 100 },
-      additionalProperties: { type: 'string', maxLength: 500 },
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+    target: 'draft-2020-12',
+    io,
+    // `format: date-time` already says it; zod's equivalent regex would add a second, unreadable error message.
+    override: ({ jsonSchema }) => {
+      if (jsonSchema.format === 'date-time') delete jsonSchema.pattern;
     },
-    priority: { type: 'integer', minimum: -10, maximum: 10 },
-    maxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
-    timeoutMs: { type: 'integer', minimum: 1, maximum: 86_400_000 },
-    maxSteps: { type: 'integer', minimum: 1, maximum: 10_000 },
-    notBefore: { type: 'string', format: 'date-time' },
-    idempotencyKey: { type: 'string', minLength: 1, maxLength: 200 },
-  },
-} as const;
+  });
+  return rest;
+}
+
+/** A task submission; unknown fields are refused. */
+export const submitTaskSchema = jsonSchema(submitTaskRequestSchema, 'input');
+/** A task as transports return it. */
+export const taskJsonSchema = jsonSchema(publicTaskSchema, 'input');
+/** A task event, `oneOf` per type with its data. */
+export const taskEventJsonSchema = jsonSchema(taskEventSchema, 'input');

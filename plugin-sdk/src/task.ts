@@ -1,89 +1,110 @@
-/** The task model shared by every store, broker, planner and transport. Timestamps are ISO-8601 strings. */
+/**
+ * The task model shared by every store, broker, planner and transport, described once as zod schemas. The
+ * TypeScript types below, the JSON Schema the engine validates submissions with and the OpenAPI components all
+ * derive from these; `test/plugin-sdk/task-shape.test.ts` checks the gRPC mapping and every store against them.
+ * Timestamps are ISO-8601 strings. To add a field, see docs/reference/task-model.md.
+ */
+import * as z from 'zod';
+import { TASK_ID_PATTERN } from './task-id.js';
 
 export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const FINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'cancelled'];
 
 export function isFinalStatus(status: TaskStatus): boolean {
   return FINAL_STATUSES.includes(status);
 }
 
-export interface TaskError {
-  code: string;
-  message: string;
-}
+/** An ISO-8601 time with `Z` or an offset. */
+export const isoTimeSchema = z.iso.datetime({ offset: true });
 
-export interface Task {
-  /** Time-sortable id (`task_` + 26 Crockford base-32 characters); newer tasks sort after older ones. */
-  id: string;
-  goal: string;
-  /** Free-form JSON input handed to the planner (a scripted planner reads its plan here). */
-  input: unknown;
-  /** Name of the planner (its plugin id) that drives this task. */
-  planner: string;
-  /** Name of the memory (its plugin id) that keeps the session's messages. */
-  memory: string;
-  /** Conversation the task belongs to; tasks of one session share memory. Defaults to the task id. */
-  sessionId: string;
-  status: TaskStatus;
-  output?: unknown;
-  error?: TaskError;
-  /** Attempts started so far (1 while the first attempt runs). */
-  attempts: number;
-  maxAttempts: number;
-  /** Per-attempt deadline in milliseconds. */
-  timeoutMs: number;
-  maxSteps: number;
-  /** Higher runs first. 0 is normal; range -10..10. */
-  priority: number;
-  idempotencyKey?: string;
-  /** Hash of the submitted request, to refuse an idempotency key reused with a different payload. */
-  requestHash?: string;
-  labels: Record<string, string>;
-  /** The task is not started before this time. */
-  notBefore?: string;
-  /** Set when cancellation was asked for while the task was running. */
-  cancelRequested: boolean;
-  createdAt: string;
-  updatedAt: string;
-  startedAt?: string;
-  finishedAt?: string;
-}
+export const taskStatusSchema = z.enum(TASK_STATUSES);
+export type TaskStatus = z.infer<typeof taskStatusSchema>;
 
-/** What a caller submits. Everything but `goal` has a default. */
-export interface SubmitTaskRequest {
-  goal: string;
-  input?: unknown;
-  planner?: string;
-  memory?: string;
-  sessionId?: string;
-  labels?: Record<string, string>;
-  priority?: number;
-  maxAttempts?: number;
-  timeoutMs?: number;
-  maxSteps?: number;
-  notBefore?: string;
-  idempotencyKey?: string;
-}
+export const taskErrorSchema = z.object({
+  code: z.string().describe('A stable code such as OPSPAWN_TASK_TIMEOUT'),
+  message: z.string(),
+});
+export type TaskError = z.infer<typeof taskErrorSchema>;
 
-export const TASK_EVENT_TYPES = [
-  'status', // { status, attempt, error? }
-  'plan', // { step, thought?, calls: [{ id, tool, arguments }] }
-  'tool_call', // { step, id, tool, arguments }
-  'tool_result', // { step, id, tool, ok, output? , error? , durationMs }
-  'final', // { output }
-  'log', // { level, message, source, data? }
-] as const;
-export type TaskEventType = (typeof TASK_EVENT_TYPES)[number];
+const labelsSchema = z
+  .record(z.string().min(1).max(100), z.string().max(500))
+  .refine((labels) => Object.keys(labels).length <= 50, 'must NOT have more than 50 properties')
+  .meta({ maxProperties: 50 });
 
-export interface TaskEvent {
-  taskId: string;
-  /** 1, 2, 3… per task, in the order the events were appended. */
-  seq: number;
-  type: TaskEventType;
-  at: string;
-  data: Record<string, unknown>;
-}
+export const taskSchema = z.object({
+  id: z
+    .string()
+    .regex(TASK_ID_PATTERN)
+    .describe('Time-sortable id (`task_` + 26 Crockford base-32 characters); newer tasks sort after older ones'),
+  goal: z.string().min(1).max(10_000).describe('What the agent should achieve'),
+  input: z.unknown().describe('Free-form JSON handed to the planner (a scripted planner reads its plan here)'),
+  planner: z.string().min(1).max(100).describe('Name of the planner (its plugin id) that drives this task'),
+  memory: z.string().min(1).max(100).describe("Name of the memory (its plugin id) that keeps the session's messages"),
+  sessionId: z
+    .string()
+    .min(1)
+    .max(200)
+    .describe('Conversation the task belongs to; tasks of one session share memory. Defaults to the task id'),
+  status: taskStatusSchema,
+  output: z.unknown().optional().describe('The final answer; set when the task succeeded'),
+  error: taskErrorSchema.optional().describe('Why the last attempt failed'),
+  attempts: z.int().min(0).describe('Attempts started so far (1 while the first attempt runs)'),
+  maxAttempts: z.int().min(1).max(100),
+  timeoutMs: z.int().min(1).max(86_400_000).describe('Per-attempt deadline in milliseconds'),
+  maxSteps: z.int().min(1).max(10_000),
+  priority: z.int().min(-10).max(10).describe('Higher runs first; 0 is normal'),
+  idempotencyKey: z.string().min(1).max(200).optional(),
+  requestHash: z
+    .string()
+    .optional()
+    .describe('Hash of the submitted request, to refuse an idempotency key reused with a different payload'),
+  labels: labelsSchema,
+  notBefore: isoTimeSchema.optional().describe('The task is not started before this time'),
+  cancelRequested: z.boolean().describe('Set when cancellation was asked for while the task was running'),
+  createdAt: isoTimeSchema,
+  updatedAt: isoTimeSchema,
+  startedAt: isoTimeSchema.optional(),
+  finishedAt: isoTimeSchema.optional(),
+});
+export type Task = z.infer<typeof taskSchema>;
+
+/** Fields stores keep for the engine but transports do not show: a task as clients see it has every other one. */
+export const INTERNAL_TASK_FIELDS = ['requestHash'] as const satisfies readonly (keyof Task)[];
+
+/** A task as REST and gRPC clients see it. */
+export const publicTaskSchema = taskSchema.omit({ requestHash: true });
+
+/** What a caller submits. Everything but `goal` has a default; unknown fields are refused. */
+export const submitTaskRequestSchema = taskSchema
+  .pick({
+    goal: true,
+    input: true,
+    planner: true,
+    memory: true,
+    sessionId: true,
+    labels: true,
+    priority: true,
+    maxAttempts: true,
+    timeoutMs: true,
+    maxSteps: true,
+    notBefore: true,
+    idempotencyKey: true,
+  })
+  .partial({
+    input: true,
+    planner: true,
+    memory: true,
+    sessionId: true,
+    labels: true,
+    priority: true,
+    maxAttempts: true,
+    timeoutMs: true,
+    maxSteps: true,
+    notBefore: true,
+    idempotencyKey: true,
+  })
+  .strict();
+export type SubmitTaskRequest = z.infer<typeof submitTaskRequestSchema>;
 
 export interface TaskQuery {
   status?: TaskStatus[];

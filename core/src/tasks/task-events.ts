@@ -4,6 +4,7 @@ import {
   type Task,
   type TaskChange,
   type TaskEvent,
+  type TaskEventData,
   type TaskEventType,
   type TaskStatus,
   type TaskStore,
@@ -16,7 +17,7 @@ export class TaskEvents {
     private readonly bus: EventBus,
   ) {}
 
-  async emit(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
+  async emit<T extends TaskEventType>(taskId: string, type: T, data: TaskEventData<T>): Promise<TaskEvent> {
     const event = await this.store.appendEvent(taskId, type, data);
     this.bus.publish(event);
     return event;
@@ -24,7 +25,7 @@ export class TaskEvents {
 
   /** Inserts a new task and its first status event; a replayed idempotency key returns the existing task. */
   async create(task: Task): Promise<{ task: Task; created: boolean }> {
-    const data = { status: task.status, attempt: task.attempts };
+    const data: TaskEventData<'status'> = { status: task.status, attempt: task.attempts };
     if (this.store.createWithEvent) {
       const result = await this.store.createWithEvent(task, { type: 'status', data });
       if (result.event) this.bus.publish(result.event);
@@ -44,9 +45,9 @@ export class TaskEvents {
     from: readonly TaskStatus[],
     change: TaskChange,
     expectAttempts: number | undefined,
-    data: Record<string, unknown>,
+    data: Omit<TaskEventData<'status'>, 'status'>,
   ): Promise<Task | undefined> {
-    const eventData = { status: change.status, ...data };
+    const eventData: TaskEventData<'status'> = { status: change.status, ...data };
     if (this.store.transitionWithEvent) {
       const moved = await this.store.transitionWithEvent(id, from, change, expectAttempts, {
         type: 'status',
@@ -63,5 +64,5 @@ export class TaskEvents {
 
 /** A status event announcing a final state: the last event of a task. */
 export function isFinalEvent(event: TaskEvent): boolean {
-  return event.type === 'status' && FINAL_STATUSES.includes(event.data.status as TaskStatus);
+  return event.type === 'status' && FINAL_STATUSES.includes(event.data.status);
 }

@@ -1,4 +1,4 @@
-import type { TaskEvent } from '../task.js';
+import type { TaskEvent } from '../task-event.js';
 
 /** One delivery of a task to a worker. */
 export interface Delivery {

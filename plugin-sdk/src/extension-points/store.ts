@@ -1,4 +1,5 @@
-import type { Task, TaskEvent, TaskEventType, TaskPage, TaskQuery, TaskStatus } from '../task.js';
+import type { Task, TaskPage, TaskQuery, TaskStatus } from '../task.js';
+import type { TaskEvent, TaskEventType } from '../task-event.js';
 
 /** Fields that change when a task moves between states. `updatedAt` is set by the store. */
 export interface TaskChange {

@@ -1,4 +1,4 @@
-import type { TaskEvent } from '../task.js';
+import type { TaskEvent } from '../task-event.js';
 
 /**
  * Fans task events out to live watchers. The kernel publishes every event the store appends; a distributed

@@ -1,4 +1,5 @@
-import type { SubmitTaskRequest, Task, TaskEvent, TaskPage, TaskQuery } from '../task.js';
+import type { SubmitTaskRequest, Task, TaskPage, TaskQuery } from '../task.js';
+import type { TaskEvent } from '../task-event.js';
 
 export interface WatchOptions {
   /** Replay events with `seq` greater than this first (0 replays everything). */

@@ -318,7 +318,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       });
       expect(refused).to.equal(undefined);
       const events = await store.events(task.id, 0, 10);
-      expect(events.map((e) => e.data.status)).to.deep.equal(['queued', 'running']);
+      expect(events.map((e) => (e.type === 'status' ? e.data.status : e.type))).to.deep.equal(['queued', 'running']);
       expect(events[1]).to.deep.equal(moved!.event);
       expect((await store.appendEvent(task.id, 'log', {})).seq).to.equal(3);
       expect(await store.get(task.id)).to.deep.include({ status: 'running' });

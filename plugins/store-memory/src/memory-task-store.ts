@@ -1,4 +1,5 @@
 import {
+  asTaskEvent,
   ErrorCodes,
   OpspawnError,
   resolveTaskQuery,
@@ -85,7 +86,7 @@ export class MemoryTaskStore implements TaskStore {
   async appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
     const log = this.eventLog.get(taskId);
     if (!log) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
-    const event: TaskEvent = { taskId, seq: log.length + 1, type, at: new Date().toISOString(), data: clone(data) };
+    const event = asTaskEvent({ taskId, seq: log.length + 1, type, at: new Date().toISOString(), data: clone(data) });
     log.push(event);
     return clone(event);
   }

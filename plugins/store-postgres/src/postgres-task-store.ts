@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import {
+  asTaskEvent,
   ErrorCodes,
   OpspawnError,
   TickBatch,
@@ -182,7 +183,7 @@ export class PostgresTaskStore implements TaskStore {
         return {
           task: toTask(row),
           created: true,
-          event: { taskId: task.id, seq: 1, type: event.type, at, data: event.data },
+          event: asTaskEvent({ taskId: task.id, seq: 1, type: event.type, at, data: event.data }),
         };
       }),
     );
@@ -279,7 +280,13 @@ export class PostgresTaskStore implements TaskStore {
       if (!row) return undefined;
       return {
         task: toTask(row),
-        event: { taskId: item.id, seq: row.last_seq as number, type: item.event.type, at, data: item.event.data },
+        event: asTaskEvent({
+          taskId: item.id,
+          seq: row.last_seq as number,
+          type: item.event.type,
+          at,
+          data: item.event.data,
+        }),
       };
     });
   }
@@ -300,7 +307,7 @@ export class PostgresTaskStore implements TaskStore {
       [taskId, type, at, JSON.stringify(data)],
     );
     if (!rows[0]) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
-    return { taskId, seq: rows[0].seq as number, type, at, data };
+    return asTaskEvent({ taskId, seq: rows[0].seq as number, type, at, data });
   }
 
   async events(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]> {

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
+  asTaskEvent,
   ErrorCodes,
   OpspawnError,
   resolveTaskQuery,
@@ -247,7 +248,7 @@ export class SqliteTaskStore implements TaskStore {
     const bumped = this.stmt.bumpSeq.get(taskId) as { last_seq: number } | undefined;
     if (!bumped) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
     this.stmt.insertEvent.run(taskId, bumped.last_seq, type, at, text);
-    return { taskId, seq: bumped.last_seq, type, at, data: JSON.parse(text) as Record<string, unknown> };
+    return asTaskEvent({ taskId, seq: bumped.last_seq, type, at, data: JSON.parse(text) as Record<string, unknown> });
   }
 
   /**

@@ -16,7 +16,14 @@ import {
 } from '@opspawn/plugin-sdk';
 import { loadTaskServiceDefinition } from './proto-files.js';
 import { toServiceError } from './status-codes.js';
-import { BadJsonField, eventToProto, statusFromProto, submitFromProto, taskToProto } from './task-messages.js';
+import {
+  BadJsonField,
+  eventToProto,
+  statusFromProto,
+  submitFromProto,
+  taskIdFromProto,
+  taskToProto,
+} from './task-messages.js';
 
 export interface GrpcTransportOptions {
   host: string;
@@ -176,7 +183,7 @@ export class GrpcTransport implements Transport {
         const { task, created } = await this.tasks.submit(submitFromProto(req as never, metadataKey));
         return { task: taskToProto(task), created };
       }),
-      Get: this.unary('read', async (req) => taskToProto(await this.tasks.get(String(req.id)))),
+      Get: this.unary('read', async (req) => taskToProto(await this.tasks.get(taskIdFromProto(req.id)))),
       List: this.unary('read', async (req) => {
         const status = (req.status as string[]).map((s) => {
           const found = statusFromProto(s);
@@ -191,7 +198,7 @@ export class GrpcTransport implements Transport {
         });
         return { tasks: page.tasks.map(taskToProto), nextCursor: page.nextCursor ?? '' };
       }),
-      Cancel: this.unary('submit', async (req) => taskToProto(await this.tasks.cancel(String(req.id)))),
+      Cancel: this.unary('submit', async (req) => taskToProto(await this.tasks.cancel(taskIdFromProto(req.id)))),
       Watch: (call: grpc.ServerWritableStream<Record<string, any>, unknown>) => void this.watch(call),
     };
   }
@@ -201,7 +208,7 @@ export class GrpcTransport implements Transport {
     call.on('cancelled', () => controller.abort());
     try {
       this.authorize(call.metadata, 'read');
-      const id = String(call.request.id);
+      const id = taskIdFromProto(call.request.id);
       await this.tasks.get(id); // NOT_FOUND before the stream starts
       for await (const event of this.tasks.watch(id, {
         afterSeq: Number(call.request.afterSeq ?? 0),

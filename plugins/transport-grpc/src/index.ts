@@ -5,6 +5,7 @@ export { GrpcTransport, type GrpcTransportOptions } from './grpc-server.js';
 export { protoRoot, loadTaskServiceDefinition, LOADER_OPTIONS } from './proto-files.js';
 export { grpcStatusFor } from './status-codes.js';
 export { decodeStatusDetails, ERROR_DOMAIN, type DecodedStatusDetails } from './status-details.js';
+export { eventToProto, statusFromProto, submitFromProto, taskToProto } from './task-messages.js';
 
 declare module '@opspawn/plugin-sdk' {
   interface PluginOptionsRegistry {

@@ -1,4 +1,14 @@
-import { TASK_STATUSES, type SubmitTaskRequest, type Task, type TaskEvent, type TaskStatus } from '@opspawn/plugin-sdk';
+import {
+  assertNever,
+  ErrorCodes,
+  isTaskId,
+  OpspawnError,
+  TASK_STATUSES,
+  type SubmitTaskRequest,
+  type Task,
+  type TaskEvent,
+  type TaskStatus,
+} from '@opspawn/plugin-sdk';
 
 /** Proto enum names (`TASK_STATUS_QUEUED`) to and from the task model's statuses. */
 export function statusToProto(status: TaskStatus): string {
@@ -39,8 +49,38 @@ export function taskToProto(task: Task): Record<string, unknown> {
   };
 }
 
+/** A request's task id. One that cannot be a task id is NOT_FOUND without asking the store, as over REST. */
+export function taskIdFromProto(value: unknown): string {
+  const id = String(value ?? '');
+  if (!isTaskId(id))
+    throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `no task ${id.slice(0, 60)}`, {
+      hint: 'task ids look like task_01J...',
+    });
+  return id;
+}
+
+/**
+ * An event as a `TaskEvent` message, its data as JSON text. Each type is listed, so a new one fails to compile
+ * here until someone decides it belongs on the Watch stream that gRPC clients switch on.
+ */
 export function eventToProto(event: TaskEvent): Record<string, unknown> {
-  return { taskId: event.taskId, seq: event.seq, type: event.type, at: event.at, dataJson: JSON.stringify(event.data) };
+  switch (event.type) {
+    case 'status':
+    case 'plan':
+    case 'tool_call':
+    case 'tool_result':
+    case 'final':
+    case 'log':
+      return {
+        taskId: event.taskId,
+        seq: event.seq,
+        type: event.type,
+        at: event.at,
+        dataJson: JSON.stringify(event.data),
+      };
+    default:
+      return assertNever(event, 'task event type');
+  }
 }
 
 export class BadJsonField extends Error {

@@ -1,63 +1,11 @@
-import { submitTaskSchema, TASK_EVENT_TYPES, TASK_STATUSES } from '@opspawn/plugin-sdk';
+import {
+  submitTaskSchema,
+  TASK_ID_PATTERN,
+  TASK_STATUSES,
+  taskEventJsonSchema,
+  taskJsonSchema,
+} from '@opspawn/plugin-sdk';
 import { problemTypes } from './problems.js';
-
-const taskSchema = {
-  type: 'object',
-  required: [
-    'id',
-    'goal',
-    'input',
-    'planner',
-    'memory',
-    'sessionId',
-    'status',
-    'attempts',
-    'maxAttempts',
-    'timeoutMs',
-    'maxSteps',
-    'priority',
-    'labels',
-    'cancelRequested',
-    'createdAt',
-    'updatedAt',
-  ],
-  properties: {
-    id: { type: 'string', pattern: '^task_[0-9A-Z]{26}$' },
-    goal: { type: 'string' },
-    input: {},
-    planner: { type: 'string' },
-    memory: { type: 'string' },
-    sessionId: { type: 'string' },
-    status: { enum: [...TASK_STATUSES] },
-    output: {},
-    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
-    attempts: { type: 'integer' },
-    maxAttempts: { type: 'integer' },
-    timeoutMs: { type: 'integer' },
-    maxSteps: { type: 'integer' },
-    priority: { type: 'integer' },
-    idempotencyKey: { type: 'string' },
-    labels: { type: 'object', additionalProperties: { type: 'string' } },
-    notBefore: { type: 'string', format: 'date-time' },
-    cancelRequested: { type: 'boolean' },
-    createdAt: { type: 'string', format: 'date-time' },
-    updatedAt: { type: 'string', format: 'date-time' },
-    startedAt: { type: 'string', format: 'date-time' },
-    finishedAt: { type: 'string', format: 'date-time' },
-  },
-};
-
-const eventSchema = {
-  type: 'object',
-  required: ['taskId', 'seq', 'type', 'at', 'data'],
-  properties: {
-    taskId: { type: 'string' },
-    seq: { type: 'integer', minimum: 1 },
-    type: { enum: [...TASK_EVENT_TYPES] },
-    at: { type: 'string', format: 'date-time' },
-    data: { type: 'object' },
-  },
-};
 
 const problemSchema = {
   type: 'object',
@@ -88,12 +36,12 @@ const problem = (description: string) => ({
 });
 const json = (description: string, schema: object) => ({ description, content: { 'application/json': { schema } } });
 const taskRef = { $ref: '#/components/schemas/Task' };
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: TASK_ID_PATTERN.source } };
 const secured = [{ apiKey: [] }];
 
 /**
- * The OpenAPI 3.1 document, built from the schemas the server validates with (`submitTaskSchema` comes from
- * the SDK, the same object the task engine checks), so the document and the behaviour cannot drift.
+ * The OpenAPI 3.1 document. Its task, event and submission schemas are the SDK's, derived from the one
+ * description of the task shape the task engine validates with, so the document and the behaviour cannot drift.
  */
 export function openApiDocument(version: string): Record<string, unknown> {
   return {
@@ -114,8 +62,8 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
       schemas: {
         SubmitTaskRequest: submitTaskSchema,
-        Task: taskSchema,
-        TaskEvent: eventSchema,
+        Task: taskJsonSchema,
+        TaskEvent: taskEventJsonSchema,
         Problem: problemSchema,
         TaskPage: {
           type: 'object',

@@ -8,11 +8,14 @@ import {
   OpspawnError,
   TASK_STATUSES,
   allows,
+  assertNever,
+  isTaskId,
   type ApiKeyConfig,
   type Health,
   type Logger,
   type PluginRegistry,
   type Scope,
+  type TaskEvent,
   type TaskService,
   type TaskStatus,
   type ToolRegistry,
@@ -42,7 +45,6 @@ export interface RestDeps {
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
-const TASK_ID = /^task_[0-9A-Z]{26}$/;
 
 /** The REST transport: koa + @koa/router, RFC 9457 errors, API keys with scopes, SSE for live events. */
 export class RestTransport implements Transport {
@@ -285,7 +287,7 @@ export class RestTransport implements Transport {
     void (async () => {
       try {
         for await (const event of this.deps.tasks.watch(id, { afterSeq: after, signal: controller.signal })) {
-          res.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+          res.write(sseFrame(event));
         }
       } catch (error) {
         if (!controller.signal.aborted) this.deps.logger.warn({ err: error, taskId: id }, 'event stream failed');
@@ -298,8 +300,26 @@ export class RestTransport implements Transport {
   }
 }
 
+/**
+ * One server-sent event: `id` the seq (for Last-Event-ID), `event` the type, `data` the event as JSON. Each type is
+ * listed, so a new one fails to compile here until someone decides it belongs on the stream clients listen to.
+ */
+function sseFrame(event: TaskEvent): string {
+  switch (event.type) {
+    case 'status':
+    case 'plan':
+    case 'tool_call':
+    case 'tool_result':
+    case 'final':
+    case 'log':
+      return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+    default:
+      return assertNever(event, 'task event type');
+  }
+}
+
 function taskId(value: string | undefined): string {
-  if (!value || !TASK_ID.test(value))
+  if (!value || !isTaskId(value))
     throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `no task ${String(value).slice(0, 60)}`, {
       hint: 'task ids look like task_01J...',
     });

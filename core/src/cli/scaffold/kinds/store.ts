@@ -21,7 +21,7 @@ gap-free event numbers).`,
     implementation: {
       file: 'map-task-store.ts',
       source: `import {
-  ErrorCodes, OpspawnError, resolveTaskQuery, taskPage,
+  ErrorCodes, OpspawnError, asTaskEvent, resolveTaskQuery, taskPage,
   type Task, type TaskChange, type TaskEvent, type TaskEventType, type TaskPage, type TaskQuery, type TaskStatus, type TaskStore,
 } from '@opspawn/plugin-sdk';
 
@@ -96,7 +96,7 @@ export class MapTaskStore implements TaskStore {
     if (entry.events.length >= this.options.maxEventsPerTask) {
       throw new OpspawnError(ErrorCodes.TASK_INTERNAL, \`task \${taskId} has \${entry.events.length} events, the most this store keeps\`, { hint: 'raise maxEventsPerTask' });
     }
-    const event: TaskEvent = { taskId, seq: entry.events.length + 1, type, at: new Date().toISOString(), data: copy(data) };
+    const event = asTaskEvent({ taskId, seq: entry.events.length + 1, type, at: new Date().toISOString(), data: copy(data) });
     entry.events.push(event);
     return copy(event);
   }
