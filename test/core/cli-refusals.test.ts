@@ -205,7 +205,7 @@ describe('opspawn config check', function () {
     const none = await d.run(['config', 'check']);
     expect(none.code).to.equal(3);
     expect(none.stderr).to.match(
-      /^error OPSPAWN_CONFIG_NOT_FOUND: no opspawn.config.ts .* \(fix: run from your deployment folder, or pass --config <file>\)\n$/,
+      /^error OPSPAWN_CONFIG_NOT_FOUND: no opspawn\.config\.\{ts,mts,mjs,js,json\} in .* \(fix: run from your deployment folder, or pass --config <file>\)\n$/,
     );
     d.file('opspawn.config.ts', 'export default { plugins: [ }');
     const broken = await d.run(['config', 'check']);

@@ -29,7 +29,7 @@ import {
   taskToProto,
 } from '@opspawn/transport-grpc';
 import { openApiDocument } from '@opspawn/transport-rest';
-import { startTestKernel, type TestKernel } from '@opspawn/plugin-sdk/testing';
+import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { EMBEDDED_MEMORY_PLUGINS } from '../helpers/inline-plugins.js';
 import { POSTGRES_URL, requireService } from '../helpers/services.js';
 

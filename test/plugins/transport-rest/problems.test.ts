@@ -2,7 +2,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { expect } from 'chai';
 import pg from 'pg';
 import { extensionPoints } from '@opspawn/plugin-sdk';
-import { startTestKernel, type TestKernel } from '@opspawn/plugin-sdk/testing';
+import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { POSTGRES_URL, requireService } from '../../helpers/services.js';
 
 const KEY = 'problems-key';
