@@ -50,7 +50,7 @@ describe('REST problems: every refusal carries its code, its fix and its status'
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         ...headers,
       },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     return { status: response.status, headers: response.headers, json: (await response.json()) as any };
   }
@@ -99,6 +99,18 @@ describe('REST problems: every refusal carries its code, its fix and its status'
       instance: '/v1/tasks/task_00000000000000000000000000',
     });
     expect(r.json.hint).to.match(/check the id/);
+  });
+
+  it('400: input nested thousands of levels deep, or a leap-second notBefore, is refused naming the field', async () => {
+    const deep = `${'['.repeat(5000)}"bottom"${']'.repeat(5000)}`;
+    const nested = await api('POST', '/v1/tasks', `{"goal": "deep", "input": {"plan": [], "final": ${deep}}}`);
+    expect(nested.status).to.equal(400);
+    expect(nested.json.errors).to.deep.equal([{ path: 'input', message: 'must not nest deeper than 64 levels' }]);
+    const leap = await api('POST', '/v1/tasks', { goal: 'leap', notBefore: '2016-12-31T23:59:60Z' });
+    expect(leap.status).to.equal(400);
+    expect(leap.json.errors.map((e: { path: string }) => e.path)).to.deep.equal(['notBefore']);
+    const listed = await api('GET', '/v1/tasks?limit=500');
+    expect(listed.json.tasks.map((t: { goal: string }) => t.goal)).not.to.include.members(['deep', 'leap']);
   });
 
   it('400: an invalid task names every field and says how to fix the request', async () => {
