@@ -38,6 +38,8 @@ const json = (description: string, schema: object) => ({ description, content: {
 const taskRef = { $ref: '#/components/schemas/Task' };
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: TASK_ID_PATTERN.source } };
 const secured = [{ apiKey: [] }];
+/** Health and the document itself answer without a key: probes and client generators have none. */
+const open: never[] = [];
 
 /**
  * The OpenAPI 3.1 document. Its task, event and submission schemas are the SDK's, derived from the one
@@ -50,6 +52,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       title: 'Opspawn task API',
       version,
       description: 'Submit, list, cancel and watch agent tasks. Errors are RFC 9457 problem details.',
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
     servers: [{ url: 'http://127.0.0.1:8080' }],
     components: {
@@ -206,6 +209,8 @@ export function openApiDocument(version: string): Record<string, unknown> {
               type: 'object',
               properties: { plugins: { type: 'array', items: { type: 'object' } } },
             }),
+            401: problem('No or unknown API key'),
+            403: problem('The key lacks the read scope'),
           },
         },
       },
@@ -217,12 +222,15 @@ export function openApiDocument(version: string): Record<string, unknown> {
           tags: ['host'],
           responses: {
             200: json('Tools', { type: 'object', properties: { tools: { type: 'array', items: { type: 'object' } } } }),
+            401: problem('No or unknown API key'),
+            403: problem('The key lacks the read scope'),
           },
         },
       },
       '/healthz': {
         get: {
           operationId: 'liveness',
+          security: open,
           summary: 'Liveness (open)',
           tags: ['host'],
           responses: { 200: json('Alive', { type: 'object' }) },
@@ -231,6 +239,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/readyz': {
         get: {
           operationId: 'readiness',
+          security: open,
           summary: 'Readiness from every plugin (open)',
           tags: ['host'],
           responses: {
@@ -242,6 +251,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/openapi.json': {
         get: {
           operationId: 'openapi',
+          security: open,
           summary: 'This document (open)',
           tags: ['host'],
           responses: { 200: json('OpenAPI 3.1', { type: 'object' }) },
