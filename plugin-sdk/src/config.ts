@@ -65,6 +65,12 @@ export interface TaskEngineConfig {
    * tasks untouched for this long, running tasks past their deadline) and hands it back. Default 30000 ms.
    */
   reconcileIntervalMs?: number;
+  /**
+   * With a durable broker: how long a running attempt's lease lasts. Its worker renews it every third of this; an
+   * attempt whose lease ran out (its worker died, even where the broker cannot see it) is taken back by the other
+   * workers' recovery within about this long, whatever the task's timeout. Default 15000 ms.
+   */
+  leaseMs?: number;
   /** How long finished tasks and their events are kept (see docs/reference/config.md for the defaults). */
   retention?: TaskRetentionConfig;
 }

@@ -65,6 +65,11 @@ export const taskSchema = z.object({
   updatedAt: isoTimeSchema,
   startedAt: isoTimeSchema.optional(),
   finishedAt: isoTimeSchema.optional(),
+  leaseExpiresAt: isoTimeSchema
+    .optional()
+    .describe(
+      "While running: when the attempt's lease ends unless its worker renews it; a task whose lease ran out is taken back from a worker that died, whatever its timeout",
+    ),
 });
 export type Task = z.infer<typeof taskSchema>;
 

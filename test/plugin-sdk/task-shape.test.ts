@@ -73,6 +73,7 @@ function everyField(): Required<Task> {
     updatedAt: '2030-01-01T00:00:02.000Z',
     startedAt: '2030-01-01T00:00:03.000Z',
     finishedAt: '2030-01-01T00:00:04.000Z',
+    leaseExpiresAt: '2030-01-01T00:00:05.000Z',
   };
 }
 

@@ -64,6 +64,7 @@ export const configSchema = {
         recoverOnStart: { type: 'boolean' },
         maxStalls: { type: 'integer', minimum: 0 },
         reconcileIntervalMs: { type: 'integer', minimum: 100 },
+        leaseMs: { type: 'integer', minimum: 1000 },
         retention: {
           type: 'object',
           additionalProperties: false,

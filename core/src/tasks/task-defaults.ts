@@ -13,6 +13,7 @@ export const TASK_DEFAULTS: Required<TaskEngineConfig> = {
   recoverOnStart: true,
   maxStalls: 3,
   reconcileIntervalMs: 30_000,
+  leaseMs: 15_000,
   retention: {},
 };
 

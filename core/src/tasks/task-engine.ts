@@ -17,6 +17,7 @@ import type {
   WatchOptions,
 } from '@opspawn/plugin-sdk';
 import { TaskEvents } from './task-events.js';
+import { AttemptLeases } from './attempt-leases.js';
 import { TaskRecovery } from './task-recovery.js';
 import { KernelTaskService } from './task-service.js';
 import { TaskTransitions } from './task-transitions.js';
@@ -47,6 +48,7 @@ export class TaskEngine implements TaskService {
   private readonly service: KernelTaskService;
   private readonly worker: TaskWorker;
   private readonly recovery: TaskRecovery;
+  private readonly leases: AttemptLeases;
 
   constructor(private readonly deps: TaskEngineDeps) {
     const { store, broker, bus, logger, settings } = deps;
@@ -68,12 +70,14 @@ export class TaskEngine implements TaskService {
       logger,
     });
     this.recovery = new TaskRecovery({ store, broker, transitions, settings, logger });
+    this.leases = new AttemptLeases(store, settings.leaseMs, logger);
     this.worker = new TaskWorker({
       store,
       broker,
       events,
       transitions,
       recovery: this.recovery,
+      leases: this.leases,
       planners,
       memories,
       tools: deps.tools,
@@ -96,13 +100,19 @@ export class TaskEngine implements TaskService {
       return;
     }
     if (broker.recoversOnStart && settings.recoverOnStart) await this.recovery.recoverOnStart();
+    // With a durable broker other processes run tasks too: attempts here hold leases (from the first delivery on),
+    // and the attempts of workers that died are taken back.
+    if (!broker.recoversOnStart) this.leases.start();
     await broker.consume((delivery) => this.worker.run(delivery), { concurrency: settings.concurrency });
-    if (!broker.recoversOnStart) this.recovery.startSweep();
+    if (broker.recoversOnStart) return;
+    this.recovery.startLeaseWatch();
+    this.recovery.startSweep();
   }
 
   async stop(): Promise<void> {
     await this.recovery.stop();
     await this.deps.broker.drain(this.deps.stopTimeoutMs);
+    await this.leases.stop();
   }
 
   submit(request: SubmitTaskRequest): Promise<{ task: Task; created: boolean }> {

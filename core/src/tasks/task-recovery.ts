@@ -30,6 +30,8 @@ const RECOVERY_PAGE = 500;
 export class TaskRecovery {
   private sweepTimer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
+  private leaseTimer?: NodeJS.Timeout;
+  private takingBack?: Promise<unknown>;
   private stopping = false;
 
   constructor(private readonly deps: TaskRecoveryDeps) {}
@@ -103,11 +105,56 @@ export class TaskRecovery {
     this.sweepTimer.unref();
   }
 
+  /** Checks every `leaseMs / 3` for running attempts whose lease ran out, and takes them back. */
+  startLeaseWatch(): void {
+    if (!this.deps.store.renewLeases) return;
+    this.leaseTimer = setInterval(
+      () => {
+        if (this.takingBack || this.stopping) return;
+        this.takingBack = this.takeBackExpiredLeases()
+          .catch((error) =>
+            this.deps.logger.warn({ err: describeError(error) }, 'taking back expired leases failed; it runs again'),
+          )
+          .finally(() => {
+            this.takingBack = undefined;
+          });
+      },
+      Math.max(100, Math.floor(this.deps.settings.leaseMs / 3)),
+    );
+    this.leaseTimer.unref();
+  }
+
   /** Ends the periodic sweep, waiting for a running one, and stops any recovery paging through the store. */
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.sweepTimer);
-    await this.sweeping;
+    clearInterval(this.leaseTimer);
+    await Promise.all([this.sweeping, this.takingBack]);
+  }
+
+  /**
+   * Running attempts whose lease ran out: their worker stopped renewing it (it died, or lost the store), so the
+   * attempt ends as stalled and the task goes back to the queue, or fails once it has no attempts left. A worker
+   * that was only slow finds its attempt taken over, and its late result is refused by the compare-and-set.
+   */
+  async takeBackExpiredLeases(now = Date.now()): Promise<number> {
+    const { store, transitions, settings, logger } = this.deps;
+    let taken = 0;
+    for (const task of await store.findByStatus(['running'], RECOVERY_PAGE)) {
+      if (!task.leaseExpiresAt || Date.parse(task.leaseExpiresAt) >= now) continue;
+      const exhausted = task.attempts >= task.maxAttempts + settings.maxStalls;
+      const error = stalledError(
+        `the lease of attempt ${task.attempts} ran out: its worker stopped renewing it${exhausted ? ', and the task has no attempts left' : ''}`,
+      );
+      const moved = exhausted
+        ? await transitions.fail(task.id, task.attempts, error)
+        : await transitions.stall(task.id, task.attempts, error);
+      if (!moved) continue;
+      taken++;
+      if (!exhausted) await enqueueTask(this.deps.broker, moved);
+    }
+    if (taken > 0) logger.warn({ taken }, `took back ${taken} attempt(s) whose worker stopped renewing their lease`);
+    return taken;
   }
 
   /**

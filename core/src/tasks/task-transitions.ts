@@ -18,13 +18,19 @@ export function stalledError(message: string): TaskError {
 export class TaskTransitions {
   constructor(private readonly events: TaskEvents) {}
 
-  /** queued → running: a worker takes the task; its attempts count up by one. */
-  start(task: Task, worker: string): Promise<Task | undefined> {
+  /** queued → running: a worker takes the task; its attempts count up by one, and the attempt holds a lease. */
+  start(task: Task, worker: string, leaseExpiresAt: string | undefined): Promise<Task | undefined> {
     const attempt = task.attempts + 1;
     return this.events.move(
       task.id,
       ['queued'],
-      { status: 'running', attempts: attempt, startedAt: now(), finishedAt: null },
+      {
+        status: 'running',
+        attempts: attempt,
+        startedAt: now(),
+        finishedAt: null,
+        leaseExpiresAt: leaseExpiresAt ?? null,
+      },
       task.attempts,
       { attempt, worker },
     );
@@ -32,14 +38,20 @@ export class TaskTransitions {
 
   /** running → succeeded: the attempt's final answer is the task's output. */
   succeed(id: string, attempt: number, output: unknown): Promise<Task | undefined> {
-    return this.events.move(id, ['running'], { status: 'succeeded', output, error: null, finishedAt: now() }, attempt, {
+    return this.events.move(
+      id,
+      ['running'],
+      { status: 'succeeded', output, error: null, finishedAt: now(), ...NO_LEASE },
       attempt,
-    });
+      {
+        attempt,
+      },
+    );
   }
 
   /** running → failed: the attempt failed and another would not help, or none is left. */
   fail(id: string, attempt: number, error: TaskError): Promise<Task | undefined> {
-    return this.events.move(id, ['running'], { status: 'failed', error, finishedAt: now() }, attempt, {
+    return this.events.move(id, ['running'], { status: 'failed', error, finishedAt: now(), ...NO_LEASE }, attempt, {
       attempt,
       error,
     });
@@ -47,7 +59,11 @@ export class TaskTransitions {
 
   /** running → queued: the attempt failed with attempts left; the task is delivered again after `retryInMs`. */
   retry(id: string, attempt: number, error: TaskError, retryInMs: number): Promise<Task | undefined> {
-    return this.events.move(id, ['running'], { status: 'queued', error }, attempt, { attempt, error, retryInMs });
+    return this.events.move(id, ['running'], { status: 'queued', error, ...NO_LEASE }, attempt, {
+      attempt,
+      error,
+      retryInMs,
+    });
   }
 
   /**
@@ -64,7 +80,7 @@ export class TaskTransitions {
     return this.events.move(
       id,
       [from],
-      { status: 'cancelled', error: CANCELLED_ON_REQUEST, finishedAt: now() },
+      { status: 'cancelled', error: CANCELLED_ON_REQUEST, finishedAt: now(), ...NO_LEASE },
       options.anyAttempt ? undefined : attempt,
       { attempt, error: CANCELLED_ON_REQUEST },
     );
@@ -78,12 +94,15 @@ export class TaskTransitions {
     return this.events.move(
       id,
       ['running'],
-      { status: 'queued', error },
+      { status: 'queued', error, ...NO_LEASE },
       attempt,
       stalls === undefined ? { attempt, error } : { attempt, error, stalls },
     );
   }
 }
+
+/** Leaving `running` ends the attempt's lease. */
+const NO_LEASE = { leaseExpiresAt: null } as const;
 
 function now(): string {
   return new Date().toISOString();

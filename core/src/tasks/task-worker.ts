@@ -17,6 +17,7 @@ import {
 } from '@opspawn/plugin-sdk';
 import { hostname } from 'node:os';
 import { runAgentLoop } from './agent-loop.js';
+import type { AttemptLeases } from './attempt-leases.js';
 import { delayUntil, enqueueTask } from './enqueue-task.js';
 import type { TaskEvents } from './task-events.js';
 import type { TaskRecovery } from './task-recovery.js';
@@ -29,6 +30,8 @@ export interface TaskWorkerDeps {
   transitions: TaskTransitions;
   /** Takes over the task of a redelivery whose worker stopped answering. */
   recovery: TaskRecovery;
+  /** The leases of the attempts this worker runs. */
+  leases: AttemptLeases;
   /** By plugin id. */
   planners: ReadonlyMap<string, Planner>;
   /** By plugin id. */
@@ -78,9 +81,14 @@ export class TaskWorker {
       await transitions.cancel(task.id, 'queued', task.attempts);
       return;
     }
-    const running = await transitions.start(task, WORKER_ID);
+    const running = await transitions.start(task, WORKER_ID, this.deps.leases.expiry());
     if (!running) return;
-    await this.runAttempt(running, delivery);
+    this.deps.leases.hold(running.id);
+    try {
+      await this.runAttempt(running, delivery);
+    } finally {
+      this.deps.leases.release(running.id);
+    }
   }
 
   /** Runs the attempt `task` has just started, and settles it. */

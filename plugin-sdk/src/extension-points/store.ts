@@ -11,6 +11,7 @@ export interface TaskChange {
   finishedAt?: string | null;
   notBefore?: string | null;
   cancelRequested?: boolean;
+  leaseExpiresAt?: string | null;
 }
 
 /**
@@ -75,6 +76,12 @@ export interface TaskStore {
    * kept forever (the kernel warns at start).
    */
   deleteFinished?(rule: RetentionRule): Promise<number>;
+  /**
+   * Optional, for leases: sets `leaseExpiresAt` to `until` on each of `ids` that is still `running`, in one
+   * statement (a worker renews the leases of all its attempts at once). Returns how many it renewed. Without it,
+   * the attempts of a worker that died are taken back at their deadline instead of when their lease runs out.
+   */
+  renewLeases?(ids: readonly string[], until: string): Promise<number>;
 }
 
 /** One batch of a retention pass: which finished tasks a store deletes. */

@@ -104,6 +104,17 @@ export class MemoryTaskStore implements TaskStore {
     }
     return out;
   }
+  async renewLeases(ids: readonly string[], until: string): Promise<number> {
+    let renewed = 0;
+    for (const id of ids) {
+      const task = this.tasks.get(id);
+      if (task?.status !== 'running') continue;
+      task.leaseExpiresAt = until;
+      renewed++;
+    }
+    return renewed;
+  }
+
   async deleteFinished(rule: RetentionRule): Promise<number> {
     const ofStatus = this.order.filter((id) => this.tasks.get(id)!.status === rule.status);
     // The first `beyondKept` of the status (oldest first) are past the newest `keepNewest`.
@@ -141,12 +152,13 @@ export function applyChange(task: Task, change: TaskChange): void {
   if (change.attempts !== undefined) task.attempts = change.attempts;
   if ('startedAt' in change) setOrClear(task, 'startedAt', change.startedAt);
   if ('finishedAt' in change) setOrClear(task, 'finishedAt', change.finishedAt);
+  if ('leaseExpiresAt' in change) setOrClear(task, 'leaseExpiresAt', change.leaseExpiresAt);
   if ('notBefore' in change) setOrClear(task, 'notBefore', change.notBefore);
   if (change.cancelRequested !== undefined) task.cancelRequested = change.cancelRequested;
   task.updatedAt = new Date().toISOString();
 }
 
-function setOrClear<K extends 'error' | 'startedAt' | 'finishedAt' | 'notBefore'>(
+function setOrClear<K extends 'error' | 'startedAt' | 'finishedAt' | 'notBefore' | 'leaseExpiresAt'>(
   task: Task,
   key: K,
   value: Task[K] | null | undefined,

@@ -41,4 +41,9 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: (sc
         PRIMARY KEY (task_id, seq)
       );`,
   },
+  {
+    version: 2,
+    name: 'attempt leases',
+    sql: (s) => `ALTER TABLE ${s}.opspawn_tasks ADD COLUMN lease_expires_at text;`,
+  },
 ];

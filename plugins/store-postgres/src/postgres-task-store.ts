@@ -325,6 +325,15 @@ export class PostgresTaskStore implements TaskStore {
     );
     return rows.map(toTask);
   }
+  async renewLeases(ids: readonly string[], until: string): Promise<number> {
+    if (ids.length === 0) return 0;
+    const { rowCount } = await this.pool.query(
+      `UPDATE ${this.s}.opspawn_tasks SET lease_expires_at = $1 WHERE status = 'running' AND id = ANY($2)`,
+      [until, [...ids]],
+    );
+    return rowCount ?? 0;
+  }
+
   async deleteFinished(rule: RetentionRule): Promise<number> {
     // Events go with their task (ON DELETE CASCADE); the (status, id) index finds the oldest first.
     const { rowCount } = await this.pool.query(
@@ -358,6 +367,7 @@ function transitionUpdate(s: string, values: unknown[], move: Omit<Move, 'event'
   if (change.attempts !== undefined) sets.push(`attempts = ${p(change.attempts)}`);
   if ('startedAt' in change) sets.push(`started_at = ${p(change.startedAt ?? null)}`);
   if ('finishedAt' in change) sets.push(`finished_at = ${p(change.finishedAt ?? null)}`);
+  if ('leaseExpiresAt' in change) sets.push(`lease_expires_at = ${p(change.leaseExpiresAt ?? null)}`);
   if ('notBefore' in change) sets.push(`not_before = ${p(change.notBefore ?? null)}`);
   if (change.cancelRequested !== undefined) sets.push(`cancel_requested = ${p(change.cancelRequested)}`);
   let where = `id = ${p(id)} AND status = ANY(${p([...from])})`;
@@ -366,7 +376,7 @@ function transitionUpdate(s: string, values: unknown[], move: Omit<Move, 'event'
 }
 
 const TASK_COLUMNS = `id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts, timeout_ms, max_steps,
-  priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, last_seq`;
+  priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, lease_expires_at, last_seq`;
 
 /** A task's values in `TASK_COLUMNS` order, with `last_seq` preset. */
 function taskRow(task: Task, lastSeq: number): unknown[] {
@@ -394,6 +404,7 @@ function taskRow(task: Task, lastSeq: number): unknown[] {
     task.updatedAt,
     task.startedAt ?? null,
     task.finishedAt ?? null,
+    task.leaseExpiresAt ?? null,
     lastSeq,
   ];
 }
@@ -428,5 +439,6 @@ function toTask(r: Row): Task {
   if (r.not_before !== null) task.notBefore = r.not_before;
   if (r.started_at !== null) task.startedAt = r.started_at;
   if (r.finished_at !== null) task.finishedAt = r.finished_at;
+  if (r.lease_expires_at !== null) task.leaseExpiresAt = r.lease_expires_at;
   return task;
 }

@@ -46,4 +46,9 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
         PRIMARY KEY (task_id, seq)
       ) WITHOUT ROWID;`,
   },
+  {
+    version: 2,
+    name: 'attempt leases',
+    sql: 'ALTER TABLE tasks ADD COLUMN lease_expires_at TEXT;',
+  },
 ];

@@ -103,9 +103,9 @@ export class SqliteTaskStore implements TaskStore {
     return {
       insert:
         db.prepare(`INSERT INTO tasks (id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts, timeout_ms,
-          max_steps, priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at)
+          max_steps, priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, lease_expires_at)
         VALUES (@id, @goal, @input, @planner, @memory, @session_id, @status, @output, @error, @attempts, @max_attempts, @timeout_ms,
-          @max_steps, @priority, @idempotency_key, @request_hash, @labels, @not_before, @cancel_requested, @created_at, @updated_at, @started_at, @finished_at)
+          @max_steps, @priority, @idempotency_key, @request_hash, @labels, @not_before, @cancel_requested, @created_at, @updated_at, @started_at, @finished_at, @lease_expires_at)
         ON CONFLICT (idempotency_key) DO NOTHING`),
       insertLabel: db.prepare('INSERT INTO task_labels (task_id, key, value) VALUES (?, ?, ?)'),
       byId: db.prepare('SELECT * FROM tasks WHERE id = ?'),
@@ -214,6 +214,7 @@ export class SqliteTaskStore implements TaskStore {
     if (change.attempts !== undefined) set('attempts', change.attempts);
     if ('startedAt' in change) set('started_at', change.startedAt ?? null);
     if ('finishedAt' in change) set('finished_at', change.finishedAt ?? null);
+    if ('leaseExpiresAt' in change) set('lease_expires_at', change.leaseExpiresAt ?? null);
     if ('notBefore' in change) set('not_before', change.notBefore ?? null);
     if (change.cancelRequested !== undefined) set('cancel_requested', change.cancelRequested ? 1 : 0);
     let where = `id = ? AND status IN (${from.map(() => '?').join(',')})`;
@@ -303,6 +304,16 @@ export class SqliteTaskStore implements TaskStore {
     ).all(...statuses, limit) as Row[];
     return rows.map(toTask);
   }
+  async renewLeases(ids: readonly string[], until: string): Promise<number> {
+    if (ids.length === 0) return 0;
+    const info = this.db
+      .prepare(
+        `UPDATE tasks SET lease_expires_at = ? WHERE status = 'running' AND id IN (${ids.map(() => '?').join(',')})`,
+      )
+      .run(until, ...ids);
+    return info.changes;
+  }
+
   async deleteFinished(rule: RetentionRule): Promise<number> {
     // Events and labels go with their task (ON DELETE CASCADE); the (status, id) index finds the oldest first.
     const info = this.cached(
@@ -374,6 +385,7 @@ function toRow(t: Task): Row {
     updated_at: t.updatedAt,
     started_at: t.startedAt ?? null,
     finished_at: t.finishedAt ?? null,
+    lease_expires_at: t.leaseExpiresAt ?? null,
   };
 }
 
@@ -403,5 +415,6 @@ function toTask(r: Row): Task {
   if (r.not_before !== null) task.notBefore = r.not_before;
   if (r.started_at !== null) task.startedAt = r.started_at;
   if (r.finished_at !== null) task.finishedAt = r.finished_at;
+  if (r.lease_expires_at !== null) task.leaseExpiresAt = r.lease_expires_at;
   return task;
 }

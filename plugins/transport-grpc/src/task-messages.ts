@@ -46,6 +46,7 @@ export function taskToProto(task: Task): Record<string, unknown> {
     updatedAt: task.updatedAt,
     startedAt: task.startedAt ?? '',
     finishedAt: task.finishedAt ?? '',
+    leaseExpiresAt: task.leaseExpiresAt ?? '',
   };
 }
 
