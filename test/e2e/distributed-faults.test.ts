@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { ErrorCodes, isFinalStatus, type TaskEvent, type TaskStatus } from '@opspawn/plugin-sdk';
 import { Cluster, countBy, submitMany, workerPid, type HostProcess } from '../helpers/cluster.js';
-import { requireService, restartRedis } from '../helpers/services.js';
+import { PrivateRedis } from '../helpers/private-redis.js';
+import { requireService } from '../helpers/services.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -50,8 +51,11 @@ async function untilRunning(cluster: Cluster, run: string, count: number): Promi
   }
 }
 
-/** One API process and two workers running 8 tasks each at most; `env` adds to the environment of all three. */
-async function apiAndTwoWorkers(env: NodeJS.ProcessEnv = {}): Promise<[Cluster, HostProcess, HostProcess]> {
+/**
+ * One API process and two workers running 8 tasks each at most; `env` (at least REDIS_URL) adds to the
+ * environment of all three.
+ */
+async function apiAndTwoWorkers(env: NodeJS.ProcessEnv): Promise<[Cluster, HostProcess, HostProcess]> {
   const cluster = new Cluster({ OPSPAWN_CONCURRENCY: '8', ...env });
   await cluster.startApi();
   return [cluster, await cluster.startWorker(), await cluster.startWorker()];
@@ -60,16 +64,19 @@ async function apiAndTwoWorkers(env: NodeJS.ProcessEnv = {}): Promise<[Cluster, 
 describe('a distributed deployment under faults', function () {
   this.timeout(240_000);
   let cluster: Cluster;
+  let redis: PrivateRedis;
 
   before(async function () {
     await requireService(this, 'postgres');
-    await requireService(this, 'redis');
+    // The suite runs on a redis-server of its own: the Redis it stops is never the one other suites use.
+    redis = await PrivateRedis.start();
   });
   afterEach(() => cluster?.stop());
+  after(() => redis?.stop());
 
   it('SIGKILL of a worker running tasks: another worker takes them over and each task ends exactly once', async () => {
     let victim: HostProcess;
-    [cluster, victim] = await apiAndTwoWorkers();
+    [cluster, victim] = await apiAndTwoWorkers({ REDIS_URL: redis.url });
     const run = 'fault-sigkill';
     const ids = await submitMany(cluster.api!, 300, 16, (i) => slowTask(run, i));
     // 12 running at once with 8 per worker: the victim is running at least 4 of them when it dies.
@@ -95,12 +102,12 @@ describe('a distributed deployment under faults', function () {
 
   it('Redis stops for 3 seconds and comes back empty: workers reconnect and no task is lost', async () => {
     let workers: HostProcess[];
-    [cluster, ...workers] = await apiAndTwoWorkers({ OPSPAWN_RECONCILE_INTERVAL_MS: '2000' });
+    [cluster, ...workers] = await apiAndTwoWorkers({ REDIS_URL: redis.url, OPSPAWN_RECONCILE_INTERVAL_MS: '2000' });
     const run = 'fault-redis';
     const before = await submitMany(cluster.api!, 150, 16, (i) => slowTask(run, i));
     await untilRunning(cluster, run, 8);
     // Submissions while Redis is down are kept in the store and enqueued by the recovery sweep later.
-    const outage = restartRedis(3000);
+    const outage = redis.restart(3000, 'SHUTDOWN NOSAVE');
     await sleep(500);
     const during = await submitMany(cluster.api!, 10, 10, (i) => slowTask(run, 1000 + i));
     await outage;
@@ -112,7 +119,7 @@ describe('a distributed deployment under faults', function () {
 
   it('SIGTERM of a busy worker: it finishes what it runs, hands back what it held, and exits 0', async () => {
     let leaving: HostProcess;
-    [cluster, leaving] = await apiAndTwoWorkers();
+    [cluster, leaving] = await apiAndTwoWorkers({ REDIS_URL: redis.url });
     const run = 'fault-sigterm';
     const ids = await submitMany(cluster.api!, 200, 16, (i) => slowTask(run, i));
     await untilRunning(cluster, run, 12);
