@@ -181,9 +181,9 @@ describe('broker-memory', () => {
       warnings.length = 0;
       timerDelays.length = 0;
       process.on('warning', onWarning);
-      globalThis.setTimeout = ((handler: () => void, delay?: number, ...args: unknown[]) => {
+      globalThis.setTimeout = ((handler: () => void, delay?: number) => {
         timerDelays.push(delay ?? 0);
-        return realSetTimeout(handler, delay, ...args);
+        return realSetTimeout(handler, delay);
       }) as typeof setTimeout;
     });
     afterEach(() => {
