@@ -117,6 +117,27 @@ describe('a distributed deployment under faults', function () {
     for (const worker of workers) expect(worker.child.exitCode, `${worker.name} is still running`).to.equal(null);
   });
 
+  it('SIGTERM after Redis restarted under load: the worker prints stopped and exits 0 within its stop timeout', async () => {
+    // A short sweep interval re-enqueues quickly what the restart lost, whether or not the engine heard of it.
+    cluster = new Cluster({ REDIS_URL: redis.url, OPSPAWN_RECONCILE_INTERVAL_MS: '2000' });
+    await cluster.startApi();
+    // The default concurrency (32) keeps many fetches per priority level waiting on Redis when it goes away.
+    const worker = await cluster.startWorker();
+    const run = 'fault-sigterm-after-restart';
+    await submitMany(cluster.api!, 100, 16, (i) => slowTask(run, i));
+    await untilRunning(cluster, run, 8);
+    // Long enough for bee-queue to retry its fetch many times while Redis is gone.
+    await redis.restart(8000);
+    await submitMany(cluster.api!, 50, 16, (i) => slowTask(run, 1000 + i));
+    await untilRunning(cluster, run, 8);
+
+    worker.child.kill('SIGTERM');
+    // The kernel's stop timeout (10 s) bounds the drain and again each plugin's stop; past both it must be gone.
+    const exit = await Promise.race([worker.exited, sleep(25_000).then(() => 'still running after 25 s')]);
+    expect(exit, worker.output).to.deep.equal({ code: 0, signal: null });
+    expect(worker.output).to.match(/\nstopped\n/);
+  });
+
   it('SIGTERM of a busy worker: it finishes what it runs, hands back what it held, and exits 0', async () => {
     let leaving: HostProcess;
     [cluster, leaving] = await apiAndTwoWorkers({ REDIS_URL: redis.url });

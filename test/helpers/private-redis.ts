@@ -59,6 +59,11 @@ export class PrivateRedis {
   async restart(downMs: number, how: 'SIGKILL' | 'SHUTDOWN NOSAVE' = 'SIGKILL'): Promise<void> {
     await this.kill(how);
     await sleep(downMs);
+    await this.startAgain();
+  }
+
+  /** After `kill`: starts an empty server on the same port; resolves once it accepts connections. */
+  async startAgain(): Promise<void> {
     await this.up();
   }
 
