@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { ErrorCodes, isFinalStatus, type TaskEvent, type TaskStatus } from '@opspawn/plugin-sdk';
 import { Cluster, countBy, submitMany, workerPid, type HostProcess } from '../helpers/cluster.js';
 import { PrivateRedis } from '../helpers/private-redis.js';
-import { requireService } from '../helpers/services.js';
+import { POSTGRES_URL, requireService } from '../helpers/services.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -65,13 +66,18 @@ describe('a distributed deployment under faults', function () {
   this.timeout(240_000);
   let cluster: Cluster;
   let redis: PrivateRedis;
+  let proxy: TcpProxy | undefined;
 
   before(async function () {
     await requireService(this, 'postgres');
     // The suite runs on a redis-server of its own: the Redis it stops is never the one other suites use.
     redis = await PrivateRedis.start();
   });
-  afterEach(() => cluster?.stop());
+  afterEach(async () => {
+    await cluster?.stop();
+    await proxy?.close();
+    proxy = undefined;
+  });
   after(() => redis?.stop());
 
   it('SIGKILL of a worker running tasks: another worker takes them over and each task ends exactly once', async () => {
@@ -114,6 +120,28 @@ describe('a distributed deployment under faults', function () {
     const after = await submitMany(cluster.api!, 50, 16, (i) => slowTask(run, 2000 + i));
 
     await expectEachSucceededOnce(cluster, run, [...before, ...during, ...after], 180_000);
+    for (const worker of workers) expect(worker.child.exitCode, `${worker.name} is still running`).to.equal(null);
+  });
+
+  it('PostgreSQL cut off for 3 seconds: every process reconnects and each task ends exactly once', async () => {
+    proxy = await TcpProxy.start(Number(new URL(POSTGRES_URL).port || 5432));
+    const viaProxy = new URL(POSTGRES_URL);
+    viaProxy.port = String(proxy.port);
+    let workers: HostProcess[];
+    [cluster, ...workers] = await apiAndTwoWorkers({
+      REDIS_URL: redis.url,
+      DATABASE_URL: viaProxy.href,
+      OPSPAWN_RECONCILE_INTERVAL_MS: '2000',
+    });
+    const run = 'fault-postgres';
+    const ids = await submitMany(cluster.api!, 150, 16, (i) => slowTask(run, i));
+    await untilRunning(cluster, run, 8);
+    expect(proxy.connections, 'connections to PostgreSQL through the proxy').to.be.greaterThan(0);
+    proxy.cutConnections();
+    await sleep(3000);
+    proxy.restore();
+
+    await expectEachSucceededOnce(cluster, run, ids, 180_000);
     for (const worker of workers) expect(worker.child.exitCode, `${worker.name} is still running`).to.equal(null);
   });
 
