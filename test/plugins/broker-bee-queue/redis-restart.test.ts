@@ -69,6 +69,8 @@ describe('broker-bee-queue when its Redis restarts (a redis-server of the testâ€
     const unsubscribe = api.onReconnect(() => reconnects++);
 
     await server.kill();
+    for (const deadline = Date.now() + 10_000; (await api.health()).state !== 'down'; await sleep(10))
+      if (Date.now() > deadline) throw new Error('the broker never reported Redis down');
     const refused = await api.enqueue('during-outage', { priority: 0 }).then(
       () => undefined,
       (error: OpspawnError) => error,
