@@ -6,10 +6,12 @@ import { freePort, reachable } from './services.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Every private Redis still running; killed when the test process exits, however the suite ends. */
+/** Every private Redis still running, and its folder: removed when the test process exits, however it ends. */
 const alive = new Set<ChildProcess>();
+const folders = new Set<string>();
 process.once('exit', () => {
   for (const child of alive) child.kill('SIGKILL');
+  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
 });
 
 /**
@@ -28,7 +30,9 @@ export class PrivateRedis {
 
   /** Starts a redis-server on a free port; resolves once it accepts connections. */
   static async start(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort(), mkdtempSync(join(tmpdir(), 'opspawn-redis-')));
+    const dir = mkdtempSync(join(tmpdir(), 'opspawn-redis-'));
+    folders.add(dir);
+    const redis = new PrivateRedis(await freePort(), dir);
     await redis.up();
     return redis;
   }
@@ -71,6 +75,7 @@ export class PrivateRedis {
   async stop(): Promise<void> {
     await this.kill('SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });
+    folders.delete(this.dir);
   }
 
   private async up(): Promise<void> {
