@@ -168,8 +168,20 @@ export class BeeQueueBroker implements Broker {
           },
         ),
       );
+    // Whatever Redis answered (a connection lost mid-command, out of memory, read-only replica), the caller learns
+    // one thing: the broker did not take the task.
+    const saved = this.enqueues.add({ taskId, options }).catch((error: unknown) => {
+      if (error instanceof OpspawnError) throw error;
+      throw new OpspawnError(
+        ErrorCodes.BROKER_UNAVAILABLE,
+        `Redis at ${redactUrl(this.options.url)} refused task ${taskId}: ${describeError(error)}`,
+        {
+          hint: "check Redis (its log, memory and role); the task stays queued in the store and the workers' recovery sweep enqueues it",
+        },
+      );
+    });
     return withTimeout(
-      this.enqueues.add({ taskId, options }),
+      saved,
       this.options.enqueueTimeoutMs,
       () =>
         new OpspawnError(

@@ -26,13 +26,14 @@ async function eventually(what: string, condition: () => boolean, timeoutMs = 20
   }
 }
 
-async function scriptFlush(url: string): Promise<void> {
+/** Sends one command to the test's own Redis, as an operator (or a fault) would. */
+async function redisCommand(url: string, command: string, ...args: string[]): Promise<void> {
   const client = redis.createClient(url);
-  await new Promise((resolve, reject) => client.send_command('SCRIPT', ['FLUSH'], (e) => (e ? reject(e) : resolve(0))));
+  await new Promise((resolve, reject) => client.send_command(command, args, (e) => (e ? reject(e) : resolve(0))));
   await new Promise((resolve) => client.quit(resolve));
 }
 
-describe('broker-bee-queue when its Redis restarts (a redis-server of the testâ€™s own)', function () {
+describe('broker-bee-queue when its Redis fails (a redis-server of the testâ€™s own)', function () {
   this.timeout(60_000);
   let server: PrivateRedis;
   const opened: BeeQueueBroker[] = [];
@@ -94,6 +95,18 @@ describe('broker-bee-queue when its Redis restarts (a redis-server of the testâ€
     expect(reconnects, 'an unsubscribed listener').to.equal(1);
   });
 
+  it('refuses an enqueue Redis cannot store with BROKER_UNAVAILABLE, naming what Redis said', async () => {
+    const api = await open(queueName());
+    await redisCommand(server.url, 'CONFIG', 'SET', 'maxmemory', '1');
+    const refused = await api.enqueue('no-room', { priority: 0, attempts: 0 }).then(
+      () => undefined,
+      (error: OpspawnError) => error,
+    );
+    expect(refused?.code).to.equal(ErrorCodes.BROKER_UNAVAILABLE);
+    expect(refused?.message).to.match(/refused task no-room: .*OOM/);
+    expect(refused?.hint).to.match(/stays queued in the store/);
+  });
+
   it('loads its Lua scripts again when Redis lost them, for enqueues and for workers', async () => {
     const queue = queueName();
     const api = await open(queue);
@@ -103,7 +116,7 @@ describe('broker-bee-queue when its Redis restarts (a redis-server of the testâ€
     await api.enqueue('first', { priority: 0, attempts: 0 });
     await eventually('the first job was delivered', () => delivered.length === 1);
 
-    await scriptFlush(server.url);
+    await redisCommand(server.url, 'SCRIPT', 'FLUSH');
     await api.enqueue('after-flush', { priority: 0, attempts: 0 });
     await api.enqueue('delayed-after-flush', { priority: 1, delayMs: 200, attempts: 0 });
     await eventually(`both jobs enqueued after the flush were delivered (${delivered})`, () => delivered.length === 3);
