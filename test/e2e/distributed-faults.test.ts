@@ -127,8 +127,7 @@ describe('a distributed deployment under faults', function () {
     proxy = await TcpProxy.start(Number(new URL(POSTGRES_URL).port || 5432));
     const viaProxy = new URL(POSTGRES_URL);
     viaProxy.port = String(proxy.port);
-    let workers: HostProcess[];
-    [cluster, ...workers] = await apiAndTwoWorkers({
+    [cluster] = await apiAndTwoWorkers({
       REDIS_URL: redis.url,
       DATABASE_URL: viaProxy.href,
       OPSPAWN_RECONCILE_INTERVAL_MS: '2000',
@@ -141,8 +140,13 @@ describe('a distributed deployment under faults', function () {
     await sleep(3000);
     proxy.restore();
 
+    await cluster.settle(run, 180_000);
+    for (const host of cluster.processes)
+      expect(
+        host.child.exitCode ?? host.child.signalCode,
+        `${host.name} exited:\n${host.output.slice(-4000)}`,
+      ).to.equal(null);
     await expectEachSucceededOnce(cluster, run, ids, 180_000);
-    for (const worker of workers) expect(worker.child.exitCode, `${worker.name} is still running`).to.equal(null);
   });
 
   it('SIGTERM after Redis restarted under load: the worker prints stopped and exits 0 within its stop timeout', async () => {
