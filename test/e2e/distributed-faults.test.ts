@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { ErrorCodes, isFinalStatus, type TaskEvent, type TaskStatus } from '@opspawn/plugin-sdk';
 import { Cluster, countBy, submitMany, workerPid, type HostProcess } from '../helpers/cluster.js';
-import { requireService, restartRedis } from '../helpers/services.js';
+import { PrivateRedis } from '../helpers/private-redis.js';
+import { POSTGRES_URL, requireService } from '../helpers/services.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -50,8 +52,11 @@ async function untilRunning(cluster: Cluster, run: string, count: number): Promi
   }
 }
 
-/** One API process and two workers running 8 tasks each at most; `env` adds to the environment of all three. */
-async function apiAndTwoWorkers(env: NodeJS.ProcessEnv = {}): Promise<[Cluster, HostProcess, HostProcess]> {
+/**
+ * One API process and two workers running 8 tasks each at most; `env` (at least REDIS_URL) adds to the
+ * environment of all three.
+ */
+async function apiAndTwoWorkers(env: NodeJS.ProcessEnv): Promise<[Cluster, HostProcess, HostProcess]> {
   const cluster = new Cluster({ OPSPAWN_CONCURRENCY: '8', ...env });
   await cluster.startApi();
   return [cluster, await cluster.startWorker(), await cluster.startWorker()];
@@ -60,16 +65,24 @@ async function apiAndTwoWorkers(env: NodeJS.ProcessEnv = {}): Promise<[Cluster, 
 describe('a distributed deployment under faults', function () {
   this.timeout(240_000);
   let cluster: Cluster;
+  let redis: PrivateRedis;
+  let proxy: TcpProxy | undefined;
 
   before(async function () {
     await requireService(this, 'postgres');
-    await requireService(this, 'redis');
+    // The suite runs on a redis-server of its own: the Redis it stops is never the one other suites use.
+    redis = await PrivateRedis.start();
   });
-  afterEach(() => cluster?.stop());
+  afterEach(async () => {
+    await cluster?.stop();
+    await proxy?.close();
+    proxy = undefined;
+  });
+  after(() => redis?.stop());
 
   it('SIGKILL of a worker running tasks: another worker takes them over and each task ends exactly once', async () => {
     let victim: HostProcess;
-    [cluster, victim] = await apiAndTwoWorkers();
+    [cluster, victim] = await apiAndTwoWorkers({ REDIS_URL: redis.url });
     const run = 'fault-sigkill';
     const ids = await submitMany(cluster.api!, 300, 16, (i) => slowTask(run, i));
     // 12 running at once with 8 per worker: the victim is running at least 4 of them when it dies.
@@ -95,12 +108,12 @@ describe('a distributed deployment under faults', function () {
 
   it('Redis stops for 3 seconds and comes back empty: workers reconnect and no task is lost', async () => {
     let workers: HostProcess[];
-    [cluster, ...workers] = await apiAndTwoWorkers({ OPSPAWN_RECONCILE_INTERVAL_MS: '2000' });
+    [cluster, ...workers] = await apiAndTwoWorkers({ REDIS_URL: redis.url, OPSPAWN_RECONCILE_INTERVAL_MS: '2000' });
     const run = 'fault-redis';
     const before = await submitMany(cluster.api!, 150, 16, (i) => slowTask(run, i));
     await untilRunning(cluster, run, 8);
     // Submissions while Redis is down are kept in the store and enqueued by the recovery sweep later.
-    const outage = restartRedis(3000);
+    const outage = redis.restart(3000, 'SHUTDOWN NOSAVE');
     await sleep(500);
     const during = await submitMany(cluster.api!, 10, 10, (i) => slowTask(run, 1000 + i));
     await outage;
@@ -110,9 +123,56 @@ describe('a distributed deployment under faults', function () {
     for (const worker of workers) expect(worker.child.exitCode, `${worker.name} is still running`).to.equal(null);
   });
 
+  it('PostgreSQL cut off for 3 seconds: every process reconnects and each task ends exactly once', async () => {
+    proxy = await TcpProxy.start(Number(new URL(POSTGRES_URL).port || 5432));
+    const viaProxy = new URL(POSTGRES_URL);
+    viaProxy.port = String(proxy.port);
+    [cluster] = await apiAndTwoWorkers({
+      REDIS_URL: redis.url,
+      DATABASE_URL: viaProxy.href,
+      OPSPAWN_RECONCILE_INTERVAL_MS: '2000',
+    });
+    const run = 'fault-postgres';
+    const ids = await submitMany(cluster.api!, 150, 16, (i) => slowTask(run, i));
+    await untilRunning(cluster, run, 8);
+    expect(proxy.connections, 'connections to PostgreSQL through the proxy').to.be.greaterThan(0);
+    proxy.cutConnections();
+    await sleep(3000);
+    proxy.restore();
+
+    await cluster.settle(run, 180_000);
+    for (const host of cluster.processes)
+      expect(
+        host.child.exitCode ?? host.child.signalCode,
+        `${host.name} exited:\n${host.output.slice(-4000)}`,
+      ).to.equal(null);
+    await expectEachSucceededOnce(cluster, run, ids, 180_000);
+  });
+
+  it('SIGTERM after Redis restarted under load: the worker prints stopped and exits 0 within its stop timeout', async () => {
+    // A short sweep interval re-enqueues quickly what the restart lost, whether or not the engine heard of it.
+    cluster = new Cluster({ REDIS_URL: redis.url, OPSPAWN_RECONCILE_INTERVAL_MS: '2000' });
+    await cluster.startApi();
+    // The default concurrency (32) keeps many fetches per priority level waiting on Redis when it goes away.
+    const worker = await cluster.startWorker();
+    const run = 'fault-sigterm-after-restart';
+    await submitMany(cluster.api!, 100, 16, (i) => slowTask(run, i));
+    await untilRunning(cluster, run, 8);
+    // Long enough for bee-queue to retry its fetch many times while Redis is gone.
+    await redis.restart(8000);
+    await submitMany(cluster.api!, 50, 16, (i) => slowTask(run, 1000 + i));
+    await untilRunning(cluster, run, 8);
+
+    worker.child.kill('SIGTERM');
+    // The kernel's stop timeout (10 s) bounds the drain and again each plugin's stop; past both it must be gone.
+    const exit = await Promise.race([worker.exited, sleep(25_000).then(() => 'still running after 25 s')]);
+    expect(exit, worker.output).to.deep.equal({ code: 0, signal: null });
+    expect(worker.output).to.match(/\nstopped\n/);
+  });
+
   it('SIGTERM of a busy worker: it finishes what it runs, hands back what it held, and exits 0', async () => {
     let leaving: HostProcess;
-    [cluster, leaving] = await apiAndTwoWorkers();
+    [cluster, leaving] = await apiAndTwoWorkers({ REDIS_URL: redis.url });
     const run = 'fault-sigterm';
     const ids = await submitMany(cluster.api!, 200, 16, (i) => slowTask(run, i));
     await untilRunning(cluster, run, 12);

@@ -44,7 +44,8 @@ export class HostProcess {
 
 /**
  * A distributed deployment on this machine's PostgreSQL and Redis, isolated by its own schema and queue name:
- * API and worker processes are real `opspawn` processes on config/distributed.config.ts.
+ * API and worker processes are real `opspawn` processes on config/distributed.config.ts. A fault test passes
+ * `REDIS_URL` (a `PrivateRedis`) or `DATABASE_URL` (a `TcpProxy`) in `env` to point every process elsewhere.
  */
 export class Cluster {
   readonly schema = `opspawn_e2e_${process.pid}_${Date.now().toString(36)}`;
@@ -145,7 +146,7 @@ export class Cluster {
       .then(() => client.query(`DROP SCHEMA IF EXISTS ${this.schema} CASCADE`))
       .catch(() => undefined);
     await client.end().catch(() => undefined);
-    await deleteRedisKeys(`*${this.queue}*`);
+    await deleteRedisKeys(`*${this.queue}*`, this.env.REDIS_URL ?? REDIS_URL);
   }
 }
 
@@ -160,8 +161,9 @@ export function countBy<T>(items: T[], key: (item: T) => string): Record<string,
   return counts;
 }
 
-export async function deleteRedisKeys(pattern: string): Promise<void> {
-  const client = redis.createClient(REDIS_URL);
+export async function deleteRedisKeys(pattern: string, url = REDIS_URL): Promise<void> {
+  // A private Redis the test already stopped has no keys to delete: give up at once rather than reconnect.
+  const client = redis.createClient(url, { retry_strategy: () => undefined });
   client.on('error', () => undefined);
   const keys = await new Promise<string[]>((resolve) => client.keys(pattern, (e, k) => resolve(e ? [] : k)));
   if (keys.length > 0) await new Promise((resolve) => client.del(keys, resolve));

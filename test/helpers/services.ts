@@ -1,4 +1,4 @@
-import { createConnection } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 
 export const POSTGRES_URL = process.env.OPSPAWN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env.OPSPAWN_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -31,45 +31,14 @@ export async function requireService(ctx: Mocha.Context, name: 'postgres' | 'red
   ctx.skip();
 }
 
-/** The command this machine starts Redis with (see .ci/run): no persistence, so a restart comes back empty. */
-const REDIS_START = [
-  '--daemonize',
-  'yes',
-  '--bind',
-  '127.0.0.1',
-  '-::1',
-  '--port',
-  '6379',
-  '--save',
-  '',
-  '--appendonly',
-  'no',
-  '--dir',
-  '/var/lib/redis',
-  '--logfile',
-  '/var/log/redis/ci.log',
-];
-
-/**
- * Stops the local Redis (SHUTDOWN NOSAVE: it comes back with nothing, like a crashed cache), waits `downMs`, and
- * starts it again the way .ci/run does; resolves once it answers PING.
- */
-export async function restartRedis(downMs: number): Promise<void> {
-  const { execFileSync } = await import('node:child_process');
-  try {
-    execFileSync('redis-cli', ['-p', '6379', 'shutdown', 'nosave'], { stdio: 'ignore' });
-  } catch {
-    // SHUTDOWN closes the connection before answering; redis-cli may report that as an error.
-  }
-  const deadline = Date.now() + 10_000;
-  while (await reachable(6379)) {
-    if (Date.now() > deadline) throw new Error('Redis did not stop');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  await new Promise((resolve) => setTimeout(resolve, downMs));
-  execFileSync('redis-server', REDIS_START, { stdio: 'ignore' });
-  while (!(await reachable(6379))) {
-    if (Date.now() > deadline + downMs + 10_000) throw new Error('Redis did not start again');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+/** A TCP port nothing listens on right now, for a server the test starts itself. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }

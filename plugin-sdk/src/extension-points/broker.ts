@@ -61,8 +61,20 @@ export interface Broker {
   enqueue(taskId: string, options: EnqueueOptions): Promise<void>;
   /** Starts delivering to `handler`, at most `concurrency` at a time in this process. */
   consume(handler: DeliveryHandler, options: { concurrency: number }): Promise<void>;
-  /** Aborts the signal of the delivery running `taskId`, in whichever process runs it. */
+  /**
+   * Aborts the signal of the delivery running `taskId`, in whichever process runs it. A broker may also drop the
+   * task's jobs still waiting (the in-process broker does); one that keeps them delivers them later, and the task
+   * engine ignores a delivery of a task that is no longer queued.
+   */
   cancel(taskId: string): Promise<void>;
   /** Stops taking new deliveries and waits up to `timeoutMs` for running ones to finish. */
   drain(timeoutMs: number): Promise<void>;
+  /**
+   * Present on brokers that can lose their connection to a service they queue in. Calls `listener` each time the
+   * connection comes back after it was lost, once `enqueue` works again; returns an unsubscribe function. The
+   * service may have come back empty, so jobs enqueued before may be gone: the task engine then enqueues the
+   * store's queued tasks again at once rather than at its next recovery sweep. While the connection is down,
+   * `enqueue` should fail fast with BROKER_UNAVAILABLE rather than hold the caller.
+   */
+  onReconnect?(listener: () => void): () => void;
 }

@@ -107,6 +107,34 @@ export function brokerContract(name: string, makeBroker: () => Promise<BrokerUnd
       expect(order).to.deep.equal([...priorities].sort((a, b) => b - a));
     });
 
+    it('keeps a job delayed to the year 9999 waiting, with no timer overflowing', async () => {
+      const {
+        list: [farFuture, now],
+        mine,
+      } = ids(2);
+      const warnings: string[] = [];
+      const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+      process.on('warning', onWarning);
+      try {
+        await broker.enqueue(farFuture!, { priority: 0, delayMs: Date.parse('9999-12-31T00:00:00Z') - Date.now() });
+        await broker.enqueue(now!, { priority: 0 });
+        const seen: string[] = [];
+        await broker.consume(
+          async (d) => {
+            if (mine(d)) seen.push(d.taskId);
+          },
+          { concurrency: 2 },
+        );
+        await eventually('the job due now was delivered', () => seen.length === 1);
+        // Node reports an overflowing timer on the next tick; a timer loop would report one every millisecond.
+        await sleep(100);
+        expect(seen).to.deep.equal([now]);
+        expect(warnings.filter((w) => w.startsWith('TimeoutOverflowWarning'))).to.deep.equal([]);
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
+
     it('does not deliver a delayed job before its delay, even ahead of lower priorities', async () => {
       const {
         list: [later, now],

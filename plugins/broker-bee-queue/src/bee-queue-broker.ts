@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import BeeQueue from 'bee-queue';
 import redis, { type RedisClient } from 'redis';
 import {
@@ -13,6 +12,12 @@ import {
   type HealthCheckResult,
   type Logger,
 } from '@opspawn/plugin-sdk';
+import {
+  capFetchRetryDelay,
+  isNoScriptError,
+  loadBeeQueueScripts,
+  reloadScriptsOnNoScript,
+} from './bee-queue-workarounds.js';
 import { PriorityGate } from './priority-gate.js';
 import { RedisEventRelay } from './redis-event-relay.js';
 import { RedisOutbox } from './redis-outbox.js';
@@ -76,11 +81,10 @@ redis.call('pexpire', KEYS[2], ARGV[2])
 return s`;
 const STALL_COUNT_TTL_MS = 7 * 24 * 3600 * 1000;
 const DELAYED_JOB_POLL_MS = 5000;
-
-// bee-queue loads its Lua scripts when a queue connects; after Redis restarts empty they must be loaded again.
-const beeQueueScripts = createRequire(import.meta.url)('bee-queue/lib/lua/index.js') as {
-  buildCache(client: RedisClient): Promise<unknown>;
-};
+/** Longest wait between a worker's attempts to fetch a job while Redis is unreachable. */
+const MAX_FETCH_RETRY_DELAY_MS = 2000;
+/** How long `close` waits for Redis to answer QUIT before it cuts the connections. */
+const CLOSE_GRACE_MS = 2000;
 
 /**
  * A broker on bee-queue over Redis: any number of API and worker processes on any number of machines share it.
@@ -102,6 +106,7 @@ export class BeeQueueBroker implements Broker {
   private draining?: Promise<void>;
   private closed?: Promise<void>;
   private readonly keys: { deliveries: string; stalls: string; cancel: string; events: string };
+  private readonly reconnectListeners = new Set<() => void>();
 
   private constructor(
     private readonly options: BeeQueueBrokerOptions,
@@ -127,9 +132,16 @@ export class BeeQueueBroker implements Broker {
           isWorker: false,
         }),
     );
-    for (const queue of this.producers) queue.on('error', (error) => this.onError(error));
+    for (const queue of this.producers) {
+      queue.on('error', (error) => this.onError(error));
+      reloadScriptsOnNoScript(queue);
+    }
+    // `open` resolved on the first 'ready': each one after it is a reconnect, maybe to a Redis that lost everything.
     client.on('ready', () => {
-      beeQueueScripts.buildCache(client).catch((error) => this.onError(error));
+      loadBeeQueueScripts(client).then(
+        () => this.announceReconnect(),
+        (error) => this.onError(error),
+      );
     });
   }
 
@@ -141,10 +153,35 @@ export class BeeQueueBroker implements Broker {
     return broker;
   }
 
-  /** Enqueues made in one turn of the event loop are saved together: one write to Redis per priority level. */
+  /**
+   * Enqueues made in one turn of the event loop are saved together: one write to Redis per priority level. While
+   * Redis is unreachable, refuses at once (BROKER_UNAVAILABLE) rather than hold the caller until it is back.
+   */
   enqueue(taskId: string, options: EnqueueOptions): Promise<void> {
+    if (!this.client.connected)
+      return Promise.reject(
+        new OpspawnError(
+          ErrorCodes.BROKER_UNAVAILABLE,
+          `Redis at ${redactUrl(this.options.url)} is unreachable; task ${taskId} was not enqueued`,
+          {
+            hint: 'check that Redis is running; the task stays queued in the store and is enqueued again once the broker reconnects',
+          },
+        ),
+      );
+    // Whatever Redis answered (a connection lost mid-command, out of memory, read-only replica), the caller learns
+    // one thing: the broker did not take the task.
+    const saved = this.enqueues.add({ taskId, options }).catch((error: unknown) => {
+      if (error instanceof OpspawnError) throw error;
+      throw new OpspawnError(
+        ErrorCodes.BROKER_UNAVAILABLE,
+        `Redis at ${redactUrl(this.options.url)} refused task ${taskId}: ${describeError(error)}`,
+        {
+          hint: "check Redis (its log, memory and role); the task stays queued in the store and the workers' recovery sweep enqueues it",
+        },
+      );
+    });
     return withTimeout(
-      this.enqueues.add({ taskId, options }),
+      saved,
       this.options.enqueueTimeoutMs,
       () =>
         new OpspawnError(
@@ -162,6 +199,18 @@ export class BeeQueueBroker implements Broker {
   );
 
   private async saveJobs(items: Array<{ taskId: string; options: EnqueueOptions }>): Promise<Array<undefined | Error>> {
+    const failed = await this.saveJobsOnce(items);
+    // A Redis that lost bee-queue's scripts refuses every job of the batch: load them and save those once more.
+    const refused = items.filter((_, i) => isNoScriptError(failed[i]));
+    if (refused.length === 0) return failed;
+    await loadBeeQueueScripts(this.client);
+    const retried = await this.saveJobsOnce(refused);
+    return failed.map((error) => (isNoScriptError(error) ? retried.shift() : error));
+  }
+
+  private async saveJobsOnce(
+    items: Array<{ taskId: string; options: EnqueueOptions }>,
+  ): Promise<Array<undefined | Error>> {
     const jobs = items.map(({ taskId, options }) => {
       const level = this.levelIndex(options.priority);
       const job = this.producers[level]!.createJob<JobData>({ t: taskId, a: options.attempts })
@@ -200,6 +249,10 @@ export class BeeQueueBroker implements Broker {
           ...{ initialRedisFailureRetryDelay: 250 },
         }),
     );
+    for (const queue of this.workers) {
+      capFetchRetryDelay(queue, MAX_FETCH_RETRY_DELAY_MS);
+      reloadScriptsOnNoScript(queue);
+    }
     await Promise.all(this.workers.map((queue) => queue.ready()));
     this.workers.forEach((queue, index) => {
       queue.on('error', (error) => this.onError(error));
@@ -221,12 +274,29 @@ export class BeeQueueBroker implements Broker {
     return this.draining;
   }
 
-  /** Drains, then closes every Redis connection. */
+  /**
+   * Calls `listener` each time the connection to Redis comes back after it was lost, once the broker takes
+   * enqueues again. Redis may have come back empty: jobs enqueued before are then gone.
+   */
+  onReconnect(listener: () => void): () => void {
+    this.reconnectListeners.add(listener);
+    return () => this.reconnectListeners.delete(listener);
+  }
+
+  /**
+   * Drains, then closes every Redis connection: politely (QUIT) if Redis answers within a moment, otherwise cut.
+   * Either way nothing of the broker keeps the process alive afterwards.
+   */
   close(): Promise<void> {
     this.closed ??= (async () => {
+      this.reconnectListeners.clear();
       await this.drain(0);
-      await Promise.all(this.producers.map((queue) => queue.close(1000).catch(() => undefined)));
-      await Promise.all([quit(this.client), quit(this.subscriberClient)]);
+      const polite = (async () => {
+        await Promise.all(this.producers.map((queue) => queue.close(1000).catch(() => undefined)));
+        await Promise.all([quit(this.client), quit(this.subscriberClient)]);
+      })();
+      await Promise.race([polite, new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref())]);
+      for (const client of this.connections()) client.end(true);
     })();
     return this.closed;
   }
@@ -285,6 +355,31 @@ export class BeeQueueBroker implements Broker {
     for (const controller of this.running.get(taskId) ?? []) controller.abort(new Error('cancelled'));
   }
 
+  /** Every Redis connection of the broker, bee-queue's own included. */
+  private connections(): RedisClient[] {
+    const queues = [...this.producers, ...this.workers] as unknown as Array<{
+      bclient?: RedisClient | null;
+      eclient?: RedisClient | null;
+    }>;
+    return [
+      this.client,
+      this.subscriberClient,
+      ...queues.flatMap((queue) => [queue.bclient, queue.eclient].filter((c): c is RedisClient => Boolean(c))),
+    ];
+  }
+
+  private announceReconnect(): void {
+    if (this.closed) return;
+    this.log.info(`broker: connected to Redis at ${redactUrl(this.options.url)} again`);
+    for (const listener of this.reconnectListeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.onError(error);
+      }
+    }
+  }
+
   private async drainOnce(timeoutMs: number): Promise<void> {
     // Held jobs go back to their queue (bee-queue retries a rejected job), for another worker to take.
     this.gate?.close(new Error('this worker is shutting down'));
@@ -306,7 +401,9 @@ export class BeeQueueBroker implements Broker {
       ]);
     }
     this.unsubscribeCancel?.();
-    await closing;
+    // bee-queue's close waits for QUIT on connections that may be reconnecting to a Redis that is gone: `close`
+    // cuts them after a grace period instead.
+    await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref())]);
   }
 
   private levelIndex(priority: number): number {

@@ -21,6 +21,11 @@ export const MEMORY_BROKER_DEFAULTS: MemoryBrokerOptions = { redeliveryBackoffMs
 
 /** Upper bound of one redelivery delay. */
 const MAX_REDELIVERY_BACKOFF_MS = 30_000;
+/**
+ * Longest delay one timer may have: Node runs a longer one after 1 ms (with a TimeoutOverflowWarning). A job due
+ * later, e.g. a task with `notBefore` in 9999, is watched by a timer of this length re-armed until it is due.
+ */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 /** After drain's timeout aborts the running deliveries, how long their handlers get to wind down. */
 const ABORT_GRACE_MS = 1_000;
 
@@ -53,6 +58,16 @@ class Heap<T> {
       [a[i], a[parent]] = [a[parent]!, a[i]!];
       i = parent;
     }
+  }
+  /** Removes every item `matches` accepts; returns how many it removed. */
+  removeWhere(matches: (item: T) => boolean): number {
+    const kept = this.items.filter((item) => !matches(item));
+    const removed = this.items.length - kept.length;
+    if (removed > 0) {
+      this.items.length = 0;
+      for (const item of kept) this.push(item);
+    }
+    return removed;
   }
   pop(): T | undefined {
     const a = this.items;
@@ -121,7 +136,10 @@ export class MemoryBroker implements Broker {
     this.pump();
   }
 
+  /** Aborts the task's running deliveries and drops its jobs still waiting here, delayed or ready. */
   async cancel(taskId: string): Promise<void> {
+    this.ready.removeWhere((job) => job.taskId === taskId);
+    if (this.delayed.removeWhere((job) => job.taskId === taskId) > 0) this.rearmTimer();
     const reason = new OpspawnError(ErrorCodes.TASK_CANCELLED, `task ${taskId} was cancelled`);
     for (const controller of this.running.get(taskId) ?? []) controller.abort(reason);
   }
@@ -179,19 +197,26 @@ export class MemoryBroker implements Broker {
     this.armTimer();
   }
 
+  /** One timer watches the earliest delayed job; it fires when that job is due, or sooner to be armed again. */
   private armTimer(): void {
     const next = this.delayed.peek();
     if (!next || next.readyAt >= this.timerAt) return;
     clearTimeout(this.timer);
-    this.timerAt = next.readyAt;
-    this.timer = setTimeout(
-      () => {
-        this.timerAt = Infinity;
-        this.pump();
-      },
-      Math.max(0, next.readyAt - Date.now()),
-    );
+    const delay = Math.min(Math.max(0, next.readyAt - Date.now()), MAX_TIMER_DELAY_MS);
+    this.timerAt = Date.now() + delay;
+    this.timer = setTimeout(() => {
+      this.timerAt = Infinity;
+      this.pump();
+    }, delay);
     this.timer.unref();
+  }
+
+  /** After the earliest delayed job left early (cancelled): watch the new earliest, if any. */
+  private rearmTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    if (!this.draining) this.armTimer();
   }
 
   private deliver(job: Job): void {

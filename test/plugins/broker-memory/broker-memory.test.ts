@@ -170,6 +170,77 @@ describe('broker-memory', () => {
     release();
   });
 
+  describe('a job due in the year 9999, past the longest delay one Node timer can have', () => {
+    const YEAR_9999 = Date.parse('9999-12-31T00:00:00Z');
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    const realSetTimeout = globalThis.setTimeout;
+    /** The delay of every timer armed while a test ran (the broker's and anyone else's). */
+    const timerDelays: number[] = [];
+    beforeEach(() => {
+      warnings.length = 0;
+      timerDelays.length = 0;
+      process.on('warning', onWarning);
+      globalThis.setTimeout = ((handler: () => void, delay?: number) => {
+        timerDelays.push(delay ?? 0);
+        return realSetTimeout(handler, delay);
+      }) as typeof setTimeout;
+    });
+    afterEach(() => {
+      globalThis.setTimeout = realSetTimeout;
+      process.off('warning', onWarning);
+    });
+    const realSleep = (ms: number) => new Promise<void>((resolve) => realSetTimeout(resolve, ms));
+
+    it('waits without a TimeoutOverflowWarning or a short timer, and is dropped when its task is cancelled', async () => {
+      broker = new MemoryBroker();
+      const delivered: string[] = [];
+      await broker.consume(async (d) => void delivered.push(d.taskId), { concurrency: 1 });
+      await broker.enqueue('far-future', { priority: 0, delayMs: YEAR_9999 - Date.now() });
+      await broker.enqueue('now', { priority: 0 });
+      await eventually('the job due now was delivered', () => delivered.length === 1);
+      // A timer loop would arm hundreds of 1 ms timers in this time.
+      await realSleep(100);
+
+      expect(warnings.map((w) => `${w.name}: ${w.message}`)).to.deep.equal([]);
+      expect(timerDelays).to.not.be.empty;
+      for (const delay of timerDelays) expect(delay).to.be.within(60_000, 2 ** 31 - 1);
+      expect(delivered).to.deep.equal(['now']);
+      expect(broker.health().detail).to.equal('1 waiting, 0 running');
+
+      await broker.cancel('far-future');
+      expect(broker.health().detail).to.equal('0 waiting, 0 running');
+    });
+
+    it('leaves a task with notBefore in 9999 queued in a kernel, and lets it be cancelled', async () => {
+      const kernel = await startTestKernel({
+        plugins: [
+          '@opspawn/store-memory',
+          '@opspawn/broker-memory',
+          '@opspawn/memory-buffer',
+          '@opspawn/planner-scripted',
+        ],
+      });
+      try {
+        const tasks = kernel.get(services.taskService);
+        const { task } = await tasks.submit({
+          goal: 'wait for the year 9999',
+          input: { plan: [], final: 'too late' },
+          notBefore: new Date(YEAR_9999).toISOString(),
+        });
+        await realSleep(100);
+        expect((await tasks.get(task.id)).status).to.equal('queued');
+        const report = await kernel.get(services.health).report();
+        expect(report.checks['broker-memory:broker']).to.deep.equal({ state: 'ok', detail: '1 waiting, 0 running' });
+        expect(warnings.map((w) => `${w.name}: ${w.message}`)).to.deep.equal([]);
+
+        expect((await tasks.cancel(task.id)).status).to.equal('cancelled');
+      } finally {
+        await kernel.stop();
+      }
+    });
+  });
+
   it('boots in a kernel and reports waiting and running jobs through the health service', async () => {
     const kernel = await startTestKernel({
       plugins: [
