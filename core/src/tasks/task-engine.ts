@@ -49,6 +49,7 @@ export class TaskEngine implements TaskService {
   private readonly worker: TaskWorker;
   private readonly recovery: TaskRecovery;
   private readonly leases: AttemptLeases;
+  private stopListeningForReconnects?: () => void;
 
   constructor(private readonly deps: TaskEngineDeps) {
     const { store, broker, bus, logger, settings } = deps;
@@ -92,6 +93,14 @@ export class TaskEngine implements TaskService {
    */
   async start(): Promise<void> {
     const { broker, settings, logger } = this.deps;
+    // API processes too: a submit refused while the broker was down is in the store, waiting to be enqueued.
+    this.stopListeningForReconnects = broker.onReconnect?.(() => {
+      this.recovery
+        .afterBrokerReconnect()
+        .catch((error) =>
+          logger.warn({ err: error }, 're-enqueueing after the broker reconnected failed; the recovery sweep retries'),
+        );
+    });
     if (!this.deps.consume) {
       if (broker.recoversOnStart)
         logger.warn(
@@ -110,6 +119,7 @@ export class TaskEngine implements TaskService {
   }
 
   async stop(): Promise<void> {
+    this.stopListeningForReconnects?.();
     await this.recovery.stop();
     await this.deps.broker.drain(this.deps.stopTimeoutMs);
     await this.leases.stop();

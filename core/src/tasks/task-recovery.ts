@@ -105,6 +105,17 @@ export class TaskRecovery {
     this.sweepTimer.unref();
   }
 
+  /**
+   * The broker is connected again after an outage: what was queued meanwhile (a submit whose enqueue was refused)
+   * or lost with the broker's data is enqueued now, not at the next sweep. Enqueueing (task, attempts) twice is
+   * harmless.
+   */
+  async afterBrokerReconnect(): Promise<void> {
+    if (this.stopping) return;
+    const requeued = await this.enqueueQueued(() => true);
+    this.deps.logger.info({ requeued }, `broker reconnected: enqueued ${requeued} queued task(s) again`);
+  }
+
   /** Checks every `leaseMs / 3` for running attempts whose lease ran out, and takes them back. */
   startLeaseWatch(): void {
     if (!this.deps.store.renewLeases) return;

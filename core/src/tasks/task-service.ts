@@ -156,7 +156,11 @@ export class KernelTaskService implements TaskService {
       }
       if (task.status === 'queued') {
         const cancelled = await this.deps.transitions.cancel(id, 'queued', task.attempts, { anyAttempt: true });
-        if (cancelled) return cancelled;
+        if (cancelled) {
+          // A broker may drop its waiting job (one due next year need not stay in memory until then).
+          await this.deps.broker.cancel(id);
+          return cancelled;
+        }
       } else {
         const running = await this.deps.store.requestCancel(id);
         if (running) {
