@@ -29,7 +29,12 @@ function inline(
 /** Records lifecycle steps in order. */
 function journal() {
   const lines: string[] = [];
-  return { lines, add: (l: string) => lines.push(l) };
+  return {
+    lines,
+    add: (l: string): void => {
+      lines.push(l);
+    },
+  };
 }
 
 describe('kernel lifecycle', function () {

@@ -23,7 +23,7 @@ function client(address: string, token?: string) {
     if (token) m.set('authorization', `Bearer ${token}`);
     return m;
   };
-  const call = <T>(method: string, request: object, deadlineMs = 5000): Promise<T> =>
+  const call = <T = never>(method: string, request: object, deadlineMs = 5000): Promise<T> =>
     new Promise((resolve, reject) => {
       c[method](request, md(), { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: T) =>
         err ? reject(err) : resolve(res),
@@ -149,7 +149,7 @@ describe('transport-grpc', function () {
     expect(again.created).to.equal(false);
     const err = await c
       .call('Submit', { goal: 'something else', inputJson: noop, idempotencyKey: 'k-1' })
-      .catch((e) => e);
+      .catch((e: grpc.ServiceError) => e);
     expect(err.code).to.equal(grpc.status.ALREADY_EXISTS);
     expect(err.metadata.get('opspawn-code')).to.deep.equal(['OPSPAWN_IDEMPOTENCY_CONFLICT']);
     c.close();
@@ -157,21 +157,21 @@ describe('transport-grpc', function () {
 
   it('maps refusals to status codes consistently with REST', async () => {
     const c = client(address, 'submit-key');
-    const notFound = await c.call('Get', { id: 'task_00000000000000000000000000' }).catch((e) => e);
+    const notFound = await c.call('Get', { id: 'task_00000000000000000000000000' }).catch((e: grpc.ServiceError) => e);
     expect(notFound.code).to.equal(grpc.status.NOT_FOUND);
-    const invalid = await c.call('Submit', { goal: '' }).catch((e) => e);
+    const invalid = await c.call('Submit', { goal: '' }).catch((e: grpc.ServiceError) => e);
     expect(invalid.code).to.equal(grpc.status.INVALID_ARGUMENT);
-    const badJson = await c.call('Submit', { goal: 'x', inputJson: '{nope' }).catch((e) => e);
+    const badJson = await c.call('Submit', { goal: 'x', inputJson: '{nope' }).catch((e: grpc.ServiceError) => e);
     expect(badJson.code).to.equal(grpc.status.INVALID_ARGUMENT);
     expect(badJson.details).to.contain('input_json');
-    const badCursor = await c.call('List', { cursor: '!!!' }).catch((e) => e);
+    const badCursor = await c.call('List', { cursor: '!!!' }).catch((e: grpc.ServiceError) => e);
     expect(badCursor.code).to.equal(grpc.status.INVALID_ARGUMENT);
     c.close();
   });
 
   it("sends the code and its fix in the standard google.rpc.Status details, with a link to the code's doc", async () => {
     const c = client(address, 'submit-key');
-    const notFound = await c.call('Get', { id: 'task_00000000000000000000000000' }).catch((e) => e);
+    const notFound = await c.call('Get', { id: 'task_00000000000000000000000000' }).catch((e: grpc.ServiceError) => e);
     const status = statusDetails(notFound);
     expect(status.code).to.equal(grpc.status.NOT_FOUND);
     expect(status.errorInfo).to.deep.include({ reason: 'OPSPAWN_TASK_NOT_FOUND', domain: 'opspawn.dev' });
@@ -180,15 +180,17 @@ describe('transport-grpc', function () {
     expect(status.help.links[0].url).to.equal('https://opspawn.dev/docs/reference/errors#opspawn_task_not_found');
     expect(notFound.metadata.get('opspawn-hint')[0]).to.equal(status.errorInfo.metadata.hint);
 
-    const invalid = statusDetails(await c.call('Submit', { goal: '' }).catch((e) => e));
+    const invalid = statusDetails(await c.call('Submit', { goal: '' }).catch((e: grpc.ServiceError) => e));
     expect(invalid.errorInfo.reason).to.equal('OPSPAWN_TASK_INVALID');
     expect(invalid.badRequest.fieldViolations.map((v: any) => v.field)).to.include('goal');
 
     // A refused field named in Cyrillic still travels: the plain trailers are percent-encoded, the details are bytes.
-    const cyrillic = await c.call('Submit', { goal: 'x', labels: { ключ: 'з'.repeat(501) } }).catch((e) => e);
+    const cyrillic = await c
+      .call('Submit', { goal: 'x', labels: { ключ: 'з'.repeat(501) } })
+      .catch((e: grpc.ServiceError) => e);
     expect(cyrillic.code).to.equal(grpc.status.INVALID_ARGUMENT);
     expect(statusDetails(cyrillic).badRequest.fieldViolations[0].field).to.contain('ключ');
-    expect(decodeURIComponent(cyrillic.metadata.get('opspawn-details')[0])).to.contain('ключ');
+    expect(decodeURIComponent(String(cyrillic.metadata.get('opspawn-details')[0]))).to.contain('ключ');
     c.close();
   });
 
@@ -207,20 +209,25 @@ describe('transport-grpc', function () {
   it('refuses calls without a key, with an unknown key, or without the scope', async () => {
     const none = await client(address)
       .call('List', {})
-      .catch((e) => e);
+      .catch((e: grpc.ServiceError) => e);
     expect(none.code).to.equal(grpc.status.UNAUTHENTICATED);
     const wrong = await client(address, 'guess')
       .call('List', {})
-      .catch((e) => e);
+      .catch((e: grpc.ServiceError) => e);
     expect(wrong.code).to.equal(grpc.status.UNAUTHENTICATED);
     const reader = client(address, 'reader-key');
     expect((await reader.call<any>('List', {})).tasks).to.be.an('array');
-    const denied = await reader.call('Submit', { goal: 'not allowed', inputJson: noop }).catch((e) => e);
+    const denied = await reader
+      .call('Submit', { goal: 'not allowed', inputJson: noop })
+      .catch((e: grpc.ServiceError) => e);
     expect(denied.code).to.equal(grpc.status.PERMISSION_DENIED);
     const watchDenied = await client(address)
       .watch({ id: 'task_00000000000000000000000000' })
-      .catch((e) => e);
-    expect(watchDenied.code).to.equal(grpc.status.UNAUTHENTICATED);
+      .then(
+        () => undefined,
+        (e: grpc.ServiceError) => e,
+      );
+    expect(watchDenied?.code).to.equal(grpc.status.UNAUTHENTICATED);
   });
 
   it('answers grpc.health.v1 Check without a key', async () => {
