@@ -18,11 +18,15 @@ describe('tools-quickjs: hostile tools', function () {
       stackSizeBytes: 256 * 1024,
       maxOutputBytes: 64 * 1024,
       // echo gets a generous limit: on a loaded machine a fresh worker can take longer than 300 ms to start, and
-      // these tests are about hostile tools being stopped, not about how fast echo answers.
+      // these tests are about hostile tools being stopped, not about how fast echo answers. The bombs get one too:
+      // they must be stopped by the memory and stack limits, which a loaded machine reaches after 300 ms.
       tools: {
         waits_forever: { timeoutMs: 20_000 },
         native_stall: { memoryLimitBytes: 32 * MiB },
         echo: { timeoutMs: 10_000 },
+        memory_bomb: { timeoutMs: 10_000 },
+        string_bomb: { timeoutMs: 10_000 },
+        deep_recursion: { timeoutMs: 10_000 },
       },
     });
     await provider.start();

@@ -27,6 +27,8 @@ export interface ListBrokerOptions {
   redeliveryDelayMs: number;
 }
 
+const MAX_TIMER_MS = 2_147_483_647;
+
 interface Job {
   taskId: string;
   priority: number;
@@ -91,7 +93,8 @@ export class ListBroker implements Broker {
       this.deliver(best, this.handler);
     }
     const next = Math.min(...this.jobs.map((j) => j.readyAt));
-    if (Number.isFinite(next)) this.timer = setTimeout(() => this.deliverReady(), Math.max(0, next - now));
+    // Node's timers hold at most 2^31-1 ms (24.8 days): a job due later is waited for in steps of that size.
+    if (Number.isFinite(next)) this.timer = setTimeout(() => this.deliverReady(), Math.min(MAX_TIMER_MS, Math.max(0, next - now)));
   }
 
   private deliver(job: Job, handler: DeliveryHandler): void {
