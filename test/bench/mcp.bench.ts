@@ -8,20 +8,10 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { McpProxyToolProvider } from '@opspawn/mcp-proxy';
 import { REPO } from '../helpers/deployment.js';
 import { fmt, summarize } from './stats.js';
+import { silentLogger as silent } from '../helpers/silent-logger.js';
 
 const EVERYTHING = join(REPO, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const CALLS = 2000;
-const silent = {
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  fatal() {},
-  child() {
-    return silent;
-  },
-};
 
 export default async function bench(): Promise<void> {
   const raw = new Client({ name: 'bench', version: '1.0.0' });

@@ -1,11 +1,8 @@
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import type { TaskEvent } from '@opspawn/plugin-sdk';
-import { Cluster, HostProcess, deleteRedisKeys } from '../helpers/cluster.js';
-import { POSTGRES_URL, REDIS_URL, requireService } from '../helpers/services.js';
-
-const FIXTURE = fileURLToPath(new URL('./fixtures/doomed-worker.ts', import.meta.url));
+import { Cluster, deleteRedisKeys } from '../helpers/cluster.js';
+import { startDoomedWorker } from '../helpers/doomed-worker.js';
+import { requireService } from '../helpers/services.js';
 
 describe('an attempt whose worker died where the broker cannot see it', function () {
   this.timeout(120_000);
@@ -26,16 +23,7 @@ describe('an attempt whose worker died where the broker cannot see it', function
       timeoutMs: 86_400_000,
       labels: { run: 'lease-recovery' },
     });
-    const worker = () => {
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', FIXTURE, POSTGRES_URL, cluster.schema, REDIS_URL, cluster.queue, '3', '3000'],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      const host = new HostProcess(`worker ${child.pid}`, child);
-      cluster.processes.push(host);
-      return host;
-    };
+    const worker = () => startDoomedWorker(cluster, { maxStalls: 3, leaseMs: 3000 });
 
     const first = worker();
     await first.waitFor(new RegExp(`running ${task.id}`), 60_000);

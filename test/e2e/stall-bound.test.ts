@@ -1,11 +1,8 @@
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { ErrorCodes, type TaskEvent } from '@opspawn/plugin-sdk';
-import { Cluster, HostProcess } from '../helpers/cluster.js';
-import { POSTGRES_URL, REDIS_URL, requireService } from '../helpers/services.js';
-
-const FIXTURE = fileURLToPath(new URL('./fixtures/doomed-worker.ts', import.meta.url));
+import { Cluster } from '../helpers/cluster.js';
+import { startDoomedWorker } from '../helpers/doomed-worker.js';
+import { requireService } from '../helpers/services.js';
 
 describe('a task that kills every worker it runs on', function () {
   this.timeout(120_000);
@@ -25,16 +22,7 @@ describe('a task that kills every worker it runs on', function () {
       input: { plan: [{ tool: 'doom__hang' }] },
       labels: { run: 'stall-bound' },
     });
-    const doomedWorker = () => {
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', FIXTURE, POSTGRES_URL, cluster.schema, REDIS_URL, cluster.queue, '1'],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      const host = new HostProcess(`doomed worker ${child.pid}`, child);
-      cluster.processes.push(host);
-      return host;
-    };
+    const doomedWorker = () => startDoomedWorker(cluster, { maxStalls: 1 });
 
     // Two workers die while running it: the second death is its second stall, one more than maxStalls (1).
     for (let death = 1; death <= 2; death++) {

@@ -149,20 +149,12 @@ export class TaskRecovery {
    * that was only slow finds its attempt taken over, and its late result is refused by the compare-and-set.
    */
   async takeBackExpiredLeases(now = Date.now()): Promise<number> {
-    const { store, transitions, settings, logger } = this.deps;
+    const { store, logger } = this.deps;
     let taken = 0;
     for (const task of await store.findByStatus(['running'], RECOVERY_PAGE)) {
       if (!task.leaseExpiresAt || Date.parse(task.leaseExpiresAt) >= now) continue;
-      const exhausted = task.attempts >= task.maxAttempts + settings.maxStalls;
-      const error = stalledError(
-        `the lease of attempt ${task.attempts} ran out: its worker stopped renewing it${exhausted ? ', and the task has no attempts left' : ''}`,
-      );
-      const moved = exhausted
-        ? await transitions.fail(task.id, task.attempts, error)
-        : await transitions.stall(task.id, task.attempts, error);
-      if (!moved) continue;
-      taken++;
-      if (!exhausted) await enqueueTask(this.deps.broker, moved);
+      if (await this.takeBack(task, `the lease of attempt ${task.attempts} ran out: its worker stopped renewing it`))
+        taken++;
     }
     if (taken > 0) logger.warn({ taken }, `took back ${taken} attempt(s) whose worker stopped renewing their lease`);
     return taken;
@@ -175,22 +167,14 @@ export class TaskRecovery {
    * is harmless, and every change is a compare-and-set, so many workers may sweep at once.
    */
   async sweep(): Promise<{ requeued: number; stalled: number }> {
-    const { store, transitions, settings, logger } = this.deps;
+    const { store, settings, logger } = this.deps;
     const now = Date.now();
     let stalled = 0;
     for (const task of await store.findByStatus(['running'], RECOVERY_PAGE)) {
       const startedAt = task.startedAt ? Date.parse(task.startedAt) : Date.parse(task.updatedAt);
       if (startedAt + task.timeoutMs + settings.reconcileIntervalMs > now) continue;
-      const exhausted = task.attempts >= task.maxAttempts + settings.maxStalls;
-      const error = stalledError(
-        `attempt ${task.attempts} outlived its deadline with no worker answering${exhausted ? ', and the task has no attempts left' : ''}`,
-      );
-      const moved = exhausted
-        ? await transitions.fail(task.id, task.attempts, error)
-        : await transitions.stall(task.id, task.attempts, error);
-      if (!moved) continue;
-      stalled++;
-      if (!exhausted) await enqueueTask(this.deps.broker, moved);
+      if (await this.takeBack(task, `attempt ${task.attempts} outlived its deadline with no worker answering`))
+        stalled++;
     }
     const quietSince = now - settings.reconcileIntervalMs;
     const requeued = await this.enqueueQueued((task) => Date.parse(task.updatedAt) <= quietSince);
@@ -201,6 +185,21 @@ export class TaskRecovery {
       );
     logger.debug({ requeued, stalled }, 'recovery sweep done');
     return { requeued, stalled };
+  }
+
+  /**
+   * Ends a running attempt nobody answers for (`why`): the task goes back to the queue, or fails once it has used
+   * its attempts and stalls. Returns whether this process made the move (another may have got there first).
+   */
+  private async takeBack(task: Task, why: string): Promise<boolean> {
+    const { transitions, settings } = this.deps;
+    const exhausted = task.attempts >= task.maxAttempts + settings.maxStalls;
+    const error = stalledError(exhausted ? `${why}, and the task has no attempts left` : why);
+    const moved = exhausted
+      ? await transitions.fail(task.id, task.attempts, error)
+      : await transitions.stall(task.id, task.attempts, error);
+    if (moved && !exhausted) await enqueueTask(this.deps.broker, moved);
+    return moved !== undefined;
   }
 
   /**

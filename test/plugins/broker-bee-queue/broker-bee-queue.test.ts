@@ -3,19 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import redis from 'redis';
 import { BeeQueueBroker, BEE_QUEUE_BROKER_DEFAULTS, type BeeQueueBrokerOptions } from '@opspawn/broker-bee-queue';
-import { ErrorCodes, newTaskId, type Delivery, type Logger, type TaskEvent } from '@opspawn/plugin-sdk';
+import { ErrorCodes, newTaskId, type Delivery, type TaskEvent } from '@opspawn/plugin-sdk';
 import { brokerContract } from '@opspawn/plugin-sdk/testing';
 import { REDIS_URL, requireService } from '../../helpers/services.js';
+import { silentLogger as silent } from '../../helpers/silent-logger.js';
 
-const silent = {
-  info() {},
-  warn() {},
-  error() {},
-  debug() {},
-  trace() {},
-  fatal() {},
-  child: () => silent,
-} as unknown as Logger;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let queues = 0;
 const queueName = () => `test-${process.pid}-${++queues}`;

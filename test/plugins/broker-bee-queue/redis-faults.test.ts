@@ -3,19 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import redis from 'redis';
 import { BeeQueueBroker, BEE_QUEUE_BROKER_DEFAULTS, type BeeQueueBrokerOptions } from '@opspawn/broker-bee-queue';
-import { ErrorCodes, type Logger, type OpspawnError } from '@opspawn/plugin-sdk';
+import { ErrorCodes, type OpspawnError } from '@opspawn/plugin-sdk';
 import { HostProcess } from '../../helpers/cluster.js';
 import { PrivateRedis } from '../../helpers/private-redis.js';
+import { silentLogger as silent } from '../../helpers/silent-logger.js';
 
-const silent = {
-  info() {},
-  warn() {},
-  error() {},
-  debug() {},
-  trace() {},
-  fatal() {},
-  child: () => silent,
-} as unknown as Logger;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function eventually(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {

@@ -12,21 +12,11 @@ import { services, type ToolCallContext } from '@opspawn/plugin-sdk';
 import { startTestKernel } from '@opspawn/testing';
 import { McpProxyToolProvider, type McpProxyOptions } from '@opspawn/mcp-proxy';
 import { REPO } from '../../helpers/deployment.js';
+import { silentLogger as silent } from '../../helpers/silent-logger.js';
 
 const EVERYTHING = join(REPO, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const FILESYSTEM = join(REPO, 'node_modules/@modelcontextprotocol/server-filesystem/dist/index.js');
 const MOODY = fileURLToPath(new URL('./fixtures/moody-server.mjs', import.meta.url));
-const silent = {
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  fatal() {},
-  child() {
-    return silent;
-  },
-};
 
 const ctx = (ms = 5000, signal = new AbortController().signal): ToolCallContext => ({
   signal,
