@@ -1,6 +1,7 @@
-// The SDK's public surface, one API report per subpath export (`.` included), made by API Extractor from the built
-// declarations. `node api-report.mjs` fails when a report differs from the build; `--update` rewrites the reports.
-// The subpaths come from package.json `exports`, so a new subpath gets its report on the next `npm run api:update`.
+// The SDK's public surface, one API report per subpath export (`.` included), made by API Extractor from the SDK's
+// declarations. `node api-report.mjs` fails when a report differs; `--update` rewrites the reports. The subpaths come
+// from package.json `exports`, so a new subpath gets its report on the next `npm run api:update`.
+import { execFileSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,13 +18,29 @@ const reportName = (subpath) =>
   subpath === '.' ? 'plugin-sdk' : `plugin-sdk-${subpath.slice(2).replaceAll('/', '-')}`;
 
 const entries = Object.entries(pkg.exports).filter(([, target]) => typeof target === 'object' && target.types);
+
+// The declarations are emitted afresh, not read from dist/: an incremental build checks files in another order and
+// then prints the members of derived types (zod's pick/omit) in another order, which would make the reports differ
+// between a developer's tree and a clean checkout for no change at all.
+const declarationsDir = join(packageDir, 'dist', 'api-declarations');
+rmSync(declarationsDir, { recursive: true, force: true });
+execFileSync(
+  process.execPath,
+  [
+    fileURLToPath(import.meta.resolve('typescript/bin/tsc')),
+    ...['-p', join(packageDir, 'tsconfig.json'), '--outDir', declarationsDir, '--emitDeclarationOnly'],
+    ...['--composite', 'false', '--incremental', 'false', '--declarationMap', 'false', '--tsBuildInfoFile', 'null'],
+  ],
+  { stdio: 'inherit' },
+);
+const declarations = (types) => join(declarationsDir, types.replace(/^\.\/dist\//, ''));
 const problems = [];
 for (const [subpath, target] of entries) {
   const name = reportName(subpath);
   const config = ExtractorConfig.prepare({
     configObject: {
       projectFolder: packageDir,
-      mainEntryPointFilePath: join(packageDir, target.types),
+      mainEntryPointFilePath: declarations(target.types),
       compiler: { tsconfigFilePath: join(packageDir, 'tsconfig.json') },
       apiReport: {
         enabled: true,
