@@ -4,6 +4,7 @@ import {
   isTaskId,
   OpspawnError,
   TASK_STATUSES,
+  type AgentInfo,
   type SubmitTaskRequest,
   type Task,
   type TaskEvent,
@@ -133,4 +134,17 @@ export function submitFromProto(m: SubmitMessage, metadataKey: string | undefine
   const key = m.idempotencyKey || metadataKey;
   if (key) request.idempotencyKey = key;
   return request;
+}
+
+/** An agent as an `Agent` message; unset limits stay unset (proto3 `optional`). */
+export function agentToProto(agent: AgentInfo): Record<string, unknown> {
+  return {
+    id: agent.id,
+    description: agent.description ?? '',
+    planner: agent.planner,
+    memory: agent.memory,
+    tools: agent.tools,
+    limits: { ...agent.limits },
+    labels: agent.labels,
+  };
 }
