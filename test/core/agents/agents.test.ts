@@ -10,6 +10,8 @@ import {
   type TaskEvent,
   type TaskService,
 } from '@opspawn/plugin-sdk';
+import { PassThrough } from 'node:stream';
+import { bootKernel, createLogger } from '@opspawn/core';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
 
@@ -208,6 +210,27 @@ describe('agents in the config', function () {
     expect(messages[0]).to.match(/^OPSPAWN_AGENT_INVALID agents\.bad\.planner: .*'planner-nope'.*planner-scripted/);
     expect(messages[1]).to.match(/^OPSPAWN_AGENT_INVALID agents\.bad\.memory: .*'memory-nope'/);
     expect(messages[2]).to.match(/^OPSPAWN_AGENT_INVALID defaultAgent: .*'ghost'.*bad/);
+  });
+
+  it('warns at boot, once the tool providers run, of each tool pattern that matches no tool, by its path', async () => {
+    const out = new PassThrough();
+    let logged = '';
+    out.on('data', (b: Buffer) => (logged += b));
+    const { kernel } = await bootKernel({
+      config: {
+        plugins: [...EMBEDDED_MEMORY_PLUGINS, { use: tools }],
+        agents: { reader: { tools: ['t__count', 'mcp__github__*', 't__s*'] } },
+      },
+      logger: createLogger({ level: 'warn', format: 'json', destination: out }),
+    });
+    await kernel.stop();
+    const warnings = logged
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.agent === 'reader');
+    expect(warnings.map((w) => w.path)).to.deep.equal(['agents.reader.tools[1]']);
+    expect(warnings[0].msg).to.contain("'mcp__github__*' matches no tool").and.contain('t__count');
   });
 
   it('refuses a tool pattern that is not a name or glob, with its path', async () => {
