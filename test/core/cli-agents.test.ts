@@ -97,6 +97,12 @@ describe('opspawn agents (the CLI)', function () {
     expect(r.stderr).to.match(/OPSPAWN_AGENT_NOT_FOUND: no agent 'nobody'.*calculator, stray/);
   });
 
+  it('names the agents in the config check summary', async () => {
+    const r = await d.run(['config', 'check', '--json']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(JSON.parse(r.stdout)).to.deep.include({ agents: ['calculator', 'stray'], defaultAgent: null });
+  });
+
   it('reports a tool pattern that is not a name or glob at config check, with its path (exit 3)', async () => {
     const r = await d.run(['--config', 'bad.config.ts', 'config', 'check']);
     expect(r.code).to.equal(3);
