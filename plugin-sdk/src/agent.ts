@@ -22,7 +22,7 @@ export interface AgentDefinition {
   memory?: string;
   /**
    * The tools this agent may see and call: namespaced names and globs (`*` matches any characters), e.g.
-   * `js__calculate`, `mcp__github__*`. Left out or empty, the agent has no tools; `['*']` gives it every tool.
+   * `js__calculate`, `mcp__github_*`. Left out or empty, the agent has no tools; `['*']` gives it every tool.
    */
   tools?: string[];
   limits?: AgentLimits;

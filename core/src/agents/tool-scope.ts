@@ -1,6 +1,6 @@
 /**
  * An agent's tool scope: namespaced tool names and globs where `*` matches any characters (`js__calculate`,
- * `mcp__github__*`, `*`). Tool names are letters, digits, `_` and `-`, so `*` is the only special character and a
+ * `mcp__github_*`, `*`). Tool names are letters, digits, `_` and `-`, so `*` is the only special character and a
  * pattern compiles to an anchored regular expression with everything else escaped.
  */
 export class ToolScope {
