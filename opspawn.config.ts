@@ -27,5 +27,26 @@ export default defineConfig({
   ],
   // Several planners can be enabled; this one is used when a task names none.
   planner: 'planner-scripted',
+  // Agents: a planner with its options, a tool scope and limits under a name; tasks choose one with `agent`.
+  // These two run offline (the scripted planner reads its plan from the task). With no defaultAgent, a task
+  // naming no agent runs unscoped, with every tool. See docs/how-to/define-agents.md.
+  agents: {
+    calculator: {
+      description: 'Evaluates arithmetic with the sandboxed calculate tool',
+      planner: 'planner-scripted',
+      instructions: 'You are a careful calculator. Task: {{ goal }}',
+      tools: ['js__calculate'],
+      limits: { maxSteps: 5, timeoutMs: 30_000 },
+      labels: { sample: 'true' },
+    },
+    writer: {
+      description: 'Counts the words and sentences of a text',
+      planner: 'planner-scripted',
+      instructions: 'You measure texts. Task: {{ goal }}',
+      tools: ['js__text_*'],
+      limits: { maxSteps: 5, timeoutMs: 30_000 },
+      labels: { sample: 'true' },
+    },
+  },
   log: { level: 'info' },
 });

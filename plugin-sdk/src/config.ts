@@ -1,3 +1,4 @@
+import type { AgentDefinition } from './agent.js';
 import type { PluginManifest } from './manifest.js';
 import type { OpspawnPlugin } from './plugin.js';
 
@@ -104,6 +105,10 @@ export interface OpspawnConfig {
   planner?: string;
   /** Id of the default memory plugin; needed when several are enabled. */
   memory?: string;
+  /** Agents by id (lowercase letters, digits, `-`, `_`). */
+  agents?: Record<string, AgentDefinition>;
+  /** The agent a task runs when it names none; without it such a task runs unscoped, with every tool. */
+  defaultAgent?: string;
   log?: { level?: LogLevel; pretty?: boolean };
   kernel?: { startTimeoutMs?: number; stopTimeoutMs?: number };
   tasks?: TaskEngineConfig;

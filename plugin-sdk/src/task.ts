@@ -40,6 +40,12 @@ export const taskSchema = z.object({
   input: z.unknown().describe('Free-form JSON handed to the planner (a scripted planner reads its plan here)'),
   planner: z.string().min(1).max(100).describe('Name of the planner (its plugin id) that drives this task'),
   memory: z.string().min(1).max(100).describe("Name of the memory (its plugin id) that keeps the session's messages"),
+  agent: z
+    .string()
+    .min(1)
+    .max(100)
+    .optional()
+    .describe("Id of the agent the task runs (its planner, tools and limits come from the config's agents)"),
   sessionId: z
     .string()
     .min(1)
@@ -86,6 +92,7 @@ export const submitTaskRequestSchema = taskSchema
     input: true,
     planner: true,
     memory: true,
+    agent: true,
     sessionId: true,
     labels: true,
     priority: true,
@@ -99,6 +106,7 @@ export const submitTaskRequestSchema = taskSchema
     input: true,
     planner: true,
     memory: true,
+    agent: true,
     sessionId: true,
     labels: true,
     priority: true,

@@ -6,6 +6,7 @@ import type { ToolProvider } from './extension-points/tool-provider.js';
 import type { Transport } from './extension-points/transport.js';
 import type { Logger } from './logger.js';
 import type { PluginKind } from './manifest.js';
+import type { AgentRegistry } from './services/agent-registry.js';
 import type { EventBus } from './services/event-bus.js';
 import type { Health } from './services/health.js';
 import type { PluginRegistry } from './services/plugin-registry.js';
@@ -57,6 +58,7 @@ export const services = {
   eventBus: createToken<EventBus>('opspawn.event-bus'),
   health: createToken<Health>('opspawn.health'),
   plugins: createToken<PluginRegistry>('opspawn.plugins'),
+  agents: createToken<AgentRegistry>('opspawn.agents'),
 } as const;
 
 /** A typed view of `services.pluginConfig` for a plugin's own options type. */

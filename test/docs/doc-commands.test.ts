@@ -13,7 +13,16 @@ import { reachable } from '../helpers/services.js';
  */
 const PAGES: Array<{ page: string; expect: RegExp[] }> = [
   { page: 'README.md', expect: [/• succeeded/, /Usage: opspawn/] },
-  { page: 'docs/tutorials/getting-started.md', expect: [/= \{"area":13\.5/, /OPSPAWN_TOOL_NOT_FOUND/, /^exit 10$/m] },
+  {
+    page: 'docs/tutorials/getting-started.md',
+    expect: [
+      /= \{"area":13\.5/,
+      /OPSPAWN_TOOL_NOT_FOUND/,
+      /^exit 10$/m,
+      /calculator\s+planner-scripted/,
+      /✗ js__text_stats OPSPAWN_TOOL_OUT_OF_SCOPE/,
+    ],
+  },
   { page: 'docs/how-to/call-the-api.md', expect: [/^id: 5$/m, /"value":42/, /OPSPAWN_TASK_NOT_CANCELLABLE/] },
 ];
 

@@ -55,6 +55,7 @@ function everyField(): Required<Task> {
     input: { plan: [{ tool: 'walk__input', arguments: { n: 1 } }], list: [1, 'two', null] },
     planner: 'planner-walk',
     memory: 'memory-walk',
+    agent: 'agent-walk',
     sessionId: `session-${id}`,
     status: 'running',
     output: { answer: 42, words: ['forty', 'two'] },
@@ -197,7 +198,10 @@ describe('the task shape, field by field', () => {
     };
     let task: Task;
     before(async () => {
-      kernel = await startTestKernel({ plugins: EMBEDDED_MEMORY_PLUGINS });
+      kernel = await startTestKernel({
+        plugins: EMBEDDED_MEMORY_PLUGINS,
+        agents: { 'agent-walk': { planner: 'planner-scripted', memory: 'memory-buffer' } },
+      });
       task = (await kernel.get(services.taskService).submit(request)).task;
     });
     after(() => kernel?.stop());

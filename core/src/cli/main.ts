@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { KERNEL_API_VERSION } from '@opspawn/plugin-sdk';
 import { CORE_VERSION } from '../version.js';
+import { registerAgentCommands } from './commands/agents.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerPluginCommands } from './commands/plugins.js';
 import { registerRunCommand } from './commands/run.js';
@@ -30,6 +31,7 @@ const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 registerStartCommand(program, globals);
 registerPluginCommands(program, globals);
 registerConfigCommands(program, globals);
+registerAgentCommands(program, globals);
 registerRunCommand(program, globals);
 registerTaskCommands(program);
 program.addHelpText(

@@ -33,6 +33,12 @@ export const configSchema = {
     broker: { type: 'string' },
     planner: { type: 'string' },
     memory: { type: 'string' },
+    agents: {
+      type: 'object',
+      propertyNames: { pattern: '^[a-z][a-z0-9_-]{0,62}$' },
+      additionalProperties: { $ref: '#/$defs/agent' },
+    },
+    defaultAgent: { type: 'string', minLength: 1 },
     log: {
       type: 'object',
       additionalProperties: false,
@@ -80,6 +86,33 @@ export const configSchema = {
     },
   },
   $defs: {
+    agent: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        description: { type: 'string', maxLength: 1000 },
+        planner: { type: 'string', minLength: 1 },
+        options: { type: 'object' },
+        instructions: { type: 'string', maxLength: 100_000 },
+        memory: { type: 'string', minLength: 1 },
+        tools: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9_*-]+$' } },
+        limits: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            maxSteps: { type: 'integer', minimum: 1, maximum: 10_000 },
+            timeoutMs: { type: 'integer', minimum: 1, maximum: 86_400_000 },
+            maxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
+          },
+        },
+        labels: {
+          type: 'object',
+          maxProperties: 50,
+          propertyNames: { minLength: 1, maxLength: 100 },
+          additionalProperties: { type: 'string', maxLength: 500 },
+        },
+      },
+    },
     retentionLimits: {
       type: 'object',
       additionalProperties: false,

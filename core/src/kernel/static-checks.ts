@@ -9,6 +9,7 @@ import {
   SINGLE_KINDS,
   type PluginKind,
 } from '@opspawn/plugin-sdk';
+import { checkAgents } from '../agents/agent-checks.js';
 import { createAjv, describeAjvError } from '../config/ajv.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import { DependencyGraph } from './dependency-graph.js';
@@ -130,6 +131,15 @@ export function checkPlugins(loaded: LoadedConfig): StaticPlan {
 
   const { chosen, inactive } = chooseProviders(loaded, sources, problems);
   const options = validateOptions(sources, problems);
+  const providersOf = (kind: PluginKind) =>
+    sources.filter((s) => s.manifest.kinds.includes(kind)).map((s) => s.manifest.id);
+  problems.push(
+    ...checkAgents(loaded.config.agents, loaded.config.defaultAgent, {
+      planners: providersOf('planner'),
+      memories: providersOf('memory'),
+      chosen,
+    }),
+  );
   return { sources, disabled, options, chosen, inactive, problems };
 }
 

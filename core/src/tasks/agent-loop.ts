@@ -5,6 +5,7 @@ import {
   isOpspawnError,
   type ChatMessage,
   type Memory,
+  type PlanAgent,
   type PlanDecision,
   type Planner,
   type StepRecord,
@@ -18,6 +19,8 @@ export interface AgentLoopDeps {
   memory: Memory;
   tools: ToolRegistry;
   events: TaskEvents;
+  /** The agent the task runs, handed to the planner; `tools` is then already its scoped view. */
+  agent?: PlanAgent;
 }
 
 /**
@@ -31,7 +34,7 @@ export async function runAgentLoop(
   signal: AbortSignal,
   deps: AgentLoopDeps,
 ): Promise<unknown> {
-  const { planner, memory, tools, events } = deps;
+  const { planner, memory, tools, events, agent } = deps;
   const toolSpecs = (await tools.list()).map(({ provider: _p, ...spec }) => spec);
   if (attempt === 1) await memory.append(task.sessionId, [{ role: 'user', content: task.goal }]);
   const history: StepRecord[] = [];
@@ -40,7 +43,15 @@ export async function runAgentLoop(
     const messages = await memory.load(task.sessionId);
     let decision: PlanDecision;
     try {
-      decision = await planner.plan({ task, messages, tools: toolSpecs, step, history, signal });
+      decision = await planner.plan({
+        task,
+        ...(agent ? { agent } : {}),
+        messages,
+        tools: toolSpecs,
+        step,
+        history,
+        signal,
+      });
     } catch (error) {
       signal.throwIfAborted();
       throw isOpspawnError(error)

@@ -1,4 +1,5 @@
 import { extensionPoints, services } from '@opspawn/plugin-sdk';
+import { ConfigAgentRegistry } from '../agents/agent-registry.js';
 import { LocalEventBus } from '../kernel/event-bus.js';
 import type { KernelService } from '../kernel/kernel-service.js';
 import { KernelToolRegistry } from '../tools/kernel-tool-registry.js';
@@ -20,12 +21,45 @@ export const toolRegistryService: KernelService<
   dispose: (registry) => registry.close(),
 };
 
+/**
+ * `kernel:agents`: the config's agents. It starts after the tool providers, so it can say which tool patterns match
+ * no tool (a warning, not a failure: tools come and go, e.g. an MCP server still connecting).
+ */
+export const agentRegistryService: KernelService<ConfigAgentRegistry, { tools: typeof services.toolRegistry }> = {
+  id: 'kernel:agents',
+  token: services.agents as never,
+  deps: { tools: services.toolRegistry },
+  isAvailable: () => true,
+  unavailableHint: '',
+  async create({ tools }, { config, plan, logger }) {
+    const registry = new ConfigAgentRegistry(
+      config.agents,
+      { planner: plan.chosen.planner, memory: plan.chosen.memory },
+      config.defaultAgent,
+    );
+    if (!registry.declared) return registry;
+    const names = (await tools.list()).map((t) => t.name);
+    for (const agent of registry.list()) {
+      const { scope } = registry.resolve(agent.id);
+      for (const index of scope.unmatched(names)) {
+        const path = `agents.${agent.id}.tools[${index}]`;
+        logger.warn(
+          { agent: agent.id, path, pattern: agent.tools[index] },
+          `${path}: '${agent.tools[index]}' matches no tool of this deployment (tools: ${names.join(', ') || 'none'})`,
+        );
+      }
+    }
+    return registry;
+  },
+};
+
 const taskDeps = {
   store: extensionPoints.store,
   broker: extensionPoints.broker,
   planners: extensionPoints.planner,
   memories: extensionPoints.memory,
   tools: services.toolRegistry,
+  agents: services.agents,
   bus: services.eventBus,
 };
 
@@ -40,6 +74,7 @@ export const taskEngineService: KernelService<TaskEngine, typeof taskDeps> = {
     if (deps.broker.events && deps.bus instanceof LocalEventBus) deps.bus.relayThrough(deps.broker.events);
     const engine = new TaskEngine({
       ...deps,
+      agents: deps.agents as ConfigAgentRegistry,
       logger,
       settings: taskSettings(config.tasks),
       defaultPlanner: plan.chosen.planner,
@@ -53,7 +88,7 @@ export const taskEngineService: KernelService<TaskEngine, typeof taskDeps> = {
   dispose: (engine) => engine.stop(),
 };
 
-/** The services the kernel provides on top of plugins: the tool registry, the task engine, retention. */
+/** The services the kernel provides on top of plugins: the tool registry, the agents, the task engine, retention. */
 export function defaultKernelServices(): KernelService<any, any>[] {
-  return [toolRegistryService, taskEngineService, retentionService];
+  return [toolRegistryService, agentRegistryService, taskEngineService, retentionService];
 }

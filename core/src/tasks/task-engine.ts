@@ -16,6 +16,7 @@ import type {
   ToolRegistry,
   WatchOptions,
 } from '@opspawn/plugin-sdk';
+import type { ConfigAgentRegistry } from '../agents/agent-registry.js';
 import { TaskEvents } from './task-events.js';
 import { AttemptLeases } from './attempt-leases.js';
 import { TaskRecovery } from './task-recovery.js';
@@ -29,6 +30,7 @@ export interface TaskEngineDeps {
   planners: Provided<Planner>[];
   memories: Provided<Memory>[];
   tools: ToolRegistry;
+  agents: ConfigAgentRegistry;
   bus: EventBus;
   logger: Logger;
   settings: Required<TaskEngineConfig>;
@@ -67,6 +69,7 @@ export class TaskEngine implements TaskService {
       memories,
       defaultPlanner: deps.defaultPlanner,
       defaultMemory: deps.defaultMemory,
+      agents: deps.agents,
       settings,
       logger,
     });
@@ -82,6 +85,7 @@ export class TaskEngine implements TaskService {
       planners,
       memories,
       tools: deps.tools,
+      agents: deps.agents,
       settings,
       logger,
     });

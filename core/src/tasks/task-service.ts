@@ -19,6 +19,8 @@ import {
   type TaskStore,
   type WatchOptions,
 } from '@opspawn/plugin-sdk';
+import { renderInstructions } from '../agents/agent-instructions.js';
+import type { ConfigAgentRegistry, ResolvedAgent } from '../agents/agent-registry.js';
 import { enqueueTask } from './enqueue-task.js';
 import { checkSubmitRequest, requestHash } from './submit-validation.js';
 import { type TaskEvents, isFinalEvent } from './task-events.js';
@@ -36,6 +38,7 @@ export interface KernelTaskServiceDeps {
   memories: ReadonlyMap<string, Memory>;
   defaultPlanner?: string;
   defaultMemory?: string;
+  agents: ConfigAgentRegistry;
   settings: Required<TaskEngineConfig>;
   logger: Logger;
 }
@@ -54,8 +57,9 @@ export class KernelTaskService implements TaskService {
   async submit(request: SubmitTaskRequest): Promise<{ task: Task; created: boolean }> {
     checkSubmitRequest(request);
     const { settings, planners, memories } = this.deps;
-    const planner = request.planner ?? this.deps.defaultPlanner;
-    const memory = request.memory ?? this.deps.defaultMemory;
+    const agent = this.agentFor(request);
+    const planner = request.planner ?? agent?.planner ?? this.deps.defaultPlanner;
+    const memory = request.memory ?? agent?.memory ?? this.deps.defaultMemory;
     if (!planner || !planners.has(planner)) {
       throw new OpspawnError(
         ErrorCodes.PLANNER_UNKNOWN,
@@ -77,6 +81,9 @@ export class KernelTaskService implements TaskService {
       );
     }
     planners.get(planner)!.validateInput?.(request.input ?? null);
+    if (agent?.instructions !== undefined)
+      renderInstructions(agent.instructions, agent.id, { goal: request.goal, input: request.input ?? null });
+    const limits = agent?.limits ?? {};
     const now = new Date().toISOString();
     const id = newTaskId();
     // Only an idempotency key needs the request's hash (to tell a replay from a conflicting reuse).
@@ -87,12 +94,13 @@ export class KernelTaskService implements TaskService {
       input: request.input ?? null,
       planner,
       memory,
+      ...(agent ? { agent: agent.id } : {}),
       sessionId: request.sessionId ?? id,
       status: 'queued',
       attempts: 0,
-      maxAttempts: request.maxAttempts ?? settings.defaultMaxAttempts,
-      timeoutMs: request.timeoutMs ?? settings.defaultTimeoutMs,
-      maxSteps: request.maxSteps ?? settings.defaultMaxSteps,
+      maxAttempts: request.maxAttempts ?? limits.maxAttempts ?? settings.defaultMaxAttempts,
+      timeoutMs: request.timeoutMs ?? limits.timeoutMs ?? settings.defaultTimeoutMs,
+      maxSteps: request.maxSteps ?? limits.maxSteps ?? settings.defaultMaxSteps,
       priority: request.priority ?? 0,
       labels: request.labels ?? {},
       cancelRequested: false,
@@ -125,6 +133,32 @@ export class KernelTaskService implements TaskService {
       );
     }
     return result;
+  }
+
+  /**
+   * The agent a submission runs: the one it names, else the deployment's `defaultAgent`, else none (the task sees
+   * every tool, as before agents existed). An agent decides the planner and memory: a request naming others is
+   * refused rather than run with options meant for another planner.
+   */
+  private agentFor(request: SubmitTaskRequest): ResolvedAgent | undefined {
+    const { agents } = this.deps;
+    const id = request.agent ?? (agents.declared ? agents.defaultAgent : undefined);
+    if (id === undefined) return undefined;
+    const agent = agents.resolve(id);
+    for (const field of ['planner', 'memory'] as const) {
+      const asked = request[field];
+      if (asked !== undefined && asked !== agent[field]) {
+        throw new OpspawnError(
+          ErrorCodes.TASK_INVALID,
+          `the task runs agent '${agent.id}', whose ${field} is '${agent[field]}', but asks for ${field} '${asked}'`,
+          {
+            hint: `leave ${field} out (the agent decides it), or run an agent that uses ${field} '${asked}'`,
+            details: [{ path: field, message: `agent '${agent.id}' uses ${field} '${agent[field]}'` }],
+          },
+        );
+      }
+    }
+    return agent;
   }
 
   async get(id: string): Promise<Task> {

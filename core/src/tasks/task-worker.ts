@@ -8,6 +8,7 @@ import {
   type Delivery,
   type Logger,
   type Memory,
+  type PlanAgent,
   type Planner,
   type Task,
   type TaskEngineConfig,
@@ -16,6 +17,9 @@ import {
   type ToolRegistry,
 } from '@opspawn/plugin-sdk';
 import { hostname } from 'node:os';
+import { renderInstructions } from '../agents/agent-instructions.js';
+import type { ConfigAgentRegistry } from '../agents/agent-registry.js';
+import { ScopedToolRegistry } from '../tools/kernel-tool-registry.js';
 import { runAgentLoop } from './agent-loop.js';
 import type { AttemptLeases } from './attempt-leases.js';
 import { delayUntil, enqueueTask } from './enqueue-task.js';
@@ -37,6 +41,8 @@ export interface TaskWorkerDeps {
   /** By plugin id. */
   memories: ReadonlyMap<string, Memory>;
   tools: ToolRegistry;
+  /** The config's agents: a task that runs one sees only its tools. */
+  agents: ConfigAgentRegistry;
   settings: Required<TaskEngineConfig>;
   logger: Logger;
 }
@@ -120,8 +126,8 @@ export class TaskWorker {
       const output = await runAgentLoop(task, attempt, controller.signal, {
         planner,
         memory,
-        tools: this.deps.tools,
         events: this.deps.events,
+        ...this.agentOf(task),
       });
       await this.deps.transitions.succeed(task.id, attempt, output);
     } catch (error) {
@@ -132,6 +138,22 @@ export class TaskWorker {
       clearTimeout(timer);
       delivery.signal.removeEventListener('abort', forward);
     }
+  }
+
+  /** The task's agent, as its planner sees it, and the tools it may use: all of them when it runs no agent. */
+  private agentOf(task: Task): { tools: ToolRegistry; agent?: PlanAgent } {
+    if (!task.agent) return { tools: this.deps.tools };
+    const agent = this.deps.agents.resolve(task.agent);
+    return {
+      tools: new ScopedToolRegistry(this.deps.tools, agent),
+      agent: {
+        id: agent.id,
+        options: agent.options,
+        ...(agent.instructions !== undefined
+          ? { instructions: renderInstructions(agent.instructions, agent.id, task) }
+          : {}),
+      },
+    };
   }
 
   /** The delivery was aborted: the task was cancelled, or this worker is shutting down. */

@@ -166,3 +166,42 @@ export class KernelToolRegistry implements ToolRegistry {
     return this.entries;
   }
 }
+
+/** What a scoped view needs to know of its agent. */
+export interface ToolScopeOwner {
+  id: string;
+  tools: readonly string[];
+  scope: { allows(tool: string): boolean };
+}
+
+/**
+ * The tools one agent may use: `list` shows only the tools its scope allows, and a call outside the scope is
+ * refused with TOOL_OUT_OF_SCOPE before anything runs (the agent loop records it as the call's `tool_result`).
+ */
+export class ScopedToolRegistry implements ToolRegistry {
+  constructor(
+    private readonly registry: ToolRegistry,
+    private readonly agent: ToolScopeOwner,
+  ) {}
+
+  async list(): Promise<RegisteredTool[]> {
+    return (await this.registry.list()).filter((t) => this.agent.scope.allows(t.name));
+  }
+
+  call(
+    name: string,
+    args: unknown,
+    ctx: Omit<ToolCallContext, 'deadline'> & { deadline?: number },
+  ): Promise<ToolObservation> {
+    if (!this.agent.scope.allows(name)) {
+      const scope = this.agent.tools.length ? this.agent.tools.join(', ') : 'no tools';
+      return Promise.resolve(
+        fail(
+          ErrorCodes.TOOL_OUT_OF_SCOPE,
+          `tool '${name}' is outside the scope of agent '${this.agent.id}' (its tools: ${scope}); the call did not run`,
+        ),
+      );
+    }
+    return this.registry.call(name, args, ctx);
+  }
+}

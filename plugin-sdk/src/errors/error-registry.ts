@@ -215,6 +215,19 @@ export const ERROR_REGISTRY = declare({
     hint: 'use a new key for a new request; send the same key only with the same request',
     retryable: false,
   },
+  AGENT_NOT_FOUND: {
+    category: 'not_found',
+    description: 'A task or a request names an agent the deployment does not declare.',
+    hint: 'use one of the agent ids listed in the message (opspawn agents list), or leave agent unset',
+    retryable: false,
+  },
+  AGENT_INVALID: {
+    category: 'config',
+    description:
+      'An agent in the config names a planner or memory no enabled plugin provides, or a tool pattern that is not a name or glob.',
+    hint: 'fix the field named in the message (e.g. agents.researcher.tools[1]); see docs/how-to/define-agents.md',
+    retryable: false,
+  },
   PLANNER_UNKNOWN: {
     category: 'invalid',
     description: 'A task names a planner no enabled plugin provides.',
@@ -286,6 +299,12 @@ export const ERROR_REGISTRY = declare({
     category: 'not_found',
     description: 'A tool call names a tool no provider has.',
     hint: 'call one of the listed tools, by its namespaced name (provider__tool)',
+    retryable: false,
+  },
+  TOOL_OUT_OF_SCOPE: {
+    category: 'forbidden',
+    description: "A task's agent called a tool outside its tool scope; the call did not run.",
+    hint: "call one of the agent's tools, or add the tool (or a glob matching it) to the agent's tools in the config",
     retryable: false,
   },
   TOOL_INVALID_ARGUMENTS: {

@@ -4,3 +4,4 @@ export * from '../manifest.js';
 export * from '../plugin.js';
 export * from '../tokens.js';
 export * from '../config.js';
+export type * from '../agent.js';

@@ -18,8 +18,19 @@ export interface StepRecord {
   calls: Array<{ call: ToolCall; observation: ToolObservation }>;
 }
 
+/** The agent a task runs, as its planner receives it. */
+export interface PlanAgent {
+  id: string;
+  /** The agent's instructions with `{{ }}` filled from the task (use them as the system message). */
+  instructions?: string;
+  /** The agent's options for this planner (e.g. model, temperature); `{}` when it has none. */
+  options: Record<string, unknown>;
+}
+
 export interface PlanRequest {
   task: Task;
+  /** Set when the task runs an agent; `tools` then holds only the agent's tools. */
+  agent?: PlanAgent;
   /** The session's messages from memory, including this task's goal and earlier observations. */
   messages: ChatMessage[];
   tools: ToolSpec[];

@@ -100,7 +100,7 @@ function observed(decision: Extract<PlanDecision, { kind: 'tools' }>): StepRecor
 
 /**
  * What every planner promises (see `Planner`): a well-formed decision for a request with tools and messages,
- * also after a step has run; a refusal when the signal is already aborted; the request left as it was given.
+ * also after a step has run and for a task that runs an agent; a refusal when the signal is already aborted; the request left as it was given.
  *
  *     plannerContract('planner-scripted', async () => ({ planner: new ScriptedPlanner() }), {
  *       input: { plan: [{ tool: 'echo__say', arguments: { text: 'hello' } }] },
@@ -134,6 +134,14 @@ export function plannerContract(
       if (decision.kind === 'final') return; // finished in one step: nothing more to decide
       const second: PlanRequest = { ...first, step: 2, history: [observed(decision)] };
       expectWellFormed(await planner.plan(second));
+    });
+
+    it("returns a well-formed decision for a task that runs an agent, with the agent's instructions and options", async () => {
+      const request: PlanRequest = {
+        ...requestFor(options, new AbortController().signal),
+        agent: { id: 'contract-agent', instructions: 'Answer briefly.', options: { temperature: 0 } },
+      };
+      expectWellFormed(await planner.plan(request));
     });
 
     it('accepts the task input it is given, when it checks inputs', () => {

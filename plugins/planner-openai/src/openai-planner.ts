@@ -58,12 +58,17 @@ export class OpenAIPlanner implements Planner {
   async plan(request: PlanRequest): Promise<PlanDecision> {
     request.signal.throwIfAborted();
     const toolNames = new Set(request.tools.map((t) => t.name));
+    // An agent's options for this planner win over the plugin's own.
+    const temperature = agentOption(request, 'temperature', 'number') ?? this.options.temperature;
     let completion: OpenAI.Chat.Completions.ChatCompletion;
     try {
       completion = await this.client.chat.completions.create(
         {
-          model: this.options.model,
-          messages: [{ role: 'system', content: this.options.systemPrompt }, ...request.messages.map(toChatParam)],
+          model: agentOption(request, 'model', 'string') ?? this.options.model,
+          messages: [
+            { role: 'system', content: request.agent?.instructions ?? this.options.systemPrompt },
+            ...request.messages.map(toChatParam),
+          ],
           ...(request.tools.length > 0
             ? {
                 tools: request.tools.map((t) => ({
@@ -72,7 +77,7 @@ export class OpenAIPlanner implements Planner {
                 })),
               }
             : {}),
-          ...(this.options.temperature !== undefined ? { temperature: this.options.temperature } : {}),
+          ...(temperature !== undefined ? { temperature } : {}),
           ...(this.options.maxTokens !== undefined ? { max_tokens: this.options.maxTokens } : {}),
         },
         { signal: request.signal },
@@ -185,4 +190,14 @@ export function toChatParam(m: ChatMessage): ChatParam {
     default:
       return { role: 'user', content: m.content };
   }
+}
+
+/** One of the task's agent's options for this planner, when it is set and of the expected type. */
+function agentOption<T extends 'string' | 'number'>(
+  request: PlanRequest,
+  name: string,
+  type: T,
+): (T extends 'string' ? string : number) | undefined {
+  const value = request.agent?.options[name];
+  return typeof value === type ? (value as T extends 'string' ? string : number) : undefined;
 }

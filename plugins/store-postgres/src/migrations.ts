@@ -46,4 +46,9 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: (sc
     name: 'attempt leases',
     sql: (s) => `ALTER TABLE ${s}.opspawn_tasks ADD COLUMN lease_expires_at text;`,
   },
+  {
+    version: 3,
+    name: 'the agent a task runs',
+    sql: (s) => `ALTER TABLE ${s}.opspawn_tasks ADD COLUMN agent text;`,
+  },
 ];

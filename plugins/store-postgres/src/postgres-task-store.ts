@@ -376,7 +376,7 @@ function transitionUpdate(s: string, values: unknown[], move: Omit<Move, 'event'
 }
 
 const TASK_COLUMNS = `id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts, timeout_ms, max_steps,
-  priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, lease_expires_at, last_seq`;
+  priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, lease_expires_at, agent, last_seq`;
 
 /** A task's values in `TASK_COLUMNS` order, with `last_seq` preset. */
 function taskRow(task: Task, lastSeq: number): unknown[] {
@@ -405,6 +405,7 @@ function taskRow(task: Task, lastSeq: number): unknown[] {
     task.startedAt ?? null,
     task.finishedAt ?? null,
     task.leaseExpiresAt ?? null,
+    task.agent ?? null,
     lastSeq,
   ];
 }
@@ -440,5 +441,6 @@ function toTask(r: Row): Task {
   if (r.started_at !== null) task.startedAt = r.started_at;
   if (r.finished_at !== null) task.finishedAt = r.finished_at;
   if (r.lease_expires_at !== null) task.leaseExpiresAt = r.lease_expires_at;
+  if (r.agent !== null) task.agent = r.agent;
   return task;
 }

@@ -51,4 +51,9 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     name: 'attempt leases',
     sql: 'ALTER TABLE tasks ADD COLUMN lease_expires_at TEXT;',
   },
+  {
+    version: 3,
+    name: 'the agent a task runs',
+    sql: 'ALTER TABLE tasks ADD COLUMN agent TEXT;',
+  },
 ];

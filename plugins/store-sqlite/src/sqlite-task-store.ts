@@ -103,9 +103,9 @@ export class SqliteTaskStore implements TaskStore {
     return {
       insert:
         db.prepare(`INSERT INTO tasks (id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts, timeout_ms,
-          max_steps, priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, lease_expires_at)
+          max_steps, priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, lease_expires_at, agent)
         VALUES (@id, @goal, @input, @planner, @memory, @session_id, @status, @output, @error, @attempts, @max_attempts, @timeout_ms,
-          @max_steps, @priority, @idempotency_key, @request_hash, @labels, @not_before, @cancel_requested, @created_at, @updated_at, @started_at, @finished_at, @lease_expires_at)
+          @max_steps, @priority, @idempotency_key, @request_hash, @labels, @not_before, @cancel_requested, @created_at, @updated_at, @started_at, @finished_at, @lease_expires_at, @agent)
         ON CONFLICT (idempotency_key) DO NOTHING`),
       insertLabel: db.prepare('INSERT INTO task_labels (task_id, key, value) VALUES (?, ?, ?)'),
       byId: db.prepare('SELECT * FROM tasks WHERE id = ?'),
@@ -386,6 +386,7 @@ function toRow(t: Task): Row {
     started_at: t.startedAt ?? null,
     finished_at: t.finishedAt ?? null,
     lease_expires_at: t.leaseExpiresAt ?? null,
+    agent: t.agent ?? null,
   };
 }
 
@@ -416,5 +417,6 @@ function toTask(r: Row): Task {
   if (r.started_at !== null) task.startedAt = r.started_at;
   if (r.finished_at !== null) task.finishedAt = r.finished_at;
   if (r.lease_expires_at !== null) task.leaseExpiresAt = r.lease_expires_at;
+  if (r.agent !== null) task.agent = r.agent;
   return task;
 }

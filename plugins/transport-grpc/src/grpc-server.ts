@@ -6,6 +6,7 @@ import {
   ErrorCodes,
   OpspawnError,
   allows,
+  type AgentRegistry,
   type ApiKeyConfig,
   type Health,
   type Logger,
@@ -17,6 +18,7 @@ import {
 import { loadTaskServiceDefinition } from './proto-files.js';
 import { toServiceError } from './status-codes.js';
 import {
+  agentToProto,
   BadJsonField,
   eventToProto,
   statusFromProto,
@@ -54,6 +56,7 @@ export class GrpcTransport implements Transport {
   constructor(
     private readonly options: GrpcTransportOptions,
     private readonly tasks: TaskService,
+    private readonly agents: AgentRegistry,
     private readonly health: Health,
     private readonly logger: Logger,
     /** This plugin's id: its own 'starting' state must not make it report NOT_SERVING. */
@@ -200,6 +203,8 @@ export class GrpcTransport implements Transport {
       }),
       Cancel: this.unary('submit', async (req) => taskToProto(await this.tasks.cancel(taskIdFromProto(req.id)))),
       Watch: (call: grpc.ServerWritableStream<Record<string, any>, unknown>) => void this.watch(call),
+      ListAgents: this.unary('read', async () => ({ agents: this.agents.list().map(agentToProto) })),
+      GetAgent: this.unary('read', async (req) => agentToProto(this.agents.get(String(req.id ?? '')))),
     };
   }
 

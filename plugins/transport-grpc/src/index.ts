@@ -5,7 +5,7 @@ export { GrpcTransport, type GrpcTransportOptions } from './grpc-server.js';
 export { protoRoot, loadTaskServiceDefinition, LOADER_OPTIONS } from './proto-files.js';
 export { grpcStatusFor } from './status-codes.js';
 export { decodeStatusDetails, ERROR_DOMAIN, type DecodedStatusDetails } from './status-details.js';
-export { eventToProto, statusFromProto, submitFromProto, taskToProto } from './task-messages.js';
+export { agentToProto, eventToProto, statusFromProto, submitFromProto, taskToProto } from './task-messages.js';
 
 declare module '@opspawn/plugin-sdk' {
   interface PluginOptionsRegistry {
@@ -16,9 +16,9 @@ declare module '@opspawn/plugin-sdk' {
 export default definePlugin<GrpcTransportOptions>({
   register(env) {
     env.provide(extensionPoints.transport, {
-      deps: { tasks: services.taskService, health: services.health },
-      async create({ tasks, health }) {
-        const transport = new GrpcTransport(env.options, tasks, health, env.logger, env.id);
+      deps: { tasks: services.taskService, agents: services.agents, health: services.health },
+      async create({ tasks, agents, health }) {
+        const transport = new GrpcTransport(env.options, tasks, agents, health, env.logger, env.id);
         await transport.listen();
         env.logger.info({ addresses: transport.addresses() }, 'gRPC listening');
         return transport;

@@ -4,6 +4,7 @@ import {
   isTaskId,
   OpspawnError,
   TASK_STATUSES,
+  type AgentInfo,
   type SubmitTaskRequest,
   type Task,
   type TaskEvent,
@@ -47,6 +48,7 @@ export function taskToProto(task: Task): Record<string, unknown> {
     startedAt: task.startedAt ?? '',
     finishedAt: task.finishedAt ?? '',
     leaseExpiresAt: task.leaseExpiresAt ?? '',
+    agent: task.agent ?? '',
   };
 }
 
@@ -106,6 +108,7 @@ interface SubmitMessage {
   maxSteps?: number;
   notBefore: string;
   idempotencyKey: string;
+  agent?: string;
 }
 
 /** The proto request as the task service's request; empty strings mean "not given", as in proto3. */
@@ -121,6 +124,7 @@ export function submitFromProto(m: SubmitMessage, metadataKey: string | undefine
   const request: SubmitTaskRequest = { goal: m.goal, input, labels: m.labels ?? {} };
   if (m.planner) request.planner = m.planner;
   if (m.memory) request.memory = m.memory;
+  if (m.agent) request.agent = m.agent;
   if (m.sessionId) request.sessionId = m.sessionId;
   if (m.priority !== undefined && m.priority !== null) request.priority = m.priority;
   if (m.maxAttempts !== undefined && m.maxAttempts !== null) request.maxAttempts = m.maxAttempts;
@@ -130,4 +134,17 @@ export function submitFromProto(m: SubmitMessage, metadataKey: string | undefine
   const key = m.idempotencyKey || metadataKey;
   if (key) request.idempotencyKey = key;
   return request;
+}
+
+/** An agent as an `Agent` message; unset limits stay unset (proto3 `optional`). */
+export function agentToProto(agent: AgentInfo): Record<string, unknown> {
+  return {
+    id: agent.id,
+    description: agent.description ?? '',
+    planner: agent.planner,
+    memory: agent.memory,
+    tools: agent.tools,
+    limits: { ...agent.limits },
+    labels: agent.labels,
+  };
 }

@@ -22,6 +22,7 @@ export default definePlugin<RestTransportOptions>({
         tasks: services.taskService,
         tools: services.toolRegistry,
         plugins: services.plugins,
+        agents: services.agents,
         health: services.health,
       },
       async create(deps) {

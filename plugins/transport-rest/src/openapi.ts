@@ -37,6 +37,33 @@ const problem = (description: string) => ({
 const json = (description: string, schema: object) => ({ description, content: { 'application/json': { schema } } });
 const taskRef = { $ref: '#/components/schemas/Task' };
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: TASK_ID_PATTERN.source } };
+const agentRef = { $ref: '#/components/schemas/Agent' };
+const agentSchema = {
+  type: 'object',
+  description: "An agent from the deployment's config: a planner, a memory, a tool scope and limits under one name",
+  required: ['id', 'planner', 'memory', 'tools', 'limits', 'labels'],
+  properties: {
+    id: { type: 'string' },
+    description: { type: 'string' },
+    planner: { type: 'string', description: 'Planner plugin id' },
+    memory: { type: 'string', description: 'Memory plugin id' },
+    tools: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'Namespaced tool names and globs (`*` matches any characters) the agent may use',
+    },
+    limits: {
+      type: 'object',
+      description: "Defaults of its tasks' maxSteps, timeoutMs and maxAttempts",
+      properties: {
+        maxSteps: { type: 'integer' },
+        timeoutMs: { type: 'integer' },
+        maxAttempts: { type: 'integer' },
+      },
+    },
+    labels: { type: 'object', additionalProperties: { type: 'string' } },
+  },
+};
 const secured = [{ apiKey: [] }];
 /** Health and the document itself answer without a key: probes and client generators have none. */
 const open: never[] = [];
@@ -68,6 +95,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         Task: taskJsonSchema,
         TaskEvent: taskEventJsonSchema,
         Problem: problemSchema,
+        Agent: agentSchema,
         TaskPage: {
           type: 'object',
           required: ['tasks'],
@@ -103,6 +131,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
             400: problem('Invalid request, with field errors'),
             401: problem('No or unknown API key'),
             403: problem('The key lacks the submit scope'),
+            404: problem('The agent named is not in this deployment (the message names the known ones)'),
             409: problem('Idempotency key reused with another body'),
             413: problem('Body too large'),
             415: problem('Not application/json'),
@@ -211,6 +240,38 @@ export function openApiDocument(version: string): Record<string, unknown> {
             }),
             401: problem('No or unknown API key'),
             403: problem('The key lacks the read scope'),
+          },
+        },
+      },
+      '/v1/agents': {
+        get: {
+          operationId: 'listAgents',
+          summary: "The deployment's agents, sorted by id",
+          security: secured,
+          tags: ['agents'],
+          responses: {
+            200: json('Agents', {
+              type: 'object',
+              required: ['agents'],
+              properties: { agents: { type: 'array', items: agentRef } },
+            }),
+            401: problem('No or unknown API key'),
+            403: problem('The key lacks the read scope'),
+          },
+        },
+      },
+      '/v1/agents/{id}': {
+        get: {
+          operationId: 'getAgent',
+          summary: 'One agent',
+          security: secured,
+          tags: ['agents'],
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: {
+            200: json('The agent', agentRef),
+            401: problem('No or unknown API key'),
+            403: problem('The key lacks the read scope'),
+            404: problem('No such agent (the message names the known ones)'),
           },
         },
       },

@@ -14,6 +14,7 @@ import {
   type Health,
   type Logger,
   type PluginRegistry,
+  type AgentRegistry,
   type Scope,
   type TaskEvent,
   type TaskService,
@@ -39,6 +40,7 @@ export interface RestDeps {
   tasks: TaskService;
   tools: ToolRegistry;
   plugins: PluginRegistry;
+  agents: AgentRegistry;
   health: Health;
   logger: Logger;
   version: string;
@@ -260,6 +262,14 @@ export class RestTransport implements Transport {
     r.get('/v1/plugins', (ctx) => {
       this.authorize(ctx, 'read');
       ctx.body = { plugins: this.deps.plugins.list() };
+    });
+    r.get('/v1/agents', (ctx) => {
+      this.authorize(ctx, 'read');
+      ctx.body = { agents: this.deps.agents.list() };
+    });
+    r.get('/v1/agents/:id', (ctx) => {
+      this.authorize(ctx, 'read');
+      ctx.body = this.deps.agents.get(ctx.params.id!);
     });
     r.get('/v1/tools', async (ctx) => {
       this.authorize(ctx, 'read');

@@ -69,6 +69,23 @@ describe('planner-openai', function () {
     ]);
   });
 
+  it("uses the task's agent: its model, temperature and instructions as the system message", async () => {
+    server.script({ body: completion({ content: 'done' }) });
+    await new OpenAIPlanner(options({ temperature: 0.9 })).plan(
+      request({
+        agent: {
+          id: 'writer',
+          instructions: 'You write about otters.',
+          options: { model: 'agent-model', temperature: 0.1 },
+        },
+      }),
+    );
+    const sent = server.requests.at(-1)!;
+    expect(sent.body.model).to.equal('agent-model');
+    expect(sent.body.temperature).to.equal(0.1);
+    expect(sent.body.messages[0]).to.deep.equal({ role: 'system', content: 'You write about otters.' });
+  });
+
   it('sends earlier steps as assistant tool calls and tool messages with matching ids', async () => {
     server.script({ body: completion({ content: 'The sum is 5.' }) });
     const decision = await new OpenAIPlanner(options()).plan(

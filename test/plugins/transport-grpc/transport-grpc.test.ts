@@ -111,6 +111,10 @@ describe('transport-grpc', function () {
           },
         },
       ],
+      agents: {
+        echo: { description: 'echoes', tools: ['echo__*'], limits: { timeoutMs: 30_000 }, labels: { kind: 'test' } },
+        mute: {},
+      },
     });
     address = kernel.get(extensionPoints.transport)[0]!.value.addresses()[0]!;
   });
@@ -192,6 +196,33 @@ describe('transport-grpc', function () {
     expect(statusDetails(cyrillic).badRequest.fieldViolations[0].field).to.contain('ключ');
     expect(decodeURIComponent(String(cyrillic.metadata.get('opspawn-details')[0]))).to.contain('ключ');
     c.close();
+  });
+
+  it('lists the agents, gets one, and answers NOT_FOUND naming the known ids for an unknown agent', async () => {
+    const c = client(address, 'reader-key');
+    const { agents } = (await c.call('ListAgents', {})) as { agents: any[] };
+    expect(agents.map((a) => a.id)).to.deep.equal(['echo', 'mute']);
+    const echo = (await c.call('GetAgent', { id: 'echo' })) as any;
+    expect(echo).to.deep.include({
+      id: 'echo',
+      description: 'echoes',
+      planner: 'planner-scripted',
+      tools: ['echo__*'],
+    });
+    expect(echo.labels).to.deep.equal({ kind: 'test' });
+    expect(Number(echo.limits.timeoutMs)).to.equal(30_000);
+    const missing = await c.call('GetAgent', { id: 'nobody' }).catch((e: grpc.ServiceError) => e);
+    expect(missing.code).to.equal(grpc.status.NOT_FOUND);
+    expect(missing.details).to.contain('echo, mute');
+    c.close();
+    const s = client(address, 'submit-key');
+    const refused = await s.call('Submit', { goal: 'x', agent: 'nobody' }).catch((e: grpc.ServiceError) => e);
+    expect(refused.code).to.equal(grpc.status.NOT_FOUND);
+    expect(statusDetails(refused).errorInfo.reason).to.equal('OPSPAWN_AGENT_NOT_FOUND');
+    const { task } = (await s.call('Submit', { goal: 'x', agent: 'echo', inputJson: noop })) as { task: any };
+    expect(task.agent).to.equal('echo');
+    expect(Number(task.timeoutMs)).to.equal(30_000);
+    s.close();
   });
 
   it('lists newest first with cursor paging and filters', async () => {

@@ -87,6 +87,10 @@ describe('transport-rest', function () {
           },
         },
       ],
+      agents: {
+        adder: { description: 'adds numbers', tools: ['t__add'], limits: { maxSteps: 3 }, labels: { team: 'math' } },
+        idle: { description: 'has no tools' },
+      },
     });
     base = kernel.get(extensionPoints.transport)[0]!.value.addresses()[0]!;
   });
@@ -209,6 +213,47 @@ describe('transport-rest', function () {
     expect(ready.json.ready).to.equal(true);
   });
 
+  it('lists the agents and serves one, and answers 404 AGENT_NOT_FOUND naming the known ids', async () => {
+    const list = await api('GET', '/v1/agents', { key: KEYS.reader });
+    expect(list.status).to.equal(200);
+    expect(list.json.agents.map((a: any) => a.id)).to.deep.equal(['adder', 'idle']);
+    const one = await api('GET', '/v1/agents/adder', { key: KEYS.reader });
+    expect(one.json).to.deep.equal({
+      id: 'adder',
+      description: 'adds numbers',
+      planner: 'planner-scripted',
+      memory: 'memory-buffer',
+      tools: ['t__add'],
+      limits: { maxSteps: 3 },
+      labels: { team: 'math' },
+    });
+    const missing = await api('GET', '/v1/agents/nobody', { key: KEYS.reader });
+    expect(missing.status).to.equal(404);
+    expect(missing.json.code).to.equal('OPSPAWN_AGENT_NOT_FOUND');
+    expect(missing.json.detail).to.contain('adder, idle');
+  });
+
+  it('submits a task to an agent, refuses an unknown agent with 404, and records an out-of-scope call', async () => {
+    const unknown = await api('POST', '/v1/tasks', { body: { goal: 'x', agent: 'nobody' } });
+    expect(unknown.status).to.equal(404);
+    expect(unknown.json.code).to.equal('OPSPAWN_AGENT_NOT_FOUND');
+    expect(unknown.json.detail).to.contain('adder, idle');
+    const ok = await api('POST', '/v1/tasks', {
+      body: { goal: 'add', agent: 'adder', input: { plan: [{ tool: 't__add', arguments: { a: 2, b: 2 } }] } },
+    });
+    expect(ok.status).to.equal(202);
+    expect(ok.json).to.include({ agent: 'adder', maxSteps: 3 });
+    const refused = await api('POST', '/v1/tasks', {
+      body: { goal: 'add', agent: 'idle', input: { plan: [{ tool: 't__add', arguments: { a: 2, b: 2 } }] } },
+    });
+    const events = await sse(`/v1/tasks/${refused.json.id}/events`);
+    const result = events.find((e) => e.event === 'tool_result')!;
+    expect(result.data.data).to.deep.include({ tool: 't__add', ok: false });
+    expect(result.data.data.error.code).to.equal('OPSPAWN_TOOL_OUT_OF_SCOPE');
+    expect(events.at(-1)!.data.data.status).to.equal('failed');
+    expect((await sse(`/v1/tasks/${ok.json.id}/events`)).at(-1)!.data.data.status).to.equal('succeeded');
+  });
+
   it('asks for a key on every task route and method, checks scopes, and leaves health open', async () => {
     const routes: Array<[string, string, Record<string, string>]> = [
       ['POST', '/v1/tasks', { goal: 'x' }],
@@ -218,6 +263,8 @@ describe('transport-rest', function () {
       ['GET', '/v1/tasks/task_00000000000000000000000000/events', {}],
       ['GET', '/v1/plugins', {}],
       ['GET', '/v1/tools', {}],
+      ['GET', '/v1/agents', {}],
+      ['GET', '/v1/agents/adder', {}],
     ];
     for (const [method, path, body] of routes) {
       const none = await api(method, path, { key: null, body: method === 'POST' ? body : undefined });

@@ -20,14 +20,19 @@ export function registerConfigCommands(program: Command, globals: () => GlobalOp
         plugins: plan.sources.length,
         disabled: plan.disabled.length,
         chosen: plan.chosen,
+        agents: Object.keys(loaded.config.agents ?? {}).sort(),
+        defaultAgent: loaded.config.defaultAgent ?? null,
       };
       if (opts.json) printJson(summary);
       else {
         const chosen = Object.entries(plan.chosen)
           .map(([k, v]) => `${k}: ${v}`)
           .join(', ');
+        const agents = summary.agents.length
+          ? `\n  agents: ${summary.agents.map((a) => (a === summary.defaultAgent ? `${a} (default)` : a)).join(', ')}`
+          : '';
         process.stdout.write(
-          `ok: ${loaded.path}\n  ${plan.sources.length} plugin(s) enabled${plan.disabled.length ? `, ${plan.disabled.length} disabled` : ''}${chosen ? `\n  ${chosen}` : ''}\n`,
+          `ok: ${loaded.path}\n  ${plan.sources.length} plugin(s) enabled${plan.disabled.length ? `, ${plan.disabled.length} disabled` : ''}${chosen ? `\n  ${chosen}` : ''}${agents}\n`,
         );
       }
     });

@@ -33,6 +33,12 @@ async function readTask(source: string): Promise<unknown> {
   }
 }
 
+/** The task request with `--agent` set on it, when given (a request that is not an object is left to the checks). */
+export function withAgent(request: unknown, agent: string | undefined): unknown {
+  if (agent === undefined || request === null || typeof request !== 'object' || Array.isArray(request)) return request;
+  return { ...request, agent };
+}
+
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -90,8 +96,9 @@ export function registerRunCommand(program: Command, globals: () => GlobalOption
       'run one task (a JSON file, or - for stdin) on the configured plugins in this process, printing its events as they happen',
     )
     .option('--json', 'print each event as one JSON line')
-    .action(async (source: string, opts: { json?: boolean }) => {
-      const request = await readTask(source);
+    .option('--agent <id>', "run the task with this agent (opspawn agents list); overrides the file's agent")
+    .action(async (source: string, opts: { json?: boolean; agent?: string }) => {
+      const request = withAgent(await readTask(source), opts.agent);
       const logger = createLogger({ level: 'warn', destination: process.stderr, format: globals().logFormat });
       // A one-shot run may share the store and the ports with a running host: it runs its own task as a worker,
       // starts no transport, and does not take over that host's tasks.

@@ -11,7 +11,7 @@ import {
 import { ApiError, RestClient } from '../../client/rest-client.js';
 import { exitCodeFor } from '../exit-codes.js';
 import { printJson, table } from '../output.js';
-import { RunExitCodes, describeEvent, fixFor } from './run.js';
+import { RunExitCodes, describeEvent, fixFor, withAgent } from './run.js';
 
 interface ClientOptions {
   url?: string;
@@ -127,14 +127,17 @@ export function registerTaskCommands(program: Command): void {
   withClientOptions(tasks.command('submit <task>').description('submit a task (a JSON file, or - for stdin)'))
     .option('--wait', 'follow the task live and exit with its outcome (0 succeeded, 10 failed, 11 cancelled)')
     .option('--idempotency-key <key>', 'the same key returns the same task')
+    .option('--agent <id>', "run the task with this agent (GET /v1/agents); overrides the file's agent")
     .action(
-      action(async (source: string, opts: ClientOptions & { wait?: boolean; idempotencyKey?: string }) => {
-        const api = client(opts);
-        const task = await api.submit((await readRequest(source)) as never, opts.idempotencyKey);
-        if (opts.json && !opts.wait) printJson(task);
-        else if (!opts.json) process.stdout.write(`${task.id} ${task.status}\n`);
-        if (opts.wait) process.exitCode = outcome(await follow(api, task.id, Boolean(opts.json)));
-      }),
+      action(
+        async (source: string, opts: ClientOptions & { wait?: boolean; idempotencyKey?: string; agent?: string }) => {
+          const api = client(opts);
+          const task = await api.submit(withAgent(await readRequest(source), opts.agent) as never, opts.idempotencyKey);
+          if (opts.json && !opts.wait) printJson(task);
+          else if (!opts.json) process.stdout.write(`${task.id} ${task.status}\n`);
+          if (opts.wait) process.exitCode = outcome(await follow(api, task.id, Boolean(opts.json)));
+        },
+      ),
     );
 
   withClientOptions(tasks.command('get <id>').description('show one task: status, attempts, output or error')).action(

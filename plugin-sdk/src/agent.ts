@@ -1,0 +1,31 @@
+// An agent as the config declares it: what `agents` in opspawn.config.ts holds.
+/** Defaults an agent gives its tasks; a submission may still set its own. Same bounds as the task's fields. */
+export interface AgentLimits {
+  maxSteps?: number;
+  timeoutMs?: number;
+  maxAttempts?: number;
+}
+
+/**
+ * An agent: a planner with its options, a memory, a tool scope and limits under one name. Tasks run agents
+ * (`agent` on submit, or the config's `defaultAgent`). See docs/how-to/define-agents.md.
+ */
+export interface AgentDefinition {
+  description?: string;
+  /** Plugin id of the planner; default: the deployment's default planner. */
+  planner?: string;
+  /** This agent's options for its planner (e.g. `model`, `temperature` for planner-openai); handed to the planner. */
+  options?: Record<string, unknown>;
+  /** System instructions; `{{ input.x }}` and `{{ goal }}` are filled from the task. */
+  instructions?: string;
+  /** Plugin id of the memory; default: the deployment's default memory. */
+  memory?: string;
+  /**
+   * The tools this agent may see and call: namespaced names and globs (`*` matches any characters), e.g.
+   * `js__calculate`, `mcp__github_*`. Left out or empty, the agent has no tools; `['*']` gives it every tool.
+   */
+  tools?: string[];
+  limits?: AgentLimits;
+  /** Free-form labels describing the agent (shown by `agents list` and `GET /v1/agents`). */
+  labels?: Record<string, string>;
+}
