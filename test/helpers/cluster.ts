@@ -80,8 +80,9 @@ export class Cluster {
     return host;
   }
 
-  async startApi(nodeArgs: string[] = []): Promise<HostProcess> {
-    const api = this.spawnHost('api', ['start', '--role', 'api'], {}, nodeArgs);
+  /** `env` adds to this process's environment, e.g. a fixed OPSPAWN_HTTP_PORT to restart it at the same address. */
+  async startApi(nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<HostProcess> {
+    const api = this.spawnHost('api', ['start', '--role', 'api'], env, nodeArgs);
     const [, url] = await api.waitFor(/http listening on (http:\/\/\S+)/);
     this.apiUrl = url!;
     this.api = new RestClient({ url: url! });
@@ -147,6 +148,48 @@ export class Cluster {
       .catch(() => undefined);
     await client.end().catch(() => undefined);
     await deleteRedisKeys(`*${this.queue}*`, this.env.REDIS_URL ?? REDIS_URL);
+  }
+}
+
+/**
+ * The deployment of the fault tests and drills: one API process and two workers running 8 tasks each at most;
+ * `env` (at least REDIS_URL) adds to the environment of all three.
+ */
+export async function apiAndTwoWorkers(
+  env: NodeJS.ProcessEnv,
+  apiEnv: NodeJS.ProcessEnv = {},
+): Promise<[Cluster, HostProcess, HostProcess]> {
+  const cluster = new Cluster({ OPSPAWN_CONCURRENCY: '8', ...env });
+  try {
+    await cluster.startApi([], apiEnv);
+    return [cluster, await cluster.startWorker(), await cluster.startWorker()];
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+}
+
+/** A task of `steps` sandboxed calculations ending in `i + steps - 1`: long enough to be caught running. */
+export function calculationTask(run: string, i: number, steps = 15): Parameters<RestClient['submit']>[0] {
+  return {
+    goal: `fault test ${i}`,
+    labels: { run },
+    input: {
+      plan: Array.from({ length: steps }, (_, s) => ({
+        tool: 'js__calculate',
+        arguments: { expression: `${i} + ${s}` },
+      })),
+      final: '{{ last.output.value }}',
+    },
+  };
+}
+
+/** Polls the API until at least `count` tasks of `run` are running. */
+export async function untilRunning(cluster: Cluster, run: string, count: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await cluster.api!.list({ labels: { run }, status: ['running'], limit: 100 })).tasks.length < count) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${count} tasks of ${run} ever ran at once`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
