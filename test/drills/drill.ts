@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { RestClient } from '@opspawn/core';
-import { apiAndTwoWorkers, calculationTask, type Cluster } from '../helpers/cluster.js';
+import { calculationTask, type Cluster, faultCluster, startApiAndTwoWorkers } from '../helpers/cluster.js';
 import { PrivateRedis } from '../helpers/private-redis.js';
 import { POSTGRES_URL, freePort } from '../helpers/services.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
@@ -74,12 +74,15 @@ export async function runDrill(scenario: Scenario, options: DrillOptions): Promi
     redis = await PrivateRedis.start();
     postgres = await TcpProxy.start(Number(new URL(POSTGRES_URL).port || 5432));
     const apiPort = await freePort();
-    const [started, ...workers] = await apiAndTwoWorkers(
-      { REDIS_URL: redis.url, DATABASE_URL: postgres.via(POSTGRES_URL), OPSPAWN_LOG_LEVEL: 'error' },
-      { OPSPAWN_HTTP_PORT: String(apiPort) },
-    );
-    cluster = started;
-    const deployment: DrillDeployment = { cluster, api: cluster.processes[0]!, workers, apiPort, redis, postgres };
+    // Past this point the clean-up can stop the cluster; before it, there is no cluster to start after Ctrl-C.
+    abandon.signal.throwIfAborted();
+    cluster = faultCluster({
+      REDIS_URL: redis.url,
+      DATABASE_URL: postgres.via(POSTGRES_URL),
+      OPSPAWN_LOG_LEVEL: 'error',
+    });
+    const [api, ...workers] = await startApiAndTwoWorkers(cluster, { OPSPAWN_HTTP_PORT: String(apiPort) });
+    const deployment: DrillDeployment = { cluster, api, workers, apiPort, redis, postgres };
     await store.connect();
 
     const tally: SubmissionTally = { accepted: [], refused: {} };

@@ -37,12 +37,13 @@ if (unknown.length > 0) {
 }
 const scenarios = SCENARIOS.filter((s) => positionals.length === 0 || positionals.includes(s.name));
 
-let interrupted = false;
+/** Set on Ctrl-C (or SIGTERM): the running drill's clean-up, after which the run exits 130 whoever gets there first. */
+let stopping: Promise<void> | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, () => {
-    interrupted = true;
     console.error(`\n${signal}: stopping the running drill's processes and dropping its schema and queue...`);
-    void cleanUpRunningDrills().finally(() => process.exit(130));
+    stopping = cleanUpRunningDrills();
+    void stopping.finally(() => process.exit(130));
   });
 
 if (!(await reachable(5432))) {
@@ -105,12 +106,13 @@ for (const scenario of scenarios) {
   try {
     result = await runDrill(scenario, options);
   } catch (error) {
-    if (interrupted) break;
+    if (stopping) break;
     failed++;
     console.log(row([scenario.name, ...Array(COLUMNS.length - 2).fill('-'), 'FAIL']));
     notes.push(`${scenario.name}: the drill itself failed: ${(error as Error).stack ?? error}`);
     continue;
   }
+  if (stopping) break;
   const missed = misses(result);
   if (missed.length > 0) failed++;
   console.log(
@@ -142,6 +144,10 @@ for (const scenario of scenarios) {
   for (const crash of result.crashed) notes.push(`${result.scenario}: ${crash}`);
 }
 
+if (stopping) {
+  await stopping;
+  process.exit(130);
+}
 if (notes.length > 0) console.log(`\n${notes.join('\n')}`);
 console.log(`\n${scenarios.length - failed} of ${scenarios.length} drills met the targets`);
 process.exit(failed > 0 ? 1 : 0);

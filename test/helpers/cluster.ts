@@ -51,12 +51,15 @@ export class Cluster {
   readonly schema = `opspawn_e2e_${process.pid}_${Date.now().toString(36)}`;
   readonly queue = `e2e-${process.pid}-${Date.now().toString(36)}`;
   readonly processes: HostProcess[] = [];
+  private stopping = false;
   api?: RestClient;
   apiUrl?: string;
 
   constructor(private readonly env: NodeJS.ProcessEnv = {}) {}
 
   private spawnHost(name: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): HostProcess {
+    // A process started after `stop` began (a drill restarting one when Ctrl-C came) would outlive the cluster.
+    if (this.stopping) throw new Error(`cluster is stopping: ${name} not started`);
     const child = spawn(process.execPath, [...nodeArgs, CLI, ...args, '--config', DISTRIBUTED_CONFIG], {
       cwd: REPO,
       env: {
@@ -132,6 +135,7 @@ export class Cluster {
 
   /** SIGTERM to every process still running, SIGKILL after 15 s; then drops the schema and the queue's keys. */
   async stop(): Promise<void> {
+    this.stopping = true;
     await Promise.all(
       this.processes.map(async (p) => {
         if (p.child.exitCode !== null || p.child.signalCode !== null) return;
@@ -151,18 +155,26 @@ export class Cluster {
   }
 }
 
-/**
- * The deployment of the fault tests and drills: one API process and two workers running 8 tasks each at most;
- * `env` (at least REDIS_URL) adds to the environment of all three.
- */
-export async function apiAndTwoWorkers(
-  env: NodeJS.ProcessEnv,
+/** The cluster of the fault tests and drills: workers run 8 tasks each at most; `env` (at least REDIS_URL) adds to every process's environment. */
+export function faultCluster(env: NodeJS.ProcessEnv): Cluster {
+  return new Cluster({ OPSPAWN_CONCURRENCY: '8', ...env });
+}
+
+/** Starts the fault tests' deployment on `cluster`: one API process (with `apiEnv` added) and two workers. */
+export async function startApiAndTwoWorkers(
+  cluster: Cluster,
   apiEnv: NodeJS.ProcessEnv = {},
-): Promise<[Cluster, HostProcess, HostProcess]> {
-  const cluster = new Cluster({ OPSPAWN_CONCURRENCY: '8', ...env });
+): Promise<[HostProcess, HostProcess, HostProcess]> {
+  const api = await cluster.startApi([], apiEnv);
+  return [api, await cluster.startWorker(), await cluster.startWorker()];
+}
+
+/** Both, for a test that has a cluster to stop only once this returns: stops what it started if a process fails. */
+export async function apiAndTwoWorkers(env: NodeJS.ProcessEnv): Promise<[Cluster, HostProcess, HostProcess]> {
+  const cluster = faultCluster(env);
   try {
-    await cluster.startApi([], apiEnv);
-    return [cluster, await cluster.startWorker(), await cluster.startWorker()];
+    const [, first, second] = await startApiAndTwoWorkers(cluster);
+    return [cluster, first, second];
   } catch (error) {
     await cluster.stop();
     throw error;
