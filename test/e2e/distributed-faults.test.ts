@@ -1,21 +1,20 @@
 import { expect } from 'chai';
 import { ErrorCodes, isFinalStatus, type TaskEvent, type TaskStatus } from '@opspawn/plugin-sdk';
-import { Cluster, countBy, submitMany, workerPid, type HostProcess } from '../helpers/cluster.js';
+import {
+  apiAndTwoWorkers,
+  calculationTask,
+  type Cluster,
+  countBy,
+  type HostProcess,
+  submitMany,
+  untilRunning,
+  workerPid,
+} from '../helpers/cluster.js';
 import { PrivateRedis } from '../helpers/private-redis.js';
 import { POSTGRES_URL, requireService } from '../helpers/services.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A task of 15 sandboxed calculations: long enough to be caught running, short enough to run hundreds. */
-const slowTask = (run: string, i: number) => ({
-  goal: `fault test ${i}`,
-  labels: { run },
-  input: {
-    plan: Array.from({ length: 15 }, (_, s) => ({ tool: 'js__calculate', arguments: { expression: `${i} + ${s}` } })),
-    final: '{{ last.output.value }}',
-  },
-});
 
 const finalEvents = (events: TaskEvent[]) =>
   events.filter((e) => e.type === 'status' && isFinalStatus(e.data.status as TaskStatus));
@@ -43,25 +42,6 @@ async function expectEachSucceededOnce(
   return histories;
 }
 
-/** Polls the API until at least `count` tasks of `run` are running. */
-async function untilRunning(cluster: Cluster, run: string, count: number): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while ((await cluster.api!.list({ labels: { run }, status: ['running'], limit: 100 })).tasks.length < count) {
-    if (Date.now() > deadline) throw new Error(`fewer than ${count} tasks of ${run} ever ran at once`);
-    await sleep(20);
-  }
-}
-
-/**
- * One API process and two workers running 8 tasks each at most; `env` (at least REDIS_URL) adds to the
- * environment of all three.
- */
-async function apiAndTwoWorkers(env: NodeJS.ProcessEnv): Promise<[Cluster, HostProcess, HostProcess]> {
-  const cluster = new Cluster({ OPSPAWN_CONCURRENCY: '8', ...env });
-  await cluster.startApi();
-  return [cluster, await cluster.startWorker(), await cluster.startWorker()];
-}
-
 describe('a distributed deployment under faults', function () {
   this.timeout(240_000);
   let cluster: Cluster;
@@ -84,7 +64,7 @@ describe('a distributed deployment under faults', function () {
     let victim: HostProcess;
     [cluster, victim] = await apiAndTwoWorkers({ REDIS_URL: redis.url });
     const run = 'fault-sigkill';
-    const ids = await submitMany(cluster.api!, 300, 16, (i) => slowTask(run, i));
+    const ids = await submitMany(cluster.api!, 300, 16, (i) => calculationTask(run, i));
     // 12 running at once with 8 per worker: the victim is running at least 4 of them when it dies.
     await untilRunning(cluster, run, 12);
     victim.child.kill('SIGKILL');
@@ -110,14 +90,14 @@ describe('a distributed deployment under faults', function () {
     let workers: HostProcess[];
     [cluster, ...workers] = await apiAndTwoWorkers({ REDIS_URL: redis.url, OPSPAWN_RECONCILE_INTERVAL_MS: '2000' });
     const run = 'fault-redis';
-    const before = await submitMany(cluster.api!, 150, 16, (i) => slowTask(run, i));
+    const before = await submitMany(cluster.api!, 150, 16, (i) => calculationTask(run, i));
     await untilRunning(cluster, run, 8);
     // Submissions while Redis is down are kept in the store and enqueued by the recovery sweep later.
     const outage = redis.restart(3000, 'SHUTDOWN NOSAVE');
     await sleep(500);
-    const during = await submitMany(cluster.api!, 10, 10, (i) => slowTask(run, 1000 + i));
+    const during = await submitMany(cluster.api!, 10, 10, (i) => calculationTask(run, 1000 + i));
     await outage;
-    const after = await submitMany(cluster.api!, 50, 16, (i) => slowTask(run, 2000 + i));
+    const after = await submitMany(cluster.api!, 50, 16, (i) => calculationTask(run, 2000 + i));
 
     await expectEachSucceededOnce(cluster, run, [...before, ...during, ...after], 180_000);
     for (const worker of workers) expect(worker.child.exitCode, `${worker.name} is still running`).to.equal(null);
@@ -125,15 +105,13 @@ describe('a distributed deployment under faults', function () {
 
   it('PostgreSQL cut off for 3 seconds: every process reconnects and each task ends exactly once', async () => {
     proxy = await TcpProxy.start(Number(new URL(POSTGRES_URL).port || 5432));
-    const viaProxy = new URL(POSTGRES_URL);
-    viaProxy.port = String(proxy.port);
     [cluster] = await apiAndTwoWorkers({
       REDIS_URL: redis.url,
-      DATABASE_URL: viaProxy.href,
+      DATABASE_URL: proxy.via(POSTGRES_URL),
       OPSPAWN_RECONCILE_INTERVAL_MS: '2000',
     });
     const run = 'fault-postgres';
-    const ids = await submitMany(cluster.api!, 150, 16, (i) => slowTask(run, i));
+    const ids = await submitMany(cluster.api!, 150, 16, (i) => calculationTask(run, i));
     await untilRunning(cluster, run, 8);
     expect(proxy.connections, 'connections to PostgreSQL through the proxy').to.be.greaterThan(0);
     proxy.cutConnections();
@@ -156,11 +134,11 @@ describe('a distributed deployment under faults', function () {
     // The default concurrency (32) keeps many fetches per priority level waiting on Redis when it goes away.
     const worker = await cluster.startWorker();
     const run = 'fault-sigterm-after-restart';
-    await submitMany(cluster.api!, 100, 16, (i) => slowTask(run, i));
+    await submitMany(cluster.api!, 100, 16, (i) => calculationTask(run, i));
     await untilRunning(cluster, run, 8);
     // Long enough for bee-queue to retry its fetch many times while Redis is gone.
     await redis.restart(8000);
-    await submitMany(cluster.api!, 50, 16, (i) => slowTask(run, 1000 + i));
+    await submitMany(cluster.api!, 50, 16, (i) => calculationTask(run, 1000 + i));
     await untilRunning(cluster, run, 8);
 
     worker.child.kill('SIGTERM');
@@ -174,7 +152,7 @@ describe('a distributed deployment under faults', function () {
     let leaving: HostProcess;
     [cluster, leaving] = await apiAndTwoWorkers({ REDIS_URL: redis.url });
     const run = 'fault-sigterm';
-    const ids = await submitMany(cluster.api!, 200, 16, (i) => slowTask(run, i));
+    const ids = await submitMany(cluster.api!, 200, 16, (i) => calculationTask(run, i));
     await untilRunning(cluster, run, 12);
     leaving.child.kill('SIGTERM');
     const exit = await leaving.exited;

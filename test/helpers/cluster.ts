@@ -51,12 +51,15 @@ export class Cluster {
   readonly schema = `opspawn_e2e_${process.pid}_${Date.now().toString(36)}`;
   readonly queue = `e2e-${process.pid}-${Date.now().toString(36)}`;
   readonly processes: HostProcess[] = [];
+  private stopping = false;
   api?: RestClient;
   apiUrl?: string;
 
   constructor(private readonly env: NodeJS.ProcessEnv = {}) {}
 
   private spawnHost(name: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): HostProcess {
+    // A process started after `stop` began (a drill restarting one when Ctrl-C came) would outlive the cluster.
+    if (this.stopping) throw new Error(`cluster is stopping: ${name} not started`);
     const child = spawn(process.execPath, [...nodeArgs, CLI, ...args, '--config', DISTRIBUTED_CONFIG], {
       cwd: REPO,
       env: {
@@ -80,8 +83,9 @@ export class Cluster {
     return host;
   }
 
-  async startApi(nodeArgs: string[] = []): Promise<HostProcess> {
-    const api = this.spawnHost('api', ['start', '--role', 'api'], {}, nodeArgs);
+  /** `env` adds to this process's environment, e.g. a fixed OPSPAWN_HTTP_PORT to restart it at the same address. */
+  async startApi(nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<HostProcess> {
+    const api = this.spawnHost('api', ['start', '--role', 'api'], env, nodeArgs);
     const [, url] = await api.waitFor(/http listening on (http:\/\/\S+)/);
     this.apiUrl = url!;
     this.api = new RestClient({ url: url! });
@@ -131,6 +135,7 @@ export class Cluster {
 
   /** SIGTERM to every process still running, SIGKILL after 15 s; then drops the schema and the queue's keys. */
   async stop(): Promise<void> {
+    this.stopping = true;
     await Promise.all(
       this.processes.map(async (p) => {
         if (p.child.exitCode !== null || p.child.signalCode !== null) return;
@@ -147,6 +152,56 @@ export class Cluster {
       .catch(() => undefined);
     await client.end().catch(() => undefined);
     await deleteRedisKeys(`*${this.queue}*`, this.env.REDIS_URL ?? REDIS_URL);
+  }
+}
+
+/** The cluster of the fault tests and drills: workers run 8 tasks each at most; `env` (at least REDIS_URL) adds to every process's environment. */
+export function faultCluster(env: NodeJS.ProcessEnv): Cluster {
+  return new Cluster({ OPSPAWN_CONCURRENCY: '8', ...env });
+}
+
+/** Starts the fault tests' deployment on `cluster`: one API process (with `apiEnv` added) and two workers. */
+export async function startApiAndTwoWorkers(
+  cluster: Cluster,
+  apiEnv: NodeJS.ProcessEnv = {},
+): Promise<[HostProcess, HostProcess, HostProcess]> {
+  const api = await cluster.startApi([], apiEnv);
+  return [api, await cluster.startWorker(), await cluster.startWorker()];
+}
+
+/** Both, for a test that has a cluster to stop only once this returns: stops what it started if a process fails. */
+export async function apiAndTwoWorkers(env: NodeJS.ProcessEnv): Promise<[Cluster, HostProcess, HostProcess]> {
+  const cluster = faultCluster(env);
+  try {
+    const [, first, second] = await startApiAndTwoWorkers(cluster);
+    return [cluster, first, second];
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+}
+
+/** A task of `steps` sandboxed calculations ending in `i + steps - 1`: long enough to be caught running. */
+export function calculationTask(run: string, i: number, steps = 15): Parameters<RestClient['submit']>[0] {
+  return {
+    goal: `fault test ${i}`,
+    labels: { run },
+    input: {
+      plan: Array.from({ length: steps }, (_, s) => ({
+        tool: 'js__calculate',
+        arguments: { expression: `${i} + ${s}` },
+      })),
+      final: '{{ last.output.value }}',
+    },
+  };
+}
+
+/** Polls the API until at least `count` tasks of `run` are running. */
+export async function untilRunning(cluster: Cluster, run: string, count: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await cluster.api!.list({ labels: { run }, status: ['running'], limit: 100 })).tasks.length < count) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${count} tasks of ${run} ever ran at once`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 

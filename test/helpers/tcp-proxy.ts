@@ -26,6 +26,14 @@ export class TcpProxy {
     });
   }
 
+  /** `url` (a PostgreSQL URL, say) pointed at this proxy instead of at its target. */
+  via(url: string): string {
+    const proxied = new URL(url);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String(this.port);
+    return proxied.href;
+  }
+
   /** Connections open through the proxy right now. */
   get connections(): number {
     return this.pairs.size;
