@@ -2,8 +2,13 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema,
   ErrorCode,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
   McpError,
+  ReadResourceRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
   type CallToolResult,
 } from '@modelcontextprotocol/sdk/types.js';
 import {
@@ -18,6 +23,7 @@ import {
 } from '@opspawn/plugin-sdk';
 import type { TaskApi } from './task-api.js';
 import { DEFAULT_TOOL_SCOPES, type ToolExposure } from './task-tool-names.js';
+import { TASK_URI_TEMPLATE, TaskSubscriptions, readTaskResource, taskUri } from './task-resources.js';
 import { errorAnswer, taskTools, type ToolAnswer } from './task-tools.js';
 
 export interface TaskMcpServerOptions {
@@ -31,7 +37,8 @@ export interface TaskMcpServerOptions {
 }
 
 /**
- * The MCP server of one session, over a task API: the task tools the caller's scopes allow. The low-level `Server` rather than
+ * The MCP server of one session, over a task API: the task tools the caller's scopes allow, and the tasks as
+ * resources (`opspawn://tasks/{id}`) with subscriptions when it may read. The low-level `Server` rather than
  * `McpServer`: its tools take zod schemas, ours are the SDK's JSON Schemas, validated where every transport
  * validates them (the task service).
  */
@@ -41,14 +48,16 @@ export function createTaskMcpServer(options: TaskMcpServerOptions): { server: Se
   const tools = taskTools(api, { waitLimitMs: options.waitLimitMs })
     .map((tool) => ({ tool, scope: options.tools[tool.name] ?? DEFAULT_TOOL_SCOPES[tool.name] }))
     .filter((t): t is { tool: (typeof t)['tool']; scope: Scope } => t.scope !== false);
+  const canRead = may('read');
 
   const server = new Server(
     { name: 'opspawn', title: 'Opspawn', version: options.version },
     {
-      capabilities: { tools: {} },
+      capabilities: { tools: {}, ...(canRead ? { resources: { subscribe: true } } : {}) },
       instructions:
         'Opspawn runs agent tasks durably. run_task submits a task and waits for its answer (with progress); ' +
-        'submit_task returns at once; get_task follows it.',
+        'submit_task returns at once. A task is also the resource opspawn://tasks/{id}: read it for its status and ' +
+        'events, subscribe to it for updates.',
     },
   );
 
@@ -95,10 +104,80 @@ export function createTaskMcpServer(options: TaskMcpServerOptions): { server: Se
     };
   });
 
+  const subscriptions = new TaskSubscriptions(
+    api,
+    (uri) => server.sendResourceUpdated({ uri }),
+    (uri, error) => logger.warn({ err: error, uri }, 'MCP resource subscription ended'),
+  );
+  if (canRead) {
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({
+      resourceTemplates: [
+        {
+          uriTemplate: TASK_URI_TEMPLATE,
+          name: 'task',
+          title: 'An Opspawn task',
+          description: 'A task and its events (status changes, plan steps, tool calls and results, logs) as JSON',
+          mimeType: 'application/json',
+        },
+      ],
+    }));
+    server.setRequestHandler(ListResourcesRequestSchema, (request) =>
+      rpc(async () => {
+        const page = await api.list({
+          limit: 50,
+          ...(request.params?.cursor ? { cursor: request.params.cursor } : {}),
+        });
+        return {
+          resources: page.tasks.map((task) => ({
+            uri: taskUri(task.id),
+            name: task.id,
+            title: `${task.status}: ${task.goal.slice(0, 80)}`,
+            mimeType: 'application/json',
+          })),
+          ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+        };
+      }),
+    );
+    server.setRequestHandler(ReadResourceRequestSchema, (request) =>
+      rpc(async () => ({ contents: [await readTaskResource(api, request.params.uri)] })),
+    );
+    server.setRequestHandler(SubscribeRequestSchema, (request) =>
+      rpc(async () => {
+        await subscriptions.subscribe(request.params.uri);
+        return {};
+      }),
+    );
+    server.setRequestHandler(UnsubscribeRequestSchema, (request) =>
+      rpc(async () => {
+        subscriptions.unsubscribe(request.params.uri);
+        return {};
+      }),
+    );
+  }
+
   return {
     server,
     close: async () => {
+      subscriptions.close();
       await server.close();
     },
   };
+}
+
+/** Runs a request handler; an Opspawn refusal becomes a JSON-RPC error carrying its code and fix in `data`. */
+async function rpc<T>(handle: () => Promise<T>): Promise<T> {
+  try {
+    return await handle();
+  } catch (error) {
+    if (!isOpspawnError(error)) throw error;
+    throw new McpError(jsonRpcCodeFor(error.code), error.message, { code: error.code, hint: error.hint });
+  }
+}
+
+/** The JSON-RPC error code of an Opspawn refusal outside a tool call (resources): the one place MCP decides it. */
+export function jsonRpcCodeFor(code: string): number {
+  const category = errorCategory(code);
+  if (category === 'not_found') return -32002; // the MCP spec's "Resource not found"
+  if (category === 'invalid') return ErrorCode.InvalidParams;
+  return ErrorCode.InternalError;
 }

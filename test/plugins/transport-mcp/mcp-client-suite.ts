@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { ResourceUpdatedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { InlinePlugin } from '@opspawn/plugin-sdk';
 import { toolsPlugin } from '../../helpers/inline-plugins.js';
 
@@ -154,5 +154,52 @@ export function mcpClientSpecs(connect: (key: string | undefined) => Promise<Cli
     expect(structured(invalid).error.code).to.equal('OPSPAWN_TASK_INVALID');
     const badFilter = await admin.callTool({ name: 'list_tasks', arguments: { status: ['nope'] } });
     expect(structured(badFilter).error.code).to.equal('OPSPAWN_INVALID_REQUEST');
+  });
+
+  it('serves a task and its events as the resource opspawn://tasks/{id}, with updates to subscribers', async () => {
+    const { resourceTemplates } = await admin.listResourceTemplates();
+    expect(resourceTemplates.map((t) => t.uriTemplate)).to.deep.equal(['opspawn://tasks/{id}']);
+    const updates: string[] = [];
+    admin.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      updates.push(n.params.uri);
+    });
+    const task = structured(await admin.callTool({ name: 'submit_task', arguments: waiting(400) })).task;
+    const uri = `opspawn://tasks/${task.id}`;
+    await admin.subscribeResource({ uri });
+    await until('the task to succeed', async () => ((await status(task.id)).status === 'succeeded' ? true : undefined));
+    await until('the final update', async () => (updates.length >= 3 ? true : undefined));
+    expect(new Set(updates)).to.deep.equal(new Set([uri]));
+    const read = await admin.readResource({ uri });
+    expect(read.contents[0]).to.include({ uri, mimeType: 'application/json' });
+    const body = JSON.parse((read.contents[0] as { text: string }).text);
+    expect(body.task).to.include({ id: task.id, status: 'succeeded' });
+    expect(body.events.map((e: any) => e.type)).to.include.members([
+      'status',
+      'plan',
+      'tool_call',
+      'tool_result',
+      'final',
+    ]);
+    const listed = await admin.listResources();
+    expect(listed.resources.map((r) => r.uri)).to.include(uri);
+    const error = (await admin.readResource({ uri: 'opspawn://tasks/nope' }).catch((e: unknown) => e)) as any;
+    expect(error.code).to.equal(-32002);
+    expect(error.data).to.include({ code: 'OPSPAWN_TASK_NOT_FOUND' });
+  });
+
+  it('stops updating after unsubscribe', async () => {
+    const updates: string[] = [];
+    admin.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      updates.push(n.params.uri);
+    });
+    const task = structured(await admin.callTool({ name: 'submit_task', arguments: waiting(20_000) })).task;
+    const uri = `opspawn://tasks/${task.id}`;
+    await admin.subscribeResource({ uri });
+    await admin.unsubscribeResource({ uri });
+    const seen = updates.length;
+    await admin.callTool({ name: 'cancel_task', arguments: { id: task.id } });
+    await until('the task to end', async () => ((await status(task.id)).status === 'cancelled' ? true : undefined));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(updates.length).to.equal(seen);
   });
 }

@@ -62,6 +62,7 @@ describe('transport-mcp (Streamable HTTP)', function () {
     const refused = await reader.callTool({ name: 'submit_task', arguments: { goal: 'no' } });
     expect(refused.isError).to.equal(true);
     expect((refused.structuredContent as any).error.code).to.equal('OPSPAWN_FORBIDDEN');
+    expect((await reader.listResourceTemplates()).resourceTemplates).to.have.length(1);
   });
 
   it('answers 404 for an unknown session, so clients start a new one', async () => {
