@@ -4,6 +4,7 @@ import { McpHttpTransport, type McpTransportOptions } from './mcp-http-server.js
 
 export { McpHttpTransport, type McpTransportOptions } from './mcp-http-server.js';
 export { createTaskMcpServer, type TaskMcpServerOptions } from './task-mcp-server.js';
+export { serveStdio, type StdioServeOptions } from './stdio-server.js';
 export type { TaskApi } from './task-api.js';
 export { TASK_URI_TEMPLATE, taskUri } from './task-resources.js';
 export { TASK_TOOL_NAMES, DEFAULT_TOOL_SCOPES, type TaskToolName, type ToolExposure } from './task-tool-names.js';
