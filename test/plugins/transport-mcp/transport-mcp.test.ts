@@ -115,4 +115,67 @@ describe('transport-mcp (Streamable HTTP)', function () {
     });
     expect(after.status).to.equal(404);
   });
+
+  it('resumes a broken answer stream from Last-Event-ID: the rest of the progress and the result are replayed', async () => {
+    const headers = {
+      authorization: `Bearer ${KEYS.admin}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    };
+    const init = await fetch(url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+      }),
+    });
+    const session = {
+      ...headers,
+      'mcp-session-id': init.headers.get('mcp-session-id')!,
+      'mcp-protocol-version': '2025-06-18',
+    };
+    await init.text();
+    await fetch(url, {
+      method: 'POST',
+      headers: session,
+      body: '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+    });
+    const call = new AbortController();
+    const answer = await fetch(url, {
+      method: 'POST',
+      headers: session,
+      signal: call.signal,
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 2,
+        method: 'tools/call',
+        params: {
+          name: 'run_task',
+          _meta: { progressToken: 'p' },
+          arguments: { goal: 'wait', input: { plan: [{ tool: 't__wait', arguments: { ms: 500 } }] } },
+        },
+      }),
+    });
+    // Read up to the first event, then drop the connection, as a flaky network would.
+    const reader = answer.body!.getReader();
+    let first = '';
+    while (!/^id: (.+)$/m.test(first)) first += new TextDecoder().decode((await reader.read()).value);
+    const lastEventId = /^id: (.+)$/m.exec(first)![1]!;
+    call.abort();
+    // A client reconnects after a pause (the SSE retry interval); the host has noticed the broken stream by then.
+    await new Promise((r) => setTimeout(r, 200));
+    const resumed = await fetch(url, {
+      headers: { ...session, accept: 'text/event-stream', 'last-event-id': lastEventId },
+    });
+    expect(resumed.status).to.equal(200);
+    const replay = resumed.body!.getReader();
+    let rest = '';
+    while (!rest.includes('"id":2')) rest += new TextDecoder().decode((await replay.read()).value);
+    await replay.cancel();
+    expect(rest).to.contain('notifications/progress');
+    expect(rest).to.match(/"structuredContent":\{"task":\{[\s\S]*"status":"succeeded"/);
+  });
 });
