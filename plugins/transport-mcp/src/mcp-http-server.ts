@@ -142,7 +142,10 @@ export class McpHttpTransport implements Transport {
         throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'a request without Mcp-Session-Id must be initialize', {
           hint: 'open a session first: POST an initialize request, then send its Mcp-Session-Id with every request',
         });
-      await this.serve(await this.open(caller), req, res, body);
+      const session = await this.open(caller);
+      await this.serve(session, req, res, body);
+      // The SDK refused the initialize (a wrong Accept header, say): no session was opened, so none stays behind.
+      if (session.transport.sessionId === undefined) await session.close();
     } catch (error) {
       this.refuse(res, error);
     }
@@ -168,6 +171,7 @@ export class McpHttpTransport implements Transport {
       logger: this.deps.logger,
     });
     let id: string | undefined;
+    let closed = false;
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       ...(this.options.resumeBufferSize > 0
@@ -184,6 +188,8 @@ export class McpHttpTransport implements Transport {
       lastSeen: Date.now(),
       openRequests: 0,
       close: async () => {
+        if (closed) return;
+        closed = true;
         if (id) this.sessions.delete(id);
         await close().catch(() => undefined);
       },

@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -76,5 +78,19 @@ describe('opspawn mcp (stdio, a client of the REST API)', function () {
     await client.close();
     await new Promise((r) => setTimeout(r, 500));
     expect(() => process.kill(pid, 0)).to.throw();
+  });
+
+  it('refuses unknown --tools and a --wait-limit that is not a number, before serving anything', async () => {
+    for (const [args, message] of [
+      [['--tools', 'run_task', 'nope'], 'OPSPAWN_INVALID_REQUEST: --tools names no tool nope'],
+      [['--wait-limit', 'soon'], 'OPSPAWN_INVALID_REQUEST: --wait-limit must be a positive number'],
+    ] as const) {
+      const failed = (await promisify(execFile)(process.execPath, [CLI, 'mcp', ...args]).catch((e: unknown) => e)) as {
+        code: number;
+        stderr: string;
+      };
+      expect(failed.code).to.equal(2);
+      expect(failed.stderr).to.contain(message);
+    }
   });
 });

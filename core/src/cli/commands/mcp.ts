@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { TaskApi } from '@opspawn/transport-mcp';
 import {
   ErrorCodes,
+  OpspawnError,
   type SubmitTaskRequest,
   type Task,
   type TaskEvent,
@@ -40,6 +41,15 @@ export function registerMcpCommand(program: Command): void {
     .option('--tools <names...>', 'expose only these tools (default: all)')
     .action(async (opts: McpOptions) => {
       const { serveStdio, TASK_TOOL_NAMES } = await import('@opspawn/transport-mcp');
+      const unknown = (opts.tools ?? []).filter((name) => !(TASK_TOOL_NAMES as readonly string[]).includes(name));
+      if (unknown.length > 0)
+        throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `--tools names no tool ${unknown.join(', ')}`, {
+          hint: `name some of ${TASK_TOOL_NAMES.join(', ')}`,
+        });
+      if (!Number.isInteger(opts.waitLimit) || opts.waitLimit < 1)
+        throw new OpspawnError(ErrorCodes.INVALID_REQUEST, '--wait-limit must be a positive number of milliseconds', {
+          hint: "e.g. --wait-limit 50000 (keep it under your MCP client's request timeout)",
+        });
       const api = new RestTaskApi({
         url: opts.url ?? process.env.OPSPAWN_URL ?? 'http://127.0.0.1:8080',
         token: opts.token ?? process.env.OPSPAWN_TOKEN,
