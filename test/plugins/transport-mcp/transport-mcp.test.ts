@@ -179,3 +179,50 @@ describe('transport-mcp (Streamable HTTP)', function () {
     expect(rest).to.match(/"structuredContent":\{"task":\{[\s\S]*"status":"succeeded"/);
   });
 });
+
+describe('transport-mcp sessions', function () {
+  let kernel: TestKernel;
+  let url: string;
+
+  before(async () => {
+    kernel = await startTestKernel({
+      plugins: [
+        ...EMBEDDED_MEMORY_PLUGINS,
+        { use: '@opspawn/transport-mcp', options: { port: 0, apiKeys: API_KEYS, sessionIdleMs: 1000 } },
+      ],
+    });
+    url = kernel.get(extensionPoints.transport)[0]!.value.addresses()[0]!;
+  });
+  after(() => kernel.stop());
+
+  it('closes a session left without requests or streams for sessionIdleMs; the client then gets 404', async () => {
+    const headers = {
+      authorization: `Bearer ${KEYS.admin}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    };
+    const init = await fetch(url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+      }),
+    });
+    const sessionId = init.headers.get('mcp-session-id')!;
+    await init.text();
+    const list = () =>
+      fetch(url, {
+        method: 'POST',
+        headers: { ...headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+      });
+    const soon = await list();
+    expect(soon.status).to.equal(200);
+    await soon.text();
+    await new Promise((r) => setTimeout(r, 1800));
+    expect((await list()).status).to.equal(404);
+  });
+});
