@@ -4,6 +4,7 @@ import { KERNEL_API_VERSION } from '@opspawn/plugin-sdk';
 import { CORE_VERSION } from '../version.js';
 import { registerAgentCommands } from './commands/agents.js';
 import { registerConfigCommands } from './commands/config.js';
+import { registerMcpCommand } from './commands/mcp.js';
 import { registerPluginCommands } from './commands/plugins.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerTaskCommands } from './commands/tasks.js';
@@ -34,6 +35,7 @@ registerConfigCommands(program, globals);
 registerAgentCommands(program, globals);
 registerRunCommand(program, globals);
 registerTaskCommands(program);
+registerMcpCommand(program);
 program.addHelpText(
   'after',
   '\nExit codes: 0 ok, 2 usage, 3 config, 4 plugin check, 5 plugin start, 6 plugin stop, 1 bug;\nrun: 0 succeeded, 10 failed, 11 cancelled.\nDocs: docs/reference/cli.md',

@@ -422,6 +422,13 @@ export const ERROR_REGISTRY = declare({
     hint: 'start the host (opspawn start), or point --url / $OPSPAWN_URL at it',
     retryable: true,
   },
+  MCP_SESSION_NOT_FOUND: {
+    category: 'not_found',
+    description:
+      'An MCP request names a session (Mcp-Session-Id) the host does not have: closed, idle too long, or the host restarted.',
+    hint: 'start a new session: send initialize again (MCP clients do so when a request answers 404)',
+    retryable: false,
+  },
   INTERNAL: {
     category: 'internal',
     description: 'The server failed to handle a request for a reason it did not expect; details are in its logs.',
