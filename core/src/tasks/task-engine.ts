@@ -97,14 +97,14 @@ export class TaskEngine implements TaskService {
    */
   async start(): Promise<void> {
     const { broker, settings, logger } = this.deps;
-    // API processes too: a submit refused while the broker was down is in the store, waiting to be enqueued.
-    this.stopListeningForReconnects = broker.onReconnect?.(() => {
+    // API processes too: a task stored but not enqueued (a refused enqueue, a process that died between the two
+    // writes) is enqueued when this process starts and whenever the broker comes back, not at the next sweep.
+    const enqueueStored = (why: 'start' | 'broker reconnected') =>
       this.recovery
-        .afterBrokerReconnect()
-        .catch((error) =>
-          logger.warn({ err: error }, 're-enqueueing after the broker reconnected failed; the recovery sweep retries'),
-        );
-    });
+        .enqueueStoredQueued(why)
+        .catch((error) => logger.warn({ err: error }, `enqueueing stored tasks (${why}) failed; the sweep retries`));
+    this.stopListeningForReconnects = broker.onReconnect?.(() => void enqueueStored('broker reconnected'));
+    if (!broker.recoversOnStart && settings.recoverOnStart) void enqueueStored('start');
     if (!this.deps.consume) {
       if (broker.recoversOnStart)
         logger.warn(
@@ -124,6 +124,7 @@ export class TaskEngine implements TaskService {
 
   async stop(): Promise<void> {
     this.stopListeningForReconnects?.();
+    this.service.stop();
     await this.recovery.stop();
     await this.deps.broker.drain(this.deps.stopTimeoutMs);
     await this.leases.stop();

@@ -106,14 +106,16 @@ export class TaskRecovery {
   }
 
   /**
-   * The broker is connected again after an outage: what was queued meanwhile (a submit whose enqueue was refused)
-   * or lost with the broker's data is enqueued now, not at the next sweep. Enqueueing (task, attempts) twice is
-   * harmless.
+   * Enqueues every queued task of the store once, without waiting for the sweep: when a process starts on a
+   * durable broker (a process that died between storing a task and enqueueing it left it so), and when the broker
+   * is connected again after an outage (a submit whose enqueue was refused, or jobs lost with the broker's data).
+   * Enqueueing (task, attempts) twice is harmless.
    */
-  async afterBrokerReconnect(): Promise<void> {
+  async enqueueStoredQueued(why: 'start' | 'broker reconnected'): Promise<void> {
     if (this.stopping) return;
     const requeued = await this.enqueueQueued(() => true);
-    this.deps.logger.info({ requeued }, `broker reconnected: enqueued ${requeued} queued task(s) again`);
+    if (requeued > 0 || why === 'broker reconnected')
+      this.deps.logger.info({ requeued }, `${why}: enqueued ${requeued} queued task(s) of the store`);
   }
 
   /** Checks every `leaseMs / 3` for running attempts whose lease ran out, and takes them back. */

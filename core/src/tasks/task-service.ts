@@ -3,6 +3,7 @@ import {
   OpspawnError,
   describeError,
   isFinalStatus,
+  isOpspawnError,
   newTaskId,
   type Broker,
   type EventBus,
@@ -25,6 +26,7 @@ import { enqueueTask } from './enqueue-task.js';
 import { checkSubmitRequest, requestHash } from './submit-validation.js';
 import { type TaskEvents, isFinalEvent } from './task-events.js';
 import type { TaskTransitions } from './task-transitions.js';
+import { UnconfirmedSubmissions } from './unconfirmed-submissions.js';
 
 export interface KernelTaskServiceDeps {
   store: TaskStore;
@@ -52,7 +54,16 @@ const WATCH_POLL_MS = 2000;
  * new tasks and cancel requests to the store and hands new tasks to the broker; workers do the rest.
  */
 export class KernelTaskService implements TaskService {
-  constructor(private readonly deps: KernelTaskServiceDeps) {}
+  private readonly unconfirmed: UnconfirmedSubmissions;
+
+  constructor(private readonly deps: KernelTaskServiceDeps) {
+    this.unconfirmed = new UnconfirmedSubmissions(deps.store, deps.broker, deps.logger);
+  }
+
+  /** Stops asking the store about submissions whose write went unanswered. */
+  stop(): void {
+    this.unconfirmed.stop();
+  }
 
   async submit(request: SubmitTaskRequest): Promise<{ task: Task; created: boolean }> {
     checkSubmitRequest(request);
@@ -109,7 +120,11 @@ export class KernelTaskService implements TaskService {
       ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey, requestHash: hash! } : {}),
       ...(request.notBefore ? { notBefore: new Date(request.notBefore).toISOString() } : {}),
     };
-    const result = await this.deps.events.create(task);
+    const result = await this.deps.events.create(task).catch((error: unknown) => {
+      // The write may have landed with its answer lost: make sure a stored task gets enqueued once the store answers.
+      if (isOpspawnError(error) && error.code === ErrorCodes.STORE_UNAVAILABLE) this.unconfirmed.remember(task.id);
+      throw error;
+    });
     if (!result.created) {
       if (result.task.requestHash !== hash) {
         throw new OpspawnError(
