@@ -1,6 +1,7 @@
 import {
   ErrorCodes,
   OpspawnError,
+  type AgentInfo,
   type ErrorCode,
   type SubmitTaskRequest,
   type Task,
@@ -59,6 +60,11 @@ export class RestClient {
 
   cancel(id: string): Promise<Task> {
     return this.call('POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`);
+  }
+
+  /** `GET /v1/agents`: the host's agents, sorted by id. */
+  async agents(): Promise<AgentInfo[]> {
+    return (await this.call<{ agents: AgentInfo[] }>('GET', '/v1/agents')).agents;
   }
 
   /** The task's events over server-sent events, from `afterSeq`, until its final event. */

@@ -22,9 +22,10 @@ import {
   type Scope,
 } from '@opspawn/plugin-sdk';
 import type { TaskApi } from './task-api.js';
-import { DEFAULT_TOOL_SCOPES, type ToolExposure } from './task-tool-names.js';
+import { agentTools } from './agent-tools.js';
+import { toolScope, type ToolExposure } from './task-tool-names.js';
 import { TASK_URI_TEMPLATE, TaskSubscriptions, readTaskResource, taskUri } from './task-resources.js';
-import { errorAnswer, taskTools, type ToolAnswer } from './task-tools.js';
+import { errorAnswer, taskTools, type TaskTool, type ToolAnswer } from './task-tools.js';
 
 export interface TaskMcpServerOptions {
   api: TaskApi;
@@ -37,7 +38,8 @@ export interface TaskMcpServerOptions {
 }
 
 /**
- * The MCP server of one session, over a task API: the task tools the caller's scopes allow, and the tasks as
+ * The MCP server of one session, over a task API: the task tools and one tool per agent (`agent_<id>`) that the
+ * caller's scopes allow, and the tasks as
  * resources (`opspawn://tasks/{id}`) with subscriptions when it may read. The low-level `Server` rather than
  * `McpServer`: its tools take zod schemas, ours are the SDK's JSON Schemas, validated where every transport
  * validates them (the task service).
@@ -45,9 +47,21 @@ export interface TaskMcpServerOptions {
 export function createTaskMcpServer(options: TaskMcpServerOptions): { server: Server; close(): Promise<void> } {
   const { api, caller, logger } = options;
   const may = (scope: Scope) => !caller || allows(caller.scopes, scope);
-  const tools = taskTools(api, { waitLimitMs: options.waitLimitMs })
-    .map((tool) => ({ tool, scope: options.tools[tool.name] ?? DEFAULT_TOOL_SCOPES[tool.name] }))
-    .filter((t): t is { tool: (typeof t)['tool']; scope: Scope } => t.scope !== false);
+  const toolOptions = { waitLimitMs: options.waitLimitMs };
+  const fixedTools = taskTools(api, toolOptions);
+  /**
+   * The tools exposed to this session, agents read at each request (over REST the host may have restarted with other
+   * agents). An agent list the host refuses leaves the task tools, whose calls then say why.
+   */
+  const exposedTools = async (): Promise<Array<{ tool: TaskTool; scope: Scope }>> => {
+    const agents = await api.agents().catch((error: unknown) => {
+      logger.warn({ err: error }, 'MCP agent tools left out: the agents could not be listed');
+      return [];
+    });
+    return [...fixedTools, ...agentTools(agents, api, toolOptions)]
+      .map((tool) => ({ tool, scope: toolScope(options.tools, tool.name) }))
+      .filter((t): t is { tool: TaskTool; scope: Scope } => t.scope !== false);
+  };
   const canRead = may('read');
 
   const server = new Server(
@@ -56,13 +70,13 @@ export function createTaskMcpServer(options: TaskMcpServerOptions): { server: Se
       capabilities: { tools: {}, ...(canRead ? { resources: { subscribe: true } } : {}) },
       instructions:
         'Opspawn runs agent tasks durably. run_task submits a task and waits for its answer (with progress); ' +
-        'submit_task returns at once. A task is also the resource opspawn://tasks/{id}: read it for its status and ' +
+        'submit_task returns at once; each agent_<id> tool runs a task of that agent and answers with its output. A task is also the resource opspawn://tasks/{id}: read it for its status and ' +
         'events, subscribe to it for updates.',
     },
   );
 
-  server.setRequestHandler(ListToolsRequestSchema, () => ({
-    tools: tools
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({
+    tools: (await exposedTools())
       .filter((t) => may(t.scope))
       .map(({ tool }) => ({
         name: tool.name,
@@ -75,7 +89,7 @@ export function createTaskMcpServer(options: TaskMcpServerOptions): { server: Se
   }));
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
-    const found = tools.find((t) => t.tool.name === request.params.name);
+    const found = (await exposedTools()).find((t) => t.tool.name === request.params.name);
     if (!found) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${request.params.name}`);
     const progressToken = request.params._meta?.progressToken;
     let answer: ToolAnswer;

@@ -15,7 +15,7 @@ import {
 import * as z from 'zod';
 import { describeEvent } from './describe-event.js';
 import type { TaskApi } from './task-api.js';
-import type { TaskToolName } from './task-tool-names.js';
+import type { AgentToolName, TaskToolName } from './task-tool-names.js';
 
 /** What a tool call gets besides its arguments: the MCP request's cancellation and progress. */
 export interface ToolCallContext {
@@ -34,7 +34,7 @@ export interface ToolAnswer {
 
 /** One MCP tool over the task API; both the plugin (in-process) and `opspawn mcp` (over REST) serve these. */
 export interface TaskTool {
-  name: TaskToolName;
+  name: TaskToolName | AgentToolName;
   title: string;
   description: string;
   inputSchema: Record<string, unknown>;
@@ -83,7 +83,7 @@ function envelope(properties: Record<string, unknown>, required: string[]): Reco
   };
 }
 
-const taskOutput = envelope({ task: taskJsonSchema }, ['task']);
+export const taskOutput = envelope({ task: taskJsonSchema }, ['task']);
 const listOutput = envelope({ tasks: { type: 'array', items: taskJsonSchema }, nextCursor: { type: 'string' } }, [
   'tasks',
 ]);
@@ -157,12 +157,16 @@ export function taskTools(api: TaskApi, options: TaskToolOptions): TaskTool[] {
   ];
 }
 
-/** Submits, follows the task's events (as progress) until it ends, the wait limit passes or the client cancels. */
-async function runTask(
+/**
+ * Submits, follows the task's events (as progress) until it ends, the wait limit passes or the client cancels.
+ * `answerEnded` words the answer of a task that ended within the wait (the agent tools lead with its output).
+ */
+export async function runTask(
   api: TaskApi,
   request: SubmitTaskRequest,
   context: ToolCallContext,
   waitLimitMs: number,
+  answerEnded: (task: Task) => ToolAnswer = (task) => answerTask(task),
 ): Promise<ToolAnswer> {
   const { task } = await api.submit(request);
   const stop = new AbortController();
@@ -188,7 +192,7 @@ async function runTask(
     return answerTask(cancelled, 'cancelled with the call');
   }
   const now = await api.get(task.id);
-  if (isFinalStatus(now.status)) return answerTask(now);
+  if (isFinalStatus(now.status)) return answerEnded(now);
   return {
     structured: { task: publicTask(now) },
     text:
@@ -199,7 +203,7 @@ async function runTask(
 }
 
 /** A task as the answer of a tool: a failed or cancelled task is an error result carrying the task. */
-function answerTask(task: Task, what?: string): ToolAnswer {
+export function answerTask(task: Task, what?: string): ToolAnswer {
   const shown = publicTask(task);
   const failed = task.status === 'failed' || task.status === 'cancelled';
   const head = failed
@@ -237,12 +241,12 @@ export function errorAnswer(error: unknown): ToolAnswer {
   };
 }
 
-function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+export function jsonSchema(schema: z.ZodType): Record<string, unknown> {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io: 'input' });
   return rest;
 }
 
-function parse<T>(schema: z.ZodType<T>, args: Record<string, unknown>): T {
+export function parse<T>(schema: z.ZodType<T>, args: Record<string, unknown>): T {
   const parsed = schema.safeParse(args);
   if (parsed.success) return parsed.data;
   const details = parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));

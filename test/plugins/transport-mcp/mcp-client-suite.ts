@@ -12,6 +12,16 @@ export const API_KEYS = [
 /** What both transports are configured with in these suites, so the long-task cases take a second, not 50. */
 export const WAIT_LIMIT_MS = 1000;
 
+/**
+ * The agents both hosts declare: each is a tool `agent_<id>`; the suites hide `hidden` (HTTP: the `tools` option,
+ * stdio: `--tools`) where they check that hiding works.
+ */
+export const AGENTS = {
+  adder: { description: 'Adds numbers with the t tools.', tools: ['t__*'] },
+  hidden: { description: 'Not for MCP clients.', tools: ['t__add'] },
+};
+export const TASK_TOOLS = ['submit_task', 'run_task', 'get_task', 'list_tasks', 'cancel_task'];
+
 /** `t__add` answers at once; `t__wait` waits `ms` unless its task is cancelled. */
 export const TEST_TOOLS: InlinePlugin = toolsPlugin('t', 't', [
   {
@@ -75,13 +85,7 @@ export function mcpClientSpecs(connect: (key: string | undefined) => Promise<Cli
 
   it('lists the task tools with their input and output schemas', async () => {
     const { tools } = await admin.listTools();
-    expect(tools.map((t) => t.name)).to.deep.equal([
-      'submit_task',
-      'run_task',
-      'get_task',
-      'list_tasks',
-      'cancel_task',
-    ]);
+    expect(tools.map((t) => t.name).filter((name) => !name.startsWith('agent_'))).to.deep.equal(TASK_TOOLS);
     const run = tools.find((t) => t.name === 'run_task')!;
     expect(run.inputSchema.required).to.deep.equal(['goal']);
     expect(run.inputSchema.properties).to.have.property('idempotencyKey');
@@ -101,6 +105,40 @@ export function mcpClientSpecs(connect: (key: string | undefined) => Promise<Cli
     expect(messages.at(-1)).to.equal('succeeded (attempt 1)');
     const numbers = progress.map((p) => p.progress);
     expect(numbers).to.deep.equal([...numbers].sort((a, b) => a - b));
+  });
+
+  it("lists one tool per agent, agent_<id>, described by the agent's description, taking a goal and an input", async () => {
+    const { tools } = await admin.listTools();
+    const adder = tools.find((t) => t.name === 'agent_adder')!;
+    expect(adder, 'agent_adder').to.exist;
+    expect(adder.description).to.match(/^Adds numbers with the t tools\. Runs a task of agent 'adder'/);
+    expect(adder.inputSchema.required).to.deep.equal(['goal']);
+    expect(adder.inputSchema.properties).to.have.keys('goal', 'input');
+    expect(adder.outputSchema!.properties).to.have.keys('task', 'error');
+  });
+
+  it('runs a task of the agent and answers with its output, with a progress notification per step', async () => {
+    const progress: string[] = [];
+    const result = await admin.callTool({ name: 'agent_adder', arguments: twoSteps }, undefined, {
+      onprogress: (p) => progress.push(p.message ?? ''),
+    });
+    expect(result.isError, text(result)).to.equal(undefined);
+    const task = structured(result).task;
+    expect(task).to.include({ status: 'succeeded', output: 7, agent: 'adder' });
+    expect(text(result)).to.equal(`7\n(task ${task.id}, succeeded)`);
+    expect(progress).to.include.members(['step 1: calling t__add', 'step 2: calling t__add']);
+    expect(await status(task.id)).to.include({ agent: 'adder', goal: 'add twice' });
+  });
+
+  it('returns a long agent task still running after the wait limit, and refuses arguments besides goal and input', async () => {
+    const started = Date.now();
+    const result = await admin.callTool({ name: 'agent_adder', arguments: waiting(20_000) });
+    expect(Date.now() - started).to.be.within(WAIT_LIMIT_MS, WAIT_LIMIT_MS + 3000);
+    const task = structured(result).task;
+    expect(task).to.include({ status: 'running', agent: 'adder' });
+    await admin.callTool({ name: 'cancel_task', arguments: { id: task.id } });
+    const refused = await admin.callTool({ name: 'agent_adder', arguments: { goal: 'x', planner: 'other' } });
+    expect(structured(refused).error.code).to.equal('OPSPAWN_INVALID_REQUEST');
   });
 
   it('returns a long task still running after the wait limit, instead of holding the call', async () => {

@@ -4,7 +4,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { extensionPoints } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { EMBEDDED_MEMORY_PLUGINS } from '../../helpers/inline-plugins.js';
-import { API_KEYS, KEYS, TEST_TOOLS, WAIT_LIMIT_MS, mcpClientSpecs } from './mcp-client-suite.js';
+import { AGENTS, API_KEYS, KEYS, TASK_TOOLS, TEST_TOOLS, WAIT_LIMIT_MS, mcpClientSpecs } from './mcp-client-suite.js';
 
 /** The plugin over Streamable HTTP, with the MCP SDK's own client, as an IDE or another agent would connect. */
 describe('transport-mcp (Streamable HTTP)', function () {
@@ -30,9 +30,15 @@ describe('transport-mcp (Streamable HTTP)', function () {
         { use: TEST_TOOLS },
         {
           use: '@opspawn/transport-mcp',
-          options: { port: 0, waitLimitMs: WAIT_LIMIT_MS, apiKeys: API_KEYS, tools: { list_tasks: 'read' } },
+          options: {
+            port: 0,
+            waitLimitMs: WAIT_LIMIT_MS,
+            apiKeys: API_KEYS,
+            tools: { list_tasks: 'read', agent_hidden: false },
+          },
         },
       ],
+      agents: AGENTS,
     });
     url = kernel.get(extensionPoints.transport)[0]!.value.addresses()[0]!;
   });
@@ -56,12 +62,23 @@ describe('transport-mcp (Streamable HTTP)', function () {
     }
   });
 
-  it('shows a read-only key only the reading tools, and refuses the others with FORBIDDEN', async () => {
+  it('does not list an agent the tools option hides, and answers a call to it as an unknown tool', async () => {
+    const admin = await connect(KEYS.admin);
+    expect((await admin.listTools()).tools.map((t) => t.name)).to.deep.equal([...TASK_TOOLS, 'agent_adder']);
+    const error = (await admin
+      .callTool({ name: 'agent_hidden', arguments: { goal: 'no' } })
+      .catch((e: unknown) => e)) as Error;
+    expect(error.message).to.contain('Unknown tool: agent_hidden');
+  });
+
+  it('shows a read-only key only the reading tools (no agent tools), and refuses the others with FORBIDDEN', async () => {
     const reader = await connect(KEYS.reader);
     expect((await reader.listTools()).tools.map((t) => t.name)).to.deep.equal(['get_task', 'list_tasks']);
-    const refused = await reader.callTool({ name: 'submit_task', arguments: { goal: 'no' } });
-    expect(refused.isError).to.equal(true);
-    expect((refused.structuredContent as any).error.code).to.equal('OPSPAWN_FORBIDDEN');
+    for (const name of ['submit_task', 'agent_adder']) {
+      const refused = await reader.callTool({ name, arguments: { goal: 'no' } });
+      expect(refused.isError).to.equal(true);
+      expect((refused.structuredContent as any).error.code).to.equal('OPSPAWN_FORBIDDEN');
+    }
     expect((await reader.listResourceTemplates()).resourceTemplates).to.have.length(1);
   });
 

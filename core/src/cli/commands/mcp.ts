@@ -3,6 +3,7 @@ import type { TaskApi } from '@opspawn/transport-mcp';
 import {
   ErrorCodes,
   OpspawnError,
+  type AgentInfo,
   type SubmitTaskRequest,
   type Task,
   type TaskEvent,
@@ -38,13 +39,15 @@ export function registerMcpCommand(program: Command): void {
       (v) => Number(v),
       50_000,
     )
-    .option('--tools <names...>', 'expose only these tools (default: all)')
+    .option('--tools <names...>', 'expose only these tools: task tools, agent_<id>, agent_* (default: all)')
     .action(async (opts: McpOptions) => {
       const { serveStdio, TASK_TOOL_NAMES } = await import('@opspawn/transport-mcp');
-      const unknown = (opts.tools ?? []).filter((name) => !(TASK_TOOL_NAMES as readonly string[]).includes(name));
+      const unknown = (opts.tools ?? []).filter(
+        (name) => !(TASK_TOOL_NAMES as readonly string[]).includes(name) && !AGENT_TOOL.test(name),
+      );
       if (unknown.length > 0)
         throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `--tools names no tool ${unknown.join(', ')}`, {
-          hint: `name some of ${TASK_TOOL_NAMES.join(', ')}`,
+          hint: `name some of ${TASK_TOOL_NAMES.join(', ')}, agent_<id> (one agent's tool) or agent_* (every agent's)`,
         });
       if (!Number.isInteger(opts.waitLimit) || opts.waitLimit < 1)
         throw new OpspawnError(ErrorCodes.INVALID_REQUEST, '--wait-limit must be a positive number of milliseconds', {
@@ -54,13 +57,28 @@ export function registerMcpCommand(program: Command): void {
         url: opts.url ?? process.env.OPSPAWN_URL ?? 'http://127.0.0.1:8080',
         token: opts.token ?? process.env.OPSPAWN_TOKEN,
       });
-      const tools = opts.tools
-        ? Object.fromEntries(TASK_TOOL_NAMES.filter((name) => !opts.tools!.includes(name)).map((name) => [name, false]))
-        : {};
+      const tools = opts.tools ? onlyTools(TASK_TOOL_NAMES, opts.tools) : {};
       // stdout is the protocol's: logs go to stderr, where MCP clients collect a server's messages.
       const logger = createLogger({ level: 'warn', pretty: false, destination: process.stderr });
       await serveStdio({ api, tools, waitLimitMs: opts.waitLimit, version: CORE_VERSION, logger });
     });
+}
+
+const AGENT_TOOL = /^agent_(\*|[A-Za-z0-9_-]+)$/;
+
+/**
+ * `--tools` as a tool exposure: the task tools not named are hidden, and so are the agent tools unless `agent_*` or
+ * their own name is given (the agents are only known once the host answers). Over stdio the host checks the key's
+ * scopes, so a shown tool's scope here is only the default.
+ */
+function onlyTools(taskTools: readonly string[], named: string[]): Record<string, false | 'submit'> {
+  return {
+    ...Object.fromEntries(taskTools.filter((name) => !named.includes(name)).map((name) => [name, false])),
+    'agent_*': named.includes('agent_*') ? 'submit' : false,
+    ...Object.fromEntries(
+      named.filter((name) => AGENT_TOOL.test(name) && name !== 'agent_*').map((n) => [n, 'submit']),
+    ),
+  };
 }
 
 /** The task API of a host reached over REST: what the MCP tools call when they do not run inside the host. */
@@ -85,6 +103,10 @@ class RestTaskApi implements TaskApi {
 
   cancel(id: string): Promise<Task> {
     return this.client.cancel(id);
+  }
+
+  agents(): Promise<AgentInfo[]> {
+    return this.client.agents();
   }
 
   watch(id: string, options: WatchOptions = {}): AsyncIterable<TaskEvent> {
