@@ -3,7 +3,7 @@ import { ErrorCodes, isFinalStatus, type TaskEvent, type TaskStatus } from '@ops
 import {
   apiAndTwoWorkers,
   calculationTask,
-  type Cluster,
+  Cluster,
   countBy,
   type HostProcess,
   submitMany,

@@ -41,7 +41,7 @@ export function registerMcpCommand(program: Command): void {
     )
     .option('--tools <names...>', 'expose only these tools: task tools, agent_<id>, agent_* (default: all)')
     .action(async (opts: McpOptions) => {
-      const { serveStdio, TASK_TOOL_NAMES } = await import('@opspawn/transport-mcp');
+      const { serveStdio, TASK_TOOL_NAMES } = await loadTransportMcp();
       const unknown = (opts.tools ?? []).filter(
         (name) => !(TASK_TOOL_NAMES as readonly string[]).includes(name) && !AGENT_TOOL.test(name),
       );
@@ -125,5 +125,17 @@ class RestTaskApi implements TaskApi {
     if (response?.ok) return ((await response.json()) as { events: TaskEvent[] }).events;
     await this.client.get(id);
     throw new ApiError(0, ErrorCodes.INTERNAL, `the host refused the events of ${id}`);
+  }
+}
+
+/** The MCP server is an optional peer of core: a deployment that never speaks MCP does not install it. */
+async function loadTransportMcp(): Promise<typeof import('@opspawn/transport-mcp')> {
+  try {
+    return await import('@opspawn/transport-mcp');
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new OpspawnError(ErrorCodes.PLUGIN_NOT_FOUND, 'opspawn mcp needs the package @opspawn/transport-mcp', {
+      hint: 'npm install @opspawn/transport-mcp in the deployment',
+    });
   }
 }
