@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { services } from '@opspawn/plugin-sdk';
+import { extensionPoints, services } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { PrivateRedis } from '../../helpers/private-redis.js';
 
@@ -27,7 +27,12 @@ describe('tasks submitted while the broker is down (a redis-server of the testâ€
       tasks: { reconcileIntervalMs: 600_000 },
     });
     const tasks = kernel.get(services.taskService);
+    // broker-bee-queue's own health check: `down` while Redis is unreachable.
+    const broker = kernel.get(extensionPoints.broker) as unknown as { health(): Promise<{ state: string }> };
     await server.kill();
+    // Submitted once the broker knows Redis is gone, as during an outage (not in the moment it dies).
+    for (const deadline = Date.now() + 10_000; (await broker.health()).state !== 'down'; await sleep(10))
+      if (Date.now() > deadline) throw new Error('the broker never saw Redis go away');
 
     const submitted = [];
     for (let i = 0; i < 5; i++)

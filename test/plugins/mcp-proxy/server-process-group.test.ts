@@ -41,7 +41,8 @@ describe('mcp-proxy stdio server processes', function () {
     const sleepPid = Number(readFileSync(pidFile, 'utf8'));
     expect(processIsGone(sleepPid)).to.equal(false);
     await proxy.close();
-    expect(processIsGone(sleepPid), `sleep (pid ${sleepPid}) outlived the provider`).to.equal(true);
+    // The group was signalled before close resolved; on a loaded machine the kernel may take a moment to end it.
+    await until(() => processIsGone(sleepPid), `sleep (pid ${sleepPid}) to stop after the provider closed`);
   });
 
   it('stops what is left of its servers when the host exits without closing the provider', async () => {
@@ -75,7 +76,7 @@ describe('mcp-proxy stdio server processes', function () {
       expect(r.code, r.stderr).to.equal(0);
       expect(r.stdout).to.contain('= ok: done');
       const sleepPid = Number(readFileSync(pidFile, 'utf8'));
-      expect(processIsGone(sleepPid), `sleep (pid ${sleepPid}) outlived opspawn run`).to.equal(true);
+      await until(() => processIsGone(sleepPid), `sleep (pid ${sleepPid}) to stop after opspawn run exited`);
     } finally {
       d.cleanup();
     }
