@@ -40,7 +40,6 @@ export interface GrpcTransportOptions {
 }
 
 const SERVICE_NAME = 'opspawn.v1.TaskService';
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
 
 type Unary = grpc.handleUnaryCall<Record<string, any>, unknown>;
 
@@ -71,19 +70,8 @@ export class GrpcTransport implements Transport {
 
   async listen(): Promise<void> {
     const { host, port } = this.options;
-    if (this.keys.open) {
-      if (!LOOPBACK.test(host) && !this.options.allowUnauthenticated) {
-        throw new OpspawnError(
-          ErrorCodes.PLUGIN_START_FAILED,
-          `no API key is configured and host '${host}' is not a loopback address`,
-          {
-            hint: 'add apiKeys to transport-grpc options, or set allowUnauthenticated: true if something else guards this port',
-            plugin: 'transport-grpc',
-          },
-        );
-      }
-      this.logger.warn(`NO API KEYS CONFIGURED: gRPC accepts every caller on ${host} (local development mode)`);
-    }
+    const { allowUnauthenticated } = this.options;
+    this.keys.checkListener({ host, allowUnauthenticated, plugin: 'transport-grpc', what: 'gRPC' }, this.logger);
     const definition = loadTaskServiceDefinition();
     const pkg = grpc.loadPackageDefinition(definition) as unknown as {
       opspawn: { v1: { TaskService: grpc.ServiceClientConstructor } };

@@ -47,7 +47,6 @@ interface Session {
   openRequests: number;
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
 const LOOPBACK_ORIGIN = /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/;
 
 /**
@@ -76,21 +75,11 @@ export class McpHttpTransport implements Transport {
 
   async listen(): Promise<void> {
     const { host, port } = this.options;
-    if (this.keys.open) {
-      if (!LOOPBACK.test(host) && !this.options.allowUnauthenticated) {
-        throw new OpspawnError(
-          ErrorCodes.PLUGIN_START_FAILED,
-          `no API key is configured and host '${host}' is not a loopback address`,
-          {
-            hint: 'add apiKeys to transport-mcp options, or set allowUnauthenticated: true if something else guards this port',
-            plugin: 'transport-mcp',
-          },
-        );
-      }
-      this.deps.logger.warn(
-        `NO API KEYS CONFIGURED: the MCP endpoint accepts every caller on ${host} (local development mode)`,
-      );
-    }
+    const { allowUnauthenticated } = this.options;
+    this.keys.checkListener(
+      { host, allowUnauthenticated, plugin: 'transport-mcp', what: 'the MCP endpoint' },
+      this.deps.logger,
+    );
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => resolve());

@@ -46,8 +46,6 @@ export interface RestDeps {
   version: string;
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
-
 /** The REST transport: koa + @koa/router, RFC 9457 errors, API keys with scopes, SSE for live events. */
 export class RestTransport implements Transport {
   readonly protocol = 'http';
@@ -88,21 +86,11 @@ export class RestTransport implements Transport {
 
   async listen(): Promise<void> {
     const { host, port } = this.options;
-    if (this.keys.open) {
-      if (!LOOPBACK.test(host) && !this.options.allowUnauthenticated) {
-        throw new OpspawnError(
-          ErrorCodes.PLUGIN_START_FAILED,
-          `no API key is configured and host '${host}' is not a loopback address`,
-          {
-            hint: 'add apiKeys to transport-rest options, or set allowUnauthenticated: true if something else guards this port',
-            plugin: 'transport-rest',
-          },
-        );
-      }
-      this.deps.logger.warn(
-        `NO API KEYS CONFIGURED: the REST API accepts every caller on ${host} (local development mode)`,
-      );
-    }
+    const { allowUnauthenticated } = this.options;
+    this.keys.checkListener(
+      { host, allowUnauthenticated, plugin: 'transport-rest', what: 'the REST API' },
+      this.deps.logger,
+    );
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => resolve());
