@@ -137,12 +137,7 @@ export class BeeQueueBroker implements Broker {
       reloadScriptsOnNoScript(queue);
     }
     // `open` resolved on the first 'ready': each one after it is a reconnect, maybe to a Redis that lost everything.
-    client.on('ready', () => {
-      loadBeeQueueScripts(client).then(
-        () => this.announceReconnect(),
-        (error) => this.onError(error),
-      );
-    });
+    client.on('ready', () => this.reloadScriptsThenAnnounce(client, 10));
   }
 
   /** Connects to Redis (within `connectTimeoutMs`) and readies one producer queue per priority level. */
@@ -366,6 +361,18 @@ export class BeeQueueBroker implements Broker {
       this.subscriberClient,
       ...queues.flatMap((queue) => [queue.bclient, queue.eclient].filter((c): c is RedisClient => Boolean(c))),
     ];
+  }
+
+  /** A Redis that has just come back may refuse the first commands: the scripts are loaded again until it takes them. */
+  private reloadScriptsThenAnnounce(client: RedisClient, triesLeft: number): void {
+    loadBeeQueueScripts(client).then(
+      () => this.announceReconnect(),
+      (error) => {
+        if (triesLeft > 0 && !this.closed)
+          setTimeout(() => this.reloadScriptsThenAnnounce(client, triesLeft - 1), 200).unref();
+        else this.onError(error);
+      },
+    );
   }
 
   private announceReconnect(): void {
