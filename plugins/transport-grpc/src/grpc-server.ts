@@ -69,8 +69,7 @@ export class GrpcTransport implements Transport {
   }
 
   async listen(): Promise<void> {
-    const { host, port } = this.options;
-    const { allowUnauthenticated } = this.options;
+    const { host, port, allowUnauthenticated } = this.options;
     this.keys.checkListener({ host, allowUnauthenticated, plugin: 'transport-grpc', what: 'gRPC' }, this.logger);
     const definition = loadTaskServiceDefinition();
     const pkg = grpc.loadPackageDefinition(definition) as unknown as {

@@ -74,8 +74,7 @@ export class McpHttpTransport implements Transport {
   }
 
   async listen(): Promise<void> {
-    const { host, port } = this.options;
-    const { allowUnauthenticated } = this.options;
+    const { host, port, allowUnauthenticated } = this.options;
     this.keys.checkListener(
       { host, allowUnauthenticated, plugin: 'transport-mcp', what: 'the MCP endpoint' },
       this.deps.logger,

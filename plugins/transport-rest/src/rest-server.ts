@@ -85,8 +85,7 @@ export class RestTransport implements Transport {
   }
 
   async listen(): Promise<void> {
-    const { host, port } = this.options;
-    const { allowUnauthenticated } = this.options;
+    const { host, port, allowUnauthenticated } = this.options;
     this.keys.checkListener(
       { host, allowUnauthenticated, plugin: 'transport-rest', what: 'the REST API' },
       this.deps.logger,
