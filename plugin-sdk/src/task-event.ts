@@ -4,7 +4,7 @@
  * compile wherever it is not handled. To add a type, see docs/reference/task-model.md.
  */
 import * as z from 'zod';
-import { isoTimeSchema, taskErrorSchema, taskSchema, taskStatusSchema } from './task.js';
+import { isoTimeSchema, taskErrorSchema, taskSchema, taskStatusSchema, tokenUsageSchema } from './task.js';
 
 const toolCallSchema = z.object({
   id: z.string().describe("The planner's id of the call, echoed by its result"),
@@ -25,6 +25,7 @@ export const planEventDataSchema = z.object({
   step: z.int().min(1),
   thought: z.string().optional(),
   calls: z.array(toolCallSchema),
+  usage: tokenUsageSchema.optional().describe('Tokens the LLM calls of this decision used'),
 });
 
 export const toolCallEventDataSchema = toolCallSchema.extend({ step: z.int().min(1) });
@@ -37,7 +38,11 @@ export const toolResultEventDataSchema = toolCallSchema.omit({ arguments: true }
   durationMs: z.number(),
 });
 
-export const finalEventDataSchema = z.object({ output: z.unknown().describe("The task's answer") });
+export const finalEventDataSchema = z.object({
+  output: z.unknown().describe("The task's answer"),
+  step: z.int().min(1).optional().describe('The step that gave the answer'),
+  usage: tokenUsageSchema.optional().describe('Tokens the LLM calls of this decision used'),
+});
 
 export const logEventDataSchema = z.object({
   level: z.enum(['debug', 'info', 'warn', 'error']),

@@ -26,6 +26,14 @@ export const taskErrorSchema = z.object({
 });
 export type TaskError = z.infer<typeof taskErrorSchema>;
 
+/** Tokens that LLM calls used, as the provider reported them. */
+export const tokenUsageSchema = z.object({
+  inputTokens: z.int().min(0).describe('Prompt tokens, cached ones included'),
+  outputTokens: z.int().min(0).describe('Completion tokens, reasoning included'),
+  llmCalls: z.int().min(0).describe('LLM calls that reported usage'),
+});
+export type TokenUsage = z.infer<typeof tokenUsageSchema>;
+
 const labelsSchema = z
   .record(z.string().min(1).max(100), z.string().max(500))
   .refine((labels) => Object.keys(labels).length <= 50, 'must NOT have more than 50 properties')
@@ -46,6 +54,11 @@ export const taskSchema = z.object({
     .max(100)
     .optional()
     .describe("Id of the agent the task runs (its planner, tools and limits come from the config's agents)"),
+  parentId: z
+    .string()
+    .regex(TASK_ID_PATTERN)
+    .optional()
+    .describe('The task whose agent handed off to this one (an agent called as a tool); absent for a top-level task'),
   sessionId: z
     .string()
     .min(1)
@@ -54,6 +67,11 @@ export const taskSchema = z.object({
   status: taskStatusSchema,
   output: z.unknown().optional().describe('The final answer; set when the task succeeded'),
   error: taskErrorSchema.optional().describe('Why the last attempt failed'),
+  usage: tokenUsageSchema
+    .optional()
+    .describe(
+      "Tokens the task's LLM calls used, summed over every step of every attempt; absent until a planner reports usage",
+    ),
   attempts: z.int().min(0).describe('Attempts started so far (1 while the first attempt runs)'),
   maxAttempts: z.int().min(1).max(100),
   timeoutMs: z.int().min(1).max(86_400_000).describe('Per-attempt deadline in milliseconds'),

@@ -56,10 +56,12 @@ function everyField(): Required<Task> {
     planner: 'planner-walk',
     memory: 'memory-walk',
     agent: 'agent-walk',
+    parentId: newTaskId(),
     sessionId: `session-${id}`,
     status: 'running',
     output: { answer: 42, words: ['forty', 'two'] },
     error: { code: 'OPSPAWN_WALK_ERROR', message: 'walked into an error' },
+    usage: { inputTokens: 1234, outputTokens: 56, llmCalls: 3 },
     attempts: 3,
     maxAttempts: 7,
     timeoutMs: 123_457,
@@ -97,7 +99,12 @@ const EVENT_DATA: { [T in TaskEventType]: Required<TaskEventData<T>> } = {
     retryInMs: 1500,
     stalls: 1,
   },
-  plan: { step: 2, thought: 'call the walker', calls: [{ id: 'call-1', tool: 'walk__go', arguments: { to: 'x' } }] },
+  plan: {
+    step: 2,
+    thought: 'call the walker',
+    calls: [{ id: 'call-1', tool: 'walk__go', arguments: { to: 'x' } }],
+    usage: { inputTokens: 100, outputTokens: 7, llmCalls: 1 },
+  },
   tool_call: { step: 2, id: 'call-1', tool: 'walk__go', arguments: { to: 'x' } },
   tool_result: {
     step: 2,
@@ -108,7 +115,7 @@ const EVENT_DATA: { [T in TaskEventType]: Required<TaskEventData<T>> } = {
     error: { code: 'OPSPAWN_TOOL_FAILED', message: 'no way' },
     durationMs: 12.5,
   },
-  final: { output: { answer: 'walked' } },
+  final: { output: { answer: 'walked' }, step: 3, usage: { inputTokens: 120, outputTokens: 9, llmCalls: 1 } },
   log: { level: 'warn', message: 'slow walk', source: 'walk__go', data: { pace: 3 } },
 };
 

@@ -13,6 +13,7 @@ import {
   type ToolRegistry,
 } from '@opspawn/plugin-sdk';
 import type { TaskEvents } from './task-events.js';
+import type { UsageTally } from './token-usage.js';
 
 export interface AgentLoopDeps {
   planner: Planner;
@@ -21,6 +22,8 @@ export interface AgentLoopDeps {
   events: TaskEvents;
   /** The agent the task runs, handed to the planner; `tools` is then already its scoped view. */
   agent?: PlanAgent;
+  /** Adds up the tokens each decision reports. */
+  usage?: UsageTally;
 }
 
 /**
@@ -62,6 +65,8 @@ export async function runAgentLoop(
     }
     signal.throwIfAborted();
     checkDecision(decision, task.planner);
+    if (decision.usage) deps.usage?.add(decision.usage);
+    const usage = decision.usage ? { usage: decision.usage } : {};
     if (decision.kind === 'final') {
       await memory.append(task.sessionId, [
         {
@@ -69,10 +74,10 @@ export async function runAgentLoop(
           content: typeof decision.output === 'string' ? decision.output : (JSON.stringify(decision.output) ?? ''),
         },
       ]);
-      await events.emit(task.id, 'final', { output: decision.output ?? null });
+      await events.emit(task.id, 'final', { output: decision.output ?? null, step, ...usage });
       return decision.output ?? null;
     }
-    await events.emit(task.id, 'plan', { step, thought: decision.thought, calls: decision.calls });
+    await events.emit(task.id, 'plan', { step, thought: decision.thought, calls: decision.calls, ...usage });
     await memory.append(task.sessionId, [
       { role: 'assistant', content: decision.thought ?? '', toolCalls: decision.calls },
     ]);
@@ -124,6 +129,12 @@ function checkDecision(decision: unknown, planner: string): asserts decision is 
   if (typeof decision !== 'object' || decision === null)
     bad(`expected an object, got ${JSON.stringify(decision) ?? String(decision)}`);
   const d = decision as Record<string, unknown>;
+  if (d.usage !== undefined) {
+    const u = d.usage as Record<string, unknown> | null;
+    for (const key of ['inputTokens', 'outputTokens', 'llmCalls'])
+      if (!u || !Number.isInteger(u[key]) || (u[key] as number) < 0)
+        bad(`usage.${key} must be a non-negative integer, got ${JSON.stringify(u?.[key])}`);
+  }
   if (d.kind === 'final') return;
   if (d.kind !== 'tools') bad(`kind must be 'tools' or 'final', got ${JSON.stringify(d.kind)}`);
   if (!Array.isArray(d.calls) || d.calls.length === 0) bad('calls must be a non-empty array');

@@ -1,4 +1,4 @@
-import { ErrorCodes, type Task, type TaskError } from '@opspawn/plugin-sdk';
+import { ErrorCodes, type Task, type TaskError, type TokenUsage } from '@opspawn/plugin-sdk';
 import type { TaskEvents } from './task-events.js';
 
 /** The error of every cancelled task, whether it was queued or running when the request came. */
@@ -36,12 +36,17 @@ export class TaskTransitions {
     );
   }
 
+  /**
+   * The moves that end an attempt take the attempt's token tally (`UsageTally.change()`): the task's new usage
+   * total, written with the move, or nothing when no planner call reported usage.
+   */
+
   /** running → succeeded: the attempt's final answer is the task's output. */
-  succeed(id: string, attempt: number, output: unknown): Promise<Task | undefined> {
+  succeed(id: string, attempt: number, output: unknown, usage: UsageChange = {}): Promise<Task | undefined> {
     return this.events.move(
       id,
       ['running'],
-      { status: 'succeeded', output, error: null, finishedAt: now(), ...NO_LEASE },
+      { status: 'succeeded', output, error: null, finishedAt: now(), ...NO_LEASE, ...usage },
       attempt,
       {
         attempt,
@@ -50,16 +55,25 @@ export class TaskTransitions {
   }
 
   /** running → failed: the attempt failed and another would not help, or none is left. */
-  fail(id: string, attempt: number, error: TaskError): Promise<Task | undefined> {
-    return this.events.move(id, ['running'], { status: 'failed', error, finishedAt: now(), ...NO_LEASE }, attempt, {
+  fail(id: string, attempt: number, error: TaskError, usage: UsageChange = {}): Promise<Task | undefined> {
+    return this.events.move(
+      id,
+      ['running'],
+      { status: 'failed', error, finishedAt: now(), ...NO_LEASE, ...usage },
       attempt,
-      error,
-    });
+      { attempt, error },
+    );
   }
 
   /** running → queued: the attempt failed with attempts left; the task is delivered again after `retryInMs`. */
-  retry(id: string, attempt: number, error: TaskError, retryInMs: number): Promise<Task | undefined> {
-    return this.events.move(id, ['running'], { status: 'queued', error, ...NO_LEASE }, attempt, {
+  retry(
+    id: string,
+    attempt: number,
+    error: TaskError,
+    retryInMs: number,
+    usage: UsageChange = {},
+  ): Promise<Task | undefined> {
+    return this.events.move(id, ['running'], { status: 'queued', error, ...NO_LEASE, ...usage }, attempt, {
       attempt,
       error,
       retryInMs,
@@ -75,12 +89,12 @@ export class TaskTransitions {
     id: string,
     from: 'queued' | 'running',
     attempt: number,
-    options: { anyAttempt?: boolean } = {},
+    options: { anyAttempt?: boolean; usage?: UsageChange } = {},
   ): Promise<Task | undefined> {
     return this.events.move(
       id,
       [from],
-      { status: 'cancelled', error: CANCELLED_ON_REQUEST, finishedAt: now(), ...NO_LEASE },
+      { status: 'cancelled', error: CANCELLED_ON_REQUEST, finishedAt: now(), ...NO_LEASE, ...options.usage },
       options.anyAttempt ? undefined : attempt,
       { attempt, error: CANCELLED_ON_REQUEST },
     );
@@ -90,16 +104,25 @@ export class TaskTransitions {
    * running → queued: the attempt ended without an outcome because its worker or host stopped. The attempt stays
    * counted. `stalls`, when a broker took the delivery back from a dead worker, is how often that has happened.
    */
-  stall(id: string, attempt: number, error: TaskError, stalls?: number): Promise<Task | undefined> {
+  stall(
+    id: string,
+    attempt: number,
+    error: TaskError,
+    stalls?: number,
+    usage: UsageChange = {},
+  ): Promise<Task | undefined> {
     return this.events.move(
       id,
       ['running'],
-      { status: 'queued', error, ...NO_LEASE },
+      { status: 'queued', error, ...NO_LEASE, ...usage },
       attempt,
       stalls === undefined ? { attempt, error } : { attempt, error, stalls },
     );
   }
 }
+
+/** The token total an attempt's settling move writes, if the attempt reported usage. */
+type UsageChange = { usage?: TokenUsage };
 
 /** Leaving `running` ends the attempt's lease. */
 const NO_LEASE = { leaseExpiresAt: null } as const;

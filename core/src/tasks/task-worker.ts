@@ -26,6 +26,7 @@ import { delayUntil, enqueueTask } from './enqueue-task.js';
 import type { TaskEvents } from './task-events.js';
 import type { TaskRecovery } from './task-recovery.js';
 import { stalledError, type TaskTransitions } from './task-transitions.js';
+import { UsageTally } from './token-usage.js';
 
 export interface TaskWorkerDeps {
   store: TaskStore;
@@ -113,6 +114,7 @@ export class TaskWorker {
     );
     const forward = () => controller.abort(delivery.signal.reason);
     delivery.signal.addEventListener('abort', forward, { once: true });
+    const usage = new UsageTally(task.usage);
     try {
       const planner = this.deps.planners.get(task.planner);
       const memory = this.deps.memories.get(task.memory);
@@ -127,13 +129,14 @@ export class TaskWorker {
         planner,
         memory,
         events: this.deps.events,
+        usage,
         ...this.agentOf(task),
       });
-      await this.deps.transitions.succeed(task.id, attempt, output);
+      await this.deps.transitions.succeed(task.id, attempt, output, usage.change());
     } catch (error) {
       const reason = controller.signal.aborted ? controller.signal.reason : error;
-      if (delivery.signal.aborted) await this.settleInterrupted(task, attempt);
-      else await this.settleFailure(task, attempt, reason);
+      if (delivery.signal.aborted) await this.settleInterrupted(task, attempt, usage);
+      else await this.settleFailure(task, attempt, reason, usage);
     } finally {
       clearTimeout(timer);
       delivery.signal.removeEventListener('abort', forward);
@@ -157,21 +160,27 @@ export class TaskWorker {
   }
 
   /** The delivery was aborted: the task was cancelled, or this worker is shutting down. */
-  private async settleInterrupted(task: Task, attempt: number): Promise<void> {
+  private async settleInterrupted(task: Task, attempt: number, usage: UsageTally): Promise<void> {
     const { store, broker, transitions } = this.deps;
     const current = await store.get(task.id);
     if (current?.cancelRequested) {
-      await transitions.cancel(task.id, 'running', attempt);
+      await transitions.cancel(task.id, 'running', attempt, { usage: usage.change() });
       return;
     }
     // The worker is shutting down: the task goes back to the queue (the attempt stays counted). An in-process
     // broker re-queues it at the next start; a durable one takes it now, for another worker.
-    const back = await transitions.stall(task.id, attempt, stalledError('the worker stopped while this attempt ran'));
+    const back = await transitions.stall(
+      task.id,
+      attempt,
+      stalledError('the worker stopped while this attempt ran'),
+      undefined,
+      usage.change(),
+    );
     if (back && !broker.recoversOnStart) await enqueueTask(broker, back);
   }
 
   /** The attempt failed: retried after a backoff while attempts are left and the error is not permanent. */
-  private async settleFailure(task: Task, attempt: number, error: unknown): Promise<void> {
+  private async settleFailure(task: Task, attempt: number, error: unknown, usage: UsageTally): Promise<void> {
     const { broker, transitions, settings } = this.deps;
     const taskError: TaskError = isOpspawnError(error)
       ? { code: error.code, message: error.message }
@@ -180,12 +189,12 @@ export class TaskWorker {
     const retryable = isOpspawnError(error) ? (error.retryable ?? isRetryable(error.code)) : true;
     if (attempt < task.maxAttempts && retryable) {
       const delayMs = backoff(attempt, settings.retryBackoffMs, settings.maxRetryBackoffMs);
-      const back = await transitions.retry(task.id, attempt, taskError, delayMs);
+      const back = await transitions.retry(task.id, attempt, taskError, delayMs, usage.change());
       if (!back) return;
       await broker.enqueue(task.id, { priority: task.priority, delayMs, attempts: attempt });
       return;
     }
-    await transitions.fail(task.id, attempt, taskError);
+    await transitions.fail(task.id, attempt, taskError, usage.change());
     this.deps.logger.debug({ taskId: task.id, code: taskError.code }, 'task failed');
   }
 }

@@ -1,4 +1,4 @@
-import type { Task } from '../task.js';
+import type { Task, TokenUsage } from '../task.js';
 import type { ChatMessage } from './memory.js';
 import type { ToolSpec } from './tool-provider.js';
 
@@ -39,11 +39,21 @@ export interface PlanRequest {
   /** What happened in earlier steps of this attempt. */
   history: StepRecord[];
   signal: AbortSignal;
+  /**
+   * Set when someone may be watching: call it with each fragment of the answer as the model generates it (text, or a
+   * tool call's arguments). Watchers see the fragments live; they are not stored, the decision is.
+   */
+  onDelta?: (delta: PlanDelta) => void;
 }
 
+/** A fragment of a decision while the model generates it. */
+export type PlanDelta =
+  | { kind: 'text'; text: string }
+  | { kind: 'tool_arguments'; callId: string; tool?: string; fragment: string };
+
 export type PlanDecision =
-  | { kind: 'tools'; calls: ToolCall[]; thought?: string }
-  | { kind: 'final'; output: unknown; thought?: string };
+  | { kind: 'tools'; calls: ToolCall[]; thought?: string; usage?: TokenUsage }
+  | { kind: 'final'; output: unknown; thought?: string; usage?: TokenUsage };
 
 /**
  * Decides the next step of a task.

@@ -12,6 +12,8 @@ export interface TaskChange {
   notBefore?: string | null;
   cancelRequested?: boolean;
   leaseExpiresAt?: string | null;
+  /** The task's running total: replaces what was stored. */
+  usage?: Task['usage'];
 }
 
 /**

@@ -176,13 +176,21 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       );
       expect(running).to.include({ status: 'running', attempts: 1, startedAt: '2026-01-01T00:00:00.000Z' });
       expect(running!.updatedAt >= task.updatedAt).to.equal(true);
+      const usage = { inputTokens: 900, outputTokens: 40, llmCalls: 2 };
       const done = await store.transition(
         task.id,
         ['running'],
-        { status: 'succeeded', output: { answer: [42] }, startedAt: null, finishedAt: '2026-01-01T00:00:01.000Z' },
+        {
+          status: 'succeeded',
+          output: { answer: [42] },
+          startedAt: null,
+          finishedAt: '2026-01-01T00:00:01.000Z',
+          usage,
+        },
         1,
       );
       expect(done!.output).to.deep.equal({ answer: [42] });
+      expect(done!.usage, 'the usage a transition sets').to.deep.equal(usage);
       expect(done!.startedAt).to.equal(undefined);
       expect(await store.get(task.id)).to.deep.equal(done);
       expect(await store.transition(newTaskId(), ['queued'], { status: 'running' })).to.equal(undefined);

@@ -7,6 +7,7 @@ import {
   type PlanDecision,
   type PlanRequest,
   type Planner,
+  type TokenUsage,
   type ToolCall,
 } from '@opspawn/plugin-sdk';
 
@@ -118,7 +119,11 @@ export class OpenAIPlanner implements Planner {
           ErrorCodes.PLANNER_INVALID_DECISION,
           `the model answered with neither content nor tool calls (finish_reason ${choice.finish_reason ?? 'unknown'})`,
         );
-      return { kind: 'final', output: this.options.jsonOutput ? (parseJsonObject(content) ?? content) : content };
+      return {
+        kind: 'final',
+        output: this.options.jsonOutput ? (parseJsonObject(content) ?? content) : content,
+        ...usageOf(completion),
+      };
     }
     const calls: ToolCall[] = rawCalls.map((c, i) => {
       const name = c.function?.name ?? '';
@@ -130,8 +135,21 @@ export class OpenAIPlanner implements Planner {
         arguments: parseArguments(c.function?.arguments),
       };
     });
-    return { kind: 'tools', calls, ...(content ? { thought: content } : {}) };
+    return { kind: 'tools', calls, ...(content ? { thought: content } : {}), ...usageOf(completion) };
   }
+}
+
+/** The tokens a completion reports (`usage`), as a decision carries them; nothing when the server sends none. */
+export function usageOf(completion: { usage?: OpenAI.CompletionUsage | null }): { usage?: TokenUsage } {
+  const u = completion.usage;
+  if (!u || !Number.isInteger(u.prompt_tokens) || !Number.isInteger(u.completion_tokens)) return {};
+  return {
+    usage: {
+      inputTokens: Math.max(0, u.prompt_tokens),
+      outputTokens: Math.max(0, u.completion_tokens),
+      llmCalls: 1,
+    },
+  };
 }
 
 /** Tool-call arguments as models send them: JSON text, sometimes JSON inside a JSON string, sometimes broken. */

@@ -155,6 +155,7 @@ export function applyChange(task: Task, change: TaskChange): void {
   if ('leaseExpiresAt' in change) setOrClear(task, 'leaseExpiresAt', change.leaseExpiresAt);
   if ('notBefore' in change) setOrClear(task, 'notBefore', change.notBefore);
   if (change.cancelRequested !== undefined) task.cancelRequested = change.cancelRequested;
+  if (change.usage !== undefined) task.usage = { ...change.usage };
   task.updatedAt = new Date().toISOString();
 }
 

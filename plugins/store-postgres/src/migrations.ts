@@ -51,4 +51,10 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: (sc
     name: 'the agent a task runs',
     sql: (s) => `ALTER TABLE ${s}.opspawn_tasks ADD COLUMN agent text;`,
   },
+  {
+    version: 4,
+    name: 'handoff parents and token usage',
+    sql: (s) => `ALTER TABLE ${s}.opspawn_tasks ADD COLUMN parent_id text, ADD COLUMN usage jsonb;
+      CREATE INDEX opspawn_tasks_parent ON ${s}.opspawn_tasks (parent_id) WHERE parent_id IS NOT NULL;`,
+  },
 ];

@@ -370,13 +370,14 @@ function transitionUpdate(s: string, values: unknown[], move: Omit<Move, 'event'
   if ('leaseExpiresAt' in change) sets.push(`lease_expires_at = ${p(change.leaseExpiresAt ?? null)}`);
   if ('notBefore' in change) sets.push(`not_before = ${p(change.notBefore ?? null)}`);
   if (change.cancelRequested !== undefined) sets.push(`cancel_requested = ${p(change.cancelRequested)}`);
+  if (change.usage !== undefined) sets.push(`usage = ${p(json(change.usage))}`);
   let where = `id = ${p(id)} AND status = ANY(${p([...from])})`;
   if (expectAttempts !== undefined) where += ` AND attempts = ${p(expectAttempts)}`;
   return `UPDATE ${s}.opspawn_tasks SET ${sets.join(', ')} WHERE ${where}`;
 }
 
 const TASK_COLUMNS = `id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts, timeout_ms, max_steps,
-  priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, lease_expires_at, agent, last_seq`;
+  priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, lease_expires_at, agent, parent_id, usage, last_seq`;
 
 /** A task's values in `TASK_COLUMNS` order, with `last_seq` preset. */
 function taskRow(task: Task, lastSeq: number): unknown[] {
@@ -406,6 +407,8 @@ function taskRow(task: Task, lastSeq: number): unknown[] {
     task.finishedAt ?? null,
     task.leaseExpiresAt ?? null,
     task.agent ?? null,
+    task.parentId ?? null,
+    task.usage ? json(task.usage) : null,
     lastSeq,
   ];
 }
@@ -442,5 +445,7 @@ function toTask(r: Row): Task {
   if (r.finished_at !== null) task.finishedAt = r.finished_at;
   if (r.lease_expires_at !== null) task.leaseExpiresAt = r.lease_expires_at;
   if (r.agent !== null) task.agent = r.agent;
+  if (r.parent_id !== null) task.parentId = r.parent_id;
+  if (r.usage !== null) task.usage = r.usage;
   return task;
 }

@@ -56,4 +56,11 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     name: 'the agent a task runs',
     sql: 'ALTER TABLE tasks ADD COLUMN agent TEXT;',
   },
+  {
+    version: 4,
+    name: 'handoff parents and token usage',
+    sql: `ALTER TABLE tasks ADD COLUMN parent_id TEXT;
+      ALTER TABLE tasks ADD COLUMN usage TEXT;
+      CREATE INDEX tasks_parent ON tasks (parent_id) WHERE parent_id IS NOT NULL;`,
+  },
 ];

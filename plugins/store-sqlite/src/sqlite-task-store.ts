@@ -103,9 +103,9 @@ export class SqliteTaskStore implements TaskStore {
     return {
       insert:
         db.prepare(`INSERT INTO tasks (id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts, timeout_ms,
-          max_steps, priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, lease_expires_at, agent)
+          max_steps, priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, lease_expires_at, agent, parent_id, usage)
         VALUES (@id, @goal, @input, @planner, @memory, @session_id, @status, @output, @error, @attempts, @max_attempts, @timeout_ms,
-          @max_steps, @priority, @idempotency_key, @request_hash, @labels, @not_before, @cancel_requested, @created_at, @updated_at, @started_at, @finished_at, @lease_expires_at, @agent)
+          @max_steps, @priority, @idempotency_key, @request_hash, @labels, @not_before, @cancel_requested, @created_at, @updated_at, @started_at, @finished_at, @lease_expires_at, @agent, @parent_id, @usage)
         ON CONFLICT (idempotency_key) DO NOTHING`),
       insertLabel: db.prepare('INSERT INTO task_labels (task_id, key, value) VALUES (?, ?, ?)'),
       byId: db.prepare('SELECT * FROM tasks WHERE id = ?'),
@@ -217,6 +217,7 @@ export class SqliteTaskStore implements TaskStore {
     if ('leaseExpiresAt' in change) set('lease_expires_at', change.leaseExpiresAt ?? null);
     if ('notBefore' in change) set('not_before', change.notBefore ?? null);
     if (change.cancelRequested !== undefined) set('cancel_requested', change.cancelRequested ? 1 : 0);
+    if (change.usage !== undefined) set('usage', json(change.usage));
     let where = `id = ? AND status IN (${from.map(() => '?').join(',')})`;
     values.push(id, ...from);
     if (expectAttempts !== undefined) {
@@ -387,6 +388,8 @@ function toRow(t: Task): Row {
     finished_at: t.finishedAt ?? null,
     lease_expires_at: t.leaseExpiresAt ?? null,
     agent: t.agent ?? null,
+    parent_id: t.parentId ?? null,
+    usage: t.usage ? json(t.usage) : null,
   };
 }
 
@@ -418,5 +421,7 @@ function toTask(r: Row): Task {
   if (r.finished_at !== null) task.finishedAt = r.finished_at;
   if (r.lease_expires_at !== null) task.leaseExpiresAt = r.lease_expires_at;
   if (r.agent !== null) task.agent = r.agent;
+  if (r.parent_id !== null) task.parentId = r.parent_id;
+  if (r.usage !== null) task.usage = parse(r.usage) as Task['usage'];
   return task;
 }

@@ -49,6 +49,8 @@ export function taskToProto(task: Task): Record<string, unknown> {
     finishedAt: task.finishedAt ?? '',
     leaseExpiresAt: task.leaseExpiresAt ?? '',
     agent: task.agent ?? '',
+    parentId: task.parentId ?? '',
+    ...(task.usage ? { usage: task.usage } : {}),
   };
 }
 

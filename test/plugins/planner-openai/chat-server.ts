@@ -51,6 +51,7 @@ export class ChatServer {
 export function completion(
   message: { content?: string | null; tool_calls?: Array<{ id?: string; name: string; arguments: string }> },
   finish = message.tool_calls ? 'tool_calls' : 'stop',
+  usage: { prompt_tokens: number; completion_tokens: number } | null = { prompt_tokens: 10, completion_tokens: 5 },
 ) {
   return {
     id: 'chatcmpl-test',
@@ -78,6 +79,6 @@ export function completion(
         },
       },
     ],
-    usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+    ...(usage ? { usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } } : {}),
   };
 }

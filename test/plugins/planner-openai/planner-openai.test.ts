@@ -55,6 +55,7 @@ describe('planner-openai', function () {
       kind: 'tools',
       thought: 'I will add.',
       calls: [{ id: 'call_a', tool: 't__add', arguments: { a: 2, b: 3 } }],
+      usage: { inputTokens: 10, outputTokens: 5, llmCalls: 1 },
     });
     const sent = server.requests[0]!;
     expect(sent.path).to.equal('/v1/chat/completions');
@@ -87,7 +88,7 @@ describe('planner-openai', function () {
   });
 
   it('sends earlier steps as assistant tool calls and tool messages with matching ids', async () => {
-    server.script({ body: completion({ content: 'The sum is 5.' }) });
+    server.script({ body: completion({ content: 'The sum is 5.' }, 'stop', null) });
     const decision = await new OpenAIPlanner(options()).plan(
       request({
         step: 2,
@@ -113,7 +114,7 @@ describe('planner-openai', function () {
     server.script(
       { status: 429, headers: { 'retry-after': '0' }, body: { error: { message: 'slow down' } } },
       { status: 500, body: { error: { message: 'oops' } } },
-      { body: completion({ content: 'done' }) },
+      { body: completion({ content: 'done' }, 'stop', null) },
     );
     expect(await new OpenAIPlanner(options({ maxRetries: 3 })).plan(request())).to.deep.equal({
       kind: 'final',
@@ -137,12 +138,16 @@ describe('planner-openai', function () {
     expect(parseArguments('')).to.deep.equal({});
     expect(parseArguments('{a: 1')).to.equal('{a: 1');
     server.script({
-      body: completion({
-        tool_calls: [
-          { id: '', name: 't__add', arguments: '{not json' },
-          { name: 'made_up', arguments: '{}' },
-        ],
-      }),
+      body: completion(
+        {
+          tool_calls: [
+            { id: '', name: 't__add', arguments: '{not json' },
+            { name: 'made_up', arguments: '{}' },
+          ],
+        },
+        'tool_calls',
+        null,
+      ),
     });
     const decision = await new OpenAIPlanner(options()).plan(request({ step: 4 }));
     expect(decision).to.deep.equal({
@@ -166,7 +171,7 @@ describe('planner-openai', function () {
   });
 
   it('parses a JSON final answer when jsonOutput is on', async () => {
-    server.script({ body: completion({ content: '```json\n{"sum": 5}\n```' }) });
+    server.script({ body: completion({ content: '```json\n{"sum": 5}\n```' }, 'stop', null) });
     expect(await new OpenAIPlanner(options({ jsonOutput: true })).plan(request())).to.deep.equal({
       kind: 'final',
       output: { sum: 5 },
@@ -182,10 +187,15 @@ describe('planner-openai', function () {
     expect(String(error)).to.contain('task cancelled');
   });
 
-  it('drives a task end to end in a kernel: a tool call, then the final answer', async () => {
+  it('drives a task end to end in a kernel: a tool call, then the final answer, with the tokens each step used', async () => {
     server.script(
-      { body: completion({ tool_calls: [{ id: 'call_1', name: 't__add', arguments: '{"a":2,"b":3}' }] }) },
-      { body: completion({ content: 'The sum is 5.' }) },
+      {
+        body: completion({ tool_calls: [{ id: 'call_1', name: 't__add', arguments: '{"a":2,"b":3}' }] }, 'tool_calls', {
+          prompt_tokens: 120,
+          completion_tokens: 17,
+        }),
+      },
+      { body: completion({ content: 'The sum is 5.' }, 'stop', { prompt_tokens: 160, completion_tokens: 9 }) },
     );
     const kernel = await startTestKernel({
       plugins: [
@@ -201,10 +211,17 @@ describe('planner-openai', function () {
     });
     const tasks = kernel.get(services.taskService);
     const { task } = await tasks.submit({ goal: 'add 2 and 3' });
-    for await (const e of tasks.watch(task.id)) void e;
+    const events = [];
+    for await (const e of tasks.watch(task.id)) events.push(e);
     const done = await tasks.get(task.id);
     expect(done.status).to.equal('succeeded');
     expect(done.output).to.equal('The sum is 5.');
+    expect(done.usage, 'the task total').to.deep.equal({ inputTokens: 280, outputTokens: 26, llmCalls: 2 });
+    const perStep = events.flatMap((e) => (e.type === 'plan' || e.type === 'final' ? [[e.type, e.data.usage]] : []));
+    expect(perStep, 'each step').to.deep.equal([
+      ['plan', { inputTokens: 120, outputTokens: 17, llmCalls: 1 }],
+      ['final', { inputTokens: 160, outputTokens: 9, llmCalls: 1 }],
+    ]);
     expect(server.requests[1]!.body.messages.at(-1)).to.deep.equal({
       role: 'tool',
       tool_call_id: 'call_1',

@@ -50,7 +50,7 @@ describe('store-postgres (needs PostgreSQL)', function () {
     expect(
       rows.map((r) => r.version),
       'each migration applied once',
-    ).to.deep.equal([1, 2, 3]);
+    ).to.deep.equal([1, 2, 3, 4]);
     await client.query(`DROP SCHEMA ${schema} CASCADE`);
     await client.end();
     await Promise.all(stores.map((s) => s.close()));
