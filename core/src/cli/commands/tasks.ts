@@ -7,6 +7,7 @@ import {
   isOpspawnError,
   type Task,
   type TaskStatus,
+  type TokenUsage,
 } from '@opspawn/plugin-sdk';
 import { ApiError, RestClient } from '../../client/rest-client.js';
 import { exitCodeFor } from '../exit-codes.js';
@@ -154,6 +155,7 @@ export function registerTaskCommands(program: Command): void {
               .join(' ')}`
           : undefined,
         task.output !== undefined ? `  output:  ${JSON.stringify(task.output)}` : undefined,
+        task.usage ? `  usage:   ${describeUsage(task.usage)}` : undefined,
         task.error ? `  error:   ${task.error.code}: ${task.error.message}` : undefined,
         task.error && task.status === 'failed' ? `  fix:     ${fixFor(task.error)}` : undefined,
       ].filter(Boolean);
@@ -200,4 +202,10 @@ export function registerTaskCommands(program: Command): void {
         process.exitCode = outcome(await follow(client(opts), id, Boolean(opts.json), opts.after));
       }),
     );
+}
+
+/** A task's token usage as people read it: `1,240 tokens in, 86 out, 3 LLM calls`. */
+function describeUsage(usage: TokenUsage): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  return `${n(usage.inputTokens)} tokens in, ${n(usage.outputTokens)} out, ${n(usage.llmCalls)} LLM call${usage.llmCalls === 1 ? '' : 's'}`;
 }
