@@ -18,6 +18,12 @@ export default defineConfig({
         model: '${OPENAI_MODEL:-gpt-4o-mini}',
       },
     },
+    // Claude models through Anthropic's own API; see docs/how-to/use-anthropic.md.
+    {
+      use: '@opspawn/planner-anthropic',
+      enabled: false,
+      options: { apiKey: '${ANTHROPIC_API_KEY:-}', model: '${ANTHROPIC_MODEL:-claude-sonnet-5}' },
+    },
     { use: '@opspawn/tools-quickjs', options: { dirs: ['./config/tools'] } },
     { use: '@opspawn/mcp-proxy', options: { servers: {} } },
     // No API key configured: local development mode, loopback only. Set one for anything else:
