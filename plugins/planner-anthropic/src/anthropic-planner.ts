@@ -38,11 +38,12 @@ export const DEFAULT_SYSTEM_PROMPT =
 /** One content block as the stream delivered it. */
 type StreamedBlock = { kind: 'text'; text: string } | { kind: 'tool'; id: string; name: string; json: string };
 
-/** What the stream said so far: the blocks by index, the usage (cumulative), why the model stopped. */
+/** What the stream said so far: the blocks by index, the usage (cumulative), why the model stopped, whether it ended. */
 export interface Streamed {
   blocks: Map<number, StreamedBlock>;
   usage: Anthropic.Messages.Usage | undefined;
   stopReason: string | null;
+  stopped: boolean;
 }
 
 /**
@@ -96,7 +97,7 @@ export class AnthropicPlanner implements Planner {
       ...(temperature !== undefined ? { temperature } : {}),
     };
 
-    const streamed: Streamed = { blocks: new Map(), usage: undefined, stopReason: null };
+    const streamed: Streamed = { blocks: new Map(), usage: undefined, stopReason: null, stopped: false };
     try {
       // The raw event stream rather than the SDK's MessageStream: that one throws on tool input that is not JSON,
       // which a model may send and should hear about from the tool's schema check instead.
@@ -104,6 +105,8 @@ export class AnthropicPlanner implements Planner {
       for await (const event of stream) this.follow(event, streamed, names, request);
       // An abort ends the SDK's iteration quietly; what was streamed until then is no decision.
       request.signal.throwIfAborted();
+      // So does a connection that closes early: half a message is no decision either.
+      if (!streamed.stopped) throw new Error('the stream ended before message_stop');
     } catch (error) {
       request.signal.throwIfAborted();
       throw this.failure(error);
@@ -119,6 +122,7 @@ export class AnthropicPlanner implements Planner {
     request: PlanRequest,
   ): void {
     if (event.type === 'message_start') streamed.usage = { ...event.message.usage };
+    else if (event.type === 'message_stop') streamed.stopped = true;
     else if (event.type === 'message_delta') {
       streamed.stopReason = event.delta.stop_reason;
       // Output is counted to the end; the other counters are whole-message totals when present.

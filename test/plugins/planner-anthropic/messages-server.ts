@@ -23,6 +23,8 @@ export interface ScriptedAnswer {
   usage?: ScriptedUsage;
   /** Streams only: an `error` event after the first block has started (as during overload). */
   errorMidStream?: { type: string; message: string };
+  /** Streams only: the connection closes after the first block has started, with no error and no message_stop. */
+  dropMidStream?: boolean;
   /** Streams only: waits for this before the second delta, so a test can see fragments before the answer ends. */
   holdAfterFirstDelta?: Promise<void>;
   /** Never answer (for abort tests). */
@@ -110,6 +112,7 @@ export class MessagesServer {
         send('error', { error: answer.errorMidStream });
         return void res.end();
       }
+      if (answer.dropMidStream) return void res.end();
       for (const chunk of block.chunks) {
         if (deltas++ === 1 && answer.holdAfterFirstDelta) await answer.holdAfterFirstDelta;
         send('content_block_delta', {

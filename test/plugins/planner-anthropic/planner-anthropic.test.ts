@@ -284,6 +284,13 @@ describe('planner-anthropic', function () {
     );
   });
 
+  it('fails when the connection closes in the middle of the stream, rather than deciding on half a message', async () => {
+    server.script({ blocks: [text('The answer is 4', '2.')], dropMidStream: true });
+    expect(await failureOf(new AnthropicPlanner(options()).plan(request()))).to.match(
+      /^OPSPAWN_PLANNER_FAILED: messages at .* failed: the stream ended before message_stop/,
+    );
+  });
+
   it('refuses an answer with neither text nor tool use, and tool use cut off at max_tokens', async () => {
     server.script({ blocks: [], stopReason: 'refusal' });
     expect(await failureOf(new AnthropicPlanner(options()).plan(request()))).to.match(
