@@ -134,8 +134,12 @@ describe('opspawn agents (the CLI)', function () {
     );
     const r = await d.run(['--config', 'cycle.config.ts', 'config', 'check']);
     expect(r.code).to.equal(3);
-    expect(r.stderr).to.contain('OPSPAWN_AGENT_HANDOFF_CYCLE: agents.lead.tools[1]: agents hand off in a cycle: lead -> review -> lead');
-    expect(r.stderr).to.contain('OPSPAWN_AGENT_HANDOFF_CYCLE: agents.solo.tools[0]: agents hand off in a cycle: solo -> solo');
+    expect(r.stderr).to.contain(
+      'OPSPAWN_AGENT_HANDOFF_CYCLE: agents.lead.tools[1]: agents hand off in a cycle: lead -> review -> lead',
+    );
+    expect(r.stderr).to.contain(
+      'OPSPAWN_AGENT_HANDOFF_CYCLE: agents.solo.tools[0]: agents hand off in a cycle: solo -> solo',
+    );
     expect(r.stderr).to.contain("OPSPAWN_AGENT_INVALID: agents.typo.tools[0]: 'agents__reviewer' matches no agent");
   });
 

@@ -14,7 +14,10 @@ const askCalculator = (steps: number) => ({
   arguments: {
     goal: `calculate ${steps} times`,
     input: {
-      plan: Array.from({ length: steps }, (_, s) => ({ tool: 'js__calculate', arguments: { expression: `6 * 7 + ${s}` } })),
+      plan: Array.from({ length: steps }, (_, s) => ({
+        tool: 'js__calculate',
+        arguments: { expression: `6 * 7 + ${s}` },
+      })),
     },
   },
 });
@@ -38,7 +41,9 @@ describe('handoffs on a distributed deployment: an API process and two workers (
       const task = await cluster.api!.get(id);
       if (['succeeded', 'failed', 'cancelled'].includes(task.status)) return task;
       if (Date.now() > deadline)
-        throw new Error(`${id} still ${task.status}\n${cluster.processes.map((p) => p.output.slice(-2000)).join('\n')}`);
+        throw new Error(
+          `${id} still ${task.status}\n${cluster.processes.map((p) => p.output.slice(-2000)).join('\n')}`,
+        );
       await new Promise((r) => setTimeout(r, 100));
     }
   }

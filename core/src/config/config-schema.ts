@@ -72,7 +72,7 @@ export const configSchema = {
         reconcileIntervalMs: { type: 'integer', minimum: 100 },
         leaseMs: { type: 'integer', minimum: 1000 },
         maxHandoffDepth: { type: 'integer', minimum: 0, maximum: 100 },
-        maxChildren: { type: 'integer', minimum: 0, maximum: 10_000 },
+        maxChildren: { type: 'integer', minimum: 0, maximum: 499 },
         retention: {
           type: 'object',
           additionalProperties: false,

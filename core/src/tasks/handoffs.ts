@@ -124,7 +124,7 @@ export class Handoffs {
     key: string,
   ): Promise<{ task: Task; created: boolean } | ToolObservation> {
     const { store, settings, service } = this.deps;
-    const children = await store.list({ parentId: parent.id, limit: Math.min(500, settings.maxChildren + 1) });
+    const children = await store.list({ parentId: parent.id, limit: settings.maxChildren + 1 });
     const known = children.tasks.find((t) => t.idempotencyKey === key);
     if (!known && children.tasks.length >= settings.maxChildren)
       return fail(
@@ -181,7 +181,11 @@ export class Handoffs {
           }
           continue;
         }
-        await this.nextChange(childId, child.status === 'queued' ? Math.min(wait, CHILD_POLL_MS) : CHILD_POLL_MS, signal);
+        await this.nextChange(
+          childId,
+          child.status === 'queued' ? Math.min(wait, CHILD_POLL_MS) : CHILD_POLL_MS,
+          signal,
+        );
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -275,7 +279,9 @@ class HandoffToolRegistry implements ToolRegistry {
     if (!name.startsWith(AGENT_TOOL_PREFIX)) return this.registry.call(name, args, ctx);
     const agentId = name.slice(AGENT_TOOL_PREFIX.length);
     if (!this.handoffs.specs().some((s) => s.name === name))
-      return Promise.resolve(fail(ErrorCodes.TOOL_NOT_FOUND, `no agent '${agentId}' to hand off to (no tool '${name}')`));
+      return Promise.resolve(
+        fail(ErrorCodes.TOOL_NOT_FOUND, `no agent '${agentId}' to hand off to (no tool '${name}')`),
+      );
     return this.handoffs.call(this.parent, agentId, args, ctx);
   }
 }

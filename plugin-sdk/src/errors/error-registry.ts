@@ -371,8 +371,8 @@ export const ERROR_REGISTRY = declare({
   HANDOFF_FAILED: {
     category: 'task_failed',
     description:
-      "An agent handed off to another agent and the child task failed or was cancelled; the message names the child task and carries its error.",
-    hint: "look at the child task (opspawn tasks get <id>, or tasks list --parent <parent id>) for why it failed",
+      'An agent handed off to another agent and the child task failed or was cancelled; the message names the child task and carries its error.',
+    hint: 'look at the child task (opspawn tasks get <id>, or tasks list --parent <parent id>) for why it failed',
     retryable: false,
   },
   HANDOFF_DEPTH_EXCEEDED: {
@@ -389,7 +389,7 @@ export const ERROR_REGISTRY = declare({
   },
   AGENT_HANDOFF_CYCLE: {
     category: 'config',
-    description: "Agents in the config hand off in a cycle: following their agents__ tools leads back to an agent.",
+    description: 'Agents in the config hand off in a cycle: following their agents__ tools leads back to an agent.',
     hint: "remove one agent from the other's tools (a glob such as agents__* also matches the agent itself)",
     retryable: false,
   },

@@ -95,7 +95,9 @@ describe('handoffs: agents calling agents as tools (embedded, SQLite, one worker
 
   it('runs a two-level handoff to its answer on a worker with one slot, the children listed under their parent', async () => {
     const top = await submit('top', [
-      handoff('middle', 'ask the worker', [handoff('worker', 'double 21', [{ tool: 't__double', arguments: { x: 21 } }])]),
+      handoff('middle', 'ask the worker', [
+        handoff('worker', 'double 21', [{ tool: 't__double', arguments: { x: 21 } }]),
+      ]),
     ]);
     const done = await settle(tasks, top.id);
     expect(done.status).to.equal('succeeded');
@@ -124,7 +126,9 @@ describe('handoffs: agents calling agents as tools (embedded, SQLite, one worker
   });
 
   it("gives the parent's planner a coded tool error naming the child when the child fails", async () => {
-    const top = await submit('top', [handoff('worker', 'break', [{ tool: 't__broken' }])], { final: '{{ steps[0][0] }}' });
+    const top = await submit('top', [handoff('worker', 'break', [{ tool: 't__broken' }])], {
+      final: '{{ steps[0][0] }}',
+    });
     const done = await settle(tasks, top.id);
     expect(done.status).to.equal('succeeded');
     const [child] = (await tasks.list({ parentId: top.id })).tasks;
@@ -141,9 +145,13 @@ describe('handoffs: agents calling agents as tools (embedded, SQLite, one worker
       tool: `agents__${agent}`,
       arguments: { goal, input: { plan } },
     });
-    const tower = await submit('tower', [handoff('top', 'go down', [strict('middle', 'go further', [strict('worker', 'too deep', [])])])], {
-      final: '{{ steps[0][0] }}',
-    });
+    const tower = await submit(
+      'tower',
+      [handoff('top', 'go down', [strict('middle', 'go further', [strict('worker', 'too deep', [])])])],
+      {
+        final: '{{ steps[0][0] }}',
+      },
+    );
     const done = await settle(tasks, tower.id);
     const middleSaw = JSON.stringify(done.output);
     expect(middleSaw).to.contain(ErrorCodes.HANDOFF_DEPTH_EXCEEDED).and.contain('tasks.maxHandoffDepth is 2');
@@ -181,7 +189,9 @@ describe('handoffs: agents calling agents as tools (embedded, SQLite, one worker
   });
 
   it("fails the parent's call when its child alone is cancelled, and the parent goes on", async () => {
-    const top = await submit('top', [handoff('worker', 'block', [{ tool: 't__block' }])], { final: '{{ steps[0][0] }}' });
+    const top = await submit('top', [handoff('worker', 'block', [{ tool: 't__block' }])], {
+      final: '{{ steps[0][0] }}',
+    });
     const child = await until('the child to run', async () => {
       const [c] = (await tasks.list({ parentId: top.id, status: ['running'] })).tasks;
       return c;
@@ -216,7 +226,9 @@ describe('handoffs: agents calling agents as tools (embedded, SQLite, one worker
         goal: 'retry',
         agent: 'top',
         maxAttempts: 2,
-        input: { plan: [handoff('worker', 'double 5', [{ tool: 't__double', arguments: { x: 5 } }]), { tool: 't__flaky' }] },
+        input: {
+          plan: [handoff('worker', 'double 5', [{ tool: 't__double', arguments: { x: 5 } }]), { tool: 't__flaky' }],
+        },
       })
     ).task;
     const done = await settle(tasks, top.id);
@@ -234,7 +246,10 @@ describe('handoffs: agents calling agents as tools (embedded, SQLite, one worker
     const task = (
       await tasks.submit({
         goal: 'unscoped',
-        input: { plan: [{ tool: 'agents__worker', arguments: { goal: 'x' }, onError: 'continue' }], final: '{{ steps[0][0] }}' },
+        input: {
+          plan: [{ tool: 'agents__worker', arguments: { goal: 'x' }, onError: 'continue' }],
+          final: '{{ steps[0][0] }}',
+        },
       })
     ).task;
     const done = await settle(tasks, task.id);
