@@ -52,8 +52,15 @@ const fail = (code: string, message: string): ToolObservation => ({ ok: false, e
 export class Handoffs {
   /** Per parent: the handoff submissions in flight, one at a time, so the fan-out count cannot race. */
   private readonly submitting = new Map<string, Promise<unknown>>();
+  /** The children this process runs inline, by id: what a cancel request made here aborts at once. */
+  private readonly inline = new Map<string, AbortController>();
 
   constructor(private readonly deps: HandoffsDeps) {}
+
+  /** A cancel request made in this process for a child running inline here: abort it now (see `watchCancel`). */
+  cancelRequested(id: string): void {
+    this.inline.get(id)?.abort(new Error(`task ${id} was cancelled`));
+  }
 
   /** The tools `parent` sees: the registry's, and each agent as `agents__<id>` (its scope filters them later). */
   toolsFor(parent: Task, registry: ToolRegistry): ToolRegistry {
@@ -173,10 +180,12 @@ export class Handoffs {
         if (child.status === 'queued' && wait === 0) {
           inline = new AbortController();
           const stopWatching = this.watchCancel(childId, inline);
+          this.inline.set(childId, inline);
           try {
             await this.deps.runInline(child, inline.signal);
           } finally {
             stopWatching();
+            this.inline.delete(childId);
             inline = undefined;
           }
           continue;
@@ -203,8 +212,8 @@ export class Handoffs {
   }
 
   /**
-   * While a child runs inline, its cancel request reaches no broker delivery: look for it in the store and abort
-   * the inline run (a cancel through the parent aborts it at once, see `outcome`).
+   * While a child runs inline, its cancel request reaches no broker delivery: a request made in this process aborts
+   * it at once (`cancelRequested`), one made in another process is found here in the store within a second.
    */
   private watchCancel(childId: string, inline: AbortController): () => void {
     const timer = setInterval(() => {

@@ -86,6 +86,7 @@ export class TaskEngine implements TaskService {
       logger,
       runInline: (task, signal) => this.worker.runInline(task, signal),
     });
+    this.service.cancelRequested = (id) => handoffs.cancelRequested(id);
     this.worker = new TaskWorker({
       store,
       broker,

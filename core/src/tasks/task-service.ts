@@ -55,6 +55,11 @@ const WATCH_POLL_MS = 2000;
  */
 export class KernelTaskService implements TaskService {
   private readonly unconfirmed: UnconfirmedSubmissions;
+  /**
+   * Told of each running task asked to cancel in this process: a child run inline by its waiting parent has no
+   * broker delivery for `broker.cancel` to abort, so the engine's handoffs abort it through this.
+   */
+  cancelRequested?: (id: string) => void;
 
   constructor(private readonly deps: KernelTaskServiceDeps) {
     this.unconfirmed = new UnconfirmedSubmissions(deps.store, deps.broker, deps.logger);
@@ -250,6 +255,7 @@ export class KernelTaskService implements TaskService {
         const running = await this.deps.store.requestCancel(id);
         if (running) {
           await this.deps.broker.cancel(id);
+          this.cancelRequested?.(id);
           return running;
         }
       }

@@ -1,5 +1,14 @@
 import { expect } from 'chai';
-import { ErrorCodes, services, type Task, type TaskEvent, type TaskService } from '@opspawn/plugin-sdk';
+import {
+  ErrorCodes,
+  definePlugin,
+  extensionPoints,
+  services,
+  type InlinePlugin,
+  type Task,
+  type TaskEvent,
+  type TaskService,
+} from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { toolsPlugin } from '../../helpers/inline-plugins.js';
 
@@ -39,6 +48,18 @@ const tools = toolsPlugin('handoff-tools', 't', [
 ]);
 const flakyCalls = new Set<string>();
 
+/** A planner that answers at once with the tools it was offered: what an LLM planner would see. */
+const toolsSeenPlanner: InlinePlugin = {
+  manifest: { id: 'planner-tools-seen', version: '1.0.0', kinds: ['planner'], kernel: '^1.0.0' },
+  plugin: definePlugin({
+    register(env) {
+      env.provide(extensionPoints.planner, {
+        create: () => ({ plan: async (request) => ({ kind: 'final', output: request.tools }) }),
+      });
+    },
+  }),
+};
+
 /** A scripted plan step calling `agents__<agent>` with a child plan. */
 const handoff = (agent: string, goal: string, plan: unknown[], extra: Record<string, unknown> = {}) => ({
   tool: `agents__${agent}`,
@@ -76,6 +97,7 @@ describe('handoffs: agents calling agents as tools (embedded, SQLite, one worker
         '@opspawn/memory-buffer',
         '@opspawn/planner-scripted',
         { use: tools },
+        { use: toolsSeenPlanner },
       ],
       planner: 'planner-scripted',
       tasks: { concurrency: 1, maxHandoffDepth: 2, maxChildren: 2, retryBackoffMs: 10, defaultMaxAttempts: 1 },
@@ -84,6 +106,8 @@ describe('handoffs: agents calling agents as tools (embedded, SQLite, one worker
         middle: { tools: ['agents__worker'] },
         top: { tools: ['agents__middle', 'agents__worker', 't__flaky'] },
         tower: { tools: ['agents__top'] },
+        lister: { planner: 'planner-tools-seen', tools: ['t__double', 'agents__w*'] },
+        everything: { tools: ['*'] },
       },
     });
     tasks = kernel.get(services.taskService);
@@ -114,6 +138,37 @@ describe('handoffs: agents calling agents as tools (embedded, SQLite, one worker
     expect(event!.data).to.deep.equal({ step: 1, callId: 's1c0', childId: middle!.id, agent: 'middle', created: true });
     const [result] = await eventsOf(tasks, top.id, 'tool_result');
     expect(result!.data).to.include({ tool: 'agents__middle', ok: true });
+  });
+
+  it("offers the agents its scope names to its planner as agents__<id> tools, described by the agent's description", async () => {
+    const task = (await tasks.submit({ goal: 'list', agent: 'lister' })).task;
+    const seen = (await settle(tasks, task.id)).output as Array<{ name: string; description: string }>;
+    expect(seen.map((t) => t.name)).to.deep.equal(['t__double', 'agents__worker']);
+    expect(seen[1]).to.deep.equal({
+      name: 'agents__worker',
+      description: 'does arithmetic',
+      inputSchema: {
+        type: 'object',
+        properties: {
+          goal: { type: 'string', minLength: 1, maxLength: 10_000, description: 'What the agent should achieve' },
+          input: { description: 'Free-form JSON for the agent' },
+        },
+        required: ['goal'],
+        additionalProperties: false,
+      },
+    });
+  });
+
+  it("does not reach agents with a '*' scope: only patterns starting with agents__ do", async () => {
+    const task = await submit(
+      'everything',
+      [{ tool: 'agents__worker', arguments: { goal: 'x' }, onError: 'continue' }],
+      {
+        final: '{{ steps[0][0] }}',
+      },
+    );
+    const done = await settle(tasks, task.id);
+    expect((done.output as { error: { code: string } }).error.code).to.equal(ErrorCodes.TOOL_OUT_OF_SCOPE);
   });
 
   it('refuses a handoff to an agent outside the scope, starting no child', async () => {
