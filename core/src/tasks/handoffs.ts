@@ -179,6 +179,8 @@ export class Handoffs {
         const wait = delayUntil(child.notBefore);
         if (child.status === 'queued' && wait === 0) {
           inline = new AbortController();
+          // The parent may have stopped since the check above: `onAbort` aborts `inline` only once it is set.
+          if (signal.aborted) continue;
           const stopWatching = this.watchCancel(childId, inline);
           this.inline.set(childId, inline);
           try {
