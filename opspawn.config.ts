@@ -34,7 +34,8 @@ export default defineConfig({
   // Several planners can be enabled; this one is used when a task names none.
   planner: 'planner-scripted',
   // Agents: a planner with its options, a tool scope and limits under a name; tasks choose one with `agent`.
-  // These two run offline (the scripted planner reads its plan from the task). With no defaultAgent, a task
+  // These three run offline (the scripted planner reads its plan from the task); `coordinator` calls
+  // `calculator` as its tool `agents__calculator` (a handoff: a child task). With no defaultAgent, a task
   // naming no agent runs unscoped, with every tool. See docs/how-to/define-agents.md.
   agents: {
     calculator: {
@@ -51,6 +52,13 @@ export default defineConfig({
       instructions: 'You measure texts. Task: {{ goal }}',
       tools: ['js__text_*'],
       limits: { maxSteps: 5, timeoutMs: 30_000 },
+      labels: { sample: 'true' },
+    },
+    coordinator: {
+      description: 'Hands arithmetic to the calculator agent and reports its answer',
+      planner: 'planner-scripted',
+      tools: ['agents__calculator'],
+      limits: { maxSteps: 5, timeoutMs: 60_000 },
       labels: { sample: 'true' },
     },
   },

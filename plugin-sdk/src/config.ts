@@ -72,6 +72,13 @@ export interface TaskEngineConfig {
    * workers' recovery within about this long, whatever the task's timeout. Default 15000 ms.
    */
   leaseMs?: number;
+  /**
+   * How deep handoffs may nest: a task this many handoffs below a top-level task cannot hand off again (its call
+   * fails with OPSPAWN_HANDOFF_DEPTH_EXCEEDED). Default 3.
+   */
+  maxHandoffDepth?: number;
+  /** Child tasks one task may start by handing off, over all its attempts (OPSPAWN_HANDOFF_FAN_OUT_EXCEEDED). Default 10. */
+  maxChildren?: number;
   /** How long finished tasks and their events are kept (see docs/reference/config.md for the defaults). */
   retention?: TaskRetentionConfig;
 }

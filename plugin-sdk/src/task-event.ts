@@ -51,6 +51,14 @@ export const logEventDataSchema = z.object({
   data: z.record(z.string(), z.unknown()).optional(),
 });
 
+export const handoffEventDataSchema = z.object({
+  step: z.int().min(1).describe('The step whose call handed off'),
+  callId: z.string().describe("The planner's id of the call (the `agents__<id>` tool call)"),
+  childId: taskSchema.shape.id.describe('The child task running the agent called'),
+  agent: z.string().describe('The agent the child runs'),
+  created: z.boolean().describe('false when the call found the child an earlier attempt had started'),
+});
+
 const envelope = {
   taskId: taskSchema.shape.id,
   seq: z.int().min(1).describe('1, 2, 3… per task, in the order the events were appended'),
@@ -64,6 +72,7 @@ export const taskEventSchema = z.discriminatedUnion('type', [
   z.object({ ...envelope, type: z.literal('tool_result'), data: toolResultEventDataSchema }),
   z.object({ ...envelope, type: z.literal('final'), data: finalEventDataSchema }),
   z.object({ ...envelope, type: z.literal('log'), data: logEventDataSchema }),
+  z.object({ ...envelope, type: z.literal('handoff'), data: handoffEventDataSchema }),
 ]);
 
 export type TaskEvent = z.infer<typeof taskEventSchema>;

@@ -8,6 +8,8 @@ export const MAX_PAGE_LIMIT = 500;
 export interface ResolvedTaskQuery {
   status?: TaskStatus[];
   labels?: Record<string, string>;
+  /** Only the children of this task. */
+  parentId?: string;
   limit: number;
   /** Only tasks with an id below this one (the last task of the previous page). */
   before?: string;
@@ -18,7 +20,10 @@ interface CursorContent {
   id: string;
   status?: TaskStatus[];
   labels?: Record<string, string>;
+  parentId?: string;
 }
+
+type Filters = Pick<ResolvedTaskQuery, 'status' | 'labels' | 'parentId'>;
 
 /**
  * Shared by every store so that cursors mean the same everywhere: a page is "tasks with an id below the cursor's",
@@ -27,17 +32,18 @@ interface CursorContent {
  */
 export function resolveTaskQuery(query: TaskQuery): ResolvedTaskQuery {
   const limit = pageLimit(query.limit);
-  const filters = normalizeFilters(query.status, query.labels);
+  const filters = normalizeFilters(query.status, query.labels, query.parentId);
   if (query.cursor === undefined) return { ...filters, limit };
   const cursor = decodeCursor(query.cursor);
-  const issuedFor = normalizeFilters(cursor.status, cursor.labels);
-  const given = query.status?.length || (query.labels && Object.keys(query.labels).length);
+  const issuedFor = normalizeFilters(cursor.status, cursor.labels, cursor.parentId);
+  const given =
+    query.status?.length || (query.labels && Object.keys(query.labels).length) || query.parentId !== undefined;
   if (given && JSON.stringify(filters) !== JSON.stringify(issuedFor)) {
     throw new OpspawnError(
       ErrorCodes.INVALID_REQUEST,
       `cursor was issued for other filters (${describeFilters(issuedFor)}) than this request's (${describeFilters(filters)})`,
       {
-        hint: 'pass nextCursor alone, or with the same status and label filters as the first page',
+        hint: 'pass nextCursor alone, or with the same status, label and parent filters as the first page',
         details: [{ path: 'cursor', message: 'issued for other filters' }],
       },
     );
@@ -48,7 +54,12 @@ export function resolveTaskQuery(query: TaskQuery): ResolvedTaskQuery {
 /** The page answer: `nextCursor` (carrying the query's filters) when `more` tasks follow the last one. */
 export function taskPage(tasks: Task[], more: boolean, query: ResolvedTaskQuery): TaskPage {
   if (!more || tasks.length === 0) return { tasks };
-  const content: CursorContent = { id: tasks[tasks.length - 1]!.id, status: query.status, labels: query.labels };
+  const content: CursorContent = {
+    id: tasks[tasks.length - 1]!.id,
+    status: query.status,
+    labels: query.labels,
+    parentId: query.parentId,
+  };
   return { tasks, nextCursor: Buffer.from(JSON.stringify(content), 'utf8').toString('base64url') };
 }
 
@@ -68,7 +79,9 @@ function decodeCursor(cursor: string): CursorContent {
     const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Partial<CursorContent>;
     const statusOk = parsed.status === undefined || Array.isArray(parsed.status);
     const labelsOk = parsed.labels === undefined || (typeof parsed.labels === 'object' && parsed.labels !== null);
-    if (typeof parsed.id === 'string' && parsed.id.length > 0 && statusOk && labelsOk) return parsed as CursorContent;
+    const parentOk = parsed.parentId === undefined || typeof parsed.parentId === 'string';
+    if (typeof parsed.id === 'string' && parsed.id.length > 0 && statusOk && labelsOk && parentOk)
+      return parsed as CursorContent;
   } catch {
     // reported below
   }
@@ -82,18 +95,21 @@ function decodeCursor(cursor: string): CursorContent {
 function normalizeFilters(
   status: TaskStatus[] | undefined,
   labels: Record<string, string> | undefined,
-): Pick<ResolvedTaskQuery, 'status' | 'labels'> {
-  const out: Pick<ResolvedTaskQuery, 'status' | 'labels'> = {};
+  parentId: string | undefined,
+): Filters {
+  const out: Filters = {};
   if (status?.length) out.status = [...new Set(status)].sort();
   const keys = Object.keys(labels ?? {}).sort();
   if (keys.length) out.labels = Object.fromEntries(keys.map((k) => [k, labels![k]!]));
+  if (parentId !== undefined) out.parentId = parentId;
   return out;
 }
 
-function describeFilters(filters: Pick<ResolvedTaskQuery, 'status' | 'labels'>): string {
+function describeFilters(filters: Filters): string {
   const parts = [
     ...(filters.status ? [`status=${filters.status.join(',')}`] : []),
     ...Object.entries(filters.labels ?? {}).map(([k, v]) => `label ${k}=${v}`),
+    ...(filters.parentId ? [`parentId=${filters.parentId}`] : []),
   ];
   return parts.length ? parts.join(' ') : 'no filter';
 }

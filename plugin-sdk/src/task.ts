@@ -141,6 +141,8 @@ export interface TaskQuery {
   status?: TaskStatus[];
   /** Every label given must match exactly. */
   labels?: Record<string, string>;
+  /** Only the children of this task: the tasks its agent started by handing off. */
+  parentId?: string;
   /** 1..500, default 50. */
   limit?: number;
   /** Opaque; the `nextCursor` of the previous page. */

@@ -121,6 +121,28 @@ describe('opspawn agents (the CLI)', function () {
     expect(r.stderr).to.match(/OPSPAWN_AGENT_INVALID: defaultAgent: .*'ghost'/);
   });
 
+  it('refuses agents that hand off in a cycle at config check, with the path, a glob matching the agent itself included', async () => {
+    d.config(
+      `{ plugins: ['@opspawn/store-sqlite', '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted'],
+         agents: {
+           lead: { tools: ['js__calculate', 'agents__review'] },
+           review: { tools: ['agents__lead'] },
+           solo: { tools: ['agents__s*'] },
+           typo: { tools: ['agents__reviewer'] },
+         } }`,
+      'cycle.config.ts',
+    );
+    const r = await d.run(['--config', 'cycle.config.ts', 'config', 'check']);
+    expect(r.code).to.equal(3);
+    expect(r.stderr).to.contain(
+      'OPSPAWN_AGENT_HANDOFF_CYCLE: agents.lead.tools[1]: agents hand off in a cycle: lead -> review -> lead',
+    );
+    expect(r.stderr).to.contain(
+      'OPSPAWN_AGENT_HANDOFF_CYCLE: agents.solo.tools[0]: agents hand off in a cycle: solo -> solo',
+    );
+    expect(r.stderr).to.contain("OPSPAWN_AGENT_INVALID: agents.typo.tools[0]: 'agents__reviewer' matches no agent");
+  });
+
   it('runs a task with run --agent: an out-of-scope call is refused and recorded, an unknown agent named', async () => {
     const refused = await d.run(['run', 'count.json', '--agent', 'calculator']);
     expect(refused.code).to.equal(10);

@@ -23,6 +23,10 @@ const PAGES: Array<{ page: string; expect: RegExp[] }> = [
       /✗ js__text_stats OPSPAWN_TOOL_OUT_OF_SCOPE/,
     ],
   },
+  {
+    page: 'docs/how-to/define-agents.md',
+    expect: [/⇢ agent calculator: task task_/, /= \{"area":13\.5,"by":"calculator"\}/, /task_\S+\s+succeeded/],
+  },
   { page: 'docs/how-to/call-the-api.md', expect: [/^id: 5$/m, /"value":42/, /OPSPAWN_TASK_NOT_CANCELLABLE/] },
 ];
 

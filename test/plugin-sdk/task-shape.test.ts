@@ -117,6 +117,7 @@ const EVENT_DATA: { [T in TaskEventType]: Required<TaskEventData<T>> } = {
   },
   final: { output: { answer: 'walked' }, step: 3, usage: { inputTokens: 120, outputTokens: 9, llmCalls: 1 } },
   log: { level: 'warn', message: 'slow walk', source: 'walk__go', data: { pace: 3 } },
+  handoff: { step: 2, callId: 'call-2', childId: 'task_01JCH10DXXXXXXXXXXXXXXXXXX', agent: 'walker', created: false },
 };
 
 describe('the task shape, field by field', () => {

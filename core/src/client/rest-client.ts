@@ -47,11 +47,18 @@ export class RestClient {
   }
 
   list(
-    query: { status?: TaskStatus[]; labels?: Record<string, string>; limit?: number; cursor?: string } = {},
+    query: {
+      status?: TaskStatus[];
+      labels?: Record<string, string>;
+      parentId?: string;
+      limit?: number;
+      cursor?: string;
+    } = {},
   ): Promise<TaskPage> {
     const params = new URLSearchParams();
     for (const s of query.status ?? []) params.append('status', s);
     for (const [k, v] of Object.entries(query.labels ?? {})) params.append('label', `${k}=${v}`);
+    if (query.parentId) params.set('parentId', query.parentId);
     if (query.limit !== undefined) params.set('limit', String(query.limit));
     if (query.cursor) params.set('cursor', query.cursor);
     const qs = params.toString();

@@ -71,6 +71,8 @@ export const configSchema = {
         maxStalls: { type: 'integer', minimum: 0 },
         reconcileIntervalMs: { type: 'integer', minimum: 100 },
         leaseMs: { type: 'integer', minimum: 1000 },
+        maxHandoffDepth: { type: 'integer', minimum: 0, maximum: 100 },
+        maxChildren: { type: 'integer', minimum: 0, maximum: 499 },
         retention: {
           type: 'object',
           additionalProperties: false,

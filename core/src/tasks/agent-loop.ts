@@ -88,6 +88,8 @@ export async function runAgentLoop(
         const observation = await tools.call(call.tool, call.arguments, {
           signal,
           taskId: task.id,
+          step,
+          callId: call.id,
           log: (level, message, data) =>
             void events
               .emit(task.id, 'log', { level, message, source: call.tool, ...(data ? { data } : {}) })

@@ -1,5 +1,6 @@
 import { extensionPoints, services } from '@opspawn/plugin-sdk';
 import { ConfigAgentRegistry } from '../agents/agent-registry.js';
+import { agentToolName } from '../agents/tool-scope.js';
 import { LocalEventBus } from '../kernel/event-bus.js';
 import type { KernelService } from '../kernel/kernel-service.js';
 import { KernelToolRegistry } from '../tools/kernel-tool-registry.js';
@@ -38,7 +39,8 @@ export const agentRegistryService: KernelService<ConfigAgentRegistry, { tools: t
       config.defaultAgent,
     );
     if (!registry.declared) return registry;
-    const names = (await tools.list()).map((t) => t.name);
+    // Handoff patterns were checked against the agents by `config check`; they count as tools here.
+    const names = [...(await tools.list()).map((t) => t.name), ...registry.list().map((a) => agentToolName(a.id))];
     for (const agent of registry.list()) {
       const { scope } = registry.resolve(agent.id);
       for (const index of scope.unmatched(names)) {

@@ -14,6 +14,8 @@ export const TASK_DEFAULTS: Required<TaskEngineConfig> = {
   maxStalls: 3,
   reconcileIntervalMs: 30_000,
   leaseMs: 15_000,
+  maxHandoffDepth: 3,
+  maxChildren: 10,
   retention: {},
 };
 

@@ -19,6 +19,7 @@ import type {
 import type { ConfigAgentRegistry } from '../agents/agent-registry.js';
 import { TaskEvents } from './task-events.js';
 import { AttemptLeases } from './attempt-leases.js';
+import { Handoffs } from './handoffs.js';
 import { TaskRecovery } from './task-recovery.js';
 import { KernelTaskService } from './task-service.js';
 import { TaskTransitions } from './task-transitions.js';
@@ -75,6 +76,17 @@ export class TaskEngine implements TaskService {
     });
     this.recovery = new TaskRecovery({ store, broker, transitions, settings, logger });
     this.leases = new AttemptLeases(store, settings.leaseMs, logger);
+    const handoffs = new Handoffs({
+      store,
+      bus,
+      events,
+      service: this.service,
+      agents: deps.agents,
+      settings,
+      logger,
+      runInline: (task, signal) => this.worker.runInline(task, signal),
+    });
+    this.service.cancelRequested = (id) => handoffs.cancelRequested(id);
     this.worker = new TaskWorker({
       store,
       broker,
@@ -86,6 +98,7 @@ export class TaskEngine implements TaskService {
       memories,
       tools: deps.tools,
       agents: deps.agents,
+      handoffs,
       settings,
       logger,
     });

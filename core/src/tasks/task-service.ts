@@ -55,6 +55,11 @@ const WATCH_POLL_MS = 2000;
  */
 export class KernelTaskService implements TaskService {
   private readonly unconfirmed: UnconfirmedSubmissions;
+  /**
+   * Told of each running task asked to cancel in this process: a child run inline by its waiting parent has no
+   * broker delivery for `broker.cancel` to abort, so the engine's handoffs abort it through this.
+   */
+  cancelRequested?: (id: string) => void;
 
   constructor(private readonly deps: KernelTaskServiceDeps) {
     this.unconfirmed = new UnconfirmedSubmissions(deps.store, deps.broker, deps.logger);
@@ -65,7 +70,19 @@ export class KernelTaskService implements TaskService {
     this.unconfirmed.stop();
   }
 
-  async submit(request: SubmitTaskRequest): Promise<{ task: Task; created: boolean }> {
+  submit(request: SubmitTaskRequest): Promise<{ task: Task; created: boolean }> {
+    return this.create(request);
+  }
+
+  /**
+   * A handoff's child: submitted like any task (its agent's limits, an idempotency key), with `parentId`, which
+   * callers cannot set. The engine's handoffs call it; nothing else does.
+   */
+  submitChild(request: SubmitTaskRequest, parentId: string): Promise<{ task: Task; created: boolean }> {
+    return this.create(request, parentId);
+  }
+
+  private async create(request: SubmitTaskRequest, parentId?: string): Promise<{ task: Task; created: boolean }> {
     checkSubmitRequest(request);
     const { settings, planners, memories } = this.deps;
     const agent = this.agentFor(request);
@@ -106,6 +123,7 @@ export class KernelTaskService implements TaskService {
       planner,
       memory,
       ...(agent ? { agent: agent.id } : {}),
+      ...(parentId ? { parentId } : {}),
       sessionId: request.sessionId ?? id,
       status: 'queued',
       attempts: 0,
@@ -189,13 +207,36 @@ export class KernelTaskService implements TaskService {
     return this.deps.store.list(query);
   }
 
-  /** A queued task is cancelled at once; a running one is marked and its worker told, wherever it runs. */
   /**
    * A queued task ends `cancelled` at once; a running one is asked to stop (`cancelRequested`) and its worker
    * aborts it. The task may move while we decide (a worker takes it, or it ends): then we read it again and decide
    * on its new status, so the answer always matches what happened, and a task that ended first is a 409.
+   * Its unfinished children (handoffs) are cancelled too, and theirs, whatever they were doing.
    */
   async cancel(id: string): Promise<Task> {
+    const task = await this.cancelOne(id);
+    await this.cancelChildren(id);
+    return task;
+  }
+
+  /** Cancels every unfinished child of `parentId`, transitively; one that ended meanwhile is left as it is. */
+  async cancelChildren(parentId: string): Promise<void> {
+    for (let cursor: string | undefined, first = true; first || cursor; first = false) {
+      const page = await this.deps.store.list({
+        ...(cursor ? { cursor } : { parentId, status: ['queued', 'running'] }),
+        limit: REPLAY_PAGE,
+      });
+      for (const child of page.tasks) {
+        await this.cancelOne(child.id).catch((error: unknown) => {
+          if (!isOpspawnError(error) || error.code !== ErrorCodes.TASK_NOT_CANCELLABLE) throw error;
+        });
+        await this.cancelChildren(child.id);
+      }
+      cursor = page.nextCursor;
+    }
+  }
+
+  private async cancelOne(id: string): Promise<Task> {
     for (;;) {
       const task = await this.get(id);
       if (isFinalStatus(task.status)) {
@@ -214,6 +255,7 @@ export class KernelTaskService implements TaskService {
         const running = await this.deps.store.requestCancel(id);
         if (running) {
           await this.deps.broker.cancel(id);
+          this.cancelRequested?.(id);
           return running;
         }
       }

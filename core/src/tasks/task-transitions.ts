@@ -65,7 +65,10 @@ export class TaskTransitions {
     );
   }
 
-  /** running → queued: the attempt failed with attempts left; the task is delivered again after `retryInMs`. */
+  /**
+   * running → queued: the attempt failed with attempts left; the task is delivered again after `retryInMs`, which
+   * `notBefore` records, so whoever starts a queued task (a recovery, a parent running its child) honours it too.
+   */
   retry(
     id: string,
     attempt: number,
@@ -73,7 +76,8 @@ export class TaskTransitions {
     retryInMs: number,
     usage: UsageChange = {},
   ): Promise<Task | undefined> {
-    return this.events.move(id, ['running'], { status: 'queued', error, ...NO_LEASE, ...usage }, attempt, {
+    const notBefore = new Date(Date.now() + retryInMs).toISOString();
+    return this.events.move(id, ['running'], { status: 'queued', error, notBefore, ...NO_LEASE, ...usage }, attempt, {
       attempt,
       error,
       retryInMs,

@@ -22,6 +22,7 @@ import type { ConfigAgentRegistry } from '../agents/agent-registry.js';
 import { ScopedToolRegistry } from '../tools/kernel-tool-registry.js';
 import { runAgentLoop } from './agent-loop.js';
 import type { AttemptLeases } from './attempt-leases.js';
+import type { Handoffs } from './handoffs.js';
 import { delayUntil, enqueueTask } from './enqueue-task.js';
 import type { TaskEvents } from './task-events.js';
 import type { TaskRecovery } from './task-recovery.js';
@@ -44,6 +45,8 @@ export interface TaskWorkerDeps {
   tools: ToolRegistry;
   /** The config's agents: a task that runs one sees only its tools. */
   agents: ConfigAgentRegistry;
+  /** Agents called as tools: a task running an agent sees the others as `agents__<id>` (within its scope). */
+  handoffs: Handoffs;
   settings: Required<TaskEngineConfig>;
   logger: Logger;
 }
@@ -98,6 +101,27 @@ export class TaskWorker {
     }
   }
 
+  /**
+   * Runs a queued task in the slot of the caller, a parent waiting for this child (ADR 0011): the attempt starts
+   * with this worker's id and lease like any other, and `signal` stands for the delivery (aborted when the child
+   * is cancelled, or the parent stops). Returns false when another worker started the task first.
+   */
+  async runInline(task: Task, signal: AbortSignal): Promise<boolean> {
+    if (task.cancelRequested) {
+      await this.deps.transitions.cancel(task.id, 'queued', task.attempts);
+      return true;
+    }
+    const running = await this.deps.transitions.start(task, WORKER_ID, this.deps.leases.expiry());
+    if (!running) return false;
+    this.deps.leases.hold(running.id);
+    try {
+      await this.runAttempt(running, { taskId: running.id, signal });
+    } finally {
+      this.deps.leases.release(running.id);
+    }
+    return true;
+  }
+
   /** Runs the attempt `task` has just started, and settles it. */
   private async runAttempt(task: Task, delivery: Delivery): Promise<void> {
     const attempt = task.attempts;
@@ -148,7 +172,7 @@ export class TaskWorker {
     if (!task.agent) return { tools: this.deps.tools };
     const agent = this.deps.agents.resolve(task.agent);
     return {
-      tools: new ScopedToolRegistry(this.deps.tools, agent),
+      tools: new ScopedToolRegistry(this.deps.handoffs.toolsFor(task, this.deps.tools), agent),
       agent: {
         id: agent.id,
         options: agent.options,

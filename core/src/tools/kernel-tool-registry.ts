@@ -11,6 +11,7 @@ import {
   type ToolProvider,
   type ToolRegistry,
 } from '@opspawn/plugin-sdk';
+import { AGENT_TOOL_PREFIX } from '../agents/tool-scope.js';
 import { createAjv, describeAjvError } from '../config/ajv.js';
 
 export interface ToolRegistryOptions {
@@ -138,6 +139,13 @@ export class KernelToolRegistry implements ToolRegistry {
       const map = new Map<string, Entry>();
       await Promise.all(
         this.providers.map(async ({ plugin, value: provider }) => {
+          if (`${provider.namespace}__` === AGENT_TOOL_PREFIX) {
+            this.logger.error(
+              { plugin },
+              `tool provider '${plugin}' uses the namespace 'agents', which names agents called as tools; its tools are unavailable`,
+            );
+            return;
+          }
           try {
             for (const spec of await provider.list()) {
               const name = `${provider.namespace}__${spec.name}`;

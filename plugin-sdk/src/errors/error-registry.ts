@@ -367,6 +367,32 @@ export const ERROR_REGISTRY = declare({
     hint: 'call again; if it keeps crashing, report it with the tool source',
     retryable: true,
   },
+  // handoffs: an agent calling another agent as a tool
+  HANDOFF_FAILED: {
+    category: 'task_failed',
+    description:
+      'An agent handed off to another agent and the child task failed or was cancelled; the message names the child task and carries its error.',
+    hint: 'look at the child task (opspawn tasks get <id>, or tasks list --parent <parent id>) for why it failed',
+    retryable: false,
+  },
+  HANDOFF_DEPTH_EXCEEDED: {
+    category: 'task_failed',
+    description: 'A task already tasks.maxHandoffDepth handoffs below a top-level task tried to hand off again.',
+    hint: 'let this agent answer itself, or raise tasks.maxHandoffDepth in the config',
+    retryable: false,
+  },
+  HANDOFF_FAN_OUT_EXCEEDED: {
+    category: 'task_failed',
+    description: 'A task tried to start more child tasks by handing off than tasks.maxChildren allows.',
+    hint: 'hand off less often (one child can answer several questions), or raise tasks.maxChildren in the config',
+    retryable: false,
+  },
+  AGENT_HANDOFF_CYCLE: {
+    category: 'config',
+    description: 'Agents in the config hand off in a cycle: following their agents__ tools leads back to an agent.',
+    hint: "remove one agent from the other's tools (a glob such as agents__* also matches the agent itself)",
+    retryable: false,
+  },
   // callers
   UNAUTHENTICATED: {
     category: 'unauthenticated',

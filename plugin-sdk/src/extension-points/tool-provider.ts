@@ -13,6 +13,10 @@ export interface ToolCallContext {
   /** Epoch milliseconds after which the call is abandoned. */
   deadline: number;
   taskId?: string;
+  /** The planner step the call belongs to (1, 2, ...), when a task's agent loop makes it. */
+  step?: number;
+  /** The planner's id of the call, when a task's agent loop makes it. */
+  callId?: string;
   /** Writes a `log` event to the task (console output of sandboxed tools, progress of MCP servers...). */
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>): void;
 }

@@ -106,6 +106,30 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       expect((await store.list({ labels: { ...run, team: 'green' } })).tasks).to.deep.equal([]);
     });
 
+    it('lists the children of a task (parentId), paging with the filter kept in the cursor', async () => {
+      const parent = make();
+      const other = make();
+      await store.create(parent);
+      await store.create(other);
+      const children: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        children.push((await store.create(make({ parentId: parent.id }))).task.id);
+        await store.create(make({ parentId: other.id }));
+      }
+      const all = await store.list({ parentId: parent.id });
+      expect(all.tasks.map((t) => t.id)).to.deep.equal([...children].reverse());
+      expect(all.tasks.every((t) => t.parentId === parent.id)).to.equal(true);
+      const first = await store.list({ parentId: parent.id, limit: 2 });
+      const next = await store.list({ cursor: first.nextCursor, limit: 2 });
+      expect([...first.tasks, ...next.tasks].map((t) => t.id)).to.deep.equal([...children].reverse());
+      expect((await store.list({ parentId: newTaskId() })).tasks).to.deep.equal([]);
+      const mixed = await store.list({ parentId: other.id, cursor: first.nextCursor }).then(
+        () => undefined,
+        (e: { code?: string }) => e,
+      );
+      expect(mixed?.code).to.equal('OPSPAWN_INVALID_REQUEST');
+    });
+
     it('pages with cursors that visit every task once, even while tasks are added', async () => {
       const ids: string[] = [];
       for (let i = 0; i < 7; i++) ids.push((await store.create(make())).task.id);

@@ -53,6 +53,7 @@ export class MemoryTaskStore implements TaskStore {
       const task = this.tasks.get(id)!;
       if (q.status && !q.status.includes(task.status)) continue;
       if (q.labels && !Object.entries(q.labels).every(([k, v]) => task.labels[k] === v)) continue;
+      if (q.parentId !== undefined && task.parentId !== q.parentId) continue;
       if (out.length === q.limit) {
         more = true;
         break;

@@ -215,8 +215,9 @@ export class PostgresTaskStore implements TaskStore {
     const { rows } = await this.pool.query(
       `SELECT * FROM ${this.s}.opspawn_tasks
        WHERE ($1::text[] IS NULL OR status = ANY($1)) AND labels @> $2::jsonb AND ($3::text IS NULL OR id < $3)
+         AND ($5::text IS NULL OR parent_id = $5)
        ORDER BY id DESC LIMIT $4`,
-      [q.status ?? null, JSON.stringify(q.labels ?? {}), q.before ?? null, q.limit + 1],
+      [q.status ?? null, JSON.stringify(q.labels ?? {}), q.before ?? null, q.limit + 1, q.parentId ?? null],
     );
     return taskPage(rows.slice(0, q.limit).map(toTask), rows.length > q.limit, q);
   }

@@ -158,6 +158,10 @@ export class SqliteTaskStore implements TaskStore {
       where.push('id IN (SELECT task_id FROM task_labels WHERE key = ? AND value = ?)');
       params.push(k, v);
     }
+    if (q.parentId !== undefined) {
+      where.push('parent_id = ?');
+      params.push(q.parentId);
+    }
     if (q.before !== undefined) {
       where.push('id < ?');
       params.push(q.before);

@@ -6,6 +6,7 @@ import {
   ErrorCodes,
   OpspawnError,
   allows,
+  isTaskId,
   type AgentRegistry,
   type ApiKeyConfig,
   type Health,
@@ -183,6 +184,7 @@ export class GrpcTransport implements Transport {
         const page = await this.tasks.list({
           status: status.length ? (status as TaskStatus[]) : undefined,
           labels: Object.keys(req.labels ?? {}).length ? req.labels : undefined,
+          parentId: req.parentId ? parentIdFromProto(String(req.parentId)) : undefined,
           limit: req.limit || undefined,
           cursor: req.cursor || undefined,
         });
@@ -214,4 +216,13 @@ export class GrpcTransport implements Transport {
       if (!controller.signal.aborted) call.emit('error', this.fail(error));
     }
   }
+}
+
+/** A list filter by parent: a malformed id is a bad request (no task can have it as its parent). */
+function parentIdFromProto(id: string): string {
+  if (!isTaskId(id))
+    throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'parent_id must be a task id (task_ + 26 characters)', {
+      details: [{ path: 'parent_id', message: 'must be a task id' }],
+    });
+  return id;
 }

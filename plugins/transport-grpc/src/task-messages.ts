@@ -76,6 +76,7 @@ export function eventToProto(event: TaskEvent): Record<string, unknown> {
     case 'tool_result':
     case 'final':
     case 'log':
+    case 'handoff':
       return {
         taskId: event.taskId,
         seq: event.seq,

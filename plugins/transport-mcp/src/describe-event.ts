@@ -18,6 +18,8 @@ export function describeEvent(event: TaskEvent): string {
       return 'final answer';
     case 'log':
       return `${event.data.source} ${event.data.level}: ${event.data.message}`;
+    case 'handoff':
+      return `step ${event.data.step}: handed off to agent ${event.data.agent} (task ${event.data.childId})`;
     default:
       return assertNever(event, 'task event type');
   }

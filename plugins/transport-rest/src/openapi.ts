@@ -159,6 +159,12 @@ export function openApiDocument(version: string): Record<string, unknown> {
               explode: true,
               description: 'key=value; all must match',
             },
+            {
+              name: 'parentId',
+              in: 'query',
+              schema: { type: 'string', pattern: TASK_ID_PATTERN.source },
+              description: 'Only the children of this task (the tasks its agent handed off to)',
+            },
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
             { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'nextCursor of the previous page' },
           ],

@@ -309,6 +309,7 @@ function sseFrame(event: TaskEvent): string {
     case 'tool_result':
     case 'final':
     case 'log':
+    case 'handoff':
       return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
     default:
       return assertNever(event, 'task event type');
@@ -351,10 +352,11 @@ function positive(value: string, path: string, max: number): number {
 function listQuery(ctx: Context): {
   status?: TaskStatus[];
   labels?: Record<string, string>;
+  parentId?: string;
   limit?: number;
   cursor?: string;
 } {
-  const known = new Set(['status', 'label', 'limit', 'cursor']);
+  const known = new Set(['status', 'label', 'parentId', 'limit', 'cursor']);
   const unknown = Object.keys(ctx.query).filter((k) => !known.has(k));
   if (unknown.length)
     throw new OpspawnError(
@@ -379,9 +381,15 @@ function listQuery(ctx: Context): {
     labels[l.slice(0, eq)] = l.slice(eq + 1);
   }
   const cursor = typeof ctx.query.cursor === 'string' ? ctx.query.cursor : undefined;
+  const parentId = ctx.query.parentId;
+  if (parentId !== undefined && (typeof parentId !== 'string' || !isTaskId(parentId)))
+    throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'parentId must be one task id (task_ + 26 characters)', {
+      details: [{ path: 'parentId', message: 'must be a task id' }],
+    });
   return {
     ...(status.length ? { status: status as TaskStatus[] } : {}),
     ...(Object.keys(labels).length ? { labels: { ...labels } } : {}),
+    ...(parentId !== undefined ? { parentId } : {}),
     ...(ctx.query.limit !== undefined ? { limit: positive(String(ctx.query.limit), 'limit', 500) } : {}),
     ...(cursor !== undefined ? { cursor } : {}),
   };

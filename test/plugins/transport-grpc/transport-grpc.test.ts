@@ -234,6 +234,11 @@ describe('transport-grpc', function () {
     const second = await c.call<any>('List', { labels: { batch: 'paging' }, limit: 2, cursor: first.nextCursor });
     expect(second.tasks.map((t: any) => t.goal)).to.deep.equal(['paged 0']);
     expect(second.nextCursor).to.equal('');
+    const children = await c.call<any>('List', { parentId: first.tasks[0].id });
+    expect(children.tasks).to.deep.equal([]); // a task no agent handed off from has no children
+    const badParent = await c.call('List', { parentId: 'not-a-task' }).catch((e: grpc.ServiceError) => e);
+    expect(badParent.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    expect(badParent.details).to.contain('parent_id');
     c.close();
   });
 

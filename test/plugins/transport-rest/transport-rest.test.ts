@@ -142,7 +142,19 @@ describe('transport-rest', function () {
     expect(second.json.tasks.map((t: any) => t.goal)).to.deep.equal(['page 0']);
     expect(second.json.nextCursor).to.equal(undefined);
     expect((await api('GET', '/v1/tasks?status=queued,running&label=suite=rest-list')).status).to.equal(200);
-    for (const bad of ['cursor=zzz', 'limit=0', 'limit=abc', 'status=sleeping', 'label=novalue', 'colour=red']) {
+    const parent = first.json.tasks[0].id;
+    const children = await api('GET', `/v1/tasks?parentId=${parent}&label=suite=rest-list`);
+    expect(children.status).to.equal(200);
+    expect(children.json.tasks).to.deep.equal([]); // a task no agent handed off from has no children
+    for (const bad of [
+      'cursor=zzz',
+      'limit=0',
+      'limit=abc',
+      'status=sleeping',
+      'label=novalue',
+      'colour=red',
+      'parentId=not-a-task',
+    ]) {
       const r = await api('GET', `/v1/tasks?${bad}`);
       expect(r.status, bad).to.equal(400);
       expect(r.json.errors, bad).to.be.an('array');

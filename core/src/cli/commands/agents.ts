@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { OpspawnProblems, describeError, services, type AgentInfo } from '@opspawn/plugin-sdk';
 import { ConfigAgentRegistry, type ResolvedAgent } from '../../agents/agent-registry.js';
+import { agentToolName } from '../../agents/tool-scope.js';
 import { loadConfig, type LoadedConfig } from '../../config/load-config.js';
 import { Kernel } from '../../kernel/kernel.js';
 import { checkPlugins, type StaticPlan } from '../../kernel/static-checks.js';
@@ -37,7 +38,8 @@ async function deploymentTools(loaded: LoadedConfig, plan: StaticPlan): Promise<
     },
   );
   try {
-    return (await kernel.get(services.toolRegistry).list()).map((t) => t.name);
+    const agentTools = Object.keys(loaded.config.agents ?? {}).map(agentToolName);
+    return [...(await kernel.get(services.toolRegistry).list()).map((t) => t.name), ...agentTools];
   } finally {
     await kernel.stop();
   }

@@ -76,6 +76,8 @@ export function describeEvent(event: TaskEvent): string | undefined {
       return `= ${short(event.data.output, 400)}`;
     case 'log':
       return `  · [${event.data.level}] ${event.data.source ? `${event.data.source}: ` : ''}${short(event.data.message)}`;
+    case 'handoff':
+      return `  ⇢ agent ${event.data.agent}: task ${event.data.childId}${event.data.created ? '' : ' (started by an earlier attempt)'}`;
     default:
       return unknownEvent(event);
   }

@@ -148,6 +148,7 @@ export function registerTaskCommands(program: Command): void {
       const lines = [
         `${task.id}  ${task.status}  attempt ${task.attempts}/${task.maxAttempts}  planner ${task.planner}`,
         `  goal:    ${task.goal}`,
+        task.agent ? `  agent:   ${task.agent}${task.parentId ? `  parent: ${task.parentId}` : ''}` : undefined,
         `  created: ${task.createdAt}${task.finishedAt ? `  finished: ${task.finishedAt}` : ''}`,
         Object.keys(task.labels).length
           ? `  labels:  ${Object.entries(task.labels)
@@ -166,15 +167,30 @@ export function registerTaskCommands(program: Command): void {
   withClientOptions(tasks.command('list').description('list tasks, newest first'))
     .option('--status <status...>', 'only these statuses')
     .option('--label <key=value...>', 'only tasks with these labels')
+    .option('--parent <id>', 'only the children of this task (the tasks its agent handed off to)')
     .option('--limit <n>', 'page size (1..500)', (v) => Number(v))
     .option('--cursor <cursor>', 'the next page, from a previous list')
     .action(
       action(
-        async (opts: ClientOptions & { status?: TaskStatus[]; label?: string[]; limit?: number; cursor?: string }) => {
+        async (
+          opts: ClientOptions & {
+            status?: TaskStatus[];
+            label?: string[];
+            parent?: string;
+            limit?: number;
+            cursor?: string;
+          },
+        ) => {
           const labels = Object.fromEntries(
             (opts.label ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
           );
-          const page = await client(opts).list({ status: opts.status, labels, limit: opts.limit, cursor: opts.cursor });
+          const page = await client(opts).list({
+            status: opts.status,
+            labels,
+            parentId: opts.parent,
+            limit: opts.limit,
+            cursor: opts.cursor,
+          });
           if (opts.json) return printJson(page);
           process.stdout.write(`${table(['ID', 'STATUS', 'ATTEMPTS', 'CREATED', 'GOAL'], page.tasks.map(taskLine))}\n`);
           if (page.nextCursor) process.stdout.write(`more: opspawn tasks list --cursor ${page.nextCursor}\n`);
