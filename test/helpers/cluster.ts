@@ -55,12 +55,16 @@ export class Cluster {
   api?: RestClient;
   apiUrl?: string;
 
-  constructor(private readonly env: NodeJS.ProcessEnv = {}) {}
+  /** `config`: another deployment's config file (for its plugins), with the same environment. */
+  constructor(
+    private readonly env: NodeJS.ProcessEnv = {},
+    private readonly config = DISTRIBUTED_CONFIG,
+  ) {}
 
   private spawnHost(name: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): HostProcess {
     // A process started after `stop` began (a drill restarting one when Ctrl-C came) would outlive the cluster.
     if (this.stopping) throw new Error(`cluster is stopping: ${name} not started`);
-    const child = spawn(process.execPath, [...nodeArgs, CLI, ...args, '--config', DISTRIBUTED_CONFIG], {
+    const child = spawn(process.execPath, [...nodeArgs, CLI, ...args, '--config', this.config], {
       cwd: REPO,
       env: {
         ...process.env,

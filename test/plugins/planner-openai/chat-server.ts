@@ -12,6 +12,8 @@ export interface ScriptedAnswer {
    * then waits for this before sending the rest: a test holds the end of the answer until it has seen a delta.
    */
   holdLast?: Promise<unknown>;
+  /** A streamed answer waits for this before its first chunk (e.g. until a watcher is listening). */
+  holdFirst?: Promise<unknown>;
 }
 
 /**
@@ -59,6 +61,7 @@ export class ChatServer {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...answer.headers });
     const chunks = streamChunks(answer.body as Completion, body.stream_options?.include_usage === true);
     const lastPiece = chunks.findLastIndex((c) => c.choices[0]?.delta.content || c.choices[0]?.delta.tool_calls);
+    if (answer.holdFirst) await answer.holdFirst;
     for (const [i, chunk] of chunks.entries()) {
       if (i === lastPiece && answer.holdLast) await answer.holdLast;
       res.write(`data: ${JSON.stringify(chunk)}\n\n`);
