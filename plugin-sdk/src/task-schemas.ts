@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { taskDeltaSchema, taskEventSchema } from './task-event.js';
+import { taskEventSchema } from './task-event.js';
 import { publicTaskSchema, submitTaskRequestSchema } from './task.js';
 
 /**
@@ -25,5 +25,3 @@ export const submitTaskSchema = jsonSchema(submitTaskRequestSchema, 'input');
 export const taskJsonSchema = jsonSchema(publicTaskSchema, 'input');
 /** A task event, `oneOf` per type with its data. */
 export const taskEventJsonSchema = jsonSchema(taskEventSchema, 'input');
-/** A transient delta of a streaming planner, as watch streams carry it (never stored). */
-export const taskDeltaJsonSchema = jsonSchema(taskDeltaSchema, 'input');

@@ -44,7 +44,11 @@ async function readSse(url: string, onFrame: (frame: Frame) => void = () => unde
           ?.slice(name.length + 2);
       const data = field('data');
       if (data === undefined) continue; // a comment or heartbeat
-      const frame: Frame = { event: field('event')!, data: JSON.parse(data), ...(field('id') ? { id: field('id') } : {}) };
+      const frame: Frame = {
+        event: field('event')!,
+        data: JSON.parse(data),
+        ...(field('id') ? { id: field('id') } : {}),
+      };
       frames.push(frame);
       onFrame(frame);
     }
@@ -140,7 +144,10 @@ describe('streamed output: deltas reach watchers live, and are never stored', fu
     });
     const deltas = frames.filter((f) => f.event === 'delta');
     expect(deltas.length, 'several deltas').to.be.greaterThan(0);
-    expect(deltas.every((f) => f.id === undefined), 'no id: Last-Event-ID resumes on stored events').to.equal(true);
+    expect(
+      deltas.every((f) => f.id === undefined),
+      'no id: Last-Event-ID resumes on stored events',
+    ).to.equal(true);
     expect(
       frames.findIndex((f) => f.event === 'delta'),
       'a delta before the final answer',
@@ -156,6 +163,11 @@ describe('streamed output: deltas reach watchers live, and are never stored', fu
     const stored = await storedEvents(id);
     expect(stored.map((e) => e.type)).to.deep.equal(['status', 'status', 'final', 'status']);
     expect(stored.map((e) => e.seq)).to.deep.equal([1, 2, 3, 4]);
+    const replay = await readSse(`${base}/v1/tasks/${id}/events`);
+    expect(
+      replay.map((f) => f.event),
+      'a replay has the stored events only',
+    ).to.deep.equal(['status', 'status', 'final', 'status']);
   });
 
   it('over SSE with deltas=false: only the stored events, while another watcher gets the deltas', async () => {

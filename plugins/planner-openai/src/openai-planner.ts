@@ -127,7 +127,8 @@ export class OpenAIPlanner implements Planner {
     let finish: OpenAI.Chat.Completions.ChatCompletion.Choice['finish_reason'] | null = null;
     let sawChoice = false;
     let usage: OpenAI.CompletionUsage | undefined;
-    const calls: Array<{ id: string; name: string; arguments: string }> = [];
+    /** By the index the server numbers each call with. */
+    const calls = new Map<number, { id: string; name: string; arguments: string }>();
     for await (const chunk of stream) {
       if (chunk.usage) usage = chunk.usage;
       const choice = chunk.choices?.[0];
@@ -140,8 +141,12 @@ export class OpenAIPlanner implements Planner {
         onDelta?.({ kind: 'text', text: delta.content });
       }
       for (const part of delta.tool_calls ?? []) {
-        const index = Number.isInteger(part.index) ? part.index : calls.length;
-        const call = (calls[index] ??= { id: '', name: '', arguments: '' });
+        const index = Number.isInteger(part.index) ? part.index : calls.size;
+        let call = calls.get(index);
+        if (!call) {
+          call = { id: '', name: '', arguments: '' };
+          calls.set(index, call);
+        }
         if (part.id && !call.id) call.id = part.id;
         if (part.function?.name && !call.name) call.name = part.function.name;
         const fragment = part.function?.arguments ?? '';
@@ -155,11 +160,13 @@ export class OpenAIPlanner implements Planner {
         });
       }
     }
-    const toolCalls = calls.filter(Boolean).map((c) => ({
-      id: c.id,
-      type: 'function' as const,
-      function: { name: c.name, arguments: c.arguments },
-    }));
+    const toolCalls = [...calls.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([, c]) => ({
+        id: c.id,
+        type: 'function' as const,
+        function: { name: c.name, arguments: c.arguments },
+      }));
     return {
       id: 'streamed',
       object: 'chat.completion',

@@ -2,7 +2,6 @@ import {
   submitTaskSchema,
   TASK_ID_PATTERN,
   TASK_STATUSES,
-  taskDeltaJsonSchema,
   taskEventJsonSchema,
   taskJsonSchema,
 } from '@opspawn/plugin-sdk';
@@ -95,7 +94,6 @@ export function openApiDocument(version: string): Record<string, unknown> {
         SubmitTaskRequest: submitTaskSchema,
         Task: taskJsonSchema,
         TaskEvent: taskEventJsonSchema,
-        TaskDelta: taskDeltaJsonSchema,
         Problem: problemSchema,
         Agent: agentSchema,
         TaskPage: {
@@ -221,7 +219,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: {
             200: {
               description:
-                'With Accept: text/event-stream, a stream of `id: <seq>`, `event: <type>`, `data: <TaskEvent JSON>` until the final status event, with heartbeat comments, and between them (unless deltas=false) `event: delta`, `data: <TaskDelta JSON>` without an id: live fragments of the answer, never stored or replayed; otherwise a JSON replay of the stored events.',
+                'With Accept: text/event-stream, a stream of `id: <seq>`, `event: <type>`, `data: <TaskEvent JSON>` until the final status event, with heartbeat comments, and between them (unless deltas=false) `event: delta`, `data: <delta JSON>` without an id: live fragments of the answer, never stored or replayed (docs/reference/task-model.md, Deltas); otherwise a JSON replay of the stored events.',
               content: {
                 'application/json': {
                   schema: {

@@ -85,7 +85,12 @@ function pieces(text: string, size = 4): string[] {
 
 /** A completion as the chunks OpenAI streams for it. */
 export function streamChunks(completion: Completion, includeUsage: boolean): Chunk[] {
-  const head = { id: completion.id, object: 'chat.completion.chunk', created: completion.created, model: completion.model };
+  const head = {
+    id: completion.id,
+    object: 'chat.completion.chunk',
+    created: completion.created,
+    model: completion.model,
+  };
   const usageField = includeUsage ? { usage: null } : {};
   const chunk = (delta: Record<string, unknown>, finish: string | null = null): Chunk => ({
     ...head,

@@ -228,8 +228,16 @@ describe('planner-openai', function () {
     const argumentsOf = (callId: string) =>
       deltas.flatMap((d) => (d.kind === 'tool_arguments' && d.callId === callId ? [d] : []));
     expect(argumentsOf('call_a').length).to.be.greaterThan(1);
-    expect(argumentsOf('call_a').map((d) => d.fragment).join('')).to.equal('{"a": 2, "b": 3}');
-    expect(argumentsOf('call_b').map((d) => d.fragment).join('')).to.equal('{"a": 40, "b": 2}');
+    expect(
+      argumentsOf('call_a')
+        .map((d) => d.fragment)
+        .join(''),
+    ).to.equal('{"a": 2, "b": 3}');
+    expect(
+      argumentsOf('call_b')
+        .map((d) => d.fragment)
+        .join(''),
+    ).to.equal('{"a": 40, "b": 2}');
     expect(argumentsOf('call_b').every((d) => d.tool === 't__add')).to.equal(true);
   });
 

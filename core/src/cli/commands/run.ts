@@ -97,9 +97,7 @@ export class LiveEventPrinter {
   /** True while streamed text is on the current line. */
   streaming = false;
 
-  constructor(
-    private readonly options: { json: boolean; tty: boolean; out?: NodeJS.WritableStream },
-  ) {}
+  constructor(private readonly options: { json: boolean; tty: boolean; out?: NodeJS.WritableStream }) {}
 
   print(event: TaskStreamEvent): void {
     const out = this.options.out ?? process.stdout;
