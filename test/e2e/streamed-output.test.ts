@@ -331,12 +331,16 @@ describe('opspawn tasks submit --wait prints the answer as it streams', function
     await server.stop();
   });
 
-  it('writes the text as it arrives on one line, then the structured lines; --json stays JSON lines', async () => {
+  /**
+   * Runs the real CLI while the model streams ANSWER: the model starts once the CLI shows the `running` line (it comes
+   * from the event stream, so the CLI is watching), and holds its last piece until the CLI has printed the first
+   * words of the answer: the text is printed as it streams, before the task ends.
+   */
+  const streamThroughCli = async (args: string[]): Promise<string[]> => {
     const watching = new Gate();
     const textShown = new Gate();
     server.script({ body: completion({ content: ANSWER }), holdFirst: watching.opened, holdLast: textShown.opened });
-    writeFileSync(join(d.dir, 'otters.json'), JSON.stringify({ goal: 'tell me about otters' }));
-    const child = spawn(process.execPath, [CLI, 'tasks', 'submit', 'otters.json', '--wait'], {
+    const child = spawn(process.execPath, [CLI, ...args], {
       cwd: d.dir,
       env: { ...process.env, OPSPAWN_CONFIG: '', NO_COLOR: '1', OPSPAWN_URL: url },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -346,29 +350,38 @@ describe('opspawn tasks submit --wait prints the answer as it streams', function
     child.stderr.on('data', (b: Buffer) => (stderr += b));
     child.stdout.on('data', (b: Buffer) => {
       stdout += b;
-      // The `running` line comes from the event stream: the CLI is watching. The first words of the answer on
-      // stdout while the model still holds its last piece: the text is printed as it streams.
       if (stdout.includes('• running')) watching.open();
       if (stdout.includes(ANSWER.slice(0, 12))) textShown.open();
     });
     const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
     expect(code, stderr).to.equal(0);
     const lines = stdout.split('\n');
-    expect(lines[0]).to.match(/^task_\w{26} queued$/);
     const answerLine = lines.indexOf(ANSWER);
     expect(answerLine, stdout).to.be.greaterThan(lines.indexOf('• running (attempt 1)'));
     expect(lines[answerLine + 1]).to.equal(`= ${ANSWER}`);
     expect(lines.at(-2)).to.equal('• succeeded (attempt 1)');
+    return lines;
+  };
 
+  it('tasks submit --wait writes the text as it arrives on its own line, then the structured lines', async () => {
+    writeFileSync(join(d.dir, 'otters.json'), JSON.stringify({ goal: 'tell me about otters' }));
+    const lines = await streamThroughCli(['tasks', 'submit', 'otters.json', '--wait']);
+    expect(lines[0]).to.match(/^task_\w{26} queued$/);
+  });
+
+  it('tasks submit --wait --json prints the stored events only, one JSON object a line', async () => {
     server.script({ body: completion({ content: ANSWER }) });
-    const json = await d.run(['tasks', 'submit', 'otters.json', '--wait', '--json'], {
-      env: { OPSPAWN_URL: url },
-    });
+    const json = await d.run(['tasks', 'submit', 'otters.json', '--wait', '--json'], { env: { OPSPAWN_URL: url } });
     expect(json.code, json.stderr).to.equal(0);
     const events = json.stdout
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as TaskEvent);
     expect(events.map((e) => e.type)).to.deep.equal(['status', 'status', 'final', 'status']);
+  });
+
+  it('opspawn run prints the text as it streams too', async () => {
+    const lines = await streamThroughCli(['run', 'otters.json']);
+    expect(lines[0]).to.match(/^task task_\w{26}: tell me about otters$/);
   });
 });
