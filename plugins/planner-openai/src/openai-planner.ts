@@ -160,6 +160,8 @@ export class OpenAIPlanner implements Planner {
         });
       }
     }
+    // The SDK ends an aborted stream quietly: what arrived so far is not an answer.
+    request.signal.throwIfAborted();
     const toolCalls = [...calls.entries()]
       .sort(([a], [b]) => a - b)
       .map(([, c]) => ({

@@ -267,6 +267,16 @@ describe('planner-openai', function () {
     expect(deltas).to.deep.equal([]);
   });
 
+  it('aborts a stream in the middle when the signal aborts', async () => {
+    const never = new Promise(() => undefined);
+    server.script({ body: completion({ content: 'A long answer that will not finish.' }), holdLast: never });
+    const controller = new AbortController();
+    const error = await new OpenAIPlanner(options())
+      .plan(request({ signal: controller.signal, onDelta: () => controller.abort(new Error('task cancelled')) }))
+      .catch((e: Error) => e);
+    expect(String(error)).to.contain('task cancelled');
+  });
+
   it('drives a task end to end in a kernel: a tool call, then the final answer, with the tokens each step used', async () => {
     server.script(
       {
