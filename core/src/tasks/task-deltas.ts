@@ -33,8 +33,9 @@ export class DeltaStream {
 
   push(step: number, delta: PlanDelta): void {
     if (!this.bus.mayWatch(this.taskId)) return;
-    const piece = delta.kind === 'text' ? delta.text : delta.fragment;
-    if (piece === '') return;
+    const piece: unknown = delta.kind === 'text' ? delta.text : delta.fragment;
+    // A planner's slip (an empty or non-text fragment) is skipped: fragments are a courtesy, the decision counts.
+    if (typeof piece !== 'string' || piece === '') return;
     const last = this.pending.at(-1);
     if (last?.kind === 'text' && delta.kind === 'text' && last.step === step) last.text += delta.text;
     else if (
@@ -45,7 +46,18 @@ export class DeltaStream {
     ) {
       last.fragment += delta.fragment;
       if (delta.tool !== undefined) last.tool = delta.tool;
-    } else this.pending.push({ step, ...delta });
+    } else
+      this.pending.push(
+        delta.kind === 'text'
+          ? { step, kind: 'text', text: delta.text }
+          : {
+              step,
+              kind: 'tool_arguments',
+              callId: String(delta.callId),
+              ...(delta.tool !== undefined ? { tool: String(delta.tool) } : {}),
+              fragment: delta.fragment,
+            },
+      );
     this.pendingChars += piece.length;
     if (this.pendingChars >= DELTA_FLUSH_CHARS) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), DELTA_FLUSH_MS).unref();
