@@ -84,6 +84,42 @@ export type NewTaskEvent = { [T in TaskEventType]: { type: T; data: TaskEventDat
 
 export const TASK_EVENT_TYPES: readonly TaskEventType[] = taskEventSchema.options.map((o) => o.shape.type.value);
 
+/**
+ * A fragment of the answer a planner is generating (planner-openai streams them): published live to watchers who
+ * asked for deltas, never stored. It has no `seq` of its own: `afterSeq` is the seq of the last stored event before
+ * it and `index` counts the deltas since, so a watcher orders it after that event and drops it once a later stored
+ * event (the `plan` or `final` holding the whole decision) has been seen. See docs/decisions/0012-streamed-output.md.
+ */
+export const deltaDataSchema = z.discriminatedUnion('kind', [
+  z.object({
+    step: z.int().min(1).describe('The step whose decision is being generated'),
+    kind: z.literal('text'),
+    text: z.string().describe('The next piece of the answer or thought'),
+  }),
+  z.object({
+    step: z.int().min(1),
+    kind: z.literal('tool_arguments'),
+    callId: z.string().describe('The id of the tool call whose arguments these are'),
+    tool: z.string().optional().describe('The tool, once the model has named it'),
+    fragment: z.string().describe('The next piece of the JSON text of the arguments'),
+  }),
+]);
+
+export const taskDeltaSchema = z.object({
+  taskId: taskSchema.shape.id,
+  type: z.literal('delta'),
+  transient: z.literal(true).describe('Never stored: not in the replay, no Last-Event-ID'),
+  afterSeq: z.int().min(0).describe('The seq of the last stored event before this delta'),
+  index: z.int().min(0).describe('0, 1, 2… among the deltas after `afterSeq`'),
+  at: isoTimeSchema,
+  data: deltaDataSchema,
+});
+
+export type TaskDelta = z.infer<typeof taskDeltaSchema>;
+export type TaskDeltaData = TaskDelta['data'];
+/** What a watch that asked for deltas yields: the stored events and, between them, the transient deltas. */
+export type TaskStreamEvent = TaskEvent | TaskDelta;
+
 /** The data schema of each event type. */
 export const taskEventDataSchemas = Object.fromEntries(
   taskEventSchema.options.map((o) => [o.shape.type.value, o.shape.data]),

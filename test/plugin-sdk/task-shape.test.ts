@@ -12,6 +12,7 @@ import {
   taskSchema,
   type SubmitTaskRequest,
   type Task,
+  type TaskDelta,
   type TaskEvent,
   type TaskEventData,
   type TaskEventType,
@@ -188,10 +189,26 @@ describe('the task shape, field by field', () => {
       it(`carries a ${type} event with all its data`, () => {
         const event = { taskId: WALKED.id, seq: 4, type, at: '2030-01-01T00:00:05.000Z', data: EVENT_DATA[type] };
         const message = rpc.Watch.responseDeserialize(rpc.Watch.responseSerialize(eventToProto(event as TaskEvent)));
-        const { dataJson, ...envelope } = message;
+        const { dataJson, transient, afterSeq, index, ...envelope } = message;
         expect({ ...envelope, data: JSON.parse(dataJson) }).to.deep.equal(event);
+        expect([transient, afterSeq, index], 'a stored event is not transient').to.deep.equal([false, 0, 0]);
       });
     }
+    it('carries a transient delta with its place among the stored events', () => {
+      const delta: TaskDelta = {
+        taskId: WALKED.id,
+        type: 'delta',
+        transient: true,
+        afterSeq: 3,
+        index: 2,
+        at: '2030-01-01T00:00:05.000Z',
+        data: { step: 2, kind: 'tool_arguments', callId: 'call_1', tool: 'js__calculate', fragment: '{"expr' },
+      };
+      const message = rpc.Watch.responseDeserialize(rpc.Watch.responseSerialize(eventToProto(delta)));
+      const { dataJson, seq, ...envelope } = message;
+      expect(seq, 'no seq of its own').to.equal(0);
+      expect({ ...envelope, data: JSON.parse(dataJson) }).to.deep.equal(delta);
+    });
   });
 
   describe('the task service: a submission becomes a task', () => {

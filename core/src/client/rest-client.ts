@@ -6,6 +6,7 @@ import {
   type SubmitTaskRequest,
   type Task,
   type TaskEvent,
+  type TaskStreamEvent,
   type TaskPage,
   type TaskStatus,
 } from '@opspawn/plugin-sdk';
@@ -75,10 +76,24 @@ export class RestClient {
   }
 
   /** The task's events over server-sent events, from `afterSeq`, until its final event. */
-  async *watch(id: string, afterSeq = 0, signal?: AbortSignal): AsyncIterable<TaskEvent> {
+  watch(id: string, afterSeq = 0, signal?: AbortSignal): AsyncIterable<TaskEvent> {
+    return this.eventStream(id, afterSeq, signal, false) as AsyncIterable<TaskEvent>;
+  }
+
+  /** `watch`, with the transient deltas (the answer as a streaming planner generates it) between the events. */
+  watchLive(id: string, afterSeq = 0, signal?: AbortSignal): AsyncIterable<TaskStreamEvent> {
+    return this.eventStream(id, afterSeq, signal, true);
+  }
+
+  private async *eventStream(
+    id: string,
+    afterSeq: number,
+    signal: AbortSignal | undefined,
+    deltas: boolean,
+  ): AsyncIterable<TaskStreamEvent> {
     const response = await this.fetch(
       'GET',
-      `/v1/tasks/${encodeURIComponent(id)}/events`,
+      `/v1/tasks/${encodeURIComponent(id)}/events${deltas ? '' : '?deltas=false'}`,
       undefined,
       {
         accept: 'text/event-stream',
@@ -99,7 +114,7 @@ export class RestClient {
           .filter((l) => l.startsWith('data:'))
           .map((l) => l.slice(5).trimStart())
           .join('\n');
-        if (data) yield JSON.parse(data) as TaskEvent;
+        if (data) yield JSON.parse(data) as TaskStreamEvent;
       }
     }
   }

@@ -1,6 +1,6 @@
-import type { EventBus, EventRelay, TaskEvent } from '@opspawn/plugin-sdk';
+import type { EventBus, EventRelay, TaskStreamEvent } from '@opspawn/plugin-sdk';
 
-type Listener = (event: TaskEvent) => void;
+type Listener = (event: TaskStreamEvent) => void;
 
 /**
  * The kernel's event bus: watchers in this process see events appended in this process and, once a relay is
@@ -22,10 +22,15 @@ export class LocalEventBus implements EventBus {
       );
   }
 
-  publish(event: TaskEvent): void {
+  publish(event: TaskStreamEvent): void {
     this.relay?.publish(event);
     this.deliver(event.taskId, event);
     this.deliver('*', event);
+  }
+
+  /** A relay cannot tell whether another process watches, so with one this is always true. */
+  mayWatch(taskId: string): boolean {
+    return this.relay !== undefined || this.listeners.has(taskId) || this.listeners.has('*');
   }
 
   subscribe(taskId: string, listener: Listener): () => void {
@@ -49,7 +54,7 @@ export class LocalEventBus implements EventBus {
     };
   }
 
-  private deliver(key: string, event: TaskEvent): void {
+  private deliver(key: string, event: TaskStreamEvent): void {
     for (const listener of this.listeners.get(key) ?? []) {
       try {
         listener(event);

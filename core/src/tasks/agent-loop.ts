@@ -6,12 +6,14 @@ import {
   type ChatMessage,
   type Memory,
   type PlanAgent,
+  type PlanDelta,
   type PlanDecision,
   type Planner,
   type StepRecord,
   type Task,
   type ToolRegistry,
 } from '@opspawn/plugin-sdk';
+import type { DeltaStream } from './task-deltas.js';
 import type { TaskEvents } from './task-events.js';
 import type { UsageTally } from './token-usage.js';
 
@@ -20,6 +22,8 @@ export interface AgentLoopDeps {
   memory: Memory;
   tools: ToolRegistry;
   events: TaskEvents;
+  /** Where the planner's fragments go while it generates a decision (watchers see them live). */
+  deltas?: DeltaStream;
   /** The agent the task runs, handed to the planner; `tools` is then already its scoped view. */
   agent?: PlanAgent;
   /** Adds up the tokens each decision reports. */
@@ -37,7 +41,7 @@ export async function runAgentLoop(
   signal: AbortSignal,
   deps: AgentLoopDeps,
 ): Promise<unknown> {
-  const { planner, memory, tools, events, agent } = deps;
+  const { planner, memory, tools, events, agent, deltas } = deps;
   const toolSpecs = (await tools.list()).map(({ provider: _p, ...spec }) => spec);
   if (attempt === 1) await memory.append(task.sessionId, [{ role: 'user', content: task.goal }]);
   const history: StepRecord[] = [];
@@ -45,6 +49,13 @@ export async function runAgentLoop(
     signal.throwIfAborted();
     const messages = await memory.load(task.sessionId);
     let decision: PlanDecision;
+    // Fragments count only while this step's decision is being made; a planner calling back later is ignored.
+    let planning = true;
+    const onDelta =
+      deltas &&
+      ((delta: PlanDelta) => {
+        if (planning) deltas.push(step, delta);
+      });
     try {
       decision = await planner.plan({
         task,
@@ -54,6 +65,7 @@ export async function runAgentLoop(
         step,
         history,
         signal,
+        ...(onDelta ? { onDelta } : {}),
       });
     } catch (error) {
       signal.throwIfAborted();
@@ -62,6 +74,9 @@ export async function runAgentLoop(
         : new OpspawnError(ErrorCodes.PLANNER_FAILED, `planner '${task.planner}' failed: ${describeError(error)}`, {
             cause: error,
           });
+    } finally {
+      planning = false;
+      deltas?.flush();
     }
     signal.throwIfAborted();
     checkDecision(decision, task.planner);

@@ -9,6 +9,7 @@ import type {
   Task,
   TaskEngineConfig,
   TaskEvent,
+  TaskStreamEvent,
   TaskPage,
   TaskQuery,
   TaskService,
@@ -165,5 +166,9 @@ export class TaskEngine implements TaskService {
 
   watch(id: string, options?: WatchOptions): AsyncIterable<TaskEvent> {
     return this.service.watch(id, options);
+  }
+
+  watchLive(id: string, options?: WatchOptions): AsyncIterable<TaskStreamEvent> {
+    return this.service.watchLive(id, options);
   }
 }

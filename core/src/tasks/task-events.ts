@@ -9,9 +9,13 @@ import {
   type TaskStatus,
   type TaskStore,
 } from '@opspawn/plugin-sdk';
+import { DeltaStream } from './task-deltas.js';
 
 /** Appends an event to the store and publishes it to live watchers: the one way events are written. */
 export class TaskEvents {
+  /** The delta streams of the attempts running in this process, by task. */
+  private readonly deltas = new Map<string, DeltaStream>();
+
   constructor(
     private readonly store: TaskStore,
     private readonly bus: EventBus,
@@ -19,8 +23,25 @@ export class TaskEvents {
 
   async emit<T extends TaskEventType>(taskId: string, type: T, data: TaskEventData<T>): Promise<TaskEvent> {
     const event = await this.store.appendEvent(taskId, type, data);
-    this.bus.publish(event);
+    this.publish(event);
     return event;
+  }
+
+  /**
+   * Opens the stream of transient deltas of the attempt about to run `taskId` (before its `running` move, so the
+   * deltas know the seq of every stored event they follow). Close it when the attempt ends.
+   */
+  openDeltas(taskId: string): DeltaStream {
+    const stream = new DeltaStream(taskId, this.bus, () => {
+      if (this.deltas.get(taskId) === stream) this.deltas.delete(taskId);
+    });
+    this.deltas.set(taskId, stream);
+    return stream;
+  }
+
+  private publish(event: TaskEvent): void {
+    this.deltas.get(event.taskId)?.stored(event.seq);
+    this.bus.publish(event);
   }
 
   /** Inserts a new task and its first status event; a replayed idempotency key returns the existing task. */
@@ -28,7 +49,7 @@ export class TaskEvents {
     const data: TaskEventData<'status'> = { status: task.status, attempt: task.attempts };
     if (this.store.createWithEvent) {
       const result = await this.store.createWithEvent(task, { type: 'status', data });
-      if (result.event) this.bus.publish(result.event);
+      if (result.event) this.publish(result.event);
       return result;
     }
     const result = await this.store.create(task);
@@ -53,7 +74,7 @@ export class TaskEvents {
         type: 'status',
         data: eventData,
       });
-      if (moved) this.bus.publish(moved.event);
+      if (moved) this.publish(moved.event);
       return moved?.task;
     }
     const task = await this.store.transition(id, from, change, expectAttempts);

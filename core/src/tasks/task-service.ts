@@ -14,6 +14,7 @@ import {
   type Task,
   type TaskEngineConfig,
   type TaskEvent,
+  type TaskStreamEvent,
   type TaskPage,
   type TaskQuery,
   type TaskService,
@@ -267,12 +268,20 @@ export class KernelTaskService implements TaskService {
     return this.deps.store.events(id, afterSeq, limit);
   }
 
-  async *watch(id: string, options: WatchOptions = {}): AsyncIterable<TaskEvent> {
+  watch(id: string, options: WatchOptions = {}): AsyncIterable<TaskEvent> {
+    return this.follow(id, options, false) as AsyncIterable<TaskEvent>;
+  }
+
+  watchLive(id: string, options: WatchOptions = {}): AsyncIterable<TaskStreamEvent> {
+    return this.follow(id, options, true);
+  }
+
+  private async *follow(id: string, options: WatchOptions, withDeltas: boolean): AsyncIterable<TaskStreamEvent> {
     await this.get(id);
     const { store, bus } = this.deps;
     const { signal } = options;
     let last = options.afterSeq ?? 0;
-    const live: TaskEvent[] = [];
+    const live: TaskStreamEvent[] = [];
     let wake: (() => void) | undefined;
     const unsubscribe = bus.subscribe(id, (event) => {
       live.push(event);
@@ -299,6 +308,17 @@ export class KernelTaskService implements TaskService {
         }
         while (live.length > 0 && !signal?.aborted) {
           const event = live.shift()!;
+          if (event.type === 'delta') {
+            // A delta belongs right after the stored event it follows: once a later one was yielded it is stale;
+            // one that follows an event not seen yet shows a gap (it is dropped, the store fills the gap).
+            if (!withDeltas || event.afterSeq < last) continue;
+            if (event.afterSeq > last) {
+              fromStore = true;
+              break;
+            }
+            yield event;
+            continue;
+          }
           if (event.seq <= last) continue;
           if (event.seq > last + 1) {
             live.unshift(event);

@@ -24,6 +24,7 @@ import { runAgentLoop } from './agent-loop.js';
 import type { AttemptLeases } from './attempt-leases.js';
 import type { Handoffs } from './handoffs.js';
 import { delayUntil, enqueueTask } from './enqueue-task.js';
+import type { DeltaStream } from './task-deltas.js';
 import type { TaskEvents } from './task-events.js';
 import type { TaskRecovery } from './task-recovery.js';
 import { stalledError, type TaskTransitions } from './task-transitions.js';
@@ -91,13 +92,18 @@ export class TaskWorker {
       await transitions.cancel(task.id, 'queued', task.attempts);
       return;
     }
-    const running = await transitions.start(task, WORKER_ID, this.deps.leases.expiry());
-    if (!running) return;
-    this.deps.leases.hold(running.id);
+    const deltas = this.deps.events.openDeltas(task.id);
     try {
-      await this.runAttempt(running, delivery);
+      const running = await transitions.start(task, WORKER_ID, this.deps.leases.expiry());
+      if (!running) return;
+      this.deps.leases.hold(running.id);
+      try {
+        await this.runAttempt(running, delivery, deltas);
+      } finally {
+        this.deps.leases.release(running.id);
+      }
     } finally {
-      this.deps.leases.release(running.id);
+      deltas.close();
     }
   }
 
@@ -111,19 +117,24 @@ export class TaskWorker {
       await this.deps.transitions.cancel(task.id, 'queued', task.attempts);
       return true;
     }
-    const running = await this.deps.transitions.start(task, WORKER_ID, this.deps.leases.expiry());
-    if (!running) return false;
-    this.deps.leases.hold(running.id);
+    const deltas = this.deps.events.openDeltas(task.id);
     try {
-      await this.runAttempt(running, { taskId: running.id, signal });
+      const running = await this.deps.transitions.start(task, WORKER_ID, this.deps.leases.expiry());
+      if (!running) return false;
+      this.deps.leases.hold(running.id);
+      try {
+        await this.runAttempt(running, { taskId: running.id, signal }, deltas);
+      } finally {
+        this.deps.leases.release(running.id);
+      }
+      return true;
     } finally {
-      this.deps.leases.release(running.id);
+      deltas.close();
     }
-    return true;
   }
 
   /** Runs the attempt `task` has just started, and settles it. */
-  private async runAttempt(task: Task, delivery: Delivery): Promise<void> {
+  private async runAttempt(task: Task, delivery: Delivery, deltas: DeltaStream): Promise<void> {
     const attempt = task.attempts;
     const controller = new AbortController();
     // Built only when the deadline passes: an Error captures a stack, which the hot path should not pay for.
@@ -153,6 +164,7 @@ export class TaskWorker {
         planner,
         memory,
         events: this.deps.events,
+        deltas,
         usage,
         ...this.agentOf(task),
       });

@@ -1,4 +1,4 @@
-import type { TaskEvent } from '../task-event.js';
+import type { TaskStreamEvent } from '../task-event.js';
 
 /** One delivery of a task to a worker. */
 export interface Delivery {
@@ -31,16 +31,17 @@ export interface EnqueueOptions {
 
 /**
  * Carries task events between processes, so a watcher in an API process sees the events appended by the worker
- * process running the task. The store stays the record: a relay may drop a message, never invent one.
+ * process running the task, and the transient deltas its planner streams. The store stays the record: a relay may
+ * drop a message, never invent one.
  */
 export interface EventRelay {
-  /** Sends an event appended in this process to the other processes. */
-  publish(event: TaskEvent): void;
+  /** Sends an event appended (or a delta streamed) in this process to the other processes. */
+  publish(event: TaskStreamEvent): void;
   /**
    * Receives the events of `taskId` ('*': every task) published by other processes, in the order each process
    * published them. Returns an unsubscribe function.
    */
-  subscribe(taskId: string, listener: (event: TaskEvent) => void): () => void;
+  subscribe(taskId: string, listener: (event: TaskStreamEvent) => void): () => void;
 }
 
 /**

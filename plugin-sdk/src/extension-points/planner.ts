@@ -40,8 +40,9 @@ export interface PlanRequest {
   history: StepRecord[];
   signal: AbortSignal;
   /**
-   * Set when someone may be watching: call it with each fragment of the answer as the model generates it (text, or a
-   * tool call's arguments). Watchers see the fragments live; they are not stored, the decision is.
+   * Call it with each fragment of the decision as the model generates it (text, or a tool call's arguments), before
+   * `plan` returns. Watchers see the fragments live (coalesced); they are not stored, the decision is. Cheap when
+   * nobody watches. Absent when the host does not take fragments.
    */
   onDelta?: (delta: PlanDelta) => void;
 }

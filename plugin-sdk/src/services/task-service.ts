@@ -1,5 +1,5 @@
 import type { SubmitTaskRequest, Task, TaskPage, TaskQuery } from '../task.js';
-import type { TaskEvent } from '../task-event.js';
+import type { TaskEvent, TaskStreamEvent } from '../task-event.js';
 
 export interface WatchOptions {
   /** Replay events with `seq` greater than this first (0 replays everything). */
@@ -23,4 +23,9 @@ export interface TaskService {
   events(id: string, afterSeq?: number, limit?: number): Promise<TaskEvent[]>;
   /** Replays from `afterSeq`, then follows live; ends after the task's final event. */
   watch(id: string, options?: WatchOptions): AsyncIterable<TaskEvent>;
+  /**
+   * `watch`, with the transient `delta` events of a streaming planner yielded live between the stored events. Deltas
+   * are never replayed: a watch that starts after a step sees only that step's stored decision.
+   */
+  watchLive(id: string, options?: WatchOptions): AsyncIterable<TaskStreamEvent>;
 }

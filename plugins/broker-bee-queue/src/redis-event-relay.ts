@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { EventRelay, TaskEvent } from '@opspawn/plugin-sdk';
+import type { EventRelay, TaskStreamEvent } from '@opspawn/plugin-sdk';
 import type { RedisOutbox } from './redis-outbox.js';
 import type { RedisSubscriber } from './redis-subscriber.js';
 
@@ -18,15 +18,15 @@ export class RedisEventRelay implements EventRelay {
     private readonly prefix: string,
   ) {}
 
-  publish(event: TaskEvent): void {
+  publish(event: TaskStreamEvent): void {
     // Fire and forget, batched per event-loop turn: the store has the event; a relay that is down only delays
     // live watchers.
     this.outbox.send('publish', `${this.prefix}${event.taskId}`, JSON.stringify({ o: this.origin, e: event }));
   }
 
-  subscribe(taskId: string, listener: (event: TaskEvent) => void): () => void {
+  subscribe(taskId: string, listener: (event: TaskStreamEvent) => void): () => void {
     const handler = (_channel: string, message: string) => {
-      const { o, e } = JSON.parse(message) as { o: string; e: TaskEvent };
+      const { o, e } = JSON.parse(message) as { o: string; e: TaskStreamEvent };
       if (o !== this.origin) listener(e);
     };
     return taskId === '*'

@@ -27,6 +27,11 @@ export interface OpenAIPlannerOptions {
   headers: Record<string, string>;
   /** Parse a final answer that is a JSON object into an object. */
   jsonOutput: boolean;
+  /**
+   * Stream each completion (server-sent chunks), so watchers see the answer as it is generated (default true).
+   * Turn it off for servers that cannot stream.
+   */
+  stream?: boolean;
 }
 
 export const DEFAULT_SYSTEM_PROMPT =
@@ -61,28 +66,29 @@ export class OpenAIPlanner implements Planner {
     const toolNames = new Set(request.tools.map((t) => t.name));
     // An agent's options for this planner win over the plugin's own.
     const temperature = agentOption(request, 'temperature', 'number') ?? this.options.temperature;
+    const body: OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming = {
+      model: agentOption(request, 'model', 'string') ?? this.options.model,
+      messages: [
+        { role: 'system', content: request.agent?.instructions ?? this.options.systemPrompt },
+        ...request.messages.map(toChatParam),
+      ],
+      ...(request.tools.length > 0
+        ? {
+            tools: request.tools.map((t) => ({
+              type: 'function' as const,
+              function: { name: t.name, description: t.description, parameters: t.inputSchema },
+            })),
+          }
+        : {}),
+      ...(temperature !== undefined ? { temperature } : {}),
+      ...(this.options.maxTokens !== undefined ? { max_tokens: this.options.maxTokens } : {}),
+    };
     let completion: OpenAI.Chat.Completions.ChatCompletion;
     try {
-      completion = await this.client.chat.completions.create(
-        {
-          model: agentOption(request, 'model', 'string') ?? this.options.model,
-          messages: [
-            { role: 'system', content: request.agent?.instructions ?? this.options.systemPrompt },
-            ...request.messages.map(toChatParam),
-          ],
-          ...(request.tools.length > 0
-            ? {
-                tools: request.tools.map((t) => ({
-                  type: 'function' as const,
-                  function: { name: t.name, description: t.description, parameters: t.inputSchema },
-                })),
-              }
-            : {}),
-          ...(temperature !== undefined ? { temperature } : {}),
-          ...(this.options.maxTokens !== undefined ? { max_tokens: this.options.maxTokens } : {}),
-        },
-        { signal: request.signal },
-      );
+      completion =
+        this.options.stream === false
+          ? await this.client.chat.completions.create(body, { signal: request.signal })
+          : await this.streamed(body, request);
     } catch (error) {
       request.signal.throwIfAborted();
       const status = (error as { status?: number }).status;
@@ -101,6 +107,90 @@ export class OpenAIPlanner implements Planner {
       );
     }
     return this.decide(completion, toolNames, request.step);
+  }
+
+  /**
+   * One completion over a stream: hands each text and tool-argument fragment to `request.onDelta` as it arrives and
+   * assembles the chunks into the completion the server would have sent whole (content, tool calls by index with
+   * their arguments concatenated, usage when the server sends it).
+   */
+  private async streamed(
+    body: OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming,
+    request: PlanRequest,
+  ): Promise<OpenAI.Chat.Completions.ChatCompletion> {
+    const stream = await this.client.chat.completions.create(
+      { ...body, stream: true, stream_options: { include_usage: true } },
+      { signal: request.signal },
+    );
+    const { onDelta } = request;
+    let content = '';
+    let finish: OpenAI.Chat.Completions.ChatCompletion.Choice['finish_reason'] | null = null;
+    let sawChoice = false;
+    let usage: OpenAI.CompletionUsage | undefined;
+    /** By the index the server numbers each call with. */
+    const calls = new Map<number, { id: string; name: string; arguments: string }>();
+    for await (const chunk of stream) {
+      if (chunk.usage) usage = chunk.usage;
+      const choice = chunk.choices?.[0];
+      if (!choice) continue;
+      sawChoice = true;
+      if (choice.finish_reason) finish = choice.finish_reason;
+      const delta = choice.delta ?? {};
+      if (typeof delta.content === 'string' && delta.content !== '') {
+        content += delta.content;
+        onDelta?.({ kind: 'text', text: delta.content });
+      }
+      for (const part of delta.tool_calls ?? []) {
+        const index = Number.isInteger(part.index) ? part.index : calls.size;
+        let call = calls.get(index);
+        if (!call) {
+          call = { id: '', name: '', arguments: '' };
+          calls.set(index, call);
+        }
+        if (part.id && !call.id) call.id = part.id;
+        if (part.function?.name && !call.name) call.name = part.function.name;
+        const fragment = part.function?.arguments ?? '';
+        if (fragment === '') continue;
+        call.arguments += fragment;
+        onDelta?.({
+          kind: 'tool_arguments',
+          callId: call.id || `call_${request.step}_${index}`,
+          ...(call.name ? { tool: call.name } : {}),
+          fragment,
+        });
+      }
+    }
+    // The SDK ends an aborted stream quietly: what arrived so far is not an answer.
+    request.signal.throwIfAborted();
+    const toolCalls = [...calls.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([, c]) => ({
+        id: c.id,
+        type: 'function' as const,
+        function: { name: c.name, arguments: c.arguments },
+      }));
+    return {
+      id: 'streamed',
+      object: 'chat.completion',
+      created: 0,
+      model: body.model,
+      choices: sawChoice
+        ? [
+            {
+              index: 0,
+              finish_reason: finish ?? 'stop',
+              logprobs: null,
+              message: {
+                role: 'assistant',
+                content,
+                refusal: null,
+                ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+              },
+            },
+          ]
+        : [],
+      ...(usage ? { usage } : {}),
+    };
   }
 
   /** Turns a completion into a decision, defensively: models and servers get tool calls wrong in many ways. */

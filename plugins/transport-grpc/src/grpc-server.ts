@@ -204,10 +204,9 @@ export class GrpcTransport implements Transport {
       this.authorize(call.metadata, 'read');
       const id = taskIdFromProto(call.request.id);
       await this.tasks.get(id); // NOT_FOUND before the stream starts
-      for await (const event of this.tasks.watch(id, {
-        afterSeq: Number(call.request.afterSeq ?? 0),
-        signal: controller.signal,
-      })) {
+      const options = { afterSeq: Number(call.request.afterSeq ?? 0), signal: controller.signal };
+      const events = call.request.noDeltas ? this.tasks.watch(id, options) : this.tasks.watchLive(id, options);
+      for await (const event of events) {
         if (controller.signal.aborted) break;
         if (!call.write(eventToProto(event))) await new Promise((r) => call.once('drain', r));
       }

@@ -7,7 +7,7 @@ import {
   type AgentInfo,
   type SubmitTaskRequest,
   type Task,
-  type TaskEvent,
+  type TaskStreamEvent,
   type TaskStatus,
 } from '@opspawn/plugin-sdk';
 
@@ -68,8 +68,19 @@ export function taskIdFromProto(value: unknown): string {
  * An event as a `TaskEvent` message, its data as JSON text. Each type is listed, so a new one fails to compile
  * here until someone decides it belongs on the Watch stream that gRPC clients switch on.
  */
-export function eventToProto(event: TaskEvent): Record<string, unknown> {
+export function eventToProto(event: TaskStreamEvent): Record<string, unknown> {
   switch (event.type) {
+    case 'delta':
+      return {
+        taskId: event.taskId,
+        seq: 0,
+        type: event.type,
+        at: event.at,
+        dataJson: JSON.stringify(event.data),
+        transient: true,
+        afterSeq: event.afterSeq,
+        index: event.index,
+      };
     case 'status':
     case 'plan':
     case 'tool_call':

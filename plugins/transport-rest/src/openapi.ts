@@ -214,11 +214,18 @@ export function openApiDocument(version: string): Record<string, unknown> {
               description: 'Only events with a greater seq (also the Last-Event-ID header)',
             },
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+            {
+              name: 'deltas',
+              in: 'query',
+              schema: { type: 'boolean', default: true },
+              description:
+                'Stream only: false leaves out the transient `delta` events (the answer as a streaming planner generates it)',
+            },
           ],
           responses: {
             200: {
               description:
-                'With Accept: text/event-stream, a stream of `id: <seq>`, `event: <type>`, `data: <TaskEvent JSON>` until the final status event, with heartbeat comments; otherwise a JSON replay.',
+                'With Accept: text/event-stream, a stream of `id: <seq>`, `event: <type>`, `data: <TaskEvent JSON>` until the final status event, with heartbeat comments, and between them (unless deltas=false) `event: delta`, `data: <delta JSON>` without an id: live fragments of the answer, never stored or replayed (docs/reference/task-model.md, Deltas); otherwise a JSON replay of the stored events.',
               content: {
                 'application/json': {
                   schema: {

@@ -16,7 +16,7 @@ import {
   type PluginRegistry,
   type AgentRegistry,
   type Scope,
-  type TaskEvent,
+  type TaskStreamEvent,
   type TaskService,
   type TaskStatus,
   type ToolRegistry,
@@ -244,7 +244,7 @@ export class RestTransport implements Transport {
         return;
       }
       await tasks.get(id);
-      this.stream(ctx, id, after);
+      this.stream(ctx, id, after, flag(ctx.query.deltas as string | undefined, 'deltas', true));
     });
     r.get('/v1/plugins', (ctx) => {
       this.authorize(ctx, 'read');
@@ -265,8 +265,11 @@ export class RestTransport implements Transport {
     return r;
   }
 
-  /** Server-sent events: `id: seq`, `event: type`, `data: json`; heartbeats; ends after the final status event. */
-  private stream(ctx: Context, id: string, after: number): void {
+  /**
+   * Server-sent events: `id: seq`, `event: type`, `data: json`; heartbeats; ends after the final status event.
+   * Transient deltas (unless `deltas` is false) go between them without an `id`, so Last-Event-ID names a stored event.
+   */
+  private stream(ctx: Context, id: string, after: number, deltas: boolean): void {
     ctx.respond = false;
     const res = ctx.res;
     res.writeHead(200, {
@@ -283,9 +286,9 @@ export class RestTransport implements Transport {
     ctx.req.on('close', end);
     void (async () => {
       try {
-        for await (const event of this.deps.tasks.watch(id, { afterSeq: after, signal: controller.signal })) {
-          res.write(sseFrame(event));
-        }
+        const options = { afterSeq: after, signal: controller.signal };
+        const events = deltas ? this.deps.tasks.watchLive(id, options) : this.deps.tasks.watch(id, options);
+        for await (const event of events) res.write(sseFrame(event));
       } catch (error) {
         if (!controller.signal.aborted) this.deps.logger.warn({ err: error, taskId: id }, 'event stream failed');
       } finally {
@@ -301,8 +304,11 @@ export class RestTransport implements Transport {
  * One server-sent event: `id` the seq (for Last-Event-ID), `event` the type, `data` the event as JSON. Each type is
  * listed, so a new one fails to compile here until someone decides it belongs on the stream clients listen to.
  */
-function sseFrame(event: TaskEvent): string {
+function sseFrame(event: TaskStreamEvent): string {
   switch (event.type) {
+    case 'delta':
+      // Transient: no id, so a reconnect resumes after the last stored event (whose decision holds this text).
+      return `event: delta\ndata: ${JSON.stringify(event)}\n\n`;
     case 'status':
     case 'plan':
     case 'tool_call':
@@ -393,4 +399,13 @@ function listQuery(ctx: Context): {
     ...(ctx.query.limit !== undefined ? { limit: positive(String(ctx.query.limit), 'limit', 500) } : {}),
     ...(cursor !== undefined ? { cursor } : {}),
   };
+}
+
+function flag(value: string | undefined, path: string, fallback: boolean): boolean {
+  if (value === undefined || value === '') return fallback;
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `${path} must be true or false`, {
+    details: [{ path, message: 'must be true or false' }],
+  });
 }

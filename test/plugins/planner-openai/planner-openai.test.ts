@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { services, type PlanRequest, type Task } from '@opspawn/plugin-sdk';
+import { services, type PlanDelta, type PlanRequest, type Task } from '@opspawn/plugin-sdk';
 import { plannerContract, sampleTask, startTestKernel } from '@opspawn/testing';
 import { OpenAIPlanner, parseArguments, type OpenAIPlannerOptions } from '@opspawn/planner-openai';
 import { EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
@@ -184,6 +184,96 @@ describe('planner-openai', function () {
     const pending = new OpenAIPlanner(options()).plan(request({ signal: controller.signal }));
     setTimeout(() => controller.abort(new Error('task cancelled')), 50);
     const error = await pending.catch((e: Error) => e);
+    expect(String(error)).to.contain('task cancelled');
+  });
+
+  it('streams: hands the text to onDelta piece by piece as it arrives and returns the same decision', async () => {
+    server.script({ body: completion({ content: 'The sum of 2 and 3 is 5.' }) });
+    const deltas: PlanDelta[] = [];
+    const decision = await new OpenAIPlanner(options()).plan(request({ onDelta: (d) => deltas.push(d) }));
+    expect(decision).to.deep.equal({
+      kind: 'final',
+      output: 'The sum of 2 and 3 is 5.',
+      usage: { inputTokens: 10, outputTokens: 5, llmCalls: 1 },
+    });
+    expect(deltas.length, 'several fragments').to.be.greaterThan(2);
+    expect(deltas.every((d) => d.kind === 'text')).to.equal(true);
+    expect(deltas.map((d) => (d.kind === 'text' ? d.text : '')).join('')).to.equal('The sum of 2 and 3 is 5.');
+    const sent = server.requests[0]!.body;
+    expect(sent.stream).to.equal(true);
+    expect(sent.stream_options).to.deep.equal({ include_usage: true });
+  });
+
+  it('streams tool-call arguments per call and assembles each call from its fragments', async () => {
+    server.script({
+      body: completion({
+        content: 'Adding twice.',
+        tool_calls: [
+          { id: 'call_a', name: 't__add', arguments: '{"a": 2, "b": 3}' },
+          { id: 'call_b', name: 't__add', arguments: '{"a": 40, "b": 2}' },
+        ],
+      }),
+    });
+    const deltas: PlanDelta[] = [];
+    const decision = await new OpenAIPlanner(options()).plan(request({ onDelta: (d) => deltas.push(d) }));
+    expect(decision).to.deep.equal({
+      kind: 'tools',
+      thought: 'Adding twice.',
+      calls: [
+        { id: 'call_a', tool: 't__add', arguments: { a: 2, b: 3 } },
+        { id: 'call_b', tool: 't__add', arguments: { a: 40, b: 2 } },
+      ],
+      usage: { inputTokens: 10, outputTokens: 5, llmCalls: 1 },
+    });
+    const argumentsOf = (callId: string) =>
+      deltas.flatMap((d) => (d.kind === 'tool_arguments' && d.callId === callId ? [d] : []));
+    expect(argumentsOf('call_a').length).to.be.greaterThan(1);
+    expect(
+      argumentsOf('call_a')
+        .map((d) => d.fragment)
+        .join(''),
+    ).to.equal('{"a": 2, "b": 3}');
+    expect(
+      argumentsOf('call_b')
+        .map((d) => d.fragment)
+        .join(''),
+    ).to.equal('{"a": 40, "b": 2}');
+    expect(argumentsOf('call_b').every((d) => d.tool === 't__add')).to.equal(true);
+  });
+
+  it('takes a stream without usage (a server that sends none): no usage, no error', async () => {
+    server.script({ body: completion({ content: 'done' }, 'stop', null) });
+    expect(await new OpenAIPlanner(options()).plan(request({ onDelta: () => undefined }))).to.deep.equal({
+      kind: 'final',
+      output: 'done',
+    });
+    expect(server.requests[0]!.body.stream).to.equal(true);
+  });
+
+  it('with stream: false asks for whole completions, as servers that cannot stream need', async () => {
+    server.script({
+      body: completion({ tool_calls: [{ id: 'call_a', name: 't__add', arguments: '{"a":2,"b":3}' }] }),
+    });
+    const deltas: PlanDelta[] = [];
+    const decision = await new OpenAIPlanner(options({ stream: false })).plan(
+      request({ onDelta: (d) => deltas.push(d) }),
+    );
+    expect(decision).to.deep.equal({
+      kind: 'tools',
+      calls: [{ id: 'call_a', tool: 't__add', arguments: { a: 2, b: 3 } }],
+      usage: { inputTokens: 10, outputTokens: 5, llmCalls: 1 },
+    });
+    expect(server.requests[0]!.body).to.not.have.property('stream');
+    expect(deltas).to.deep.equal([]);
+  });
+
+  it('aborts a stream in the middle when the signal aborts', async () => {
+    const never = new Promise(() => undefined);
+    server.script({ body: completion({ content: 'A long answer that will not finish.' }), holdLast: never });
+    const controller = new AbortController();
+    const error = await new OpenAIPlanner(options())
+      .plan(request({ signal: controller.signal, onDelta: () => controller.abort(new Error('task cancelled')) }))
+      .catch((e: Error) => e);
     expect(String(error)).to.contain('task cancelled');
   });
 

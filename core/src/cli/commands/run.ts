@@ -1,6 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { ErrorCodes, OpspawnError, errorDefinition, services, type TaskEvent } from '@opspawn/plugin-sdk';
+import {
+  ErrorCodes,
+  OpspawnError,
+  errorDefinition,
+  services,
+  type TaskEvent,
+  type TaskStreamEvent,
+} from '@opspawn/plugin-sdk';
 import { bootKernel } from '../../boot.js';
 import { createLogger } from '../../logging/create-logger.js';
 import { ExitCodes } from '../exit-codes.js';
@@ -84,6 +91,43 @@ export function describeEvent(event: TaskEvent): string | undefined {
 }
 
 /**
+ * Prints a task's events as they arrive: one line per stored event and, as a streaming planner generates it, the
+ * answer's text without newlines, ended by a newline before the next line. `--json` prints the stored events only,
+ * one JSON object a line, the same lines `GET /v1/tasks/{id}/events` replays (the text is in the `final` event).
+ */
+export class LiveEventPrinter {
+  /** True while streamed text is on the current line. */
+  streaming = false;
+
+  constructor(private readonly options: { json: boolean; tty: boolean; out?: NodeJS.WritableStream }) {}
+
+  print(event: TaskStreamEvent): void {
+    const out = this.options.out ?? process.stdout;
+    if (event.type === 'delta') {
+      if (this.options.json || event.data.kind !== 'text') return;
+      if (!this.streaming && this.options.tty) out.write('\r\x1b[K');
+      out.write(event.data.text);
+      this.streaming = true;
+      return;
+    }
+    const line = this.options.json ? JSON.stringify(event) : describeEvent(event);
+    if (!line) return;
+    out.write(`${this.endText()}${this.options.tty ? '\r\x1b[K' : ''}${line}\n`);
+  }
+
+  /** Ends a line of streamed text, if one is open. */
+  end(): void {
+    (this.options.out ?? process.stdout).write(this.endText());
+  }
+
+  private endText(): string {
+    if (!this.streaming) return '';
+    this.streaming = false;
+    return '\n';
+  }
+}
+
+/**
  * A type this CLI does not know (a newer server's) prints nothing. Typed `never`, so an event type added to the
  * SDK and not described above fails to compile here.
  */
@@ -123,10 +167,9 @@ export function registerRunCommand(program: Command, globals: () => GlobalOption
           void tasks.cancel(task.id).catch(() => undefined);
         };
         process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
-        for await (const event of tasks.watch(task.id)) {
-          const line = opts.json ? JSON.stringify(event) : describeEvent(event);
-          if (line) process.stdout.write(`${line}\n`);
-        }
+        const printer = new LiveEventPrinter({ json: Boolean(opts.json), tty: false });
+        for await (const event of tasks.watchLive(task.id)) printer.print(event);
+        printer.end();
         const done = await tasks.get(task.id);
         process.exitCode =
           done.status === 'succeeded'

@@ -12,7 +12,7 @@ import {
 import { ApiError, RestClient } from '../../client/rest-client.js';
 import { exitCodeFor } from '../exit-codes.js';
 import { printJson, table } from '../output.js';
-import { RunExitCodes, describeEvent, fixFor, withAgent } from './run.js';
+import { LiveEventPrinter, RunExitCodes, fixFor, withAgent } from './run.js';
 
 interface ClientOptions {
   url?: string;
@@ -93,21 +93,27 @@ async function readRequest(source: string): Promise<unknown> {
   }
 }
 
-/** Follows a task, one line per event (a spinner line while waiting when stdout is a terminal); returns its outcome. */
+/**
+ * Follows a task, one line per event and its answer's text as a streaming planner generates it (a spinner line while
+ * waiting when stdout is a terminal); returns its outcome.
+ */
 async function follow(api: RestClient, id: string, json: boolean, afterSeq = 0): Promise<TaskStatus> {
   const tty = !json && process.stdout.isTTY;
   const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
   let frame = 0;
+  const printer = new LiveEventPrinter({ json, tty });
+  // The spinner pauses while streamed text is on the line.
   const spinner = tty
-    ? setInterval(() => process.stdout.write(`\r${frames[frame++ % frames.length]} running…`), 100)
+    ? setInterval(() => {
+        if (!printer.streaming) process.stdout.write(`\r${frames[frame++ % frames.length]} running…`);
+      }, 100)
     : undefined;
   try {
-    for await (const event of api.watch(id, afterSeq)) {
-      const line = json ? JSON.stringify(event) : describeEvent(event);
-      if (line) process.stdout.write(`${tty ? '\r\x1b[K' : ''}${line}\n`);
-    }
+    // --json prints the stored events only: no need to receive the deltas.
+    for await (const event of json ? api.watch(id, afterSeq) : api.watchLive(id, afterSeq)) printer.print(event);
   } finally {
     clearInterval(spinner);
+    printer.end();
     if (tty) process.stdout.write('\r\x1b[K');
   }
   return (await api.get(id)).status;
