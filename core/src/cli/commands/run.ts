@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { ErrorCodes, OpspawnError, errorDefinition, services, type TaskEvent } from '@opspawn/plugin-sdk';
 import { bootKernel } from '../../boot.js';
 import { createLogger } from '../../logging/create-logger.js';
+import { TASK_KINDS } from '../../tasks/kernel-services.js';
 import { ExitCodes } from '../exit-codes.js';
 import type { GlobalOptions } from '../global-options.js';
 
@@ -106,6 +107,7 @@ export function registerRunCommand(program: Command, globals: () => GlobalOption
         configPath: globals().config,
         logger,
         role: 'worker',
+        requiredKinds: TASK_KINDS,
         overrides: { tasks: { recoverOnStart: false } },
       });
       try {
