@@ -1,10 +1,19 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { Deployment, REPO, runCli } from '../helpers/deployment.js';
+import { CLI, Deployment, REPO, runCli } from '../helpers/deployment.js';
 import { NPM_ENV, sh } from '../helpers/npm-sandbox.js';
 
 /** A deployment as a user writes it: object entries, bare strings, comments, double quotes nowhere. */
@@ -177,6 +186,21 @@ describe('a deployment without a store or a broker', function () {
     expect(r.stderr).to.equal(LINE);
   });
 
+  it('takes the commands of the fix one at a time, then runs tasks', async () => {
+    d.linkBuiltIn('broker-memory');
+    for (const args of [
+      ['plugins', 'enable', 'store-sqlite'],
+      ['plugins', 'add', './node_modules/@opspawn/broker-memory'],
+    ]) {
+      const r = await d.run(args);
+      expect(r.code, `${args.join(' ')}\n${r.stderr}`).to.equal(0);
+    }
+    expect((await d.run(['config', 'check'])).code).to.equal(0);
+    const r = await d.run(['run', 'task.json']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.contain('• succeeded');
+  });
+
   it('gets the same line at run and start instead of a missing task service', async () => {
     for (const args of [['run', 'task.json'], ['start']]) {
       const r = await d.run(args);
@@ -262,6 +286,19 @@ export default defineConfig({
 `);
   });
 
+  it('draws a spinner with the seconds in place while npm works, on a terminal', async () => {
+    d.config('{ plugins: [] }');
+    const tarball = await pack('ticker');
+    // `script` gives the CLI a pseudo-terminal, as a user's shell does.
+    const r = await sh('script', ['-qec', `${process.execPath} ${CLI} plugins add ${tarball}`, '/dev/null'], d.dir);
+    expect(r.code, r.stdout).to.equal(0);
+    // Each frame goes back to the line's start and clears it (\r, ESC [2K), then draws.
+    const redraws = r.stdout.split('\r\u001b[2K').slice(1);
+    expect(redraws[0]).to.match(/^⠋ installing \S+ticker-1\.0\.0\.tgz with npm… \d+\.\d s$/);
+    expect(redraws.at(-1)).to.match(/^installing \S+ticker-1\.0\.0\.tgz with npm: done after \d+\.\d s\r?\n/);
+    expect(r.stdout).to.contain("added plugin 'ticker' 1.0.0 (opspawn-plugin-ticker)");
+  });
+
   it('suggests --option key=value for a required option the command line left out', async () => {
     d.config('{ plugins: [] }');
     const tarball = await pack('needy', {
@@ -310,19 +347,45 @@ describe('relative paths in plugin options', function () {
   let elsewhere: string;
   beforeEach(() => {
     d = new Deployment();
-    for (const id of ['store-sqlite', 'broker-memory', 'memory-buffer', 'planner-scripted', 'tools-quickjs'])
+    for (const id of [
+      'store-sqlite',
+      'broker-memory',
+      'memory-buffer',
+      'planner-scripted',
+      'tools-quickjs',
+      'mcp-proxy',
+    ])
       d.linkBuiltIn(id);
     mkdirSync(join(d.dir, 'tools'));
     copyFileSync(join(REPO, 'config/tools/calculate.js'), join(d.dir, 'tools/calculate.js'));
+    // An MCP server beside the config, started by a relative path; it answers with the folder it runs in.
+    symlinkSync(join(REPO, 'node_modules/@modelcontextprotocol'), join(d.dir, 'node_modules/@modelcontextprotocol'));
+    d.file(
+      'servers/where.mjs',
+      `import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+const server = new McpServer({ name: 'where', version: '1.0.0' });
+server.registerTool('cwd', { description: 'the folder it runs in' }, async () => ({ content: [{ type: 'text', text: process.cwd() }] }));
+await server.connect(new StdioServerTransport());
+`,
+    );
+    const mcp = {
+      servers: { where: { transport: 'stdio', command: process.execPath, args: ['./servers/where.mjs'] } },
+    };
     d.config(
-      `{ plugins: [{ use: '@opspawn/store-sqlite', options: { path: './data/tasks.db' } }, '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted', { use: '@opspawn/tools-quickjs', options: { dirs: ['./tools'], watch: false } }] }`,
+      `{ plugins: [{ use: '@opspawn/store-sqlite', options: { path: './data/tasks.db' } }, '@opspawn/broker-memory', '@opspawn/memory-buffer', '@opspawn/planner-scripted', { use: '@opspawn/tools-quickjs', options: { dirs: ['./tools'], watch: false } }, { use: '@opspawn/mcp-proxy', options: ${JSON.stringify(mcp)} }] }`,
     );
     elsewhere = mkdtempSync(join(tmpdir(), 'opspawn-elsewhere-'));
     writeFileSync(
       join(elsewhere, 'task.json'),
       JSON.stringify({
-        goal: 'add',
-        input: { plan: [{ tool: 'js__calculate', arguments: { expression: '2+3' } }], final: '{{steps.0.output}}' },
+        goal: 'add, and ask the MCP server where it runs',
+        input: {
+          plan: [
+            { tool: 'js__calculate', arguments: { expression: '2+3' } },
+            { tool: 'mcp__call', arguments: { server: 'where', tool: 'cwd', arguments: {} } },
+          ],
+        },
       }),
     );
   });
@@ -331,16 +394,19 @@ describe('relative paths in plugin options', function () {
     rmSync(elsewhere, { recursive: true, force: true });
   });
 
-  it("resolve against the config file's folder when the CLI runs from another folder", async () => {
+  it("resolve against the config file's folder when the CLI runs from another folder: SQLite, tool files, an MCP server", async () => {
     const r = await runCli(['--config', join(d.dir, 'opspawn.config.ts'), 'run', 'task.json', '--json'], {
       cwd: elsewhere,
     });
     expect(r.code, r.stderr + r.stdout).to.equal(0);
-    const results = r.stdout
+    const outputs = r.stdout
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; data: { ok?: boolean; output?: unknown } });
-    expect(results.find((e) => e.type === 'tool_result')?.data).to.deep.include({ ok: true });
+      .map((l) => JSON.parse(l) as { type: string; data: { ok?: boolean; output?: unknown } })
+      .filter((e) => e.type === 'tool_result')
+      .map((e) => e.data);
+    expect(outputs.map((o) => o.ok)).to.deep.equal([true, true]);
+    expect(outputs[1]!.output).to.equal(d.dir);
     expect(existsSync(join(d.dir, 'data/tasks.db'))).to.equal(true);
     expect(existsSync(join(elsewhere, 'data'))).to.equal(false);
   });

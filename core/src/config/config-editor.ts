@@ -87,21 +87,15 @@ export class ConfigEditor {
         : !hasOptions && forms.includes('string')
           ? 'string'
           : 'object';
-    const use_ = this.literal(use);
+    const quoted = this.literal(use);
     const entry =
       form === 'call'
-        ? `plugin(${use_}, ${this.objectLiteral(options)})`
+        ? `plugin(${quoted}, ${this.objectLiteral(options)})`
         : form === 'string'
-          ? use_
+          ? quoted
           : this.objectLiteral(hasOptions ? { use, options } : { use });
     this.insertElement(array, array.elements, array.elements.length - 1, entry);
     if (form === 'call') this.importPlugin();
-  }
-
-  /** The value at `path` as the file writes it (a literal, or the code of an expression); undefined when unset. */
-  textAt(path: ConfigPath): string | undefined {
-    const place = this.locate(path);
-    return place.kind === 'found' ? this.code.slice(place.node.start, place.node.end) : undefined;
   }
 
   /**
@@ -124,7 +118,7 @@ export class ConfigEditor {
           `${formatPath(path)}: there is no list here to put item [${segment}] in`,
           `set the whole list as JSON: opspawn config set <path> '["a","b"]'`,
         );
-      text = `${this.curly('{')}${this.key(segment)}: ${text}${this.curly('}')}`;
+      text = this.braces(`${this.key(segment)}: ${text}`);
     }
     const key = rest[0]!;
     if (container.type === 'ArrayExpression') {
@@ -393,7 +387,7 @@ export class ConfigEditor {
       this.importPlugin();
       return `plugin(${use}, {})`;
     }
-    return `${this.curly('{')}use: ${use}${this.curly('}')}`;
+    return this.braces(`use: ${use}`);
   }
 
   /**
@@ -409,7 +403,7 @@ export class ConfigEditor {
         this.splice(first.start, first.start, `${text}, `);
         return;
       }
-      const inner = container.type === 'ObjectExpression' ? `${this.curly('{')}${text}${this.curly('}')}` : `[${text}]`;
+      const inner = container.type === 'ObjectExpression' ? this.braces(text) : `[${text}]`;
       this.splice(container.start, container.end, inner);
       return;
     }
@@ -435,9 +429,9 @@ export class ConfigEditor {
     return spaced >= tight;
   }
 
-  private curly(text: string): string {
-    if (this.curlySpacing()) return text === '{' ? '{ ' : text === '}' ? ' }' : text;
-    return text === '{' ? '{' : text === '}' ? '}' : text.trim();
+  /** `{ inner }`, or `{inner}` in a file that writes its objects so. */
+  private braces(inner: string): string {
+    return this.curlySpacing() ? `{ ${inner} }` : `{${inner}}`;
   }
 
   private literal(value: string): string {

@@ -10,11 +10,11 @@ import {
   OpspawnProblems,
   SINGLE_KINDS,
   isOpspawnProblems,
+  type PluginManifest,
 } from '@opspawn/plugin-sdk';
 import { ConfigEditor } from '../../config/config-editor.js';
 import { loadConfig, type LoadedConfig } from '../../config/load-config.js';
 import { readPluginSource } from '../../kernel/plugin-source.js';
-import type { PluginManifest } from '@opspawn/plugin-sdk';
 import { EMBEDDED_PROVIDERS, checkPlugins, type StaticPlan } from '../../kernel/static-checks.js';
 import { printJson, problemsOf } from '../output.js';
 import { TASK_KINDS } from '../../tasks/kernel-services.js';
@@ -42,6 +42,9 @@ interface FoundEntry {
   version?: string;
   enabled: boolean;
 }
+
+/** What every edit is checked with: what `config check` checks, a host's kinds included. */
+const HOST_CHECKS = { requiredKinds: TASK_KINDS };
 
 async function openDeployment(globals: GlobalOptions, opts: ChangeOptions): Promise<Deployment> {
   const loaded = await loadConfig({ path: globals.config });
@@ -84,13 +87,20 @@ function findEntry({ loaded, plan }: Deployment, wanted: string): FoundEntry {
   };
 }
 
-/** What every edit is checked with: what `config check` checks, a host's kinds included. */
-const HOST_CHECKS = { requiredKinds: TASK_KINDS };
+/**
+ * What a problem is about, to tell a new one from one the config already had: indices in messages may shift, and a
+ * missing kind is one thing each (adding the store to a deployment without store and broker leaves the broker
+ * missing, which is not new).
+ */
+function problemKeys(p: OpspawnError): string[] {
+  if (p.code === ErrorCodes.KIND_MISSING)
+    return ((p.details as { kinds?: string[] } | undefined)?.kinds ?? []).map((kind) => `${p.code}|${kind}`);
+  return [`${p.code}|${p.plugin}|${p.message.replace(/plugins\[\d+\]/g, 'plugins[]')}`];
+}
 
-/** Problems the edit would bring that the config does not already have (indices in messages may shift). */
+/** Problems the edit would bring that the config does not already have. */
 export async function checkCandidate(d: Pick<Deployment, 'editor'>, knownProblems: OpspawnError[]): Promise<string> {
-  const key = (p: OpspawnError) => `${p.code}|${p.plugin}|${p.message.replace(/plugins\[\d+\]/g, 'plugins[]')}`;
-  const known = new Set(knownProblems.map(key));
+  const known = new Set(knownProblems.flatMap(problemKeys));
   const candidate = d.editor.writeCandidate();
   try {
     let problems: OpspawnError[];
@@ -100,7 +110,7 @@ export async function checkCandidate(d: Pick<Deployment, 'editor'>, knownProblem
       problems = problemsOf(error);
       if (problems.length === 0) throw error;
     }
-    const fresh = problems.filter((p) => !known.has(key(p)));
+    const fresh = problems.filter((p) => problemKeys(p).some((k) => !known.has(k)));
     if (fresh.length > 0) throw new OpspawnProblems(fresh);
     return candidate;
   } catch (error) {
