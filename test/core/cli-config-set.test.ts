@@ -84,7 +84,7 @@ describe('opspawn config set/get/unset and plugins use', function () {
     const bad = await d.run(['config', 'set', 'log.level', 'loud']);
     expect(bad.code).to.equal(3);
     expect(errorLines(bad.stderr)).to.deep.equal([
-      'error OPSPAWN_CONFIG_INVALID: log.level: must be one of "trace", "debug", "info", "warn", "error", "fatal", "silent" (fix: see docs/reference/config.md)',
+      'error OPSPAWN_CONFIG_INVALID: log.level: must be one of "trace", "debug", "info", "warn", "error", "fatal", "silent" (fix: opspawn config set log.level <value> (see docs/reference/config.md))',
     ]);
     const option = await d.run(['config', 'set', 'plugins.store-sqlite.options.busyTimeoutMs', '"soon"']);
     expect(option.code).to.equal(4);

@@ -150,7 +150,7 @@ describe('opspawn config check', function () {
       "error OPSPAWN_PLUGIN_OPTIONS_INVALID: plugins[0] (p1) options.url: is required (fix: set it: opspawn config set plugins.p1.options.url <value> (see the options table in p1's README))",
       "error OPSPAWN_PLUGIN_OPTIONS_INVALID: plugins[0] (p1) options.retries: must be >= 0 (fix: see the options table in p1's README)",
       'error OPSPAWN_PLUGIN_OPTIONS_INVALID: plugins[0] (p1) options.mode: must be one of "fast", "safe" (fix: see the options table in p1\'s README)',
-      "error OPSPAWN_PLUGIN_OPTIONS_INVALID: plugins[1] (p2) options.colour: is not a known option (fix: see the options table in p2's README)",
+      "error OPSPAWN_PLUGIN_OPTIONS_INVALID: plugins[1] (p2) options.colour: is not a known option (fix: opspawn config unset plugins.p2.options.colour, or see the options table in p2's README)",
       "error OPSPAWN_PLUGIN_OPTIONS_INVALID: plugins[1] (p2) options.url: must be string (fix: see the options table in p2's README)",
       'error OPSPAWN_KIND_MISSING: this deployment has no store and no broker, so it cannot run tasks (fix: opspawn plugins add @opspawn/store-sqlite && opspawn plugins add @opspawn/broker-memory)',
     ]);

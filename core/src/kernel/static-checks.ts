@@ -346,7 +346,9 @@ function validateOptions(sources: PluginSource[], problems: OpspawnError[]): Map
             new OpspawnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `${path}: ${message}`, {
               hint: missing
                 ? `set it: opspawn config set plugins.${id}.options.${option} <value> (see the options table in ${id}'s README)`
-                : `see the options table in ${id}'s README`,
+                : error.keyword === 'additionalProperties'
+                  ? `opspawn config unset plugins.${id}.options.${option}, or see the options table in ${id}'s README`
+                  : `see the options table in ${id}'s README`,
               plugin: id,
               details: { path, option, missing },
             }),

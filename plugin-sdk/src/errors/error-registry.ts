@@ -46,7 +46,7 @@ export const ERROR_REGISTRY = declare({
   CONFIG_INVALID: {
     category: 'config',
     description: 'The config loads but its shape is wrong: an unknown field, a wrong type, a bad value.',
-    hint: 'fix the field named in the message; see docs/reference/config.md',
+    hint: 'opspawn config set <path> <value> for the field named in the message, or opspawn config unset <path> for an unknown one; see docs/reference/config.md',
     retryable: false,
   },
   CONFIG_ENV_MISSING: {
