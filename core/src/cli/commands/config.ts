@@ -1,16 +1,17 @@
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { ErrorCodes, OpspawnError, type OpspawnError as Problem } from '@opspawn/plugin-sdk';
+import { ErrorCodes, OpspawnError } from '@opspawn/plugin-sdk';
 import { ConfigEditor, formatPath, parseConfigPath, type ConfigPath } from '../../config/config-editor.js';
 import { findConfigFile, loadConfig, readConfigFile } from '../../config/load-config.js';
 import { checkPlugins, type StaticPlan } from '../../kernel/static-checks.js';
 import { TASK_KINDS } from '../../tasks/kernel-services.js';
+import { parseCommandLineValue } from '../command-line-value.js';
 import { checkedConfig, printJson, problemsOf } from '../output.js';
 import type { GlobalOptions } from '../global-options.js';
-import { CHOICE_PLACE, checkCandidate, finish } from './plugins-manage.js';
+import { CHOICE_PLACE, CHOOSABLE_KINDS, checkCandidate, finish } from './plugins-manage.js';
 
 /** The config file and what `config check` says of it now; a config that does not load is still open to edits. */
-async function current(globals: GlobalOptions): Promise<{ path: string; plan?: StaticPlan; problems: Problem[] }> {
+async function current(globals: GlobalOptions): Promise<{ path: string; plan?: StaticPlan; problems: OpspawnError[] }> {
   const path = findConfigFile(globals.config, process.cwd(), process.env);
   try {
     const plan = checkPlugins(await loadConfig({ path }), { requiredKinds: TASK_KINDS });
@@ -47,15 +48,6 @@ function resolvePluginIndex(path: ConfigPath, plan: StaticPlan | undefined, file
     });
   }
   return ['plugins', found.index, ...path.slice(2)];
-}
-
-/** A command-line value: JSON when it parses as JSON, else the text itself. */
-export function parseValue(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }
 
 /** The value at `path` as the config evaluates it (before ${ENV} substitution). */
@@ -99,9 +91,13 @@ export function registerConfigCommands(program: Command, globals: () => GlobalOp
     .action(async (text: string, raw: string, opts: { dryRun?: boolean; json?: boolean }) => {
       const now = await current(globals());
       const path = resolvePluginIndex(parseConfigPath(text), now.plan, now.path);
-      const value = parseValue(raw);
+      const value = parseCommandLineValue(raw);
       const editor = ConfigEditor.open(now.path);
-      editor.set(path, value, path.length === 1 ? CHOICE_PLACE : undefined);
+      editor.set(
+        path,
+        value,
+        path.length === 1 && CHOOSABLE_KINDS.includes(path[0] as never) ? CHOICE_PLACE : undefined,
+      );
       const say = (line: string) => !opts.json && process.stderr.write(`${line}\n`);
       if (!editor.changed) {
         if (opts.json)
@@ -139,14 +135,16 @@ export function registerConfigCommands(program: Command, globals: () => GlobalOp
     .option('--dry-run', 'print the config diff and change nothing')
     .option('--json', 'machine-readable output')
     .action(async (text: string, opts: { dryRun?: boolean; json?: boolean }) => {
-      const now = await current(globals());
-      const path = resolvePluginIndex(parseConfigPath(text), now.plan, now.path);
-      if (path[0] === 'plugins' && path.length <= 2) {
+      const written = parseConfigPath(text);
+      if (written[0] === 'plugins' && written.length <= 2) {
+        const id = typeof written[1] === 'string' ? written[1] : '<id>';
         throw new OpspawnError(ErrorCodes.CONFIG_PATH_INVALID, `${text}: config unset does not remove plugins`, {
-          hint: `opspawn plugins remove ${typeof path[1] === 'number' && typeof parseConfigPath(text)[1] === 'string' ? parseConfigPath(text)[1] : '<id>'}, or opspawn plugins disable <id>`,
+          hint: `opspawn plugins remove ${id}, or opspawn plugins disable ${id}`,
           details: { path: text },
         });
       }
+      const now = await current(globals());
+      const path = resolvePluginIndex(written, now.plan, now.path);
       const editor = ConfigEditor.open(now.path);
       const say = (line: string) => !opts.json && process.stderr.write(`${line}\n`);
       if (!editor.unset(path)) {

@@ -16,6 +16,7 @@ import { ConfigEditor } from '../../config/config-editor.js';
 import { loadConfig, type LoadedConfig } from '../../config/load-config.js';
 import { readPluginSource } from '../../kernel/plugin-source.js';
 import { EMBEDDED_PROVIDERS, checkPlugins, type StaticPlan } from '../../kernel/static-checks.js';
+import { parseCommandLineValue } from '../command-line-value.js';
 import { printJson, problemsOf } from '../output.js';
 import { TASK_KINDS } from '../../tasks/kernel-services.js';
 import type { GlobalOptions } from '../global-options.js';
@@ -156,14 +157,7 @@ function parseOptions(command: Command, pairs: string[], json: string | undefine
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     if (eq <= 0) command.error(`error: --option wants key=value, got '${pair}'`);
-    const raw = pair.slice(eq + 1);
-    let value: unknown = raw;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      // not JSON: a plain string
-    }
-    options[pair.slice(0, eq)] = value;
+    options[pair.slice(0, eq)] = parseCommandLineValue(pair.slice(eq + 1));
   }
   return options;
 }
