@@ -27,8 +27,9 @@ export default defineConfig({
       keyPrefix: '${OPSPAWN_QUEUE:-opspawn}:memory:',
     }),
     '@opspawn/planner-scripted',
-    // Tool files are read from ./config/tools under the working directory: ship the same files to every worker.
-    '@opspawn/tools-quickjs',
+    // Tool files are read from ./tools beside this file (relative paths start at the config file's folder): ship the
+    // same files to every worker.
+    plugin('@opspawn/tools-quickjs', { dirs: ['./tools'] }),
     // Without OPSPAWN_API_KEY the APIs run in development mode and listen on loopback only.
     plugin('@opspawn/transport-rest', {
       host: env.OPSPAWN_HOST ?? '127.0.0.1',

@@ -1,4 +1,4 @@
-import type { Logger, OpspawnConfig } from '@opspawn/plugin-sdk';
+import type { Logger, OpspawnConfig, PluginKind } from '@opspawn/plugin-sdk';
 import { loadConfig, normalizeConfig, type LoadedConfig } from './config/load-config.js';
 import type { ProcessRole } from './kernel/kernel-service.js';
 import { Kernel } from './kernel/kernel.js';
@@ -17,6 +17,11 @@ export interface BootOptions {
   logFormat?: LogFormat;
   /** What this process does; default `all`. */
   role?: ProcessRole;
+  /**
+   * Kinds to refuse to boot without, in one KIND_MISSING line naming the commands that add them. The CLI's
+   * `start`, `worker` and `run` pass TASK_KINDS; a plugin's test kernel passes nothing.
+   */
+  requiredKinds?: readonly PluginKind[];
   /** Applied over the config file's settings (e.g. `opspawn run` turns off recovery). */
   overrides?: Partial<Pick<LoadedConfig['config'], 'tasks'>>;
 }
@@ -36,6 +41,11 @@ export async function bootKernel(
       format: options.logFormat,
       pretty: loaded.config.log?.pretty,
     });
-  const kernel = await Kernel.boot(loaded, { logger, kernelServices: defaultKernelServices(), role: options.role });
+  const kernel = await Kernel.boot(loaded, {
+    logger,
+    kernelServices: defaultKernelServices(),
+    role: options.role,
+    requiredKinds: options.requiredKinds,
+  });
   return { kernel, loaded, logger };
 }

@@ -41,6 +41,12 @@ export interface PluginEnv<TOptions> {
   /** Validated options with the schema's defaults merged. */
   readonly options: TOptions;
   readonly logger: Logger;
+  /**
+   * The folder of the deployment's config file (for a config given in code, the folder it was given with). A
+   * relative path in the options means a path from here, not from the working directory:
+   * `path.resolve(env.configDir, env.options.path)`.
+   */
+  readonly configDir: string;
   /** `V` may be a subtype of the token's type, so `dispose` sees the concrete class `create` returned. */
   provide<T, V extends T, D extends DepsMap>(token: Token<T, boolean>, provider: Provider<V, D>): void;
   registerInit<D extends DepsMap>(init: Init<D>): void;

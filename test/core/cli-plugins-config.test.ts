@@ -67,7 +67,7 @@ describe('opspawn plugins add/remove/enable/disable: config edits', function () 
     ).to.deep.equal(['base:enabled', 'extra:enabled', 'app:enabled', 'weather:enabled']);
   });
 
-  it('imports plugin() when the config does not, and follows its quotes in a one-line array', async () => {
+  it('writes an entry as the config writes its others, following its quotes in a one-line array', async () => {
     d.file(
       'opspawn.config.ts',
       `import { defineConfig } from "@opspawn/plugin-sdk";\n\nexport default defineConfig({ plugins: ["./vendor/base"] });\n`,
@@ -75,7 +75,19 @@ describe('opspawn plugins add/remove/enable/disable: config edits', function () 
     const r = await d.run(['plugins', 'add', './vendor/extra']);
     expect(r.code, r.stderr).to.equal(0);
     expect(config()).to.equal(
-      `import { defineConfig, plugin } from "@opspawn/plugin-sdk";\n\nexport default defineConfig({ plugins: ["./vendor/base", plugin("./vendor/extra", {})] });\n`,
+      `import { defineConfig } from "@opspawn/plugin-sdk";\n\nexport default defineConfig({ plugins: ["./vendor/base", "./vendor/extra"] });\n`,
+    );
+  });
+
+  it('imports plugin() when the config has no entry yet', async () => {
+    d.file(
+      'opspawn.config.ts',
+      `import { defineConfig } from "@opspawn/plugin-sdk";\n\nexport default defineConfig({ plugins: [] });\n`,
+    );
+    const r = await d.run(['plugins', 'add', './vendor/extra']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(config()).to.equal(
+      `import { defineConfig, plugin } from "@opspawn/plugin-sdk";\n\nexport default defineConfig({ plugins: [plugin("./vendor/extra", {})] });\n`,
     );
   });
 
@@ -160,7 +172,7 @@ describe('opspawn plugins add/remove/enable/disable: config edits', function () 
       const r = await d.run(['plugins', verb, 'base']);
       expect(r.code, verb).to.equal(4);
       expect(errorLines(r.stderr), verb).to.deep.equal([
-        `error OPSPAWN_PLUGIN_DEPENDENCY_MISSING: plugin 'app' requires plugin 'base' ^1.0.0, which is not in the config${verb === 'disable' ? ' (it is disabled)' : ''} (fix: ${verb === 'disable' ? "enable 'base'" : "add 'base' to plugins in the config"})`,
+        `error OPSPAWN_PLUGIN_DEPENDENCY_MISSING: plugin 'app' requires plugin 'base' ^1.0.0, which is not in the config${verb === 'disable' ? ' (it is disabled)' : ''} (fix: ${verb === 'disable' ? 'opspawn plugins enable base' : "opspawn plugins add <the package of 'base'>"})`,
       ]);
       expect(config(), verb).to.equal(HANDWRITTEN);
     }

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { runCli } from '../helpers/deployment.js';
+import { REPO, runCli } from '../helpers/deployment.js';
 import { NPM_ENV, packOpspawn, sh, type Run } from '../helpers/npm-sandbox.js';
 
 const CONFIG = `// My deployment: one tool provider, nothing else yet.
@@ -81,7 +81,30 @@ describe("a plugin from scaffold to someone else's deployment", function () {
       'opspawn-plugin-greeter',
     );
 
-    // 3. It runs: the host starts it, and plugins list says it is enabled.
+    // 3. It runs once the deployment has a store and a broker: start names what is missing and the commands that
+    // add it, and those commands (here with the packed built-ins) are all it takes.
+    const bare = await opspawn(['start']);
+    expect(bare.code).to.equal(4);
+    expect(bare.stderr).to.equal(
+      'error OPSPAWN_KIND_MISSING: this deployment has no store and no broker, so it cannot run tasks (fix: opspawn plugins add @opspawn/store-sqlite && opspawn plugins add @opspawn/broker-memory)\n',
+    );
+    const builtIns = await sh(
+      'npm',
+      [
+        'pack',
+        '-w',
+        'plugins/store-memory',
+        '-w',
+        'plugins/broker-memory',
+        '--pack-destination',
+        packages.dir,
+        '--silent',
+      ],
+      REPO,
+    );
+    expectOk(builtIns, 'npm pack of the in-memory store and broker');
+    for (const name of builtIns.stdout.trim().split('\n'))
+      expectOk(await opspawn(['plugins', 'add', join(packages.dir, name.trim())]), `plugins add ${name}`);
     const started = await startHost(join(deployment, 'node_modules/@opspawn/core/dist/cli/main.js'), deployment);
     expect(started.stderr).to.match(/greeter\s+0\.1\.0\s+tool-provider\s+started/);
     expect(await started.stop()).to.equal(0);
@@ -97,7 +120,7 @@ describe("a plugin from scaffold to someone else's deployment", function () {
     });
     const removed = await opspawn(['plugins', 'remove', 'greeter', '--purge']);
     expectOk(removed, 'remove');
-    expect(readFileSync(join(deployment, 'opspawn.config.ts'), 'utf8')).to.contain('plugins: [],');
+    expect(readFileSync(join(deployment, 'opspawn.config.ts'), 'utf8')).not.to.contain('opspawn-plugin-greeter');
     expect(JSON.parse(readFileSync(join(deployment, 'package.json'), 'utf8')).dependencies).not.to.have.property(
       'opspawn-plugin-greeter',
     );

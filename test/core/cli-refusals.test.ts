@@ -37,7 +37,7 @@ describe('opspawn plugins verify: refusals before any plugin code runs', functio
     expect(r.code).to.equal(4);
     const lines = errorLines(r.stderr);
     expect(lines).to.include(
-      "error OPSPAWN_PLUGIN_DEPENDENCY_MISSING: plugin 'a' requires plugin 'b' ^1.0.0, which is not in the config (fix: add 'b' to plugins in the config)",
+      "error OPSPAWN_PLUGIN_DEPENDENCY_MISSING: plugin 'a' requires plugin 'b' ^1.0.0, which is not in the config (fix: opspawn plugins add <the package of 'b'>)",
     );
     expect(lines).to.include(
       "error OPSPAWN_PLUGIN_DEPENDENCY_VERSION: plugin 'a' requires plugin 'c' ^2.0.0, found 1.4.0 (fix: install a version of 'c' matching ^2.0.0)",
@@ -49,7 +49,7 @@ describe('opspawn plugins verify: refusals before any plugin code runs', functio
     const r = await d.run(['plugins', 'verify']);
     expect(r.code).to.equal(4);
     expect(errorLines(r.stderr)).to.deep.equal([
-      "error OPSPAWN_PLUGIN_DUPLICATE: plugin 'twin' is declared twice: plugins[0] (./one) and plugins[1] (./two) (fix: remove one of the two entries)",
+      "error OPSPAWN_PLUGIN_DUPLICATE: plugin 'twin' is declared twice: plugins[0] (./one) and plugins[1] (./two) (fix: remove one of the two: opspawn plugins remove ./two)",
     ]);
   });
 
@@ -69,7 +69,7 @@ describe('opspawn plugins verify: refusals before any plugin code runs', functio
     const r = await d.run(['plugins', 'verify']);
     expect(r.code).to.equal(4);
     expect(errorLines(r.stderr)).to.deep.equal([
-      "error OPSPAWN_KIND_AMBIGUOUS: plugins 'store-a' and 'store-b' all provide kind 'store' and only one can be active (fix: choose one with store: 'store-a' in the config)",
+      "error OPSPAWN_KIND_AMBIGUOUS: plugins 'store-a' and 'store-b' all provide kind 'store' and only one can be active (fix: choose one: opspawn plugins use store-a --as store)",
     ]);
     d.config(`{ plugins: ['./plugins/store-a', './plugins/store-b'], store: 'store-b' }`);
     const ok = await d.run(['plugins', 'list', '--json']);
@@ -147,11 +147,12 @@ describe('opspawn config check', function () {
     expect(r.code).to.equal(4);
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('error '));
     expect(lines).to.have.members([
-      "error OPSPAWN_PLUGIN_OPTIONS_INVALID: plugins[0] (p1) options.url: is required (fix: see the options table in p1's README)",
+      "error OPSPAWN_PLUGIN_OPTIONS_INVALID: plugins[0] (p1) options.url: is required (fix: set it: opspawn config set plugins.p1.options.url <value> (see the options table in p1's README))",
       "error OPSPAWN_PLUGIN_OPTIONS_INVALID: plugins[0] (p1) options.retries: must be >= 0 (fix: see the options table in p1's README)",
       'error OPSPAWN_PLUGIN_OPTIONS_INVALID: plugins[0] (p1) options.mode: must be one of "fast", "safe" (fix: see the options table in p1\'s README)',
-      "error OPSPAWN_PLUGIN_OPTIONS_INVALID: plugins[1] (p2) options.colour: is not a known option (fix: see the options table in p2's README)",
+      "error OPSPAWN_PLUGIN_OPTIONS_INVALID: plugins[1] (p2) options.colour: is not a known option (fix: opspawn config unset plugins.p2.options.colour, or see the options table in p2's README)",
       "error OPSPAWN_PLUGIN_OPTIONS_INVALID: plugins[1] (p2) options.url: must be string (fix: see the options table in p2's README)",
+      'error OPSPAWN_KIND_MISSING: this deployment has no store and no broker, so it cannot run tasks (fix: opspawn plugins add @opspawn/store-sqlite && opspawn plugins add @opspawn/broker-memory)',
     ]);
   });
 
@@ -186,7 +187,7 @@ describe('opspawn config check', function () {
   });
 
   it('loads .ts, .mjs and .json configs, from --config and OPSPAWN_CONFIG', async () => {
-    d.plugin({ id: 'p1' });
+    d.plugin({ id: 'p1', kinds: ['store', 'broker'] });
     d.file('alt/conf.json', JSON.stringify({ plugins: ['../plugins/p1'] }));
     d.file('alt/conf.mjs', `export default { plugins: ['../plugins/p1'] };`);
     d.config(`{ plugins: ['./plugins/p1'] satisfies string[] }`);

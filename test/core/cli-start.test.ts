@@ -6,7 +6,8 @@ import { CLI, Deployment } from '../helpers/deployment.js';
 /** `opspawn start` as a user runs it: a real process, plugins from a folder outside this repository. */
 describe('opspawn start', function () {
   let d: Deployment;
-  beforeEach(() => (d = new Deployment()));
+  // start refuses a deployment that cannot run tasks: every one here has the in-memory store and broker.
+  beforeEach(() => (d = new Deployment().linkBuiltIn('store-memory').linkBuiltIn('broker-memory')));
   afterEach(() => d.cleanup());
 
   function start(args: string[] = []): Promise<{
@@ -58,7 +59,9 @@ describe('opspawn start', function () {
         register: `
         env.registerInit({ deps: { clock: sdk.createToken('acme.clock') }, init: ({ clock }) => { record('app start ' + clock.now()); return () => record('app stop'); } });`,
       })
-      .config(`{ plugins: ['./vendor/app', './vendor/base'], log: { level: 'warn' } }`);
+      .config(
+        `{ plugins: ['@opspawn/store-memory', '@opspawn/broker-memory', './vendor/app', './vendor/base'], log: { level: 'warn' } }`,
+      );
     const host = await start();
     expect(host.stderr).to.match(/opspawn started in [\d.]+ ms/);
     expect(host.stderr).to.match(/app\s+1\.0\.0\s+started/);
@@ -76,7 +79,7 @@ describe('opspawn start', function () {
 
   it('stops on Ctrl-C (SIGINT) with exit code 0', async () => {
     d.plugin({ id: 'p', register: `env.registerInit({ init: () => () => record('p stop') })` }).config(
-      `{ plugins: ['./plugins/p'], log: { level: 'warn' } }`,
+      `{ plugins: ['@opspawn/store-memory', '@opspawn/broker-memory', './plugins/p'], log: { level: 'warn' } }`,
     );
     const host = await start();
     const { code } = await host.stop('SIGINT');
@@ -88,7 +91,9 @@ describe('opspawn start', function () {
     d.plugin({
       id: 'flaky',
       register: `env.registerInit({ init: () => { throw new Error('cannot reach the database'); } })`,
-    }).config(`{ plugins: ['./plugins/flaky'], log: { level: 'silent' } }`);
+    }).config(
+      `{ plugins: ['@opspawn/store-memory', '@opspawn/broker-memory', './plugins/flaky'], log: { level: 'silent' } }`,
+    );
     const r = await d.run(['start']);
     expect(r.code).to.equal(5);
     expect(r.stderr).to.contain(
@@ -110,7 +115,9 @@ describe('opspawn start', function () {
           id: 'chatty',
           register: `env.registerInit({ deps: { log: sdk.services.logger }, init: ({ log }) => { log.info({ rows: 3 }, 'warmed the cache'); } })`,
         })
-        .config(`{ plugins: ['./plugins/chatty'], log: { level: 'info' } }`);
+        .config(
+          `{ plugins: ['@opspawn/store-memory', '@opspawn/broker-memory', './plugins/chatty'], log: { level: 'info' } }`,
+        );
 
     it('are JSON lines for machines when stdout is not a terminal', async () => {
       logging();

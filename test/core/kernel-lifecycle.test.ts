@@ -125,7 +125,7 @@ describe('kernel lifecycle', function () {
     );
     expect((error as OpspawnError).code).to.equal(ErrorCodes.PLUGIN_START_TIMEOUT);
     expect(String(error)).to.equal(
-      "OPSPAWN_PLUGIN_START_TIMEOUT: plugin 'sleepy' did not finish starting within 50 ms (fix: raise startTimeoutMs for 'sleepy' in the config, or find what its start waits on)",
+      "OPSPAWN_PLUGIN_START_TIMEOUT: plugin 'sleepy' did not finish starting within 50 ms (fix: find what its start waits on, or give it longer: opspawn config set plugins.sleepy.startTimeoutMs 100)",
     );
     expect(j.lines).to.deep.equal(['fine stop']);
   });

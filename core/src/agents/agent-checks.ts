@@ -35,13 +35,17 @@ export function checkAgents(
           bad(
             `agents.${id}.${kind}`,
             `agent '${id}' names no ${kind} and the deployment has no default ${kind}`,
-            `set agents.${id}.${kind} to one of: ${list}`,
+            enabled.length
+              ? `opspawn config set agents.${id}.${kind} ${enabled[0]} (enabled ${kind}s: ${list})`
+              : `opspawn plugins add <a ${kind} plugin>`,
           );
       } else if (!enabled.includes(named)) {
         bad(
           `agents.${id}.${kind}`,
           `agent '${id}' names ${kind} '${named}', which no enabled plugin provides (enabled ${kind}s: ${list})`,
-          `use one of: ${list}, or add and enable the plugin that provides '${named}'`,
+          enabled.length
+            ? `opspawn config set agents.${id}.${kind} ${enabled[0]} (enabled ${kind}s: ${list}), or add and enable the plugin that provides '${named}'`
+            : `add and enable the plugin that provides '${named}' (opspawn plugins add, opspawn plugins enable)`,
         );
       }
     }
@@ -52,7 +56,9 @@ export function checkAgents(
     bad(
       'defaultAgent',
       `defaultAgent '${defaultAgent}' is not one of the config's agents (${known.join(', ') || 'none declared'})`,
-      known.length ? `set defaultAgent to one of: ${known.join(', ')}` : 'declare the agent under agents',
+      known.length
+        ? `opspawn config set defaultAgent ${known[0]} (agents: ${known.join(', ')})`
+        : `declare the agent under agents, or opspawn config unset defaultAgent`,
     );
   }
   return problems;

@@ -8,7 +8,7 @@ import {
   type OpspawnError,
 } from '@opspawn/plugin-sdk';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
-import { checkPlugins, type StaticPlan } from '../kernel/static-checks.js';
+import { checkPlugins, type StaticCheckOptions, type StaticPlan } from '../kernel/static-checks.js';
 import { exitCodeFor } from './exit-codes.js';
 
 const INTERNAL_HINT = errorDefinition(ErrorCodes.INTERNAL)!.hint;
@@ -60,15 +60,16 @@ export function printJson(value: unknown): void {
 }
 
 /**
- * Loads the config and runs every static check: what `config check` and `plugins verify` share. On problems it
- * reports them and sets the exit code, and returns undefined.
+ * Loads the config and runs every static check: what `config check` and `plugins verify` share (`config check`
+ * also asks for the kinds a host needs). On problems it reports them and sets the exit code, and returns undefined.
  */
 export async function checkedConfig(
   configPath: string | undefined,
   json: boolean,
+  checks: StaticCheckOptions = {},
 ): Promise<{ loaded: LoadedConfig; plan: StaticPlan } | undefined> {
   const loaded = await loadConfig({ path: configPath });
-  const plan = checkPlugins(loaded);
+  const plan = checkPlugins(loaded, checks);
   if (plan.problems.length === 0) return { loaded, plan };
   process.exitCode = reportFailure(new OpspawnProblems(plan.problems), json);
   return undefined;

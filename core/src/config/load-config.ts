@@ -91,9 +91,15 @@ export function normalizeConfig(raw: unknown, env: NodeJS.ProcessEnv): LoadedCon
       // anyOf reports each branch; the branch errors say more than the summary.
       if (error.keyword === 'anyOf') continue;
       const { path, message } = describeAjvError(error, '');
+      const fix =
+        error.keyword === 'additionalProperties'
+          ? `opspawn config unset ${path}`
+          : path
+            ? `opspawn config set ${path} <value>`
+            : undefined;
       problems.push(
         new OpspawnError(ErrorCodes.CONFIG_INVALID, `${path || 'config'}: ${message}`, {
-          hint: 'see docs/reference/config.md',
+          hint: fix ? `${fix} (see docs/reference/config.md)` : 'see docs/reference/config.md',
           details: { path },
         }),
       );

@@ -17,6 +17,7 @@ import {
   type OpspawnPlugin,
   type PluginEnv,
   type PluginInfo,
+  type PluginKind,
   type PluginStatus,
   type Provided,
   type Provider,
@@ -75,6 +76,8 @@ export interface KernelOptions {
   kernelServices?: KernelService<any, any>[];
   /** Default `all`. A `worker` leaves transport plugins inactive; an `api` process runs no tasks. */
   role?: ProcessRole;
+  /** Kinds the boot refuses to go without, checked with the others before any plugin code runs. */
+  requiredKinds?: readonly PluginKind[];
 }
 
 /**
@@ -106,7 +109,7 @@ export class Kernel {
 
   static async boot(loaded: LoadedConfig, options: KernelOptions): Promise<Kernel> {
     const started = performance.now();
-    const plan = checkPlugins(loaded);
+    const plan = checkPlugins(loaded, { requiredKinds: options.requiredKinds });
     if (plan.problems.length > 0) throw new OpspawnProblems(plan.problems);
     const role = options.role ?? 'all';
     if (role === 'worker') {
@@ -267,6 +270,7 @@ export class Kernel {
       version: manifest.version,
       options: rt.options,
       logger: rt.logger,
+      configDir: this.loaded.dir,
       provide: (token, provider) => {
         if (token.kind && !manifest.kinds.includes(token.kind)) {
           throw new OpspawnError(
@@ -404,7 +408,7 @@ export class Kernel {
             ErrorCodes.PLUGIN_START_TIMEOUT,
             `plugin '${rt.id}' did not finish starting within ${rt.startTimeoutMs} ms`,
             {
-              hint: `raise startTimeoutMs for '${rt.id}' in the config, or find what its start waits on`,
+              hint: `find what its start waits on, or give it longer: opspawn config set plugins.${rt.id}.startTimeoutMs ${rt.startTimeoutMs * 2}`,
               plugin: rt.id,
               phase: 'start',
             },
@@ -536,7 +540,7 @@ export class Kernel {
             hint:
               phase === 'stop'
                 ? 'its resources may need manual cleanup'
-                : `see the plugin's logs; set onBootFailure: 'continue' for '${rt.id}' to boot without it`,
+                : `see the plugin's logs; to boot without it: opspawn config set plugins.${rt.id}.onBootFailure continue`,
             plugin: rt.id,
             phase,
             cause: error,

@@ -31,11 +31,27 @@ export interface StaticPlan {
   problems: OpspawnError[];
 }
 
+export interface StaticCheckOptions {
+  /**
+   * Kinds this process cannot do without (a host that runs tasks needs a store and a broker). Left out by what
+   * boots a kernel for other work, such as a plugin's tests.
+   */
+  requiredKinds?: readonly PluginKind[];
+}
+
+/** The package that gives a deployment each kind on one machine, as the fix of a missing kind names it. */
+export const EMBEDDED_PROVIDERS = {
+  store: '@opspawn/store-sqlite',
+  broker: '@opspawn/broker-memory',
+  planner: '@opspawn/planner-scripted',
+  memory: '@opspawn/memory-buffer',
+} as const satisfies Partial<Record<PluginKind, string>>;
+
 /**
  * Every check that needs no plugin code: manifests, kernel ranges, required plugins, duplicates, kinds,
  * cycles between required plugins, and options against each plugin's schema. All problems are collected.
  */
-export function checkPlugins(loaded: LoadedConfig): StaticPlan {
+export function checkPlugins(loaded: LoadedConfig, checks: StaticCheckOptions = {}): StaticPlan {
   const problems: OpspawnError[] = [];
   const all: PluginSource[] = [];
   loaded.config.plugins.forEach((entry, index) => {
@@ -58,7 +74,7 @@ export function checkPlugins(loaded: LoadedConfig): StaticPlan {
           ErrorCodes.PLUGIN_DUPLICATE,
           `plugin '${s.manifest.id}' is declared twice: plugins[${other.index}] (${other.manifest.source}) and plugins[${s.index}] (${s.manifest.source})`,
           {
-            hint: 'remove one of the two entries',
+            hint: `remove one of the two: opspawn plugins remove ${typeof s.entry.use === 'string' ? s.entry.use : s.manifest.id}`,
             plugin: s.manifest.id,
           },
         ),
@@ -93,7 +109,7 @@ export function checkPlugins(loaded: LoadedConfig): StaticPlan {
             ErrorCodes.PLUGIN_DEPENDENCY_MISSING,
             `plugin '${id}' requires plugin '${dep}' ${range}, which is not in the config${off}`,
             {
-              hint: byId.has(dep) ? `enable '${dep}'` : `add '${dep}' to plugins in the config`,
+              hint: byId.has(dep) ? `opspawn plugins enable ${dep}` : `opspawn plugins add <the package of '${dep}'>`,
               plugin: id,
             },
           ),
@@ -129,7 +145,9 @@ export function checkPlugins(loaded: LoadedConfig): StaticPlan {
     );
   }
 
-  const { chosen, inactive } = chooseProviders(loaded, sources, problems);
+  const { chosen, inactive } = chooseProviders(loaded, sources, disabled, problems);
+  const missing = missingKinds(checks.requiredKinds ?? [], sources, disabled);
+  if (missing) problems.push(missing);
   const options = validateOptions(sources, problems);
   const providersOf = (kind: PluginKind) =>
     sources.filter((s) => s.manifest.kinds.includes(kind)).map((s) => s.manifest.id);
@@ -214,6 +232,7 @@ function checkEntryFile(s: PluginSource, problems: OpspawnError[]): boolean {
 function chooseProviders(
   loaded: LoadedConfig,
   sources: PluginSource[],
+  disabled: PluginSource[],
   problems: OpspawnError[],
 ): Pick<StaticPlan, 'chosen' | 'inactive'> {
   const chosen: StaticPlan['chosen'] = {};
@@ -227,10 +246,7 @@ function chooseProviders(
           new OpspawnError(
             ErrorCodes.KIND_CHOICE_INVALID,
             `config chooses ${kind} '${choice}', but no enabled plugin '${choice}' provides kind '${kind}'${providers.length ? ` (enabled: ${providers.join(', ')})` : ''}`,
-            {
-              hint: providers.length ? `set ${kind}: '${providers[0]}'` : `add a ${kind} plugin to plugins`,
-              plugin: choice,
-            },
+            { hint: choiceFix(kind, choice, providers, disabled), plugin: choice },
           ),
         );
       } else {
@@ -247,7 +263,7 @@ function chooseProviders(
           ErrorCodes.KIND_AMBIGUOUS,
           `plugins ${providers.map((p) => `'${p}'`).join(' and ')} all provide kind '${kind}' and ${what}`,
           {
-            hint: `choose one with ${kind}: '${providers[0]}' in the config`,
+            hint: `choose one: opspawn plugins use ${providers[0]} --as ${kind}`,
             plugin: providers[0],
           },
         ),
@@ -262,6 +278,39 @@ function chooseProviders(
     if (kinds.length > 0 && kinds.every(unchosenSingle)) inactive.add(s.manifest.id);
   }
   return { chosen, inactive };
+}
+
+/** How to mend a choice no enabled provider answers: choose one that is, enable the one chosen, or add one. */
+function choiceFix(kind: PluginKind, choice: string, providers: string[], disabled: PluginSource[]): string {
+  if (providers.length) return `opspawn plugins use ${providers[0]} --as ${kind}`;
+  if (disabled.some((s) => s.manifest.id === choice && s.manifest.kinds.includes(kind)))
+    return `opspawn plugins enable ${choice}`;
+  return `opspawn plugins add ${EMBEDDED_PROVIDERS[kind as keyof typeof EMBEDDED_PROVIDERS] ?? `<a ${kind} plugin>`}, or opspawn config unset ${kind}`;
+}
+
+/**
+ * One problem naming every required kind no enabled plugin provides, and the commands that add (or enable) one
+ * of each: the one line a deployment without a store or a broker gets instead of failing later.
+ */
+function missingKinds(
+  required: readonly PluginKind[],
+  sources: PluginSource[],
+  disabled: PluginSource[],
+): OpspawnError | undefined {
+  const provides = (list: PluginSource[], kind: PluginKind) => list.find((s) => s.manifest.kinds.includes(kind));
+  const missing = required.filter((kind) => !provides(sources, kind));
+  if (missing.length === 0) return undefined;
+  const fixes = missing.map((kind) => {
+    const off = provides(disabled, kind);
+    if (off) return `opspawn plugins enable ${off.manifest.id}`;
+    return `opspawn plugins add ${EMBEDDED_PROVIDERS[kind as keyof typeof EMBEDDED_PROVIDERS] ?? `<a ${kind} plugin>`}`;
+  });
+  const named = missing.map((kind) => (provides(disabled, kind) ? `no enabled ${kind}` : `no ${kind}`));
+  return new OpspawnError(
+    ErrorCodes.KIND_MISSING,
+    `this deployment has ${named.join(' and ')}, so it cannot run tasks`,
+    { hint: fixes.join(' && '), details: { kinds: missing } },
+  );
 }
 
 function validateOptions(sources: PluginSource[], problems: OpspawnError[]): Map<string, Record<string, unknown>> {
@@ -289,12 +338,19 @@ function validateOptions(sources: PluginSource[], problems: OpspawnError[]): Map
       }
       if (!validate(options)) {
         for (const error of validate.errors ?? []) {
-          const { path, message } = describeAjvError(error, `plugins[${s.index}] (${id}) options`);
+          const prefix = `plugins[${s.index}] (${id}) options`;
+          const { path, message } = describeAjvError(error, prefix);
+          const option = path.slice(prefix.length + 1);
+          const missing = error.keyword === 'required';
           problems.push(
             new OpspawnError(ErrorCodes.PLUGIN_OPTIONS_INVALID, `${path}: ${message}`, {
-              hint: `see the options table in ${id}'s README`,
+              hint: missing
+                ? `set it: opspawn config set plugins.${id}.options.${option} <value> (see the options table in ${id}'s README)`
+                : error.keyword === 'additionalProperties'
+                  ? `opspawn config unset plugins.${id}.options.${option}, or see the options table in ${id}'s README`
+                  : `see the options table in ${id}'s README`,
               plugin: id,
-              details: { path },
+              details: { path, option, missing },
             }),
           );
         }

@@ -1,4 +1,4 @@
-import { extensionPoints, services } from '@opspawn/plugin-sdk';
+import { extensionPoints, services, type PluginKind } from '@opspawn/plugin-sdk';
 import { ConfigAgentRegistry } from '../agents/agent-registry.js';
 import { agentToolName } from '../agents/tool-scope.js';
 import { LocalEventBus } from '../kernel/event-bus.js';
@@ -55,6 +55,9 @@ export const agentRegistryService: KernelService<ConfigAgentRegistry, { tools: t
   },
 };
 
+/** What the task engine cannot run without: a host that runs tasks refuses to boot with one of them missing. */
+export const TASK_KINDS = ['store', 'broker'] as const satisfies readonly PluginKind[];
+
 const taskDeps = {
   store: extensionPoints.store,
   broker: extensionPoints.broker,
@@ -70,8 +73,8 @@ export const taskEngineService: KernelService<TaskEngine, typeof taskDeps> = {
   id: 'kernel:tasks',
   token: services.taskService as never,
   deps: taskDeps,
-  isAvailable: (plan) => Boolean(plan.chosen.store && plan.chosen.broker),
-  unavailableHint: 'add a store and a broker plugin, e.g. @opspawn/store-sqlite and @opspawn/broker-memory',
+  isAvailable: (plan) => TASK_KINDS.every((kind) => plan.chosen[kind]),
+  unavailableHint: 'opspawn plugins add @opspawn/store-sqlite && opspawn plugins add @opspawn/broker-memory',
   async create(deps, { config, plan, logger, role }) {
     if (deps.broker.events && deps.bus instanceof LocalEventBus) deps.bus.relayThrough(deps.broker.events);
     const engine = new TaskEngine({

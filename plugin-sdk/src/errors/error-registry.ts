@@ -46,7 +46,7 @@ export const ERROR_REGISTRY = declare({
   CONFIG_INVALID: {
     category: 'config',
     description: 'The config loads but its shape is wrong: an unknown field, a wrong type, a bad value.',
-    hint: 'fix the field named in the message; see docs/reference/config.md',
+    hint: 'opspawn config set <path> <value> for the field named in the message, or opspawn config unset <path> for an unknown one; see docs/reference/config.md',
     retryable: false,
   },
   CONFIG_ENV_MISSING: {
@@ -59,6 +59,13 @@ export const ERROR_REGISTRY = declare({
     category: 'config',
     description: 'The CLI cannot change this config for you: not a literal `plugins` array, or a JSON file.',
     hint: 'edit the plugins list by hand, or write plugins: [ ... ] as a literal list inside defineConfig',
+    retryable: false,
+  },
+  CONFIG_PATH_INVALID: {
+    category: 'config',
+    description:
+      'A path given to `opspawn config get/set/unset` names no place in the config: malformed, past the end of a list, a plugin the config does not declare, or a field of a plain value.',
+    hint: 'spell the path as errors do (log.level, plugins.store-sqlite.options.path, plugins[2].enabled); opspawn config get shows what is there',
     retryable: false,
   },
   // plugin manifests and the graph, checked before any plugin code runs
@@ -83,7 +90,7 @@ export const ERROR_REGISTRY = declare({
   PLUGIN_DEPENDENCY_MISSING: {
     category: 'plugin',
     description: 'A plugin requires another plugin that is not in the config, or is disabled.',
-    hint: 'add the required plugin to plugins in the config, or enable it',
+    hint: 'opspawn plugins add <its package>, or opspawn plugins enable <id> when it is disabled',
     retryable: false,
   },
   PLUGIN_DEPENDENCY_VERSION: {
@@ -95,7 +102,7 @@ export const ERROR_REGISTRY = declare({
   PLUGIN_DUPLICATE: {
     category: 'plugin',
     description: 'Two config entries load plugins with the same id.',
-    hint: 'remove one of the two entries',
+    hint: 'remove one of the two: opspawn plugins remove <its package or path>',
     retryable: false,
   },
   PLUGIN_UNKNOWN_KIND: {
@@ -119,19 +126,19 @@ export const ERROR_REGISTRY = declare({
   KIND_AMBIGUOUS: {
     category: 'plugin',
     description: 'Several enabled plugins provide a kind of which exactly one may be active (store, broker).',
-    hint: "choose one in the config, e.g. store: 'store-sqlite'",
+    hint: 'choose one: opspawn plugins use <id> --as <kind>',
     retryable: false,
   },
   KIND_CHOICE_INVALID: {
     category: 'plugin',
     description: 'The config chooses a provider for a kind that no enabled plugin of that kind has.',
-    hint: 'name an enabled plugin that provides the kind, or add one to plugins',
+    hint: 'opspawn plugins use <an enabled provider> --as <kind>, or opspawn plugins add <a plugin of that kind>',
     retryable: false,
   },
   KIND_MISSING: {
     category: 'plugin',
-    description: 'No enabled plugin provides a kind the host needs (a store, a broker, a planner).',
-    hint: 'add a plugin of that kind to plugins in the config',
+    description: 'No enabled plugin provides a kind the host needs to run tasks (a store, a broker).',
+    hint: 'opspawn plugins add @opspawn/store-sqlite && opspawn plugins add @opspawn/broker-memory (the message names what is missing)',
     retryable: false,
   },
   // plugin code: loading, register, start, stop
@@ -168,7 +175,7 @@ export const ERROR_REGISTRY = declare({
   PLUGIN_START_TIMEOUT: {
     category: 'boot',
     description: "A plugin's start step did not finish within its start timeout.",
-    hint: 'raise startTimeoutMs for the plugin in the config, or find what its start waits on',
+    hint: 'find what its start waits on, or give it longer: opspawn config set plugins.<id>.startTimeoutMs <ms>',
     retryable: true,
   },
   PLUGIN_STOP_FAILED: {

@@ -15,7 +15,7 @@ export default definePlugin<McpProxyOptions>({
   register(env) {
     env.provide(extensionPoints.toolProvider, {
       async create() {
-        const provider = new McpProxyToolProvider(env.options, env.logger);
+        const provider = new McpProxyToolProvider(env.options, env.logger, env.configDir);
         await provider.start();
         return provider;
       },

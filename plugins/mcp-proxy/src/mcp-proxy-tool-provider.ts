@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import {
   ErrorCodes,
   type HealthCheckResult,
@@ -30,11 +31,14 @@ export class McpProxyToolProvider implements ToolProvider {
   constructor(
     private readonly options: McpProxyOptions,
     readonly logger: Logger,
+    /** Where a stdio server's relative `cwd` starts, and its `cwd` when it has none: the plugin passes the config file's folder. */
+    baseDir = process.cwd(),
   ) {
     this.namespace = options.namespace;
     for (const [name, config] of Object.entries(options.servers)) {
       if (config.enabled === false) continue;
-      this.servers.set(name, new ServerConnection(name, config, options, logger, () => this.changed()));
+      const placed = config.transport === 'stdio' ? { ...config, cwd: resolve(baseDir, config.cwd ?? '.') } : config;
+      this.servers.set(name, new ServerConnection(name, placed, options, logger, () => this.changed()));
     }
   }
 

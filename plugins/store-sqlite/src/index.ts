@@ -12,7 +12,7 @@ declare module '@opspawn/plugin-sdk' {
 export default definePlugin<SqliteStoreOptions>({
   register(env) {
     env.provide(extensionPoints.store, {
-      create: () => SqliteTaskStore.open(env.options),
+      create: () => SqliteTaskStore.open(env.options, env.configDir),
       dispose: (store) => store.close(),
     });
   },

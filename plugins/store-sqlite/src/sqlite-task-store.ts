@@ -51,8 +51,9 @@ export class SqliteTaskStore implements TaskStore {
     this.stmt = this.prepare();
   }
 
-  static open(options: SqliteStoreOptions): SqliteTaskStore {
-    const path = options.path === ':memory:' ? ':memory:' : resolve(options.path);
+  /** A relative `path` is taken from `baseDir`: the plugin passes the config file's folder. */
+  static open(options: SqliteStoreOptions, baseDir = process.cwd()): SqliteTaskStore {
+    const path = options.path === ':memory:' ? ':memory:' : resolve(baseDir, options.path);
     let db: Database.Database;
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });

@@ -20,7 +20,7 @@ export default definePlugin<QuickJsToolsOptions>({
     env.provide(extensionPoints.toolProvider, {
       deps: {},
       create: async () => {
-        const provider = new QuickJsToolProvider(env.options, env.logger);
+        const provider = new QuickJsToolProvider(env.options, env.logger, env.configDir);
         await provider.start();
         return provider;
       },

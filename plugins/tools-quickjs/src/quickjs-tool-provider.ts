@@ -46,10 +46,12 @@ export class QuickJsToolProvider implements ToolProvider {
   constructor(
     options: Partial<QuickJsToolsOptions> = {},
     private readonly logger: Logger = silentLogger,
+    /** Where relative `dirs` start: the plugin passes the config file's folder. */
+    baseDir = process.cwd(),
   ) {
     this.options = withDefaults(options);
     this.namespace = this.options.namespace;
-    this.dirs = this.options.dirs.map((d) => resolve(process.cwd(), d));
+    this.dirs = this.options.dirs.map((d) => resolve(baseDir, d));
     const deepestStack = Math.max(
       this.options.stackSizeBytes,
       ...Object.values(this.options.tools).map((t) => t.stackSizeBytes ?? 0),

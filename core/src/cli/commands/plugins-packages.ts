@@ -4,6 +4,50 @@ import { basename, join, resolve } from 'node:path';
 import { ErrorCodes, OpspawnError } from '@opspawn/plugin-sdk';
 
 /** The deployment's package.json and package-lock.json as they were, to put back byte for byte. */
+/**
+ * What the user sees while npm works, on stderr so `--json` output stays clean: on a terminal a spinner with the
+ * seconds so far, redrawn in place; elsewhere (CI logs, pipes) a plain line at the start and one every 10 s.
+ */
+export class NpmProgress {
+  private static readonly FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+  private timer?: NodeJS.Timeout;
+  private began = 0;
+  private frame = 0;
+
+  constructor(
+    private readonly doing: string,
+    private readonly out: NodeJS.WritableStream & { isTTY?: boolean } = process.stderr,
+    private readonly plainEveryMs = 10_000,
+  ) {}
+
+  start(): void {
+    this.began = Date.now();
+    if (this.out.isTTY) {
+      this.draw();
+      this.timer = setInterval(() => this.draw(), 100);
+    } else {
+      this.out.write(`${this.doing}…\n`);
+      this.timer = setInterval(() => this.out.write(`${this.doing}… (${this.seconds()} s)\n`), this.plainEveryMs);
+    }
+    this.timer.unref();
+  }
+
+  stop(ok: boolean): void {
+    clearInterval(this.timer);
+    if (this.out.isTTY) this.out.write('\r\x1b[2K');
+    this.out.write(`${this.doing}: ${ok ? 'done' : 'failed'} after ${this.seconds()} s\n`);
+  }
+
+  private draw(): void {
+    const frame = NpmProgress.FRAMES[this.frame++ % NpmProgress.FRAMES.length];
+    this.out.write(`\r\x1b[2K${frame} ${this.doing}… ${this.seconds()} s`);
+  }
+
+  private seconds(): string {
+    return ((Date.now() - this.began) / 1000).toFixed(1);
+  }
+}
+
 export interface PackagesSnapshot {
   files: Record<string, string | undefined>;
 }
@@ -42,8 +86,7 @@ export class DeploymentPackages {
   /** `npm install --save <spec>`; returns the name of the package it installed. */
   async install(spec: string): Promise<string> {
     const before = this.dependencies();
-    this.progress(`installing ${spec} with npm in ${this.dir}`);
-    await this.npm(['install', '--save', spec], spec);
+    await this.npm(['install', '--save', spec], spec, [0], `installing ${spec}`);
     const after = this.dependencies();
     const changed = Object.keys(after).filter((name) => after[name] !== before[name]);
     if (changed.length === 1) return changed[0]!;
@@ -65,8 +108,7 @@ export class DeploymentPackages {
 
   /** `npm update <names>`: the newest versions within the ranges package.json allows. */
   async update(names: string[]): Promise<void> {
-    this.progress(`updating ${names.join(', ')} with npm in ${this.dir}`);
-    await this.npm(['update', ...names], names.join(', '));
+    await this.npm(['update', ...names], names.join(', '), [0], `updating ${names.join(', ')}`);
   }
 
   /** What `npm update` would install, by package: the newest version within the range. */
@@ -78,8 +120,7 @@ export class DeploymentPackages {
   }
 
   async uninstall(name: string): Promise<void> {
-    this.progress(`uninstalling ${name} with npm in ${this.dir}`);
-    await this.npm(['uninstall', name], name);
+    await this.npm(['uninstall', name], name, [0], `uninstalling ${name}`);
   }
 
   /** Puts package.json and the lockfile back as they were and makes node_modules match them again. */
@@ -92,10 +133,29 @@ export class DeploymentPackages {
       if (content === undefined) rmSync(join(this.dir, name), { force: true });
       else writeFileSync(join(this.dir, name), content);
     }
-    if (snapshot.files['package.json'] !== undefined) await this.npm(['install'], 'the previous packages');
+    if (snapshot.files['package.json'] !== undefined)
+      await this.npm(['install'], 'the previous packages', [0], 'reinstalling the previous packages');
   }
 
-  private npm(args: string[], culprit: string, okCodes = [0]): Promise<string> {
+  /** Runs npm in the deployment; with `doing`, shows progress on stderr while it works. */
+  private npm(args: string[], culprit: string, okCodes = [0], doing?: string): Promise<string> {
+    const progress = doing ? new NpmProgress(`${doing} with npm`) : undefined;
+    const run = this.runNpm(args, culprit, okCodes);
+    if (!progress) return run;
+    progress.start();
+    return run.then(
+      (out) => {
+        progress.stop(true);
+        return out;
+      },
+      (error: unknown) => {
+        progress.stop(false);
+        throw error;
+      },
+    );
+  }
+
+  private runNpm(args: string[], culprit: string, okCodes: number[]): Promise<string> {
     return new Promise((resolvePromise, reject) => {
       const child = spawn('npm', [...args, '--no-audit', '--no-fund'], {
         cwd: this.dir,
@@ -116,6 +176,22 @@ export class DeploymentPackages {
       );
       child.on('close', (code) => {
         if (okCodes.includes(code ?? -1)) return resolvePromise(stdout);
+        const missing = /^npm (?:error|ERR!) (?:code )?(E404|ETARGET)\b/m.exec(stderr)?.[1];
+        if (missing && args[0] === 'install' && culprit !== 'the previous packages') {
+          const registry = /GET (https?:\/\/[^/\s]+(?::\d+)?\/)/.exec(stderr)?.[1];
+          return reject(
+            new OpspawnError(
+              ErrorCodes.PLUGIN_NOT_FOUND,
+              missing === 'E404'
+                ? `no package '${culprit}' in the npm registry${registry ? ` ${registry}` : ''}`
+                : `no version of '${culprit}' in the npm registry${registry ? ` ${registry}` : ''} matches what was asked`,
+              {
+                hint: `check the name and version (npm view ${culprit.replace(/(.)@[^/]*$/, '$1')} versions), and which registry npm uses (npm config get registry)`,
+                plugin: culprit,
+              },
+            ),
+          );
+        }
         const reason = stderr
           .split('\n')
           .filter((l) => /^npm (error|ERR!)/.test(l))

@@ -10,6 +10,7 @@ import {
 } from '@opspawn/plugin-sdk';
 import { bootKernel } from '../../boot.js';
 import { createLogger } from '../../logging/create-logger.js';
+import { TASK_KINDS } from '../../tasks/kernel-services.js';
 import { ExitCodes } from '../exit-codes.js';
 import type { GlobalOptions } from '../global-options.js';
 
@@ -152,6 +153,7 @@ export function registerRunCommand(program: Command, globals: () => GlobalOption
         configPath: globals().config,
         logger,
         role: 'worker',
+        requiredKinds: TASK_KINDS,
         overrides: { tasks: { recoverOnStart: false } },
       });
       try {

@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { extensionPoints } from '@opspawn/plugin-sdk';
 import { bootKernel } from '../../boot.js';
 import { PROCESS_ROLES, type ProcessRole } from '../../kernel/kernel-service.js';
+import { TASK_KINDS } from '../../tasks/kernel-services.js';
 import { TASK_DEFAULTS } from '../../tasks/task-defaults.js';
 import { ExitCodes } from '../exit-codes.js';
 import { reportFailure, table } from '../output.js';
@@ -33,6 +34,7 @@ async function runHost(globals: () => GlobalOptions, role: ProcessRole): Promise
     configPath: globals().config,
     logFormat: globals().logFormat,
     role,
+    requiredKinds: TASK_KINDS,
   });
   // With no server or worker holding the event loop, the host would exit at once: it stays up until told.
   const keepAlive = setInterval(() => undefined, 1 << 30);
