@@ -70,14 +70,34 @@ function packageName(folder: string): string {
   return name || 'opspawn-deployment';
 }
 
-async function ask(question: string): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
-  try {
-    return (await rl.question(question)).trim();
-  } finally {
-    rl.close();
+/** Questions on the terminal, over one readline for the whole run: an answer typed ahead is not lost. */
+class Prompt {
+  private lines?: AsyncIterator<string>;
+  private rl?: ReturnType<typeof createInterface>;
+
+  async ask(question: string): Promise<string> {
+    if (!this.rl) {
+      this.rl = createInterface({ input: process.stdin, output: process.stdout });
+      this.rl.on('SIGINT', () => {
+        process.stdout.write('\n');
+        process.exit(130);
+      });
+      this.lines = this.rl[Symbol.asyncIterator]();
+    }
+    process.stdout.write(question);
+    const next = await this.lines!.next();
+    if (next.done)
+      throw new UsageError('no answer: the input ended', 'answer the question, or give the folder and a flag');
+    return next.value.trim();
+  }
+
+  close(): void {
+    this.rl?.close();
   }
 }
+
+const prompt = new Prompt();
+const ask = (question: string) => prompt.ask(question);
 
 async function chooseMode(given: Args['mode']): Promise<DeploymentChoices['mode']> {
   if (given) return given;
@@ -121,19 +141,21 @@ async function main(argv: string[]): Promise<void> {
     ...SAMPLES.flatMap((sample) => readdirSync(join(samples, sample)).map((f) => `${sample}/${f}`)),
   ];
   process.stdout.write(
-    `created an ${mode} Opspawn deployment in ${shown}\n` +
+    `created ${mode === 'embedded' ? 'an' : 'a'} ${mode} Opspawn deployment in ${shown}\n` +
       written.map((f) => `  ${f}\n`).join('') +
       `next:\n  cd ${shown}\n  npm install\n  npm start\n` +
       (mode === 'distributed' ? '(with DATABASE_URL and REDIS_URL pointing at your PostgreSQL and Redis)\n' : ''),
   );
 }
 
-main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof UsageError) {
-    process.stderr.write(`error ${error.message} (fix: ${error.fix})\n${USAGE}`);
-    process.exitCode = 2;
-    return;
-  }
-  process.stderr.write(`error ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exitCode = 1;
-});
+main(process.argv.slice(2))
+  .finally(() => prompt.close())
+  .catch((error: unknown) => {
+    if (error instanceof UsageError) {
+      process.stderr.write(`error ${error.message} (fix: ${error.fix})\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`error ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  });

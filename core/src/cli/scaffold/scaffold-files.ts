@@ -55,6 +55,8 @@ export function scaffoldFiles(names: ScaffoldNames, kind: PluginKind): Record<st
     keywords: ['opspawn', 'opspawn-plugin', kind],
     license: 'Apache-2.0',
     engines: { node: '>=20.10' },
+    // A scoped package (@acme/...) is private on the public registry unless published public.
+    publishConfig: { access: 'public' },
     scripts: { build: 'tsc -p tsconfig.json', test: 'npm run build && mocha', prepack: 'npm run build' },
     opspawn: {
       id: names.id,
@@ -131,7 +133,7 @@ ${t.readme}
 \`\`\`sh
 npm test        # builds, boots the plugin in a real kernel and runs its checks
 npm pack        # the tarball you would publish: dist/, src/ (for the source maps), README.md, package.json
-npm publish
+npm publish     # then, in a deployment: npx opspawn plugins add ${names.packageName}
 \`\`\`
 It supports kernel API ${`^${major(KERNEL_API_VERSION)}.0.0`} (\`opspawn.kernel\` in package.json); see the Opspawn docs,
 \`docs/reference/compatibility.md\`, for what a kernel or SDK version promises.
