@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { REPO } from '../helpers/deployment.js';
+import { PrebuildMirror } from '../helpers/prebuild-mirror.js';
 import { LocalRegistry } from '../helpers/registry.js';
 
 interface Run {
@@ -30,6 +31,7 @@ describe('Opspawn outside its repository, through a real npm registry', function
   this.timeout(600_000);
   this.bail(true);
   let registry: LocalRegistry;
+  let prebuilds: PrebuildMirror;
   let work: string;
   let host: string;
   let plugin: string;
@@ -41,7 +43,7 @@ describe('Opspawn outside its repository, through a real npm registry', function
     new Promise((resolve, reject) => {
       const child = spawn(command, args, {
         cwd,
-        env: { ...process.env, ...registry.env, OPSPAWN_CONFIG: '', NO_COLOR: '1', ...env },
+        env: { ...process.env, ...registry.env, ...prebuilds.env, OPSPAWN_CONFIG: '', NO_COLOR: '1', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';
@@ -67,10 +69,13 @@ describe('Opspawn outside its repository, through a real npm registry', function
     }
     work = mkdtempSync(join(tmpdir(), 'opspawn-outside-'));
     registry = await LocalRegistry.start({ cache: join(work, '.npm-cache') });
+    // better-sqlite3's prebuilt binary, as a user's install downloads it (else SQLite compiles: minutes).
+    prebuilds = await PrebuildMirror.start();
     version = (JSON.parse(readFileSync(join(REPO, 'core/package.json'), 'utf8')) as { version: string }).version;
   });
   after(async () => {
     await registry?.stop();
+    await prebuilds?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
     console.log(`      (the whole journey took ${((Date.now() - started) / 1000).toFixed(0)} s)`);
   });
