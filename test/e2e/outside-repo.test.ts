@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,9 @@ function missing(): string | undefined {
   if (!existsSync(join(REPO, 'node_modules/verdaccio/package.json')))
     return 'verdaccio is not installed (npm install at the repository root installs it)';
   if (!existsSync(join(REPO, 'core/dist/cli/main.js'))) return 'the packages are not built (npm run build)';
+  // Third-party packages come through the local registry from the one npm is configured with.
+  const ping = spawnSync('npm', ['ping', '--fetch-timeout=5000', '--fetch-retries=0'], { timeout: 20_000 });
+  if (ping.status !== 0) return 'the npm registry cannot be reached (npm ping failed)';
   return undefined;
 }
 
