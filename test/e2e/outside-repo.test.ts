@@ -71,7 +71,9 @@ describe('Opspawn outside its repository, through a real npm registry', function
       this.skip();
     }
     work = mkdtempSync(join(tmpdir(), 'opspawn-outside-'));
-    registry = await LocalRegistry.start({ cache: join(work, '.npm-cache') });
+    // npm's own cache, as a user has it, shared by every step: what the repository's install fetched is not
+    // fetched again (tarballs are found by integrity; package documents always come from the local registry).
+    registry = await LocalRegistry.start();
     // better-sqlite3's prebuilt binary, as a user's install downloads it (else SQLite compiles: minutes).
     prebuilds = await PrebuildMirror.start();
     version = (JSON.parse(readFileSync(join(REPO, 'core/package.json'), 'utf8')) as { version: string }).version;
@@ -98,7 +100,12 @@ describe('Opspawn outside its repository, through a real npm registry', function
   it('creates a deployment from nothing with npm create opspawn, by package name only', async () => {
     const r = await ok(
       'npm create',
-      sh('npm', ['create', `opspawn@${version}`, 'my-host', '--', '--embedded'], work, { npm_config_yes: 'true' }),
+      // A cache of its own: npx keeps what it ran by name and version (not by registry), so npm's shared cache
+      // could hand this step a create-opspawn of the same version from an earlier run instead of the one published.
+      sh('npm', ['create', `opspawn@${version}`, 'my-host', '--', '--embedded'], work, {
+        npm_config_yes: 'true',
+        npm_config_cache: join(work, '.npx-cache'),
+      }),
     );
     expect(r.stdout).to.contain('created an embedded Opspawn deployment in my-host');
     host = join(work, 'my-host');

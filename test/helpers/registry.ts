@@ -12,8 +12,7 @@ const LOCAL_ONLY = ['@opspawn/*', '@acme/*', 'create-opspawn'];
  * of this repository and test plugins are published to it and installed from it by name, as a user would with the
  * public registry. Every other package is fetched through it from the registry npm is configured with here.
  *
- * `env` makes npm use it: a user config with the registry and a throwaway user's token, and one npm cache shared by
- * every step of a test.
+ * `env` makes npm use it: a user config with the registry and a throwaway user's token.
  */
 export class LocalRegistry {
   private constructor(
@@ -77,7 +76,12 @@ runServer(${JSON.stringify(join(dir, 'config.yaml'))}).then((app) => {
     const env: NodeJS.ProcessEnv = {
       npm_config_userconfig: npmrc,
       npm_config_registry: url,
-      npm_config_cache: options.cache ?? join(dir, 'npm-cache'),
+      // npm's own cache (a user's, shared by every step) unless told otherwise: tarballs are found in it by
+      // their integrity, so whatever this machine's installs already fetched is not fetched again.
+      ...(options.cache ? { npm_config_cache: options.cache } : {}),
+      // Package documents are always asked for again: a cached one from an earlier registry on the same port must
+      // not stand for this one's.
+      npm_config_prefer_online: 'true',
       npm_config_audit: 'false',
       npm_config_fund: 'false',
       npm_config_update_notifier: 'false',
