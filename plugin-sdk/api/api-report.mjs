@@ -22,7 +22,9 @@ const entries = Object.entries(pkg.exports).filter(([, target]) => typeof target
 // The declarations are emitted afresh, not read from dist/: an incremental build checks files in another order and
 // then prints the members of derived types (zod's pick/omit) in another order, which would make the reports differ
 // between a developer's tree and a clean checkout for no change at all.
-const declarationsDir = join(packageDir, 'dist', 'api-declarations');
+// They go to a git-ignored folder of their own, not dist/: dist/ is what the package publishes.
+const workDir = join(packageDir, '.api-report');
+const declarationsDir = join(workDir, 'declarations');
 rmSync(declarationsDir, { recursive: true, force: true });
 execFileSync(
   process.execPath,
@@ -46,7 +48,7 @@ for (const [subpath, target] of entries) {
         enabled: true,
         reportFileName: name,
         reportFolder: reportDir,
-        reportTempFolder: join(packageDir, 'dist', 'api-report'),
+        reportTempFolder: join(workDir, 'temp'),
       },
       docModel: { enabled: false },
       dtsRollup: { enabled: false },

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -35,6 +35,25 @@ describe('opspawn plugins new', function () {
     });
   }
 
+  it('writes tests that boot the plugin with valid options, so a required option only needs a value there', async () => {
+    const created = await runCli(['plugins', 'new', 'strict', '--kind', 'tool-provider'], { cwd: work });
+    expect(created.code, created.stderr).to.equal(0);
+    const dir = join(work, 'opspawn-plugin-strict');
+    const test = readFileSync(join(dir, 'test/plugin.test.ts'), 'utf8');
+    expect(test).to.contain('const options = { maxTextLength: 100000 };');
+    // The author makes the option required: no default any more. The tests still boot it with a valid value.
+    const pkgPath = join(dir, 'package.json');
+    const pkg = JSON.parse(readFileSync(pkgPath, 'utf8'));
+    delete pkg.opspawn.configSchema.properties.maxTextLength.default;
+    pkg.opspawn.configSchema.required = ['maxTextLength'];
+    writeFileSync(pkgPath, JSON.stringify(pkg, null, 2));
+    const tested = await sh('npm', ['test'], dir);
+    expect(tested.code, `${tested.stdout}\n${tested.stderr}`).to.equal(0);
+    expect(tested.stdout)
+      .to.match(/\d+ passing/)
+      .and.not.match(/\d+ failing/);
+  });
+
   it('writes a package ready to publish: exports with types, files, keywords, a peer dependency on the SDK', async () => {
     const r = await runCli(
       ['plugins', 'new', 'weather', '--kind', 'tool-provider', '--package', '@acme/opspawn-weather', '--json'],
@@ -51,7 +70,7 @@ describe('opspawn plugins new', function () {
     expect(pkg).to.deep.include({
       name: '@acme/opspawn-weather',
       type: 'module',
-      files: ['dist', 'README.md'],
+      files: ['dist', 'src', 'README.md'],
       peerDependencies: { '@opspawn/plugin-sdk': '^1.0.0' },
     });
     expect(pkg.exports['.']).to.deep.equal({ types: './dist/index.d.ts', default: './dist/index.js' });

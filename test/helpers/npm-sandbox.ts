@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from './deployment.js';
@@ -48,10 +48,12 @@ export async function packOpspawn(): Promise<{ sdk: string; core: string; testin
   const workspaces = ['plugin-sdk', 'core', 'core/testing'].flatMap((w) => ['-w', w]);
   const r = await sh('npm', ['pack', ...workspaces, '--pack-destination', dir, '--silent'], REPO);
   if (r.code !== 0) throw new Error(`npm pack failed: ${r.stderr}`);
+  // One version for every package (scripts/release.mjs): core's names the tarballs.
+  const { version } = JSON.parse(readFileSync(join(REPO, 'core/package.json'), 'utf8')) as { version: string };
   return {
     dir,
-    sdk: join(dir, 'opspawn-plugin-sdk-1.0.0.tgz'),
-    core: join(dir, 'opspawn-core-1.0.0.tgz'),
-    testing: join(dir, 'opspawn-testing-1.0.0.tgz'),
+    sdk: join(dir, `opspawn-plugin-sdk-${version}.tgz`),
+    core: join(dir, `opspawn-core-${version}.tgz`),
+    testing: join(dir, `opspawn-testing-${version}.tgz`),
   };
 }

@@ -44,16 +44,19 @@ function aborted(signal: AbortSignal): Promise<void> {
 export function brokerContract(name: string, makeBroker: () => Promise<BrokerUnderTest>): void {
   describe(`${name} keeps the broker contract`, function () {
     this.timeout(30_000);
-    let subject: BrokerUnderTest;
+    /** Undefined while a make function fails: afterEach then has nothing to clean up, and the failure shows as is. */
+    let subject: BrokerUnderTest | undefined;
     let broker: Broker;
 
     beforeEach(async () => {
+      subject = undefined;
       subject = await makeBroker();
       broker = subject.broker;
     });
 
     afterEach(async () => {
-      await broker.drain(1_000);
+      if (!subject) return;
+      await subject.broker.drain(1_000);
       await subject.cleanup?.();
     });
 

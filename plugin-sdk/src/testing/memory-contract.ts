@@ -26,16 +26,18 @@ const assistant = (content: string): ChatMessage => ({ role: 'assistant', conten
  */
 export function memoryContract(name: string, makeMemory: () => Promise<MemoryUnderTest>): void {
   describe(`${name} keeps the memory contract`, () => {
-    let subject: MemoryUnderTest;
+    /** Undefined while a make function fails: afterEach then has nothing to clean up, and the failure shows as is. */
+    let subject: MemoryUnderTest | undefined;
     let memory: Memory;
 
     beforeEach(async () => {
+      subject = undefined;
       subject = await makeMemory();
       memory = subject.memory;
     });
 
     afterEach(async () => {
-      await subject.cleanup?.();
+      await subject?.cleanup?.();
     });
 
     it('loads nothing for a session it has never seen', async () => {

@@ -112,16 +112,18 @@ export function plannerContract(
   options: PlannerContractOptions,
 ): void {
   describe(`${name} keeps the planner contract`, () => {
-    let subject: PlannerUnderTest;
+    /** Undefined while a make function fails: afterEach then has nothing to clean up, and the failure shows as is. */
+    let subject: PlannerUnderTest | undefined;
     let planner: Planner;
 
     beforeEach(async () => {
+      subject = undefined;
       subject = await makePlanner();
       planner = subject.planner;
     });
 
     afterEach(async () => {
-      await subject.cleanup?.();
+      await subject?.cleanup?.();
     });
 
     it('returns tool calls or a final answer for a request with tools and messages', async () => {

@@ -45,18 +45,20 @@ export function sampleTask(overrides: Partial<Task> = {}): Task {
  */
 export function storeContract(name: string, makeStore: () => Promise<StoreUnderTest>): void {
   describe(`${name} keeps the store contract`, () => {
-    let subject: StoreUnderTest;
+    /** Undefined while a make function fails: afterEach then has nothing to clean up, and the failure shows as is. */
+    let subject: StoreUnderTest | undefined;
     let store: TaskStore;
     /** Every task of a test carries this label, so lists only see the test's own tasks. */
     let run: Record<string, string>;
 
     beforeEach(async () => {
+      subject = undefined;
       subject = await makeStore();
       store = subject.store;
       run = { contractRun: `${process.pid}-${Date.now().toString(36)}-${counter++}` };
     });
     afterEach(async () => {
-      await subject.cleanup?.();
+      await subject?.cleanup?.();
     });
 
     const make = (overrides: Partial<Task> = {}) =>

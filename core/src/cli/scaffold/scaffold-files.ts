@@ -1,6 +1,6 @@
 import { KERNEL_API_VERSION, type PluginKind } from '@opspawn/plugin-sdk';
 import { CORE_VERSION } from '../../version.js';
-import type { KindTemplate, ScaffoldNames } from './kind-template.js';
+import { literal, TEST_OPTIONS, testOptions, type KindTemplate, type ScaffoldNames } from './kind-template.js';
 import { brokerTemplate } from './kinds/broker.js';
 import { memoryTemplate } from './kinds/memory.js';
 import { plannerTemplate } from './kinds/planner.js';
@@ -50,10 +50,13 @@ export function scaffoldFiles(names: ScaffoldNames, kind: PluginKind): Record<st
     main: './dist/index.js',
     types: './dist/index.d.ts',
     exports: { '.': { types: './dist/index.d.ts', default: './dist/index.js' }, './package.json': './package.json' },
-    files: ['dist', 'README.md'],
+    // src/ too: the source maps in dist/ point at it.
+    files: ['dist', 'src', 'README.md'],
     keywords: ['opspawn', 'opspawn-plugin', kind],
     license: 'Apache-2.0',
     engines: { node: '>=20.10' },
+    // A scoped package (@acme/...) is private on the public registry unless published public.
+    publishConfig: { access: 'public' },
     scripts: { build: 'tsc -p tsconfig.json', test: 'npm run build && mocha', prepack: 'npm run build' },
     opspawn: {
       id: names.id,
@@ -95,7 +98,7 @@ export function scaffoldFiles(names: ScaffoldNames, kind: PluginKind): Record<st
     '.gitignore': 'node_modules/\ndist/\n*.tgz\n',
     [`src/${t.implementation.file}`]: t.implementation.source,
     'src/index.ts': t.index,
-    'test/plugin.test.ts': t.test,
+    'test/plugin.test.ts': t.test.replace(TEST_OPTIONS, literal(testOptions(t.options, t.testOptions))),
     'README.md': readme(names, kind, t),
   };
 }
@@ -129,8 +132,8 @@ ${t.readme}
 ## Develop
 \`\`\`sh
 npm test        # builds, boots the plugin in a real kernel and runs its checks
-npm pack        # the tarball you would publish: dist/, README.md, package.json
-npm publish
+npm pack        # the tarball you would publish: dist/, src/ (for the source maps), README.md, package.json
+npm publish     # then, in a deployment: npx opspawn plugins add ${names.packageName}
 \`\`\`
 It supports kernel API ${`^${major(KERNEL_API_VERSION)}.0.0`} (\`opspawn.kernel\` in package.json); see the Opspawn docs,
 \`docs/reference/compatibility.md\`, for what a kernel or SDK version promises.

@@ -125,7 +125,7 @@ export class ListBroker implements Broker {
       kind: 'broker',
       suite: 'brokerContract',
       value: 'kernel.get(extensionPoints.broker)',
-      options: '{ redeliveryDelayMs: 10 }',
     }),
+    testOptions: { redeliveryDelayMs: 10 },
   };
 }

@@ -66,6 +66,7 @@ export class MapTaskStore implements TaskStore {
     }
     const matches = newestFirst.slice(from).map((id) => this.tasks.get(id)!.task).filter((t) =>
       (!q.status || q.status.includes(t.status))
+      && (q.parentId === undefined || t.parentId === q.parentId)
       && Object.entries(q.labels ?? {}).every(([k, v]) => t.labels[k] === v));
     return taskPage(matches.slice(0, q.limit).map(copy), matches.length > q.limit, q);
   }

@@ -85,7 +85,7 @@ describe('${n.id} tools, called through the kernel\\'s tool registry', () => {
     kernel.get(services.toolRegistry).call(name, args, { signal: new AbortController().signal, log: () => undefined });
 
   before(async () => {
-    kernel = await startTestKernel({ plugins: [{ use: packageDir, options: { maxTextLength: 20 } }] });
+    kernel = await startTestKernel({ plugins: [{ use: packageDir, options: { ...options, maxTextLength: 20 } }] });
   });
   after(() => kernel.stop());
 

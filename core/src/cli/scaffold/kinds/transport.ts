@@ -89,7 +89,7 @@ describe('${n.id} over real HTTP', () => {
   let base: string;
 
   before(async () => {
-    kernel = await startTestKernel({ plugins: [{ use: packageDir, options: { port: 0 } }] });
+    kernel = await startTestKernel({ plugins: [{ use: packageDir, options }] });
     base = kernel.get(extensionPoints.transport).find((t) => t.plugin === '${n.id}')!.value.addresses()[0]!;
   });
   after(() => kernel.stop());
@@ -106,6 +106,7 @@ describe('${n.id} over real HTTP', () => {
     expect((await fetch(\`\${base}/nope\`)).status).to.equal(404);
   });
 });
-${bootTest(n, '{ port: 0 }')}`,
+${bootTest(n)}`,
+    testOptions: { port: 0 },
   };
 }
