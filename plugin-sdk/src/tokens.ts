@@ -1,4 +1,5 @@
 import type { Broker } from './extension-points/broker.js';
+import type { HttpRoutes } from './extension-points/http-route.js';
 import type { Memory } from './extension-points/memory.js';
 import type { Planner } from './extension-points/planner.js';
 import type { TaskStore } from './extension-points/store.js';
@@ -47,6 +48,8 @@ export const extensionPoints = {
   memory: createToken<Memory>('opspawn.memory', { kind: 'memory', multiple: true }),
   toolProvider: createToken<ToolProvider>('opspawn.tool-provider', { kind: 'tool-provider', multiple: true }),
   transport: createToken<Transport>('opspawn.transport', { kind: 'transport', multiple: true }),
+  /** HTTP routes served on the REST transport's port. No kind: any plugin may provide some (metrics, a dashboard). */
+  httpRoutes: createToken<HttpRoutes>('opspawn.http-routes', { multiple: true }),
 } as const;
 
 /** Kernel services: what plugins consume. `logger` and `pluginConfig` are the plugin's own. */

@@ -8,6 +8,8 @@ type Listener = (event: TaskStreamEvent) => void;
  */
 export class LocalEventBus implements EventBus {
   private readonly listeners = new Map<string, Set<Listener>>();
+  /** Listeners of the events published in this process only (`subscribeLocal`). */
+  private readonly local = new Set<Listener>();
   private relay?: EventRelay;
   /** One relay subscription per key with local listeners. */
   private readonly relayed = new Map<string, () => void>();
@@ -26,6 +28,14 @@ export class LocalEventBus implements EventBus {
     this.relay?.publish(event);
     this.deliver(event.taskId, event);
     this.deliver('*', event);
+    if (this.local.size > 0) this.notify(this.local, event);
+  }
+
+  subscribeLocal(listener: Listener): () => void {
+    this.local.add(listener);
+    return () => {
+      this.local.delete(listener);
+    };
   }
 
   /** A relay cannot tell whether another process watches, so with one this is always true. */
@@ -55,7 +65,12 @@ export class LocalEventBus implements EventBus {
   }
 
   private deliver(key: string, event: TaskStreamEvent): void {
-    for (const listener of this.listeners.get(key) ?? []) {
+    const set = this.listeners.get(key);
+    if (set) this.notify(set, event);
+  }
+
+  private notify(listeners: Set<Listener>, event: TaskStreamEvent): void {
+    for (const listener of listeners) {
       try {
         listener(event);
       } catch {

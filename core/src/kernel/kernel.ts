@@ -114,7 +114,9 @@ export class Kernel {
     const role = options.role ?? 'all';
     if (role === 'worker') {
       for (const s of plan.sources)
-        if (s.manifest.kinds.every((kind) => kind === 'transport')) plan.inactive.add(s.manifest.id);
+        // A plugin of no kind (metrics) runs in every role; one that only serves transports has nothing to serve.
+        if (s.manifest.kinds.length > 0 && s.manifest.kinds.every((kind) => kind === 'transport'))
+          plan.inactive.add(s.manifest.id);
     }
     const kernel = new Kernel(loaded, plan, options.logger, options.kernelServices ?? [], role);
     const plugins = await kernel.importPlugins();

@@ -160,6 +160,13 @@ export const ERROR_REGISTRY = declare({
     hint: 'add the kind to "opspawn.kinds" in its package.json',
     retryable: false,
   },
+  HTTP_ROUTES_INVALID: {
+    category: 'plugin',
+    description:
+      "A plugin's HTTP routes cannot be mounted on the REST port: a malformed prefix, one transport-rest serves, one another plugin claims, or a route outside its prefix.",
+    hint: 'give each plugin its own one-segment prefix (e.g. /metrics) and keep its routes under it',
+    retryable: false,
+  },
   SERVICE_MISSING: {
     category: 'plugin',
     description: 'A plugin needs a service nothing in this deployment provides.',

@@ -5,4 +5,5 @@ export type * from '../extension-points/memory.js';
 export type * from '../extension-points/planner.js';
 export type * from '../extension-points/tool-provider.js';
 export type * from '../extension-points/transport.js';
+export type * from '../extension-points/http-route.js';
 export * from '../chat-window.js';

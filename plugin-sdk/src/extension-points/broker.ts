@@ -29,6 +29,13 @@ export interface EnqueueOptions {
   attempts?: number;
 }
 
+/** Jobs waiting in a broker at one priority: ready to deliver, and delayed (a retry's backoff, `notBefore`). */
+export interface QueueDepth {
+  priority: number;
+  ready: number;
+  delayed: number;
+}
+
 /**
  * Carries task events between processes, so a watcher in an API process sees the events appended by the worker
  * process running the task, and the transient deltas its planner streams. The store stays the record: a relay may
@@ -78,4 +85,9 @@ export interface Broker {
    * `enqueue` should fail fast with BROKER_UNAVAILABLE rather than hold the caller.
    */
   onReconnect?(listener: () => void): () => void;
+  /**
+   * Present on brokers that can count their waiting jobs cheaply: one entry per priority that has any (the
+   * metrics plugin's queue-depth gauge). Not running deliveries.
+   */
+  depth?(): Promise<QueueDepth[]>;
 }

@@ -10,6 +10,12 @@ export interface EventBus {
   /** `taskId` of '*' receives every task's events. Returns an unsubscribe function. */
   subscribe(taskId: string, listener: (event: TaskStreamEvent) => void): () => void;
   /**
+   * Receives every event published in this process, of every task, and none relayed from another process: what
+   * counts work done here (metrics) without counting it again in each process that sees it relayed. Returns an
+   * unsubscribe function.
+   */
+  subscribeLocal(listener: (event: TaskStreamEvent) => void): () => void;
+  /**
    * False when nobody can be watching `taskId` (no watcher in this process, no relay to others): publishing a
    * transient delta is then skipped.
    */

@@ -5,6 +5,7 @@ import {
   type Delivery,
   type DeliveryHandler,
   type EnqueueOptions,
+  type QueueDepth,
   type HealthCheckResult,
   type Logger,
 } from '@opspawn/plugin-sdk';
@@ -44,6 +45,9 @@ class Heap<T> {
   constructor(private readonly before: (a: T, b: T) => boolean) {}
   get size(): number {
     return this.items.length;
+  }
+  values(): readonly T[] {
+    return this.items;
   }
   peek(): T | undefined {
     return this.items[0];
@@ -164,6 +168,21 @@ export class MemoryBroker implements Broker {
         'drain: handlers still running after their signals were aborted',
       );
     }
+  }
+
+  /** Waiting jobs per priority, counted over both heaps (a scrape's cost, not a task's). */
+  async depth(): Promise<QueueDepth[]> {
+    const by = new Map<number, QueueDepth>();
+    const count = (jobs: readonly Job[], key: 'ready' | 'delayed') => {
+      for (const job of jobs) {
+        let d = by.get(job.priority);
+        if (!d) by.set(job.priority, (d = { priority: job.priority, ready: 0, delayed: 0 }));
+        d[key]++;
+      }
+    };
+    count(this.ready.values(), 'ready');
+    count(this.delayed.values(), 'delayed');
+    return [...by.values()].sort((a, b) => b.priority - a.priority);
   }
 
   health(): HealthCheckResult {

@@ -24,6 +24,7 @@ export default definePlugin<RestTransportOptions>({
         plugins: services.plugins,
         agents: services.agents,
         health: services.health,
+        routes: extensionPoints.httpRoutes,
       },
       async create(deps) {
         const transport = new RestTransport(env.options, { ...deps, logger: env.logger, version: VERSION });

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { Router } from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
 import {
@@ -15,6 +16,11 @@ import {
   type Logger,
   type PluginRegistry,
   type AgentRegistry,
+  type HttpMethod,
+  type HttpRequest,
+  type HttpRoute,
+  type HttpRoutes,
+  type Provided,
   type Scope,
   type TaskStreamEvent,
   type TaskService,
@@ -44,7 +50,14 @@ export interface RestDeps {
   health: Health;
   logger: Logger;
   version: string;
+  /** Routes other plugins serve on this port (metrics, a dashboard), behind the same keys. */
+  routes?: Provided<HttpRoutes>[];
 }
+
+/** First path segments the transport keeps for itself: no plugin may claim them as its prefix. */
+const OWN_PREFIXES = ['/v1', '/healthz', '/readyz', '/openapi.json'];
+const PREFIX_PATTERN = /^\/[a-z0-9][a-z0-9._-]*$/i;
+const HTTP_METHODS: readonly HttpMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 /** The REST transport: koa + @koa/router, RFC 9457 errors, API keys with scopes, SSE for live events. */
 export class RestTransport implements Transport {
@@ -52,14 +65,14 @@ export class RestTransport implements Transport {
   private readonly server: Server;
   private readonly keys: ApiKeys;
   private readonly streams = new Set<() => void>();
-  private readonly document: Record<string, unknown>;
+  private readonly openapi: Record<string, unknown>;
 
   constructor(
     private readonly options: RestTransportOptions,
     private readonly deps: RestDeps,
   ) {
     this.keys = new ApiKeys(options.apiKeys);
-    this.document = openApiDocument(deps.version);
+    this.openapi = openApiDocument(deps.version);
     const app = new Koa();
     app.proxy = false;
     app.silent = true;
@@ -71,6 +84,7 @@ export class RestTransport implements Transport {
         throw new OpspawnError(ErrorCodes.NOT_FOUND, `no route ${ctx.method} ${ctx.path}`);
     });
     const router = this.routes();
+    this.mountPluginRoutes(router, deps.routes ?? []);
     app.use(router.routes());
     app.use(
       router.allowedMethods({
@@ -94,6 +108,8 @@ export class RestTransport implements Transport {
       this.server.once('error', reject);
       this.server.listen(port, host, () => resolve());
     });
+    const address = this.addresses()[0];
+    if (address) for (const { value } of this.deps.routes ?? []) value.mounted?.(address);
   }
 
   addresses(): string[] {
@@ -162,6 +178,23 @@ export class RestTransport implements Transport {
         ErrorCodes.UNSUPPORTED_MEDIA_TYPE,
         `Content-Type must be application/json, got '${ctx.get('content-type') || 'none'}'`,
       );
+    const raw = await this.rawBody(ctx);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw.toString('utf8'));
+    } catch (error) {
+      throw new OpspawnError(ErrorCodes.MALFORMED_JSON, (error as Error).message);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'the body must be a JSON object', {
+        details: [{ path: '', message: 'must be an object' }],
+      });
+    }
+    return parsed as Record<string, unknown>;
+  }
+
+  /** The body's bytes, refused beyond `maxBodyBytes`. */
+  private async rawBody(ctx: Context): Promise<Buffer> {
     const declared = Number(ctx.get('content-length') || 0);
     if (declared > this.options.maxBodyBytes)
       throw new OpspawnError(
@@ -176,18 +209,107 @@ export class RestTransport implements Transport {
         throw new OpspawnError(ErrorCodes.BODY_TOO_LARGE, `the body is larger than ${this.options.maxBodyBytes} bytes`);
       chunks.push(chunk as Buffer);
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    } catch (error) {
-      throw new OpspawnError(ErrorCodes.MALFORMED_JSON, (error as Error).message);
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'the body must be a JSON object', {
-        details: [{ path: '', message: 'must be an object' }],
+    return Buffer.concat(chunks);
+  }
+
+  // ---- plugin routes ----------------------------------------------------------------------------
+
+  /**
+   * Mounts the routes other plugins provide, each behind its scope, and lists them in the OpenAPI document. A
+   * prefix that is malformed, the transport's own, or claimed twice refuses the start (OPSPAWN_HTTP_ROUTES_INVALID).
+   */
+  private mountPluginRoutes(router: Router, provided: Provided<HttpRoutes>[]): void {
+    const claimed = new Map<string, string>();
+    const invalid = (plugin: string, message: string, hint: string) =>
+      // Raised by this transport's start, so it names this transport as the plugin that failed; the message names the other.
+      new OpspawnError(ErrorCodes.HTTP_ROUTES_INVALID, `plugin '${plugin}' ${message}`, {
+        hint,
+        plugin: 'transport-rest',
       });
+    for (const { plugin, value } of provided) {
+      const { prefix } = value;
+      if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix))
+        throw invalid(plugin, `claims prefix ${JSON.stringify(prefix)}`, 'a prefix is one path segment, e.g. /metrics');
+      if (OWN_PREFIXES.includes(prefix))
+        throw invalid(plugin, `claims prefix ${prefix}, which transport-rest serves`, 'choose another prefix');
+      const owner = claimed.get(prefix);
+      if (owner)
+        throw invalid(plugin, `claims prefix ${prefix}, which plugin '${owner}' claims too`, 'disable one of them');
+      claimed.set(prefix, plugin);
+      for (const route of value.routes) {
+        if (route.path !== prefix && !route.path.startsWith(`${prefix}/`))
+          throw invalid(plugin, `serves ${route.path} outside its prefix ${prefix}`, `put the route under ${prefix}/`);
+        if (!HTTP_METHODS.includes(route.method))
+          throw invalid(plugin, `serves ${route.path} with method ${String(route.method)}`, HTTP_METHODS.join(', '));
+        if (route.scope !== 'public' && !['read', 'submit', 'admin'].includes(route.scope))
+          throw invalid(plugin, `serves ${route.path} with scope ${String(route.scope)}`, 'read, submit, admin or public');
+        router.register(route.path, [route.method], async (ctx) => {
+          if (route.scope !== 'public') this.authorize(ctx, route.scope);
+          await this.answer(ctx, route);
+        });
+        this.document(route, plugin);
+      }
     }
-    return parsed as Record<string, unknown>;
+  }
+
+  private async answer(ctx: Context, route: HttpRoute): Promise<void> {
+    const controller = new AbortController();
+    ctx.res.once('close', () => controller.abort());
+    const query: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(ctx.query)) if (v !== undefined) query[k] = v;
+    const request: HttpRequest = {
+      method: ctx.method as HttpMethod,
+      path: ctx.path,
+      params: { ...(ctx.params as Record<string, string>) },
+      query,
+      headers: ctx.headers,
+      body: () => this.rawBody(ctx),
+      signal: controller.signal,
+    };
+    const response = await route.handle(request);
+    ctx.status = response.status ?? 200;
+    for (const [name, value] of Object.entries(response.headers ?? {})) ctx.set(name, value);
+    const body = response.body;
+    if (body === undefined) {
+      if (ctx.status === 404) ctx.body = '';
+      return;
+    }
+    if (typeof body === 'string' || body instanceof Uint8Array) ctx.body = typeof body === 'string' ? body : Buffer.from(body);
+    else if (Symbol.asyncIterator in body)
+      ctx.body = Readable.from(body as AsyncIterable<string | Uint8Array>, { objectMode: false });
+    else ctx.body = body;
+  }
+
+  /** Lists a plugin's route in the served OpenAPI document. */
+  private document(route: HttpRoute, plugin: string): void {
+    const paths = (this.openapi.paths ??= {}) as Record<string, Record<string, unknown>>;
+    const path = route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+    const params = [...route.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => ({
+      name: m[1],
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
+    }));
+    const problem = (description: string) => ({
+      description,
+      content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+    });
+    paths[path] = {
+      ...paths[path],
+      [route.method.toLowerCase()]: {
+        operationId: `${plugin}:${route.method.toLowerCase()}:${route.path}`,
+        summary: route.summary ?? `Served by plugin ${plugin}`,
+        tags: [`plugin:${plugin}`],
+        security: route.scope === 'public' ? [] : [{ apiKey: [] }],
+        ...(params.length ? { parameters: params } : {}),
+        responses: {
+          200: { description: `What plugin ${plugin} answers` },
+          ...(route.scope === 'public'
+            ? {}
+            : { 401: problem('No or unknown API key'), 403: problem(`The key lacks the ${route.scope} scope`) }),
+        },
+      },
+    };
   }
 
   // ---- routes -----------------------------------------------------------------------------------
@@ -205,7 +327,7 @@ export class RestTransport implements Transport {
       ctx.body = report;
     });
     r.get('/openapi.json', (ctx) => {
-      ctx.body = this.document;
+      ctx.body = this.openapi;
     });
 
     r.post('/v1/tasks', async (ctx) => {
