@@ -30,6 +30,8 @@ export default defineConfig({
     // apiKeys: [{ key: '${OPSPAWN_API_KEY}', name: 'ops', scopes: ['admin'] }]
     { use: '@opspawn/transport-rest', options: { host: '127.0.0.1', port: 8080 } },
     { use: '@opspawn/transport-grpc', options: { host: '127.0.0.1', port: 50051 } },
+    // Prometheus metrics on GET /metrics of the REST port (read scope); see docs/how-to/scrape-metrics.md.
+    { use: '@opspawn/metrics-prometheus', enabled: false, options: { scope: 'read' } },
   ],
   // Several planners can be enabled; this one is used when a task names none.
   planner: 'planner-scripted',

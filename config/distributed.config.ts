@@ -41,6 +41,17 @@ export default defineConfig({
       port: Number(env.OPSPAWN_GRPC_PORT ?? 50051),
       apiKeys: apiKey ? [{ key: apiKey, name: 'ops', scopes: ['admin'] }] : [],
     }),
+    // Metrics on when OPSPAWN_METRICS_PORT is set: an API process serves /metrics on its REST port (REST's keys), a
+    // worker on this port with OPSPAWN_METRICS_KEY. Give each worker on one machine its own port.
+    plugin(
+      '@opspawn/metrics-prometheus',
+      {
+        host: env.OPSPAWN_METRICS_HOST ?? '127.0.0.1',
+        port: Number(env.OPSPAWN_METRICS_PORT ?? 9464),
+        apiKeys: env.OPSPAWN_METRICS_KEY ? [{ key: env.OPSPAWN_METRICS_KEY, name: 'prometheus', scopes: ['read'] }] : [],
+      },
+      { enabled: env.OPSPAWN_METRICS_PORT !== undefined },
+    ),
   ],
   tasks: {
     // Per worker process: tasks it runs at once.

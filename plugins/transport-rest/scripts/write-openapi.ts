@@ -54,6 +54,10 @@ ${rows.join('\n')}
 
 Scopes: \`read\` for the GET routes under \`/v1\`, \`submit\` for \`POST /v1/tasks\` and cancel, \`admin\` for everything.
 
+Plugins add routes of their own under a prefix each owns, behind the same keys with the scope each route names, and
+the served \`/openapi.json\` lists them (tag \`plugin:<id>\`): \`GET /metrics\` of
+[metrics-prometheus](metrics.md), for one. How a plugin does it: [ADR 0018](../decisions/0018-metrics-and-plugin-http-routes.md).
+
 ## Errors
 
 Every error is \`application/problem+json\` (RFC 9457): \`type\`, \`title\`, \`status\`, \`detail\`, \`instance\`, \`code\`,

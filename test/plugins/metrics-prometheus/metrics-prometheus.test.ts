@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { definePlugin, extensionPoints, services, type InlinePlugin, type TaskService } from '@opspawn/plugin-sdk';
@@ -112,6 +113,16 @@ describe('metrics-prometheus on the REST port', function () {
     const doc = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, any> };
     expect(doc.paths['/metrics'].get).to.include({ summary: 'Prometheus metrics of this process (text exposition format)' });
     expect(doc.paths['/metrics'].get.security).to.deep.equal([{ apiKey: [] }]);
+  });
+
+  it('serves every metric the sample Grafana dashboard queries', async () => {
+    const dashboard = JSON.parse(readFileSync(join(REPO, 'config/grafana/opspawn-dashboard.json'), 'utf8'));
+    const exprs: string[] = dashboard.panels.flatMap((p: any) => (p.targets ?? []).map((t: any) => t.expr));
+    const queried = new Set(exprs.flatMap((e) => [...e.matchAll(/\b((?:opspawn|nodejs|process)_\w+)/g)].map((m) => m[1]!)));
+    expect(queried.size).to.be.greaterThan(15);
+    const m = await scrape();
+    const served = (name: string) => m.type(name.replace(/_bucket$/, '')) !== undefined || m.text.includes(`# TYPE ${name} `);
+    expect([...queried].filter((name) => !served(name))).to.deep.equal([]);
   });
 
   it('moves task, step and tool-call counters and histograms as scripted tasks run a QuickJS tool', async () => {
