@@ -48,7 +48,9 @@ export default defineConfig({
       {
         host: env.OPSPAWN_METRICS_HOST ?? '127.0.0.1',
         port: Number(env.OPSPAWN_METRICS_PORT ?? 9464),
-        apiKeys: env.OPSPAWN_METRICS_KEY ? [{ key: env.OPSPAWN_METRICS_KEY, name: 'prometheus', scopes: ['read'] }] : [],
+        apiKeys: env.OPSPAWN_METRICS_KEY
+          ? [{ key: env.OPSPAWN_METRICS_KEY, name: 'prometheus', scopes: ['read'] }]
+          : [],
       },
       { enabled: env.OPSPAWN_METRICS_PORT !== undefined },
     ),

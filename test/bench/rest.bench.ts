@@ -112,7 +112,14 @@ async function run(extra: PluginEntry[], scrape = false): Promise<{ apiOnly: num
   });
   const url = kernel.get(extensionPoints.transport)[0]!.value.addresses()[0]!;
   const scraper = scrape
-    ? setInterval(() => void fetch(`${url}/metrics`).then((r) => r.text(), () => undefined), 1000)
+    ? setInterval(
+        () =>
+          void fetch(`${url}/metrics`).then(
+            (r) => r.text(),
+            () => undefined,
+          ),
+        1000,
+      )
     : undefined;
   try {
     const apiOnly = await drive(url, LATER_BODY);

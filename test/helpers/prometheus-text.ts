@@ -20,7 +20,7 @@ export class Exposition {
   }
 
   private sample<T extends { labels: Record<string, string> }>(name: string, labels: Record<string, string>) {
-    const data = (this.families[name]?.data ?? []) as T[];
+    const data = (this.families[name]?.data ?? []) as unknown as T[];
     return data.find((m) => Object.entries(labels).every(([k, v]) => m.labels[k] === v));
   }
 

@@ -113,8 +113,8 @@ export class Kernel {
     if (plan.problems.length > 0) throw new OpspawnProblems(plan.problems);
     const role = options.role ?? 'all';
     if (role === 'worker') {
+      // A plugin of no kind (metrics) runs in every role; one that only serves transports has nothing to serve.
       for (const s of plan.sources)
-        // A plugin of no kind (metrics) runs in every role; one that only serves transports has nothing to serve.
         if (s.manifest.kinds.length > 0 && s.manifest.kinds.every((kind) => kind === 'transport'))
           plan.inactive.add(s.manifest.id);
     }

@@ -175,9 +175,9 @@ export class MemoryBroker implements Broker {
     const by = new Map<number, QueueDepth>();
     const count = (jobs: readonly Job[], key: 'ready' | 'delayed') => {
       for (const job of jobs) {
-        let d = by.get(job.priority);
-        if (!d) by.set(job.priority, (d = { priority: job.priority, ready: 0, delayed: 0 }));
+        const d = by.get(job.priority) ?? { priority: job.priority, ready: 0, delayed: 0 };
         d[key]++;
+        by.set(job.priority, d);
       }
     };
     count(this.ready.values(), 'ready');

@@ -95,6 +95,8 @@ export class MetricsServer {
     const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
     if (status === 401) headers['www-authenticate'] = 'Bearer';
     res.writeHead(status, headers);
-    res.end(JSON.stringify({ type: def.docUrl, title: def.description, status, detail, code: def.code, hint: def.hint }));
+    res.end(
+      JSON.stringify({ type: def.docUrl, title: def.description, status, detail, code: def.code, hint: def.hint }),
+    );
   }
 }

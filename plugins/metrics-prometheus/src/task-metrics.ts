@@ -186,8 +186,7 @@ export class TaskMetrics {
     });
     // One health report serves both gauges of a scrape (they collect concurrently).
     let pending: Promise<HealthReport> | undefined;
-    const report = () =>
-      (pending ??= deps.health.report().finally(() => setImmediate(() => (pending = undefined))));
+    const report = () => (pending ??= deps.health.report().finally(() => setImmediate(() => (pending = undefined))));
     new Gauge({
       name: 'opspawn_ready',
       help: 'Whether this process is ready (every started plugin up and every check ok or degraded)',

@@ -242,7 +242,11 @@ export class RestTransport implements Transport {
         if (!HTTP_METHODS.includes(route.method))
           throw invalid(plugin, `serves ${route.path} with method ${String(route.method)}`, HTTP_METHODS.join(', '));
         if (route.scope !== 'public' && !['read', 'submit', 'admin'].includes(route.scope))
-          throw invalid(plugin, `serves ${route.path} with scope ${String(route.scope)}`, 'read, submit, admin or public');
+          throw invalid(
+            plugin,
+            `serves ${route.path} with scope ${String(route.scope)}`,
+            'read, submit, admin or public',
+          );
         router.register(route.path, [route.method], async (ctx) => {
           if (route.scope !== 'public') this.authorize(ctx, route.scope);
           await this.answer(ctx, route);
@@ -274,7 +278,8 @@ export class RestTransport implements Transport {
       if (ctx.status === 404) ctx.body = '';
       return;
     }
-    if (typeof body === 'string' || body instanceof Uint8Array) ctx.body = typeof body === 'string' ? body : Buffer.from(body);
+    if (typeof body === 'string' || body instanceof Uint8Array)
+      ctx.body = typeof body === 'string' ? body : Buffer.from(body);
     else if (Symbol.asyncIterator in body)
       ctx.body = Readable.from(body as AsyncIterable<string | Uint8Array>, { objectMode: false });
     else ctx.body = body;
@@ -282,7 +287,8 @@ export class RestTransport implements Transport {
 
   /** Lists a plugin's route in the served OpenAPI document. */
   private document(route: HttpRoute, plugin: string): void {
-    const paths = (this.openapi.paths ??= {}) as Record<string, Record<string, unknown>>;
+    this.openapi.paths ??= {};
+    const paths = this.openapi.paths as Record<string, Record<string, unknown>>;
     const path = route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
     const params = [...route.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => ({
       name: m[1],

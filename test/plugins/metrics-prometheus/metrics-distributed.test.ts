@@ -101,7 +101,9 @@ describe('metrics-prometheus in a distributed deployment (needs PostgreSQL and R
     expect(fromApi.value('opspawn_tool_calls_total', { tool: 'js__calculate', outcome: 'ok' })).to.equal(0);
     // The worker times the wait from the task's creation (the queued event was appended by the API).
     expect(fromWorker.histogram('opspawn_task_queue_wait_seconds', { agent: 'calc' }).count).to.equal(3);
-    expect(fromWorker.histogram('opspawn_task_duration_seconds', { agent: 'calc', status: 'succeeded' }).count).to.equal(3);
+    expect(
+      fromWorker.histogram('opspawn_task_duration_seconds', { agent: 'calc', status: 'succeeded' }).count,
+    ).to.equal(3);
     expect(fromWorker.value('opspawn_tasks_in_flight')).to.equal(0);
     // Each process lists its own plugins: the worker's REST transport is inactive, so it is left out.
     expect(fromApi.value('opspawn_plugin_up', { plugin: 'transport-rest', status: 'started' })).to.equal(1);

@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { definePlugin, extensionPoints, services, type InlinePlugin, type TaskService } from '@opspawn/plugin-sdk';
+import {
+  definePlugin,
+  extensionPoints,
+  services,
+  type HttpRoutes,
+  type InlinePlugin,
+  type TaskService,
+} from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { REPO } from '../../helpers/deployment.js';
 import { EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
@@ -111,17 +118,22 @@ describe('metrics-prometheus on the REST port', function () {
     expect(m.value('opspawn_health_check', { check: 'broker-memory:broker', state: 'ok' })).to.equal(1);
     expect(m.value('opspawn_health_check', { check: 'broker-memory:broker', state: 'down' })).to.equal(0);
     const doc = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, any> };
-    expect(doc.paths['/metrics'].get).to.include({ summary: 'Prometheus metrics of this process (text exposition format)' });
+    expect(doc.paths['/metrics'].get).to.include({
+      summary: 'Prometheus metrics of this process (text exposition format)',
+    });
     expect(doc.paths['/metrics'].get.security).to.deep.equal([{ apiKey: [] }]);
   });
 
   it('serves every metric the sample Grafana dashboard queries', async () => {
     const dashboard = JSON.parse(readFileSync(join(REPO, 'config/grafana/opspawn-dashboard.json'), 'utf8'));
     const exprs: string[] = dashboard.panels.flatMap((p: any) => (p.targets ?? []).map((t: any) => t.expr));
-    const queried = new Set(exprs.flatMap((e) => [...e.matchAll(/\b((?:opspawn|nodejs|process)_\w+)/g)].map((m) => m[1]!)));
+    const queried = new Set(
+      exprs.flatMap((e) => [...e.matchAll(/\b((?:opspawn|nodejs|process)_\w+)/g)].map((m) => m[1]!)),
+    );
     expect(queried.size).to.be.greaterThan(15);
     const m = await scrape();
-    const served = (name: string) => m.type(name.replace(/_bucket$/, '')) !== undefined || m.text.includes(`# TYPE ${name} `);
+    const served = (name: string) =>
+      m.type(name.replace(/_bucket$/, '')) !== undefined || m.text.includes(`# TYPE ${name} `);
     expect([...queried].filter((name) => !served(name))).to.deep.equal([]);
   });
 
@@ -142,7 +154,8 @@ describe('metrics-prometheus on the REST port', function () {
     expect(statuses).to.deep.equal(['succeeded', 'succeeded', 'succeeded', 'failed']);
 
     const after = await scrape();
-    const delta = (name: string, labels: Record<string, string>) => after.value(name, labels) - before.value(name, labels);
+    const delta = (name: string, labels: Record<string, string>) =>
+      after.value(name, labels) - before.value(name, labels);
     const hDelta = (name: string, labels: Record<string, string>) =>
       after.histogram(name, labels).count - before.histogram(name, labels).count;
     expect(delta('opspawn_tasks_submitted_total', { agent: 'calc' })).to.equal(4);
@@ -183,7 +196,9 @@ describe('metrics-prometheus on the REST port', function () {
     expect(await finish(tasks, task.id)).to.equal('succeeded');
     const done = await scrape();
     expect(done.value('opspawn_tasks_in_flight')).to.equal(0);
-    expect(done.histogram('opspawn_tool_call_duration_seconds', { tool: 'held__wait', outcome: 'ok' }).count).to.equal(1);
+    expect(done.histogram('opspawn_tool_call_duration_seconds', { tool: 'held__wait', outcome: 'ok' }).count).to.equal(
+      1,
+    );
   });
 
   it('counts LLM calls and tokens by planner from the usage planner-openai reports', async () => {
@@ -201,7 +216,8 @@ describe('metrics-prometheus on the REST port', function () {
     const { task } = await tasks.submit({ goal: 'add 2 and 3', agent: 'asker' });
     expect(await finish(tasks, task.id)).to.equal('succeeded');
     const after = await scrape();
-    const delta = (name: string, labels: Record<string, string>) => after.value(name, labels) - before.value(name, labels);
+    const delta = (name: string, labels: Record<string, string>) =>
+      after.value(name, labels) - before.value(name, labels);
     expect(delta('opspawn_llm_calls_total', { planner: 'planner-openai' })).to.equal(2);
     expect(delta('opspawn_llm_tokens_total', { planner: 'planner-openai', direction: 'input' })).to.equal(280);
     expect(delta('opspawn_llm_tokens_total', { planner: 'planner-openai', direction: 'output' })).to.equal(26);
@@ -211,8 +227,20 @@ describe('metrics-prometheus on the REST port', function () {
 
   it('shows the queue depth per priority while tasks wait in the broker', async () => {
     const later = new Date(Date.now() + 3_600_000).toISOString();
-    const { task: a } = await tasks.submit({ goal: 'later', agent: 'calc', input: { plan: [], final: 'x' }, notBefore: later, priority: 5 });
-    const { task: b } = await tasks.submit({ goal: 'later', agent: 'calc', input: { plan: [], final: 'x' }, notBefore: later, priority: 5 });
+    const { task: a } = await tasks.submit({
+      goal: 'later',
+      agent: 'calc',
+      input: { plan: [], final: 'x' },
+      notBefore: later,
+      priority: 5,
+    });
+    const { task: b } = await tasks.submit({
+      goal: 'later',
+      agent: 'calc',
+      input: { plan: [], final: 'x' },
+      notBefore: later,
+      priority: 5,
+    });
     const m = await scrape();
     expect(m.value('opspawn_queue_depth', { priority: '5', state: 'delayed' })).to.equal(2);
     await tasks.cancel(a.id);
@@ -230,7 +258,7 @@ function routesPlugin(id: string, prefix: string, path = prefix): InlinePlugin {
     plugin: definePlugin({
       register(env) {
         env.provide(extensionPoints.httpRoutes, {
-          create: () => ({
+          create: (): HttpRoutes => ({
             prefix,
             routes: [
               {
