@@ -11,6 +11,7 @@ import {
   type EnqueueOptions,
   type HealthCheckResult,
   type Logger,
+  type QueueDepth,
 } from '@opspawn/plugin-sdk';
 import {
   capFetchRetryDelay,
@@ -294,6 +295,19 @@ export class BeeQueueBroker implements Broker {
       for (const client of this.connections()) client.end(true);
     })();
     return this.closed;
+  }
+
+  /**
+   * Waiting jobs per priority level (a task's priority is queued at the nearest level): bee-queue's own counts,
+   * one round trip per level. Throws BROKER_UNAVAILABLE while Redis is unreachable.
+   */
+  async depth(): Promise<QueueDepth[]> {
+    if (!this.client.connected)
+      throw new OpspawnError(ErrorCodes.BROKER_UNAVAILABLE, `Redis at ${redactUrl(this.options.url)} is unreachable`);
+    const counts = await Promise.all(this.producers.map((queue) => queue.checkHealth()));
+    return counts
+      .map((c, i) => ({ priority: this.levels[i]!, ready: c.waiting, delayed: c.delayed }))
+      .filter((d) => d.ready > 0 || d.delayed > 0);
   }
 
   async health(): Promise<HealthCheckResult> {

@@ -111,6 +111,25 @@ describe('metrics-prometheus in a distributed deployment (needs PostgreSQL and R
     expect(fromWorker.value('opspawn_plugin_up', { plugin: 'broker-bee-queue', status: 'started' })).to.equal(1);
   });
 
+  it('shows the depth of the shared bee-queue queue, per priority level, in every process', async () => {
+    const tasks = api.get(services.taskService);
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    for (let i = 0; i < 2; i++)
+      await tasks.submit({
+        goal: 'later',
+        agent: 'calc',
+        input: { plan: [], final: 'x' },
+        notBefore: later,
+        priority: 5,
+      });
+    const restUrl = `${api.get(extensionPoints.transport)[0]!.value.addresses()[0]}/metrics`;
+    const fromApi = await scrape(restUrl, KEYS.api);
+    const fromWorker = await scrape(`http://127.0.0.1:${workerPort}/metrics`, KEYS.worker);
+    // Priority 5 is queued at bee-queue's highest level, 1; both processes see the one queue.
+    expect(fromApi.value('opspawn_queue_depth', { priority: '1', state: 'delayed' })).to.equal(2);
+    expect(fromWorker.value('opspawn_queue_depth', { priority: '1', state: 'delayed' })).to.equal(2);
+  });
+
   it('refuses the worker’s metrics port without its key (401 problem) and with an unknown one', async () => {
     const url = `http://127.0.0.1:${workerPort}/metrics`;
     const none = await fetch(url);
