@@ -300,6 +300,81 @@ describe('plugin HTTP routes on the REST port', function () {
     }
   });
 
+  it('streams an async-iterable body, reads a request body, and asks a route’s own scope', async () => {
+    const kernel = await startTestKernel({
+      plugins: [
+        ...EMBEDDED_MEMORY_PLUGINS,
+        {
+          use: '@opspawn/transport-rest',
+          options: {
+            port: 0,
+            apiKeys: [
+              { key: 'read-only', name: 'r', scopes: ['read'] },
+              { key: 'sub', name: 's', scopes: ['submit'] },
+            ],
+          },
+        },
+        {
+          use: {
+            manifest: { id: 'streamer', version: '1.0.0', kinds: [], kernel: '^1.0.0' },
+            plugin: definePlugin({
+              register(env) {
+                env.provide(extensionPoints.httpRoutes, {
+                  create: (): HttpRoutes => ({
+                    prefix: '/stream',
+                    routes: [
+                      {
+                        method: 'GET',
+                        path: '/stream/ticks',
+                        scope: 'read',
+                        handle: () => ({
+                          headers: { 'content-type': 'text/plain; charset=utf-8' },
+                          body: (async function* () {
+                            for (const n of [1, 2, 3]) yield `tick ${n}\n`;
+                          })(),
+                        }),
+                      },
+                      {
+                        method: 'POST',
+                        path: '/stream/echo',
+                        scope: 'submit',
+                        handle: async (req) => ({
+                          status: 201,
+                          body: { got: Buffer.from(await req.body()).toString('utf8') },
+                        }),
+                      },
+                    ],
+                  }),
+                });
+              },
+            }),
+          },
+        },
+      ],
+    });
+    try {
+      const base = kernel.get(extensionPoints.transport)[0]!.value.addresses()[0]!;
+      const ticks = await fetch(`${base}/stream/ticks`, { headers: { authorization: 'Bearer read-only' } });
+      expect(ticks.headers.get('content-type')).to.equal('text/plain; charset=utf-8');
+      expect(await ticks.text()).to.equal('tick 1\ntick 2\ntick 3\n');
+      const post = (key: string) =>
+        fetch(`${base}/stream/echo`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: 'hello' });
+      const refused = await post('read-only');
+      expect(refused.status).to.equal(403);
+      expect(await refused.json()).to.include({ code: 'OPSPAWN_FORBIDDEN' });
+      const echoed = await post('sub');
+      expect(echoed.status).to.equal(201);
+      expect(await echoed.json()).to.deep.equal({ got: 'hello' });
+      const wrongMethod = await fetch(`${base}/stream/ticks`, {
+        method: 'DELETE',
+        headers: { authorization: 'Bearer sub' },
+      });
+      expect(wrongMethod.status).to.equal(405);
+    } finally {
+      await kernel.stop();
+    }
+  });
+
   it('refuses to start on a prefix claimed twice, one of its own, or a route outside the prefix', async () => {
     for (const [plugins, says] of [
       [[routesPlugin('one', '/metrics'), routesPlugin('two', '/metrics')], "which plugin 'one' claims too"],
