@@ -39,7 +39,7 @@ describe('Opspawn outside its repository, through a real npm registry', function
   let host: string;
   let plugin: string;
   let version: string;
-  const started = Date.now();
+  let started = 0;
 
   /** A command as a user runs it in a terminal, with npm pointed at the local registry. */
   const sh = (command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<Run> =>
@@ -64,6 +64,7 @@ describe('Opspawn outside its repository, through a real npm registry', function
   const opspawn = (args: string[]) => sh('npx', ['--no-install', 'opspawn', ...args], host);
 
   before(async function () {
+    started = Date.now();
     const lacking = missing();
     if (lacking) {
       if (process.env.CI === 'true') throw new Error(`${lacking}; CI must run this suite`);
