@@ -7,6 +7,7 @@ import { KernelToolRegistry } from '../tools/kernel-tool-registry.js';
 import { TaskEngine } from './task-engine.js';
 import { taskSettings } from './task-defaults.js';
 import { retentionService } from './task-retention.js';
+import { scheduleService } from '../schedules/schedule-kernel-service.js';
 
 /** `kernel:tools`: every tool provider merged. Always available (it may have no tools). */
 export const toolRegistryService: KernelService<
@@ -93,7 +94,7 @@ export const taskEngineService: KernelService<TaskEngine, typeof taskDeps> = {
   dispose: (engine) => engine.stop(),
 };
 
-/** The services the kernel provides on top of plugins: the tool registry, the agents, the task engine, retention. */
+/** The services the kernel provides on top of plugins: the tool registry, the agents, the task engine, retention, schedules. */
 export function defaultKernelServices(): KernelService<any, any>[] {
-  return [toolRegistryService, agentRegistryService, taskEngineService, retentionService];
+  return [toolRegistryService, agentRegistryService, taskEngineService, retentionService, scheduleService];
 }
