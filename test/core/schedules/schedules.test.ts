@@ -1,3 +1,5 @@
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +52,7 @@ function config(path: string, extra: Partial<OpspawnConfig> = {}): OpspawnConfig
       '@opspawn/planner-scripted',
       { use: gatePlanner },
       { use: '@opspawn/transport-rest', options: { port: 0 } },
+      { use: '@opspawn/transport-grpc', options: { port: 0 } },
     ],
     planner: 'planner-scripted',
     agents: { reporter: { planner: 'planner-scripted' }, waiter: { planner: 'planner-gate' } },
@@ -70,6 +73,27 @@ class Host {
     const kernel = await startTestKernel(config(path, extra) as never);
     const rest = kernel.get(extensionPoints.transport).find((t) => t.plugin === 'transport-rest')!.value;
     return new Host(kernel, rest.addresses()[0]!);
+  }
+
+  /** A ScheduleService client built from the .proto files, as any gRPC user would. */
+  grpc(): { call: <T = any>(method: string, request: object) => Promise<T>; close: () => void } {
+    const address = this.kernel.get(extensionPoints.transport).find((t) => t.plugin === 'transport-grpc')!.value;
+    const def = protoLoader.loadSync('opspawn/v1/schedules.proto', {
+      includeDirs: [join(REPO, 'proto')],
+      keepCase: false,
+      longs: Number,
+      enums: String,
+      defaults: true,
+    });
+    const pkg = grpc.loadPackageDefinition(def) as any;
+    const c = new pkg.opspawn.v1.ScheduleService(address.addresses()[0], grpc.credentials.createInsecure());
+    return {
+      call: (method, request) =>
+        new Promise((resolve, reject) =>
+          c[method](request, (err: grpc.ServiceError | null, res: any) => (err ? reject(err) : resolve(res))),
+        ),
+      close: () => c.close(),
+    };
   }
 
   async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
@@ -314,6 +338,42 @@ describe('schedules (SQLite, over REST)', function () {
     expect(lines[1]).to.match(/^schedules\.b\.cron: '\* \* \*' is not a cron expression/);
     expect(lines[2]).to.match(/^schedules\.c\.timezone: 'Nowhere\/City' is not an IANA time zone/);
     expect(lines[3]).to.equal('schedules.d.cron: give cron or everyMs, not both');
+  });
+
+  it('serves the same over gRPC: ScheduleService, INVALID_ARGUMENT naming a bad cron field, NOT_FOUND for an unknown id', async () => {
+    const host = await start();
+    const client = host.grpc();
+    try {
+      const made = await client.call('CreateSchedule', {
+        id: 'over-grpc',
+        agent: 'reporter',
+        cron: '0 9 * * *',
+        timezone: 'America/New_York',
+        taskJson: JSON.stringify({ goal: 'standup', labels: { via: 'grpc' } }),
+      });
+      expect(made).to.include({ id: 'over-grpc', source: 'api', cron: '0 9 * * *', missed: 'skip', paused: false });
+      expect(made.nextDueAt).to.match(/T1[34]:00:00\.000Z$/);
+      expect(JSON.parse(made.taskJson)).to.deep.equal({ goal: 'standup', labels: { via: 'grpc' } });
+      const changed = await client.call('UpdateSchedule', { id: 'over-grpc', everyMs: 7_200_000 });
+      expect(changed).to.include({ everyMs: 7_200_000, cron: '', timezone: '' });
+      expect((await client.call('PauseSchedule', { id: 'over-grpc' })).paused).to.equal(true);
+      expect((await client.call('ListSchedules', {})).schedules.map((s: Schedule) => s.id)).to.deep.equal(['over-grpc']);
+
+      const bad = await client.call('CreateSchedule', { cron: '0 25 * * *', taskJson: '{"goal":"x"}' }).catch((e) => e);
+      expect(bad.code).to.equal(grpc.status.INVALID_ARGUMENT);
+      expect(bad.metadata.get('opspawn-code')).to.deep.equal([ErrorCodes.SCHEDULE_INVALID]);
+      expect(bad.details).to.contain('cron');
+      const zone = await client
+        .call('CreateSchedule', { cron: '0 3 * * *', timezone: 'Atlantis/Capital', taskJson: '{"goal":"x"}' })
+        .catch((e) => e);
+      expect([zone.code, zone.details]).to.satisfy(([code, details]: [number, string]) => code === grpc.status.INVALID_ARGUMENT && details.includes('timezone'));
+      const missing = await client.call('GetSchedule', { id: 'nope' }).catch((e) => e);
+      expect(missing.code).to.equal(grpc.status.NOT_FOUND);
+      await client.call('DeleteSchedule', { id: 'over-grpc' });
+      expect((await client.call('ListSchedules', {})).schedules).to.deep.equal([]);
+    } finally {
+      client.close();
+    }
   });
 
   it('opspawn schedules: create, list, pause; an invalid cron expression exits 2 naming the field', async () => {
