@@ -32,7 +32,12 @@ export const scheduleSpecSchema = z
       .max(100)
       .optional()
       .describe('IANA time zone the cron expression is read in; default UTC'),
-    everyMs: z.int().min(1000).max(366 * 86_400_000).optional().describe('A fixed interval instead of cron, >= 1000'),
+    everyMs: z
+      .int()
+      .min(1000)
+      .max(366 * 86_400_000)
+      .optional()
+      .describe('A fixed interval instead of cron, >= 1000'),
     task: scheduledTaskSchema.describe('The task request each fire submits (goal, input, labels, limits...)'),
     missed: z
       .enum(['skip', 'catch_up_one'])

@@ -21,12 +21,19 @@ describe('a schedule on three processes sharing PostgreSQL and Redis (one API pr
     const created = await fetch(`${api}/v1/schedules`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ id: 'every-second', everyMs: 1000, overlap: 'allow', task: { goal: 'tick', input: { plan: [], final: 'tock' } } }),
+      body: JSON.stringify({
+        id: 'every-second',
+        everyMs: 1000,
+        overlap: 'allow',
+        task: { goal: 'tick', input: { plan: [], final: 'tock' } },
+      }),
     });
     expect(created.status).to.equal(201);
     const startedAt = Date.now();
     await new Promise((resolve) => setTimeout(resolve, 20_000 - (Date.now() - startedAt) + 300));
-    const paused = (await (await fetch(`${api}/v1/schedules/every-second/pause`, { method: 'POST' })).json()) as Schedule;
+    const paused = (await (
+      await fetch(`${api}/v1/schedules/every-second/pause`, { method: 'POST' })
+    ).json()) as Schedule;
     expect(paused.paused).to.equal(true);
 
     const tasks: Task[] = [];

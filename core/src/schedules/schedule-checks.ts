@@ -41,14 +41,20 @@ export function scheduleProblems(value: unknown, kind: keyof typeof validators, 
   }
   if (spec.timezone !== undefined) {
     if (!isTimeZone(spec.timezone))
-      problems.push({ path: at('timezone'), message: `'${spec.timezone}' is not an IANA time zone (e.g. Europe/Paris)` });
+      problems.push({
+        path: at('timezone'),
+        message: `'${spec.timezone}' is not an IANA time zone (e.g. Europe/Paris)`,
+      });
     else if (spec.everyMs !== undefined) problems.push({ path: at('timezone'), message: 'applies to cron only' });
   }
   if (spec.cron !== undefined) {
     try {
       compileCron(spec.cron, spec.timezone !== undefined && isTimeZone(spec.timezone) ? spec.timezone : 'UTC');
     } catch (error) {
-      problems.push({ path: at('cron'), message: `'${spec.cron}' is not a cron expression: ${(error as Error).message}` });
+      problems.push({
+        path: at('cron'),
+        message: `'${spec.cron}' is not a cron expression: ${(error as Error).message}`,
+      });
     }
   }
   return problems;

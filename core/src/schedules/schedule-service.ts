@@ -12,6 +12,8 @@ import {
   type UpdateScheduleRequest,
 } from '@opspawn/plugin-sdk';
 import { assertSchedule } from './schedule-checks.js';
+import { compact } from './schedule-json.js';
+import type { Scheduler } from './scheduler.js';
 import { nextDueAfter, type ScheduleTiming } from './schedule-times.js';
 
 /** How often a write retries when another process changed the schedule in between (its revision moved). */
@@ -22,6 +24,9 @@ const WRITE_RETRIES = 5;
  * resume), and writes with the store's compare-and-set so a concurrent fire is never overwritten.
  */
 export class KernelScheduleService implements ScheduleService {
+  /** This process's scheduler, when the store keeps schedules. */
+  scheduler?: Scheduler;
+
   constructor(
     private readonly store: ScheduleStore | undefined,
     private readonly agents: AgentRegistry,
@@ -117,7 +122,10 @@ export class KernelScheduleService implements ScheduleService {
       const current = await this.get(id);
       const now = new Date();
       const next = change(current, now);
-      const stored = await this.schedules().replace(compact({ ...next, updatedAt: now.toISOString() }), current.revision);
+      const stored = await this.schedules().replace(
+        compact({ ...next, updatedAt: now.toISOString() }),
+        current.revision,
+      );
       if (stored) return stored;
       if (attempt >= WRITE_RETRIES)
         throw new OpspawnError(ErrorCodes.STORE_UNAVAILABLE, `schedule '${id}' kept changing while being written`, {
@@ -152,11 +160,6 @@ export function newSchedule(id: string, source: Schedule['source'], spec: Schedu
     createdAt: at,
     updatedAt: at,
   });
-}
-
-/** Without the fields set to undefined, so every store returns the same JSON. */
-export function compact<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
 /** The timing after a patch, or undefined when the patch leaves it alone. */

@@ -8,7 +8,7 @@ import {
   type Task,
   type TaskService,
 } from '@opspawn/plugin-sdk';
-import { compact } from './schedule-service.js';
+import { compact } from './schedule-json.js';
 import { planDue } from './schedule-times.js';
 
 export interface SchedulerSettings {
@@ -64,7 +64,10 @@ export class Scheduler {
       for (const schedule of due) {
         if (this.stopped) return;
         await this.handle(schedule, now).catch((error) =>
-          this.logger.warn({ err: error, schedule: schedule.id }, `schedule '${schedule.id}' not handled: ${describeError(error)}`),
+          this.logger.warn(
+            { err: error, schedule: schedule.id },
+            `schedule '${schedule.id}' not handled: ${describeError(error)}`,
+          ),
         );
       }
       if (due.length < BATCH) return;
@@ -121,7 +124,10 @@ export class Scheduler {
           // forever: the due time is recorded as skipped, with why.
           next.skips += 1;
           next.lastSkip = { dueAt: plan.fireAt.toISOString(), reason: 'submit_failed', detail: describeError(error) };
-          this.logger.warn({ err: error, schedule: schedule.id }, `schedule '${schedule.id}' could not submit its task`);
+          this.logger.warn(
+            { err: error, schedule: schedule.id },
+            `schedule '${schedule.id}' could not submit its task`,
+          );
         }
       }
     }

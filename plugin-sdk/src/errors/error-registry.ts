@@ -255,7 +255,8 @@ export const ERROR_REGISTRY = declare({
   },
   SCHEDULES_UNSUPPORTED: {
     category: 'config',
-    description: "The deployment's store keeps no schedules, yet the config declares some or an API call asks for them.",
+    description:
+      "The deployment's store keeps no schedules, yet the config declares some or an API call asks for them.",
     hint: 'use a store that keeps schedules (store-sqlite, store-postgres, store-memory)',
     retryable: false,
   },

@@ -53,7 +53,10 @@ export function scheduleStoreContract(name: string, make: () => Promise<Schedule
     });
 
     it('creates a schedule once per id and returns it as it was written', async () => {
-      const schedule = sampleSchedule({ agent: 'reporter', lastSkip: { dueAt: new Date(0).toISOString(), reason: 'overlap' } });
+      const schedule = sampleSchedule({
+        agent: 'reporter',
+        lastSkip: { dueAt: new Date(0).toISOString(), reason: 'overlap' },
+      });
       expect(await store.create(schedule)).to.equal(true);
       expect(await store.create({ ...schedule, everyMs: 1000 })).to.equal(false);
       expect(await store.get(schedule.id)).to.deep.equal(schedule);

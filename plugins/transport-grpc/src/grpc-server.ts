@@ -161,9 +161,13 @@ export class GrpcTransport implements Transport {
   private fail(error: unknown): Partial<grpc.ServiceError> {
     if (error instanceof BadJsonField) {
       return toServiceError(
-        new OpspawnError(error.path === 'task_json' ? ErrorCodes.SCHEDULE_INVALID : ErrorCodes.TASK_INVALID, error.message, {
-          details: [{ path: error.path, message: error.message }],
-        }),
+        new OpspawnError(
+          error.path === 'task_json' ? ErrorCodes.SCHEDULE_INVALID : ErrorCodes.TASK_INVALID,
+          error.message,
+          {
+            details: [{ path: error.path, message: error.message }],
+          },
+        ),
       );
     }
     const mapped = toServiceError(error);

@@ -389,13 +389,16 @@ function schedulePaths(): Record<string, unknown> {
       },
       post: {
         operationId: 'createSchedule',
-        summary: 'Create a schedule: a cron expression with a time zone, or everyMs, and the task each fire submits (admin scope)',
+        summary:
+          'Create a schedule: a cron expression with a time zone, or everyMs, and the task each fire submits (admin scope)',
         security: secured,
         tags: ['schedules'],
         requestBody: scheduleBody('CreateScheduleRequest'),
         responses: {
           201: json('Created', scheduleRef),
-          400: problem('Invalid fields (an invalid cron expression or time zone, both or neither of cron and everyMs): OPSPAWN_SCHEDULE_INVALID names each'),
+          400: problem(
+            'Invalid fields (an invalid cron expression or time zone, both or neither of cron and everyMs): OPSPAWN_SCHEDULE_INVALID names each',
+          ),
           ...scheduleErrors,
           404: problem('No such agent (the message names the known ones)'),
           409: problem('The id is taken'),

@@ -112,7 +112,9 @@ class Host {
   }
 
   async tasksOf(scheduleId: string): Promise<Task[]> {
-    const { tasks } = await this.kernel.get(services.taskService).list({ labels: { [SCHEDULE_LABEL]: scheduleId }, limit: 500 });
+    const { tasks } = await this.kernel
+      .get(services.taskService)
+      .list({ labels: { [SCHEDULE_LABEL]: scheduleId }, limit: 500 });
     return tasks;
   }
 }
@@ -186,7 +188,9 @@ describe('schedules (SQLite, over REST)', function () {
     // 02:30 in Kolkata (UTC+05:30) is 21:00 UTC.
     expect(created.nextDueAt).to.match(/T21:00:00\.000Z$/);
     expect(created).to.include({ source: 'api', missed: 'skip', overlap: 'skip', paused: false, fires: 0 });
-    expect((await host.call('GET', '/v1/schedules')).body.schedules.map((s: Schedule) => s.id)).to.deep.equal(['nightly']);
+    expect((await host.call('GET', '/v1/schedules')).body.schedules.map((s: Schedule) => s.id)).to.deep.equal([
+      'nightly',
+    ]);
     const taken = await host.call('POST', '/v1/schedules', { id: 'nightly', everyMs: 5000, task: { goal: 'x' } });
     expect([taken.status, taken.body.code]).to.deep.equal([409, ErrorCodes.SCHEDULE_EXISTS]);
 
@@ -300,7 +304,10 @@ describe('schedules (SQLite, over REST)', function () {
     hosts.splice(0);
 
     const second = await start({
-      schedules: { weekly: { agent: 'reporter', everyMs: 604_800_000, task: { goal: 'weekly' } }, daily: { ...schedules.daily, task: { goal: 'new goal' } } },
+      schedules: {
+        weekly: { agent: 'reporter', everyMs: 604_800_000, task: { goal: 'weekly' } },
+        daily: { ...schedules.daily, task: { goal: 'new goal' } },
+      },
     });
     const after = (await second.call('GET', '/v1/schedules')).body.schedules as Schedule[];
     expect(after.map((s) => s.id)).to.deep.equal(['adhoc', 'daily', 'weekly']);
@@ -357,7 +364,9 @@ describe('schedules (SQLite, over REST)', function () {
       const changed = await client.call('UpdateSchedule', { id: 'over-grpc', everyMs: 7_200_000 });
       expect(changed).to.include({ everyMs: 7_200_000, cron: '', timezone: '' });
       expect((await client.call('PauseSchedule', { id: 'over-grpc' })).paused).to.equal(true);
-      expect((await client.call('ListSchedules', {})).schedules.map((s: Schedule) => s.id)).to.deep.equal(['over-grpc']);
+      expect((await client.call('ListSchedules', {})).schedules.map((s: Schedule) => s.id)).to.deep.equal([
+        'over-grpc',
+      ]);
 
       const bad = await client.call('CreateSchedule', { cron: '0 25 * * *', taskJson: '{"goal":"x"}' }).catch((e) => e);
       expect(bad.code).to.equal(grpc.status.INVALID_ARGUMENT);
@@ -366,7 +375,9 @@ describe('schedules (SQLite, over REST)', function () {
       const zone = await client
         .call('CreateSchedule', { cron: '0 3 * * *', timezone: 'Atlantis/Capital', taskJson: '{"goal":"x"}' })
         .catch((e) => e);
-      expect([zone.code, zone.details]).to.satisfy(([code, details]: [number, string]) => code === grpc.status.INVALID_ARGUMENT && details.includes('timezone'));
+      expect([zone.code, zone.details]).to.satisfy(
+        ([code, details]: [number, string]) => code === grpc.status.INVALID_ARGUMENT && details.includes('timezone'),
+      );
       const missing = await client.call('GetSchedule', { id: 'nope' }).catch((e) => e);
       expect(missing.code).to.equal(grpc.status.NOT_FOUND);
       await client.call('DeleteSchedule', { id: 'over-grpc' });
@@ -395,7 +406,7 @@ describe('schedules (SQLite, over REST)', function () {
     expect(paused.stdout).to.equal('cli-made paused\n');
     const missing = await runCli(['schedules', 'get', 'nope'], { cwd: REPO, env });
     expect(missing.code, missing.stderr).to.equal(7);
-    expect(missing.stderr).to.contain("OPSPAWN_SCHEDULE_NOT_FOUND");
+    expect(missing.stderr).to.contain('OPSPAWN_SCHEDULE_NOT_FOUND');
     expect((await host.call('GET', '/v1/schedules/cli-made')).body.task.labels).to.deep.equal({ via: 'cli' });
   });
 });

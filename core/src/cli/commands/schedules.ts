@@ -1,10 +1,5 @@
 import type { Command } from 'commander';
-import {
-  ErrorCodes,
-  OpspawnError,
-  type CreateScheduleRequest,
-  type Schedule,
-} from '@opspawn/plugin-sdk';
+import { ErrorCodes, OpspawnError, type CreateScheduleRequest, type Schedule } from '@opspawn/plugin-sdk';
 import { printJson, table } from '../output.js';
 import { action, client, readRequest, withClientOptions, type ClientOptions } from './tasks.js';
 
@@ -69,7 +64,10 @@ function scheduleLine(s: Schedule): string[] {
 }
 
 function printSchedule(s: Schedule, json: boolean | undefined): void {
-  if (json) return printJson(s);
+  if (json) {
+    printJson(s);
+    return;
+  }
   const lines = [
     `${s.id}  ${s.paused ? 'paused' : 'active'}  ${timing(s)}  (${s.source})`,
     `  agent:    ${s.agent ?? '(default)'}  goal: ${s.task.goal}`,
@@ -85,7 +83,8 @@ function printSchedule(s: Schedule, json: boolean | undefined): void {
 
 const every = (v: string): number => {
   const n = Number(v);
-  if (!Number.isInteger(n)) throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `--every must be milliseconds, got '${v}'`);
+  if (!Number.isInteger(n))
+    throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `--every must be milliseconds, got '${v}'`);
   return n;
 };
 
@@ -98,7 +97,9 @@ export function registerScheduleCommands(program: Command): void {
     action(async (opts: ClientOptions) => {
       const all = await client(opts).schedules();
       if (opts.json) return printJson({ schedules: all });
-      process.stdout.write(`${table(['ID', 'SOURCE', 'STATE', 'TIMING', 'NEXT DUE', 'FIRES'], all.map(scheduleLine))}\n`);
+      process.stdout.write(
+        `${table(['ID', 'SOURCE', 'STATE', 'TIMING', 'NEXT DUE', 'FIRES'], all.map(scheduleLine))}\n`,
+      );
     }),
   );
 
@@ -126,7 +127,8 @@ export function registerScheduleCommands(program: Command): void {
       action(async (file: string | undefined, opts: ClientOptions & ScheduleFlags) => {
         const schedule = await client(opts).createSchedule(await scheduleRequest(file, opts));
         if (opts.json) printJson(schedule);
-        else process.stdout.write(`${schedule.id} next due ${schedule.nextDueAt}${schedule.paused ? ' (paused)' : ''}\n`);
+        else
+          process.stdout.write(`${schedule.id} next due ${schedule.nextDueAt}${schedule.paused ? ' (paused)' : ''}\n`);
       }),
     );
 
@@ -147,8 +149,10 @@ export function registerScheduleCommands(program: Command): void {
       action(async (id: string, opts: ClientOptions) => {
         const schedule = await client(opts).scheduleAction(id, verb);
         if (opts.json) printJson(schedule);
-        else process.stdout.write(`${schedule.id} ${schedule.paused ? 'paused' : `active, next due ${schedule.nextDueAt}`}\n`);
+        else
+          process.stdout.write(
+            `${schedule.id} ${schedule.paused ? 'paused' : `active, next due ${schedule.nextDueAt}`}\n`,
+          );
       }),
     );
 }
-
