@@ -59,6 +59,14 @@ export class KernelScheduleService implements ScheduleService {
     if (change.agent !== undefined) this.agents.get(change.agent);
     return this.write(id, (current, now) => {
       readOnly(current, 'changed');
+      if (change.timezone !== undefined && change.cron === undefined && current.cron === undefined)
+        throw new OpspawnError(
+          ErrorCodes.SCHEDULE_INVALID,
+          'timezone applies to cron only; this schedule runs everyMs',
+          {
+            details: [{ path: 'timezone', message: 'applies to cron only' }],
+          },
+        );
       const timing = timingOf(current, change);
       const merged: Schedule = { ...current, ...withoutTiming(change), ...timingFields(timing) };
       if (timing !== undefined) merged.nextDueAt = nextDueAfter(timing, now).toISOString();

@@ -12,6 +12,9 @@ export function compileCron(cron: string, timezone = 'UTC'): Cron {
   return job;
 }
 
+/** The due time of a cron expression that never matches again. */
+export const NEVER = new Date('9999-12-31T23:59:59.000Z');
+
 /** The first due time strictly after `after`. An interval counts from `anchor` (the schedule's first due time). */
 export function nextDueAfter(timing: ScheduleTiming, after: Date, anchor?: Date): Date {
   if (timing.everyMs !== undefined) {
@@ -21,8 +24,8 @@ export function nextDueAfter(timing: ScheduleTiming, after: Date, anchor?: Date)
     return new Date(from.getTime() + steps * timing.everyMs);
   }
   const next = compileCron(timing.cron!, timing.timezone).nextRun(after);
-  // A cron expression that never matches again (e.g. a date in the past) leaves the schedule with no next time.
-  return next ?? new Date(8.64e15);
+  // A cron expression that never matches again (a date in the past) is parked at the last time every store can hold.
+  return next ?? NEVER;
 }
 
 /** What to do with a schedule whose `nextDueAt` has passed. */
