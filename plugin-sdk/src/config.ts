@@ -80,6 +80,11 @@ export interface TaskEngineConfig {
   maxHandoffDepth?: number;
   /** Child tasks one task may start by handing off, over all its attempts (OPSPAWN_HANDOFF_FAN_OUT_EXCEEDED). Default 10. */
   maxChildren?: number;
+  /**
+   * Whether this process upserts the config's schedules and fires due ones. Default true; `opspawn run` turns it off,
+   * so a one-shot run beside a running host leaves the schedules to that host.
+   */
+  runScheduler?: boolean;
   /** How often the scheduler looks for due schedules at most (it also wakes at the next due time it knows). Default 5000. */
   schedulePollMs?: number;
   /**

@@ -81,6 +81,7 @@ export const configSchema = {
         leaseMs: { type: 'integer', minimum: 1000 },
         maxHandoffDepth: { type: 'integer', minimum: 0, maximum: 100 },
         maxChildren: { type: 'integer', minimum: 0, maximum: 499 },
+        runScheduler: { type: 'boolean' },
         schedulePollMs: { type: 'integer', minimum: 50, maximum: 3_600_000 },
         scheduleLateAfterMs: { type: 'integer', minimum: 0 },
         retention: {

@@ -119,8 +119,9 @@ export const scheduleService: KernelService<KernelScheduleService, typeof schedu
         );
       return service;
     }
-    await service.applyConfig(declared);
     const settings = taskSettings(config.tasks);
+    if (!settings.runScheduler) return service;
+    await service.applyConfig(declared);
     service.scheduler = new Scheduler(
       store.schedules,
       tasks,

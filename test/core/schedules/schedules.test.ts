@@ -327,6 +327,17 @@ describe('schedules (SQLite, over REST)', function () {
     ]);
   });
 
+  it('leaves schedules alone in a process with runScheduler off (what opspawn run sets): no upsert, no fire', async () => {
+    const host = await start({
+      tasks: { runScheduler: false, schedulePollMs: 200 },
+      schedules: { often: { agent: 'reporter', everyMs: 1000, task: { goal: 'x', input: { plan: [], final: 'y' } } } },
+    });
+    expect((await host.call('GET', '/v1/schedules/often')).status).to.equal(404);
+    const made = await host.create({ id: 'api-made', agent: 'reporter', everyMs: 1000, task: { goal: 'x' } });
+    await sleep(1500);
+    expect(await host.tasksOf(made.id)).to.deep.equal([]);
+  });
+
   it('refuses a config whose schedules name an unknown agent, an invalid cron expression or time zone, naming each path', async () => {
     const logger = createLogger({ level: 'silent' });
     const error = await bootKernel({
