@@ -1,6 +1,7 @@
 import type { AgentDefinition } from './agent.js';
 import type { PluginManifest } from './manifest.js';
 import type { OpspawnPlugin } from './plugin.js';
+import type { ScheduleSpec } from './schedule.js';
 
 /**
  * Plugins add their options type here, so `plugin('@opspawn/store-sqlite', { ... })` is checked and completed:
@@ -79,6 +80,18 @@ export interface TaskEngineConfig {
   maxHandoffDepth?: number;
   /** Child tasks one task may start by handing off, over all its attempts (OPSPAWN_HANDOFF_FAN_OUT_EXCEEDED). Default 10. */
   maxChildren?: number;
+  /**
+   * Whether this process upserts the config's schedules and fires due ones. Default true; `opspawn run` turns it off,
+   * so a one-shot run beside a running host leaves the schedules to that host.
+   */
+  runScheduler?: boolean;
+  /** How often the scheduler looks for due schedules at most (it also wakes at the next due time it knows). Default 5000. */
+  schedulePollMs?: number;
+  /**
+   * A due time found later than this after it passed counts as missed (the scheduler was down): `missed: 'skip'`
+   * does not fire it. Default 60000.
+   */
+  scheduleLateAfterMs?: number;
   /** How long finished tasks and their events are kept (see docs/reference/config.md for the defaults). */
   retention?: TaskRetentionConfig;
 }
@@ -116,6 +129,11 @@ export interface OpspawnConfig {
   agents?: Record<string, AgentDefinition>;
   /** The agent a task runs when it names none; without it such a task runs unscoped, with every tool. */
   defaultAgent?: string;
+  /**
+   * Schedules by id: each submits a task for an agent on a cron expression or a fixed interval. Upserted at every
+   * start (the config wins over API changes); see docs/how-to/run-agents-on-a-schedule.md.
+   */
+  schedules?: Record<string, ScheduleSpec>;
   log?: { level?: LogLevel; pretty?: boolean };
   kernel?: { startTimeoutMs?: number; stopTimeoutMs?: number };
   tasks?: TaskEngineConfig;

@@ -1,5 +1,11 @@
 import * as z from 'zod';
 import { taskEventSchema } from './task-event.js';
+import {
+  createScheduleRequestSchema,
+  scheduleSchema,
+  scheduleSpecSchema,
+  updateScheduleRequestSchema,
+} from './schedule.js';
 import { publicTaskSchema, submitTaskRequestSchema } from './task.js';
 
 /**
@@ -25,3 +31,11 @@ export const submitTaskSchema = jsonSchema(submitTaskRequestSchema, 'input');
 export const taskJsonSchema = jsonSchema(publicTaskSchema, 'input');
 /** A task event, `oneOf` per type with its data. */
 export const taskEventJsonSchema = jsonSchema(taskEventSchema, 'input');
+/** A schedule as transports return it. */
+export const scheduleJsonSchema = jsonSchema(scheduleSchema, 'input');
+/** `POST /v1/schedules`. */
+export const createScheduleJsonSchema = jsonSchema(createScheduleRequestSchema, 'input');
+/** `PATCH /v1/schedules/{id}`. */
+export const updateScheduleJsonSchema = jsonSchema(updateScheduleRequestSchema, 'input');
+/** A schedule entry of the config's `schedules`. */
+export const scheduleSpecJsonSchema = jsonSchema(scheduleSpecSchema, 'input');

@@ -11,6 +11,7 @@ import type { AgentRegistry } from './services/agent-registry.js';
 import type { EventBus } from './services/event-bus.js';
 import type { Health } from './services/health.js';
 import type { PluginRegistry } from './services/plugin-registry.js';
+import type { ScheduleService } from './services/schedule-service.js';
 import type { TaskService } from './services/task-service.js';
 import type { ToolRegistry } from './services/tool-registry.js';
 
@@ -62,6 +63,7 @@ export const services = {
   health: createToken<Health>('opspawn.health'),
   plugins: createToken<PluginRegistry>('opspawn.plugins'),
   agents: createToken<AgentRegistry>('opspawn.agents'),
+  schedules: createToken<ScheduleService>('opspawn.schedules'),
 } as const;
 
 /** A typed view of `services.pluginConfig` for a plugin's own options type. */

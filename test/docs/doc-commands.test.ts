@@ -27,6 +27,16 @@ const PAGES: Array<{ page: string; expect: RegExp[] }> = [
     page: 'docs/how-to/define-agents.md',
     expect: [/⇢ agent calculator: task task_/, /= \{"area":13\.5,"by":"calculator"\}/, /task_\S+\s+succeeded/],
   },
+  {
+    page: 'docs/how-to/run-agents-on-a-schedule.md',
+    expect: [
+      /^every-minute next due \d{4}-/m,
+      /every-minute\s+api\s+active\s+cron \* \* \* \* \* \(UTC\)/,
+      /OPSPAWN_SCHEDULE_INVALID/,
+      /^exit 2$/m,
+      /^every-minute deleted$/m,
+    ],
+  },
   { page: 'docs/how-to/call-the-api.md', expect: [/^id: 5$/m, /"value":42/, /OPSPAWN_TASK_NOT_CANCELLABLE/] },
 ];
 

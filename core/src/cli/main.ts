@@ -7,6 +7,7 @@ import { registerConfigCommands } from './commands/config.js';
 import { registerMcpCommand } from './commands/mcp.js';
 import { registerPluginCommands } from './commands/plugins.js';
 import { registerRunCommand } from './commands/run.js';
+import { registerScheduleCommands } from './commands/schedules.js';
 import { registerTaskCommands } from './commands/tasks.js';
 import { registerStartCommand } from './commands/start.js';
 import { CONFIG_FILE_PATTERN } from '../config/load-config.js';
@@ -35,6 +36,7 @@ registerConfigCommands(program, globals);
 registerAgentCommands(program, globals);
 registerRunCommand(program, globals);
 registerTaskCommands(program);
+registerScheduleCommands(program);
 registerMcpCommand(program);
 program.addHelpText(
   'after',

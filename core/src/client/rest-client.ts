@@ -2,13 +2,16 @@ import {
   ErrorCodes,
   OpspawnError,
   type AgentInfo,
+  type CreateScheduleRequest,
   type ErrorCode,
+  type Schedule,
   type SubmitTaskRequest,
   type Task,
   type TaskEvent,
   type TaskStreamEvent,
   type TaskPage,
   type TaskStatus,
+  type UpdateScheduleRequest,
 } from '@opspawn/plugin-sdk';
 
 /**
@@ -68,6 +71,32 @@ export class RestClient {
 
   cancel(id: string): Promise<Task> {
     return this.call('POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`);
+  }
+
+  /** `GET /v1/schedules`. */
+  async schedules(): Promise<Schedule[]> {
+    return (await this.call<{ schedules: Schedule[] }>('GET', '/v1/schedules')).schedules;
+  }
+
+  schedule(id: string): Promise<Schedule> {
+    return this.call('GET', `/v1/schedules/${encodeURIComponent(id)}`);
+  }
+
+  createSchedule(request: CreateScheduleRequest): Promise<Schedule> {
+    return this.call('POST', '/v1/schedules', request);
+  }
+
+  updateSchedule(id: string, change: UpdateScheduleRequest): Promise<Schedule> {
+    return this.call('PATCH', `/v1/schedules/${encodeURIComponent(id)}`, change);
+  }
+
+  async deleteSchedule(id: string): Promise<void> {
+    await this.fetch('DELETE', `/v1/schedules/${encodeURIComponent(id)}`, undefined, {});
+  }
+
+  /** `pause` or `resume`. */
+  scheduleAction(id: string, verb: 'pause' | 'resume'): Promise<Schedule> {
+    return this.call('POST', `/v1/schedules/${encodeURIComponent(id)}/${verb}`);
   }
 
   /** `GET /v1/agents`: the host's agents, sorted by id. */

@@ -1,3 +1,5 @@
+import { SCHEDULE_ID_PATTERN } from '@opspawn/plugin-sdk';
+
 /** JSON Schema of `opspawn.config.*` (the plugin options inside are checked against each plugin's own schema). */
 export const configSchema = {
   type: 'object',
@@ -39,6 +41,12 @@ export const configSchema = {
       additionalProperties: { $ref: '#/$defs/agent' },
     },
     defaultAgent: { type: 'string', minLength: 1 },
+    // Each entry's shape is the SDK's schedule spec (checked with its cron, time zone and agent by checkSchedules).
+    schedules: {
+      type: 'object',
+      propertyNames: { pattern: SCHEDULE_ID_PATTERN.source },
+      additionalProperties: { type: 'object' },
+    },
     log: {
       type: 'object',
       additionalProperties: false,
@@ -73,6 +81,9 @@ export const configSchema = {
         leaseMs: { type: 'integer', minimum: 1000 },
         maxHandoffDepth: { type: 'integer', minimum: 0, maximum: 100 },
         maxChildren: { type: 'integer', minimum: 0, maximum: 499 },
+        runScheduler: { type: 'boolean' },
+        schedulePollMs: { type: 'integer', minimum: 50, maximum: 3_600_000 },
+        scheduleLateAfterMs: { type: 'integer', minimum: 0 },
         retention: {
           type: 'object',
           additionalProperties: false,

@@ -10,6 +10,7 @@ import {
   type PluginKind,
 } from '@opspawn/plugin-sdk';
 import { checkAgents } from '../agents/agent-checks.js';
+import { checkConfigSchedules } from '../schedules/schedule-checks.js';
 import { createAjv, describeAjvError } from '../config/ajv.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import { DependencyGraph } from './dependency-graph.js';
@@ -157,6 +158,7 @@ export function checkPlugins(loaded: LoadedConfig, checks: StaticCheckOptions = 
       memories: providersOf('memory'),
       chosen,
     }),
+    ...checkConfigSchedules(loaded.config.schedules, loaded.config.agents),
   );
   return { sources, disabled, options, chosen, inactive, problems };
 }

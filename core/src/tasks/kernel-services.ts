@@ -1,7 +1,9 @@
-import { extensionPoints, services, type PluginKind } from '@opspawn/plugin-sdk';
+import { ErrorCodes, OpspawnError, extensionPoints, services, type PluginKind } from '@opspawn/plugin-sdk';
 import { ConfigAgentRegistry } from '../agents/agent-registry.js';
 import { agentToolName } from '../agents/tool-scope.js';
 import { LocalEventBus } from '../kernel/event-bus.js';
+import { KernelScheduleService } from '../schedules/schedule-service.js';
+import { Scheduler } from '../schedules/scheduler.js';
 import type { KernelService } from '../kernel/kernel-service.js';
 import { KernelToolRegistry } from '../tools/kernel-tool-registry.js';
 import { TaskEngine } from './task-engine.js';
@@ -93,7 +95,46 @@ export const taskEngineService: KernelService<TaskEngine, typeof taskDeps> = {
   dispose: (engine) => engine.stop(),
 };
 
-/** The services the kernel provides on top of plugins: the tool registry, the agents, the task engine, retention. */
+const scheduleDeps = { store: extensionPoints.store, tasks: services.taskService, agents: services.agents };
+
+/**
+ * `kernel:schedules`: the schedule API, the config's schedules upserted, and a scheduler. Every process that has the
+ * task engine runs a scheduler, whatever its role (an API-only process submits fires for the workers): the store's
+ * compare-and-set and the idempotency key of each due time make them agree, so more processes only add spares.
+ */
+export const scheduleService: KernelService<KernelScheduleService, typeof scheduleDeps> = {
+  id: 'kernel:schedules',
+  token: services.schedules as never,
+  deps: scheduleDeps,
+  isAvailable: (plan) => TASK_KINDS.every((kind) => plan.chosen[kind]),
+  unavailableHint: taskEngineService.unavailableHint,
+  async create({ store, tasks, agents }, { config, logger }) {
+    const service = new KernelScheduleService(store.schedules, agents);
+    const declared = config.schedules ?? {};
+    if (!store.schedules) {
+      if (Object.keys(declared).length > 0)
+        throw new OpspawnError(
+          ErrorCodes.SCHEDULES_UNSUPPORTED,
+          `the config declares schedules (${Object.keys(declared).join(', ')}) but the store keeps none`,
+        );
+      return service;
+    }
+    const settings = taskSettings(config.tasks);
+    if (!settings.runScheduler) return service;
+    await service.applyConfig(declared);
+    service.scheduler = new Scheduler(
+      store.schedules,
+      tasks,
+      { pollMs: settings.schedulePollMs, lateAfterMs: settings.scheduleLateAfterMs },
+      logger,
+    );
+    service.scheduler.start();
+    return service;
+  },
+  dispose: (service) => service.scheduler?.stop(),
+};
+
+/** The services the kernel provides on top of plugins: the tool registry, the agents, the task engine, retention, schedules. */
 export function defaultKernelServices(): KernelService<any, any>[] {
-  return [toolRegistryService, agentRegistryService, taskEngineService, retentionService];
+  return [toolRegistryService, agentRegistryService, taskEngineService, retentionService, scheduleService];
 }

@@ -16,6 +16,9 @@ export const TASK_DEFAULTS: Required<TaskEngineConfig> = {
   leaseMs: 15_000,
   maxHandoffDepth: 3,
   maxChildren: 10,
+  runScheduler: true,
+  schedulePollMs: 5000,
+  scheduleLateAfterMs: 60_000,
   retention: {},
 };
 

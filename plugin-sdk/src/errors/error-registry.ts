@@ -235,6 +235,38 @@ export const ERROR_REGISTRY = declare({
     hint: 'use one of the agent ids listed in the message (opspawn agents list), or leave agent unset',
     retryable: false,
   },
+  SCHEDULE_NOT_FOUND: {
+    category: 'not_found',
+    description: 'No schedule has this id.',
+    hint: 'check the id; opspawn schedules list shows the schedules there are',
+    retryable: false,
+  },
+  SCHEDULE_INVALID: {
+    category: 'invalid',
+    description:
+      'A schedule fails its schema: an invalid cron expression or time zone, both or neither of cron and everyMs, a bad task request; the fields are listed with it.',
+    hint: 'fix the fields listed; see docs/how-to/run-agents-on-a-schedule.md',
+    retryable: false,
+  },
+  SCHEDULE_EXISTS: {
+    category: 'conflict',
+    description: 'A schedule is created with an id another schedule has.',
+    hint: 'pick another id, or leave id out to get a generated one',
+    retryable: false,
+  },
+  SCHEDULE_READ_ONLY: {
+    category: 'wrong_state',
+    description: 'An API call tries to change or delete a schedule declared in the config.',
+    hint: 'change it in opspawn.config (the config wins at each start); pause and resume work over the API',
+    retryable: false,
+  },
+  SCHEDULES_UNSUPPORTED: {
+    category: 'config',
+    description:
+      "The deployment's store keeps no schedules, yet the config declares some or an API call asks for them.",
+    hint: 'use a store that keeps schedules (store-sqlite, store-postgres, store-memory)',
+    retryable: false,
+  },
   AGENT_INVALID: {
     category: 'config',
     description:

@@ -4,3 +4,4 @@ export * from '../task-event.js';
 export * from '../task-id.js';
 export * from '../task-pages.js';
 export * from '../task-schemas.js';
+export * from '../schedule.js';

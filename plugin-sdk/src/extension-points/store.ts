@@ -1,5 +1,6 @@
 import type { Task, TaskPage, TaskQuery, TaskStatus } from '../task.js';
 import type { TaskEvent, TaskEventType } from '../task-event.js';
+import type { ScheduleStore } from './schedule-store.js';
 
 /** Fields that change when a task moves between states. `updatedAt` is set by the store. */
 export interface TaskChange {
@@ -84,6 +85,11 @@ export interface TaskStore {
    * the attempts of a worker that died are taken back at their deadline instead of when their lease runs out.
    */
   renewLeases?(ids: readonly string[], until: string): Promise<number>;
+  /**
+   * Optional: the schedules kept beside the tasks (see `ScheduleStore`). Without it, the deployment cannot declare
+   * schedules (the boot refuses a config with some) and the schedule API answers SCHEDULES_UNSUPPORTED.
+   */
+  readonly schedules?: ScheduleStore;
 }
 
 /** One batch of a retention pass: which finished tasks a store deletes. */

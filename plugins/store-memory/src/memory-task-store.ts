@@ -14,12 +14,14 @@ import {
   type TaskStatus,
   type TaskStore,
 } from '@opspawn/plugin-sdk';
+import { MemoryScheduleStore } from './memory-schedule-store.js';
 
 /**
  * Tasks in process memory, for tests and throwaway runs: everything is lost when the process ends. Every method
  * runs synchronously inside one turn of the event loop, which makes transitions and event appends atomic.
  */
 export class MemoryTaskStore implements TaskStore {
+  readonly schedules = new MemoryScheduleStore();
   private readonly tasks = new Map<string, Task>();
   private readonly byKey = new Map<string, string>();
   private readonly eventLog = new Map<string, TaskEvent[]>();

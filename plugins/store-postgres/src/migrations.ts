@@ -57,4 +57,16 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: (sc
     sql: (s) => `ALTER TABLE ${s}.opspawn_tasks ADD COLUMN parent_id text, ADD COLUMN usage jsonb;
       CREATE INDEX opspawn_tasks_parent ON ${s}.opspawn_tasks (parent_id) WHERE parent_id IS NOT NULL;`,
   },
+  {
+    version: 5,
+    name: 'schedules',
+    sql: (s) => `CREATE TABLE ${s}.opspawn_schedules (
+        id          text PRIMARY KEY,
+        paused      boolean NOT NULL,
+        next_due_at timestamptz NOT NULL,
+        revision    integer NOT NULL,
+        doc         jsonb NOT NULL
+      );
+      CREATE INDEX opspawn_schedules_due ON ${s}.opspawn_schedules (next_due_at) WHERE NOT paused;`,
+  },
 ];

@@ -18,6 +18,7 @@ import {
   type TaskStatus,
   type TaskStore,
 } from '@opspawn/plugin-sdk';
+import { PostgresScheduleStore } from './postgres-schedule-store.js';
 import { MIGRATIONS } from './migrations.js';
 import { openStorePool } from './store-pool.js';
 
@@ -42,10 +43,14 @@ type Row = Record<string, any>;
  * statement that inserts the event.
  */
 export class PostgresTaskStore implements TaskStore {
+  readonly schedules: PostgresScheduleStore;
+
   private constructor(
     private readonly pool: pg.Pool,
     private readonly s: string,
-  ) {}
+  ) {
+    this.schedules = new PostgresScheduleStore(pool, s);
+  }
 
   static async open(options: PostgresStoreOptions): Promise<PostgresTaskStore> {
     if (!SCHEMA_NAME.test(options.schema)) {

@@ -63,4 +63,16 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       ALTER TABLE tasks ADD COLUMN usage TEXT;
       CREATE INDEX tasks_parent ON tasks (parent_id) WHERE parent_id IS NOT NULL;`,
   },
+  {
+    version: 5,
+    name: 'schedules',
+    sql: `CREATE TABLE schedules (
+        id          TEXT PRIMARY KEY,
+        paused      INTEGER NOT NULL,
+        next_due_ms INTEGER NOT NULL,
+        revision    INTEGER NOT NULL,
+        doc         TEXT NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX schedules_due ON schedules (next_due_ms) WHERE paused = 0;`,
+  },
 ];

@@ -19,6 +19,7 @@ import {
   type TaskStore,
 } from '@opspawn/plugin-sdk';
 import { MIGRATIONS } from './migrations.js';
+import { SqliteScheduleStore } from './sqlite-schedule-store.js';
 
 export interface SqliteStoreOptions {
   /** Database file, relative to the working directory; `:memory:` for a private in-memory database. */
@@ -43,12 +44,14 @@ export class SqliteTaskStore implements TaskStore {
   }> = [];
   /** Statements built from a query's shape (transitions, filters), prepared once per shape. */
   private readonly cache = new Map<string, Database.Statement>();
+  readonly schedules: SqliteScheduleStore;
 
   private constructor(
     private readonly db: Database.Database,
     readonly path: string,
   ) {
     this.stmt = this.prepare();
+    this.schedules = new SqliteScheduleStore(db);
   }
 
   /** A relative `path` is taken from `baseDir`: the plugin passes the config file's folder. */

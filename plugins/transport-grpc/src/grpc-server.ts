@@ -12,11 +12,13 @@ import {
   type Health,
   type Logger,
   type Scope,
+  type ScheduleService,
   type TaskService,
   type TaskStatus,
   type Transport,
 } from '@opspawn/plugin-sdk';
-import { loadTaskServiceDefinition } from './proto-files.js';
+import { loadServiceDefinitions } from './proto-files.js';
+import { createFromProto, scheduleToProto, updateFromProto } from './schedule-messages.js';
 import { toServiceError } from './status-codes.js';
 import {
   agentToProto,
@@ -57,6 +59,7 @@ export class GrpcTransport implements Transport {
     private readonly options: GrpcTransportOptions,
     private readonly tasks: TaskService,
     private readonly agents: AgentRegistry,
+    private readonly schedules: ScheduleService,
     private readonly health: Health,
     private readonly logger: Logger,
     /** This plugin's id: its own 'starting' state must not make it report NOT_SERVING. */
@@ -72,11 +75,12 @@ export class GrpcTransport implements Transport {
   async listen(): Promise<void> {
     const { host, port, allowUnauthenticated } = this.options;
     this.keys.checkListener({ host, allowUnauthenticated, plugin: 'transport-grpc', what: 'gRPC' }, this.logger);
-    const definition = loadTaskServiceDefinition();
+    const definition = loadServiceDefinitions();
     const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-      opspawn: { v1: { TaskService: grpc.ServiceClientConstructor } };
+      opspawn: { v1: { TaskService: grpc.ServiceClientConstructor; ScheduleService: grpc.ServiceClientConstructor } };
     };
     this.server.addService(pkg.opspawn.v1.TaskService.service, this.handlers());
+    this.server.addService(pkg.opspawn.v1.ScheduleService.service, this.scheduleHandlers());
     this.healthService.addToServer(this.server);
     if (this.options.reflection) new ReflectionService(definition).addToServer(this.server);
     const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -157,9 +161,13 @@ export class GrpcTransport implements Transport {
   private fail(error: unknown): Partial<grpc.ServiceError> {
     if (error instanceof BadJsonField) {
       return toServiceError(
-        new OpspawnError(ErrorCodes.TASK_INVALID, error.message, {
-          details: [{ path: error.path, message: error.message }],
-        }),
+        new OpspawnError(
+          error.path === 'task_json' ? ErrorCodes.SCHEDULE_INVALID : ErrorCodes.TASK_INVALID,
+          error.message,
+          {
+            details: [{ path: error.path, message: error.message }],
+          },
+        ),
       );
     }
     const mapped = toServiceError(error);
@@ -194,6 +202,26 @@ export class GrpcTransport implements Transport {
       Watch: (call: grpc.ServerWritableStream<Record<string, any>, unknown>) => void this.watch(call),
       ListAgents: this.unary('read', async () => ({ agents: this.agents.list().map(agentToProto) })),
       GetAgent: this.unary('read', async (req) => agentToProto(this.agents.get(String(req.id ?? '')))),
+    };
+  }
+
+  /** Scopes as over REST: reading needs `read`, every change `admin`. */
+  private scheduleHandlers(): grpc.UntypedServiceImplementation {
+    const { schedules } = this;
+    const id = (req: Record<string, any>) => String(req.id ?? '');
+    return {
+      ListSchedules: this.unary('read', async () => ({ schedules: (await schedules.list()).map(scheduleToProto) })),
+      GetSchedule: this.unary('read', async (req) => scheduleToProto(await schedules.get(id(req)))),
+      CreateSchedule: this.unary('admin', async (req) => scheduleToProto(await schedules.create(createFromProto(req)))),
+      UpdateSchedule: this.unary('admin', async (req) =>
+        scheduleToProto(await schedules.update(id(req), updateFromProto(req))),
+      ),
+      DeleteSchedule: this.unary('admin', async (req) => {
+        await schedules.delete(id(req));
+        return {};
+      }),
+      PauseSchedule: this.unary('admin', async (req) => scheduleToProto(await schedules.pause(id(req)))),
+      ResumeSchedule: this.unary('admin', async (req) => scheduleToProto(await schedules.resume(id(req)))),
     };
   }
 

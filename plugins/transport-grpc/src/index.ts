@@ -16,9 +16,14 @@ declare module '@opspawn/plugin-sdk' {
 export default definePlugin<GrpcTransportOptions>({
   register(env) {
     env.provide(extensionPoints.transport, {
-      deps: { tasks: services.taskService, agents: services.agents, health: services.health },
-      async create({ tasks, agents, health }) {
-        const transport = new GrpcTransport(env.options, tasks, agents, health, env.logger, env.id);
+      deps: {
+        tasks: services.taskService,
+        agents: services.agents,
+        schedules: services.schedules,
+        health: services.health,
+      },
+      async create({ tasks, agents, schedules, health }) {
+        const transport = new GrpcTransport(env.options, tasks, agents, schedules, health, env.logger, env.id);
         await transport.listen();
         env.logger.info({ addresses: transport.addresses() }, 'gRPC listening');
         return transport;

@@ -33,3 +33,11 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 export function loadTaskServiceDefinition(): protoLoader.PackageDefinition {
   return protoLoader.loadSync('opspawn/v1/tasks.proto', { ...LOADER_OPTIONS, includeDirs: [protoRoot()] });
 }
+
+/** The task service and the schedule service, one package definition (both in package opspawn.v1). */
+export function loadServiceDefinitions(): protoLoader.PackageDefinition {
+  return protoLoader.loadSync(['opspawn/v1/tasks.proto', 'opspawn/v1/schedules.proto'], {
+    ...LOADER_OPTIONS,
+    includeDirs: [protoRoot()],
+  });
+}

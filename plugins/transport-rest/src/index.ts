@@ -23,6 +23,7 @@ export default definePlugin<RestTransportOptions>({
         tools: services.toolRegistry,
         plugins: services.plugins,
         agents: services.agents,
+        schedules: services.schedules,
         health: services.health,
         routes: extensionPoints.httpRoutes,
       },

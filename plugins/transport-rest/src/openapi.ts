@@ -1,5 +1,9 @@
 import {
+  SCHEDULE_ID_PATTERN,
+  createScheduleJsonSchema,
+  scheduleJsonSchema,
   submitTaskSchema,
+  updateScheduleJsonSchema,
   TASK_ID_PATTERN,
   TASK_STATUSES,
   taskEventJsonSchema,
@@ -96,6 +100,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
         TaskEvent: taskEventJsonSchema,
         Problem: problemSchema,
         Agent: agentSchema,
+        Schedule: scheduleJsonSchema,
+        CreateScheduleRequest: createScheduleJsonSchema,
+        UpdateScheduleRequest: updateScheduleJsonSchema,
         TaskPage: {
           type: 'object',
           required: ['tasks'],
@@ -301,6 +308,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           },
         },
       },
+      ...schedulePaths(),
       '/healthz': {
         get: {
           operationId: 'liveness',
@@ -332,5 +340,113 @@ export function openApiDocument(version: string): Record<string, unknown> {
         },
       },
     },
+  };
+}
+
+const scheduleRef = { $ref: '#/components/schemas/Schedule' };
+const scheduleIdParam = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', pattern: SCHEDULE_ID_PATTERN.source },
+};
+const scheduleErrors = {
+  401: problem('No or unknown API key'),
+  403: problem('The key lacks the scope'),
+};
+const scheduleBody = (name: string) => ({
+  required: true,
+  content: { 'application/json': { schema: { $ref: `#/components/schemas/${name}` } } },
+});
+
+/** The schedule routes: CRUD, pause and resume (docs/how-to/run-agents-on-a-schedule.md). */
+function schedulePaths(): Record<string, unknown> {
+  const action = (operationId: string, summary: string) => ({
+    post: {
+      operationId,
+      summary,
+      security: secured,
+      tags: ['schedules'],
+      parameters: [scheduleIdParam],
+      responses: { 200: json('The schedule', scheduleRef), ...scheduleErrors, 404: problem('No such schedule') },
+    },
+  });
+  return {
+    '/v1/schedules': {
+      get: {
+        operationId: 'listSchedules',
+        summary: 'Every schedule, by id (read scope)',
+        security: secured,
+        tags: ['schedules'],
+        responses: {
+          200: json('Schedules', {
+            type: 'object',
+            required: ['schedules'],
+            properties: { schedules: { type: 'array', items: scheduleRef } },
+          }),
+          ...scheduleErrors,
+        },
+      },
+      post: {
+        operationId: 'createSchedule',
+        summary:
+          'Create a schedule: a cron expression with a time zone, or everyMs, and the task each fire submits (admin scope)',
+        security: secured,
+        tags: ['schedules'],
+        requestBody: scheduleBody('CreateScheduleRequest'),
+        responses: {
+          201: json('Created', scheduleRef),
+          400: problem(
+            'Invalid fields (an invalid cron expression or time zone, both or neither of cron and everyMs): OPSPAWN_SCHEDULE_INVALID names each',
+          ),
+          ...scheduleErrors,
+          404: problem('No such agent (the message names the known ones)'),
+          409: problem('The id is taken'),
+        },
+      },
+    },
+    '/v1/schedules/{id}': {
+      get: {
+        operationId: 'getSchedule',
+        summary: 'One schedule, with its next due time and last fire (read scope)',
+        security: secured,
+        tags: ['schedules'],
+        parameters: [scheduleIdParam],
+        responses: { 200: json('The schedule', scheduleRef), ...scheduleErrors, 404: problem('No such schedule') },
+      },
+      patch: {
+        operationId: 'updateSchedule',
+        summary: 'Change an API schedule; a new timing computes the next due time from now (admin scope)',
+        security: secured,
+        tags: ['schedules'],
+        parameters: [scheduleIdParam],
+        requestBody: scheduleBody('UpdateScheduleRequest'),
+        responses: {
+          200: json('The schedule', scheduleRef),
+          400: problem('Invalid fields'),
+          ...scheduleErrors,
+          404: problem('No such schedule or agent'),
+          409: problem('A schedule declared in the config: change it there'),
+        },
+      },
+      delete: {
+        operationId: 'deleteSchedule',
+        summary: 'Delete an API schedule; tasks it submitted stay (admin scope)',
+        security: secured,
+        tags: ['schedules'],
+        parameters: [scheduleIdParam],
+        responses: {
+          204: { description: 'Deleted' },
+          ...scheduleErrors,
+          404: problem('No such schedule'),
+          409: problem('A schedule declared in the config: remove it there'),
+        },
+      },
+    },
+    '/v1/schedules/{id}/pause': action('pauseSchedule', 'Pause: no fire until resumed (admin scope)'),
+    '/v1/schedules/{id}/resume': action(
+      'resumeSchedule',
+      'Resume: the next due time is computed from now, so due times passed while paused do not fire (admin scope)',
+    ),
   };
 }

@@ -22,6 +22,7 @@ import {
   type HttpRoutes,
   type Provided,
   type Scope,
+  type ScheduleService,
   type TaskStreamEvent,
   type TaskService,
   type TaskStatus,
@@ -47,6 +48,7 @@ export interface RestDeps {
   tools: ToolRegistry;
   plugins: PluginRegistry;
   agents: AgentRegistry;
+  schedules: ScheduleService;
   health: Health;
   logger: Logger;
   version: string;
@@ -149,7 +151,7 @@ export class RestTransport implements Transport {
       ctx.set('Access-Control-Allow-Origin', origin);
       ctx.set('Vary', 'Origin');
       if (ctx.method === 'OPTIONS') {
-        ctx.set('Access-Control-Allow-Methods', 'GET, POST');
+        ctx.set('Access-Control-Allow-Methods', 'GET, POST, PATCH, DELETE');
         ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type, Idempotency-Key, Last-Event-ID');
         ctx.status = 204;
         return;
@@ -390,7 +392,45 @@ export class RestTransport implements Transport {
       this.authorize(ctx, 'read');
       ctx.body = { tools: await this.deps.tools.list() };
     });
+    this.scheduleRoutes(r);
     return r;
+  }
+
+  /** Reading needs `read`; creating, changing, pausing and deleting schedules need `admin` (they submit tasks later). */
+  private scheduleRoutes(r: Router): void {
+    const { schedules } = this.deps;
+    r.get('/v1/schedules', async (ctx) => {
+      this.authorize(ctx, 'read');
+      ctx.body = { schedules: await schedules.list() };
+    });
+    r.post('/v1/schedules', async (ctx) => {
+      this.authorize(ctx, 'admin');
+      const schedule = await schedules.create((await this.body(ctx)) as never);
+      ctx.status = 201;
+      ctx.set('Location', `/v1/schedules/${schedule.id}`);
+      ctx.body = schedule;
+    });
+    r.get('/v1/schedules/:id', async (ctx) => {
+      this.authorize(ctx, 'read');
+      ctx.body = await schedules.get(ctx.params.id!);
+    });
+    r.patch('/v1/schedules/:id', async (ctx) => {
+      this.authorize(ctx, 'admin');
+      ctx.body = await schedules.update(ctx.params.id!, (await this.body(ctx)) as never);
+    });
+    r.delete('/v1/schedules/:id', async (ctx) => {
+      this.authorize(ctx, 'admin');
+      await schedules.delete(ctx.params.id!);
+      ctx.status = 204;
+    });
+    r.post('/v1/schedules/:id/pause', async (ctx) => {
+      this.authorize(ctx, 'admin');
+      ctx.body = await schedules.pause(ctx.params.id!);
+    });
+    r.post('/v1/schedules/:id/resume', async (ctx) => {
+      this.authorize(ctx, 'admin');
+      ctx.body = await schedules.resume(ctx.params.id!);
+    });
   }
 
   /**

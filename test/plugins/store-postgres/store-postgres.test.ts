@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { storeContract, startTestKernel } from '@opspawn/testing';
+import { scheduleStoreContract, storeContract, startTestKernel } from '@opspawn/testing';
 import { services } from '@opspawn/plugin-sdk';
 import { PostgresTaskStore } from '@opspawn/store-postgres';
 import { expect } from 'chai';
@@ -31,6 +31,17 @@ describe('store-postgres (needs PostgreSQL)', function () {
     return { store, cleanup: () => store.close() };
   });
 
+  scheduleStoreContract('store-postgres', async () => {
+    const store = await PostgresTaskStore.open({
+      connectionString: POSTGRES_URL,
+      poolSize: 8,
+      schema: SCHEMA,
+      statementTimeoutMs: 10_000,
+      connectTimeoutMs: 5000,
+    });
+    return { schedules: store.schedules, cleanup: () => store.close() };
+  });
+
   it('migrates once when many processes open the same database together', async () => {
     const schema = `${SCHEMA}_race`;
     const stores = await Promise.all(
@@ -50,7 +61,7 @@ describe('store-postgres (needs PostgreSQL)', function () {
     expect(
       rows.map((r) => r.version),
       'each migration applied once',
-    ).to.deep.equal([1, 2, 3, 4]);
+    ).to.deep.equal([1, 2, 3, 4, 5]);
     await client.query(`DROP SCHEMA ${schema} CASCADE`);
     await client.end();
     await Promise.all(stores.map((s) => s.close()));

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { sampleTask, storeContract } from '@opspawn/plugin-sdk/testing';
+import { sampleTask, scheduleStoreContract, storeContract } from '@opspawn/plugin-sdk/testing';
 import { SqliteTaskStore } from '@opspawn/store-sqlite';
 
 storeContract('store-sqlite (file)', async () => {
@@ -10,6 +10,18 @@ storeContract('store-sqlite (file)', async () => {
   const store = SqliteTaskStore.open({ path: join(dir, 'nested/tasks.db'), busyTimeoutMs: 2000 });
   return {
     store,
+    cleanup: async () => {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+scheduleStoreContract('store-sqlite (file)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'opspawn-sqlite-'));
+  const store = SqliteTaskStore.open({ path: join(dir, 'tasks.db'), busyTimeoutMs: 2000 });
+  return {
+    schedules: store.schedules,
     cleanup: async () => {
       store.close();
       rmSync(dir, { recursive: true, force: true });

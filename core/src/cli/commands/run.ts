@@ -154,7 +154,7 @@ export function registerRunCommand(program: Command, globals: () => GlobalOption
         logger,
         role: 'worker',
         requiredKinds: TASK_KINDS,
-        overrides: { tasks: { recoverOnStart: false } },
+        overrides: { tasks: { recoverOnStart: false, runScheduler: false } },
       });
       try {
         const tasks = kernel.get(services.taskService);

@@ -14,13 +14,13 @@ import { exitCodeFor } from '../exit-codes.js';
 import { printJson, table } from '../output.js';
 import { LiveEventPrinter, RunExitCodes, fixFor, withAgent } from './run.js';
 
-interface ClientOptions {
+export interface ClientOptions {
   url?: string;
   token?: string;
   json?: boolean;
 }
 
-function client(opts: ClientOptions): RestClient {
+export function client(opts: ClientOptions): RestClient {
   return new RestClient({
     url: opts.url ?? process.env.OPSPAWN_URL ?? 'http://127.0.0.1:8080',
     token: opts.token ?? process.env.OPSPAWN_TOKEN,
@@ -28,7 +28,7 @@ function client(opts: ClientOptions): RestClient {
 }
 
 /** Runs a client command; an API refusal becomes one line (or JSON) and an exit code. */
-function action<A extends unknown[]>(run: (...args: A) => Promise<void>) {
+export function action<A extends unknown[]>(run: (...args: A) => Promise<void>) {
   return async (...args: A): Promise<void> => {
     const opts = args[args.length - 2] as ClientOptions;
     try {
@@ -56,7 +56,7 @@ function action<A extends unknown[]>(run: (...args: A) => Promise<void>) {
   };
 }
 
-function withClientOptions(command: Command): Command {
+export function withClientOptions(command: Command): Command {
   return command
     .option('--url <url>', 'the host (default: $OPSPAWN_URL, then http://127.0.0.1:8080)')
     .option('--token <key>', 'API key (default: $OPSPAWN_TOKEN)')
@@ -67,7 +67,7 @@ function taskLine(t: Task): string[] {
   return [t.id, t.status, String(t.attempts), t.createdAt, t.goal.length > 50 ? `${t.goal.slice(0, 49)}…` : t.goal];
 }
 
-async function readRequest(source: string): Promise<unknown> {
+export async function readRequest(source: string): Promise<unknown> {
   let text: string;
   try {
     text =
