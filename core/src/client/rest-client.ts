@@ -2,6 +2,7 @@ import {
   ErrorCodes,
   OpspawnError,
   type AgentInfo,
+  type ApprovalDecision,
   type ErrorCode,
   type SubmitTaskRequest,
   type Task,
@@ -68,6 +69,15 @@ export class RestClient {
 
   cancel(id: string): Promise<Task> {
     return this.call('POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`);
+  }
+
+  /** `POST /v1/tasks/{id}/approvals/{callId}`: approves or rejects the call the task waits on. */
+  decide(id: string, callId: string, decision: ApprovalDecision): Promise<Task> {
+    return this.call(
+      'POST',
+      `/v1/tasks/${encodeURIComponent(id)}/approvals/${encodeURIComponent(callId)}`,
+      decision,
+    );
   }
 
   /** `GET /v1/agents`: the host's agents, sorted by id. */

@@ -88,6 +88,8 @@ export function eventToProto(event: TaskStreamEvent): Record<string, unknown> {
     case 'final':
     case 'log':
     case 'handoff':
+    case 'approval_requested':
+    case 'approval_decided':
       return {
         taskId: event.taskId,
         seq: event.seq,

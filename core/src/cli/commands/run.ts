@@ -86,6 +86,14 @@ export function describeEvent(event: TaskEvent): string | undefined {
       return `  · [${event.data.level}] ${event.data.source ? `${event.data.source}: ` : ''}${short(event.data.message)}`;
     case 'handoff':
       return `  ⇢ agent ${event.data.agent}: task ${event.data.childId}${event.data.created ? '' : ' (started by an earlier attempt)'}`;
+    case 'approval_requested': {
+      const { tool, callId, arguments: args, expiresAt } = event.data;
+      return `  ? ${tool} ${short(args)} waits for approval: opspawn tasks approve ${event.taskId} ${callId} (expires ${expiresAt})`;
+    }
+    case 'approval_decided': {
+      const { callId, decision, by, note } = event.data;
+      return `  ! call ${callId} ${decision === 'approve' ? 'approved' : 'rejected'} by ${by}${note ? `: ${short(note)}` : ''}`;
+    }
     default:
       return unknownEvent(event);
   }
