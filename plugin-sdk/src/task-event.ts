@@ -73,7 +73,7 @@ export const approvalDecidedEventDataSchema = z.object({
   decision: z.enum(['approve', 'reject']),
   by: z.string().describe('Who decided: the API key name, or `anonymous` on a host without keys'),
   note: z.string().optional().describe("The decider's note; a rejected call's error carries it"),
-  arguments: z.unknown().optional().describe('Arguments the decider replaced the call\'s with (approve only)'),
+  arguments: z.unknown().optional().describe("Arguments the decider replaced the call's with (approve only)"),
 });
 
 const envelope = {

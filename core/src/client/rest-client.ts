@@ -73,11 +73,7 @@ export class RestClient {
 
   /** `POST /v1/tasks/{id}/approvals/{callId}`: approves or rejects the call the task waits on. */
   decide(id: string, callId: string, decision: ApprovalDecision): Promise<Task> {
-    return this.call(
-      'POST',
-      `/v1/tasks/${encodeURIComponent(id)}/approvals/${encodeURIComponent(callId)}`,
-      decision,
-    );
+    return this.call('POST', `/v1/tasks/${encodeURIComponent(id)}/approvals/${encodeURIComponent(callId)}`, decision);
   }
 
   /** `GET /v1/agents`: the host's agents, sorted by id. */

@@ -49,11 +49,7 @@ export type LoopOutcome = { kind: 'final'; output: unknown } | { kind: 'waiting'
  * request is an `approval_requested` event) until someone decides. Aborting `signal` (timeout, cancellation,
  * shutdown) stops it between and inside steps: the signal reaches the planner and every tool call.
  */
-export async function runAgentLoop(
-  task: Task,
-  signal: AbortSignal,
-  deps: AgentLoopDeps,
-): Promise<LoopOutcome> {
+export async function runAgentLoop(task: Task, signal: AbortSignal, deps: AgentLoopDeps): Promise<LoopOutcome> {
   const { planner, memory, tools, events, agent, deltas, log } = deps;
   if (log.final) return { kind: 'final', output: log.final.output };
   const history: StepRecord[] = log.completed().map(stepRecord);
@@ -64,7 +60,11 @@ export async function runAgentLoop(
     signal.throwIfAborted();
     let decision: PlanDecision;
     if (pending && pending.step === step) {
-      decision = { kind: 'tools', calls: pending.calls, ...(pending.thought !== undefined ? { thought: pending.thought } : {}) };
+      decision = {
+        kind: 'tools',
+        calls: pending.calls,
+        ...(pending.thought !== undefined ? { thought: pending.thought } : {}),
+      };
     } else {
       const messages = await memory.load(task.sessionId);
       // Fragments count only while this step's decision is being made; a planner calling back later is ignored.
@@ -177,7 +177,13 @@ async function runCalls(
             message: `${decided.by} rejected the call of '${call.tool}'${decided.note ? `: ${decided.note}` : ''}`,
           },
         };
-        await events.emit(task.id, 'tool_result', { step, id: call.id, tool: call.tool, ...observation, durationMs: 0 });
+        await events.emit(task.id, 'tool_result', {
+          step,
+          id: call.id,
+          tool: call.tool,
+          ...observation,
+          durationMs: 0,
+        });
         return { call, observation };
       }
       const args = decided && decided.arguments !== undefined ? decided.arguments : call.arguments;

@@ -1,11 +1,4 @@
-import type {
-  ChatMessage,
-  StepRecord,
-  TaskEvent,
-  TaskEventData,
-  ToolCall,
-  ToolObservation,
-} from '@opspawn/plugin-sdk';
+import type { ChatMessage, StepRecord, TaskEvent, TaskEventData, ToolCall, ToolObservation } from '@opspawn/plugin-sdk';
 import { canonicalJson } from './submit-validation.js';
 
 /** Events read from the store in one go when an attempt rebuilds its checkpoint. */
@@ -89,7 +82,14 @@ export class StepLog {
       case 'final':
         this.final = { output: event.data.output };
         return;
-      case 'status':
+      case 'status': {
+        // A retry after a failed attempt runs the failed calls of the step that attempt ended on again: a retry is
+        // for what may succeed the next time. The calls that succeeded, and every earlier step, stay done.
+        const last = this.steps[this.steps.length - 1];
+        if (event.data.status === 'queued' && event.data.retryInMs !== undefined && last)
+          for (const [id, observation] of last.results) if (!observation.ok) last.results.delete(id);
+        return;
+      }
       case 'log':
       case 'handoff':
         return;
@@ -152,8 +152,7 @@ export function stepMessages(record: StepRecord): ChatMessage[] {
  */
 export function stepsInMemory(memory: readonly ChatMessage[], goal: ChatMessage, done: readonly StepRecord[]): number {
   const endsWith = (tail: readonly ChatMessage[]) =>
-    memory.length >= tail.length &&
-    tail.every((m, i) => sameMessage(memory[memory.length - tail.length + i]!, m));
+    memory.length >= tail.length && tail.every((m, i) => sameMessage(memory[memory.length - tail.length + i]!, m));
   for (let i = done.length; i >= 1; i--) if (endsWith(stepMessages(done[i - 1]!))) return i;
   return endsWith([goal]) ? 0 : -1;
 }

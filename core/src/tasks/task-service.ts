@@ -273,7 +273,10 @@ export class KernelTaskService implements TaskService {
     const step = log.steps.find((s) => s?.requested.has(callId));
     const asked = step?.requested.get(callId);
     if (!step || !asked)
-      throw new OpspawnError(ErrorCodes.APPROVAL_NOT_FOUND, `task ${id} never asked for approval of a call '${callId}'`);
+      throw new OpspawnError(
+        ErrorCodes.APPROVAL_NOT_FOUND,
+        `task ${id} never asked for approval of a call '${callId}'`,
+      );
     const notWaiting = (why: string) =>
       new OpspawnError(ErrorCodes.APPROVAL_NOT_WAITING, `the call '${callId}' of task ${id} does not wait: ${why}`);
     if (step.decided.has(callId)) throw notWaiting(`it was decided already (${step.decided.get(callId)!.decision})`);
@@ -296,9 +299,7 @@ export class KernelTaskService implements TaskService {
     });
     if (!queued) {
       const now = await this.get(id);
-      throw notWaiting(
-        now.status === 'waiting_approval' ? 'another decision came first' : `the task is ${now.status}`,
-      );
+      throw notWaiting(now.status === 'waiting_approval' ? 'another decision came first' : `the task is ${now.status}`);
     }
     await enqueueTask(this.deps.broker, queued);
     return queued;
@@ -401,7 +402,8 @@ function checkDecision(value: unknown): ApprovalDecision {
     if (body.arguments !== undefined && body.decision === 'reject')
       details.push({ path: 'arguments', message: 'may only come with approve' });
     for (const key of Object.keys(body))
-      if (!['decision', 'note', 'arguments'].includes(key)) details.push({ path: key, message: 'is not a known field' });
+      if (!['decision', 'note', 'arguments'].includes(key))
+        details.push({ path: key, message: 'is not a known field' });
   }
   if (details.length)
     throw new OpspawnError(

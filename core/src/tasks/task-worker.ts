@@ -173,7 +173,8 @@ export class TaskWorker {
         usage,
         ...this.agentOf(task),
       });
-      if (outcome.kind === 'final') await this.deps.transitions.succeed(task.id, attempt, outcome.output, usage.change());
+      if (outcome.kind === 'final')
+        await this.deps.transitions.succeed(task.id, attempt, outcome.output, usage.change());
       else await this.settleWaiting(task, attempt, usage);
     } catch (error) {
       const reason = controller.signal.aborted ? controller.signal.reason : error;

@@ -161,9 +161,7 @@ describe('step checkpoints and approvals of tool calls (embedded host, SQLite, a
     expect(done.status, JSON.stringify(done.error)).to.equal('succeeded');
     expect(done.output, 'the call ran with the arguments the approver gave').to.equal('/tmp/y');
     expect(calls(task.id, 'hit'), 'steps 1 and 2 ran once each').to.have.length(2);
-    expect(calls(task.id, 'danger')).to.deep.equal([
-      `danger ${task.id} 3 ${task.id}:3:s3c0 false {"path":"/tmp/y"}`,
-    ]);
+    expect(calls(task.id, 'danger')).to.deep.equal([`danger ${task.id} 3 ${task.id}:3:s3c0 false {"path":"/tmp/y"}`]);
     const log = await events(task.id);
     expect(log.filter((e) => e.type === 'plan').map((e) => (e.data as { step: number }).step)).to.deep.equal([1, 2, 3]);
     expect(log.find((e) => e.type === 'approval_decided')!.data).to.deep.equal({
@@ -292,8 +290,9 @@ describe('step checkpoints and approvals of tool calls (embedded host, SQLite, a
       `slow ${task.id} 3 ${task.id}:3:s3c0 true {"ms":1500}`,
     ]);
     const plans = (await events(task.id)).filter((e) => e.type === 'plan');
-    expect(plans.map((e) => (e.data as { step: number }).step), 'no decision was made twice').to.deep.equal([
-      1, 2, 3, 4,
-    ]);
+    expect(
+      plans.map((e) => (e.data as { step: number }).step),
+      'no decision was made twice',
+    ).to.deep.equal([1, 2, 3, 4]);
   });
 });
