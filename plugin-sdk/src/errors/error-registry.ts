@@ -213,7 +213,7 @@ export const ERROR_REGISTRY = declare({
   TASK_NOT_CANCELLABLE: {
     category: 'wrong_state',
     description: 'The task has already finished, so it cannot be cancelled.',
-    hint: 'only queued or running tasks can be cancelled',
+    hint: 'only queued, running or waiting tasks can be cancelled',
     retryable: false,
   },
   APPROVAL_NOT_FOUND: {
