@@ -36,7 +36,9 @@ describe('approvals on a distributed deployment: an API process and two workers 
       const task = await api.get(id);
       if (done(task)) return task;
       if (Date.now() > deadline)
-        throw new Error(`${id} still ${task.status}\n${cluster.processes.map((p) => p.output.slice(-2000)).join('\n')}`);
+        throw new Error(
+          `${id} still ${task.status}\n${cluster.processes.map((p) => p.output.slice(-2000)).join('\n')}`,
+        );
       await new Promise((r) => setTimeout(r, 100));
     }
   }
