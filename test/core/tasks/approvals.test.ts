@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { RestClient } from '@opspawn/core';
 import type { Task, TaskEvent } from '@opspawn/plugin-sdk';
-import { CLI, Deployment } from '../../helpers/deployment.js';
+import { CLI, Deployment, runCli } from '../../helpers/deployment.js';
 
 /** `opspawn start` in the deployment; resolves with the REST URL it listens on. */
 function startHost(d: Deployment): Promise<{ host: ChildProcess; url: string }> {
@@ -253,6 +253,42 @@ describe('step checkpoints and approvals of tool calls (embedded host, SQLite, a
     expect((await settled(task.id)).status).to.equal('succeeded');
     const notWaiting = await decide(url, task.id, 's1c0', { decision: 'approve' });
     expect(notWaiting.status).to.equal(409);
+  });
+
+  it('decides from the CLI: `tasks approve` with --arguments, `tasks reject` with --note, and refuses bad JSON', async () => {
+    const cli = (...args: string[]) => runCli(['tasks', ...args, '--url', url], { cwd: d.dir });
+    const task = await api.submit({
+      goal: 'two dangerous calls',
+      agent: 'ops',
+      input: {
+        plan: [
+          { tool: 'count__danger', arguments: { path: '/c' } },
+          { tool: 'count__danger', arguments: { path: '/d' }, onError: 'continue' },
+        ],
+        final: '{{ steps[0].output.args.path }} {{ last.error.code }}',
+      },
+    });
+    await waiting(task.id);
+    const listed = await cli('list', '--status', 'waiting_approval', '--json');
+    expect(listed.code, listed.stderr).to.equal(0);
+    expect(JSON.parse(listed.stdout).tasks.map((t: Task) => t.id)).to.include(task.id);
+    const badJson = await cli('approve', task.id, 's1c0', '--arguments', '{path');
+    expect(badJson.code).to.equal(2);
+    expect(badJson.stderr).to.match(/OPSPAWN_INVALID_REQUEST.*--arguments is not JSON/);
+    const approved = await cli('approve', task.id, 's1c0', '--arguments', '{"path":"/e"}');
+    expect(approved.code, approved.stderr).to.equal(0);
+    expect(approved.stdout).to.equal(`${task.id} queued (call s1c0 approved)\n`);
+    await until('step 2 to wait', async () => {
+      const requested = (await events(task.id)).filter((e) => e.type === 'approval_requested');
+      return requested.length === 2 && (await api.get(task.id)).status === 'waiting_approval' ? true : undefined;
+    });
+    const rejected = await cli('reject', task.id, 's2c0', '--note', 'no');
+    expect(rejected.code, rejected.stderr).to.equal(0);
+    const done = await settled(task.id);
+    expect(done.output).to.equal('/e OPSPAWN_TOOL_CALL_REJECTED');
+    const twice = await cli('reject', task.id, 's2c0');
+    expect(twice.code).to.equal(2);
+    expect(twice.stderr).to.match(/OPSPAWN_APPROVAL_NOT_WAITING/);
   });
 
   it('cancels a waiting task at once', async () => {
