@@ -3,7 +3,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { RestClient } from '@opspawn/core';
 import type { Task, TaskEvent } from '@opspawn/plugin-sdk';
+import redis from 'redis';
+import { deleteRedisKeys } from '../../helpers/cluster.js';
 import { CLI, Deployment, runCli } from '../../helpers/deployment.js';
+import { REDIS_URL, requireService } from '../../helpers/services.js';
 
 /** `opspawn start` in the deployment; resolves with the REST URL it listens on. */
 function startHost(d: Deployment): Promise<{ host: ChildProcess; url: string }> {
@@ -77,9 +80,24 @@ describe('step checkpoints and approvals of tool calls (embedded host, SQLite, a
     api = new RestClient({ url });
   }
 
-  before(async () => {
+  /** Session memory lives in Redis, so what each attempt appended survives the host's SIGKILL and can be read. */
+  const memoryPrefix = `approvals-test-${process.pid}-${Date.now().toString(36)}:`;
+  const memoryRoles = async (sessionId: string): Promise<string[]> => {
+    const client = redis.createClient(REDIS_URL, { retry_strategy: () => undefined });
+    try {
+      const raw = await new Promise<string[]>((resolve, reject) =>
+        client.lrange(`${memoryPrefix}${sessionId}:messages`, 0, -1, (e, r) => (e ? reject(e) : resolve(r))),
+      );
+      return raw.map((m) => (JSON.parse(m) as { role: string }).role);
+    } finally {
+      client.quit();
+    }
+  };
+
+  before(async function () {
+    await requireService(this, 'redis');
     d = new Deployment();
-    for (const id of ['store-sqlite', 'broker-memory', 'memory-buffer', 'planner-scripted', 'transport-rest'])
+    for (const id of ['store-sqlite', 'broker-memory', 'memory-redis', 'planner-scripted', 'transport-rest'])
       d.linkBuiltIn(id);
     d.plugin({
       id: 'count-tools',
@@ -101,7 +119,8 @@ describe('step checkpoints and approvals of tool calls (embedded host, SQLite, a
     });
     d.config(`{
       plugins: [{ use: '@opspawn/store-sqlite', options: { path: './data/tasks.db' } }, '@opspawn/broker-memory',
-        '@opspawn/memory-buffer', '@opspawn/planner-scripted', './plugins/count-tools',
+        { use: '@opspawn/memory-redis', options: { url: '${REDIS_URL}', keyPrefix: '${memoryPrefix}' } },
+        '@opspawn/planner-scripted', './plugins/count-tools',
         { use: '@opspawn/transport-rest', options: { port: 0 } }],
       agents: {
         ops: {
@@ -119,9 +138,10 @@ describe('step checkpoints and approvals of tool calls (embedded host, SQLite, a
     }`);
     await restart();
   });
-  after(() => {
+  after(async () => {
     host?.kill('SIGKILL');
-    d.cleanup();
+    d?.cleanup();
+    await deleteRedisKeys(`${memoryPrefix}*`);
   });
 
   it('waits for approval across a SIGKILL of the host, resumes at the call once approved, and runs no earlier step again', async () => {
@@ -172,6 +192,11 @@ describe('step checkpoints and approvals of tool calls (embedded host, SQLite, a
       note: 'checked',
       arguments: { path: '/tmp/y' },
     });
+    expect(await memoryRoles(task.id), 'memory got the goal and each step once').to.deep.equal([
+      'user',
+      ...['assistant', 'tool', 'assistant', 'tool', 'assistant', 'tool'],
+      'assistant',
+    ]);
     expect(log.map((e) => (e.type === 'status' ? e.data.status : undefined)).filter(Boolean)).to.deep.equal([
       'queued',
       'running',
