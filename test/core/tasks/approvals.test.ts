@@ -316,6 +316,26 @@ describe('step checkpoints and approvals of tool calls (embedded host, SQLite, a
     expect(twice.stderr).to.match(/OPSPAWN_APPROVAL_NOT_WAITING/);
   });
 
+  it('`opspawn run` exits 12 when its task waits; a host on the same store takes the decision and finishes it', async () => {
+    d.file(
+      'careful.json',
+      JSON.stringify({
+        goal: 'run carefully',
+        agent: 'ops',
+        input: { plan: [{ tool: 'count__danger', arguments: {} }] },
+      }),
+    );
+    const run = await runCli(['run', 'careful.json'], { cwd: d.dir, env: { RECORD_FILE: d.recordFile } });
+    expect(run.code, run.stderr).to.equal(12);
+    const id = /^task (task_\w+)/.exec(run.stdout)![1]!;
+    expect(run.stdout).to.contain(`opspawn tasks approve ${id} s1c0`);
+    expect(run.stderr).to.contain(`task ${id} waits for approval`);
+    expect((await api.get(id)).status).to.equal('waiting_approval');
+    expect((await decide(url, id, 's1c0', { decision: 'approve' })).status).to.equal(200);
+    expect((await settled(id)).status).to.equal('succeeded');
+    expect(calls(id, 'danger')).to.have.length(1);
+  });
+
   it('cancels a waiting task at once', async () => {
     const task = await api.submit({
       goal: 'cancel while waiting',
