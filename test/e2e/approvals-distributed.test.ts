@@ -49,8 +49,9 @@ describe('approvals on a distributed deployment: an API process and two workers 
       agent: 'careful',
       input: {
         plan: [
-          { tool: 'js__calculate', arguments: { expression: '1 + 1' } },
-          { tool: 'js__calculate', arguments: { expression: '9 * {{ last.output.value }}' } },
+          // An output of many keys: PostgreSQL's jsonb gives them back in another order than memory holds them.
+          { tool: 'js__text_stats', arguments: { text: 'two words' } },
+          { tool: 'js__calculate', arguments: { expression: '9 * {{ last.output.words }}' } },
         ],
         final: '{{ last.output.value }}',
       },

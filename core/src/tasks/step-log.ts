@@ -157,10 +157,19 @@ export function stepsInMemory(memory: readonly ChatMessage[], goal: ChatMessage,
   return endsWith([goal]) ? 0 : -1;
 }
 
+/** Equal messages; a tool result's JSON compares by value, since a store may give its keys back in another order. */
 function sameMessage(a: ChatMessage, b: ChatMessage): boolean {
+  const content = (m: ChatMessage): unknown => {
+    if (m.role !== 'tool') return m.content;
+    try {
+      return JSON.parse(m.content);
+    } catch {
+      return m.content;
+    }
+  };
   const shape = (m: ChatMessage) => ({
     role: m.role,
-    content: m.content,
+    content: content(m),
     toolCalls: m.toolCalls?.length ? m.toolCalls : undefined,
     toolCallId: m.toolCallId,
     name: m.name,
