@@ -23,8 +23,9 @@ export interface ToolCallContext {
    */
   idempotencyKey?: string;
   /**
-   * True when an earlier attempt started this very call and no result of it was stored (its worker died or the
-   * attempt was aborted mid-call): the effect may already have happened.
+   * True when this very call ran before: an earlier attempt started it and no result of it was stored (its worker
+   * died or the attempt was aborted mid-call), or its result was a failure a retry runs again. The effect may already
+   * have happened.
    */
   repeat?: boolean;
   /** Writes a `log` event to the task (console output of sandboxed tools, progress of MCP servers...). */
