@@ -236,8 +236,10 @@ export class TaskRecovery {
    * its attempts and stalls. Returns whether this process made the move (another may have got there first).
    */
   private async takeBack(task: Task, why: string): Promise<boolean> {
-    const { transitions, settings } = this.deps;
-    const exhausted = task.attempts >= task.maxAttempts + settings.maxStalls;
+    const { store, transitions, settings } = this.deps;
+    // Attempts that ended waiting for approval are not failures: each decision started one more.
+    const decisions = (await StepLog.read(task.id, (id, after, limit) => store.events(id, after, limit))).decisions;
+    const exhausted = task.attempts >= task.maxAttempts + settings.maxStalls + decisions;
     const error = stalledError(exhausted ? `${why}, and the task has no attempts left` : why);
     const moved = exhausted
       ? await transitions.fail(task.id, task.attempts, error)
