@@ -137,7 +137,8 @@ export async function runAgentLoop(task: Task, signal: AbortSignal, deps: AgentL
  */
 async function restoreMemory(task: Task, memory: Memory, done: readonly StepRecord[]): Promise<void> {
   const goal: ChatMessage = { role: 'user', content: task.goal };
-  const remembered = stepsInMemory(await memory.load(task.sessionId), goal, done);
+  // The first attempt has nothing to find (an earlier task of the session may have ended on the same goal).
+  const remembered = task.attempts <= 1 ? -1 : stepsInMemory(await memory.load(task.sessionId), goal, done);
   const missing: ChatMessage[] = remembered < 0 ? [goal] : [];
   for (const record of done.slice(Math.max(remembered, 0))) missing.push(...stepMessages(record));
   if (missing.length) await memory.append(task.sessionId, missing);
