@@ -9,7 +9,7 @@ import { REDIS_URL, requireService } from '../helpers/services.js';
 
 const KEY = 'approvals-e2e-key';
 
-describe('approvals on a distributed deployment: an API process and two workers on PostgreSQL and Redis', function () {
+describe('approvals and checkpoints on a distributed deployment: an API process and two workers on PostgreSQL and Redis', function () {
   this.timeout(120_000);
   const cluster = new Cluster({ OPSPAWN_API_KEY: KEY }, join(REPO, 'test/e2e/fixtures/approval.config.ts'));
   let api: RestClient;
@@ -30,6 +30,19 @@ describe('approvals on a distributed deployment: an API process and two workers 
     });
     return ((await response.json()) as { events: TaskEvent[] }).events;
   };
+  /** The roles of the session's messages as memory-redis keeps them. */
+  async function memoryRoles(sessionId: string): Promise<string[]> {
+    const client = redis.createClient(REDIS_URL, { retry_strategy: () => undefined });
+    try {
+      const raw = await new Promise<string[]>((resolve, reject) =>
+        client.lrange(`${cluster.queue}:memory:${sessionId}:messages`, 0, -1, (e, r) => (e ? reject(e) : resolve(r))),
+      );
+      return raw.map((m) => (JSON.parse(m) as { role: string }).role);
+    } finally {
+      client.quit();
+    }
+  }
+
   async function until(id: string, done: (t: Task) => boolean): Promise<Task> {
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -76,16 +89,59 @@ describe('approvals on a distributed deployment: an API process and two workers 
     const resumedOn = Number((running[1]!.data as { worker: string }).worker.split(':').pop());
     expect(workerPids, 'the attempt after the decision ran on a worker').to.include(resumedOn);
 
-    // Memory (Redis) got the goal and each step once, though two attempts in other processes wrote it.
-    const client = redis.createClient(REDIS_URL, { retry_strategy: () => undefined });
-    try {
-      const raw = await new Promise<string[]>((resolve, reject) =>
-        client.lrange(`${cluster.queue}:memory:${task.id}:messages`, 0, -1, (e, r) => (e ? reject(e) : resolve(r))),
-      );
-      const roles = raw.map((m) => (JSON.parse(m) as { role: string }).role);
-      expect(roles).to.deep.equal(['user', 'assistant', 'tool', 'assistant', 'tool', 'assistant']);
-    } finally {
-      client.quit();
+    expect(await memoryRoles(task.id), 'memory got the goal and each step once').to.deep.equal([
+      'user',
+      ...['assistant', 'tool', 'assistant', 'tool'],
+      'assistant',
+    ]);
+  });
+
+  it('resumes a task whose worker was SIGKILLed during step 3 on the other worker, after step 2', async () => {
+    const task = await api.submit({
+      goal: 'four steps, the third one long',
+      agent: 'careful',
+      input: {
+        plan: [
+          { tool: 'js__calculate', arguments: { expression: '1 + 1' } },
+          { tool: 'js__calculate', arguments: { expression: '2 + 2' } },
+          { tool: 'js__spin', arguments: { ms: 3000 } },
+          { tool: 'js__calculate', arguments: { expression: '3 + 3' } },
+        ],
+        final: '{{ last.output.value }}',
+      },
+    });
+    const deadline = Date.now() + 30_000;
+    let log: TaskEvent[] = [];
+    while (!log.some((e) => e.type === 'tool_call' && e.data.step === 3)) {
+      if (Date.now() > deadline) throw new Error('step 3 never started');
+      await new Promise((r) => setTimeout(r, 25));
+      log = await events(task.id);
     }
+    const running = log.filter((e) => e.type === 'status' && e.data.status === 'running').at(-1)!;
+    const pid = Number((running.data as { worker: string }).worker.split(':').pop());
+    const victim = cluster.processes.find((p) => p.pid === pid)!;
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+
+    const done = await until(task.id, (t) => ['succeeded', 'failed', 'cancelled'].includes(t.status));
+    expect(done.status, JSON.stringify(done.error)).to.equal('succeeded');
+    expect(done.output).to.equal(6);
+    log = await events(task.id);
+    const calls = log.filter((e) => e.type === 'tool_call').map((e) => (e.data as { step: number }).step);
+    expect(calls, 'steps 1 and 2 ran once; only the interrupted call of step 3 ran again').to.deep.equal([
+      1, 2, 3, 3, 4,
+    ]);
+    expect(log.filter((e) => e.type === 'plan').map((e) => (e.data as { step: number }).step)).to.deep.equal([
+      1, 2, 3, 4,
+    ]);
+    const workers = log
+      .filter((e) => e.type === 'status' && e.data.status === 'running')
+      .map((e) => Number((e.data as { worker: string }).worker.split(':').pop()));
+    expect(workers.at(-1), 'the other worker finished it').to.not.equal(pid);
+    expect(await memoryRoles(task.id), 'memory got the goal and each step once').to.deep.equal([
+      'user',
+      ...['assistant', 'tool', 'assistant', 'tool', 'assistant', 'tool', 'assistant', 'tool'],
+      'assistant',
+    ]);
   });
 });
