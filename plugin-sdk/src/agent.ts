@@ -10,6 +10,16 @@ export interface AgentLimits {
  * An agent: a planner with its options, a memory, a tool scope and limits under one name. Tasks run agents
  * (`agent` on submit, or the config's `defaultAgent`). See docs/how-to/define-agents.md.
  */
+/** When a call of a tool needs approval: see `AgentDefinition.approval`. */
+export type ApprovalPolicy = 'always' | 'never' | ApprovalRule;
+
+export interface ApprovalRule {
+  /** A JSON Schema over the call's arguments: approval is needed when they match it. Absent: always. */
+  when?: Record<string, unknown>;
+  /** How long the request waits for a decision before the task fails with OPSPAWN_APPROVAL_EXPIRED (default 24 h). */
+  expiresInMs?: number;
+}
+
 export interface AgentDefinition {
   description?: string;
   /** Plugin id of the planner; default: the deployment's default planner. */
@@ -26,6 +36,13 @@ export interface AgentDefinition {
    */
   tools?: string[];
   limits?: AgentLimits;
+  /**
+   * Which tool calls wait for a person's approval, by tool name or glob (`js__delete_*`): `'always'`, `'never'`, or
+   * a rule `{ when?, expiresInMs? }` whose `when` is a JSON Schema the call's arguments must match for approval to be
+   * needed (no `when`: always). An exact name wins over globs; among globs, the first listed that matches.
+   * See docs/how-to/approve-tool-calls.md.
+   */
+  approval?: Record<string, ApprovalPolicy>;
   /** Free-form labels describing the agent (shown by `agents list` and `GET /v1/agents`). */
   labels?: Record<string, string>;
 }

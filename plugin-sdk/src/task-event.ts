@@ -59,6 +59,23 @@ export const handoffEventDataSchema = z.object({
   created: z.boolean().describe('false when the call found the child an earlier attempt had started'),
 });
 
+export const approvalRequestedEventDataSchema = z.object({
+  step: z.int().min(1).describe('The step whose call waits'),
+  callId: z.string().describe("The planner's id of the call that waits for a decision"),
+  tool: z.string().describe('Namespaced tool name (`provider__tool`)'),
+  arguments: z.unknown().describe('The arguments the planner gave the call'),
+  expiresAt: isoTimeSchema.describe('When the request expires: the task then fails with OPSPAWN_APPROVAL_EXPIRED'),
+});
+
+export const approvalDecidedEventDataSchema = z.object({
+  step: z.int().min(1),
+  callId: z.string(),
+  decision: z.enum(['approve', 'reject']),
+  by: z.string().describe('Who decided: the API key name, or `anonymous` on a host without keys'),
+  note: z.string().optional().describe("The decider's note; a rejected call's error carries it"),
+  arguments: z.unknown().optional().describe("Arguments the decider replaced the call's with (approve only)"),
+});
+
 const envelope = {
   taskId: taskSchema.shape.id,
   seq: z.int().min(1).describe('1, 2, 3… per task, in the order the events were appended'),
@@ -73,6 +90,8 @@ export const taskEventSchema = z.discriminatedUnion('type', [
   z.object({ ...envelope, type: z.literal('final'), data: finalEventDataSchema }),
   z.object({ ...envelope, type: z.literal('log'), data: logEventDataSchema }),
   z.object({ ...envelope, type: z.literal('handoff'), data: handoffEventDataSchema }),
+  z.object({ ...envelope, type: z.literal('approval_requested'), data: approvalRequestedEventDataSchema }),
+  z.object({ ...envelope, type: z.literal('approval_decided'), data: approvalDecidedEventDataSchema }),
 ]);
 
 export type TaskEvent = z.infer<typeof taskEventSchema>;

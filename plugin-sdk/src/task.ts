@@ -7,7 +7,11 @@
 import * as z from 'zod';
 import { TASK_ID_PATTERN } from './task-id.js';
 
-export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+/**
+ * `waiting_approval`: an attempt stopped before a tool call that needs a person's approval; no worker holds the task
+ * until a decision queues it again (docs/how-to/approve-tool-calls.md).
+ */
+export const TASK_STATUSES = ['queued', 'running', 'waiting_approval', 'succeeded', 'failed', 'cancelled'] as const;
 export const FINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'cancelled'];
 
 export function isFinalStatus(status: TaskStatus): boolean {

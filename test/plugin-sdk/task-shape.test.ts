@@ -119,6 +119,21 @@ const EVENT_DATA: { [T in TaskEventType]: Required<TaskEventData<T>> } = {
   final: { output: { answer: 'walked' }, step: 3, usage: { inputTokens: 120, outputTokens: 9, llmCalls: 1 } },
   log: { level: 'warn', message: 'slow walk', source: 'walk__go', data: { pace: 3 } },
   handoff: { step: 2, callId: 'call-2', childId: 'task_01JCH10DXXXXXXXXXXXXXXXXXX', agent: 'walker', created: false },
+  approval_requested: {
+    step: 2,
+    callId: 'call-3',
+    tool: 'walk__jump',
+    arguments: { height: 3 },
+    expiresAt: '2030-01-02T03:04:05.000Z',
+  },
+  approval_decided: {
+    step: 2,
+    callId: 'call-3',
+    decision: 'approve',
+    by: 'walker-key',
+    note: 'jump lower',
+    arguments: { height: 1 },
+  },
 };
 
 describe('the task shape, field by field', () => {

@@ -1,4 +1,5 @@
 import { ErrorCodes, OpspawnError, type AgentDefinition } from '@opspawn/plugin-sdk';
+import { createAjv } from '../config/ajv.js';
 import { AGENT_TOOL_PREFIX, ToolScope, agentToolName } from './tool-scope.js';
 
 export interface AgentCheckContext {
@@ -50,6 +51,19 @@ export function checkAgents(
       }
     }
   }
+  for (const [id, agent] of Object.entries(agents ?? {}))
+    for (const [tool, rule] of Object.entries(agent.approval ?? {})) {
+      if (typeof rule !== 'object' || !rule.when) continue;
+      try {
+        createAjv({ useDefaults: false }).compile(rule.when);
+      } catch (error) {
+        bad(
+          `agents.${id}.approval.${tool}.when`,
+          `agent '${id}' gives tool '${tool}' an approval rule whose 'when' is not a valid JSON Schema: ${(error as Error).message}`,
+          'write when as a JSON Schema over the arguments, e.g. { properties: { path: { pattern: "^/prod/" } }, required: ["path"] }',
+        );
+      }
+    }
   problems.push(...checkHandoffs(agents ?? {}));
   if (defaultAgent !== undefined && !Object.hasOwn(agents ?? {}, defaultAgent)) {
     const known = Object.keys(agents ?? {});

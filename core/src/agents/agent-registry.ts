@@ -5,6 +5,7 @@ import {
   type AgentInfo,
   type AgentRegistry,
 } from '@opspawn/plugin-sdk';
+import { ApprovalPolicies } from './approval-policy.js';
 import { ToolScope } from './tool-scope.js';
 
 /** An agent with what only the engine sees: its planner options, its instructions and its compiled scope. */
@@ -12,6 +13,8 @@ export interface ResolvedAgent extends AgentInfo {
   options: Record<string, unknown>;
   instructions?: string;
   scope: ToolScope;
+  /** Which of its tool calls wait for a person's approval. */
+  approvals: ApprovalPolicies;
 }
 
 /**
@@ -42,6 +45,7 @@ export class ConfigAgentRegistry implements AgentRegistry {
             options: { ...d.options },
             ...(d.instructions !== undefined ? { instructions: d.instructions } : {}),
             scope: new ToolScope(d.tools ?? []),
+            approvals: new ApprovalPolicies(d.approval),
           },
         ]),
     );
@@ -68,7 +72,7 @@ export class ConfigAgentRegistry implements AgentRegistry {
   }
 }
 
-function publicInfo({ options: _o, instructions: _i, scope: _s, ...info }: ResolvedAgent): AgentInfo {
+function publicInfo({ options: _o, instructions: _i, scope: _s, approvals: _a, ...info }: ResolvedAgent): AgentInfo {
   return info;
 }
 

@@ -31,6 +31,8 @@ export const ExitCodes = {
   taskFailed: 10,
   /** The task was cancelled. */
   taskCancelled: 11,
+  /** `run`: the task waits for a person's approval, which this process cannot take. */
+  taskWaiting: 12,
 } as const;
 
 /** The exit code of every error category: the one place the CLI decides exit codes for errors. */

@@ -3,6 +3,7 @@ import {
   OpspawnError,
   type AgentInfo,
   type CreateScheduleRequest,
+  type ApprovalDecision,
   type ErrorCode,
   type Schedule,
   type SubmitTaskRequest,
@@ -97,6 +98,11 @@ export class RestClient {
   /** `pause` or `resume`. */
   scheduleAction(id: string, verb: 'pause' | 'resume'): Promise<Schedule> {
     return this.call('POST', `/v1/schedules/${encodeURIComponent(id)}/${verb}`);
+  }
+
+  /** `POST /v1/tasks/{id}/approvals/{callId}`: approves or rejects the call the task waits on. */
+  decide(id: string, callId: string, decision: ApprovalDecision): Promise<Task> {
+    return this.call('POST', `/v1/tasks/${encodeURIComponent(id)}/approvals/${encodeURIComponent(callId)}`, decision);
   }
 
   /** `GET /v1/agents`: the host's agents, sorted by id. */

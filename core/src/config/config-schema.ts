@@ -124,6 +124,23 @@ export const configSchema = {
           propertyNames: { minLength: 1, maxLength: 100 },
           additionalProperties: { type: 'string', maxLength: 500 },
         },
+        approval: {
+          type: 'object',
+          propertyNames: { pattern: '^[A-Za-z0-9_*-]+$' },
+          additionalProperties: {
+            oneOf: [
+              { enum: ['always', 'never'] },
+              {
+                type: 'object',
+                additionalProperties: false,
+                properties: {
+                  when: { type: 'object' },
+                  expiresInMs: { type: 'integer', minimum: 1, maximum: 31_536_000_000 },
+                },
+              },
+            ],
+          },
+        },
       },
     },
     retentionLimits: {

@@ -11,8 +11,12 @@ import {
   type Planner,
   type StepRecord,
   type Task,
+  type ToolCall,
+  type ToolObservation,
   type ToolRegistry,
 } from '@opspawn/plugin-sdk';
+import type { ApprovalPolicies } from '../agents/approval-policy.js';
+import { stepMessages, stepRecord, stepsInMemory, type LoggedStep, type StepLog } from './step-log.js';
 import type { DeltaStream } from './task-deltas.js';
 import type { TaskEvents } from './task-events.js';
 import type { UsageTally } from './token-usage.js';
@@ -22,6 +26,10 @@ export interface AgentLoopDeps {
   memory: Memory;
   tools: ToolRegistry;
   events: TaskEvents;
+  /** The task's checkpoint: what earlier attempts completed (`StepLog.read`). */
+  log: StepLog;
+  /** Which calls wait for a person's approval; none when absent. */
+  approvals?: ApprovalPolicies;
   /** Where the planner's fragments go while it generates a decision (watchers see them live). */
   deltas?: DeltaStream;
   /** The agent the task runs, handed to the planner; `tools` is then already its scoped view. */
@@ -30,109 +38,212 @@ export interface AgentLoopDeps {
   usage?: UsageTally;
 }
 
+/** How an attempt ends when it does not throw: with the task's answer, or waiting for a decision on a call. */
+export type LoopOutcome = { kind: 'final'; output: unknown } | { kind: 'waiting'; callId: string };
+
 /**
  * One attempt of a task: the planner decides, tools run, results go into memory, until a final answer or
- * max steps. Aborting `signal` (timeout, cancellation, shutdown) stops it between and inside steps: the
- * signal reaches the planner and every tool call.
+ * max steps. It continues after the last step the log records as completed (a step's decision and every one of
+ * its results are stored), reusing a stored decision and stored results, so only a call started without a stored
+ * result runs again, marked `repeat`. A call the agent's approval policy holds ends the attempt `waiting` (the
+ * request is an `approval_requested` event) until someone decides. Aborting `signal` (timeout, cancellation,
+ * shutdown) stops it between and inside steps: the signal reaches the planner and every tool call.
  */
-export async function runAgentLoop(
-  task: Task,
-  attempt: number,
-  signal: AbortSignal,
-  deps: AgentLoopDeps,
-): Promise<unknown> {
-  const { planner, memory, tools, events, agent, deltas } = deps;
+export async function runAgentLoop(task: Task, signal: AbortSignal, deps: AgentLoopDeps): Promise<LoopOutcome> {
+  const { planner, memory, tools, events, agent, deltas, log } = deps;
+  if (log.final) return { kind: 'final', output: log.final.output };
+  const history: StepRecord[] = log.completed().map(stepRecord);
+  await restoreMemory(task, memory, history);
+  const pending = log.pending();
   const toolSpecs = (await tools.list()).map(({ provider: _p, ...spec }) => spec);
-  if (attempt === 1) await memory.append(task.sessionId, [{ role: 'user', content: task.goal }]);
-  const history: StepRecord[] = [];
-  for (let step = 1; step <= task.maxSteps; step++) {
+  for (let step = history.length + 1; step <= task.maxSteps; step++) {
     signal.throwIfAborted();
-    const messages = await memory.load(task.sessionId);
     let decision: PlanDecision;
-    // Fragments count only while this step's decision is being made; a planner calling back later is ignored.
-    let planning = true;
-    const onDelta =
-      deltas &&
-      ((delta: PlanDelta) => {
-        if (planning) deltas.push(step, delta);
-      });
-    try {
-      decision = await planner.plan({
-        task,
-        ...(agent ? { agent } : {}),
-        messages,
-        tools: toolSpecs,
-        step,
-        history,
-        signal,
-        ...(onDelta ? { onDelta } : {}),
-      });
-    } catch (error) {
-      signal.throwIfAborted();
-      throw isOpspawnError(error)
-        ? error
-        : new OpspawnError(ErrorCodes.PLANNER_FAILED, `planner '${task.planner}' failed: ${describeError(error)}`, {
-            cause: error,
-          });
-    } finally {
-      planning = false;
-      deltas?.flush();
-    }
-    signal.throwIfAborted();
-    checkDecision(decision, task.planner);
-    if (decision.usage) deps.usage?.add(decision.usage);
-    const usage = decision.usage ? { usage: decision.usage } : {};
-    if (decision.kind === 'final') {
-      await memory.append(task.sessionId, [
-        {
-          role: 'assistant',
-          content: typeof decision.output === 'string' ? decision.output : (JSON.stringify(decision.output) ?? ''),
-        },
-      ]);
-      await events.emit(task.id, 'final', { output: decision.output ?? null, step, ...usage });
-      return decision.output ?? null;
-    }
-    await events.emit(task.id, 'plan', { step, thought: decision.thought, calls: decision.calls, ...usage });
-    await memory.append(task.sessionId, [
-      { role: 'assistant', content: decision.thought ?? '', toolCalls: decision.calls },
-    ]);
-    const results = await Promise.all(
-      decision.calls.map(async (call) => {
-        await events.emit(task.id, 'tool_call', { step, id: call.id, tool: call.tool, arguments: call.arguments });
-        const started = performance.now();
-        const observation = await tools.call(call.tool, call.arguments, {
-          signal,
-          taskId: task.id,
-          step,
-          callId: call.id,
-          log: (level, message, data) =>
-            void events
-              .emit(task.id, 'log', { level, message, source: call.tool, ...(data ? { data } : {}) })
-              .catch(() => undefined),
+    if (pending && pending.step === step) {
+      decision = {
+        kind: 'tools',
+        calls: pending.calls,
+        ...(pending.thought !== undefined ? { thought: pending.thought } : {}),
+      };
+    } else {
+      const messages = await memory.load(task.sessionId);
+      // Fragments count only while this step's decision is being made; a planner calling back later is ignored.
+      let planning = true;
+      const onDelta =
+        deltas &&
+        ((delta: PlanDelta) => {
+          if (planning) deltas.push(step, delta);
         });
-        const durationMs = Math.round((performance.now() - started) * 100) / 100;
-        await events.emit(
-          task.id,
-          'tool_result',
-          observation.ok
-            ? { step, id: call.id, tool: call.tool, ok: true, output: observation.output, durationMs }
-            : { step, id: call.id, tool: call.tool, ok: false, error: observation.error, durationMs },
-        );
-        return { call, observation };
-      }),
-    );
-    const toolMessages: ChatMessage[] = results.map(({ call, observation }) => ({
-      role: 'tool',
-      toolCallId: call.id,
-      name: call.tool,
-      content: JSON.stringify(observation.ok ? observation.output : { error: observation.error }) ?? 'null',
-    }));
-    await memory.append(task.sessionId, toolMessages);
-    history.push({ step, thought: decision.thought, calls: results });
+      try {
+        decision = await planner.plan({
+          task,
+          ...(agent ? { agent } : {}),
+          messages,
+          tools: toolSpecs,
+          step,
+          history,
+          signal,
+          ...(onDelta ? { onDelta } : {}),
+        });
+      } catch (error) {
+        signal.throwIfAborted();
+        throw isOpspawnError(error)
+          ? error
+          : new OpspawnError(ErrorCodes.PLANNER_FAILED, `planner '${task.planner}' failed: ${describeError(error)}`, {
+              cause: error,
+            });
+      } finally {
+        planning = false;
+        deltas?.flush();
+      }
+      signal.throwIfAborted();
+      checkDecision(decision, task.planner);
+      if (decision.usage) deps.usage?.add(decision.usage);
+      const usage = decision.usage ? { usage: decision.usage } : {};
+      if (decision.kind === 'final') {
+        await memory.append(task.sessionId, [
+          {
+            role: 'assistant',
+            content: typeof decision.output === 'string' ? decision.output : (JSON.stringify(decision.output) ?? ''),
+          },
+        ]);
+        await events.emit(task.id, 'final', { output: decision.output ?? null, step, ...usage });
+        return { kind: 'final', output: decision.output ?? null };
+      }
+      // The stored decision is the step's checkpoint: an attempt that runs again takes it instead of planning anew.
+      await events.emit(task.id, 'plan', { step, thought: decision.thought, calls: decision.calls, ...usage });
+    }
+    const logged = pending && pending.step === step ? pending : undefined;
+    const ran = await runCalls(task, step, decision.calls, logged, signal, deps);
+    if ('waiting' in ran) return { kind: 'waiting', callId: ran.waiting };
+    const record: StepRecord = {
+      step,
+      ...(decision.thought !== undefined ? { thought: decision.thought } : {}),
+      calls: ran.results,
+    };
+    // One append per step, after its results are stored: what memory holds then says which steps it has.
+    await memory.append(task.sessionId, stepMessages(record));
+    history.push(record);
   }
   throw new OpspawnError(ErrorCodes.TASK_MAX_STEPS, `the task used all ${task.maxSteps} steps without a final answer`, {
     hint: 'raise maxSteps, or check why the planner does not finish',
   });
+}
+
+/**
+ * Gives the session's memory what earlier attempts completed but did not remember: the goal, once, and the
+ * messages of each completed step it lacks (an attempt that died between storing a step's last result and the
+ * memory append).
+ */
+async function restoreMemory(task: Task, memory: Memory, done: readonly StepRecord[]): Promise<void> {
+  const goal: ChatMessage = { role: 'user', content: task.goal };
+  // The first attempt has nothing to find (an earlier task of the session may have ended on the same goal).
+  const remembered = task.attempts <= 1 ? -1 : stepsInMemory(await memory.load(task.sessionId), goal, done);
+  const missing: ChatMessage[] = remembered < 0 ? [goal] : [];
+  for (const record of done.slice(Math.max(remembered, 0))) missing.push(...stepMessages(record));
+  if (missing.length) await memory.append(task.sessionId, missing);
+}
+
+/**
+ * Runs a step's calls, in parallel, except those with a stored result (reused) and those the approval policy holds.
+ * Decided calls run with the approved arguments, or end as rejected. The first held call without a decision is
+ * asked about once every other call of the step has run: `{ waiting: callId }`.
+ */
+async function runCalls(
+  task: Task,
+  step: number,
+  calls: readonly ToolCall[],
+  logged: LoggedStep | undefined,
+  signal: AbortSignal,
+  deps: AgentLoopDeps,
+): Promise<{ results: StepRecord['calls'] } | { waiting: string }> {
+  const { events, tools } = deps;
+  const undecided = calls.filter(
+    (call) =>
+      !logged?.results.has(call.id) &&
+      !logged?.decided.has(call.id) &&
+      deps.approvals?.required(call.tool, call.arguments) !== undefined,
+  );
+  const runnable = calls.filter((call) => !undecided.includes(call));
+  const results = await Promise.all(
+    runnable.map(async (call) => {
+      const stored = logged?.results.get(call.id);
+      if (stored) return { call, observation: stored };
+      const decided = logged?.decided.get(call.id);
+      if (decided?.decision === 'reject') {
+        const observation: ToolObservation = {
+          ok: false,
+          error: {
+            code: ErrorCodes.TOOL_CALL_REJECTED,
+            message: `${decided.by} rejected the call of '${call.tool}'${decided.note ? `: ${decided.note}` : ''}`,
+          },
+        };
+        await events.emit(task.id, 'tool_result', {
+          step,
+          id: call.id,
+          tool: call.tool,
+          ...observation,
+          durationMs: 0,
+        });
+        return { call, observation };
+      }
+      const args = decided && decided.arguments !== undefined ? decided.arguments : call.arguments;
+      const repeat = logged?.started.has(call.id) === true;
+      await events.emit(task.id, 'tool_call', { step, id: call.id, tool: call.tool, arguments: args });
+      const started = performance.now();
+      const observation = await tools.call(call.tool, args, {
+        signal,
+        taskId: task.id,
+        step,
+        callId: call.id,
+        idempotencyKey: `${task.id}:${step}:${call.id}`,
+        ...(repeat ? { repeat } : {}),
+        log: (level, message, data) =>
+          void events
+            .emit(task.id, 'log', { level, message, source: call.tool, ...(data ? { data } : {}) })
+            .catch(() => undefined),
+      });
+      // A call cut short by the attempt's end (a shutdown, a timeout, a cancel) has no result to store: a later
+      // attempt runs it again, marked `repeat`.
+      signal.throwIfAborted();
+      const durationMs = Math.round((performance.now() - started) * 100) / 100;
+      await events.emit(
+        task.id,
+        'tool_result',
+        observation.ok
+          ? { step, id: call.id, tool: call.tool, ok: true, output: observation.output, durationMs }
+          : { step, id: call.id, tool: call.tool, ok: false, error: observation.error, durationMs },
+      );
+      return { call, observation };
+    }),
+  );
+  const held = undecided[0];
+  if (held) {
+    const asked = logged?.requested.get(held.id);
+    if (asked) {
+      if (Date.parse(asked.expiresAt) <= Date.now()) throw approvalExpired(held.tool, held.id, asked.expiresAt);
+    } else {
+      const { expiresInMs } = deps.approvals!.required(held.tool, held.arguments)!;
+      await events.emit(task.id, 'approval_requested', {
+        step,
+        callId: held.id,
+        tool: held.tool,
+        arguments: held.arguments,
+        expiresAt: new Date(Date.now() + expiresInMs).toISOString(),
+      });
+    }
+    return { waiting: held.id };
+  }
+  const byId = new Map(results.map((r) => [r.call.id, r]));
+  return { results: calls.map((call) => byId.get(call.id)!) };
+}
+
+/** The task's end when a call waited for a decision past its request's `expiresAt`. */
+export function approvalExpired(tool: string, callId: string, expiresAt: string): OpspawnError {
+  return new OpspawnError(
+    ErrorCodes.APPROVAL_EXPIRED,
+    `the call '${callId}' of '${tool}' waited for approval until ${expiresAt} and nobody decided`,
+  );
 }
 
 /** A planner's answer must be one of the two decision shapes; anything else is refused with what was wrong. */

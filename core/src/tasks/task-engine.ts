@@ -1,4 +1,5 @@
 import type {
+  ApprovalDecision,
   Broker,
   EventBus,
   Logger,
@@ -127,6 +128,7 @@ export class TaskEngine implements TaskService {
       return;
     }
     if (broker.recoversOnStart && settings.recoverOnStart) await this.recovery.recoverOnStart();
+    this.recovery.startApprovalExpiry();
     // With a durable broker other processes run tasks too: attempts here hold leases (from the first delivery on),
     // and the attempts of workers that died are taken back.
     if (!broker.recoversOnStart) this.leases.start();
@@ -158,6 +160,10 @@ export class TaskEngine implements TaskService {
 
   cancel(id: string): Promise<Task> {
     return this.service.cancel(id);
+  }
+
+  decide(id: string, callId: string, decision: ApprovalDecision, by?: string): Promise<Task> {
+    return this.service.decide(id, callId, decision, by);
   }
 
   events(id: string, afterSeq?: number, limit?: number): Promise<TaskEvent[]> {

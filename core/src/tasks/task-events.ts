@@ -81,9 +81,35 @@ export class TaskEvents {
     if (task) await this.emit(id, 'status', eventData);
     return task;
   }
+
+  /**
+   * A compare-and-set transition written together with `event` (not a status event), then the status event
+   * announcing the move. Without `transitionWithEvent`, the event is written after the move.
+   */
+  async moveWith<T extends TaskEventType>(
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts: number | undefined,
+    event: { type: T; data: TaskEventData<T> },
+    data: Omit<TaskEventData<'status'>, 'status'>,
+  ): Promise<Task | undefined> {
+    let task: Task | undefined;
+    if (this.store.transitionWithEvent) {
+      const moved = await this.store.transitionWithEvent(id, from, change, expectAttempts, event);
+      if (moved) this.publish(moved.event);
+      task = moved?.task;
+    } else {
+      task = await this.store.transition(id, from, change, expectAttempts);
+      if (task) await this.emit(id, event.type, event.data);
+    }
+    if (task) await this.emit(id, 'status', { status: change.status, ...data });
+    return task;
+  }
 }
 
-/** A status event announcing a final state: the last event of a task. */
+/** A status event announcing a final state
+: the last event of a task. */
 export function isFinalEvent(event: TaskEvent): boolean {
   return event.type === 'status' && FINAL_STATUSES.includes(event.data.status);
 }

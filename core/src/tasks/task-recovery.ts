@@ -7,7 +7,9 @@ import {
   type TaskEngineConfig,
   type TaskStore,
 } from '@opspawn/plugin-sdk';
+import { approvalExpired } from './agent-loop.js';
 import { enqueueTask } from './enqueue-task.js';
+import { StepLog } from './step-log.js';
 import { stalledError, type TaskTransitions } from './task-transitions.js';
 
 export interface TaskRecoveryDeps {
@@ -32,6 +34,8 @@ export class TaskRecovery {
   private sweeping?: Promise<void>;
   private leaseTimer?: NodeJS.Timeout;
   private takingBack?: Promise<unknown>;
+  private expiryTimer?: NodeJS.Timeout;
+  private expiring?: Promise<unknown>;
   private stopping = false;
 
   constructor(private readonly deps: TaskRecoveryDeps) {}
@@ -137,12 +141,50 @@ export class TaskRecovery {
     this.leaseTimer.unref();
   }
 
+  /**
+   * Checks every `reconcileIntervalMs` for tasks waiting for an approval whose request expired, and fails them. Runs
+   * in every process that consumes, on any broker: a waiting task has no worker, so the check is the store's.
+   */
+  startApprovalExpiry(): void {
+    this.expiryTimer = setInterval(() => {
+      if (this.expiring || this.stopping) return;
+      this.expiring = this.expireApprovals()
+        .catch((error) =>
+          this.deps.logger.warn({ err: describeError(error) }, 'expiring approval requests failed; it runs again'),
+        )
+        .finally(() => {
+          this.expiring = undefined;
+        });
+    }, this.deps.settings.reconcileIntervalMs);
+    this.expiryTimer.unref();
+  }
+
+  /**
+   * Tasks waiting for approval past their request's `expiresAt` fail with APPROVAL_EXPIRED (a compare-and-set: a
+   * decision that came first wins). Returns how many this process failed.
+   */
+  async expireApprovals(now = Date.now()): Promise<number> {
+    const { store, transitions, logger } = this.deps;
+    let expired = 0;
+    for (const task of await store.findByStatus(['waiting_approval'], RECOVERY_PAGE)) {
+      const log = await StepLog.read(task.id, (id, after, limit) => store.events(id, after, limit));
+      const step = log.pending();
+      const asked = step && [...step.requested.values()].find((r) => !step.decided.has(r.callId));
+      if (!asked || Date.parse(asked.expiresAt) > now) continue;
+      const error = approvalExpired(asked.tool, asked.callId, asked.expiresAt);
+      if (await transitions.expire(task, { code: error.code, message: error.message })) expired++;
+    }
+    if (expired > 0) logger.info({ expired }, `${expired} task(s) failed: their approval request expired`);
+    return expired;
+  }
+
   /** Ends the periodic sweep, waiting for a running one, and stops any recovery paging through the store. */
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.sweepTimer);
     clearInterval(this.leaseTimer);
-    await Promise.all([this.sweeping, this.takingBack]);
+    clearInterval(this.expiryTimer);
+    await Promise.all([this.sweeping, this.takingBack, this.expiring]);
   }
 
   /**
@@ -194,8 +236,10 @@ export class TaskRecovery {
    * its attempts and stalls. Returns whether this process made the move (another may have got there first).
    */
   private async takeBack(task: Task, why: string): Promise<boolean> {
-    const { transitions, settings } = this.deps;
-    const exhausted = task.attempts >= task.maxAttempts + settings.maxStalls;
+    const { store, transitions, settings } = this.deps;
+    // Attempts that ended waiting for approval are not failures: each decision started one more.
+    const decisions = (await StepLog.read(task.id, (id, after, limit) => store.events(id, after, limit))).decisions;
+    const exhausted = task.attempts >= task.maxAttempts + settings.maxStalls + decisions;
     const error = stalledError(exhausted ? `${why}, and the task has no attempts left` : why);
     const moved = exhausted
       ? await transitions.fail(task.id, task.attempts, error)

@@ -5,6 +5,7 @@ import {
   isFinalStatus,
   isOpspawnError,
   newTaskId,
+  type ApprovalDecision,
   type Broker,
   type EventBus,
   type Logger,
@@ -23,7 +24,9 @@ import {
 } from '@opspawn/plugin-sdk';
 import { renderInstructions } from '../agents/agent-instructions.js';
 import type { ConfigAgentRegistry, ResolvedAgent } from '../agents/agent-registry.js';
+import { approvalExpired } from './agent-loop.js';
 import { enqueueTask } from './enqueue-task.js';
+import { StepLog } from './step-log.js';
 import { checkSubmitRequest, requestHash } from './submit-validation.js';
 import { type TaskEvents, isFinalEvent } from './task-events.js';
 import type { TaskTransitions } from './task-transitions.js';
@@ -224,7 +227,7 @@ export class KernelTaskService implements TaskService {
   async cancelChildren(parentId: string): Promise<void> {
     for (let cursor: string | undefined, first = true; first || cursor; first = false) {
       const page = await this.deps.store.list({
-        ...(cursor ? { cursor } : { parentId, status: ['queued', 'running'] }),
+        ...(cursor ? { cursor } : { parentId, status: ['queued', 'running', 'waiting_approval'] }),
         limit: REPLAY_PAGE,
       });
       for (const child of page.tasks) {
@@ -242,11 +245,11 @@ export class KernelTaskService implements TaskService {
       const task = await this.get(id);
       if (isFinalStatus(task.status)) {
         throw new OpspawnError(ErrorCodes.TASK_NOT_CANCELLABLE, `task ${id} is already ${task.status}`, {
-          hint: 'only queued or running tasks can be cancelled',
+          hint: 'only queued, running or waiting tasks can be cancelled',
         });
       }
-      if (task.status === 'queued') {
-        const cancelled = await this.deps.transitions.cancel(id, 'queued', task.attempts, { anyAttempt: true });
+      if (task.status === 'queued' || task.status === 'waiting_approval') {
+        const cancelled = await this.deps.transitions.cancel(id, task.status, task.attempts, { anyAttempt: true });
         if (cancelled) {
           // A broker may drop its waiting job (one due next year need not stay in memory until then).
           await this.deps.broker.cancel(id);
@@ -261,6 +264,45 @@ export class KernelTaskService implements TaskService {
         }
       }
     }
+  }
+
+  async decide(id: string, callId: string, decision: ApprovalDecision, by = 'anonymous'): Promise<Task> {
+    const checked = checkDecision(decision);
+    const task = await this.get(id);
+    const log = await StepLog.read(id, (taskId, after, limit) => this.deps.store.events(taskId, after, limit));
+    const step = log.steps.find((s) => s?.requested.has(callId));
+    const asked = step?.requested.get(callId);
+    if (!step || !asked)
+      throw new OpspawnError(
+        ErrorCodes.APPROVAL_NOT_FOUND,
+        `task ${id} never asked for approval of a call '${callId}'`,
+      );
+    const notWaiting = (why: string) =>
+      new OpspawnError(ErrorCodes.APPROVAL_NOT_WAITING, `the call '${callId}' of task ${id} does not wait: ${why}`);
+    if (step.decided.has(callId)) throw notWaiting(`it was decided already (${step.decided.get(callId)!.decision})`);
+    if (task.status !== 'waiting_approval') throw notWaiting(`the task is ${task.status}`);
+    if (log.pending()?.step !== step.step) throw notWaiting('the task moved past its step');
+    if (Date.parse(asked.expiresAt) <= Date.now()) {
+      await this.deps.transitions.expire(task, {
+        code: ErrorCodes.APPROVAL_EXPIRED,
+        message: approvalExpired(asked.tool, callId, asked.expiresAt).message,
+      });
+      throw notWaiting(`its request expired at ${asked.expiresAt}`);
+    }
+    const queued = await this.deps.transitions.decide(task, {
+      step: step.step,
+      callId,
+      decision: checked.decision,
+      by,
+      ...(checked.note !== undefined ? { note: checked.note } : {}),
+      ...(checked.arguments !== undefined ? { arguments: checked.arguments } : {}),
+    });
+    if (!queued) {
+      const now = await this.get(id);
+      throw notWaiting(now.status === 'waiting_approval' ? 'another decision came first' : `the task is ${now.status}`);
+    }
+    await enqueueTask(this.deps.broker, queued);
+    return queued;
   }
 
   async events(id: string, afterSeq = 0, limit = REPLAY_PAGE): Promise<TaskEvent[]> {
@@ -344,4 +386,30 @@ export class KernelTaskService implements TaskService {
       signal?.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/** A decision as callers send it, checked field by field (INVALID_REQUEST naming each bad field). */
+function checkDecision(value: unknown): ApprovalDecision {
+  const details: Array<{ path: string; message: string }> = [];
+  const isObject = typeof value === 'object' && value !== null && !Array.isArray(value);
+  const body = (isObject ? value : {}) as Record<string, unknown>;
+  if (!isObject) details.push({ path: '', message: 'must be an object { decision, note?, arguments? }' });
+  else {
+    if (body.decision !== 'approve' && body.decision !== 'reject')
+      details.push({ path: 'decision', message: "must be 'approve' or 'reject'" });
+    if (body.note !== undefined && (typeof body.note !== 'string' || body.note.length > 2000))
+      details.push({ path: 'note', message: 'must be a string of at most 2000 characters' });
+    if (body.arguments !== undefined && body.decision === 'reject')
+      details.push({ path: 'arguments', message: 'may only come with approve' });
+    for (const key of Object.keys(body))
+      if (!['decision', 'note', 'arguments'].includes(key))
+        details.push({ path: key, message: 'is not a known field' });
+  }
+  if (details.length)
+    throw new OpspawnError(
+      ErrorCodes.INVALID_REQUEST,
+      `the decision is invalid: ${details.map((d) => `${d.path || '(body)'} ${d.message}`).join('; ')}`,
+      { details, hint: "send { decision: 'approve' | 'reject', note?, arguments? }" },
+    );
+  return value as ApprovalDecision;
 }

@@ -1,4 +1,4 @@
-import { ErrorCodes, type Task, type TaskError, type TokenUsage } from '@opspawn/plugin-sdk';
+import { ErrorCodes, type Task, type TaskError, type TaskEventData, type TokenUsage } from '@opspawn/plugin-sdk';
 import type { TaskEvents } from './task-events.js';
 
 /** The error of every cancelled task, whether it was queued or running when the request came. */
@@ -85,13 +85,50 @@ export class TaskTransitions {
   }
 
   /**
+   * running → waiting_approval: the attempt stopped before a call that waits for a person (its `approval_requested`
+   * event is stored). The attempt ends; no lease is held until a decision queues the task again.
+   */
+  wait(id: string, attempt: number, usage: UsageChange = {}): Promise<Task | undefined> {
+    return this.events.move(id, ['running'], { status: 'waiting_approval', ...NO_LEASE, ...usage }, attempt, {
+      attempt,
+    });
+  }
+
+  /**
+   * waiting_approval → queued: a decision on the waiting call, written with the move as its `approval_decided`
+   * event (one atomic step when the store offers it), so a second decision finds the task moved and is refused. The
+   * `status` event follows.
+   */
+  async decide(task: Task, decision: TaskEventData<'approval_decided'>): Promise<Task | undefined> {
+    return this.events.moveWith(
+      task.id,
+      ['waiting_approval'],
+      { status: 'queued', notBefore: null },
+      task.attempts,
+      { type: 'approval_decided', data: decision },
+      { attempt: task.attempts },
+    );
+  }
+
+  /** waiting_approval → failed: the waiting call's request expired with no decision. */
+  expire(task: Task, error: TaskError): Promise<Task | undefined> {
+    return this.events.move(
+      task.id,
+      ['waiting_approval'],
+      { status: 'failed', error, finishedAt: now(), ...NO_LEASE },
+      task.attempts,
+      { attempt: task.attempts, error },
+    );
+  }
+
+  /**
    * queued → cancelled (no worker runs it), or running → cancelled (its attempt stopped on the request). A user's
    * cancel of a queued task applies on whatever attempt the task is (`anyAttempt`), so a retry that re-queued the
    * task in between does not make the request miss.
    */
   cancel(
     id: string,
-    from: 'queued' | 'running',
+    from: 'queued' | 'running' | 'waiting_approval',
     attempt: number,
     options: { anyAttempt?: boolean; usage?: UsageChange } = {},
   ): Promise<Task | undefined> {

@@ -20,7 +20,9 @@ import { hostname } from 'node:os';
 import { renderInstructions } from '../agents/agent-instructions.js';
 import type { ConfigAgentRegistry } from '../agents/agent-registry.js';
 import { ScopedToolRegistry } from '../tools/kernel-tool-registry.js';
+import type { ApprovalPolicies } from '../agents/approval-policy.js';
 import { runAgentLoop } from './agent-loop.js';
+import { StepLog } from './step-log.js';
 import type { AttemptLeases } from './attempt-leases.js';
 import type { Handoffs } from './handoffs.js';
 import { delayUntil, enqueueTask } from './enqueue-task.js';
@@ -150,6 +152,7 @@ export class TaskWorker {
     const forward = () => controller.abort(delivery.signal.reason);
     delivery.signal.addEventListener('abort', forward, { once: true });
     const usage = new UsageTally(task.usage);
+    let log: StepLog | undefined;
     try {
       const planner = this.deps.planners.get(task.planner);
       const memory = this.deps.memories.get(task.memory);
@@ -160,19 +163,23 @@ export class TaskWorker {
         );
       if (!memory)
         throw new OpspawnError(ErrorCodes.MEMORY_UNKNOWN, `memory '${task.memory}' is not in this deployment any more`);
-      const output = await runAgentLoop(task, attempt, controller.signal, {
+      log = await StepLog.read(task.id, (id, after, limit) => this.deps.store.events(id, after, limit));
+      const outcome = await runAgentLoop(task, controller.signal, {
         planner,
         memory,
         events: this.deps.events,
+        log,
         deltas,
         usage,
         ...this.agentOf(task),
       });
-      await this.deps.transitions.succeed(task.id, attempt, output, usage.change());
+      if (outcome.kind === 'final')
+        await this.deps.transitions.succeed(task.id, attempt, outcome.output, usage.change());
+      else await this.settleWaiting(task, attempt, usage);
     } catch (error) {
       const reason = controller.signal.aborted ? controller.signal.reason : error;
       if (delivery.signal.aborted) await this.settleInterrupted(task, attempt, usage);
-      else await this.settleFailure(task, attempt, reason, usage);
+      else await this.settleFailure(task, attempt, reason, usage, log?.decisions ?? 0);
     } finally {
       clearTimeout(timer);
       delivery.signal.removeEventListener('abort', forward);
@@ -180,10 +187,11 @@ export class TaskWorker {
   }
 
   /** The task's agent, as its planner sees it, and the tools it may use: all of them when it runs no agent. */
-  private agentOf(task: Task): { tools: ToolRegistry; agent?: PlanAgent } {
+  private agentOf(task: Task): { tools: ToolRegistry; agent?: PlanAgent; approvals?: ApprovalPolicies } {
     if (!task.agent) return { tools: this.deps.tools };
     const agent = this.deps.agents.resolve(task.agent);
     return {
+      approvals: agent.approvals,
       tools: new ScopedToolRegistry(this.deps.handoffs.toolsFor(task, this.deps.tools), agent),
       agent: {
         id: agent.id,
@@ -215,15 +223,33 @@ export class TaskWorker {
     if (back && !broker.recoversOnStart) await enqueueTask(broker, back);
   }
 
-  /** The attempt failed: retried after a backoff while attempts are left and the error is not permanent. */
-  private async settleFailure(task: Task, attempt: number, error: unknown, usage: UsageTally): Promise<void> {
+  /**
+   * The attempt stopped before a call that needs approval: the task waits, holding no worker and no lease. A cancel
+   * requested while the attempt ended is honoured here, since no delivery is left to abort.
+   */
+  private async settleWaiting(task: Task, attempt: number, usage: UsageTally): Promise<void> {
+    const waiting = await this.deps.transitions.wait(task.id, attempt, usage.change());
+    if (waiting?.cancelRequested) await this.deps.transitions.cancel(task.id, 'waiting_approval', attempt);
+  }
+
+  /**
+   * The attempt failed: retried after a backoff while attempts are left and the error is not permanent. Attempts
+   * that ended waiting for approval (`decisions`: each decision started one more) do not use up the budget.
+   */
+  private async settleFailure(
+    task: Task,
+    attempt: number,
+    error: unknown,
+    usage: UsageTally,
+    decisions: number,
+  ): Promise<void> {
     const { broker, transitions, settings } = this.deps;
     const taskError: TaskError = isOpspawnError(error)
       ? { code: error.code, message: error.message }
       : { code: ErrorCodes.TASK_INTERNAL, message: describeError(error) };
     // An error says whether another attempt can fix it (a plugin's own copy of the SDK may predate the flag).
     const retryable = isOpspawnError(error) ? (error.retryable ?? isRetryable(error.code)) : true;
-    if (attempt < task.maxAttempts && retryable) {
+    if (attempt < task.maxAttempts + decisions && retryable) {
       const delayMs = backoff(attempt, settings.retryBackoffMs, settings.maxRetryBackoffMs);
       const back = await transitions.retry(task.id, attempt, taskError, delayMs, usage.change());
       if (!back) return;

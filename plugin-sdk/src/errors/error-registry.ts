@@ -220,7 +220,31 @@ export const ERROR_REGISTRY = declare({
   TASK_NOT_CANCELLABLE: {
     category: 'wrong_state',
     description: 'The task has already finished, so it cannot be cancelled.',
-    hint: 'only queued or running tasks can be cancelled',
+    hint: 'only queued, running or waiting tasks can be cancelled',
+    retryable: false,
+  },
+  APPROVAL_NOT_FOUND: {
+    category: 'not_found',
+    description: 'The task never asked for approval of a call with this id.',
+    hint: "check the call id: the task's approval_requested events name the calls that wait",
+    retryable: false,
+  },
+  APPROVAL_NOT_WAITING: {
+    category: 'wrong_state',
+    description: 'The call is not waiting for a decision: it was decided already, it expired, or the task moved on.',
+    hint: 'read the task and its approval_decided events; a call is decided once',
+    retryable: false,
+  },
+  APPROVAL_EXPIRED: {
+    category: 'task_failed',
+    description: 'A tool call waited for approval longer than its policy allows (`expiresInMs`, default 24 h).',
+    hint: 'submit the task again and decide within the time, or raise expiresInMs in the agent approval policy',
+    retryable: false,
+  },
+  TOOL_CALL_REJECTED: {
+    category: 'task_failed',
+    description: "A person rejected the tool call; the planner sees this error as the call's result.",
+    hint: 'nothing: the planner decides what to do without the call; read the note of the approval_decided event',
     retryable: false,
   },
   IDEMPOTENCY_CONFLICT: {

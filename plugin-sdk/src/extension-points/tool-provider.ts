@@ -17,6 +17,17 @@ export interface ToolCallContext {
   step?: number;
   /** The planner's id of the call, when a task's agent loop makes it. */
   callId?: string;
+  /**
+   * The same for every run of this call, when a task's agent loop makes it: `<taskId>:<step>:<callId>`. A tool with
+   * side effects passes it on (as an Idempotency-Key, a unique row) so a call run again does its effect once.
+   */
+  idempotencyKey?: string;
+  /**
+   * True when this very call ran before: an earlier attempt started it and no result of it was stored (its worker
+   * died or the attempt was aborted mid-call), or its result was a failure a retry runs again. The effect may already
+   * have happened.
+   */
+  repeat?: boolean;
   /** Writes a `log` event to the task (console output of sandboxed tools, progress of MCP servers...). */
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>): void;
 }

@@ -8,11 +8,20 @@ export interface WatchOptions {
   signal?: AbortSignal;
 }
 
+/** A person's decision on a tool call that waits for approval (`TaskService.decide`). */
+export interface ApprovalDecision {
+  decision: 'approve' | 'reject';
+  /** Why; a rejected call's error carries it to the planner. At most 2,000 characters. */
+  note?: string;
+  /** Approve only: the arguments the call runs with instead of the planner's (checked against the tool's schema). */
+  arguments?: unknown;
+}
+
 /**
  * The kernel's task API, the one transports and plugins call.
  *
  * Refusals throw `OpspawnError`: TASK_INVALID (with field details), PLANNER_UNKNOWN, MEMORY_UNKNOWN,
- * IDEMPOTENCY_CONFLICT, TASK_NOT_FOUND, TASK_NOT_CANCELLABLE.
+ * IDEMPOTENCY_CONFLICT, TASK_NOT_FOUND, TASK_NOT_CANCELLABLE, INVALID_REQUEST, APPROVAL_NOT_FOUND, APPROVAL_NOT_WAITING.
  */
 export interface TaskService {
   /** Same idempotency key and same request: the same task with `created: false`. */
@@ -20,6 +29,13 @@ export interface TaskService {
   get(id: string): Promise<Task>;
   list(query?: TaskQuery): Promise<TaskPage>;
   cancel(id: string): Promise<Task>;
+  /**
+   * Decides the call `callId` the task waits on (status `waiting_approval`): writes an `approval_decided` event
+   * naming `by` (the API key's name) and queues the task again, which resumes at that call. A call that does not
+   * wait (decided, expired, or the task moved on) is refused with APPROVAL_NOT_WAITING; a call never asked about
+   * with APPROVAL_NOT_FOUND.
+   */
+  decide(id: string, callId: string, decision: ApprovalDecision, by?: string): Promise<Task>;
   events(id: string, afterSeq?: number, limit?: number): Promise<TaskEvent[]>;
   /** Replays from `afterSeq`, then follows live; ends after the task's final event. */
   watch(id: string, options?: WatchOptions): AsyncIterable<TaskEvent>;

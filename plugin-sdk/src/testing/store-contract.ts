@@ -222,6 +222,26 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       expect(await store.transition(newTaskId(), ['queued'], { status: 'running' })).to.equal(undefined);
     });
 
+    it('keeps a task waiting for approval: found by status, moved back to queued by one decision only', async () => {
+      const task = (await store.create(make({ status: 'running', attempts: 1 }))).task;
+      const waiting = await store.transition(
+        task.id,
+        ['running'],
+        { status: 'waiting_approval', leaseExpiresAt: null },
+        1,
+      );
+      expect(waiting).to.include({ status: 'waiting_approval', attempts: 1 });
+      expect((await store.findByStatus(['waiting_approval'], 1000)).map((t) => t.id)).to.include(task.id);
+      expect((await store.list({ status: ['waiting_approval'], limit: 100 })).tasks.map((t) => t.id)).to.include(
+        task.id,
+      );
+      const decisions = await Promise.all(
+        Array.from({ length: 5 }, () => store.transition(task.id, ['waiting_approval'], { status: 'queued' }, 1)),
+      );
+      expect(decisions.filter(Boolean)).to.have.length(1);
+      expect((await store.get(task.id))!.status).to.equal('queued');
+    });
+
     it('lets exactly one of many concurrent transitions win', async () => {
       const task = (await store.create(make({ status: 'running', attempts: 1 }))).task;
       const finals: TaskStatus[] = ['succeeded', 'failed', 'cancelled'];

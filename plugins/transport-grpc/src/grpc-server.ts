@@ -23,6 +23,7 @@ import { toServiceError } from './status-codes.js';
 import {
   agentToProto,
   BadJsonField,
+  decisionFromProto,
   eventToProto,
   statusFromProto,
   submitFromProto,
@@ -122,8 +123,9 @@ export class GrpcTransport implements Transport {
   }
 
   /** Throws UNAUTHENTICATED / FORBIDDEN unless the call's `authorization` metadata carries a key with the scope. */
-  private authorize(metadata: grpc.Metadata, needed: Scope): void {
-    if (this.keys.open) return;
+  /** Refuses a call without a key of the `needed` scope; returns the key's name (`anonymous` on an open host). */
+  private authorize(metadata: grpc.Metadata, needed: Scope): string {
+    if (this.keys.open) return 'anonymous';
     const header = String(metadata.get('authorization')[0] ?? '');
     const presented = /^Bearer\s+(.+)$/i.exec(header)?.[1] ?? '';
     const who = presented ? this.keys.identify(presented) : undefined;
@@ -141,16 +143,21 @@ export class GrpcTransport implements Transport {
         hint: `give the key the '${needed}' scope`,
       });
     }
+    return who.name;
   }
 
   private unary(
     scope: Scope,
-    run: (request: Record<string, any>, call: grpc.ServerUnaryCall<Record<string, any>, unknown>) => Promise<unknown>,
+    run: (
+      request: Record<string, any>,
+      call: grpc.ServerUnaryCall<Record<string, any>, unknown>,
+      by: string,
+    ) => Promise<unknown>,
   ): Unary {
     return (call, callback) => {
       Promise.resolve()
         .then(() => this.authorize(call.metadata, scope))
-        .then(() => run(call.request, call))
+        .then((by) => run(call.request, call, by))
         .then(
           (value) => callback(null, value),
           (error: unknown) => callback(this.fail(error)),
@@ -200,6 +207,11 @@ export class GrpcTransport implements Transport {
       }),
       Cancel: this.unary('submit', async (req) => taskToProto(await this.tasks.cancel(taskIdFromProto(req.id)))),
       Watch: (call: grpc.ServerWritableStream<Record<string, any>, unknown>) => void this.watch(call),
+      Decide: this.unary('submit', async (req, _call, by) =>
+        taskToProto(
+          await this.tasks.decide(taskIdFromProto(req.id), String(req.callId ?? ''), decisionFromProto(req), by),
+        ),
+      ),
       ListAgents: this.unary('read', async () => ({ agents: this.agents.list().map(agentToProto) })),
       GetAgent: this.unary('read', async (req) => agentToProto(this.agents.get(String(req.id ?? '')))),
     };

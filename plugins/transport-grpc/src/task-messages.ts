@@ -5,6 +5,7 @@ import {
   OpspawnError,
   TASK_STATUSES,
   type AgentInfo,
+  type ApprovalDecision,
   type SubmitTaskRequest,
   type Task,
   type TaskStreamEvent,
@@ -88,6 +89,8 @@ export function eventToProto(event: TaskStreamEvent): Record<string, unknown> {
     case 'final':
     case 'log':
     case 'handoff':
+    case 'approval_requested':
+    case 'approval_decided':
       return {
         taskId: event.taskId,
         seq: event.seq,
@@ -161,4 +164,23 @@ export function agentToProto(agent: AgentInfo): Record<string, unknown> {
     limits: { ...agent.limits },
     labels: agent.labels,
   };
+}
+
+/** A `DecideRequest` as the task service's decision: `arguments_json` is JSON text, empty for none. */
+export function decisionFromProto(req: Record<string, any>): ApprovalDecision {
+  const decision =
+    req.decision === 'DECISION_APPROVE' ? 'approve' : req.decision === 'DECISION_REJECT' ? 'reject' : undefined;
+  return {
+    decision,
+    ...(req.note ? { note: String(req.note) } : {}),
+    ...(req.argumentsJson ? { arguments: parseJsonField(String(req.argumentsJson), 'arguments_json') } : {}),
+  } as ApprovalDecision;
+}
+
+function parseJsonField(text: string, path: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new BadJsonField(path, (error as Error).message);
+  }
 }

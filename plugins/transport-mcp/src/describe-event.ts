@@ -20,6 +20,10 @@ export function describeEvent(event: TaskEvent): string {
       return `${event.data.source} ${event.data.level}: ${event.data.message}`;
     case 'handoff':
       return `step ${event.data.step}: handed off to agent ${event.data.agent} (task ${event.data.childId})`;
+    case 'approval_requested':
+      return `step ${event.data.step}: ${event.data.tool} waits for approval (call ${event.data.callId}, until ${event.data.expiresAt})`;
+    case 'approval_decided':
+      return `step ${event.data.step}: call ${event.data.callId} ${event.data.decision === 'approve' ? 'approved' : 'rejected'} by ${event.data.by}`;
     default:
       return assertNever(event, 'task event type');
   }

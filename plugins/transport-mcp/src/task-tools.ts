@@ -176,6 +176,8 @@ export async function runTask(
   try {
     for await (const event of api.watch(task.id, { signal: stop.signal })) {
       await context.progress(event.seq, describeEvent(event)).catch(() => undefined);
+      // Only a person can move a waiting task on: waiting here would hold the call until the wait limit.
+      if (event.type === 'status' && event.data.status === 'waiting_approval') stop.abort();
     }
   } catch (error) {
     if (!stop.signal.aborted) throw error;
@@ -193,6 +195,15 @@ export async function runTask(
   }
   const now = await api.get(task.id);
   if (isFinalStatus(now.status)) return answerEnded(now);
+  if (now.status === 'waiting_approval')
+    return {
+      structured: { task: publicTask(now) },
+      text:
+        `${now.id} waits for a person to approve a tool call (its approval_requested event names the call), so the ` +
+        `call returns without its answer. Once decided (opspawn tasks approve|reject, or POST /v1/tasks/${now.id}/approvals/<callId>), ` +
+        `follow it with get_task {"id":"${now.id}"}, or read and subscribe to opspawn://tasks/${now.id}.\n` +
+        JSON.stringify(publicTask(now)),
+    };
   return {
     structured: { task: publicTask(now) },
     text:

@@ -206,6 +206,51 @@ export function openApiDocument(version: string): Record<string, unknown> {
           },
         },
       },
+      '/v1/tasks/{id}/approvals/{callId}': {
+        post: {
+          operationId: 'decideToolCall',
+          summary: 'Approve or reject a tool call the task waits on (status waiting_approval)',
+          description:
+            'Records an approval_decided event naming the API key and queues the task again: it resumes at the call, run with `arguments` when given (approve), or given a OPSPAWN_TOOL_CALL_REJECTED error as its result (reject). Needs the submit scope.',
+          security: secured,
+          tags: ['tasks'],
+          parameters: [
+            idParam,
+            {
+              name: 'callId',
+              in: 'path',
+              required: true,
+              schema: { type: 'string' },
+              description: "The call's id, from the task's approval_requested event",
+            },
+          ],
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['decision'],
+                  properties: {
+                    decision: { enum: ['approve', 'reject'] },
+                    note: { type: 'string', maxLength: 2000 },
+                    arguments: { description: 'Approve only: the arguments the call runs with instead' },
+                  },
+                },
+              },
+            },
+          },
+          responses: {
+            200: json('The task, queued again', taskRef),
+            400: problem('A bad decision body'),
+            401: problem('No or unknown API key'),
+            403: problem('The key lacks the submit scope'),
+            404: problem('No such task, or the task never asked about this call'),
+            409: problem('The call does not wait: decided already, expired, or the task moved on'),
+          },
+        },
+      },
       '/v1/tasks/{id}/events': {
         get: {
           operationId: 'taskEvents',

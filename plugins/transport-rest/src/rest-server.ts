@@ -160,8 +160,9 @@ export class RestTransport implements Transport {
     await next();
   }
 
-  private authorize(ctx: Context, needed: Scope): void {
-    if (this.keys.open) return;
+  /** Refuses a request without a key of the `needed` scope; returns the key's name (`anonymous` on an open host). */
+  private authorize(ctx: Context, needed: Scope): string {
+    if (this.keys.open) return 'anonymous';
     const presented = /^Bearer\s+(.+)$/i.exec(ctx.get('authorization'))?.[1] ?? '';
     const who = presented ? this.keys.identify(presented) : undefined;
     if (!who)
@@ -171,6 +172,7 @@ export class RestTransport implements Transport {
       );
     if (!allows(who.scopes, needed))
       throw new OpspawnError(ErrorCodes.FORBIDDEN, `API key '${who.name}' lacks the '${needed}' scope`);
+    return who.name;
   }
 
   /** The JSON body, refused unless it is application/json, within the size limit, and an object. */
@@ -360,6 +362,12 @@ export class RestTransport implements Transport {
       this.authorize(ctx, 'submit');
       ctx.body = await tasks.cancel(taskId(ctx.params.id));
     });
+    r.post('/v1/tasks/:id/approvals/:callId', async (ctx) => {
+      const by = this.authorize(ctx, 'submit');
+      const id = taskId(ctx.params.id);
+      const body = await this.body(ctx);
+      ctx.body = await tasks.decide(id, ctx.params.callId!, body as never, by);
+    });
     r.get('/v1/tasks/:id/events', async (ctx) => {
       this.authorize(ctx, 'read');
       const id = taskId(ctx.params.id);
@@ -484,6 +492,8 @@ function sseFrame(event: TaskStreamEvent): string {
     case 'final':
     case 'log':
     case 'handoff':
+    case 'approval_requested':
+    case 'approval_decided':
       return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
     default:
       return assertNever(event, 'task event type');

@@ -114,6 +114,7 @@ describe('transport-grpc', function () {
       agents: {
         echo: { description: 'echoes', tools: ['echo__*'], limits: { timeoutMs: 30_000 }, labels: { kind: 'test' } },
         mute: {},
+        careful: { tools: ['echo__*'], approval: { echo__say: 'always' } },
       },
     });
     address = kernel.get(extensionPoints.transport)[0]!.value.addresses()[0]!;
@@ -201,7 +202,7 @@ describe('transport-grpc', function () {
   it('lists the agents, gets one, and answers NOT_FOUND naming the known ids for an unknown agent', async () => {
     const c = client(address, 'reader-key');
     const { agents } = (await c.call('ListAgents', {})) as { agents: any[] };
-    expect(agents.map((a) => a.id)).to.deep.equal(['echo', 'mute']);
+    expect(agents.map((a) => a.id)).to.deep.equal(['careful', 'echo', 'mute']);
     const echo = (await c.call('GetAgent', { id: 'echo' })) as any;
     expect(echo).to.deep.include({
       id: 'echo',
@@ -313,6 +314,39 @@ describe('transport-grpc', function () {
     });
     expect(err.code).to.equal(grpc.status.DEADLINE_EXCEEDED);
     await c.call('Cancel', { id: task.id });
+    c.close();
+  });
+
+  it('decides a waiting call with Decide, recording the key name, and refuses a second decision', async () => {
+    const c = client(address, 'submit-key');
+    const { task } = await c.call<any>('Submit', { goal: 'say it carefully', agent: 'careful', inputJson: plan('hi') });
+    const deadline = Date.now() + 10_000;
+    while ((await c.call<any>('Get', { id: task.id })).status !== 'TASK_STATUS_WAITING_APPROVAL') {
+      if (Date.now() > deadline) throw new Error('the task never waited');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const bad = await c
+      .call('Decide', { id: task.id, callId: 's1c0', decision: 'DECISION_UNSPECIFIED' })
+      .catch((e: grpc.ServiceError) => e);
+    expect((bad as grpc.ServiceError).code).to.equal(grpc.status.INVALID_ARGUMENT);
+    const queued = await c.call<any>('Decide', {
+      id: task.id,
+      callId: 's1c0',
+      decision: 'DECISION_APPROVE',
+      argumentsJson: JSON.stringify({ text: 'hello' }),
+    });
+    expect(queued.status).to.equal('TASK_STATUS_QUEUED');
+    const again = await c
+      .call('Decide', { id: task.id, callId: 's1c0', decision: 'DECISION_REJECT' })
+      .catch((e: grpc.ServiceError) => e);
+    expect((again as grpc.ServiceError).code).to.equal(grpc.status.FAILED_PRECONDITION);
+    expect(statusDetails(again as grpc.ServiceError).errorInfo.reason).to.equal('OPSPAWN_APPROVAL_NOT_WAITING');
+    const events = await c.watch({ id: task.id, afterSeq: 0 });
+    const decided = events.find((e) => e.type === 'approval_decided');
+    expect(JSON.parse(decided.dataJson)).to.include({ decision: 'approve', by: 'submitter' });
+    const done = await c.call<any>('Get', { id: task.id });
+    expect(done.status).to.equal('TASK_STATUS_SUCCEEDED');
+    expect(JSON.parse(done.outputJson)).to.deep.equal({ text: 'hello' });
     c.close();
   });
 });

@@ -19,6 +19,7 @@ export const WAIT_LIMIT_MS = 1000;
 export const AGENTS = {
   adder: { description: 'Adds numbers with the t tools.', tools: ['t__*'] },
   hidden: { description: 'Not for MCP clients.', tools: ['t__add'] },
+  careful: { description: 'Adds, once a person approves.', tools: ['t__*'], approval: { t__add: 'always' as const } },
 };
 export const TASK_TOOLS = ['submit_task', 'run_task', 'get_task', 'list_tasks', 'cancel_task'];
 
@@ -128,6 +129,16 @@ export function mcpClientSpecs(connect: (key: string | undefined) => Promise<Cli
     expect(text(result)).to.equal(`7\n(task ${task.id}, succeeded)`);
     expect(progress).to.include.members(['step 1: calling t__add', 'step 2: calling t__add']);
     expect(await status(task.id)).to.include({ agent: 'adder', goal: 'add twice' });
+  });
+
+  it('returns a task waiting for approval at once, saying how a person decides it', async () => {
+    const result = await admin.callTool({ name: 'agent_careful', arguments: twoSteps });
+    expect(result.isError).to.equal(undefined);
+    const task = structured(result).task;
+    expect(task).to.include({ status: 'waiting_approval', agent: 'careful' });
+    expect(text(result)).to.match(/waits for a person to approve a tool call/);
+    expect(text(result)).to.contain(`POST /v1/tasks/${task.id}/approvals/<callId>`);
+    await admin.callTool({ name: 'cancel_task', arguments: { id: task.id } });
   });
 
   it('returns a long agent task still running after the wait limit, and refuses arguments besides goal and input', async () => {

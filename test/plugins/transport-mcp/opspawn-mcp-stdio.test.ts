@@ -85,6 +85,7 @@ describe('opspawn mcp (stdio, a client of the REST API)', function () {
     expect((await every.listTools()).tools.map((t) => t.name)).to.deep.equal([
       'get_task',
       'agent_adder',
+      'agent_careful',
       'agent_hidden',
     ]);
   });

@@ -64,7 +64,11 @@ describe('transport-mcp (Streamable HTTP)', function () {
 
   it('does not list an agent the tools option hides, and answers a call to it as an unknown tool', async () => {
     const admin = await connect(KEYS.admin);
-    expect((await admin.listTools()).tools.map((t) => t.name)).to.deep.equal([...TASK_TOOLS, 'agent_adder']);
+    expect((await admin.listTools()).tools.map((t) => t.name)).to.deep.equal([
+      ...TASK_TOOLS,
+      'agent_adder',
+      'agent_careful',
+    ]);
     const error = (await admin
       .callTool({ name: 'agent_hidden', arguments: { goal: 'no' } })
       .catch((e: unknown) => e)) as Error;

@@ -19,6 +19,7 @@ export const RunExitCodes = {
   succeeded: ExitCodes.ok,
   failed: ExitCodes.taskFailed,
   cancelled: ExitCodes.taskCancelled,
+  waiting: ExitCodes.taskWaiting,
 } as const;
 
 async function readTask(source: string): Promise<unknown> {
@@ -86,6 +87,14 @@ export function describeEvent(event: TaskEvent): string | undefined {
       return `  · [${event.data.level}] ${event.data.source ? `${event.data.source}: ` : ''}${short(event.data.message)}`;
     case 'handoff':
       return `  ⇢ agent ${event.data.agent}: task ${event.data.childId}${event.data.created ? '' : ' (started by an earlier attempt)'}`;
+    case 'approval_requested': {
+      const { tool, callId, arguments: args, expiresAt } = event.data;
+      return `  ? ${tool} ${short(args)} waits for approval: opspawn tasks approve ${event.taskId} ${callId} (expires ${expiresAt})`;
+    }
+    case 'approval_decided': {
+      const { callId, decision, by, note } = event.data;
+      return `  ! call ${callId} ${decision === 'approve' ? 'approved' : 'rejected'} by ${by}${note ? `: ${short(note)}` : ''}`;
+    }
     default:
       return unknownEvent(event);
   }
@@ -170,15 +179,26 @@ export function registerRunCommand(program: Command, globals: () => GlobalOption
         };
         process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
         const printer = new LiveEventPrinter({ json: Boolean(opts.json), tty: false });
-        for await (const event of tasks.watchLive(task.id)) printer.print(event);
+        // A task waiting for approval stays in the store for a host to take the decision; this process has no API.
+        const stop = new AbortController();
+        for await (const event of tasks.watchLive(task.id, { signal: stop.signal })) {
+          printer.print(event);
+          if (event.type === 'status' && event.data.status === 'waiting_approval') stop.abort();
+        }
         printer.end();
         const done = await tasks.get(task.id);
+        if (done.status === 'waiting_approval')
+          process.stderr.write(
+            `task ${task.id} waits for approval: start a host on this deployment (opspawn start) and decide it with opspawn tasks approve|reject\n`,
+          );
         process.exitCode =
-          done.status === 'succeeded'
-            ? RunExitCodes.succeeded
-            : done.status === 'cancelled'
-              ? RunExitCodes.cancelled
-              : RunExitCodes.failed;
+          done.status === 'waiting_approval'
+            ? RunExitCodes.waiting
+            : done.status === 'succeeded'
+              ? RunExitCodes.succeeded
+              : done.status === 'cancelled'
+                ? RunExitCodes.cancelled
+                : RunExitCodes.failed;
       } finally {
         const errors = await kernel.stop();
         if (errors.length > 0 && process.exitCode === 0) process.exitCode = ExitCodes.stop;

@@ -67,6 +67,17 @@ function taskLine(t: Task): string[] {
   return [t.id, t.status, String(t.attempts), t.createdAt, t.goal.length > 50 ? `${t.goal.slice(0, 49)}…` : t.goal];
 }
 
+/** A JSON option's value, or INVALID_REQUEST naming the option. */
+function jsonOption(text: string, option: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new OpspawnError(ErrorCodes.INVALID_REQUEST, `${option} is not JSON: ${(error as Error).message}`, {
+      hint: `quote the JSON for your shell, e.g. ${option} '{"path":"/tmp/x"}'`,
+    });
+  }
+}
+
 export async function readRequest(source: string): Promise<unknown> {
   let text: string;
   try {
@@ -204,7 +215,7 @@ export function registerTaskCommands(program: Command): void {
       ),
     );
 
-  withClientOptions(tasks.command('cancel <id>').description('cancel a queued or running task')).action(
+  withClientOptions(tasks.command('cancel <id>').description('cancel a queued, running or waiting task')).action(
     action(async (id: string, opts: ClientOptions) => {
       const task = await client(opts).cancel(id);
       if (opts.json) printJson(task);
@@ -214,6 +225,31 @@ export function registerTaskCommands(program: Command): void {
         );
     }),
   );
+
+  for (const decision of ['approve', 'reject'] as const) {
+    const command = withClientOptions(
+      tasks
+        .command(`${decision} <id> <callId>`)
+        .description(
+          decision === 'approve'
+            ? 'approve the tool call a task waits on (status waiting_approval): the task resumes and runs it'
+            : 'reject the tool call a task waits on: the task resumes and its planner sees the call refused',
+        ),
+    ).option('--note <text>', 'why; a rejected call carries it to the planner');
+    if (decision === 'approve')
+      command.option('--arguments <json>', "run the call with these arguments (JSON) instead of the planner's");
+    command.action(
+      action(async (id: string, callId: string, opts: ClientOptions & { note?: string; arguments?: string }) => {
+        const task = await client(opts).decide(id, callId, {
+          decision,
+          ...(opts.note !== undefined ? { note: opts.note } : {}),
+          ...(opts.arguments !== undefined ? { arguments: jsonOption(opts.arguments, '--arguments') } : {}),
+        });
+        if (opts.json) printJson(task);
+        else process.stdout.write(`${task.id} ${task.status} (call ${callId} ${decision}d)\n`);
+      }),
+    );
+  }
 
   withClientOptions(
     tasks.command('watch <id>').description("print a task's events live until it ends; exit with its outcome"),
