@@ -78,5 +78,9 @@ signOut.addEventListener('click', () => {
   setApiKey(null);
   route();
 });
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', () => {
+  route();
+  // A screen reader or keyboard user lands on the new view, not on the link that led there.
+  if (!main.querySelector('form.login')) main.focus({ preventScroll: true });
+});
 route();
