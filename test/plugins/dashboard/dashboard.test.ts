@@ -7,10 +7,11 @@ import { extensionPoints, type ToolCallContext } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { type Chromium, launchChromium } from '../../helpers/chromium.js';
 import { REPO, runCli } from '../../helpers/deployment.js';
-import { toolsPlugin } from '../../helpers/inline-plugins.js';
+import { EMBEDDED_MEMORY_PLUGINS as EMBEDDED, toolsPlugin } from '../../helpers/inline-plugins.js';
 import { ChatServer, completion } from '../planner-openai/chat-server.js';
 
 const KEY = 'dashboard-admin-key';
+const READ_KEY = 'dashboard-read-key';
 const ANSWER = 'Otters hold hands while they sleep, so that they do not drift apart.';
 /** Set OPSPAWN_SCREENSHOTS=1 to write the views to docs/images/ (npm run screenshots). */
 const SCREENSHOTS = process.env.OPSPAWN_SCREENSHOTS === '1' ? join(REPO, 'docs/images') : undefined;
@@ -35,13 +36,14 @@ class Gates {
 /**
  * The dashboard as an operator uses it: a real Chromium (playwright-core driving Debian's chromium) on a host with
  * API keys, tasks submitted from the CLI in a child process, answers streamed by planner-openai from a local
- * OpenAI-compatible server.
+ * OpenAI-compatible server. The tests run in order as one operator's session: the first signs in, the others use
+ * that page (a new tab would ask for the key again, as the first test shows).
  */
 describe('dashboard in a real Chromium', function () {
   this.timeout(60_000);
   const chat = new ChatServer();
   const gates = new Gates();
-  const dir = mkdtempSync(join(tmpdir(), 'opspawn-dashboard-'));
+  let dir: string;
   let browser: Chromium | undefined;
   let kernel: TestKernel;
   let base: string;
@@ -50,6 +52,7 @@ describe('dashboard in a real Chromium', function () {
 
   before(async function () {
     browser = await launchChromium(this);
+    dir = mkdtempSync(join(tmpdir(), 'opspawn-dashboard-'));
     await chat.start();
     kernel = await startTestKernel({
       plugins: [
@@ -71,7 +74,13 @@ describe('dashboard in a real Chromium', function () {
         },
         {
           use: '@opspawn/transport-rest',
-          options: { port: 0, apiKeys: [{ key: KEY, name: 'operator', scopes: ['admin'] }] },
+          options: {
+            port: 0,
+            apiKeys: [
+              { key: KEY, name: 'operator', scopes: ['admin'] },
+              { key: READ_KEY, name: 'viewer', scopes: ['read'] },
+            ],
+          },
         },
         '@opspawn/dashboard',
       ],
@@ -86,7 +95,8 @@ describe('dashboard in a real Chromium', function () {
     if (SCREENSHOTS) mkdirSync(SCREENSHOTS, { recursive: true });
   });
   after(async () => {
-    await browser?.close();
+    if (!browser) return; // skipped: nothing was started
+    await browser.close();
     await kernel?.stop();
     await chat.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -197,6 +207,27 @@ describe('dashboard in a real Chromium', function () {
     expect(((await r.json()) as { status: string }).status).to.equal('cancelled');
   });
 
+  it('shows a key with the read scope only why it cannot cancel, and leaves the task running', async () => {
+    const id = await submitFromCli(gated('viewer'));
+    const viewer = await browser!.context.newPage();
+    try {
+      await viewer.goto(`${base}/ui#/tasks/${id}`);
+      await viewer.getByLabel('API key').fill(READ_KEY);
+      await viewer.getByRole('button', { name: 'Sign in' }).click();
+      await viewer.locator('li[data-type="tool_call"]').waitFor();
+      await viewer.getByRole('button', { name: 'Cancel task' }).click();
+      const refusal = viewer.locator('.actions [role="alert"]');
+      await refusal.waitFor();
+      expect(await refusal.textContent())
+        .to.contain('OPSPAWN_FORBIDDEN')
+        .and.contain("lacks the 'submit' scope");
+      expect(await summaryStatus(viewer).textContent()).to.equal('running');
+    } finally {
+      await viewer.close();
+      gates.open('viewer');
+    }
+  });
+
   it('shows a failing task’s error with its code, message and fix', async () => {
     const id = await submitFromCli({
       goal: 'divide badly',
@@ -247,6 +278,7 @@ describe('dashboard in a real Chromium', function () {
   it('filters the list by agent and label, from the keyboard', async () => {
     await page.goto(`${base}/ui#/tasks`);
     await page.locator('tbody tr').first().waitFor();
+    await shoot('tasks');
     await page.getByLabel('Agent').selectOption('storyteller');
     await page.waitForFunction(() =>
       [...document.querySelectorAll('tbody tr td:nth-child(3)')].every((td) => td.textContent === 'storyteller'),
@@ -256,8 +288,13 @@ describe('dashboard in a real Chromium', function () {
     await page.getByLabel('Agent').selectOption('');
     await page.getByLabel('Label').fill('suite=dashboard');
     await page.getByLabel('Label').press('Enter');
-    await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 2);
-    await shoot('tasks');
+    const labelled = (await (
+      await fetch(`${base}/v1/tasks?label=suite%3Ddashboard`, { headers: { authorization: `Bearer ${KEY}` } })
+    ).json()) as { tasks: unknown[] };
+    expect(labelled.tasks.length).to.equal(3); // the gated ones: live, never, viewer
+    await page.waitForFunction((n) => document.querySelectorAll('tbody tr').length === n, labelled.tasks.length);
+    for (const cell of await page.locator('tbody tr td:nth-child(5)').allTextContents())
+      expect(cell).to.equal('suite=dashboard');
   });
 
   it('lists the agents, and the plugins with their health and the queue depth', async () => {
@@ -291,6 +328,34 @@ describe('dashboard in a real Chromium', function () {
 
   it('ran every view without a script error or a refused resource (the page’s content security policy)', () => {
     expect(scriptErrors).to.deep.equal([]);
+  });
+});
+
+/** The default deployment's way: no API key configured, loopback only. */
+describe('dashboard in a real Chromium, on a host without API keys (local development)', function () {
+  this.timeout(30_000);
+  let browser: Chromium | undefined;
+  let kernel: TestKernel;
+
+  before(async function () {
+    browser = await launchChromium(this);
+    kernel = await startTestKernel({
+      plugins: [...EMBEDDED, { use: '@opspawn/transport-rest', options: { port: 0 } }, '@opspawn/dashboard'],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await kernel?.stop();
+  });
+
+  it('opens straight on the tasks, asking for no key and offering no sign-out', async () => {
+    const base = kernel.get(extensionPoints.transport)[0]!.value.addresses()[0]!;
+    const page = await browser!.context.newPage();
+    await page.goto(`${base}/ui`);
+    await page.getByText('No tasks match.').waitFor();
+    expect(await page.getByLabel('API key').count()).to.equal(0);
+    expect(await page.getByRole('button', { name: 'Sign out' }).isVisible()).to.equal(false);
+    await page.close();
   });
 });
 

@@ -124,7 +124,12 @@ export const taskView: View = (main) => {
     if (delta.afterSeq < last || delta.data.kind !== 'text') return;
     let entry = live.get(delta.data.step);
     if (!entry) {
-      const text = h('pre', { class: 'live-text', 'aria-label': `Step ${delta.data.step} text so far` });
+      // Not announced piece by piece: the stored decision that replaces it is.
+      const text = h('pre', {
+        class: 'live-text',
+        'aria-label': `Step ${delta.data.step} text so far`,
+        'aria-live': 'off',
+      });
       const row = h(
         'li',
         { class: 'event event-delta', 'data-type': 'delta' },

@@ -114,7 +114,7 @@ function taskRow(task: Task): HTMLElement {
     h(
       'td',
       null,
-      Object.entries(task.labels ?? {}).map(([k, v]) => h('span', { class: 'chip' }, `${k}=${v}`)),
+      Object.entries(task.labels ?? {}).map(([k, v]) => h('span', { class: 'chip', title: `${k}=${v}` }, `${k}=${v}`)),
     ),
     h('td', null, h('time', { datetime: task.createdAt }, time(task.createdAt))),
   );
