@@ -32,6 +32,8 @@ export default defineConfig({
     { use: '@opspawn/transport-grpc', options: { host: '127.0.0.1', port: 50051 } },
     // Prometheus metrics on GET /metrics of the REST port (read scope); see docs/how-to/scrape-metrics.md.
     { use: '@opspawn/metrics-prometheus', enabled: false, options: { scope: 'read' } },
+    // The web dashboard at http://127.0.0.1:8080/ui (tasks live, agents, plugins); docs/how-to/use-the-dashboard.md.
+    '@opspawn/dashboard',
   ],
   // Several planners can be enabled; this one is used when a task names none.
   planner: 'planner-scripted',

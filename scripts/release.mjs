@@ -105,7 +105,10 @@ function checkRanges(packages) {
 function cleanBuild(packages) {
   for (const p of packages) {
     rmSync(join(REPO, p.dir, 'dist'), { recursive: true, force: true });
-    rmSync(join(REPO, p.dir, 'tsconfig.tsbuildinfo'), { force: true });
+    // Every project's build info (a package may have several, as the dashboard's browser half does), or tsc -b
+    // would think the emptied dist/ up to date.
+    for (const name of readdirSync(join(REPO, p.dir)))
+      if (name.endsWith('.tsbuildinfo')) rmSync(join(REPO, p.dir, name), { force: true });
   }
   process.stdout.write('building every package from a clean dist/\n');
   run(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-b'], REPO);

@@ -18,6 +18,7 @@ export const PLUGINS: Record<DeploymentChoices['mode'], string[]> = {
     '@opspawn/tools-quickjs',
     '@opspawn/transport-rest',
     '@opspawn/transport-grpc',
+    '@opspawn/dashboard',
   ],
   distributed: [
     '@opspawn/store-postgres',
@@ -27,6 +28,7 @@ export const PLUGINS: Record<DeploymentChoices['mode'], string[]> = {
     '@opspawn/tools-quickjs',
     '@opspawn/transport-rest',
     '@opspawn/transport-grpc',
+    '@opspawn/dashboard',
   ],
 };
 
@@ -79,6 +81,8 @@ ${mode === 'embedded' ? EMBEDDED_PLUGINS : DISTRIBUTED_PLUGINS}
       port: Number(env.OPSPAWN_GRPC_PORT ?? 50051),
       apiKeys,
     }),
+    // The web dashboard under /ui on the REST port, behind the same API keys.
+    '@opspawn/dashboard',
   ],
   // Used when a task names no planner.
   planner: 'planner-scripted',
@@ -133,6 +137,7 @@ npm start
 \`\`\`
 The REST API listens on http://127.0.0.1:8080 and gRPC on 127.0.0.1:50051 (\`OPSPAWN_HTTP_PORT\`,
 \`OPSPAWN_GRPC_PORT\` and \`OPSPAWN_HOST\` change that; set \`OPSPAWN_API_KEY\` before listening beyond loopback).
+The dashboard is at http://127.0.0.1:8080/ui: tasks with their live timelines, agents, plugins and their health.
 
 Submit a task to the sample \`calculator\` agent, which runs its plan with the sandboxed \`js__calculate\` tool, then
 read it back:

@@ -38,6 +38,7 @@ const PAGES: Array<{ page: string; expect: RegExp[] }> = [
     ],
   },
   { page: 'docs/how-to/call-the-api.md', expect: [/^id: 5$/m, /"value":42/, /OPSPAWN_TASK_NOT_CANCELLABLE/] },
+  { page: 'docs/how-to/use-the-dashboard.md', expect: [/^dashboard: 200 text\/html/m] },
 ];
 
 function hostBlocks(page: string): string[] {

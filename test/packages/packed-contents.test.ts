@@ -71,6 +71,16 @@ describe('published packages: what npm pack puts in each', function () {
     expect(existsSync(join(REPO, 'create-opspawn/templates'))).to.equal(false);
   });
 
+  it('carries the dashboard’s page, stylesheet and browser modules, which its routes serve from the package', () => {
+    const paths = packed.get('@opspawn/dashboard')!.files.map((f) => f.path);
+    expect(paths).to.include.members([
+      'src/ui/index.html',
+      'src/ui/dashboard.css',
+      'dist/ui/main.js',
+      'dist/ui/api.js',
+    ]);
+  });
+
   for (const { dir, pkg } of releasePackages() as Array<{ dir: string; pkg: Manifest }>) {
     describe(pkg.name, () => {
       const files = () => new Set(packed.get(pkg.name)!.files.map((f) => f.path));
