@@ -51,6 +51,7 @@ export class KernelScheduleService implements ScheduleService {
       throw new OpspawnError(ErrorCodes.SCHEDULE_EXISTS, `a schedule '${id}' exists already`, {
         details: [{ path: 'id', message: 'is taken' }],
       });
+    this.scheduler?.wake();
     return schedule;
   }
 
@@ -71,7 +72,7 @@ export class KernelScheduleService implements ScheduleService {
       const merged: Schedule = { ...current, ...withoutTiming(change), ...timingFields(timing) };
       if (timing !== undefined) merged.nextDueAt = nextDueAfter(timing, now).toISOString();
       return merged;
-    });
+    }).finally(() => this.scheduler?.wake());
   }
 
   async delete(id: string): Promise<void> {
@@ -87,7 +88,7 @@ export class KernelScheduleService implements ScheduleService {
   resume(id: string): Promise<Schedule> {
     return this.write(id, (current, now) =>
       current.paused ? { ...current, paused: false, nextDueAt: nextDueAfter(current, now).toISOString() } : current,
-    );
+    ).finally(() => this.scheduler?.wake());
   }
 
   /**

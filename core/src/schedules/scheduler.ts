@@ -39,6 +39,8 @@ export class Scheduler {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private stopped = false;
+  /** A wake came while a look was running: the next look starts at once. */
+  private woken = false;
 
   constructor(
     private readonly store: ScheduleStore,
@@ -48,6 +50,20 @@ export class Scheduler {
   ) {}
 
   start(): void {
+    this.schedule(0);
+  }
+
+  /**
+   * A schedule of this process changed (created, retimed, resumed): look again now rather than at the next poll, so
+   * its first due time is not up to `pollMs` late. Schedules changed in other processes are found by the poll.
+   */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.woken = true;
+      return;
+    }
+    clearTimeout(this.timer);
     this.schedule(0);
   }
 
@@ -78,7 +94,9 @@ export class Scheduler {
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.running = this.loop();
+      this.running = this.loop().finally(() => {
+        this.running = undefined;
+      });
     }, delayMs);
     this.timer.unref?.();
   }
@@ -91,6 +109,10 @@ export class Scheduler {
       if (next !== undefined) delay = Math.min(delay, Math.max(0, Date.parse(next) - Date.now()));
     } catch (error) {
       this.logger.warn({ err: error }, `scheduler look failed: ${describeError(error)}`);
+    }
+    if (this.woken) {
+      this.woken = false;
+      delay = 0;
     }
     this.schedule(delay);
   }

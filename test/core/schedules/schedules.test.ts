@@ -241,6 +241,22 @@ describe('schedules (SQLite, over REST)', function () {
     expect((await host.tasksOf(schedule.id)).length).to.be.within(fired.length + 1, fired.length + 3);
   });
 
+  it('fires the first due time of a schedule made over the API in this process, not only what the next poll finds', async () => {
+    // A poll every minute: without a wake on create, the first due time would be found a minute late, and merged.
+    const host = await start({ tasks: { schedulePollMs: 60_000 } });
+    const schedule = await host.create({
+      agent: 'reporter',
+      everyMs: 1000,
+      task: { goal: 'tick', input: { plan: [], final: 'tock' } },
+    });
+    for (const deadline = Date.now() + 10_000; (await host.tasksOf(schedule.id)).length === 0; await sleep(100))
+      if (Date.now() > deadline) break;
+    const [first] = await host.tasksOf(schedule.id);
+    expect(first?.idempotencyKey, 'the first fire is the due time create answered').to.equal(
+      `schedule:${schedule.id}:${schedule.nextDueAt}`,
+    );
+  });
+
   it("with overlap 'skip' does not fire while the previous task runs, recording the skip; with 'allow' fires anyway", async () => {
     const host = await start();
     const task = { goal: 'slow', input: {} };
