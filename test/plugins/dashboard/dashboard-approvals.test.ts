@@ -133,6 +133,8 @@ describe('dashboard approvals in a real Chromium', function () {
     expect((await task(id)).status).to.equal('waiting_approval');
 
     await args.fill('{ "expression": "6 * 7" }');
+    expect(await args.getAttribute('aria-invalid'), 'an edit clears the complaint').to.equal(null);
+    expect(await form.getByRole('alert').count()).to.equal(0);
     await form.getByLabel('Note').fill('seven sixes');
     if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-approval.png'), fullPage: true });
     // From the keyboard: focus the button and press Enter.

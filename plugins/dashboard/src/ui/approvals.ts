@@ -48,9 +48,15 @@ function approvalForm(task: Task, request: TaskEvent): HTMLElement {
     rows: Math.min(12, original.split('\n').length + 1),
     spellcheck: false,
     'aria-describedby': `${ids}-arguments-help`,
+    // An edit answers the last complaint about the arguments: it goes until the next click.
+    oninput: () => {
+      if (!args.hasAttribute('aria-invalid')) return;
+      args.removeAttribute('aria-invalid');
+      show(outcome);
+    },
   });
   args.value = original;
-  const outcome = h('p', { class: 'approval-outcome', role: 'status', 'aria-live': 'polite' });
+  const outcome: HTMLElement = h('p', { class: 'approval-outcome', role: 'status', 'aria-live': 'polite' });
   const approve = h('button', { type: 'submit', value: 'approve', class: 'approve' }, 'Approve');
   const reject = h('button', { type: 'submit', value: 'reject', class: 'danger' }, 'Reject');
 
