@@ -4,7 +4,7 @@ import { failure } from './failure.js';
 import type { Task, View } from './types.js';
 
 /** The statuses offered as a filter; a status the API adds later still shows in the list. */
-const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+const STATUSES = ['queued', 'running', 'waiting_approval', 'succeeded', 'failed', 'cancelled'];
 
 /** The task list: newest first, filtered by status and label on the server and by agent here, read again every refreshMs. */
 export const tasksView: View = (main, settings) => {

@@ -59,6 +59,25 @@ function body(type: string, d: Data): Array<Node | string | null> {
         h('a', { href: `#/tasks/${d.childId}`, class: 'mono handoff-link' }, d.childId),
         d.created === false ? ' (found again)' : '',
       ];
+    case 'approval_requested':
+      return [
+        h('span', { class: 'what' }, `Step ${d.step}: call `, h('code', null, d.tool), ' waits for approval'),
+        ` (call ${d.callId}, expires ${time(d.expiresAt)})`,
+        payload('arguments', d.arguments, true),
+      ];
+    case 'approval_decided':
+      return [
+        h(
+          'span',
+          { class: 'what' },
+          `Step ${d.step}: call ${d.callId} `,
+          h('span', { class: `decision decision-${d.decision}` }, d.decision === 'approve' ? 'approved' : 'rejected'),
+          ' by ',
+          h('strong', { class: 'by' }, String(d.by)),
+        ),
+        d.note ? h('p', { class: 'decision-note' }, 'Note: ', String(d.note)) : null,
+        d.arguments !== undefined ? payload('replaced arguments', d.arguments, true) : null,
+      ];
     default:
       return [h('span', { class: 'what' }, type), payload('data', d)];
   }
