@@ -163,7 +163,12 @@ export class TaskWorker {
         );
       if (!memory)
         throw new OpspawnError(ErrorCodes.MEMORY_UNKNOWN, `memory '${task.memory}' is not in this deployment any more`);
-      log = await StepLog.read(task.id, (id, after, limit) => this.deps.store.events(id, after, limit));
+      // Every run of a task starts an attempt (`start` counts it), so attempt 1 is the first run ever: nothing
+      // can be in its log yet but `queued` and `running`, and the read is skipped on the path every task takes.
+      log =
+        task.attempts === 1
+          ? new StepLog()
+          : await StepLog.read(task.id, (id, after, limit) => this.deps.store.events(id, after, limit));
       const outcome = await runAgentLoop(task, controller.signal, {
         planner,
         memory,
