@@ -2,6 +2,9 @@ import Anthropic from '@anthropic-ai/sdk';
 import {
   ErrorCodes,
   OpspawnError,
+  agentOption,
+  parseJsonAnswer,
+  parseToolArguments,
   type Logger,
   type PlanDecision,
   type PlanRequest,
@@ -175,7 +178,7 @@ export class AnthropicPlanner implements Planner {
           ErrorCodes.PLANNER_INVALID_DECISION,
           `the model answered with neither text nor tool use (stop_reason ${streamed.stopReason ?? 'unknown'})`,
         );
-      return { kind: 'final', output: this.options.jsonOutput ? (parseJsonObject(text) ?? text) : text, ...usage };
+      return { kind: 'final', output: this.options.jsonOutput ? (parseJsonAnswer(text) ?? text) : text, ...usage };
     }
     if (streamed.stopReason === 'max_tokens')
       throw new OpspawnError(ErrorCodes.PLANNER_INVALID_DECISION, "the model's tool use was cut off at max_tokens", {
@@ -187,7 +190,7 @@ export class AnthropicPlanner implements Planner {
       return {
         id: b.id || `toolu_${step}_${i}`,
         tool: names.fromWire(b.name) || 'unnamed',
-        arguments: parseArguments(b.json),
+        arguments: parseToolArguments(b.json),
       };
     });
     return { kind: 'tools', calls, ...(text ? { thought: text } : {}), ...usage };
@@ -225,39 +228,4 @@ export function usageOf(message: { usage?: Anthropic.Messages.Usage | null }): {
   if (!u || !Number.isInteger(u.input_tokens) || !Number.isInteger(u.output_tokens)) return {};
   const input = u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
   return { usage: { inputTokens: Math.max(0, input), outputTokens: Math.max(0, u.output_tokens), llmCalls: 1 } };
-}
-
-/** Tool input as it was streamed: JSON text, sometimes broken (then passed on as text for the schema check). */
-export function parseArguments(raw: string): unknown {
-  if (raw.trim() === '') return {};
-  try {
-    return JSON.parse(raw);
-  } catch {
-    // The tool's schema check gives the model a precise error to correct.
-    return raw;
-  }
-}
-
-function parseJsonObject(text: string): unknown {
-  const trimmed = text
-    .trim()
-    .replace(/^```(?:json)?\s*/, '')
-    .replace(/```$/, '')
-    .trim();
-  if (!trimmed.startsWith('{')) return undefined;
-  try {
-    return JSON.parse(trimmed);
-  } catch {
-    return undefined;
-  }
-}
-
-/** One of the task's agent's options for this planner, when it is set and of the expected type. */
-function agentOption<T extends 'string' | 'number'>(
-  request: PlanRequest,
-  name: string,
-  type: T,
-): (T extends 'string' ? string : number) | undefined {
-  const value = request.agent?.options[name];
-  return typeof value === type ? (value as T extends 'string' ? string : number) : undefined;
 }

@@ -4,7 +4,6 @@ import { AnthropicPlanner, type AnthropicPlannerOptions } from './anthropic-plan
 export {
   AnthropicPlanner,
   DEFAULT_SYSTEM_PROMPT,
-  parseArguments,
   usageOf,
   type AnthropicPlannerOptions,
 } from './anthropic-planner.js';

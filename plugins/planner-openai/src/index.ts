@@ -3,7 +3,6 @@ import { OpenAIPlanner, type OpenAIPlannerOptions } from './openai-planner.js';
 
 export {
   OpenAIPlanner,
-  parseArguments,
   toChatParam,
   DEFAULT_SYSTEM_PROMPT,
   type OpenAIPlannerOptions,

@@ -2,6 +2,9 @@ import OpenAI from 'openai';
 import {
   ErrorCodes,
   OpspawnError,
+  agentOption,
+  parseJsonAnswer,
+  parseToolArguments,
   type ChatMessage,
   type Logger,
   type PlanDecision,
@@ -211,7 +214,7 @@ export class OpenAIPlanner implements Planner {
         );
       return {
         kind: 'final',
-        output: this.options.jsonOutput ? (parseJsonObject(content) ?? content) : content,
+        output: this.options.jsonOutput ? (parseJsonAnswer(content) ?? content) : content,
         ...usageOf(completion),
       };
     }
@@ -222,7 +225,7 @@ export class OpenAIPlanner implements Planner {
       return {
         id: c.id || `call_${step}_${i}`,
         tool: name || 'unnamed',
-        arguments: parseArguments(c.function?.arguments),
+        arguments: parseToolArguments(c.function?.arguments),
       };
     });
     return { kind: 'tools', calls, ...(content ? { thought: content } : {}), ...usageOf(completion) };
@@ -240,40 +243,6 @@ export function usageOf(completion: { usage?: OpenAI.CompletionUsage | null }): 
       llmCalls: 1,
     },
   };
-}
-
-/** Tool-call arguments as models send them: JSON text, sometimes JSON inside a JSON string, sometimes broken. */
-export function parseArguments(raw: unknown): unknown {
-  if (raw === undefined || raw === null || raw === '') return {};
-  if (typeof raw !== 'string') return raw;
-  try {
-    const parsed: unknown = JSON.parse(raw);
-    if (typeof parsed === 'string') {
-      try {
-        return JSON.parse(parsed);
-      } catch {
-        return parsed;
-      }
-    }
-    return parsed;
-  } catch {
-    // Not JSON: hand the text on; the tool's schema check gives the model a precise error to correct.
-    return raw;
-  }
-}
-
-function parseJsonObject(text: string): unknown {
-  const trimmed = text
-    .trim()
-    .replace(/^```(?:json)?\s*/, '')
-    .replace(/```$/, '')
-    .trim();
-  if (!trimmed.startsWith('{')) return undefined;
-  try {
-    return JSON.parse(trimmed);
-  } catch {
-    return undefined;
-  }
 }
 
 /** A memory message as a chat completions message. */
@@ -298,14 +267,4 @@ export function toChatParam(m: ChatMessage): ChatParam {
     default:
       return { role: 'user', content: m.content };
   }
-}
-
-/** One of the task's agent's options for this planner, when it is set and of the expected type. */
-function agentOption<T extends 'string' | 'number'>(
-  request: PlanRequest,
-  name: string,
-  type: T,
-): (T extends 'string' ? string : number) | undefined {
-  const value = request.agent?.options[name];
-  return typeof value === type ? (value as T extends 'string' ? string : number) : undefined;
 }

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { services, type PlanDelta, type PlanRequest, type Task } from '@opspawn/plugin-sdk';
 import { plannerContract, sampleTask, startTestKernel } from '@opspawn/testing';
-import { OpenAIPlanner, parseArguments, type OpenAIPlannerOptions } from '@opspawn/planner-openai';
+import { OpenAIPlanner, type OpenAIPlannerOptions } from '@opspawn/planner-openai';
+import { parseToolArguments as parseArguments } from '@opspawn/plugin-sdk';
 import { EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
 import { ChatServer, completion } from './chat-server.js';
 
