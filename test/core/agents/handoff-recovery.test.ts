@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { RestClient } from '@opspawn/core';
 import type { Task, TaskEvent } from '@opspawn/plugin-sdk';
 import { CLI, Deployment } from '../../helpers/deployment.js';
+import { until } from '../../helpers/until.js';
 
 /** `opspawn start` in the deployment; resolves with the REST URL it listens on. */
 function startHost(d: Deployment): Promise<{ host: ChildProcess; url: string }> {
@@ -20,16 +21,6 @@ function startHost(d: Deployment): Promise<{ host: ChildProcess; url: string }> 
     });
     host.on('exit', (code) => reject(new Error(`host exited ${code}: ${err}`)));
   });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('handoffs across a crash (embedded host, SQLite)', function () {

@@ -11,6 +11,7 @@ import {
 } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { toolsPlugin } from '../../helpers/inline-plugins.js';
+import { until } from '../../helpers/until.js';
 
 /** Tools the child agents call: one answers, one fails, one runs until it is aborted. */
 const tools = toolsPlugin('handoff-tools', 't', [
@@ -70,16 +71,6 @@ const handoff = (agent: string, goal: string, plan: unknown[], extra: Record<str
 async function settle(tasks: TaskService, id: string): Promise<Task> {
   for await (const _ of tasks.watch(id));
   return tasks.get(id);
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const eventsOf = async (tasks: TaskService, id: string, type: TaskEvent['type']) =>

@@ -7,6 +7,7 @@ import redis from 'redis';
 import { deleteRedisKeys } from '../../helpers/cluster.js';
 import { CLI, Deployment, runCli } from '../../helpers/deployment.js';
 import { REDIS_URL, requireService } from '../../helpers/services.js';
+import { until } from '../../helpers/until.js';
 
 /** `opspawn start` in the deployment; resolves with the REST URL it listens on. */
 function startHost(d: Deployment): Promise<{ host: ChildProcess; url: string }> {
@@ -24,16 +25,6 @@ function startHost(d: Deployment): Promise<{ host: ChildProcess; url: string }> 
     });
     host.on('exit', (code) => reject(new Error(`host exited ${code}: ${err}`)));
   });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** POSTs a decision as any HTTP client would; returns the status and the JSON body. */

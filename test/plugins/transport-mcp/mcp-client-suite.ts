@@ -3,6 +3,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ResourceUpdatedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { InlinePlugin } from '@opspawn/plugin-sdk';
 import { toolsPlugin } from '../../helpers/inline-plugins.js';
+import { until } from '../../helpers/until.js';
 
 export const KEYS = { admin: 'mcp-admin-key-123', reader: 'mcp-reader-key-456' };
 export const API_KEYS = [
@@ -60,16 +61,6 @@ const waiting = (ms: number) => ({ goal: `wait ${ms}`, input: { plan: [{ tool: '
 
 const structured = (r: unknown) => (r as CallToolResult).structuredContent as any;
 const text = (r: unknown) => ((r as CallToolResult).content[0] as { text: string }).text;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /**
  * What an MCP client sees of the host, whatever the transport: the same specifications run over Streamable HTTP
