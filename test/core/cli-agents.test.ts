@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { CLI, Deployment } from '../helpers/deployment.js';
+import { Deployment } from '../helpers/deployment.js';
 
 const TOOLS_DIR = join(process.cwd(), 'config', 'tools');
 
@@ -156,20 +156,7 @@ describe('opspawn agents (the CLI)', function () {
   });
 
   it('submits to a running host with tasks submit --agent', async () => {
-    host = spawn(process.execPath, [CLI, 'start'], {
-      cwd: d.dir,
-      env: { ...process.env, OPSPAWN_CONFIG: '' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    url = await new Promise<string>((resolve, reject) => {
-      let err = '';
-      host!.stderr!.on('data', (b: Buffer) => {
-        err += b;
-        const m = /http listening on (http:\/\/[\d.:]+)/.exec(err);
-        if (m) resolve(m[1]!);
-      });
-      host!.on('exit', (code) => reject(new Error(`host exited ${code}: ${err}`)));
-    });
+    ({ host, url } = await d.start());
     const env = { env: { OPSPAWN_URL: url, OPSPAWN_TOKEN: 'cli-key' } };
     const ok = await d.run(['tasks', 'submit', 'calc.json', '--agent', 'calculator', '--json'], env);
     expect(ok.code, ok.stderr).to.equal(0);

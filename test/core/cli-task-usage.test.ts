@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { API_KEY, MessagesServer, text } from '../plugins/planner-anthropic/messages-server.js';
-import { CLI, Deployment } from '../helpers/deployment.js';
+import { Deployment } from '../helpers/deployment.js';
 
 /** `opspawn tasks get` shows what a task's LLM calls used, read from a host whose planner is an LLM's. */
 describe('opspawn tasks get: token usage', function () {
@@ -25,20 +25,7 @@ describe('opspawn tasks get: token usage', function () {
       planner: 'planner-anthropic',
       log: { level: 'silent' },
     }`);
-    host = spawn(process.execPath, [CLI, 'start'], {
-      cwd: d.dir,
-      env: { ...process.env, OPSPAWN_CONFIG: '', ANTHROPIC_API_KEY: API_KEY },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    url = await new Promise<string>((resolve, reject) => {
-      let err = '';
-      host.stderr!.on('data', (b: Buffer) => {
-        err += b;
-        const m = /http listening on (http:\/\/[\d.:]+)/.exec(err);
-        if (m) resolve(m[1]!);
-      });
-      host.on('exit', (code) => reject(new Error(`host exited ${code}: ${err}`)));
-    });
+    ({ host, url } = await d.start({ ANTHROPIC_API_KEY: API_KEY }));
   });
   after(async () => {
     host?.kill('SIGTERM');

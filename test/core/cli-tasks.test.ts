@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { CLI, Deployment } from '../helpers/deployment.js';
+import { Deployment } from '../helpers/deployment.js';
 
 /** The CLI as a client of a running host, as a user would use it: `opspawn start` in one process, `opspawn tasks` in others. */
 describe('opspawn tasks (against a running host)', function () {
@@ -20,20 +20,7 @@ describe('opspawn tasks (against a running host)', function () {
         { use: '@opspawn/transport-rest', options: { port: 0, apiKeys: [{ key: 'cli-key', name: 'cli', scopes: ['admin'] }] } }],
       log: { level: 'silent' },
     }`);
-    host = spawn(process.execPath, [CLI, 'start'], {
-      cwd: d.dir,
-      env: { ...process.env, OPSPAWN_CONFIG: '' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    url = await new Promise<string>((resolve, reject) => {
-      let err = '';
-      host.stderr!.on('data', (b: Buffer) => {
-        err += b;
-        const m = /http listening on (http:\/\/[\d.:]+)/.exec(err);
-        if (m) resolve(m[1]!);
-      });
-      host.on('exit', (code) => reject(new Error(`host exited ${code}: ${err}`)));
-    });
+    ({ host, url } = await d.start());
   });
   after(async () => {
     host.kill('SIGTERM');

@@ -309,20 +309,7 @@ describe('opspawn tasks submit --wait prints the answer as it streams', function
       planner: 'planner-openai',
       log: { level: 'silent' },
     }`);
-    host = spawn(process.execPath, [CLI, 'start'], {
-      cwd: d.dir,
-      env: { ...process.env, OPSPAWN_CONFIG: '' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    url = await new Promise<string>((resolve, reject) => {
-      let err = '';
-      host.stderr!.on('data', (b: Buffer) => {
-        err += b;
-        const m = /http listening on (http:\/\/[\d.:]+)/.exec(err);
-        if (m) resolve(m[1]!);
-      });
-      host.on('exit', (code) => reject(new Error(`host exited ${code}: ${err}`)));
-    });
+    ({ host, url } = await d.start());
   });
   after(async () => {
     host?.kill('SIGTERM');

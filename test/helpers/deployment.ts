@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -94,6 +94,27 @@ export default sdk.definePlugin({ register(env) { ${p.register ?? ''} } });
       cwd: this.dir,
       env: { RECORD_FILE: this.recordFile, ...options.env },
       timeoutMs: options.timeoutMs,
+    });
+  }
+
+  /**
+   * `opspawn start` in this deployment, as a user runs it; resolves with the process and the REST URL it prints once
+   * it listens, rejects with its stderr when it exits first.
+   */
+  start(env: NodeJS.ProcessEnv = {}): Promise<{ host: ChildProcess; url: string }> {
+    const host = spawn(process.execPath, [CLI, 'start'], {
+      cwd: this.dir,
+      env: { ...process.env, OPSPAWN_CONFIG: '', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    return new Promise((resolvePromise, reject) => {
+      let err = '';
+      host.stderr!.on('data', (b: Buffer) => {
+        err += b;
+        const m = /http listening on (http:\/\/[\d.:]+)/.exec(err);
+        if (m) resolvePromise({ host, url: m[1]! });
+      });
+      host.on('exit', (code) => reject(new Error(`host exited ${code}: ${err}`)));
     });
   }
 

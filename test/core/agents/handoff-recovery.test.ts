@@ -1,27 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { expect } from 'chai';
 import { RestClient } from '@opspawn/core';
 import type { Task, TaskEvent } from '@opspawn/plugin-sdk';
-import { CLI, Deployment } from '../../helpers/deployment.js';
+import { Deployment } from '../../helpers/deployment.js';
 import { until } from '../../helpers/until.js';
-
-/** `opspawn start` in the deployment; resolves with the REST URL it listens on. */
-function startHost(d: Deployment): Promise<{ host: ChildProcess; url: string }> {
-  const host = spawn(process.execPath, [CLI, 'start'], {
-    cwd: d.dir,
-    env: { ...process.env, OPSPAWN_CONFIG: '' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let err = '';
-    host.stderr!.on('data', (b: Buffer) => {
-      err += b;
-      const m = /http listening on (http:\/\/[\d.:]+)/.exec(err);
-      if (m) resolve({ host, url: m[1]! });
-    });
-    host.on('exit', (code) => reject(new Error(`host exited ${code}: ${err}`)));
-  });
-}
 
 describe('handoffs across a crash (embedded host, SQLite)', function () {
   this.timeout(60_000);
@@ -60,7 +42,7 @@ describe('handoffs across a crash (embedded host, SQLite)', function () {
   });
 
   it('finds the child again when the recovered parent makes the same call, and starts no second one', async () => {
-    const first = await startHost(d);
+    const first = await d.start();
     host = first.host;
     const api = new RestClient({ url: first.url });
     const parent = await api.submit({
@@ -82,7 +64,7 @@ describe('handoffs across a crash (embedded host, SQLite)', function () {
     host.kill('SIGKILL');
     await new Promise((r) => host!.once('exit', r));
 
-    const again = await startHost(d);
+    const again = await d.start();
     host = again.host;
     const api2 = new RestClient({ url: again.url });
     const done = await until('the parent to finish', async () => {

@@ -1,31 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { RestClient } from '@opspawn/core';
 import type { Task, TaskEvent } from '@opspawn/plugin-sdk';
 import redis from 'redis';
 import { deleteRedisKeys } from '../../helpers/cluster.js';
-import { CLI, Deployment, runCli } from '../../helpers/deployment.js';
+import { Deployment, runCli } from '../../helpers/deployment.js';
 import { REDIS_URL, requireService } from '../../helpers/services.js';
 import { until } from '../../helpers/until.js';
-
-/** `opspawn start` in the deployment; resolves with the REST URL it listens on. */
-function startHost(d: Deployment): Promise<{ host: ChildProcess; url: string }> {
-  const host = spawn(process.execPath, [CLI, 'start'], {
-    cwd: d.dir,
-    env: { ...process.env, OPSPAWN_CONFIG: '', RECORD_FILE: d.recordFile },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let err = '';
-    host.stderr!.on('data', (b: Buffer) => {
-      err += b;
-      const m = /http listening on (http:\/\/[\d.:]+)/.exec(err);
-      if (m) resolve({ host, url: m[1]! });
-    });
-    host.on('exit', (code) => reject(new Error(`host exited ${code}: ${err}`)));
-  });
-}
 
 /** POSTs a decision as any HTTP client would; returns the status and the JSON body. */
 async function decide(url: string, id: string, callId: string, body: unknown): Promise<{ status: number; body: any }> {
@@ -67,7 +49,7 @@ describe('step checkpoints and approvals of tool calls (embedded host, SQLite, a
       host.kill('SIGKILL');
       await new Promise((r) => host!.once('exit', r));
     }
-    ({ host, url } = await startHost(d));
+    ({ host, url } = await d.start({ RECORD_FILE: d.recordFile }));
     api = new RestClient({ url });
   }
 
