@@ -32,6 +32,8 @@ export type HostToWorker = { type: 'job'; id: number; job: SandboxJob };
 export type WorkerToHost =
   | { type: 'ready' }
   | { type: 'log'; id: number; level: LogLevel; message: string }
-  | { type: 'done'; id: number; outcome: SandboxOutcome; moduleDiscarded: boolean };
+  | { type: 'done'; id: number; outcome: SandboxOutcome; moduleDiscarded: boolean }
+  /** Freeing a finished job's sandbox failed after its answer was posted: its module was thrown away. */
+  | { type: 'module-discarded' };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

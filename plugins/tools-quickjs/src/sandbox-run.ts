@@ -1,8 +1,15 @@
 import { basename } from 'node:path';
-import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle, QuickJSWASMModule } from 'quickjs-emscripten';
+import type {
+  QuickJSContext,
+  QuickJSDeferredPromise,
+  QuickJSHandle,
+  QuickJSRuntime,
+  QuickJSWASMModule,
+} from 'quickjs-emscripten';
 import { FetchRefused, performFetch, type GuestRequest } from './capabilities/fetch-bridge.js';
 import { SandboxErrorCodes } from './error-codes.js';
-import { GUEST_PRELUDE } from './guest-prelude.js';
+import { GUEST_DESCRIBE, GUEST_FETCH, GUEST_PRELUDE } from './guest-prelude.js';
+import type { FetchGrant } from './options.js';
 import type { LogLevel, SandboxJob, SandboxOutcome } from './sandbox-protocol.js';
 
 export interface JobResult {
@@ -60,15 +67,68 @@ class HostOperations {
 }
 
 /**
- * Runs one job in a fresh QuickJS runtime of `mod`: limits set, host bridges installed by the prelude, the tool
- * file evaluated as an ES module, then `describe` or `invoke` driven until its promise settles.
+ * A fresh QuickJS runtime and context with the prelude evaluated and no tool code run yet. The worker makes the next
+ * one while it waits for a call, so a call pays only for its tool; each sandbox serves exactly one call.
+ */
+export interface Sandbox {
+  readonly module: QuickJSWASMModule;
+  readonly runtime: QuickJSRuntime;
+  readonly ctx: QuickJSContext;
+  /** The prelude's API: `invoke`, `toJson`, `failure`, `show`. */
+  readonly api: QuickJSHandle;
+  /** Where the guest's console lines go: set by the call that takes the sandbox. */
+  log: (level: LogLevel, message: string) => void;
+}
+
+/** A new runtime and context of `mod` with the prelude evaluated; limits and interrupts are set by the call. */
+export function prepareSandbox(mod: QuickJSWASMModule): Sandbox {
+  const runtime = mod.newRuntime();
+  runtime.setModuleLoader((name) => ({
+    error: new Error(
+      `cannot import '${name}': sandboxed tools have no modules; bundle what you need into the tool file`,
+    ),
+  }));
+  const ctx = runtime.newContext();
+  const sink: Pick<Sandbox, 'log'> = { log: () => undefined };
+  installLog(ctx, (level, message) => sink.log(level, message));
+  const prelude = ctx.evalCode(GUEST_PRELUDE, 'opspawn:prelude');
+  if (prelude.error) {
+    const message = ctx.dump(prelude.error);
+    prelude.error.dispose();
+    ctx.dispose();
+    runtime.dispose();
+    throw new Error(`the sandbox prelude failed: ${JSON.stringify(message)}`);
+  }
+  return Object.assign(sink, { module: mod, runtime, ctx, api: prelude.value });
+}
+
+/**
+ * Frees the sandbox after its call. False when it could not be freed cleanly: the module is then in an unknown state
+ * and must be discarded.
+ */
+export function disposeSandbox(sandbox: Sandbox): boolean {
+  try {
+    if (sandbox.api.alive) sandbox.api.dispose();
+    sandbox.ctx.dispose();
+    sandbox.runtime.dispose();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs one job in `sandbox` (fresh, made by prepareSandbox): limits set, `fetch` installed when granted, the tool file
+ * evaluated as an ES module, then `describe` or `invoke` driven until its promise settles. The caller disposes the
+ * sandbox, unless the result says to discard the whole module.
  */
 export async function runJob(
-  mod: QuickJSWASMModule,
+  sandbox: Sandbox,
   job: SandboxJob,
   log: (level: LogLevel, message: string) => void,
 ): Promise<JobResult> {
-  const runtime = mod.newRuntime();
+  const { runtime, ctx, api } = sandbox;
+  sandbox.log = log;
   // Bounds single allocations; the module's fixed-size memory bounds the total (see ModuleCache).
   runtime.setMemoryLimit(job.limits.memoryLimitBytes);
   runtime.setMaxStackSize(job.limits.stackSizeBytes);
@@ -78,12 +138,6 @@ export async function runJob(
     interrupted = true;
     return true;
   });
-  runtime.setModuleLoader((name) => ({
-    error: new Error(
-      `cannot import '${name}': sandboxed tools have no modules; bundle what you need into the tool file`,
-    ),
-  }));
-  const ctx = runtime.newContext();
   const ops = new HostOperations();
   const handles: QuickJSHandle[] = [];
   const keep = (h: QuickJSHandle): QuickJSHandle => {
@@ -133,16 +187,33 @@ export async function runJob(
     }
   };
 
-  const drive = async (): Promise<SandboxOutcome> => {
-    installHost(ctx, job, log, ops, keep);
-    const prelude = ctx.evalCode(GUEST_PRELUDE, 'opspawn:prelude');
-    if (prelude.error) {
-      const f = readFailure(ctx, prelude.error);
-      prelude.error.dispose();
-      discardModule = true;
-      return fromFailure(f, 'load');
+  /** Evaluates one of our snippets (a function expression) and calls it with `args`; its result is kept. */
+  const callSnippet = (source: string, name: string, ...args: QuickJSHandle[]): QuickJSHandle | GuestFailure => {
+    const fn = ctx.evalCode(source, name);
+    if (fn.error) {
+      const f = readFailure(ctx, fn.error);
+      fn.error.dispose();
+      return f;
     }
-    const api = keep(prelude.value);
+    const result = ctx.callFunction(fn.value, ctx.undefined, ...args);
+    fn.value.dispose();
+    if (result.error) {
+      const f = readFailure(ctx, result.error);
+      result.error.dispose();
+      return f;
+    }
+    return keep(result.value);
+  };
+
+  const drive = async (): Promise<SandboxOutcome> => {
+    const grant = job.kind === 'call' ? job.grants.fetch : undefined;
+    if (grant) {
+      const installed = callSnippet(GUEST_FETCH, 'opspawn:fetch', keep(newFetchBridge(ctx, grant, ops)));
+      if (!isHandle(installed)) {
+        discardModule = true;
+        return fromFailure(installed, 'load');
+      }
+    }
     const loaded = ctx.evalCode(job.source, basename(job.file), { type: 'module' });
     if (loaded.error) {
       const f = readFailure(ctx, loaded.error);
@@ -150,7 +221,12 @@ export async function runJob(
       return fromFailure(f, 'load');
     }
     const namespace = keep(loaded.value);
-    const entry = keep(ctx.getProp(api, job.kind === 'call' ? 'invoke' : 'describe'));
+    const entry =
+      job.kind === 'call' ? keep(ctx.getProp(api, 'invoke')) : callSnippet(GUEST_DESCRIBE, 'opspawn:describe', api);
+    if (!isHandle(entry)) {
+      discardModule = true;
+      return fromFailure(entry, 'load');
+    }
     const args =
       job.kind === 'call'
         ? [namespace, keep(ctx.newString(job.inputJson)), keep(ctx.newNumber(job.limits.maxOutputBytes))]
@@ -219,23 +295,16 @@ export async function runJob(
   if (!discardModule) {
     try {
       for (const h of handles) if (h.alive) h.dispose();
-      ctx.dispose();
-      runtime.dispose();
     } catch {
-      // A runtime that cannot be freed cleanly leaves the module in an unknown state.
+      // Handles that cannot be freed cleanly leave the module in an unknown state.
       discardModule = true;
     }
   }
   return { outcome, discardModule };
 }
 
-function installHost(
-  ctx: QuickJSContext,
-  job: SandboxJob,
-  log: (level: LogLevel, message: string) => void,
-  ops: HostOperations,
-  keep: (h: QuickJSHandle) => QuickJSHandle,
-): void {
+/** Puts the bridge the prelude takes off `globalThis`: `log(level, message)`, at most MAX_LOG_LINES lines. */
+function installLog(ctx: QuickJSContext, log: (level: LogLevel, message: string) => void): void {
   const host = ctx.newObject();
   let lines = 0;
   const logFn = ctx.newFunction('log', (levelHandle, messageHandle) => {
@@ -252,54 +321,56 @@ function installHost(
   });
   ctx.setProp(host, 'log', logFn);
   logFn.dispose();
-
-  const grant = job.kind === 'call' ? job.grants.fetch : undefined;
-  if (grant) {
-    let requests = 0;
-    const fetchFn = ctx.newFunction('fetch', (requestHandle) => {
-      const deferred = ctx.newPromise();
-      const reject = (message: string, name = 'FetchError'): void => {
-        if (!deferred.alive) return;
-        const error = ctx.newError({ name, message });
-        deferred.reject(error);
-        error.dispose();
-      };
-      let request: GuestRequest | undefined;
-      try {
-        request = JSON.parse(ctx.getString(requestHandle)) as GuestRequest;
-      } catch {
-        reject('fetch: malformed request');
-      }
-      requests++;
-      const work = !request
-        ? Promise.resolve()
-        : requests > grant.maxRequests
-          ? Promise.resolve().then(() =>
-              reject(
-                `fetch refused: more than ${grant.maxRequests} requests in one call (capabilities.fetch.maxRequests)`,
-              ),
-            )
-          : performFetch(request, grant, ops.abort.signal).then(
-              (response) => {
-                if (!deferred.alive) return;
-                const text = ctx.newString(JSON.stringify(response));
-                deferred.resolve(text);
-                text.dispose();
-              },
-              (error: unknown) =>
-                reject(
-                  error instanceof Error ? error.message : String(error),
-                  error instanceof FetchRefused ? 'FetchRefused' : 'FetchError',
-                ),
-            );
-      ops.track(deferred, work);
-      return deferred.handle;
-    });
-    ctx.setProp(host, 'fetch', fetchFn);
-    fetchFn.dispose();
-  }
   ctx.setProp(ctx.global, '__opspawnHost', host);
-  keep(host);
+  host.dispose();
+}
+
+/** The host side of the guest's `fetch`: one request per call of it, at most `grant.maxRequests` per tool call. */
+function newFetchBridge(ctx: QuickJSContext, grant: FetchGrant, ops: HostOperations): QuickJSHandle {
+  let requests = 0;
+  return ctx.newFunction('fetch', (requestHandle) => {
+    const deferred = ctx.newPromise();
+    const reject = (message: string, name = 'FetchError'): void => {
+      if (!deferred.alive) return;
+      const error = ctx.newError({ name, message });
+      deferred.reject(error);
+      error.dispose();
+    };
+    let request: GuestRequest | undefined;
+    try {
+      request = JSON.parse(ctx.getString(requestHandle)) as GuestRequest;
+    } catch {
+      reject('fetch: malformed request');
+    }
+    requests++;
+    const work = !request
+      ? Promise.resolve()
+      : requests > grant.maxRequests
+        ? Promise.resolve().then(() =>
+            reject(
+              `fetch refused: more than ${grant.maxRequests} requests in one call (capabilities.fetch.maxRequests)`,
+            ),
+          )
+        : performFetch(request, grant, ops.abort.signal).then(
+            (response) => {
+              if (!deferred.alive) return;
+              const text = ctx.newString(JSON.stringify(response));
+              deferred.resolve(text);
+              text.dispose();
+            },
+            (error: unknown) =>
+              reject(
+                error instanceof Error ? error.message : String(error),
+                error instanceof FetchRefused ? 'FetchRefused' : 'FetchError',
+              ),
+          );
+    ops.track(deferred, work);
+    return deferred.handle;
+  });
+}
+
+function isHandle(value: QuickJSHandle | GuestFailure): value is QuickJSHandle {
+  return 'alive' in value;
 }
 
 /** The guest's reason for failing: a `{ kind, message }` from the prelude, or a raw exception classified here. */

@@ -1,27 +1,49 @@
 /**
  * A worker thread that runs sandbox jobs one at a time. The host kills this thread when a job overruns its hard
  * deadline (a guest stuck where QuickJS's interrupt handler cannot reach it) or is cancelled.
+ *
+ * Between jobs it makes the sandbox the next one will take (a fresh runtime and context with the prelude evaluated),
+ * and it frees a job's sandbox only after the answer is posted: a call waits for neither.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { QuickJSWASMModule } from 'quickjs-emscripten';
 import { SandboxErrorCodes } from './error-codes.js';
 import { ModuleCache } from './module-cache.js';
 import type { HostToWorker, WorkerToHost } from './sandbox-protocol.js';
-import { runJob, type JobResult } from './sandbox-run.js';
+import { disposeSandbox, prepareSandbox, runJob, type JobResult, type Sandbox } from './sandbox-run.js';
 
 const port = parentPort;
 if (!port) throw new Error('sandbox-worker.js must run in a worker thread');
 const post = (message: WorkerToHost): void => port.postMessage(message);
 
 const modules = new ModuleCache();
+/** The memory limit most calls run under: the spare sandbox is made in its module. */
+const commonLimit = (workerData as { memoryLimitBytes: number }).memoryLimitBytes;
+let spare: Sandbox | undefined;
 let queue: Promise<void> = Promise.resolve();
+
+/** The spare sandbox when it belongs to `mod`, else a new one; either way nobody else will use it. */
+function takeSandbox(mod: QuickJSWASMModule): Sandbox {
+  const sandbox = spare?.module === mod ? spare : prepareSandbox(mod);
+  if (sandbox === spare) spare = undefined;
+  return sandbox;
+}
+
+async function prepareSpare(): Promise<void> {
+  const mod = await modules.get(commonLimit);
+  // A spare of a module the cache let go of (discarded, or evicted) is dropped with that module.
+  if (spare && spare.module !== mod) spare = undefined;
+  spare ??= prepareSandbox(mod);
+}
 
 async function handle(message: HostToWorker): Promise<void> {
   const { id, job } = message;
+  const limit = job.limits.memoryLimitBytes;
   let result: JobResult;
+  let sandbox: Sandbox | undefined;
   try {
-    result = await runJob(await modules.get(job.limits.memoryLimitBytes), job, (level, text) =>
-      post({ type: 'log', id, level, message: text }),
-    );
+    sandbox = takeSandbox(await modules.get(limit));
+    result = await runJob(sandbox, job, (level, text) => post({ type: 'log', id, level, message: text }));
   } catch (error) {
     result = {
       outcome: {
@@ -32,13 +54,19 @@ async function handle(message: HostToWorker): Promise<void> {
       discardModule: true,
     };
   }
-  // After an out-of-memory, an interrupt or a failed dispose the module's state is unknown: never reuse it.
-  if (result.discardModule) modules.discard(job.limits.memoryLimitBytes);
   post({ type: 'done', id, outcome: result.outcome, moduleDiscarded: result.discardModule });
+  // After an out-of-memory, an interrupt or a failed dispose the module's state is unknown: never reuse it.
+  if (result.discardModule) {
+    modules.discard(limit);
+  } else if (sandbox && !disposeSandbox(sandbox)) {
+    modules.discard(limit);
+    post({ type: 'module-discarded' });
+  }
+  await prepareSpare().catch(() => undefined);
 }
 
-// Load the common module before saying ready, so the first call does not pay for it.
-await modules.get((workerData as { memoryLimitBytes: number }).memoryLimitBytes);
+// Load the common module and make the first sandbox before saying ready, so the first call does not pay for them.
+await prepareSpare();
 port.on('message', (message: HostToWorker) => {
   queue = queue.then(() => handle(message));
 });

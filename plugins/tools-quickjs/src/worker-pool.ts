@@ -41,6 +41,8 @@ interface Slot {
   worker: Worker;
   ready: boolean;
   current?: Pending;
+  /** When it last became free (a counter): the next job goes to the slot free the longest. */
+  freeSince: number;
 }
 
 /**
@@ -52,6 +54,7 @@ export class WorkerPool {
   private readonly slots: Slot[] = [];
   private readonly queue: Pending[] = [];
   private nextId = 1;
+  private frees = 0;
   private closed = false;
   private startFailures = 0;
   private lastStartError?: string;
@@ -67,7 +70,7 @@ export class WorkerPool {
   /** Starts the workers and waits until each has its QuickJS module loaded. */
   async start(): Promise<void> {
     const ready = Array.from({ length: this.size }, () => {
-      const slot = { ready: false } as Slot;
+      const slot = { ready: false, freeSince: 0 } as Slot;
       this.spawn(slot);
       this.slots.push(slot);
       return new Promise<void>((resolve, reject) => {
@@ -139,8 +142,13 @@ export class WorkerPool {
     if (slot.worker !== worker) return;
     if (message.type === 'ready') {
       slot.ready = true;
+      slot.freeSince = ++this.frees;
       this.startFailures = 0;
       this.dispatch();
+      return;
+    }
+    if (message.type === 'module-discarded') {
+      this.counters.modulesDiscarded++;
       return;
     }
     const pending = slot.current;
@@ -151,6 +159,7 @@ export class WorkerPool {
     }
     if (message.moduleDiscarded) this.counters.modulesDiscarded++;
     slot.current = undefined;
+    slot.freeSince = ++this.frees;
     worker.unref();
     this.finish(pending, message.outcome);
     this.dispatch();
@@ -194,10 +203,16 @@ export class WorkerPool {
     this.spawn(slot);
   }
 
+  /**
+   * Hands queued jobs to free workers, the one free the longest first: a worker that just answered is still freeing
+   * its last sandbox and making the next, so another one that is ready starts sooner.
+   */
   private dispatch(): void {
-    for (const slot of this.slots) {
-      if (this.queue.length === 0) return;
-      if (!slot.ready || slot.current) continue;
+    while (this.queue.length > 0) {
+      let slot: Slot | undefined;
+      for (const candidate of this.slots)
+        if (candidate.ready && !candidate.current && (!slot || candidate.freeSince < slot.freeSince)) slot = candidate;
+      if (!slot) return;
       const pending = this.queue.shift()!;
       pending.slot = slot;
       slot.current = pending;
