@@ -4,7 +4,7 @@ import { QuickJsToolProvider } from './quickjs-tool-provider.js';
 
 export { QuickJsToolProvider } from './quickjs-tool-provider.js';
 export { SandboxErrorCodes, type SandboxErrorCode } from './error-codes.js';
-export { DEFAULT_OPTIONS, FETCH_DEFAULTS } from './options.js';
+export { DEFAULT_OPTIONS, FETCH_DEFAULTS, defaultWorkers } from './options.js';
 export type { Capabilities, FetchCapability, QuickJsToolsOptions, SandboxLimits, ToolOverrides } from './options.js';
 export type { DisabledTool, ToolFileProblem } from './tool-catalog.js';
 export type { PoolStats } from './worker-pool.js';

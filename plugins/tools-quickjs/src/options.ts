@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+
 /** Limits one sandboxed call runs under. */
 export interface SandboxLimits {
   /** Wall-clock milliseconds one call may take (the task's deadline may cut it shorter). */
@@ -43,7 +45,10 @@ export interface QuickJsToolsOptions extends SandboxLimits {
   dirs: string[];
   /** Prefix of every tool name (`js__calculate`). */
   namespace: string;
-  /** Worker threads, each running one call at a time. */
+  /**
+   * Worker threads, each running one call at a time: the cap on sandboxed calls running at once (the CPU-bound part
+   * of a host's work). More calls wait in order for a free worker, or until their deadline. Default: the CPU cores.
+   */
   workers: number;
   /** Reload a directory when its files change. */
   watch: boolean;
@@ -54,15 +59,17 @@ export interface QuickJsToolsOptions extends SandboxLimits {
   tools: Record<string, ToolOverrides>;
 }
 
-/** The same defaults as the configSchema in package.json (a test keeps them equal). */
-export const DEFAULT_OPTIONS: QuickJsToolsOptions = {
+/**
+ * The same defaults as the configSchema in package.json (a test keeps them equal). `workers` has none there: it
+ * follows the machine (defaultWorkers).
+ */
+export const DEFAULT_OPTIONS: Omit<QuickJsToolsOptions, 'workers'> = {
   dirs: ['./config/tools'],
   namespace: 'js',
   timeoutMs: 5000,
   memoryLimitBytes: 32 * 1024 * 1024,
   stackSizeBytes: 512 * 1024,
   maxOutputBytes: 256 * 1024,
-  workers: 2,
   watch: true,
   watchDebounceMs: 100,
   capabilities: {},
@@ -76,9 +83,17 @@ export const FETCH_DEFAULTS: Required<Omit<FetchCapability, 'allowHosts'>> = {
   maxRequests: 10,
 };
 
+/** The most workers the config accepts (the configSchema's maximum). */
+export const MAX_WORKERS = 64;
+
+/** One worker per CPU core: sandboxed calls are CPU-bound, so more would only queue inside the operating system. */
+export function defaultWorkers(): number {
+  return Math.min(MAX_WORKERS, Math.max(1, availableParallelism()));
+}
+
 export function withDefaults(options: Partial<QuickJsToolsOptions>): QuickJsToolsOptions {
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-  return { ...DEFAULT_OPTIONS, ...defined };
+  return { ...DEFAULT_OPTIONS, workers: defaultWorkers(), ...defined };
 }
 
 /** A fetch grant with every field filled in. */

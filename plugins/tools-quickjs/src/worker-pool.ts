@@ -100,7 +100,7 @@ export class WorkerPool {
     return new Promise<SandboxOutcome>((resolve) => {
       if (this.closed)
         return resolve({ ok: false, code: SandboxErrorCodes.CANCELLED, message: 'the tool provider is closed' });
-      if (options.signal?.aborted) return resolve(cancelled(job));
+      if (options.signal?.aborted) return resolve(cancelled(job, false));
       const pending: Pending = { id: this.nextId++, job, options, resolve };
       pending.timer = setTimeout(() => this.expire(pending), Math.max(0, options.killAt - Date.now()));
       pending.onAbort = () => this.cancel(pending);
@@ -234,7 +234,7 @@ export class WorkerPool {
   }
 
   private cancel(pending: Pending): void {
-    this.stop(pending, cancelled(pending.job));
+    this.stop(pending, cancelled(pending.job, pending.slot !== undefined));
   }
 
   private stop(pending: Pending, outcome: SandboxOutcome): void {
@@ -262,10 +262,12 @@ function describeJob(job: SandboxJob): string {
   return job.kind === 'call' ? `tool '${job.tool}'` : `tool file ${job.file}`;
 }
 
-function cancelled(job: SandboxJob): SandboxOutcome {
+function cancelled(job: SandboxJob, started: boolean): SandboxOutcome {
   return {
     ok: false,
     code: SandboxErrorCodes.CANCELLED,
-    message: `${describeJob(job)} was cancelled; its sandbox was stopped`,
+    message: started
+      ? `${describeJob(job)} was cancelled; its sandbox was stopped`
+      : `${describeJob(job)} was cancelled before it started; it never ran`,
   };
 }

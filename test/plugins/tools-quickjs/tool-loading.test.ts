@@ -164,10 +164,14 @@ describe('tools-quickjs: the plugin package', () => {
     const manifest = JSON.parse(readFileSync(join(process.cwd(), 'plugins/tools-quickjs/package.json'), 'utf8')) as {
       opspawn: { configSchema: { properties: Record<string, { default?: unknown }> } };
     };
+    const properties = Object.entries(manifest.opspawn.configSchema.properties);
     const defaults = Object.fromEntries(
-      Object.entries(manifest.opspawn.configSchema.properties).map(([k, v]) => [k, v.default]),
+      properties.filter(([, v]) => v.default !== undefined).map(([k, v]) => [k, v.default]),
     );
     expect(defaults).to.deep.equal(DEFAULT_OPTIONS);
+    // The worker count follows the machine, so the manifest gives none and says what happens instead.
+    expect(properties.map(([k]) => k)).to.include('workers');
+    expect(DEFAULT_OPTIONS).to.not.have.property('workers');
   });
 
   it('refuses calls before start and after close with a clear error', async () => {
