@@ -179,9 +179,9 @@ export class McpProxyToolProvider implements ToolProvider {
   }
 
   /** When a call must be over: the sooner of the server's call timeout and the task's deadline. */
-  private deadline(server: ServerConnection | undefined, ctx: ToolCallContext): number {
+  private deadline(server: ServerConnection | undefined, ctx: ToolCallContext, now = Date.now()): number {
     const timeout = server?.config.callTimeoutMs ?? this.options.callTimeoutMs;
-    return Math.min(Date.now() + timeout, ctx.deadline);
+    return Math.min(now + timeout, ctx.deadline);
   }
 
   private async callTool(
@@ -190,10 +190,13 @@ export class McpProxyToolProvider implements ToolProvider {
     args: unknown,
     ctx: ToolCallContext,
   ): Promise<ToolCallResult> {
-    const deadline = this.deadline(this.servers.get(serverName), ctx);
-    const server = await this.ready(serverName, deadline, ctx);
+    const known = this.servers.get(serverName);
+    const now = Date.now();
+    const deadline = this.deadline(known, ctx, now);
+    // A connected server is the common case: no detour through ready() and the promise it makes.
+    const server = known?.state === 'ready' && known.client ? known : await this.ready(serverName, deadline, ctx);
     if (!(server instanceof ServerConnection)) return server;
-    const timeout = Math.max(1, deadline - Date.now());
+    const timeout = Math.max(1, deadline - (server === known ? now : Date.now()));
     try {
       const result = await server.client!.callTool(
         { name: tool, arguments: args as Record<string, unknown> },
