@@ -106,7 +106,7 @@ const GUEST_HELPERS = String.raw`((builtins) => {
  * tool that tampers with builtins can only spoil its own result: the host still checks that the result is a string
  * of JSON within the size limit.
  */
-export const GUEST_PRELUDE = String.raw`(() => {
+export const GUEST_PRELUDE = `(() => {
   'use strict';
   const HELPERS = ${JSON.stringify(GUEST_HELPERS)};
   const host = globalThis.__opspawnHost;
@@ -195,7 +195,7 @@ export const GUEST_PRELUDE = String.raw`(() => {
  * Evaluated only for calls granted `fetch`, before the tool's module (so the builtins are still the real ones): a
  * function that takes the host's fetch bridge and installs the guest's `fetch` on it.
  */
-export const GUEST_FETCH = String.raw`((hostFetch) => {
+export const GUEST_FETCH = `((hostFetch) => {
   'use strict';
   const { parse, stringify } = JSON;
   const { keys, defineProperty, freeze } = Object;
@@ -215,7 +215,7 @@ export const GUEST_FETCH = String.raw`((hostFetch) => {
 })`;
 
 /** Evaluated only when a tool file is read: a function that takes the prelude's API and returns `describe(namespace)`. */
-export const GUEST_DESCRIBE = String.raw`((api) => async function describe(namespace) {
+export const GUEST_DESCRIBE = `((api) => async function describe(namespace) {
   'use strict';
   const { toJson, failure, show } = api;
   const tool = (await namespace).default;
