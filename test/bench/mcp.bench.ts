@@ -6,7 +6,7 @@
  * than the proxy does. So the calls alternate one by one (both see the same moment's load), and the run is repeated
  * with fresh processes a few times and pooled. The proxy's own SDK client called directly (same server process, same
  * process-group transport, a signal and a deadline) splits the overhead into the proxy code's part and the rest
- * (mostly a server in its own session, so its own scheduler autogroup on Linux: see ADR 0023).
+ * (the other server process and how it is started: see ADR 0023).
  */
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';

@@ -10,12 +10,6 @@ export interface StdioServerConfig {
    */
   inheritEnv?: boolean | string[];
   cwd?: string;
-  /**
-   * Start the server in its own process group (default true), so stopping it stops what it started too. On Linux that
-   * is a session of its own, which the scheduler treats as a separate group: under CPU contention its calls wait
-   * longer (ADR 0023). `false` keeps it in the host's session; stopping then signals the server process alone.
-   */
-  processGroup?: boolean;
 }
 
 export interface HttpServerConfig {

@@ -12,11 +12,6 @@ export interface ServerProcessOptions {
   /** How long the server gets to exit after its stdin closes, and its process group after SIGTERM. */
   stopTimeoutMs: number;
   stderr: ServerStderrLog;
-  /**
-   * Start the server in a process group of its own (the default). Off, it stays in the host's session and group,
-   * and stopping signals the server's process alone: what it started itself may outlive it.
-   */
-  processGroup?: boolean;
 }
 
 /**
@@ -39,18 +34,13 @@ export class ProcessGroupStdioTransport implements Transport {
 
   constructor(private readonly options: ServerProcessOptions) {}
 
-  private get grouped(): boolean {
-    return this.options.processGroup !== false;
-  }
-
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
       const child = spawn(this.options.command, this.options.args, {
         env: this.options.env,
         cwd: this.options.cwd,
         stdio: ['pipe', 'pipe', 'pipe'],
-        // On POSIX `detached` is setsid(): the process leads a new session and process group.
-        detached: this.grouped,
+        detached: true,
         shell: false,
         windowsHide: true,
       });
@@ -58,7 +48,7 @@ export class ProcessGroupStdioTransport implements Transport {
       this.exited = new Promise((done) => child.once('exit', () => done()));
       this.closed = new Promise((done) => child.once('close', () => done()));
       child.once('spawn', () => {
-        if (child.pid !== undefined) liveGroups.set(child.pid, this.grouped);
+        if (child.pid !== undefined) liveGroups.add(child.pid);
         resolve();
       });
       child.on('error', (error) => {
@@ -135,9 +125,9 @@ export class ProcessGroupStdioTransport implements Transport {
     this.stopping ??= (async () => {
       const child = this.child;
       if (!child || child.pid === undefined) return;
-      signalGroup(child.pid, 'SIGTERM', this.grouped);
+      signalGroup(child.pid, 'SIGTERM');
       await within(this.closed, this.options.stopTimeoutMs);
-      signalGroup(child.pid, 'SIGKILL', this.grouped);
+      signalGroup(child.pid, 'SIGKILL');
       liveGroups.delete(child.pid);
       for (const stream of [child.stdin, child.stdout, child.stderr]) stream.destroy();
       this.options.stderr.flush();
@@ -147,19 +137,17 @@ export class ProcessGroupStdioTransport implements Transport {
 }
 
 /**
- * Servers not stopped yet, and whether each leads its own group. A server in its own group no longer gets the
- * terminal's Ctrl-C with the host, so a host that exits without stopping its plugins (process.exit, a second Ctrl-C)
- * sends SIGTERM to what is left.
+ * Leaders of the groups not stopped yet. A server in its own group no longer gets the terminal's Ctrl-C with the host,
+ * so a host that exits without stopping its plugins (process.exit, a second Ctrl-C) sends SIGTERM to what is left.
  */
-const liveGroups = new Map<number, boolean>();
+const liveGroups = new Set<number>();
 process.once('exit', () => {
-  for (const [leader, grouped] of liveGroups) signalGroup(leader, 'SIGTERM', grouped);
+  for (const leader of liveGroups) signalGroup(leader, 'SIGTERM');
 });
 
-/** Signals the group `leader` leads, or only the process when it leads none. */
-function signalGroup(leader: number, signal: NodeJS.Signals, grouped: boolean): void {
+function signalGroup(leader: number, signal: NodeJS.Signals): void {
   try {
-    if (process.platform === 'win32' || !grouped) process.kill(leader, signal);
+    if (process.platform === 'win32') process.kill(leader, signal);
     else process.kill(-leader, signal);
   } catch {
     // ESRCH: nothing of the group is left.

@@ -87,7 +87,6 @@ export class ServerConnection {
             cwd: this.config.cwd,
             stopTimeoutMs: this.options.stopTimeoutMs,
             stderr: this.stderr,
-            processGroup: this.config.processGroup,
           })
         : new StreamableHTTPClientTransport(new URL(this.config.url), {
             requestInit: { headers: this.config.headers },
