@@ -78,6 +78,18 @@ export class MemoryTaskStore implements TaskStore {
     return clone(task);
   }
 
+  /** The move and its events in one turn of the event loop: atomic, like every method here. */
+  async transitionWithEvents(
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts: number | undefined,
+    events: ReadonlyArray<{ type: TaskEventType; data: Record<string, unknown> }>,
+  ): Promise<{ task: Task; events: TaskEvent[] } | undefined> {
+    const task = await this.transition(id, from, change, expectAttempts);
+    return task && { task, events: this.append(id, events) };
+  }
+
   async requestCancel(id: string): Promise<Task | undefined> {
     const task = this.tasks.get(id);
     if (!task || (task.status !== 'queued' && task.status !== 'running')) return undefined;
@@ -87,11 +99,28 @@ export class MemoryTaskStore implements TaskStore {
   }
 
   async appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
+    return this.append(taskId, [{ type, data }])[0]!;
+  }
+
+  async appendEvents(
+    taskId: string,
+    events: ReadonlyArray<{ type: TaskEventType; data: Record<string, unknown> }>,
+  ): Promise<TaskEvent[]> {
+    return this.append(taskId, events);
+  }
+
+  private append(
+    taskId: string,
+    events: ReadonlyArray<{ type: TaskEventType; data: Record<string, unknown> }>,
+  ): TaskEvent[] {
     const log = this.eventLog.get(taskId);
     if (!log) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
-    const event = asTaskEvent({ taskId, seq: log.length + 1, type, at: new Date().toISOString(), data: clone(data) });
-    log.push(event);
-    return clone(event);
+    const at = new Date().toISOString();
+    return events.map(({ type, data }) => {
+      const event = asTaskEvent({ taskId, seq: log.length + 1, type, at, data: clone(data) });
+      log.push(event);
+      return clone(event);
+    });
   }
 
   async events(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]> {
