@@ -148,7 +148,8 @@ export class SqliteTaskStore implements TaskStore {
     const info = this.stmt.insert.run(row);
     if (info.changes === 0) return { task: toTask(this.stmt.byKey.get(task.idempotencyKey) as Row), created: false };
     for (const [k, v] of Object.entries(task.labels ?? {})) this.stmt.insertLabel.run(task.id, k, v);
-    return { task: structuredClone(task), created: true };
+    // What `get` would read back (JSON columns, no undefined fields), and faster to make than structuredClone.
+    return { task: JSON.parse(JSON.stringify(task)) as Task, created: true };
   }
 
   async get(id: string): Promise<Task | undefined> {
