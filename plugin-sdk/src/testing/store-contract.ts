@@ -399,6 +399,19 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       const events = await store.events(task.id, 0, 10);
       expect(events.slice(1)).to.deep.equal(moved!.events);
       expect((await store.appendEvent(task.id, 'log', {})).seq).to.equal(4);
+
+      const unstorable = { type: 'log' as const, data: { count: BigInt(1) } };
+      const refused = await store
+        .transitionWithEvents(task.id, ['succeeded'], { status: 'failed' }, undefined, [unstorable])
+        .then(
+          () => 'stored',
+          () => 'refused',
+        );
+      expect(refused, 'an event that is not JSON').to.equal('refused');
+      expect(await store.get(task.id), 'the move is not kept without its event').to.deep.include({
+        status: 'succeeded',
+      });
+      expect((await store.appendEvent(task.id, 'log', {})).seq, 'and no seq is used up').to.equal(5);
     });
 
     it('appendEvents (when offered) numbers a batch consecutively, even beside concurrent single appends', async function () {
@@ -421,6 +434,19 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
         (e: { code?: string }) => e,
       );
       expect(error?.code, 'a task that does not exist').to.equal('OPSPAWN_TASK_NOT_FOUND');
+
+      const partly = await store
+        .appendEvents(task.id, [
+          { type: 'log', data: { level: 'info', message: 'fine' } },
+          { type: 'log', data: { count: BigInt(1) } },
+        ])
+        .then(
+          () => 'stored',
+          () => 'refused',
+        );
+      expect(partly, 'a batch with an event that is not JSON').to.equal('refused');
+      expect(await store.events(task.id, 3, 10), 'none of it is stored').to.deep.equal([]);
+      expect((await store.appendEvent(task.id, 'log', {})).seq).to.equal(4);
     });
   });
 }

@@ -71,14 +71,10 @@ export class MemoryTaskStore implements TaskStore {
     change: TaskChange,
     expectAttempts?: number,
   ): Promise<Task | undefined> {
-    const task = this.tasks.get(id);
-    if (!task || !from.includes(task.status)) return undefined;
-    if (expectAttempts !== undefined && task.attempts !== expectAttempts) return undefined;
-    applyChange(task, change);
-    return clone(task);
+    return this.move(id, from, change, expectAttempts);
   }
 
-  /** The move and its events in one turn of the event loop: atomic, like every method here. */
+  /** The move and its events with no await in between: atomic, like every method here. */
   async transitionWithEvents(
     id: string,
     from: readonly TaskStatus[],
@@ -86,8 +82,23 @@ export class MemoryTaskStore implements TaskStore {
     expectAttempts: number | undefined,
     events: ReadonlyArray<{ type: TaskEventType; data: Record<string, unknown> }>,
   ): Promise<{ task: Task; events: TaskEvent[] } | undefined> {
-    const task = await this.transition(id, from, change, expectAttempts);
-    return task && { task, events: this.append(id, events) };
+    // Copied first: data that is not JSON is refused before the task moves.
+    const copies = events.map(({ type, data }) => ({ type, data: clone(data) }));
+    const task = this.move(id, from, change, expectAttempts);
+    return task && { task, events: this.append(id, copies) };
+  }
+
+  private move(
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts: number | undefined,
+  ): Task | undefined {
+    const task = this.tasks.get(id);
+    if (!task || !from.includes(task.status)) return undefined;
+    if (expectAttempts !== undefined && task.attempts !== expectAttempts) return undefined;
+    applyChange(task, change);
+    return clone(task);
   }
 
   async requestCancel(id: string): Promise<Task | undefined> {
@@ -116,8 +127,10 @@ export class MemoryTaskStore implements TaskStore {
     const log = this.eventLog.get(taskId);
     if (!log) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
     const at = new Date().toISOString();
-    return events.map(({ type, data }) => {
-      const event = asTaskEvent({ taskId, seq: log.length + 1, type, at, data: clone(data) });
+    // Copied first, so data that is not JSON fails the whole append before any of it is stored.
+    const copies = events.map(({ type, data }) => ({ type, data: clone(data) }));
+    return copies.map(({ type, data }) => {
+      const event = asTaskEvent({ taskId, seq: log.length + 1, type, at, data });
       log.push(event);
       return clone(event);
     });
