@@ -11,6 +11,8 @@ import {
   type Planner,
   type StepRecord,
   type Task,
+  type TaskEventData,
+  type NewTaskEvent,
   type ToolCall,
   type ToolObservation,
   type ToolRegistry,
@@ -38,8 +40,13 @@ export interface AgentLoopDeps {
   usage?: UsageTally;
 }
 
-/** How an attempt ends when it does not throw: with the task's answer, or waiting for a decision on a call. */
-export type LoopOutcome = { kind: 'final'; output: unknown } | { kind: 'waiting'; callId: string };
+/**
+ * How an attempt ends when it does not throw: with the task's answer, or waiting for a decision on a call. A new
+ * answer comes with its `final` event, which the move to `succeeded` stores (one write for both).
+ */
+export type LoopOutcome =
+  | { kind: 'final'; output: unknown; event?: TaskEventData<'final'> }
+  | { kind: 'waiting'; callId: string };
 
 /**
  * One attempt of a task: the planner decides, tools run, results go into memory, until a final answer or
@@ -50,7 +57,7 @@ export type LoopOutcome = { kind: 'final'; output: unknown } | { kind: 'waiting'
  * shutdown) stops it between and inside steps: the signal reaches the planner and every tool call.
  */
 export async function runAgentLoop(task: Task, signal: AbortSignal, deps: AgentLoopDeps): Promise<LoopOutcome> {
-  const { planner, memory, tools, events, agent, deltas, log } = deps;
+  const { planner, memory, tools, agent, deltas, log } = deps;
   if (log.final) return { kind: 'final', output: log.final.output };
   const history: StepRecord[] = log.completed().map(stepRecord);
   await restoreMemory(task, memory, history);
@@ -59,6 +66,9 @@ export async function runAgentLoop(task: Task, signal: AbortSignal, deps: AgentL
   for (let step = history.length + 1; step <= task.maxSteps; step++) {
     signal.throwIfAborted();
     let decision: PlanDecision;
+    // A new decision is the step's checkpoint: an attempt that runs again takes it instead of planning anew. It is
+    // stored with the `tool_call`s of the calls about to start (runCalls).
+    let plan: TaskEventData<'plan'> | undefined;
     if (pending && pending.step === step) {
       decision = {
         kind: 'tools',
@@ -107,14 +117,13 @@ export async function runAgentLoop(task: Task, signal: AbortSignal, deps: AgentL
             content: typeof decision.output === 'string' ? decision.output : (JSON.stringify(decision.output) ?? ''),
           },
         ]);
-        await events.emit(task.id, 'final', { output: decision.output ?? null, step, ...usage });
-        return { kind: 'final', output: decision.output ?? null };
+        const output = decision.output ?? null;
+        return { kind: 'final', output, event: { output, step, ...usage } };
       }
-      // The stored decision is the step's checkpoint: an attempt that runs again takes it instead of planning anew.
-      await events.emit(task.id, 'plan', { step, thought: decision.thought, calls: decision.calls, ...usage });
+      plan = { step, thought: decision.thought, calls: decision.calls, ...usage };
     }
     const logged = pending && pending.step === step ? pending : undefined;
-    const ran = await runCalls(task, step, decision.calls, logged, signal, deps);
+    const ran = await runCalls(task, step, decision.calls, logged, plan, signal, deps);
     if ('waiting' in ran) return { kind: 'waiting', callId: ran.waiting };
     const record: StepRecord = {
       step,
@@ -146,7 +155,8 @@ async function restoreMemory(task: Task, memory: Memory, done: readonly StepReco
 
 /**
  * Runs a step's calls, in parallel, except those with a stored result (reused) and those the approval policy holds.
- * Decided calls run with the approved arguments, or end as rejected. The first held call without a decision is
+ * Decided calls run with the approved arguments, or end as rejected. The step's new `plan`, when it has one, and the
+ * `tool_call` of every call about to run are stored first, in one append. The first held call without a decision is
  * asked about once every other call of the step has run: `{ waiting: callId }`.
  */
 async function runCalls(
@@ -154,6 +164,7 @@ async function runCalls(
   step: number,
   calls: readonly ToolCall[],
   logged: LoggedStep | undefined,
+  plan: TaskEventData<'plan'> | undefined,
   signal: AbortSignal,
   deps: AgentLoopDeps,
 ): Promise<{ results: StepRecord['calls'] } | { waiting: string }> {
@@ -165,6 +176,15 @@ async function runCalls(
       deps.approvals?.required(call.tool, call.arguments) !== undefined,
   );
   const runnable = calls.filter((call) => !undecided.includes(call));
+  const argumentsOf = (call: ToolCall): unknown => {
+    const decided = logged?.decided.get(call.id);
+    return decided && decided.arguments !== undefined ? decided.arguments : call.arguments;
+  };
+  const starting: NewTaskEvent[] = runnable
+    .filter((call) => !logged?.results.has(call.id) && logged?.decided.get(call.id)?.decision !== 'reject')
+    .map((call) => ({ type: 'tool_call', data: { step, id: call.id, tool: call.tool, arguments: argumentsOf(call) } }));
+  if (plan) starting.unshift({ type: 'plan', data: plan });
+  if (starting.length) await events.emitAll(task.id, starting);
   const results = await Promise.all(
     runnable.map(async (call) => {
       const stored = logged?.results.get(call.id);
@@ -187,9 +207,8 @@ async function runCalls(
         });
         return { call, observation };
       }
-      const args = decided && decided.arguments !== undefined ? decided.arguments : call.arguments;
+      const args = argumentsOf(call);
       const repeat = logged?.started.has(call.id) === true;
-      await events.emit(task.id, 'tool_call', { step, id: call.id, tool: call.tool, arguments: args });
       const started = performance.now();
       const observation = await tools.call(call.tool, args, {
         signal,

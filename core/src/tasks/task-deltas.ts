@@ -65,6 +65,7 @@ export class DeltaStream {
 
   /** Publishes what is pending now (the planner returned, or a stored event follows). */
   flush(): void {
+    if (this.pending.length === 0) return; // every stored event flushes: most find nothing pending
     clearTimeout(this.timer);
     this.timer = undefined;
     const pending = this.pending;

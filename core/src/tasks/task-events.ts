@@ -1,6 +1,7 @@
 import {
   FINAL_STATUSES,
   type EventBus,
+  type NewTaskEvent,
   type Task,
   type TaskChange,
   type TaskEvent,
@@ -25,6 +26,19 @@ export class TaskEvents {
     const event = await this.store.appendEvent(taskId, type, data);
     this.publish(event);
     return event;
+  }
+
+  /** Several events of one task, in order: one atomic append when the store offers it, else one after another. */
+  async emitAll(taskId: string, events: readonly NewTaskEvent[]): Promise<TaskEvent[]> {
+    if (events.length === 1) return [await this.emit(taskId, events[0]!.type, events[0]!.data)];
+    if (this.store.appendEvents) {
+      const stored = await this.store.appendEvents(taskId, events);
+      for (const event of stored) this.publish(event);
+      return stored;
+    }
+    const stored: TaskEvent[] = [];
+    for (const { type, data } of events) stored.push(await this.emit(taskId, type, data));
+    return stored;
   }
 
   /**
@@ -58,8 +72,10 @@ export class TaskEvents {
   }
 
   /**
-   * A compare-and-set transition and the status event announcing it (`data` plus the new status). One atomic
-   * round trip when the store offers it; returns the moved task, or undefined when the condition did not hold.
+   * A compare-and-set transition and the status event announcing it (`data` plus the new status), after `before`
+   * (the `final` answer a success records). One atomic round trip when the store offers it; without
+   * `transitionWithEvents`, `before` is appended first, whatever the move's outcome. Returns the moved task, or
+   * undefined when the condition did not hold.
    */
   async move(
     id: string,
@@ -67,8 +83,12 @@ export class TaskEvents {
     change: TaskChange,
     expectAttempts: number | undefined,
     data: Omit<TaskEventData<'status'>, 'status'>,
+    before: readonly NewTaskEvent[] = [],
   ): Promise<Task | undefined> {
     const eventData: TaskEventData<'status'> = { status: change.status, ...data };
+    if (this.store.transitionWithEvents)
+      return this.moveAtomically(id, from, change, expectAttempts, [...before, { type: 'status', data: eventData }]);
+    if (before.length) await this.emitAll(id, before);
     if (this.store.transitionWithEvent) {
       const moved = await this.store.transitionWithEvent(id, from, change, expectAttempts, {
         type: 'status',
@@ -84,7 +104,8 @@ export class TaskEvents {
 
   /**
    * A compare-and-set transition written together with `event` (not a status event), then the status event
-   * announcing the move. Without `transitionWithEvent`, the event is written after the move.
+   * announcing the move: all three at once with `transitionWithEvents`. Without `transitionWithEvent` either, the
+   * event is written after the move.
    */
   async moveWith<T extends TaskEventType>(
     id: string,
@@ -94,6 +115,11 @@ export class TaskEvents {
     event: { type: T; data: TaskEventData<T> },
     data: Omit<TaskEventData<'status'>, 'status'>,
   ): Promise<Task | undefined> {
+    if (this.store.transitionWithEvents)
+      return this.moveAtomically(id, from, change, expectAttempts, [
+        event as NewTaskEvent,
+        { type: 'status', data: { status: change.status, ...data } },
+      ]);
     let task: Task | undefined;
     if (this.store.transitionWithEvent) {
       const moved = await this.store.transitionWithEvent(id, from, change, expectAttempts, event);
@@ -105,6 +131,18 @@ export class TaskEvents {
     }
     if (task) await this.emit(id, 'status', { status: change.status, ...data });
     return task;
+  }
+
+  private async moveAtomically(
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts: number | undefined,
+    events: readonly NewTaskEvent[],
+  ): Promise<Task | undefined> {
+    const moved = await this.store.transitionWithEvents!(id, from, change, expectAttempts, events);
+    for (const event of moved?.events ?? []) this.publish(event);
+    return moved?.task;
   }
 }
 

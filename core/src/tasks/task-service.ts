@@ -319,7 +319,6 @@ export class KernelTaskService implements TaskService {
   }
 
   private async *follow(id: string, options: WatchOptions, withDeltas: boolean): AsyncIterable<TaskStreamEvent> {
-    await this.get(id);
     const { store, bus } = this.deps;
     const { signal } = options;
     let last = options.afterSeq ?? 0;
@@ -335,10 +334,14 @@ export class KernelTaskService implements TaskService {
       // Replay what the store has after `last`, then follow live events; go back to the store whenever a gap
       // shows (an event published before we subscribed) or nothing arrived for a while (another process).
       let fromStore = true;
+      // A task with stored events exists; only an empty first read needs the task itself (TASK_NOT_FOUND).
+      let exists = false;
       while (!signal?.aborted) {
         if (fromStore) {
           for (;;) {
             const batch = await store.events(id, last, REPLAY_PAGE);
+            if (!exists && batch.length === 0) await this.get(id);
+            exists = true;
             for (const event of batch) {
               last = event.seq;
               yield event;

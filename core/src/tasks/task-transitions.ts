@@ -41,16 +41,24 @@ export class TaskTransitions {
    * total, written with the move, or nothing when no planner call reported usage.
    */
 
-  /** running → succeeded: the attempt's final answer is the task's output. */
-  succeed(id: string, attempt: number, output: unknown, usage: UsageChange = {}): Promise<Task | undefined> {
+  /**
+   * running → succeeded: the attempt's final answer is the task's output. `final`, the answer's event when no
+   * earlier attempt stored it, is written with the move (ADR 0022).
+   */
+  succeed(
+    id: string,
+    attempt: number,
+    output: unknown,
+    usage: UsageChange = {},
+    final?: TaskEventData<'final'>,
+  ): Promise<Task | undefined> {
     return this.events.move(
       id,
       ['running'],
       { status: 'succeeded', output, error: null, finishedAt: now(), ...NO_LEASE, ...usage },
       attempt,
-      {
-        attempt,
-      },
+      { attempt },
+      final ? [{ type: 'final', data: final }] : [],
     );
   }
 

@@ -179,7 +179,7 @@ export class TaskWorker {
         ...this.agentOf(task),
       });
       if (outcome.kind === 'final')
-        await this.deps.transitions.succeed(task.id, attempt, outcome.output, usage.change());
+        await this.deps.transitions.succeed(task.id, attempt, outcome.output, usage.change(), outcome.event);
       else await this.settleWaiting(task, attempt, usage);
     } catch (error) {
       const reason = controller.signal.aborted ? controller.signal.reason : error;

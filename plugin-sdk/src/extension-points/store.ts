@@ -63,10 +63,31 @@ export interface TaskStore {
     expectAttempts: number | undefined,
     event: { type: TaskEventType; data: Record<string, unknown> },
   ): Promise<{ task: Task; event: TaskEvent } | undefined>;
+  /**
+   * Optional: `transition` and several events (in order, e.g. a `final` answer then the `status` event announcing the
+   * move) as one atomic step and one round trip. Returns undefined, and appends nothing, when the condition did not
+   * hold. The task engine prefers it to `transitionWithEvent`; without it, events that precede the status event are
+   * appended before the move.
+   */
+  transitionWithEvents?(
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts: number | undefined,
+    events: ReadonlyArray<{ type: TaskEventType; data: Record<string, unknown> }>,
+  ): Promise<{ task: Task; events: TaskEvent[] } | undefined>;
   /** Marks a running task as asked to cancel; returns the task, or undefined if it is not running. */
   requestCancel(id: string): Promise<Task | undefined>;
   /** Appends an event with the next `seq` of the task. */
   appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent>;
+  /**
+   * Optional: several events of one task (a step's `plan` and its `tool_call`s) with consecutive `seq`s, in order,
+   * all or none, in one round trip. The task engine uses it when present and otherwise appends them one by one.
+   */
+  appendEvents?(
+    taskId: string,
+    events: ReadonlyArray<{ type: TaskEventType; data: Record<string, unknown> }>,
+  ): Promise<TaskEvent[]>;
   /** Events with `seq > afterSeq`, in order, at most `limit`. */
   events(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]>;
   /** Tasks in the given statuses, oldest first: what recovery re-queues after a restart. */

@@ -377,5 +377,76 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       expect((await store.appendEvent(task.id, 'log', {})).seq).to.equal(3);
       expect(await store.get(task.id)).to.deep.include({ status: 'running' });
     });
+
+    it('transitionWithEvents (when offered) writes the change and its events in order, or nothing', async function () {
+      if (!store.transitionWithEvents) return this.skip();
+      const { task } = await store.create(make({ status: 'running', attempts: 1 }));
+      await store.appendEvent(task.id, 'status', { status: 'running', attempt: 1 });
+      const stale = await store.transitionWithEvents(task.id, ['running'], { status: 'succeeded' }, 2, [
+        { type: 'final', data: { output: 'stale', step: 1 } },
+        { type: 'status', data: { status: 'succeeded', attempt: 2 } },
+      ]);
+      expect(stale, 'a stale attempt moves nothing and appends nothing').to.equal(undefined);
+      const moved = await store.transitionWithEvents(task.id, ['running'], { status: 'succeeded', output: 42 }, 1, [
+        { type: 'final', data: { output: 42, step: 1 } },
+        { type: 'status', data: { status: 'succeeded', attempt: 1 } },
+      ]);
+      expect(moved?.task).to.deep.include({ status: 'succeeded', output: 42 });
+      expect(moved?.events.map((e) => [e.seq, e.type])).to.deep.equal([
+        [2, 'final'],
+        [3, 'status'],
+      ]);
+      const events = await store.events(task.id, 0, 10);
+      expect(events.slice(1)).to.deep.equal(moved!.events);
+      expect((await store.appendEvent(task.id, 'log', {})).seq).to.equal(4);
+
+      const unstorable = { type: 'log' as const, data: { count: BigInt(1) } };
+      const refused = await store
+        .transitionWithEvents(task.id, ['succeeded'], { status: 'failed' }, undefined, [unstorable])
+        .then(
+          () => 'stored',
+          () => 'refused',
+        );
+      expect(refused, 'an event that is not JSON').to.equal('refused');
+      expect(await store.get(task.id), 'the move is not kept without its event').to.deep.include({
+        status: 'succeeded',
+      });
+      expect((await store.appendEvent(task.id, 'log', {})).seq, 'and no seq is used up').to.equal(5);
+    });
+
+    it('appendEvents (when offered) numbers a batch consecutively, even beside concurrent single appends', async function () {
+      if (!store.appendEvents) return this.skip();
+      const { task } = await store.create(make());
+      const [batch, single] = await Promise.all([
+        store.appendEvents(task.id, [
+          { type: 'plan', data: { step: 1, calls: [{ id: 'c1', tool: 't__a', arguments: {} }] } },
+          { type: 'tool_call', data: { step: 1, id: 'c1', tool: 't__a', arguments: {} } },
+        ]),
+        store.appendEvent(task.id, 'log', { level: 'info', message: 'beside' }),
+      ]);
+      const seqs = batch.map((e) => e.seq);
+      expect(seqs[1], 'a batch gets consecutive seqs').to.equal(seqs[0]! + 1);
+      expect([...seqs, single.seq].sort()).to.deep.equal([1, 2, 3]);
+      const stored = await store.events(task.id, 0, 10);
+      expect(stored.filter((e) => e.type !== 'log')).to.deep.equal(batch);
+      const error = await store.appendEvents(newTaskId(), [{ type: 'log', data: {} }]).then(
+        () => undefined,
+        (e: { code?: string }) => e,
+      );
+      expect(error?.code, 'a task that does not exist').to.equal('OPSPAWN_TASK_NOT_FOUND');
+
+      const partly = await store
+        .appendEvents(task.id, [
+          { type: 'log', data: { level: 'info', message: 'fine' } },
+          { type: 'log', data: { count: BigInt(1) } },
+        ])
+        .then(
+          () => 'stored',
+          () => 'refused',
+        );
+      expect(partly, 'a batch with an event that is not JSON').to.equal('refused');
+      expect(await store.events(task.id, 3, 10), 'none of it is stored').to.deep.equal([]);
+      expect((await store.appendEvent(task.id, 'log', {})).seq).to.equal(4);
+    });
   });
 }

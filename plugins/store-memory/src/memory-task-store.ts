@@ -71,6 +71,29 @@ export class MemoryTaskStore implements TaskStore {
     change: TaskChange,
     expectAttempts?: number,
   ): Promise<Task | undefined> {
+    return this.move(id, from, change, expectAttempts);
+  }
+
+  /** The move and its events with no await in between: atomic, like every method here. */
+  async transitionWithEvents(
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts: number | undefined,
+    events: ReadonlyArray<{ type: TaskEventType; data: Record<string, unknown> }>,
+  ): Promise<{ task: Task; events: TaskEvent[] } | undefined> {
+    // Copied first: data that is not JSON is refused before the task moves.
+    const copies = events.map(({ type, data }) => ({ type, data: clone(data) }));
+    const task = this.move(id, from, change, expectAttempts);
+    return task && { task, events: this.append(id, copies) };
+  }
+
+  private move(
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts: number | undefined,
+  ): Task | undefined {
     const task = this.tasks.get(id);
     if (!task || !from.includes(task.status)) return undefined;
     if (expectAttempts !== undefined && task.attempts !== expectAttempts) return undefined;
@@ -87,11 +110,30 @@ export class MemoryTaskStore implements TaskStore {
   }
 
   async appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
+    return this.append(taskId, [{ type, data }])[0]!;
+  }
+
+  async appendEvents(
+    taskId: string,
+    events: ReadonlyArray<{ type: TaskEventType; data: Record<string, unknown> }>,
+  ): Promise<TaskEvent[]> {
+    return this.append(taskId, events);
+  }
+
+  private append(
+    taskId: string,
+    events: ReadonlyArray<{ type: TaskEventType; data: Record<string, unknown> }>,
+  ): TaskEvent[] {
     const log = this.eventLog.get(taskId);
     if (!log) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
-    const event = asTaskEvent({ taskId, seq: log.length + 1, type, at: new Date().toISOString(), data: clone(data) });
-    log.push(event);
-    return clone(event);
+    const at = new Date().toISOString();
+    // Copied first, so data that is not JSON fails the whole append before any of it is stored.
+    const copies = events.map(({ type, data }) => ({ type, data: clone(data) }));
+    return copies.map(({ type, data }) => {
+      const event = asTaskEvent({ taskId, seq: log.length + 1, type, at, data });
+      log.push(event);
+      return clone(event);
+    });
   }
 
   async events(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]> {

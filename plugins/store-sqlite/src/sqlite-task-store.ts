@@ -29,6 +29,7 @@ export interface SqliteStoreOptions {
 }
 
 type Row = Record<string, any>;
+type EventToAppend = { type: TaskEventType; data: Record<string, unknown> };
 
 /**
  * The embedded default store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each method is
@@ -44,6 +45,8 @@ export class SqliteTaskStore implements TaskStore {
   }> = [];
   /** Statements built from a query's shape (transitions, filters), prepared once per shape. */
   private readonly cache = new Map<string, Database.Statement>();
+  /** The group commit's transaction, built once: `db.transaction` wraps a function anew on each call. */
+  private readonly commitBatch: (batch: ReadonlyArray<{ op: () => unknown }>) => unknown[];
   readonly schedules: SqliteScheduleStore;
 
   private constructor(
@@ -51,6 +54,7 @@ export class SqliteTaskStore implements TaskStore {
     readonly path: string,
   ) {
     this.stmt = this.prepare();
+    this.commitBatch = db.transaction(runEach(db));
     this.schedules = new SqliteScheduleStore(db);
   }
 
@@ -107,14 +111,14 @@ export class SqliteTaskStore implements TaskStore {
     return {
       insert:
         db.prepare(`INSERT INTO tasks (id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts, timeout_ms,
-          max_steps, priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, lease_expires_at, agent, parent_id, usage)
+          max_steps, priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, lease_expires_at, agent, parent_id, usage, last_seq)
         VALUES (@id, @goal, @input, @planner, @memory, @session_id, @status, @output, @error, @attempts, @max_attempts, @timeout_ms,
-          @max_steps, @priority, @idempotency_key, @request_hash, @labels, @not_before, @cancel_requested, @created_at, @updated_at, @started_at, @finished_at, @lease_expires_at, @agent, @parent_id, @usage)
+          @max_steps, @priority, @idempotency_key, @request_hash, @labels, @not_before, @cancel_requested, @created_at, @updated_at, @started_at, @finished_at, @lease_expires_at, @agent, @parent_id, @usage, @last_seq)
         ON CONFLICT (idempotency_key) DO NOTHING`),
       insertLabel: db.prepare('INSERT INTO task_labels (task_id, key, value) VALUES (?, ?, ?)'),
       byId: db.prepare('SELECT * FROM tasks WHERE id = ?'),
       byKey: db.prepare('SELECT * FROM tasks WHERE idempotency_key = ?'),
-      bumpSeq: db.prepare('UPDATE tasks SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq'),
+      bumpSeq: db.prepare('UPDATE tasks SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq'),
       insertEvent: db.prepare('INSERT INTO task_events (task_id, seq, type, at, data) VALUES (?, ?, ?, ?, ?)'),
       events: db.prepare('SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
       requestCancel: db.prepare(
@@ -124,25 +128,28 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   create(task: Task): Promise<{ task: Task; created: boolean }> {
-    return this.write(() => this.insertTask(task));
+    return this.write(() => this.insertTask(task, 0));
   }
 
-  /** A new task and its first event in one transaction: a crash never leaves one without the other. */
-  createWithEvent(
-    task: Task,
-    event: { type: TaskEventType; data: Record<string, unknown> },
-  ): Promise<{ task: Task; created: boolean; event?: TaskEvent }> {
+  /**
+   * A new task and its first event in one transaction: a crash never leaves one without the other. The row is
+   * written with its `last_seq` already 1, so the event costs one INSERT.
+   */
+  createWithEvent(task: Task, event: EventToAppend): Promise<{ task: Task; created: boolean; event?: TaskEvent }> {
     return this.write(() => {
-      const result = this.insertTask(task);
-      return result.created ? { ...result, event: this.insertEvent(task.id, event.type, event.data) } : result;
+      const result = this.insertTask(task, 1);
+      return result.created ? { ...result, event: this.insertEvents(task.id, 1, [event])[0] } : result;
     });
   }
 
-  private insertTask(task: Task): { task: Task; created: boolean } {
-    const info = this.stmt.insert.run(toRow(task));
+  private insertTask(task: Task, lastSeq: number): { task: Task; created: boolean } {
+    const row = toRow(task);
+    row.last_seq = lastSeq;
+    const info = this.stmt.insert.run(row);
     if (info.changes === 0) return { task: toTask(this.stmt.byKey.get(task.idempotencyKey) as Row), created: false };
     for (const [k, v] of Object.entries(task.labels ?? {})) this.stmt.insertLabel.run(task.id, k, v);
-    return { task: structuredClone(task), created: true };
+    // What `get` would read back (JSON columns, no undefined fields), and faster to make than structuredClone.
+    return { task: JSON.parse(JSON.stringify(task)) as Task, created: true };
   }
 
   async get(id: string): Promise<Task | undefined> {
@@ -182,35 +189,54 @@ export class SqliteTaskStore implements TaskStore {
     change: TaskChange,
     expectAttempts?: number,
   ): Promise<Task | undefined> {
-    const update = this.transitionUpdate(id, from, change, expectAttempts);
-    return this.write(update);
+    const update = this.transitionUpdate(id, from, change, expectAttempts, 0);
+    return this.write(() => {
+      const row = update();
+      return row && toTask(row);
+    });
   }
 
   /**
    * The transition and its event in one transaction. A SIGKILL between a status change and its event would
    * otherwise leave a finished task without its final event (the embedded recovery test caught it).
    */
-  transitionWithEvent(
+  async transitionWithEvent(
     id: string,
     from: readonly TaskStatus[],
     change: TaskChange,
     expectAttempts: number | undefined,
-    event: { type: TaskEventType; data: Record<string, unknown> },
+    event: EventToAppend,
   ): Promise<{ task: Task; event: TaskEvent } | undefined> {
-    const update = this.transitionUpdate(id, from, change, expectAttempts);
+    const moved = await this.transitionWithEvents(id, from, change, expectAttempts, [event]);
+    return moved && { task: moved.task, event: moved.events[0]! };
+  }
+
+  /**
+   * The transition and its events in one transaction. The UPDATE that moves the task also reserves the events'
+   * seqs (`last_seq`), so each event costs one INSERT.
+   */
+  transitionWithEvents(
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts: number | undefined,
+    events: readonly EventToAppend[],
+  ): Promise<{ task: Task; events: TaskEvent[] } | undefined> {
+    const update = this.transitionUpdate(id, from, change, expectAttempts, events.length);
     return this.write(() => {
-      const task = update();
-      return task && { task, event: this.insertEvent(id, event.type, event.data) };
+      const row = update();
+      return row && { task: toTask(row), events: this.insertEvents(id, row.last_seq as number, events) };
     });
   }
 
-  /** The conditional UPDATE of a transition, prepared now, run inside a write. */
+  /** The conditional UPDATE of a transition, prepared now, run inside a write; it adds `reserve` to `last_seq`. */
   private transitionUpdate(
     id: string,
     from: readonly TaskStatus[],
     change: TaskChange,
     expectAttempts: number | undefined,
-  ): () => Task | undefined {
+    reserve: number,
+  ): () => Row | undefined {
     const sets = ['status = ?', 'updated_at = ?'];
     const values: unknown[] = [change.status, new Date().toISOString()];
     const set = (column: string, value: unknown) => {
@@ -226,6 +252,7 @@ export class SqliteTaskStore implements TaskStore {
     if ('notBefore' in change) set('not_before', change.notBefore ?? null);
     if (change.cancelRequested !== undefined) set('cancel_requested', change.cancelRequested ? 1 : 0);
     if (change.usage !== undefined) set('usage', json(change.usage));
+    if (reserve > 0) sets.push(`last_seq = last_seq + ${reserve}`);
     let where = `id = ? AND status IN (${from.map(() => '?').join(',')})`;
     values.push(id, ...from);
     if (expectAttempts !== undefined) {
@@ -233,10 +260,7 @@ export class SqliteTaskStore implements TaskStore {
       values.push(expectAttempts);
     }
     const statement = this.cached(`UPDATE tasks SET ${sets.join(', ')} WHERE ${where} RETURNING *`);
-    return () => {
-      const row = statement.get(...values) as Row | undefined;
-      return row && toTask(row);
-    };
+    return () => statement.get(...values) as Row | undefined;
   }
 
   requestCancel(id: string): Promise<Task | undefined> {
@@ -247,24 +271,35 @@ export class SqliteTaskStore implements TaskStore {
     });
   }
 
-  appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
-    return this.write(() => this.insertEvent(taskId, type, data));
+  async appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
+    return (await this.appendEvents(taskId, [{ type, data }]))[0]!;
   }
 
-  /** Appends an event with the task's next seq; runs inside a write. */
-  private insertEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): TaskEvent {
+  /** One UPDATE reserves the events' seqs, then one INSERT each, in the same transaction. */
+  appendEvents(taskId: string, events: readonly EventToAppend[]): Promise<TaskEvent[]> {
+    return this.write(() => {
+      const bumped = this.stmt.bumpSeq.get(events.length, taskId) as { last_seq: number } | undefined;
+      if (!bumped) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
+      return this.insertEvents(taskId, bumped.last_seq, events);
+    });
+  }
+
+  /** Inserts `events` with the seqs up to `lastSeq`, already reserved on the task row; runs inside a write. */
+  private insertEvents(taskId: string, lastSeq: number, events: readonly EventToAppend[]): TaskEvent[] {
     const at = new Date().toISOString();
-    const text = JSON.stringify(data);
-    const bumped = this.stmt.bumpSeq.get(taskId) as { last_seq: number } | undefined;
-    if (!bumped) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
-    this.stmt.insertEvent.run(taskId, bumped.last_seq, type, at, text);
-    return asTaskEvent({ taskId, seq: bumped.last_seq, type, at, data: JSON.parse(text) as Record<string, unknown> });
+    let seq = lastSeq - events.length;
+    return events.map(({ type, data }) => {
+      const text = JSON.stringify(data);
+      this.stmt.insertEvent.run(taskId, ++seq, type, at, text);
+      return asTaskEvent({ taskId, seq, type, at, data: JSON.parse(text) as Record<string, unknown> });
+    });
   }
 
   /**
    * Group commit: writes made in the same turn of the event loop run, in order, in one transaction at the end
    * of it. Each promise settles after the transaction commits, so a resolved write is as durable as a
-   * transaction of its own, and many concurrent tasks share one WAL commit. A failing write fails alone.
+   * transaction of its own, and many concurrent tasks share one WAL commit. A failing write fails alone, and leaves
+   * none of its statements behind (each write runs in a savepoint, 0.9 µs).
    */
   private write<T>(op: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -275,25 +310,17 @@ export class SqliteTaskStore implements TaskStore {
 
   private flushWrites(): void {
     const batch = this.pendingWrites.splice(0);
-    const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    let results: unknown[];
     try {
-      this.db.transaction(() => {
-        for (const w of batch) {
-          try {
-            results.push({ ok: true, value: w.op() });
-          } catch (error) {
-            results.push({ ok: false, error });
-          }
-        }
-      })();
+      results = this.commitBatch(batch);
     } catch (error) {
       for (const w of batch) w.reject(error);
       return;
     }
     batch.forEach((w, i) => {
-      const r = results[i]!;
-      if (r.ok) w.resolve(r.value);
-      else w.reject(r.error);
+      const r = results[i];
+      if (r instanceof FailedWrite) w.reject(r.error);
+      else w.resolve(r);
     });
   }
 
@@ -339,6 +366,34 @@ export class SqliteTaskStore implements TaskStore {
     });
     return info.changes;
   }
+}
+
+/** A write of a batch that threw: it fails alone, the others commit. */
+class FailedWrite {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * Runs each write of a batch inside the batch's transaction, each in a savepoint: a write that throws is rolled back
+ * alone (a transition whose event fails leaves no move behind) and becomes a `FailedWrite`.
+ */
+function runEach(db: Database.Database): (batch: ReadonlyArray<{ op: () => unknown }>) => unknown[] {
+  const begin = db.prepare('SAVEPOINT write');
+  const release = db.prepare('RELEASE write');
+  const undo = db.prepare('ROLLBACK TO write');
+  return (batch) =>
+    batch.map((w) => {
+      begin.run();
+      try {
+        const value = w.op();
+        release.run();
+        return value;
+      } catch (error) {
+        undo.run();
+        release.run();
+        return new FailedWrite(error);
+      }
+    });
 }
 
 function migrate(db: Database.Database): void {

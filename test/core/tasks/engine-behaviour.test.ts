@@ -9,7 +9,9 @@ import {
   type Task,
   type TaskEvent,
   type TaskService,
+  type TaskStore,
 } from '@opspawn/plugin-sdk';
+import { MemoryTaskStore } from '@opspawn/store-memory';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
 
@@ -88,9 +90,37 @@ async function settle(tasks: TaskService, id: string): Promise<Task> {
   return tasks.get(id);
 }
 
-const STORES: Array<[string, string | { use: string; options: Record<string, unknown> }]> = [
+/**
+ * The in-memory store with only the methods every store must have, so the engine takes its fallbacks for the optional
+ * ones (createWithEvent, transitionWithEvent(s), appendEvents): a third-party store may offer none of them.
+ */
+const requiredMethodsStore: InlinePlugin = {
+  manifest: { id: 'store-required-methods', version: '1.0.0', kinds: ['store'], kernel: '^1.0.0' },
+  plugin: definePlugin({
+    register(env) {
+      env.provide(extensionPoints.store, {
+        create: (): TaskStore => {
+          const store = new MemoryTaskStore();
+          return {
+            create: (task) => store.create(task),
+            get: (id) => store.get(id),
+            list: (query) => store.list(query),
+            transition: (id, from, change, expectAttempts) => store.transition(id, from, change, expectAttempts),
+            requestCancel: (id) => store.requestCancel(id),
+            appendEvent: (taskId, type, data) => store.appendEvent(taskId, type, data),
+            events: (taskId, afterSeq, limit) => store.events(taskId, afterSeq, limit),
+            findByStatus: (statuses, limit) => store.findByStatus(statuses, limit),
+          };
+        },
+      });
+    },
+  }),
+};
+
+const STORES: Array<[string, string | { use: string | InlinePlugin; options?: Record<string, unknown> }]> = [
   ['store-memory', '@opspawn/store-memory'],
   ['store-sqlite', { use: '@opspawn/store-sqlite', options: { path: ':memory:' } }],
+  ['a store with only the required methods', { use: requiredMethodsStore }],
 ];
 
 for (const [storeName, store] of STORES)
