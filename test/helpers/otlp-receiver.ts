@@ -28,13 +28,13 @@ interface OtlpExport {
   }>;
 }
 
-function valueOf(v: OtlpValue): unknown {
+function plainValue(v: OtlpValue): unknown {
   if (v.intValue !== undefined) return Number(v.intValue);
   return v.stringValue ?? v.doubleValue ?? v.boolValue;
 }
 
 function attributesOf(list: OtlpAttribute[] = []): Record<string, unknown> {
-  return Object.fromEntries(list.map((a) => [a.key, valueOf(a.value)]));
+  return Object.fromEntries(list.map((a) => [a.key, plainValue(a.value)]));
 }
 
 /**
