@@ -7,6 +7,8 @@ import {
   type Context,
   type Span,
   type SpanKind,
+  type Tracer,
+  type TracerProvider,
 } from '@opentelemetry/api';
 import { ErrorCodes, describeError, isOpspawnError, type Task } from '@opspawn/plugin-sdk';
 import { CORE_VERSION } from '../version.js';
@@ -18,12 +20,19 @@ import { CORE_VERSION } from '../version.js';
  */
 export const TRACEPARENT_LABEL = 'opspawn.traceparent';
 
+let kept: { provider: TracerProvider; tracer: Tracer } | undefined;
+
 /**
- * The kernel's tracer, asked for at each span: a tracer kept from an earlier provider would outlive it (a tracing
- * plugin stopped and started again in one process). Without a provider the API hands out non-recording spans; a few
- * small objects per span are the whole price of tracing when no exporter runs.
+ * The kernel's tracer, kept for as long as the API's global provider is the same object: a tracer kept beyond it
+ * would go on feeding a provider that a stopped tracing plugin shut down (the API replaces its global provider when
+ * tracing is disabled, so a new one shows as another object). Without a provider the API hands out non-recording
+ * spans; a few small objects per span are the whole price of tracing when no exporter runs.
  */
-const tracer = () => trace.getTracer('@opspawn/core', CORE_VERSION);
+function tracer(): Tracer {
+  const provider = trace.getTracerProvider();
+  if (kept?.provider !== provider) kept = { provider, tracer: provider.getTracer('@opspawn/core', CORE_VERSION) };
+  return kept.tracer;
+}
 
 /**
  * Runs `fn` in a span that is active (the parent of spans started inside it) until `fn` settles. A throw marks
