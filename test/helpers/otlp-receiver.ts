@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { SpanNode } from './span-tree.js';
+import type { SpanNode } from './tracing.js';
 
 interface OtlpValue {
   stringValue?: string;

@@ -3,7 +3,7 @@ import type { Task } from '@opspawn/plugin-sdk';
 import { Cluster } from '../../helpers/cluster.js';
 import { OtlpReceiver } from '../../helpers/otlp-receiver.js';
 import { requireService } from '../../helpers/services.js';
-import { outline, submitSpanOf } from '../../helpers/span-tree.js';
+import { outline, submitSpanOf } from '../../helpers/tracing.js';
 import { until } from '../../helpers/until.js';
 
 /** The caller's trace: a client that traces its own work and calls Opspawn inside it. */

@@ -1,28 +1,16 @@
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { expect } from 'chai';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
-import { createLogger } from '@opspawn/core';
-import { services, type Task, type TaskService } from '@opspawn/plugin-sdk';
+import { extensionPoints, services, type Task, type TaskService } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
-import { TraceExport } from '@opspawn/tracing-otlp';
-import { toolsPlugin } from '../../helpers/inline-plugins.js';
-import { outline, submitSpanOf, type SpanNode } from '../../helpers/span-tree.js';
+import type { TraceExport } from '@opspawn/tracing-otlp';
+import { REPO } from '../../helpers/deployment.js';
+import { BROKEN_TOOL, DOUBLE_TOOL, EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
+import { outline, startTracing, submitSpanOf, type SpanNode } from '../../helpers/tracing.js';
 
-const tools = toolsPlugin('trace-tools', 't', [
-  {
-    name: 'double',
-    description: 'doubles x',
-    inputSchema: { type: 'object', properties: { x: { type: 'number' } }, required: ['x'] },
-    run: (args: { x: number }) => ({ value: args.x * 2 }),
-  },
-  {
-    name: 'broken',
-    description: 'always fails',
-    inputSchema: { type: 'object' },
-    run: () => {
-      throw new Error('the broken tool broke');
-    },
-  },
-]);
+const tools = toolsPlugin('trace-tools', 't', [DOUBLE_TOOL, BROKEN_TOOL]);
 
 function node(span: ReadableSpan): SpanNode {
   return {
@@ -34,6 +22,22 @@ function node(span: ReadableSpan): SpanNode {
     attributes: { ...span.attributes },
     statusCode: span.status.code,
   };
+}
+
+/** gRPC `TaskService/Submit` with `traceparent` metadata, from a client built from the .proto files. */
+function grpcSubmit(address: string, request: object, traceparent: string): Promise<{ task: Task }> {
+  const def = protoLoader.loadSync('opspawn/v1/tasks.proto', { includeDirs: [join(REPO, 'proto')], longs: Number });
+  const pkg = grpc.loadPackageDefinition(def) as any;
+  const client = new pkg.opspawn.v1.TaskService(address, grpc.credentials.createInsecure());
+  const metadata = new grpc.Metadata();
+  metadata.set('traceparent', traceparent);
+  return new Promise((resolve, reject) =>
+    client.Submit(request, metadata, (err: grpc.ServiceError | null, res: { task: Task }) => {
+      client.close();
+      if (err) reject(err);
+      else resolve(res);
+    }),
+  );
 }
 
 async function settle(tasks: TaskService, id: string): Promise<Task> {
@@ -48,27 +52,9 @@ describe('tracing: the spans of a task (embedded, in-memory exporter)', () => {
   let tasks: TaskService;
 
   before(async () => {
-    tracing = TraceExport.start(
-      {
-        url: 'http://127.0.0.1:1/unused',
-        headers: {},
-        serviceName: 'opspawn',
-        samplingRatio: 1,
-        flushIntervalMs: 60_000,
-        exportTimeoutMs: 1000,
-      },
-      { role: 'all', version: 'test' },
-      createLogger({ level: 'silent' }),
-      exporter,
-    );
+    tracing = startTracing(exporter);
     kernel = await startTestKernel({
-      plugins: [
-        '@opspawn/store-memory',
-        '@opspawn/broker-memory',
-        '@opspawn/memory-buffer',
-        '@opspawn/planner-scripted',
-        { use: tools },
-      ],
+      plugins: [...EMBEDDED_MEMORY_PLUGINS, { use: tools }, { use: '@opspawn/transport-grpc', options: { port: 0 } }],
       planner: 'planner-scripted',
       tasks: { concurrency: 1, defaultMaxAttempts: 1 },
       agents: {
@@ -150,6 +136,23 @@ describe('tracing: the spans of a task (embedded, in-memory exporter)', () => {
     const { root } = await traceOf(task);
     expect(root.traceId).to.equal(traceId);
     expect(root.parentSpanId).to.equal('00f067aa0ba902b7');
+  });
+
+  it("continues a gRPC caller's trace given as traceparent metadata", async () => {
+    const traceId = '5bf92f3577b34da6a3ce929d0e0e4736';
+    const address = kernel.get(extensionPoints.transport)[0]!.value.addresses()[0]!;
+    const { task } = await grpcSubmit(
+      address,
+      { goal: 'over gRPC', inputJson: JSON.stringify({ plan: [], final: 'done' }) },
+      `00-${traceId}-00f067aa0ba902b8-01`,
+    );
+    await settle(tasks, task.id);
+    const { root, spans } = await traceOf(task);
+    expect(root.traceId).to.equal(traceId);
+    expect(root.parentSpanId).to.equal('00f067aa0ba902b8');
+    expect(outline(spans, root)).to.equal(
+      ['opspawn.submit', '  opspawn.attempt', '    opspawn.step', '      opspawn.llm'].join('\n'),
+    );
   });
 
   it('marks a failing tool call with error status and its code, and the trace goes on', async () => {

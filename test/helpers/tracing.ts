@@ -1,3 +1,7 @@
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
+import { createLogger } from '@opspawn/core';
+import { TraceExport } from '@opspawn/tracing-otlp';
+
 /** A finished span as both an in-memory exporter and an OTLP receiver can give it. */
 export interface SpanNode {
   name: string;
@@ -33,4 +37,21 @@ export function submitSpanOf(spans: readonly SpanNode[], taskId: string): SpanNo
   const span = spans.find((s) => s.name === 'opspawn.submit' && s.attributes['opspawn.task.id'] === taskId);
   if (!span) throw new Error(`no opspawn.submit span for task ${taskId} among ${spans.length} spans`);
   return span;
+}
+
+/** tracing-otlp's setup for this process, every span recorded, exporting to `exporter` (flushed on demand). */
+export function startTracing(exporter: SpanExporter): TraceExport {
+  return TraceExport.start(
+    {
+      url: 'http://127.0.0.1:1/unused',
+      headers: {},
+      serviceName: 'opspawn',
+      samplingRatio: 1,
+      flushIntervalMs: 60_000,
+      exportTimeoutMs: 1000,
+    },
+    { role: 'all', version: 'test' },
+    createLogger({ level: 'silent' }),
+    exporter,
+  );
 }
