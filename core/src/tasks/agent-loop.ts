@@ -80,33 +80,41 @@ export async function runAgentLoop(task: Task, signal: AbortSignal, deps: AgentL
           if (planning) deltas.push(step, delta);
         });
       try {
+        // The span ends with the error the attempt ends with: the planner's own code, else PLANNER_FAILED.
         decision = await inSpan('opspawn.llm', SpanKind.CLIENT, async (llm) => {
-          const decided = await planner.plan({
-            task,
-            ...(agent ? { agent } : {}),
-            messages,
-            tools: toolSpecs,
-            step,
-            history,
-            signal,
-            ...(onDelta ? { onDelta } : {}),
-          });
+          let decided: PlanDecision;
+          try {
+            decided = await planner.plan({
+              task,
+              ...(agent ? { agent } : {}),
+              messages,
+              tools: toolSpecs,
+              step,
+              history,
+              signal,
+              ...(onDelta ? { onDelta } : {}),
+            });
+          } catch (error) {
+            signal.throwIfAborted();
+            throw isOpspawnError(error)
+              ? error
+              : new OpspawnError(
+                  ErrorCodes.PLANNER_FAILED,
+                  `planner '${task.planner}' failed: ${describeError(error)}`,
+                  {
+                    cause: error,
+                  },
+                );
+          }
+          signal.throwIfAborted();
           checkDecision(decided, task.planner);
           if (llm.isRecording()) describeDecision(llm, task.planner, decided);
           return decided;
         });
-      } catch (error) {
-        signal.throwIfAborted();
-        throw isOpspawnError(error)
-          ? error
-          : new OpspawnError(ErrorCodes.PLANNER_FAILED, `planner '${task.planner}' failed: ${describeError(error)}`, {
-              cause: error,
-            });
       } finally {
         planning = false;
         deltas?.flush();
       }
-      signal.throwIfAborted();
       const model = decision.model !== undefined ? { model: decision.model } : {};
       if (decision.usage) deps.usage?.add(decision.usage);
       const usage = decision.usage ? { usage: decision.usage } : {};

@@ -3,7 +3,14 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { expect } from 'chai';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
-import { extensionPoints, services, type Task, type TaskService } from '@opspawn/plugin-sdk';
+import {
+  definePlugin,
+  extensionPoints,
+  services,
+  type InlinePlugin,
+  type Task,
+  type TaskService,
+} from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import type { TraceExport } from '@opspawn/tracing-otlp';
 import { REPO } from '../../helpers/deployment.js';
@@ -23,6 +30,25 @@ function node(span: ReadableSpan): SpanNode {
     statusCode: span.status.code,
   };
 }
+
+/** A planner whose first decision for each task fails (a model API error), and which then answers. */
+const failedOnce = new Set<string>();
+const flakyPlanner: InlinePlugin = {
+  manifest: { id: 'planner-flaky', version: '1.0.0', kinds: ['planner'], kernel: '^1.0.0' },
+  plugin: definePlugin({
+    register(env) {
+      env.provide(extensionPoints.planner, {
+        create: () => ({
+          plan: async ({ task }) => {
+            if (failedOnce.has(task.id)) return { kind: 'final', output: 'second time lucky' };
+            failedOnce.add(task.id);
+            throw new Error('the model API answered 503');
+          },
+        }),
+      });
+    },
+  }),
+};
 
 /** gRPC `TaskService/Submit` with `traceparent` metadata, from a client built from the .proto files. */
 function grpcSubmit(address: string, request: object, traceparent: string): Promise<{ task: Task }> {
@@ -54,9 +80,14 @@ describe('tracing: the spans of a task (embedded, in-memory exporter)', () => {
   before(async () => {
     tracing = startTracing(exporter);
     kernel = await startTestKernel({
-      plugins: [...EMBEDDED_MEMORY_PLUGINS, { use: tools }, { use: '@opspawn/transport-grpc', options: { port: 0 } }],
+      plugins: [
+        ...EMBEDDED_MEMORY_PLUGINS,
+        { use: tools },
+        { use: flakyPlanner },
+        { use: '@opspawn/transport-grpc', options: { port: 0 } },
+      ],
       planner: 'planner-scripted',
-      tasks: { concurrency: 1, defaultMaxAttempts: 1 },
+      tasks: { concurrency: 1, defaultMaxAttempts: 1, retryBackoffMs: 10 },
       agents: {
         doubler: { tools: ['t__*'] },
         boss: { tools: ['agents__doubler'] },
@@ -153,6 +184,27 @@ describe('tracing: the spans of a task (embedded, in-memory exporter)', () => {
     expect(outline(spans, root)).to.equal(
       ['opspawn.submit', '  opspawn.attempt', '    opspawn.step', '      opspawn.llm'].join('\n'),
     );
+  });
+
+  it('puts a retry under the same submit span: one failed attempt, then the one that succeeded', async () => {
+    const { task } = await tasks.submit({ goal: 'try twice', planner: 'planner-flaky', maxAttempts: 2 });
+    expect((await settle(tasks, task.id)).status).to.equal('succeeded');
+    const { root, spans } = await traceOf(task);
+    const label = (s: SpanNode) => `${s.name}${s.statusCode === 2 ? ` ${String(s.attributes['error.type'])}` : ''}`;
+    expect(outline(spans, root, label)).to.equal(
+      [
+        'opspawn.submit',
+        '  opspawn.attempt OPSPAWN_PLANNER_FAILED',
+        '    opspawn.step OPSPAWN_PLANNER_FAILED',
+        '      opspawn.llm OPSPAWN_PLANNER_FAILED',
+        '  opspawn.attempt',
+        '    opspawn.step',
+        '      opspawn.llm',
+      ].join('\n'),
+    );
+    expect(
+      spans.filter((s) => s.name === 'opspawn.attempt').map((s) => s.attributes['opspawn.task.attempt']),
+    ).to.deep.equal([1, 2]);
   });
 
   it('marks a failing tool call with error status and its code, and the trace goes on', async () => {
