@@ -43,6 +43,12 @@ function attributesOf(list: OtlpAttribute[] = []): Record<string, unknown> {
  */
 export class OtlpReceiver {
   readonly spans: SpanNode[] = [];
+  /** Spans received, kept or not. */
+  received = 0;
+
+  /** `keep: false` only counts the spans (a bench sends hundreds of thousands). */
+  constructor(private readonly options: { keep: boolean } = { keep: true }) {}
+
   private readonly server: Server = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk));
@@ -69,7 +75,9 @@ export class OtlpReceiver {
     for (const rs of body.resourceSpans ?? []) {
       const service = attributesOf(rs.resource?.attributes)['service.name'] as string | undefined;
       for (const ss of rs.scopeSpans ?? [])
-        for (const s of ss.spans ?? [])
+        for (const s of ss.spans ?? []) {
+          this.received++;
+          if (!this.options.keep) continue;
           this.spans.push({
             name: s.name,
             traceId: s.traceId,
@@ -80,6 +88,7 @@ export class OtlpReceiver {
             statusCode: s.status?.code ?? 0,
             ...(service ? { service } : {}),
           });
+        }
     }
   }
 }
