@@ -32,6 +32,8 @@ export default defineConfig({
     { use: '@opspawn/transport-grpc', options: { host: '127.0.0.1', port: 50051 } },
     // Prometheus metrics on GET /metrics of the REST port (read scope); see docs/how-to/scrape-metrics.md.
     { use: '@opspawn/metrics-prometheus', enabled: false, options: { scope: 'read' } },
+    // OpenTelemetry traces over OTLP/HTTP to a collector; see docs/how-to/export-traces.md.
+    { use: '@opspawn/tracing-otlp', enabled: false, options: { url: 'http://127.0.0.1:4318/v1/traces' } },
     // The web dashboard at http://127.0.0.1:8080/ui (tasks live, agents, plugins); docs/how-to/use-the-dashboard.md.
     '@opspawn/dashboard',
   ],

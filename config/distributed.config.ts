@@ -54,6 +54,16 @@ export default defineConfig({
       },
       { enabled: env.OPSPAWN_METRICS_PORT !== undefined },
     ),
+    // Traces on when OPSPAWN_OTLP_URL is set (a collector's /v1/traces): the API's spans as opspawn-api, each
+    // worker's as opspawn-worker, one trace per task across them.
+    plugin(
+      '@opspawn/tracing-otlp',
+      {
+        url: env.OPSPAWN_OTLP_URL ?? 'http://127.0.0.1:4318/v1/traces',
+        ...(env.OPSPAWN_OTLP_FLUSH_MS ? { flushIntervalMs: Number(env.OPSPAWN_OTLP_FLUSH_MS) } : {}),
+      },
+      { enabled: env.OPSPAWN_OTLP_URL !== undefined },
+    ),
   ],
   tasks: {
     // Per worker process: tasks it runs at once.

@@ -47,6 +47,11 @@ export interface PluginEnv<TOptions> {
    * `path.resolve(env.configDir, env.options.path)`.
    */
   readonly configDir: string;
+  /**
+   * What this process runs: `all` (transports and workers), `api` (transports only) or `worker` (tasks only).
+   * A plugin of no kind runs in every role and may tell its processes apart by it (a trace's service name).
+   */
+  readonly role: 'all' | 'api' | 'worker';
   /** `V` may be a subtype of the token's type, so `dispose` sees the concrete class `create` returned. */
   provide<T, V extends T, D extends DepsMap>(token: Token<T, boolean>, provider: Provider<V, D>): void;
   registerInit<D extends DepsMap>(init: Init<D>): void;

@@ -26,6 +26,7 @@ export const planEventDataSchema = z.object({
   thought: z.string().optional(),
   calls: z.array(toolCallSchema),
   usage: tokenUsageSchema.optional().describe('Tokens the LLM calls of this decision used'),
+  model: z.string().max(200).optional().describe('The model that made this decision, as the config names it'),
 });
 
 export const toolCallEventDataSchema = toolCallSchema.extend({ step: z.int().min(1) });
@@ -42,6 +43,7 @@ export const finalEventDataSchema = z.object({
   output: z.unknown().describe("The task's answer"),
   step: z.int().min(1).optional().describe('The step that gave the answer'),
   usage: tokenUsageSchema.optional().describe('Tokens the LLM calls of this decision used'),
+  model: z.string().max(200).optional().describe('The model that made this decision, as the config names it'),
 });
 
 export const logEventDataSchema = z.object({

@@ -33,6 +33,24 @@ export function toolsPlugin(id: string, ns: string, tools: TestTool[]): InlinePl
   };
 }
 
+/** `double`: answers `{ value: 2x }`. */
+export const DOUBLE_TOOL: TestTool = {
+  name: 'double',
+  description: 'doubles x',
+  inputSchema: { type: 'object', properties: { x: { type: 'number' } }, required: ['x'] },
+  run: (args: { x: number }) => ({ value: args.x * 2 }),
+};
+
+/** `broken`: every call fails. */
+export const BROKEN_TOOL: TestTool = {
+  name: 'broken',
+  description: 'always fails',
+  inputSchema: { type: 'object' },
+  run: () => {
+    throw new Error('the broken tool broke');
+  },
+};
+
 export const EMBEDDED_MEMORY_PLUGINS = [
   '@opspawn/store-memory',
   '@opspawn/broker-memory',

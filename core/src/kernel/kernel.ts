@@ -273,6 +273,7 @@ export class Kernel {
       options: rt.options,
       logger: rt.logger,
       configDir: this.loaded.dir,
+      role: this.role,
       provide: (token, provider) => {
         if (token.kind && !manifest.kinds.includes(token.kind)) {
           throw new OpspawnError(

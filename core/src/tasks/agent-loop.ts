@@ -17,10 +17,12 @@ import {
   type ToolObservation,
   type ToolRegistry,
 } from '@opspawn/plugin-sdk';
+import { SpanKind, type Span } from '@opentelemetry/api';
 import type { ApprovalPolicies } from '../agents/approval-policy.js';
 import { stepMessages, stepRecord, stepsInMemory, type LoggedStep, type StepLog } from './step-log.js';
 import type { DeltaStream } from './task-deltas.js';
 import type { TaskEvents } from './task-events.js';
+import { failSpan, inSpan } from './task-tracing.js';
 import type { UsageTally } from './token-usage.js';
 
 export interface AgentLoopDeps {
@@ -62,9 +64,12 @@ export async function runAgentLoop(task: Task, signal: AbortSignal, deps: AgentL
   const history: StepRecord[] = log.completed().map(stepRecord);
   await restoreMemory(task, memory, history);
   const pending = log.pending();
-  const toolSpecs = (await tools.list()).map(({ provider: _p, ...spec }) => spec);
-  for (let step = history.length + 1; step <= task.maxSteps; step++) {
-    signal.throwIfAborted();
+  const registered = await tools.list();
+  const toolSpecs = registered.map(({ provider: _p, ...spec }) => spec);
+  const providers = new Map(registered.map((t) => [t.name, t.provider]));
+  /** One step, in an `opspawn.step` span: the attempt's outcome when the step ends it, else nothing. */
+  const runStep = async (step: number, span: Span): Promise<LoopOutcome | undefined> => {
+    span.setAttribute('opspawn.step', step);
     let decision: PlanDecision;
     // A new decision is the step's checkpoint: an attempt that runs again takes it instead of planning anew. It is
     // stored with the `tool_call`s of the calls about to start (runCalls).
@@ -85,29 +90,42 @@ export async function runAgentLoop(task: Task, signal: AbortSignal, deps: AgentL
           if (planning) deltas.push(step, delta);
         });
       try {
-        decision = await planner.plan({
-          task,
-          ...(agent ? { agent } : {}),
-          messages,
-          tools: toolSpecs,
-          step,
-          history,
-          signal,
-          ...(onDelta ? { onDelta } : {}),
-        });
-      } catch (error) {
-        signal.throwIfAborted();
-        throw isOpspawnError(error)
-          ? error
-          : new OpspawnError(ErrorCodes.PLANNER_FAILED, `planner '${task.planner}' failed: ${describeError(error)}`, {
-              cause: error,
+        // The span ends with the error the attempt ends with: the planner's own code, else PLANNER_FAILED.
+        decision = await inSpan('opspawn.llm', SpanKind.CLIENT, async (llm) => {
+          let decided: PlanDecision;
+          try {
+            decided = await planner.plan({
+              task,
+              ...(agent ? { agent } : {}),
+              messages,
+              tools: toolSpecs,
+              step,
+              history,
+              signal,
+              ...(onDelta ? { onDelta } : {}),
             });
+          } catch (error) {
+            signal.throwIfAborted();
+            throw isOpspawnError(error)
+              ? error
+              : new OpspawnError(
+                  ErrorCodes.PLANNER_FAILED,
+                  `planner '${task.planner}' failed: ${describeError(error)}`,
+                  {
+                    cause: error,
+                  },
+                );
+          }
+          signal.throwIfAborted();
+          checkDecision(decided, task.planner);
+          if (llm.isRecording()) describeDecision(llm, task.planner, decided);
+          return decided;
+        });
       } finally {
         planning = false;
         deltas?.flush();
       }
-      signal.throwIfAborted();
-      checkDecision(decision, task.planner);
+      const model = decision.model !== undefined ? { model: decision.model } : {};
       if (decision.usage) deps.usage?.add(decision.usage);
       const usage = decision.usage ? { usage: decision.usage } : {};
       if (decision.kind === 'final') {
@@ -118,12 +136,12 @@ export async function runAgentLoop(task: Task, signal: AbortSignal, deps: AgentL
           },
         ]);
         const output = decision.output ?? null;
-        return { kind: 'final', output, event: { output, step, ...usage } };
+        return { kind: 'final', output, event: { output, step, ...usage, ...model } };
       }
-      plan = { step, thought: decision.thought, calls: decision.calls, ...usage };
+      plan = { step, thought: decision.thought, calls: decision.calls, ...usage, ...model };
     }
     const logged = pending && pending.step === step ? pending : undefined;
-    const ran = await runCalls(task, step, decision.calls, logged, plan, signal, deps);
+    const ran = await runCalls(task, step, decision.calls, logged, plan, signal, { ...deps, providers });
     if ('waiting' in ran) return { kind: 'waiting', callId: ran.waiting };
     const record: StepRecord = {
       step,
@@ -133,6 +151,12 @@ export async function runAgentLoop(task: Task, signal: AbortSignal, deps: AgentL
     // One append per step, after its results are stored: what memory holds then says which steps it has.
     await memory.append(task.sessionId, stepMessages(record));
     history.push(record);
+    return undefined;
+  };
+  for (let step = history.length + 1; step <= task.maxSteps; step++) {
+    signal.throwIfAborted();
+    const outcome = await inSpan('opspawn.step', SpanKind.INTERNAL, (span) => runStep(step, span));
+    if (outcome) return outcome;
   }
   throw new OpspawnError(ErrorCodes.TASK_MAX_STEPS, `the task used all ${task.maxSteps} steps without a final answer`, {
     hint: 'raise maxSteps, or check why the planner does not finish',
@@ -166,7 +190,7 @@ async function runCalls(
   logged: LoggedStep | undefined,
   plan: TaskEventData<'plan'> | undefined,
   signal: AbortSignal,
-  deps: AgentLoopDeps,
+  deps: AgentLoopDeps & { providers: ReadonlyMap<string, string> },
 ): Promise<{ results: StepRecord['calls'] } | { waiting: string }> {
   const { events, tools } = deps;
   const undecided = calls.filter(
@@ -210,17 +234,21 @@ async function runCalls(
       const args = argumentsOf(call);
       const repeat = logged?.started.has(call.id) === true;
       const started = performance.now();
-      const observation = await tools.call(call.tool, args, {
-        signal,
-        taskId: task.id,
-        step,
-        callId: call.id,
-        idempotencyKey: `${task.id}:${step}:${call.id}`,
-        ...(repeat ? { repeat } : {}),
-        log: (level, message, data) =>
-          void events
-            .emit(task.id, 'log', { level, message, source: call.tool, ...(data ? { data } : {}) })
-            .catch(() => undefined),
+      const observation = await inSpan('opspawn.tool', SpanKind.INTERNAL, async (span) => {
+        const observed = await tools.call(call.tool, args, {
+          signal,
+          taskId: task.id,
+          step,
+          callId: call.id,
+          idempotencyKey: `${task.id}:${step}:${call.id}`,
+          ...(repeat ? { repeat } : {}),
+          log: (level, message, data) =>
+            void events
+              .emit(task.id, 'log', { level, message, source: call.tool, ...(data ? { data } : {}) })
+              .catch(() => undefined),
+        });
+        if (span.isRecording()) describeToolCall(span, call, deps.providers.get(call.tool), observed);
+        return observed;
       });
       // A call cut short by the attempt's end (a shutdown, a timeout, a cancel) has no result to store: a later
       // attempt runs it again, marked `repeat`.
@@ -257,6 +285,34 @@ async function runCalls(
   return { results: calls.map((call) => byId.get(call.id)!) };
 }
 
+/** A planner decision's span attributes, after OpenTelemetry's GenAI conventions where they fit. */
+function describeDecision(span: Span, planner: string, decision: PlanDecision): void {
+  span.setAttributes({
+    'opspawn.planner': planner,
+    'gen_ai.operation.name': 'chat',
+    'opspawn.decision': decision.kind === 'tools' ? 'tools' : 'final',
+    ...(decision.model !== undefined ? { 'gen_ai.request.model': decision.model } : {}),
+    ...(decision.usage
+      ? {
+          'gen_ai.usage.input_tokens': decision.usage.inputTokens,
+          'gen_ai.usage.output_tokens': decision.usage.outputTokens,
+          'opspawn.llm.calls': decision.usage.llmCalls,
+        }
+      : {}),
+  });
+}
+
+/** A tool call's span attributes; a call that failed marks the span failed with its code. */
+function describeToolCall(span: Span, call: ToolCall, provider: string | undefined, observed: ToolObservation): void {
+  span.setAttributes({
+    'gen_ai.operation.name': 'execute_tool',
+    'gen_ai.tool.name': call.tool,
+    'gen_ai.tool.call.id': call.id,
+    ...(provider !== undefined ? { 'opspawn.tool.provider': provider } : {}),
+  });
+  if (!observed.ok) failSpan(span, observed.error.code, observed.error.message);
+}
+
 /** The task's end when a call waited for a decision past its request's `expiresAt`. */
 export function approvalExpired(tool: string, callId: string, expiresAt: string): OpspawnError {
   return new OpspawnError(
@@ -282,6 +338,8 @@ function checkDecision(decision: unknown, planner: string): asserts decision is 
       if (!u || !Number.isInteger(u[key]) || (u[key] as number) < 0)
         bad(`usage.${key} must be a non-negative integer, got ${JSON.stringify(u?.[key])}`);
   }
+  if (d.model !== undefined && (typeof d.model !== 'string' || d.model.length > 200))
+    bad(`model must be a string of at most 200 characters, got ${JSON.stringify(d.model)}`);
   if (d.kind === 'final') return;
   if (d.kind !== 'tools') bad(`kind must be 'tools' or 'final', got ${JSON.stringify(d.kind)}`);
   if (!Array.isArray(d.calls) || d.calls.length === 0) bad('calls must be a non-empty array');

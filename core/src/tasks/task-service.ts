@@ -1,3 +1,4 @@
+import { SpanKind, type Span } from '@opentelemetry/api';
 import {
   ErrorCodes,
   OpspawnError,
@@ -27,6 +28,7 @@ import type { ConfigAgentRegistry, ResolvedAgent } from '../agents/agent-registr
 import { approvalExpired } from './agent-loop.js';
 import { enqueueTask } from './enqueue-task.js';
 import { StepLog } from './step-log.js';
+import { inSpan, submitContext, traceLabels } from './task-tracing.js';
 import { checkSubmitRequest, requestHash } from './submit-validation.js';
 import { type TaskEvents, isFinalEvent } from './task-events.js';
 import type { TaskTransitions } from './task-transitions.js';
@@ -86,7 +88,24 @@ export class KernelTaskService implements TaskService {
     return this.create(request, parentId);
   }
 
-  private async create(request: SubmitTaskRequest, parentId?: string): Promise<{ task: Task; created: boolean }> {
+  /**
+   * Every submission is an `opspawn.submit` span: the root of the task's trace (or a child of the caller's), whose
+   * context the task carries in its `opspawn.traceparent` label to the process that runs it.
+   */
+  private create(request: SubmitTaskRequest, parentId?: string): Promise<{ task: Task; created: boolean }> {
+    return inSpan(
+      'opspawn.submit',
+      SpanKind.PRODUCER,
+      (span) => this.createInSpan(request, span, parentId),
+      submitContext(request.labels),
+    );
+  }
+
+  private async createInSpan(
+    request: SubmitTaskRequest,
+    span: Span,
+    parentId?: string,
+  ): Promise<{ task: Task; created: boolean }> {
     checkSubmitRequest(request);
     const { settings, planners, memories } = this.deps;
     const agent = this.agentFor(request);
@@ -135,19 +154,27 @@ export class KernelTaskService implements TaskService {
       timeoutMs: request.timeoutMs ?? limits.timeoutMs ?? settings.defaultTimeoutMs,
       maxSteps: request.maxSteps ?? limits.maxSteps ?? settings.defaultMaxSteps,
       priority: request.priority ?? 0,
-      labels: request.labels ?? {},
+      labels: { ...request.labels, ...traceLabels(span, request.labels ?? {}) },
       cancelRequested: false,
       createdAt: now,
       updatedAt: now,
       ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey, requestHash: hash! } : {}),
       ...(request.notBefore ? { notBefore: new Date(request.notBefore).toISOString() } : {}),
     };
+    if (span.isRecording())
+      span.setAttributes({
+        'opspawn.task.id': id,
+        'opspawn.planner': planner,
+        ...(agent ? { 'opspawn.agent': agent.id } : {}),
+        ...(parentId ? { 'opspawn.task.parent_id': parentId } : {}),
+      });
     const result = await this.deps.events.create(task).catch((error: unknown) => {
       // The write may have landed with its answer lost: make sure a stored task gets enqueued once the store answers.
       if (isOpspawnError(error) && error.code === ErrorCodes.STORE_UNAVAILABLE) this.unconfirmed.remember(task.id);
       throw error;
     });
     if (!result.created) {
+      span.setAttributes({ 'opspawn.task.id': result.task.id, 'opspawn.task.replayed': true });
       if (result.task.requestHash !== hash) {
         throw new OpspawnError(
           ErrorCodes.IDEMPOTENCY_CONFLICT,

@@ -16,6 +16,7 @@ import {
   type TaskStore,
   type ToolRegistry,
 } from '@opspawn/plugin-sdk';
+import { SpanKind, type Span } from '@opentelemetry/api';
 import { hostname } from 'node:os';
 import { renderInstructions } from '../agents/agent-instructions.js';
 import type { ConfigAgentRegistry } from '../agents/agent-registry.js';
@@ -31,6 +32,7 @@ import type { TaskEvents } from './task-events.js';
 import type { TaskRecovery } from './task-recovery.js';
 import { stalledError, type TaskTransitions } from './task-transitions.js';
 import { UsageTally } from './token-usage.js';
+import { inSpan, markFailed, taskContext } from './task-tracing.js';
 
 export interface TaskWorkerDeps {
   store: TaskStore;
@@ -100,7 +102,7 @@ export class TaskWorker {
       if (!running) return;
       this.deps.leases.hold(running.id);
       try {
-        await this.runAttempt(running, delivery, deltas);
+        await this.runAttempt(running, delivery, deltas, queuedAt(task));
       } finally {
         this.deps.leases.release(running.id);
       }
@@ -125,7 +127,7 @@ export class TaskWorker {
       if (!running) return false;
       this.deps.leases.hold(running.id);
       try {
-        await this.runAttempt(running, { taskId: running.id, signal }, deltas);
+        await this.runAttempt(running, { taskId: running.id, signal }, deltas, queuedAt(task));
       } finally {
         this.deps.leases.release(running.id);
       }
@@ -135,8 +137,31 @@ export class TaskWorker {
     }
   }
 
-  /** Runs the attempt `task` has just started, and settles it. */
-  private async runAttempt(task: Task, delivery: Delivery, deltas: DeltaStream): Promise<void> {
+  /**
+   * Runs the attempt `task` has just started, and settles it, in an `opspawn.attempt` span continuing the trace of
+   * the task's submission (its label), in whichever process the broker delivered it to.
+   */
+  private runAttempt(task: Task, delivery: Delivery, deltas: DeltaStream, queuedSince: number): Promise<void> {
+    return inSpan(
+      'opspawn.attempt',
+      SpanKind.CONSUMER,
+      (span) => {
+        if (span.isRecording())
+          span.setAttributes({
+            'opspawn.task.id': task.id,
+            'opspawn.task.attempt': task.attempts,
+            'opspawn.planner': task.planner,
+            ...(task.agent ? { 'opspawn.agent': task.agent } : {}),
+            'opspawn.worker': WORKER_ID,
+            'opspawn.queue.wait_ms': Math.max(0, Date.now() - queuedSince),
+          });
+        return this.runTracedAttempt(task, delivery, deltas, span);
+      },
+      taskContext(task),
+    );
+  }
+
+  private async runTracedAttempt(task: Task, delivery: Delivery, deltas: DeltaStream, span: Span): Promise<void> {
     const attempt = task.attempts;
     const controller = new AbortController();
     // Built only when the deadline passes: an Error captures a stack, which the hot path should not pay for.
@@ -178,11 +203,13 @@ export class TaskWorker {
         usage,
         ...this.agentOf(task),
       });
+      span.setAttribute('opspawn.attempt.outcome', outcome.kind);
       if (outcome.kind === 'final')
         await this.deps.transitions.succeed(task.id, attempt, outcome.output, usage.change(), outcome.event);
       else await this.settleWaiting(task, attempt, usage);
     } catch (error) {
       const reason = controller.signal.aborted ? controller.signal.reason : error;
+      markFailed(span, reason);
       if (delivery.signal.aborted) await this.settleInterrupted(task, attempt, usage);
       else await this.settleFailure(task, attempt, reason, usage, log?.decisions ?? 0);
     } finally {
@@ -264,6 +291,12 @@ export class TaskWorker {
     await transitions.fail(task.id, attempt, taskError, usage.change());
     this.deps.logger.debug({ taskId: task.id, code: taskError.code }, 'task failed');
   }
+}
+
+/** When `task` (as delivered, still queued) entered the queue: its last status change, or its due time if later. */
+function queuedAt(task: Task): number {
+  const since = Date.parse(task.updatedAt);
+  return task.notBefore ? Math.max(since, Date.parse(task.notBefore)) : since;
 }
 
 /** Exponential backoff with ±20% jitter, capped. */

@@ -52,9 +52,14 @@ export type PlanDelta =
   | { kind: 'text'; text: string }
   | { kind: 'tool_arguments'; callId: string; tool?: string; fragment: string };
 
+/**
+ * `model` names the model that made the decision, as the deployment's config names it (an agent's `model` option
+ * or the planner's own), not as the provider echoes it back: metrics label LLM calls by it, so it must take few
+ * values. At most 200 characters.
+ */
 export type PlanDecision =
-  | { kind: 'tools'; calls: ToolCall[]; thought?: string; usage?: TokenUsage }
-  | { kind: 'final'; output: unknown; thought?: string; usage?: TokenUsage };
+  | { kind: 'tools'; calls: ToolCall[]; thought?: string; usage?: TokenUsage; model?: string }
+  | { kind: 'final'; output: unknown; thought?: string; usage?: TokenUsage; model?: string };
 
 /**
  * Decides the next step of a task.

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   ErrorCodes,
   type HealthCheckResult,
@@ -12,6 +13,12 @@ import type { McpProxyOptions } from './options.js';
 import { ServerConnection } from './server-connection.js';
 
 const fail = (code: string, message: string): ToolCallResult => ({ isError: true, output: { code, message } });
+
+/**
+ * Spans of MCP calls (`opspawn.mcp`), children of the kernel's `opspawn.tool` span; non-recording without tracing.
+ * Asked for at each call, so a provider registered later (or again) is the one used.
+ */
+const tracer = () => trace.getTracer('@opspawn/mcp-proxy');
 
 /** `<server>_<tool>` limited to what LLM APIs accept: [A-Za-z0-9_-], at most 64 characters with the namespace. */
 export function exposedName(namespace: string, server: string, tool: string): string {
@@ -184,7 +191,27 @@ export class McpProxyToolProvider implements ToolProvider {
     return Math.min(now + timeout, ctx.deadline);
   }
 
-  private async callTool(
+  /** One call of a server's tool, in an `opspawn.mcp` span naming the server and the tool. */
+  private callTool(serverName: string, tool: string, args: unknown, ctx: ToolCallContext): Promise<ToolCallResult> {
+    return tracer().startActiveSpan('opspawn.mcp', { kind: SpanKind.CLIENT }, async (span) => {
+      try {
+        const result = await this.callServerTool(serverName, tool, args, ctx);
+        if (span.isRecording()) {
+          span.setAttributes({ 'opspawn.mcp.server': serverName, 'gen_ai.tool.name': tool });
+          const failed = result.isError ? (result.output as { code?: unknown; message?: unknown }) : undefined;
+          if (failed) {
+            span.setAttribute('error.type', String(failed.code));
+            span.setStatus({ code: SpanStatusCode.ERROR, message: String(failed.message) });
+          }
+        }
+        return result;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  private async callServerTool(
     serverName: string,
     tool: string,
     args: unknown,

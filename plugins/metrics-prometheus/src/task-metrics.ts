@@ -19,6 +19,12 @@ const CALL_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5
 /** Tasks followed at once; beyond, the oldest is forgotten (a task finished in another process never says so here). */
 const MAX_TRACKED = 10_000;
 const HEALTH_STATES = ['ok', 'degraded', 'down'] as const;
+/**
+ * Distinct `model` label values one process keeps; later ones are counted as `other`. Models come from the config
+ * (an agent's or a planner's option), so a deployment has a handful: the cap only guards against a planner that
+ * names models from elsewhere.
+ */
+const MAX_MODELS = 20;
 
 /** What a task's labels come from: read from the store once per task per process. */
 interface TaskLabels {
@@ -124,16 +130,24 @@ export class TaskMetrics {
   });
   private readonly llmCalls = new Counter({
     name: 'opspawn_llm_calls_total',
-    help: 'LLM calls that reported token usage, by planner',
-    labelNames: ['planner'],
+    help: 'LLM calls that reported token usage, by planner and model',
+    labelNames: ['planner', 'model'],
     registers: [this.registry],
   });
   private readonly tokens = new Counter({
     name: 'opspawn_llm_tokens_total',
-    help: 'Tokens the LLM calls used, by planner and direction (input, output)',
-    labelNames: ['planner', 'direction'],
+    help: 'Tokens the LLM calls used, by planner, model and direction (input, output)',
+    labelNames: ['planner', 'model', 'direction'],
     registers: [this.registry],
   });
+  private readonly llmDuration = new Histogram({
+    name: 'opspawn_llm_call_duration_seconds',
+    help: 'Planner decisions that called an LLM, from the event before the decision to the decision, by planner and model',
+    labelNames: ['planner', 'model'],
+    buckets: CALL_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly models = new Set<string>();
   private readonly handoffs = new Counter({
     name: 'opspawn_handoffs_total',
     help: 'Child tasks an agent handed off to, by the agent called',
@@ -270,12 +284,16 @@ export class TaskMetrics {
         const t = this.track(event.taskId);
         const since = t.lastAt;
         t.lastAt = at;
-        const usage = event.data.usage;
+        const { usage } = event.data;
+        const model = this.modelLabel(event.data.model);
         void t.labels.then((l) => {
           const planner = l?.planner ?? '';
           this.steps.inc({ agent: l?.agent ?? '', planner });
           if (since !== undefined) this.decision.observe({ planner }, seconds(at - since));
-          if (usage) this.usage(planner, usage);
+          if (!usage) return;
+          this.usage({ planner, model }, usage);
+          if (since !== undefined && usage.llmCalls > 0)
+            this.llmDuration.observe({ planner, model }, seconds(at - since));
         });
         return;
       }
@@ -296,10 +314,18 @@ export class TaskMetrics {
     }
   }
 
-  private usage(planner: string, usage: TokenUsage): void {
-    if (usage.llmCalls > 0) this.llmCalls.inc({ planner }, usage.llmCalls);
-    if (usage.inputTokens > 0) this.tokens.inc({ planner, direction: 'input' }, usage.inputTokens);
-    if (usage.outputTokens > 0) this.tokens.inc({ planner, direction: 'output' }, usage.outputTokens);
+  private usage(labels: { planner: string; model: string }, usage: TokenUsage): void {
+    if (usage.llmCalls > 0) this.llmCalls.inc(labels, usage.llmCalls);
+    if (usage.inputTokens > 0) this.tokens.inc({ ...labels, direction: 'input' }, usage.inputTokens);
+    if (usage.outputTokens > 0) this.tokens.inc({ ...labels, direction: 'output' }, usage.outputTokens);
+  }
+
+  /** The decision's model as a label value: '' when the planner names none, `other` past MAX_MODELS. */
+  private modelLabel(model: string | undefined): string {
+    if (model === undefined || this.models.has(model)) return model ?? '';
+    if (this.models.size >= MAX_MODELS) return 'other';
+    this.models.add(model);
+    return model;
   }
 
   /** The task's entry, made (with its one store read) the first time this process sees it. */

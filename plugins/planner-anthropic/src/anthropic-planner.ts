@@ -114,7 +114,7 @@ export class AnthropicPlanner implements Planner {
       request.signal.throwIfAborted();
       throw this.failure(error);
     }
-    return this.decide(streamed, names, request.step);
+    return { ...this.decide(streamed, names, request.step), model: params.model };
   }
 
   /** Keeps each block's text or argument JSON, and hands every fragment to the watcher as it comes. */

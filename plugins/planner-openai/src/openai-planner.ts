@@ -109,7 +109,7 @@ export class OpenAIPlanner implements Planner {
         },
       );
     }
-    return this.decide(completion, toolNames, request.step);
+    return { ...this.decide(completion, toolNames, request.step), model: body.model };
   }
 
   /**

@@ -1,3 +1,4 @@
+import { context, propagation } from '@opentelemetry/api';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
@@ -186,7 +187,11 @@ export class GrpcTransport implements Transport {
     return {
       Submit: this.unary('submit', async (req, call) => {
         const metadataKey = call.metadata.get('idempotency-key')[0]?.toString();
-        const { task, created } = await this.tasks.submit(submitFromProto(req as never, metadataKey));
+        // A caller's W3C `traceparent` metadata makes the task's spans part of its trace (nothing while none record).
+        const caller = propagation.extract(context.active(), call.metadata.getMap());
+        const { task, created } = await context.with(caller, () =>
+          this.tasks.submit(submitFromProto(req as never, metadataKey)),
+        );
         return { task: taskToProto(task), created };
       }),
       Get: this.unary('read', async (req) => taskToProto(await this.tasks.get(taskIdFromProto(req.id)))),

@@ -1,3 +1,4 @@
+import { context, propagation } from '@opentelemetry/api';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
@@ -344,7 +345,11 @@ export class RestTransport implements Transport {
       this.authorize(ctx, 'submit');
       const body = await this.body(ctx);
       const key = ctx.get('idempotency-key');
-      const { task, created } = await tasks.submit(key ? ({ ...body, idempotencyKey: key } as never) : (body as never));
+      // A caller's W3C `traceparent` header makes the task's spans part of its trace (nothing while none record).
+      const caller = propagation.extract(context.active(), ctx.headers);
+      const { task, created } = await context.with(caller, () =>
+        tasks.submit(key ? ({ ...body, idempotencyKey: key } as never) : (body as never)),
+      );
       ctx.status = created ? 202 : 200;
       if (!created) ctx.set('Idempotent-Replayed', 'true');
       ctx.set('Location', `/v1/tasks/${task.id}`);

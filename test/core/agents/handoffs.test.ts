@@ -10,25 +10,13 @@ import {
   type TaskService,
 } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
-import { toolsPlugin } from '../../helpers/inline-plugins.js';
+import { BROKEN_TOOL, DOUBLE_TOOL, toolsPlugin } from '../../helpers/inline-plugins.js';
 import { until } from '../../helpers/until.js';
 
 /** Tools the child agents call: one answers, one fails, one runs until it is aborted. */
 const tools = toolsPlugin('handoff-tools', 't', [
-  {
-    name: 'double',
-    description: 'doubles x',
-    inputSchema: { type: 'object', properties: { x: { type: 'number' } }, required: ['x'] },
-    run: (args: { x: number }) => ({ value: args.x * 2 }),
-  },
-  {
-    name: 'broken',
-    description: 'always fails',
-    inputSchema: { type: 'object' },
-    run: () => {
-      throw new Error('the broken tool broke');
-    },
-  },
+  DOUBLE_TOOL,
+  BROKEN_TOOL,
   {
     name: 'block',
     description: 'runs until aborted',

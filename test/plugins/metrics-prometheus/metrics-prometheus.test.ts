@@ -201,7 +201,7 @@ describe('metrics-prometheus on the REST port', function () {
     );
   });
 
-  it('counts LLM calls and tokens by planner from the usage planner-openai reports', async () => {
+  it('counts LLM calls, tokens and their latency by planner and model from what planner-openai reports', async () => {
     chat.script(
       {
         body: completion(
@@ -218,9 +218,12 @@ describe('metrics-prometheus on the REST port', function () {
     const after = await scrape();
     const delta = (name: string, labels: Record<string, string>) =>
       after.value(name, labels) - before.value(name, labels);
-    expect(delta('opspawn_llm_calls_total', { planner: 'planner-openai' })).to.equal(2);
-    expect(delta('opspawn_llm_tokens_total', { planner: 'planner-openai', direction: 'input' })).to.equal(280);
-    expect(delta('opspawn_llm_tokens_total', { planner: 'planner-openai', direction: 'output' })).to.equal(26);
+    const model = { planner: 'planner-openai', model: 'test-model' };
+    expect(delta('opspawn_llm_calls_total', model)).to.equal(2);
+    expect(delta('opspawn_llm_tokens_total', { ...model, direction: 'input' })).to.equal(280);
+    expect(delta('opspawn_llm_tokens_total', { ...model, direction: 'output' })).to.equal(26);
+    const latency = (m: typeof after) => m.histogram('opspawn_llm_call_duration_seconds', model).count;
+    expect(latency(after) - latency(before)).to.equal(2);
     expect(delta('opspawn_task_steps_total', { agent: 'asker', planner: 'planner-openai' })).to.equal(2);
     expect(delta('opspawn_tasks_finished_total', { agent: 'asker', status: 'succeeded' })).to.equal(1);
   });

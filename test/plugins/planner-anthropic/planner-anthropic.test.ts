@@ -53,6 +53,7 @@ describe('planner-anthropic', function () {
     const decision = await new AnthropicPlanner(options()).plan(request());
     expect(decision).to.deep.equal({
       kind: 'tools',
+      model: 'claude-test',
       thought: 'I will add.',
       calls: [{ id: 'toolu_1', tool: 't__add', arguments: { a: 2, b: 3 } }],
       // Input counts the cache writes and reads too: 100 + 30 + 7.
@@ -115,6 +116,7 @@ describe('planner-anthropic', function () {
     );
     expect(decision).to.deep.equal({
       kind: 'final',
+      model: 'claude-test',
       output: 'The sums are 5 and 9.',
       usage: { inputTokens: 50, outputTokens: 8, llmCalls: 1 },
     });

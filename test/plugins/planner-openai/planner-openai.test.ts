@@ -54,6 +54,7 @@ describe('planner-openai', function () {
     const decision = await new OpenAIPlanner(options()).plan(request());
     expect(decision).to.deep.equal({
       kind: 'tools',
+      model: 'test-model',
       thought: 'I will add.',
       calls: [{ id: 'call_a', tool: 't__add', arguments: { a: 2, b: 3 } }],
       usage: { inputTokens: 10, outputTokens: 5, llmCalls: 1 },
@@ -100,7 +101,7 @@ describe('planner-openai', function () {
         ],
       }),
     );
-    expect(decision).to.deep.equal({ kind: 'final', output: 'The sum is 5.' });
+    expect(decision).to.deep.equal({ kind: 'final', output: 'The sum is 5.', model: 'test-model' });
     expect(server.requests[0]!.body.messages.slice(2)).to.deep.equal([
       {
         role: 'assistant',
@@ -119,6 +120,7 @@ describe('planner-openai', function () {
     );
     expect(await new OpenAIPlanner(options({ maxRetries: 3 })).plan(request())).to.deep.equal({
       kind: 'final',
+      model: 'test-model',
       output: 'done',
     });
     expect(server.requests).to.have.length(3);
@@ -153,6 +155,7 @@ describe('planner-openai', function () {
     const decision = await new OpenAIPlanner(options()).plan(request({ step: 4 }));
     expect(decision).to.deep.equal({
       kind: 'tools',
+      model: 'test-model',
       calls: [
         { id: 'call_4_0', tool: 't__add', arguments: '{not json' },
         { id: 'call_1', tool: 'made_up', arguments: {} },
@@ -175,6 +178,7 @@ describe('planner-openai', function () {
     server.script({ body: completion({ content: '```json\n{"sum": 5}\n```' }, 'stop', null) });
     expect(await new OpenAIPlanner(options({ jsonOutput: true })).plan(request())).to.deep.equal({
       kind: 'final',
+      model: 'test-model',
       output: { sum: 5 },
     });
   });
@@ -194,6 +198,7 @@ describe('planner-openai', function () {
     const decision = await new OpenAIPlanner(options()).plan(request({ onDelta: (d) => deltas.push(d) }));
     expect(decision).to.deep.equal({
       kind: 'final',
+      model: 'test-model',
       output: 'The sum of 2 and 3 is 5.',
       usage: { inputTokens: 10, outputTokens: 5, llmCalls: 1 },
     });
@@ -219,6 +224,7 @@ describe('planner-openai', function () {
     const decision = await new OpenAIPlanner(options()).plan(request({ onDelta: (d) => deltas.push(d) }));
     expect(decision).to.deep.equal({
       kind: 'tools',
+      model: 'test-model',
       thought: 'Adding twice.',
       calls: [
         { id: 'call_a', tool: 't__add', arguments: { a: 2, b: 3 } },
@@ -246,6 +252,7 @@ describe('planner-openai', function () {
     server.script({ body: completion({ content: 'done' }, 'stop', null) });
     expect(await new OpenAIPlanner(options()).plan(request({ onDelta: () => undefined }))).to.deep.equal({
       kind: 'final',
+      model: 'test-model',
       output: 'done',
     });
     expect(server.requests[0]!.body.stream).to.equal(true);
@@ -261,6 +268,7 @@ describe('planner-openai', function () {
     );
     expect(decision).to.deep.equal({
       kind: 'tools',
+      model: 'test-model',
       calls: [{ id: 'call_a', tool: 't__add', arguments: { a: 2, b: 3 } }],
       usage: { inputTokens: 10, outputTokens: 5, llmCalls: 1 },
     });
