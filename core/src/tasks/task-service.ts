@@ -30,6 +30,7 @@ import { StepLog } from './step-log.js';
 import { checkSubmitRequest, requestHash } from './submit-validation.js';
 import { type TaskEvents, isFinalEvent } from './task-events.js';
 import type { TaskTransitions } from './task-transitions.js';
+import { SharedReads } from './shared-reads.js';
 import { UnconfirmedSubmissions } from './unconfirmed-submissions.js';
 
 export interface KernelTaskServiceDeps {
@@ -59,6 +60,8 @@ const WATCH_POLL_MS = 2000;
  */
 export class KernelTaskService implements TaskService {
   private readonly unconfirmed: UnconfirmedSubmissions;
+  /** The watchers' store reads: many streams opening on one task make one call (ADR 0024). */
+  private readonly watchReads = new SharedReads();
   /**
    * Told of each running task asked to cancel in this process: a child run inline by its waiting parent has no
    * broker delivery for `broker.cancel` to abort, so the engine's handoffs abort it through this.
@@ -319,7 +322,7 @@ export class KernelTaskService implements TaskService {
   }
 
   private async *follow(id: string, options: WatchOptions, withDeltas: boolean): AsyncIterable<TaskStreamEvent> {
-    await this.get(id);
+    await this.watchReads.read(`task ${id}`, () => this.get(id));
     const { store, bus } = this.deps;
     const { signal } = options;
     let last = options.afterSeq ?? 0;
@@ -338,7 +341,10 @@ export class KernelTaskService implements TaskService {
       while (!signal?.aborted) {
         if (fromStore) {
           for (;;) {
-            const batch = await store.events(id, last, REPLAY_PAGE);
+            const after = last;
+            const batch = await this.watchReads.read(`events ${id} ${after}`, () =>
+              store.events(id, after, REPLAY_PAGE),
+            );
             for (const event of batch) {
               last = event.seq;
               yield event;
