@@ -2,11 +2,12 @@
  * Many waiting tasks (issue 18, item 2): a fake OpenAI-compatible server in its own process answers every call after
  * 2 s; one worker runs tasks of planner-openai, each two LLM calls and one call of an in-process tool (so the engine
  * is measured, not a sandbox). At 100, 1,000 and 5,000 in flight (the worker's concurrency), 2 × that many tasks are
- * submitted; printed per size, on the embedded defaults (store-sqlite, broker-memory, memory-buffer, in this process)
- * and on the distributed deployment (one worker process on PostgreSQL + bee-queue/Redis):
+ * submitted before the worker starts; printed per size, on the embedded defaults (store-sqlite, broker-memory,
+ * memory-buffer; a child process per size) and on the distributed deployment (one worker process on PostgreSQL +
+ * bee-queue/Redis):
  *   - tasks/s from the first task started to the last finished, against the ideal (in flight ÷ 2 × delay) and
  *     against a bare loop that makes the same HTTP calls to the same server with the same concurrency, no Opspawn;
- *   - RSS per in-flight task: the worker's peak RSS during the run minus its RSS before, ÷ in flight;
+ *   - RSS per in-flight task: the worker's peak RSS during the run minus the RSS of the same worker idle, ÷ in flight;
  *   - event-loop delay p99 and max in the worker (perf_hooks.monitorEventLoopDelay).
  * Targets at 5,000 in flight: >= 80% of the ideal rate, loop delay p99 < 100 ms, < 100 KB RSS per in-flight task.
  * Knobs: BENCH_WAITING_MAX (largest size, default 5000), BENCH_WAITING_DELAY_MS (default 2000),
@@ -17,7 +18,7 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Cluster } from '../helpers/cluster.js';
+import { Cluster, type HostProcess } from '../helpers/cluster.js';
 import { REPO } from '../helpers/deployment.js';
 import { reachable } from '../helpers/services.js';
 import { taskRate } from './stats.js';
@@ -110,6 +111,11 @@ async function embedded(url: string, inFlight: number): Promise<Run> {
   return JSON.parse(line[1]!) as Run;
 }
 
+/**
+ * One API process and a worker: a first worker warms up and gives the RSS of a warm idle worker; then every task is
+ * submitted with no worker running, and a second worker, started after, runs them all, so the rate measures the
+ * worker and not how fast REST takes 10,000 submissions.
+ */
 async function distributed(url: string, inFlight: number): Promise<Run> {
   const cluster = new Cluster(
     { OPENAI_BASE_URL: url, OPSPAWN_CONCURRENCY: String(inFlight), OPSPAWN_LOG_LEVEL: 'error' },
@@ -117,43 +123,43 @@ async function distributed(url: string, inFlight: number): Promise<Run> {
   );
   try {
     await cluster.startApi();
+    const warm = await cluster.startWorker({}, ['--import', fixture('loop-probe.mjs')]);
+    await submitAll(cluster, Math.min(inFlight, 50), 'warm');
+    await cluster.settle('warm', 120_000);
+    const idle = await probe(warm);
+    warm.child.kill('SIGTERM');
+    await warm.exited;
+    await submitAll(cluster, inFlight * ROUNDS, 'bench');
     const profile = process.env.BENCH_WAITING_PROFILE === '1' && inFlight === SIZES.at(-1);
     const worker = await cluster.startWorker({}, [
       '--import',
       fixture('loop-probe.mjs'),
       ...(profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []),
     ]);
-    const probe = async () => {
-      const seen = worker.output.match(/loop-probe /g)?.length ?? 0;
-      worker.child.kill('SIGUSR2');
-      await worker.waitFor(new RegExp(`(?:loop-probe [^\\n]*\\n[^]*){${seen + 1}}`));
-      return JSON.parse(
-        worker.output
-          .match(/loop-probe (.*)\n/g)!
-          .at(-1)!
-          .slice('loop-probe '.length),
-      ) as {
-        p99: number;
-        max: number;
-        rss: number;
-        peakRss: number;
-      };
-    };
-    await submitAll(cluster, Math.min(inFlight, 50), 'warm');
-    await cluster.settle('warm', 120_000);
-    const before = await probe();
-    await submitAll(cluster, inFlight * ROUNDS, 'bench');
     const done = await cluster.settle('bench', 600_000);
-    const after = await probe();
+    const run = await probe(worker);
     return {
       ...taskRate(done),
-      rssPerTaskKb: (after.peakRss - before.rss) / 1024 / inFlight,
-      lagP99: after.p99,
-      lagMax: after.max,
+      rssPerTaskKb: (run.peakRss - idle.rss) / 1024 / inFlight,
+      lagP99: run.p99,
+      lagMax: run.max,
     };
   } finally {
     await cluster.stop();
   }
+}
+
+/** Asks a worker's loop probe (fixtures/loop-probe.mjs) for its numbers since the last ask. */
+async function probe(worker: HostProcess): Promise<{ p99: number; max: number; rss: number; peakRss: number }> {
+  const seen = worker.output.match(/loop-probe /g)?.length ?? 0;
+  worker.child.kill('SIGUSR2');
+  await worker.waitFor(new RegExp(`(?:loop-probe [^\\n]*\\n[^]*){${seen + 1}}`));
+  return JSON.parse(
+    worker.output
+      .match(/loop-probe (.*)\n/g)!
+      .at(-1)!
+      .slice('loop-probe '.length),
+  );
 }
 
 async function submitAll(cluster: Cluster, count: number, run: string): Promise<void> {

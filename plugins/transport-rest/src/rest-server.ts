@@ -478,8 +478,10 @@ export class RestTransport implements Transport {
 
 /** One server-sent event, serialized once however many streams send it. */
 function sseFrame(event: TaskStreamEvent): string {
-  let frame = framed.get(event);
-  if (frame === undefined) framed.set(event, (frame = frameOf(event)));
+  const known = framed.get(event);
+  if (known !== undefined) return known;
+  const frame = frameOf(event);
+  framed.set(event, frame);
   return frame;
 }
 
