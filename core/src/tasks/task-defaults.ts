@@ -3,7 +3,8 @@ import type { TaskEngineConfig } from '@opspawn/plugin-sdk';
 /** Defaults of the `tasks` section of the config, in one place (documented in docs/reference/task-model.md). */
 export const TASK_DEFAULTS: Required<TaskEngineConfig> = {
   // Most of a task's life is spent waiting on a model or a remote tool, so the cap is sized for waiting tasks, not
-  // for cores (ADR 0024): 1,000 waiting tasks hold tens of MB. Sandboxed CPU work has its own cap in its plugin.
+  // for cores (ADR 0024): 1,000 waiting tasks peaked at about 200 MB in its bench. Sandboxed CPU work has its own cap
+  // in its plugin.
   concurrency: 1000,
   defaultTimeoutMs: 300_000,
   defaultMaxAttempts: 3,
