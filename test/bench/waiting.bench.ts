@@ -7,7 +7,8 @@
  * bee-queue/Redis):
  *   - tasks/s from the first task started to the last finished, against the ideal (in flight ÷ 2 × delay) and
  *     against a bare loop that makes the same HTTP calls to the same server with the same concurrency, no Opspawn;
- *   - RSS per in-flight task: the worker's peak RSS during the run minus the RSS of the same worker idle, ÷ in flight;
+ *   - RSS per in-flight task: the worker's peak RSS during the run minus the RSS of the same worker idle, ÷ in flight
+ *     (peak RSS counts garbage not yet collected; embedded also prints the RSS mid-run after a full collection);
  *   - event-loop delay p99 and max in the worker (perf_hooks.monitorEventLoopDelay).
  * Targets at 5,000 in flight: >= 80% of the ideal rate, loop delay p99 < 100 ms, < 100 KB RSS per in-flight task.
  * Knobs: BENCH_WAITING_MAX (largest size, default 5000), BENCH_WAITING_DELAY_MS (default 2000),
@@ -36,6 +37,8 @@ interface Run {
   /** Mean of finishedAt − startedAt. */
   taskMs: number;
   rssPerTaskKb: number;
+  /** Embedded only: RSS mid-run after a full collection, less before, ÷ in flight. */
+  settledRssPerTaskKb?: number;
   lagP99: number;
   lagMax: number;
   failed: number;
@@ -100,6 +103,7 @@ async function embedded(url: string, inFlight: number): Promise<Run> {
       url,
       String(inFlight),
       String(ROUNDS),
+      String(DELAY_MS),
     ],
     { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -181,7 +185,7 @@ export default async function bench(): Promise<void> {
       `each task: 2 LLM calls answered after ${DELAY_MS} ms + 1 in-process tool call; ${ROUNDS} × in-flight tasks per run`,
     );
     console.log(
-      'mode        | in flight | ideal/s | bare loop/s | opspawn/s | % ideal | % bare | task ms | RSS/task | loop p99 | loop max',
+      'mode        | in flight | ideal/s | bare loop/s | opspawn/s | % ideal | % bare | task ms | RSS/task | after a gc | loop p99 | loop max',
     );
     for (const mode of MODES) {
       if (mode === 'distributed' && (!(await reachable(6379)) || !(await reachable(5432)))) {
@@ -204,6 +208,7 @@ export default async function bench(): Promise<void> {
             `${((run.rate / bare) * 100).toFixed(0)}%`.padStart(6),
             run.taskMs.toFixed(0).padStart(7),
             `${run.rssPerTaskKb.toFixed(0)} KB`.padStart(8),
+            (run.settledRssPerTaskKb === undefined ? '-' : `${run.settledRssPerTaskKb.toFixed(0)} KB`).padStart(11),
             `${run.lagP99.toFixed(0)} ms`.padStart(8),
             `${run.lagMax.toFixed(0)} ms${run.failed > 0 ? `  (${run.failed} failed)` : ''}`.padStart(8),
           ].join(' | '),
