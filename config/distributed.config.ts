@@ -66,8 +66,8 @@ export default defineConfig({
     ),
   ],
   tasks: {
-    // Per worker process: tasks it runs at once.
-    concurrency: Number(env.OPSPAWN_CONCURRENCY ?? 32),
+    // Per worker process: tasks it runs at once (unset: the engine's default, 1000, sized for tasks that wait on models).
+    concurrency: env.OPSPAWN_CONCURRENCY ? Number(env.OPSPAWN_CONCURRENCY) : undefined,
     reconcileIntervalMs: Number(env.OPSPAWN_RECONCILE_INTERVAL_MS ?? 30_000),
   },
   log: { level: (env.OPSPAWN_LOG_LEVEL as 'info' | undefined) ?? 'info' },

@@ -39,7 +39,10 @@ export interface PluginEntry extends PluginEntryCommon {
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
 export interface TaskEngineConfig {
-  /** Tasks run at once by this process's worker. Default 16. */
+  /**
+   * Tasks run at once by this process's worker. Default 1000: sized for tasks that wait on models and remote tools;
+   * sandboxed CPU work has its own cap in its plugin.
+   */
   concurrency?: number;
   defaultTimeoutMs?: number;
   defaultMaxAttempts?: number;

@@ -1,3 +1,5 @@
+import type { Task } from '@opspawn/plugin-sdk';
+
 /** Percentile of already sorted numbers (nearest rank). */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -13,4 +15,13 @@ export function summarize(samplesMs: number[]): { p50: number; p99: number; mean
 
 export function fmt(ms: number): string {
   return ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(2)} ms`;
+}
+
+/** Rate from the first task started to the last finished, by the tasks' own timestamps. */
+export function taskRate(done: Task[]): { rate: number; taskMs: number; failed: number } {
+  const started = done.map((t) => Date.parse(t.startedAt ?? t.createdAt));
+  const finished = done.map((t) => Date.parse(t.finishedAt ?? t.updatedAt));
+  const span = (Math.max(...finished) - Math.min(...started)) / 1000;
+  const taskMs = done.reduce((sum, _, i) => sum + finished[i]! - started[i]!, 0) / done.length;
+  return { rate: done.length / span, taskMs, failed: done.filter((t) => t.status !== 'succeeded').length };
 }

@@ -25,7 +25,9 @@ describe('a distributed deployment: one API process and two workers on PostgreSQ
   it('starts a worker with its transports inactive, and an API process that runs no task', () => {
     for (const worker of workers) {
       expect(worker.output).to.match(/transport-rest\s+\S+\s+transport\s+inactive/);
-      expect(worker.output).to.match(/worker: running up to 32 tasks at once from the broker; no API in this process/);
+      expect(worker.output).to.match(
+        /worker: running up to 1000 tasks at once from the broker; no API in this process/,
+      );
     }
     const api = cluster.processes[0]!;
     expect(api.output).to.match(/http listening on http:\/\/127\.0\.0\.1:\d+/);

@@ -90,7 +90,13 @@ export function normalizeConfig(raw: unknown, env: NodeJS.ProcessEnv): LoadedCon
     for (const error of validate.errors ?? []) {
       // anyOf reports each branch; the branch errors say more than the summary.
       if (error.keyword === 'anyOf') continue;
-      const { path, message } = describeAjvError(error, '');
+      const described = describeAjvError(error, '');
+      const { path } = described;
+      // NaN breaks every numeric rule at once; it nearly always comes from Number() of an unset or misspelt
+      // environment variable, so say that once instead of "must be integer, must be >= 1, must be <= 10000".
+      const message = Number.isNaN(valueAt(raw, error.instancePath))
+        ? 'is NaN (not a number): a Number() of text that is no number, such as an unset or misspelt environment variable'
+        : described.message;
       const fix =
         error.keyword === 'additionalProperties'
           ? `opspawn config unset ${path}`
@@ -119,6 +125,14 @@ export async function loadConfig(
   const path = findConfigFile(options.path, cwd, env);
   const raw = await readConfigFile(path);
   return { config: normalizeConfig(raw, env), path, dir: dirname(path) };
+}
+
+/** The value at a JSON pointer (`/tasks/concurrency`) of what ajv checked. */
+function valueAt(root: unknown, pointer: string): unknown {
+  let value = root;
+  for (const key of pointer.split('/').slice(1))
+    value = (value as Record<string, unknown> | undefined)?.[key.replaceAll('~1', '/').replaceAll('~0', '~')];
+  return value;
 }
 
 function dedupe(problems: OpspawnError[]): OpspawnError[] {

@@ -2,7 +2,10 @@ import type { TaskEngineConfig } from '@opspawn/plugin-sdk';
 
 /** Defaults of the `tasks` section of the config, in one place (documented in docs/reference/task-model.md). */
 export const TASK_DEFAULTS: Required<TaskEngineConfig> = {
-  concurrency: 16,
+  // Most of a task's life is spent waiting on a model or a remote tool, so the cap is sized for waiting tasks, not
+  // for cores (ADR 0024): 1,000 waiting tasks peaked at about 200 MB in its bench. Sandboxed CPU work has its own cap
+  // in its plugin.
+  concurrency: 1000,
   defaultTimeoutMs: 300_000,
   defaultMaxAttempts: 3,
   defaultMaxSteps: 20,
@@ -22,6 +25,8 @@ export const TASK_DEFAULTS: Required<TaskEngineConfig> = {
   retention: {},
 };
 
+/** The config's settings over the defaults; a key present but undefined (`Number(env.X)` guarded) keeps its default. */
 export function taskSettings(config: TaskEngineConfig | undefined): Required<TaskEngineConfig> {
-  return { ...TASK_DEFAULTS, ...config };
+  const given = Object.entries(config ?? {}).filter(([, value]) => value !== undefined);
+  return { ...TASK_DEFAULTS, ...Object.fromEntries(given) };
 }

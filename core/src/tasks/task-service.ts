@@ -32,6 +32,7 @@ import { inSpan, submitContext, traceLabels } from './task-tracing.js';
 import { checkSubmitRequest, requestHash } from './submit-validation.js';
 import { type TaskEvents, isFinalEvent } from './task-events.js';
 import type { TaskTransitions } from './task-transitions.js';
+import { SharedReads } from './shared-reads.js';
 import { UnconfirmedSubmissions } from './unconfirmed-submissions.js';
 
 export interface KernelTaskServiceDeps {
@@ -61,6 +62,8 @@ const WATCH_POLL_MS = 2000;
  */
 export class KernelTaskService implements TaskService {
   private readonly unconfirmed: UnconfirmedSubmissions;
+  /** The watchers' store reads: many streams opening on one task make one call (ADR 0024). */
+  private readonly watchReads = new SharedReads();
   /**
    * Told of each running task asked to cancel in this process: a child run inline by its waiting parent has no
    * broker delivery for `broker.cancel` to abort, so the engine's handoffs abort it through this.
@@ -366,8 +369,11 @@ export class KernelTaskService implements TaskService {
       while (!signal?.aborted) {
         if (fromStore) {
           for (;;) {
-            const batch = await store.events(id, last, REPLAY_PAGE);
-            if (!exists && batch.length === 0) await this.get(id);
+            const after = last;
+            const batch = await this.watchReads.read(`events ${id} ${after}`, () =>
+              store.events(id, after, REPLAY_PAGE),
+            );
+            if (!exists && batch.length === 0) await this.watchReads.read(`task ${id}`, () => this.get(id));
             exists = true;
             for (const event of batch) {
               last = event.seq;

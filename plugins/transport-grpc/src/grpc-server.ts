@@ -253,13 +253,29 @@ export class GrpcTransport implements Transport {
       const events = call.request.noDeltas ? this.tasks.watch(id, options) : this.tasks.watchLive(id, options);
       for await (const event of events) {
         if (controller.signal.aborted) break;
-        if (!call.write(eventToProto(event))) await new Promise((r) => call.once('drain', r));
+        if (!call.write(eventToProto(event))) await drained(call, controller.signal);
       }
       call.end();
     } catch (error) {
       if (!controller.signal.aborted) call.emit('error', this.fail(error));
     }
   }
+}
+
+/**
+ * Resolves when a slow client has read what was written, or when it goes away: a client cancelled while the server
+ * waits here sends no 'drain', and its subscription would stay for good (ADR 0024).
+ */
+function drained(call: grpc.ServerWritableStream<Record<string, any>, unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    call.once('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** A list filter by parent: a malformed id is a bad request (no task can have it as its parent). */

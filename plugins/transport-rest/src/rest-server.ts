@@ -481,11 +481,26 @@ export class RestTransport implements Transport {
   }
 }
 
+/** One server-sent event, serialized once however many streams send it. */
+function sseFrame(event: TaskStreamEvent): string {
+  const known = framed.get(event);
+  if (known !== undefined) return known;
+  const frame = frameOf(event);
+  framed.set(event, frame);
+  return frame;
+}
+
+/**
+ * Frames by event: the bus hands one event object to every watcher of its task, so a thousand streams on one task
+ * serialize it once (ADR 0024). Weak, so a frame goes with its event.
+ */
+const framed = new WeakMap<TaskStreamEvent, string>();
+
 /**
  * One server-sent event: `id` the seq (for Last-Event-ID), `event` the type, `data` the event as JSON. Each type is
  * listed, so a new one fails to compile here until someone decides it belongs on the stream clients listen to.
  */
-function sseFrame(event: TaskStreamEvent): string {
+function frameOf(event: TaskStreamEvent): string {
   switch (event.type) {
     case 'delta':
       // Transient: no id, so a reconnect resumes after the last stored event (whose decision holds this text).
