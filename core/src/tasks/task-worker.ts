@@ -67,9 +67,17 @@ const WORKER_ID = `${hostname()}:${process.pid}`;
 export class TaskWorker {
   constructor(private readonly deps: TaskWorkerDeps) {}
 
-  /** Handles one delivery. Resolves unless the infrastructure failed; what a task does never escapes. */
+  /**
+   * Handles one delivery. Resolves unless the infrastructure failed; what a task does never escapes. A first delivery
+   * whose job carried the queued task, due now, starts it without reading it back: the start's compare-and-set
+   * (queued, on that attempt) is the store's answer, and when it misses, the delivery reads the task and decides.
+   */
   async run(delivery: Delivery): Promise<void> {
     const { store, broker, transitions } = this.deps;
+    const carried = delivery.attempts !== undefined && !delivery.stalls && delivery.notBefore !== undefined;
+    if (carried && delayUntil(delivery.notBefore ?? undefined) === 0) {
+      if (await this.startAndRun({ id: delivery.taskId, attempts: delivery.attempts! }, delivery)) return;
+    }
     const task = await store.get(delivery.taskId);
     if (task?.status === 'running' && delivery.stalls) return this.deps.recovery.takeOverStalled(task, delivery);
     if (task?.status !== 'queued') return; // finished, taken by another worker, or unknown
@@ -94,19 +102,7 @@ export class TaskWorker {
       await transitions.cancel(task.id, 'queued', task.attempts);
       return;
     }
-    const deltas = this.deps.events.openDeltas(task.id);
-    try {
-      const running = await transitions.start(task, WORKER_ID, this.deps.leases.expiry());
-      if (!running) return;
-      this.deps.leases.hold(running.id);
-      try {
-        await this.runAttempt(running, delivery, deltas);
-      } finally {
-        this.deps.leases.release(running.id);
-      }
-    } finally {
-      deltas.close();
-    }
+    await this.startAndRun(task, delivery);
   }
 
   /**
@@ -119,13 +115,22 @@ export class TaskWorker {
       await this.deps.transitions.cancel(task.id, 'queued', task.attempts);
       return true;
     }
-    const deltas = this.deps.events.openDeltas(task.id);
+    return this.startAndRun(task, { taskId: task.id, signal });
+  }
+
+  /**
+   * Starts the attempt after `queued.attempts` (a compare-and-set) and runs it; false when the task was not queued
+   * on that attempt. The started row, not the caller's copy, says whether a cancel came meanwhile.
+   */
+  private async startAndRun(queued: Pick<Task, 'id' | 'attempts'>, delivery: Delivery): Promise<boolean> {
+    const deltas = this.deps.events.openDeltas(queued.id);
     try {
-      const running = await this.deps.transitions.start(task, WORKER_ID, this.deps.leases.expiry());
+      const running = await this.deps.transitions.start(queued, WORKER_ID, this.deps.leases.expiry());
       if (!running) return false;
       this.deps.leases.hold(running.id);
       try {
-        await this.runAttempt(running, { taskId: running.id, signal }, deltas);
+        if (running.cancelRequested) await this.deps.transitions.cancel(running.id, 'running', running.attempts);
+        else await this.runAttempt(running, delivery, deltas);
       } finally {
         this.deps.leases.release(running.id);
       }

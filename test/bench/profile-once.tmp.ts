@@ -1,0 +1,13 @@
+import { Cluster, submitMany } from '../helpers/cluster.js';
+const dir = process.argv[2]!;
+const cluster = new Cluster({ OPSPAWN_CONCURRENCY: '32', OPSPAWN_LOG_LEVEL: 'error' });
+const nodeArgs = ['--cpu-prof', '--cpu-prof-dir', dir];
+await cluster.startApi(nodeArgs);
+await cluster.startWorker({}, nodeArgs);
+const noOp = (i: number) => ({ goal: `b ${i}`, input: { plan: [], final: 'ok' }, labels: { run: 'bench' } });
+const t0 = performance.now();
+await submitMany(cluster.api!, 3000, 64, noOp);
+await cluster.settle('bench', 600_000);
+console.log('rate', 3000 / ((performance.now() - t0) / 1000));
+await cluster.stop();
+process.exit(0);
