@@ -19,6 +19,7 @@
  * V8 CPU profiles there (node --cpu-prof), one per process, when they exit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import BeeQueue from 'bee-queue';
@@ -70,6 +71,33 @@ async function inParallel(count: number, parallel: number, one: (i: number) => P
       while (next < count) await one(next++);
     }),
   );
+}
+
+/**
+ * CPU seconds (user + system) spent so far by the processes named `postgres` and `redis-server` on this machine, and
+ * by `pids`: where a run's time went. PostgreSQL and Redis are shared with whatever else runs here. Linux only.
+ */
+function cpuSeconds(pids: number[]): { postgres: number; redis: number; pids: number[] } {
+  const ticks = (stat: string) => {
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  };
+  const read = (pid: string | number) => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  const totals = { postgres: 0, redis: 0, pids: pids.map((pid) => ticks(read(pid) ?? '() 0 0 0 0 0 0 0 0 0 0 0 0 0')) };
+  if (!existsSync('/proc/self/stat')) return totals;
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    const stat = read(pid);
+    const name = stat?.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    if (name === 'postgres') totals.postgres += ticks(stat!);
+    else if (name === 'redis-server') totals.redis += ticks(stat!);
+  }
+  return totals;
 }
 
 /** Polls `open` (how many are left) until it answers 0. */
@@ -147,7 +175,7 @@ async function bareStack(workers: number, tasks: number): Promise<number> {
 
 async function graphileWorker(jobs: number): Promise<number> {
   const schema = `bench_graphile_${process.pid}`;
-  const utils = await makeWorkerUtils({ connectionString: POSTGRES_URL, schema, maxPoolSize: IN_FLIGHT });
+  const utils = await makeWorkerUtils({ connectionString: POSTGRES_URL, schema, maxPoolSize: 16 });
   await utils.migrate();
   const worker = fixture('graphile-worker.ts', [POSTGRES_URL, schema, String(CONCURRENCY)]);
   const db = new pg.Client({ connectionString: POSTGRES_URL });
@@ -188,7 +216,15 @@ async function submitBatches(url: string, count: number, run: string): Promise<v
   });
 }
 
-async function opspawn(workers: number, tasks: number, batches: boolean): Promise<number> {
+/** Where an Opspawn run's CPU went, in milliseconds per task. */
+interface CpuPerTask {
+  postgres: number;
+  redis: number;
+  api: number;
+  workers: number;
+}
+
+async function opspawn(workers: number, tasks: number, batches: boolean): Promise<{ rate: number; cpu: CpuPerTask }> {
   const cluster = new Cluster({ OPSPAWN_CONCURRENCY: String(CONCURRENCY), OPSPAWN_LOG_LEVEL: 'error' });
   const nodeArgs = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
   try {
@@ -197,14 +233,25 @@ async function opspawn(workers: number, tasks: number, batches: boolean): Promis
     // Warm up connections, JIT and the schema before timing.
     await submitMany(cluster.api!, 200, IN_FLIGHT, noOp('warm'));
     await cluster.settle('warm', 120_000);
+    const pids = cluster.processes.map((p) => p.pid);
+    const before = cpuSeconds(pids);
     const t0 = performance.now();
     if (batches) await submitBatches(cluster.apiUrl!, tasks, 'bench');
     else await submitMany(cluster.api!, tasks, IN_FLIGHT, noOp('bench'));
     const done = await cluster.settle('bench', 600_000);
     const elapsed = (performance.now() - t0) / 1000;
+    const after = cpuSeconds(pids);
+    const perTask = (seconds: number) => (seconds * 1000) / tasks;
+    const spent = after.pids.map((s, i) => s - before.pids[i]!);
+    const cpu = {
+      postgres: perTask(after.postgres - before.postgres),
+      redis: perTask(after.redis - before.redis),
+      api: perTask(spent[0]!),
+      workers: perTask(spent.slice(1).reduce((a, b) => a + b, 0)),
+    };
     const failed = done.filter((t) => t.status !== 'succeeded').length;
     if (failed > 0 || done.length !== tasks) throw new Error(`${failed} of ${done.length} bench tasks did not succeed`);
-    return tasks / elapsed;
+    return { rate: tasks / elapsed, cpu };
   } finally {
     await cluster.stop();
   }
@@ -217,6 +264,8 @@ interface Row {
   graphile: number;
   single: number;
   batch: number;
+  singleCpu: CpuPerTask;
+  batchCpu: CpuPerTask;
   load: number;
 }
 
@@ -233,13 +282,20 @@ export default async function bench(): Promise<void> {
   );
   const rows: Row[] = [];
   for (const workers of [1, 2, 4]) {
+    const raw = await rawBeeQueue(workers, TASKS);
+    const bare = await bareStack(workers, TASKS);
+    const graphile = await graphileWorker(TASKS);
+    const single = await opspawn(workers, TASKS, false);
+    const batch = await opspawn(workers, TASKS, true);
     const row: Row = {
       workers,
-      raw: await rawBeeQueue(workers, TASKS),
-      bare: await bareStack(workers, TASKS),
-      graphile: await graphileWorker(TASKS),
-      single: await opspawn(workers, TASKS, false),
-      batch: await opspawn(workers, TASKS, true),
+      raw,
+      bare,
+      graphile,
+      single: single.rate,
+      batch: batch.rate,
+      singleCpu: single.cpu,
+      batchCpu: batch.cpu,
       load: loadavg()[0]!,
     };
     rows.push(row);
@@ -278,6 +334,10 @@ export default async function bench(): Promise<void> {
       ].join(' | '),
     );
   }
+  const ms = (c: CpuPerTask) =>
+    `postgres ${c.postgres.toFixed(2)}, redis ${c.redis.toFixed(2)}, api ${c.api.toFixed(2)}, workers ${c.workers.toFixed(2)}`;
+  console.log('\nCPU ms per opspawn task (postgres and redis: every process of theirs on this machine, shared)');
+  for (const r of rows) console.log(`${r.workers} worker(s): single ${ms(r.singleCpu)} | batch ${ms(r.batchCpu)}`);
   console.log(
     `ceilings on this machine (best row): raw bee-queue ${rate(ceiling.raw)}/s, bare stack ${rate(ceiling.bare)}/s, graphile ${rate(ceiling.graphile)}/s; opspawn's best: ${rate(Math.max(...rows.map((r) => r.single)))}/s single, ${rate(Math.max(...rows.map((r) => r.batch)))}/s batch`,
   );
