@@ -78,9 +78,10 @@ async function inParallel(count: number, parallel: number, one: (i: number) => P
  * by `pids`: where a run's time went. PostgreSQL and Redis are shared with whatever else runs here. Linux only.
  */
 function cpuSeconds(pids: number[]): { postgres: number; redis: number; pids: number[] } {
+  // utime + stime, plus cutime + cstime: what exited children spent (PostgreSQL's backends come and go).
   const ticks = (stat: string) => {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0) / 100;
   };
   const read = (pid: string | number) => {
     try {
