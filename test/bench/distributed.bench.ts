@@ -313,9 +313,11 @@ export default async function bench(): Promise<void> {
   console.log(
     '\ntasks or jobs per second, submit → done; opspawn single = one REST submit per task, batch = POST /v1/tasks/batch',
   );
+  // Next to each ratio, in brackets, the ceiling of the baseline it divides by.
   console.log(
-    'workers | raw bee-queue | bare stack | graphile (1 worker) | opspawn single | opspawn batch | single/bare | batch/bare | single/raw | batch/raw | single/graphile | batch/graphile | load',
+    'workers | raw bee-queue | bare stack | graphile (1 worker) | opspawn single | opspawn batch | single/bare (ceiling) | batch/bare (ceiling) | single/raw (ceiling) | batch/raw (ceiling) | single/graphile (ceiling) | batch/graphile (ceiling) | load',
   );
+  const of = (a: number, b: number, top: number) => `${pct(a, b)} (${rate(top)})`;
   for (const r of rows) {
     console.log(
       [
@@ -325,12 +327,12 @@ export default async function bench(): Promise<void> {
         rate(r.graphile).padStart(19),
         rate(r.single).padStart(14),
         rate(r.batch).padStart(13),
-        pct(r.single, r.bare).padStart(11),
-        pct(r.batch, r.bare).padStart(10),
-        pct(r.single, r.raw).padStart(10),
-        pct(r.batch, r.raw).padStart(9),
-        pct(r.single, r.graphile).padStart(15),
-        pct(r.batch, r.graphile).padStart(14),
+        of(r.single, r.bare, ceiling.bare).padStart(21),
+        of(r.batch, r.bare, ceiling.bare).padStart(20),
+        of(r.single, r.raw, ceiling.raw).padStart(20),
+        of(r.batch, r.raw, ceiling.raw).padStart(19),
+        of(r.single, r.graphile, ceiling.graphile).padStart(25),
+        of(r.batch, r.graphile, ceiling.graphile).padStart(24),
         r.load.toFixed(1).padStart(4),
       ].join(' | '),
     );
