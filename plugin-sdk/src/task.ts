@@ -141,6 +141,9 @@ export const submitTaskRequestSchema = taskSchema
   .strict();
 export type SubmitTaskRequest = z.infer<typeof submitTaskRequestSchema>;
 
+/** Most tasks one batch submit (`TaskService.submitBatch`, `POST /v1/tasks/batch`, gRPC SubmitBatch) takes. */
+export const MAX_BATCH_TASKS = 100;
+
 export interface TaskQuery {
   status?: TaskStatus[];
   /** Every label given must match exactly. */

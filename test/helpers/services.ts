@@ -1,4 +1,5 @@
 import { createConnection, createServer } from 'node:net';
+import pg from 'pg';
 
 export const POSTGRES_URL = process.env.OPSPAWN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env.OPSPAWN_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -41,4 +42,14 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Drops a test's PostgreSQL schema and everything in it; a server that is gone has nothing to drop. */
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client
+    .connect()
+    .then(() => client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`))
+    .catch(() => undefined);
+  await client.end().catch(() => undefined);
 }

@@ -1,4 +1,5 @@
 import type {
+  BatchItemResult,
   ApprovalDecision,
   Broker,
   EventBus,
@@ -148,6 +149,10 @@ export class TaskEngine implements TaskService {
 
   submit(request: SubmitTaskRequest): Promise<{ task: Task; created: boolean }> {
     return this.service.submit(request);
+  }
+
+  submitBatch(requests: readonly SubmitTaskRequest[]): Promise<BatchItemResult[]> {
+    return this.service.submitBatch(requests);
   }
 
   get(id: string): Promise<Task> {

@@ -6,7 +6,9 @@ import {
   isFinalStatus,
   isOpspawnError,
   newTaskId,
+  MAX_BATCH_TASKS,
   type ApprovalDecision,
+  type BatchItemResult,
   type Broker,
   type EventBus,
   type Logger,
@@ -53,6 +55,18 @@ export interface KernelTaskServiceDeps {
 }
 
 const REPLAY_PAGE = 500;
+
+/** A checked submission: its task, and the request's hash when it has an idempotency key. */
+interface PreparedTask {
+  task: Task;
+  hash: string | undefined;
+}
+
+/** An error's field problems (`details`), or one problem without a path when it names none. */
+function detailsOf(error: OpspawnError): Array<{ path: string; message: string }> {
+  const details = error.details as Array<{ path: string; message: string }> | undefined;
+  return Array.isArray(details) && details.length > 0 ? details : [{ path: '', message: error.message }];
+}
 /** A watcher re-reads the store this often, in case an event was published in another process. */
 const WATCH_POLL_MS = 2000;
 
@@ -91,24 +105,73 @@ export class KernelTaskService implements TaskService {
     return this.create(request, parentId);
   }
 
-  /**
-   * Every submission is an `opspawn.submit` span: the root of the task's trace (or a child of the caller's), whose
-   * context the task carries in its `opspawn.traceparent` label to the process that runs it.
-   */
   private create(request: SubmitTaskRequest, parentId?: string): Promise<{ task: Task; created: boolean }> {
-    return inSpan(
-      'opspawn.submit',
-      SpanKind.PRODUCER,
-      (span) => this.createInSpan(request, span, parentId),
-      submitContext(request.labels),
+    return this.store(this.prepare(request, parentId));
+  }
+
+  /**
+   * Every task is checked before any is written: a batch with one invalid task (or two tasks with one idempotency
+   * key) is refused whole, its error naming each bad task by index. The tasks are then written and enqueued
+   * together (the store's and the broker's per-turn batching make that one statement and one Redis write).
+   */
+  async submitBatch(requests: readonly SubmitTaskRequest[]): Promise<BatchItemResult[]> {
+    const tasks = this.prepareBatch(requests);
+    return Promise.all(
+      tasks.map((prepared) =>
+        this.store(prepared).catch((error: unknown) => {
+          // The one outcome decided per task: its key was used before with another request, as for a lone submit.
+          if (isOpspawnError(error) && error.code === ErrorCodes.IDEMPOTENCY_CONFLICT)
+            return { error: { code: error.code, message: error.message, hint: error.hint } };
+          throw error;
+        }),
+      ),
     );
   }
 
-  private async createInSpan(
-    request: SubmitTaskRequest,
-    span: Span,
-    parentId?: string,
-  ): Promise<{ task: Task; created: boolean }> {
+  private prepareBatch(requests: readonly SubmitTaskRequest[]): PreparedTask[] {
+    if (!Array.isArray(requests) || requests.length === 0 || requests.length > MAX_BATCH_TASKS)
+      throw new OpspawnError(
+        ErrorCodes.INVALID_REQUEST,
+        `a batch holds 1 to ${MAX_BATCH_TASKS} tasks; this one has ${Array.isArray(requests) ? requests.length : 'none'}`,
+        {
+          hint: `send { tasks: [...] } with at most ${MAX_BATCH_TASKS} tasks; split a larger set into several batches`,
+          details: [{ path: 'tasks', message: `must hold 1 to ${MAX_BATCH_TASKS} tasks` }],
+        },
+      );
+    const prepared: PreparedTask[] = [];
+    const refused: Array<{ index: number; error: OpspawnError }> = [];
+    const keys = new Map<string, number>();
+    requests.forEach((request, index) => {
+      try {
+        prepared.push(this.prepare(request));
+        const key = request.idempotencyKey;
+        if (key === undefined) return;
+        const first = keys.get(key);
+        if (first === undefined) keys.set(key, index);
+        else
+          throw new OpspawnError(ErrorCodes.TASK_INVALID, `tasks[${first}] has the same idempotency key`, {
+            hint: 'give each task of a batch its own idempotency key',
+            details: [{ path: 'idempotencyKey', message: `same key as tasks[${first}]` }],
+          });
+      } catch (error) {
+        if (!isOpspawnError(error)) throw error;
+        refused.push({ index, error });
+      }
+    });
+    if (refused.length === 0) return prepared;
+    const [first] = refused;
+    const details = refused.flatMap(({ index, error }) =>
+      detailsOf(error).map((d) => ({ path: `tasks[${index}]${d.path ? `.${d.path}` : ''}`, message: d.message })),
+    );
+    throw new OpspawnError(
+      first!.error.code,
+      `${refused.length} of the batch's ${requests.length} tasks are invalid, nothing was submitted; tasks[${first!.index}]: ${first!.error.message}`,
+      { hint: first!.error.hint, details },
+    );
+  }
+
+  /** Checks a request and builds its task (no I/O): what a submission refuses, it refuses here. */
+  private prepare(request: SubmitTaskRequest, parentId?: string): PreparedTask {
     checkSubmitRequest(request);
     const { settings, planners, memories } = this.deps;
     const agent = this.agentFor(request);
@@ -157,20 +220,40 @@ export class KernelTaskService implements TaskService {
       timeoutMs: request.timeoutMs ?? limits.timeoutMs ?? settings.defaultTimeoutMs,
       maxSteps: request.maxSteps ?? limits.maxSteps ?? settings.defaultMaxSteps,
       priority: request.priority ?? 0,
-      labels: { ...request.labels, ...traceLabels(span, request.labels ?? {}) },
+      labels: { ...request.labels },
       cancelRequested: false,
       createdAt: now,
       updatedAt: now,
       ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey, requestHash: hash! } : {}),
       ...(request.notBefore ? { notBefore: new Date(request.notBefore).toISOString() } : {}),
     };
-    if (span.isRecording())
+    return { task, hash };
+  }
+
+  /**
+   * Writes a checked task with its first event, and enqueues it; a replayed key returns the stored task. Every
+   * submission is an `opspawn.submit` span: the root of the task's trace (or a child of the caller's), whose context
+   * the task carries in its `opspawn.traceparent` label to the process that runs it.
+   */
+  private store(prepared: PreparedTask): Promise<{ task: Task; created: boolean }> {
+    return inSpan(
+      'opspawn.submit',
+      SpanKind.PRODUCER,
+      (span) => this.storeInSpan(prepared, span),
+      submitContext(prepared.task.labels),
+    );
+  }
+
+  private async storeInSpan({ task, hash }: PreparedTask, span: Span): Promise<{ task: Task; created: boolean }> {
+    if (span.isRecording()) {
+      Object.assign(task.labels, traceLabels(span, task.labels));
       span.setAttributes({
-        'opspawn.task.id': id,
-        'opspawn.planner': planner,
-        ...(agent ? { 'opspawn.agent': agent.id } : {}),
-        ...(parentId ? { 'opspawn.task.parent_id': parentId } : {}),
+        'opspawn.task.id': task.id,
+        'opspawn.planner': task.planner,
+        ...(task.agent ? { 'opspawn.agent': task.agent } : {}),
+        ...(task.parentId ? { 'opspawn.task.parent_id': task.parentId } : {}),
       });
+    }
     const result = await this.deps.events.create(task).catch((error: unknown) => {
       // The write may have landed with its answer lost: make sure a stored task gets enqueued once the store answers.
       if (isOpspawnError(error) && error.code === ErrorCodes.STORE_UNAVAILABLE) this.unconfirmed.remember(task.id);
@@ -181,7 +264,7 @@ export class KernelTaskService implements TaskService {
       if (result.task.requestHash !== hash) {
         throw new OpspawnError(
           ErrorCodes.IDEMPOTENCY_CONFLICT,
-          `idempotency key '${request.idempotencyKey}' was used for a different request (task ${result.task.id})`,
+          `idempotency key '${task.idempotencyKey}' was used for a different request (task ${result.task.id})`,
           {
             hint: 'use a new key for a new request',
             details: [{ path: 'idempotencyKey', message: 'already used with another request' }],
@@ -195,7 +278,7 @@ export class KernelTaskService implements TaskService {
     } catch (error) {
       // The task is in the store, so it is accepted: the workers' sweep enqueues it once the broker is back.
       this.deps.logger.warn(
-        { taskId: id, err: describeError(error) },
+        { taskId: task.id, err: describeError(error) },
         'the broker refused a new task; it stays queued in the store and the recovery sweep will enqueue it',
       );
     }

@@ -19,7 +19,11 @@ export class TaskTransitions {
   constructor(private readonly events: TaskEvents) {}
 
   /** queued → running: a worker takes the task; its attempts count up by one, and the attempt holds a lease. */
-  start(task: Task, worker: string, leaseExpiresAt: string | undefined): Promise<Task | undefined> {
+  start(
+    task: Pick<Task, 'id' | 'attempts'>,
+    worker: string,
+    leaseExpiresAt: string | undefined,
+  ): Promise<Task | undefined> {
     const attempt = task.attempts + 1;
     return this.events.move(
       task.id,

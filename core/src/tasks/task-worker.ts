@@ -69,9 +69,17 @@ const WORKER_ID = `${hostname()}:${process.pid}`;
 export class TaskWorker {
   constructor(private readonly deps: TaskWorkerDeps) {}
 
-  /** Handles one delivery. Resolves unless the infrastructure failed; what a task does never escapes. */
+  /**
+   * Handles one delivery. Resolves unless the infrastructure failed; what a task does never escapes. A first delivery
+   * whose job carried the queued task, due now, starts it without reading it back: the start's compare-and-set
+   * (queued, on that attempt) is the store's answer, and when it misses, the delivery reads the task and decides.
+   */
   async run(delivery: Delivery): Promise<void> {
     const { store, broker, transitions } = this.deps;
+    const carried = delivery.attempts !== undefined && !delivery.stalls && delivery.notBefore !== undefined;
+    if (carried && delayUntil(delivery.notBefore ?? undefined) === 0) {
+      if (await this.startAndRun({ id: delivery.taskId, attempts: delivery.attempts! }, delivery)) return;
+    }
     const task = await store.get(delivery.taskId);
     if (task?.status === 'running' && delivery.stalls) return this.deps.recovery.takeOverStalled(task, delivery);
     if (task?.status !== 'queued') return; // finished, taken by another worker, or unknown
@@ -96,19 +104,7 @@ export class TaskWorker {
       await transitions.cancel(task.id, 'queued', task.attempts);
       return;
     }
-    const deltas = this.deps.events.openDeltas(task.id);
-    try {
-      const running = await transitions.start(task, WORKER_ID, this.deps.leases.expiry());
-      if (!running) return;
-      this.deps.leases.hold(running.id);
-      try {
-        await this.runAttempt(running, delivery, deltas, queuedAt(task));
-      } finally {
-        this.deps.leases.release(running.id);
-      }
-    } finally {
-      deltas.close();
-    }
+    await this.startAndRun(task, delivery, queuedAt(task));
   }
 
   /**
@@ -121,13 +117,27 @@ export class TaskWorker {
       await this.deps.transitions.cancel(task.id, 'queued', task.attempts);
       return true;
     }
-    const deltas = this.deps.events.openDeltas(task.id);
+    return this.startAndRun(task, { taskId: task.id, signal }, queuedAt(task));
+  }
+
+  /**
+   * Starts the attempt after `queued.attempts` (a compare-and-set) and runs it; false when the task was not queued
+   * on that attempt. The started row, not the caller's copy, says whether a cancel came meanwhile. `queuedSince` is
+   * known when the caller read the queued task; a first attempt started from its job alone has it from the row.
+   */
+  private async startAndRun(
+    queued: Pick<Task, 'id' | 'attempts'>,
+    delivery: Delivery,
+    queuedSince?: number,
+  ): Promise<boolean> {
+    const deltas = this.deps.events.openDeltas(queued.id);
     try {
-      const running = await this.deps.transitions.start(task, WORKER_ID, this.deps.leases.expiry());
+      const running = await this.deps.transitions.start(queued, WORKER_ID, this.deps.leases.expiry());
       if (!running) return false;
       this.deps.leases.hold(running.id);
       try {
-        await this.runAttempt(running, { taskId: running.id, signal }, deltas, queuedAt(task));
+        if (running.cancelRequested) await this.deps.transitions.cancel(running.id, 'running', running.attempts);
+        else await this.runAttempt(running, delivery, deltas, queuedSince ?? firstQueuedAt(running));
       } finally {
         this.deps.leases.release(running.id);
       }
@@ -141,7 +151,7 @@ export class TaskWorker {
    * Runs the attempt `task` has just started, and settles it, in an `opspawn.attempt` span continuing the trace of
    * the task's submission (its label), in whichever process the broker delivered it to.
    */
-  private runAttempt(task: Task, delivery: Delivery, deltas: DeltaStream, queuedSince: number): Promise<void> {
+  private runAttempt(task: Task, delivery: Delivery, deltas: DeltaStream, queuedSince?: number): Promise<void> {
     return inSpan(
       'opspawn.attempt',
       SpanKind.CONSUMER,
@@ -153,7 +163,7 @@ export class TaskWorker {
             'opspawn.planner': task.planner,
             ...(task.agent ? { 'opspawn.agent': task.agent } : {}),
             'opspawn.worker': WORKER_ID,
-            'opspawn.queue.wait_ms': Math.max(0, Date.now() - queuedSince),
+            ...(queuedSince !== undefined ? { 'opspawn.queue.wait_ms': Math.max(0, Date.now() - queuedSince) } : {}),
           });
         return this.runTracedAttempt(task, delivery, deltas, span);
       },
@@ -293,8 +303,13 @@ export class TaskWorker {
   }
 }
 
+/** A first attempt was queued from its creation (or its notBefore); a later one's queue time is not in the row. */
+function firstQueuedAt(task: Task): number | undefined {
+  return task.attempts === 1 ? queuedAt({ ...task, updatedAt: task.createdAt }) : undefined;
+}
+
 /** When `task` (as delivered, still queued) entered the queue: its last status change, or its due time if later. */
-function queuedAt(task: Task): number {
+function queuedAt(task: Pick<Task, 'updatedAt' | 'notBefore'>): number {
   const since = Date.parse(task.updatedAt);
   return task.notBefore ? Math.max(since, Date.parse(task.notBefore)) : since;
 }

@@ -13,6 +13,12 @@ export interface Delivery {
    * take over a `running` task whose worker is gone, and to fail a task that keeps killing its workers.
    */
   stalls?: number;
+  /**
+   * When the broker keeps it: the `notBefore` given to `enqueue` (null: none), so a worker can start a first delivery
+   * that is due without reading the task back. It is the task as it was when enqueued, never the truth: the store's
+   * compare-and-set on (queued, `attempts`) decides whether the delivery may start it.
+   */
+  notBefore?: string | null;
 }
 
 export type DeliveryHandler = (delivery: Delivery) => Promise<void>;
@@ -27,6 +33,8 @@ export interface EnqueueOptions {
    * enqueueing the same pair again while its job is waiting is harmless: the recovery sweep relies on that.
    */
   attempts?: number;
+  /** The task's `notBefore` (null: none), for a broker to hand back in `Delivery.notBefore`; unset: not known. */
+  notBefore?: string | null;
 }
 
 /** Jobs waiting in a broker at one priority: ready to deliver, and delayed (a retry's backoff, `notBefore`). */

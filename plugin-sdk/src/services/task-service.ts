@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../errors/error-registry.js';
 import type { SubmitTaskRequest, Task, TaskPage, TaskQuery } from '../task.js';
 import type { TaskEvent, TaskStreamEvent } from '../task-event.js';
 
@@ -18,6 +19,14 @@ export interface ApprovalDecision {
 }
 
 /**
+ * What one task of a batch got, in the order submitted: the task (`created: false` for a replayed idempotency key),
+ * or, for a key used before with a different request, that request's IDEMPOTENCY_CONFLICT and nothing written.
+ */
+export type BatchItemResult =
+  | { task: Task; created: boolean }
+  | { error: { code: ErrorCode; message: string; hint: string } };
+
+/**
  * The kernel's task API, the one transports and plugins call.
  *
  * Refusals throw `OpspawnError`: TASK_INVALID (with field details), PLANNER_UNKNOWN, MEMORY_UNKNOWN,
@@ -26,6 +35,13 @@ export interface ApprovalDecision {
 export interface TaskService {
   /** Same idempotency key and same request: the same task with `created: false`. */
   submit(request: SubmitTaskRequest): Promise<{ task: Task; created: boolean }>;
+  /**
+   * Submits up to MAX_BATCH_TASKS tasks in one call, written together (one statement, one Redis write). Checked as a
+   * whole first: one invalid task (or two tasks with one idempotency key) refuses the batch and nothing is written;
+   * the error names each bad task (`tasks[2].goal`). Each idempotency key keeps its meaning per task (see
+   * `BatchItemResult`), so a batch sent again after a lost answer returns the same tasks.
+   */
+  submitBatch(requests: readonly SubmitTaskRequest[]): Promise<BatchItemResult[]>;
   get(id: string): Promise<Task>;
   list(query?: TaskQuery): Promise<TaskPage>;
   cancel(id: string): Promise<Task>;

@@ -68,6 +68,8 @@ interface JobData {
   t: string;
   /** Attempts the task had made when enqueued. */
   a?: number;
+  /** The task's notBefore when enqueued, '' for none; absent when the enqueue did not say (read the store). */
+  n?: string;
 }
 
 /**
@@ -209,7 +211,9 @@ export class BeeQueueBroker implements Broker {
   ): Promise<Array<undefined | Error>> {
     const jobs = items.map(({ taskId, options }) => {
       const level = this.levelIndex(options.priority);
-      const job = this.producers[level]!.createJob<JobData>({ t: taskId, a: options.attempts })
+      const data: JobData = { t: taskId, a: options.attempts };
+      if (options.notBefore !== undefined) data.n = options.notBefore ?? '';
+      const job = this.producers[level]!.createJob<JobData>(data)
         .retries(this.options.maxRedeliveries)
         .backoff('exponential', this.options.redeliveryBackoffMs);
       if (options.attempts !== undefined) job.setId(`${taskId}.${options.attempts}`);
@@ -322,7 +326,7 @@ export class BeeQueueBroker implements Broker {
 
   private async deliver(levelIndex: number, job: BeeQueue.Job<JobData>, handler: DeliveryHandler): Promise<void> {
     await this.gate!.run(levelIndex, async () => {
-      const { t: taskId, a: attempts } = job.data;
+      const { t: taskId, a: attempts, n } = job.data;
       const deliveryKey = `${this.levels[levelIndex]}:${job.id}`;
       const stalls = await this.countDelivery(deliveryKey, taskId);
       const controller = new AbortController();
@@ -332,7 +336,13 @@ export class BeeQueueBroker implements Broker {
         this.running.set(taskId, controllers);
       }
       controllers.add(controller);
-      const delivery = handler({ taskId, signal: controller.signal, attempts, stalls });
+      const delivery = handler({
+        taskId,
+        signal: controller.signal,
+        attempts,
+        stalls,
+        ...(n !== undefined ? { notBefore: n || null } : {}),
+      });
       this.deliveries.add(delivery);
       try {
         await delivery;

@@ -253,21 +253,15 @@ export class PostgresTaskStore implements TaskStore {
     return this.moves.add({ id, from, change, expectAttempts, event });
   }
 
-  private readonly moves = new TickBatch<Move, { task: Task; event: TaskEvent } | undefined>(async (items) => {
-    // One statement may not change a row twice: a second move of the same task waits for the next round.
-    const results: Array<{ task: Task; event: TaskEvent } | undefined> = new Array(items.length);
-    let rest = items.map((item, index) => ({ item, index }));
-    while (rest.length > 0) {
-      const seen = new Set<string>();
-      const round = rest.filter(({ item }) => !seen.has(item.id) && seen.add(item.id));
-      rest = rest.filter((entry) => !round.includes(entry));
-      const moved = await this.moveMany(round.map((r) => r.item));
-      round.forEach(({ index }, i) => {
-        results[index] = moved[i];
-      });
-    }
-    return results;
-  }, 100);
+  private readonly moves = new TickBatch<Move, { task: Task; event: TaskEvent } | undefined>(
+    (items) =>
+      inRounds(
+        items,
+        (item) => item.id,
+        (round) => this.moveMany(round),
+      ),
+    100,
+  );
 
   private async moveMany(items: Move[]): Promise<Array<{ task: Task; event: TaskEvent } | undefined>> {
     const at = new Date().toISOString();
@@ -305,15 +299,46 @@ export class PostgresTaskStore implements TaskStore {
     return rows[0] ? toTask(rows[0]) : undefined;
   }
 
-  async appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
+  /**
+   * Events appended in one turn of the event loop share one statement: each bumps its task's seq counter and
+   * inserts the event with it. An attempt's events (its answer, each step's plan) are most of a worker's writes,
+   * and with synchronous commit every statement waits for the WAL to reach the disk.
+   */
+  appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
+    return this.appends.add({ taskId, type, data });
+  }
+
+  private readonly appends = new TickBatch<Append, TaskEvent>(
+    (items) =>
+      inRounds(
+        items,
+        (item) => item.taskId,
+        (round) => this.appendMany(round),
+      ),
+    100,
+  );
+
+  private async appendMany(items: Append[]): Promise<Array<TaskEvent | Error>> {
     const at = new Date().toISOString();
-    const { rows } = await this.pool.query(
-      `WITH bumped AS (UPDATE ${this.s}.opspawn_tasks SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq)
-       INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data) SELECT $1, last_seq, $2, $3, $4 FROM bumped RETURNING seq`,
-      [taskId, type, at, JSON.stringify(data)],
+    const values: unknown[] = [at];
+    const p = (value: unknown) => `$${values.push(value)}`;
+    const rows = items.map(
+      (item) => `(${p(item.taskId)}::text, ${p(item.type)}::text, ${p(JSON.stringify(item.data))}::jsonb)`,
     );
-    if (!rows[0]) throw new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
-    return asTaskEvent({ taskId, seq: rows[0].seq as number, type, at, data });
+    const { rows: appended } = await this.pool.query(
+      `WITH items (task_id, type, data) AS (VALUES ${rows.join(',')}),
+       bumped AS (UPDATE ${this.s}.opspawn_tasks AS t SET last_seq = t.last_seq + 1 FROM items WHERE t.id = items.task_id RETURNING t.id, t.last_seq)
+       INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data)
+         SELECT bumped.id, bumped.last_seq, items.type, $1, items.data FROM bumped JOIN items ON items.task_id = bumped.id
+       RETURNING task_id, seq`,
+      values,
+    );
+    const seqs = new Map(appended.map((r: Row) => [r.task_id as string, r.seq as number]));
+    return items.map(({ taskId, type, data }) => {
+      const seq = seqs.get(taskId);
+      if (seq === undefined) return new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
+      return asTaskEvent({ taskId, seq, type, at, data });
+    });
   }
 
   async events(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]> {
@@ -352,6 +377,35 @@ export class PostgresTaskStore implements TaskStore {
     );
     return rowCount ?? 0;
   }
+}
+
+interface Append {
+  taskId: string;
+  type: TaskEventType;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Runs `items` through `run` in rounds in which no task appears twice (one statement may not change a row twice):
+ * a second write to the same task waits for the next round, so a task's writes keep their order.
+ */
+async function inRounds<I, O>(
+  items: I[],
+  taskOf: (item: I) => string,
+  run: (round: I[]) => Promise<O[]>,
+): Promise<O[]> {
+  const results: O[] = new Array(items.length);
+  let rest = items.map((item, index) => ({ item, index }));
+  while (rest.length > 0) {
+    const seen = new Set<string>();
+    const round = rest.filter(({ item }) => !seen.has(taskOf(item)) && seen.add(taskOf(item)));
+    rest = rest.filter((entry) => !round.includes(entry));
+    const done = await run(round.map((r) => r.item));
+    round.forEach(({ index }, i) => {
+      results[index] = done[i]!;
+    });
+  }
+  return results;
 }
 
 interface Move {

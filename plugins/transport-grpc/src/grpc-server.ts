@@ -24,6 +24,8 @@ import { toServiceError } from './status-codes.js';
 import {
   agentToProto,
   BadJsonField,
+  batchFromProto,
+  batchResultToProto,
   decisionFromProto,
   eventToProto,
   statusFromProto,
@@ -193,6 +195,11 @@ export class GrpcTransport implements Transport {
           this.tasks.submit(submitFromProto(req as never, metadataKey)),
         );
         return { task: taskToProto(task), created };
+      }),
+      SubmitBatch: this.unary('submit', async (req, call) => {
+        const metadataKey = call.metadata.get('idempotency-key')[0]?.toString();
+        const results = await this.tasks.submitBatch(batchFromProto(req as never, metadataKey));
+        return { results: results.map(batchResultToProto) };
       }),
       Get: this.unary('read', async (req) => taskToProto(await this.tasks.get(taskIdFromProto(req.id)))),
       List: this.unary('read', async (req) => {

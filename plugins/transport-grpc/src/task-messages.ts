@@ -6,6 +6,7 @@ import {
   TASK_STATUSES,
   type AgentInfo,
   type ApprovalDecision,
+  type BatchItemResult,
   type SubmitTaskRequest,
   type Task,
   type TaskStreamEvent,
@@ -106,7 +107,7 @@ export function eventToProto(event: TaskStreamEvent): Record<string, unknown> {
 export class BadJsonField extends Error {
   constructor(
     readonly path: string,
-    detail: string,
+    readonly detail: string,
   ) {
     super(`${path}: not valid JSON (${detail})`);
   }
@@ -151,6 +152,32 @@ export function submitFromProto(m: SubmitMessage, metadataKey: string | undefine
   const key = m.idempotencyKey || metadataKey;
   if (key) request.idempotencyKey = key;
   return request;
+}
+
+/**
+ * A SubmitBatch request's tasks as the task service's requests; a task's bad `input_json` is named by its index.
+ * Keys go on each task: `idempotency-key` metadata, which would give every task one key, is refused.
+ */
+export function batchFromProto(m: { tasks?: SubmitMessage[] }, metadataKey: string | undefined): SubmitTaskRequest[] {
+  if (metadataKey)
+    throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'a batch takes idempotency keys per task, not in metadata', {
+      hint: 'drop the idempotency-key metadata and set idempotency_key on each task of the batch',
+      details: [{ path: 'idempotency-key', message: 'not accepted on a batch' }],
+    });
+  return (m.tasks ?? []).map((task, index) => {
+    try {
+      return submitFromProto(task, undefined);
+    } catch (error) {
+      if (error instanceof BadJsonField) throw new BadJsonField(`tasks[${index}].${error.path}`, error.detail);
+      throw error;
+    }
+  });
+}
+
+/** The result of one task of a batch as a `SubmitBatchResult` message. */
+export function batchResultToProto(result: BatchItemResult): Record<string, unknown> {
+  if ('error' in result) return { error: result.error };
+  return { submitted: { task: taskToProto(result.task), created: result.created } };
 }
 
 /** An agent as an `Agent` message; unset limits stay unset (proto3 `optional`). */

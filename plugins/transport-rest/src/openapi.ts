@@ -1,4 +1,5 @@
 import {
+  MAX_BATCH_TASKS,
   SCHEDULE_ID_PATTERN,
   createScheduleJsonSchema,
   scheduleJsonSchema,
@@ -41,6 +42,40 @@ const problem = (description: string) => ({
 const json = (description: string, schema: object) => ({ description, content: { 'application/json': { schema } } });
 const taskRef = { $ref: '#/components/schemas/Task' };
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: TASK_ID_PATTERN.source } };
+/** One result per task of a batch, in the order submitted. */
+const batchResultsSchema = {
+  type: 'object',
+  required: ['results'],
+  properties: {
+    results: {
+      type: 'array',
+      items: {
+        oneOf: [
+          {
+            type: 'object',
+            required: ['task', 'created'],
+            properties: {
+              task: taskRef,
+              created: { type: 'boolean', description: 'false: a replayed idempotency key' },
+            },
+          },
+          {
+            type: 'object',
+            required: ['error'],
+            description: 'This task was not submitted: its idempotency key was used before with another request',
+            properties: {
+              error: {
+                type: 'object',
+                required: ['code', 'message', 'hint'],
+                properties: { code: { type: 'string' }, message: { type: 'string' }, hint: { type: 'string' } },
+              },
+            },
+          },
+        ],
+      },
+    },
+  },
+};
 const agentRef = { $ref: '#/components/schemas/Agent' };
 const agentSchema = {
   type: 'object',
@@ -190,6 +225,46 @@ export function openApiDocument(version: string): Record<string, unknown> {
           tags: ['tasks'],
           parameters: [idParam],
           responses: { 200: json('The task', taskRef), 404: problem('No such task') },
+        },
+      },
+      '/v1/tasks/batch': {
+        post: {
+          operationId: 'submitTaskBatch',
+          summary: `Submit up to ${MAX_BATCH_TASKS} tasks at once`,
+          description:
+            "Checked whole, then written together: one invalid task, or two tasks with one idempotencyKey, refuses the batch (400, `errors` naming `tasks[i].field`) and nothing is written. Each idempotencyKey keeps its meaning per task: a replay answers the earlier task with created false; a key used before with another request answers that task's own error (OPSPAWN_IDEMPOTENCY_CONFLICT), the other tasks are submitted. The Idempotency-Key header is refused: keys go on each task.",
+          security: secured,
+          tags: ['tasks'],
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['tasks'],
+                  additionalProperties: false,
+                  properties: {
+                    tasks: {
+                      type: 'array',
+                      minItems: 1,
+                      maxItems: MAX_BATCH_TASKS,
+                      items: { $ref: '#/components/schemas/SubmitTaskRequest' },
+                    },
+                  },
+                },
+              },
+            },
+          },
+          responses: {
+            202: json('At least one task was created', batchResultsSchema),
+            200: json('No task was created: every one replays an idempotency key or conflicts', batchResultsSchema),
+            400: problem('Invalid batch or task, with field errors (tasks[i].field); nothing was written'),
+            401: problem('No or unknown API key'),
+            403: problem('The key lacks the submit scope'),
+            404: problem('An agent named is not in this deployment; nothing was written'),
+            413: problem('Body too large'),
+            415: problem('Not application/json'),
+          },
         },
       },
       '/v1/tasks/{id}/cancel': {

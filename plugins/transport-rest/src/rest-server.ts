@@ -24,6 +24,7 @@ import {
   type Provided,
   type Scope,
   type ScheduleService,
+  type SubmitTaskRequest,
   type TaskStreamEvent,
   type TaskService,
   type TaskStatus,
@@ -355,6 +356,17 @@ export class RestTransport implements Transport {
       ctx.set('Location', `/v1/tasks/${task.id}`);
       ctx.body = task;
     });
+    r.post('/v1/tasks/batch', async (ctx) => {
+      this.authorize(ctx, 'submit');
+      if (ctx.get('idempotency-key'))
+        throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'a batch takes idempotency keys per task, not in a header', {
+          hint: 'drop the Idempotency-Key header and set idempotencyKey on each task of the batch',
+          details: [{ path: 'Idempotency-Key', message: 'not accepted on a batch' }],
+        });
+      const results = await tasks.submitBatch(batchTasks(await this.body(ctx)));
+      ctx.status = results.some((r) => 'created' in r && r.created) ? 202 : 200;
+      ctx.body = { results };
+    });
     r.get('/v1/tasks', async (ctx) => {
       this.authorize(ctx, 'read');
       ctx.body = await tasks.list(listQuery(ctx));
@@ -518,6 +530,19 @@ function frameOf(event: TaskStreamEvent): string {
     default:
       return assertNever(event, 'task event type');
   }
+}
+
+/** The tasks of a batch body `{ tasks: [...] }`; anything else is a bad request naming the field. */
+function batchTasks(body: Record<string, unknown>): SubmitTaskRequest[] {
+  const unknown = Object.keys(body).filter((key) => key !== 'tasks');
+  if (!Array.isArray(body.tasks) || unknown.length > 0)
+    throw new OpspawnError(ErrorCodes.INVALID_REQUEST, 'a batch body is { tasks: [...] } and nothing else', {
+      hint: 'send { "tasks": [ <task request>, ... ] }',
+      details: Array.isArray(body.tasks)
+        ? unknown.map((path) => ({ path, message: 'is not a known field' }))
+        : [{ path: 'tasks', message: 'must be an array of task requests' }],
+    });
+  return body.tasks as SubmitTaskRequest[];
 }
 
 function taskId(value: string | undefined): string {
