@@ -105,7 +105,7 @@ export class KernelTaskService implements TaskService {
     return this.create(request, parentId);
   }
 
-  private create(request: SubmitTaskRequest, parentId?: string): Promise<{ task: Task; created: boolean }> {
+  private async create(request: SubmitTaskRequest, parentId?: string): Promise<{ task: Task; created: boolean }> {
     return this.store(this.prepare(request, parentId));
   }
 
