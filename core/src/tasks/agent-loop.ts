@@ -66,7 +66,7 @@ export async function runAgentLoop(task: Task, signal: AbortSignal, deps: AgentL
   const pending = log.pending();
   const registered = await tools.list();
   const toolSpecs = registered.map(({ provider: _p, ...spec }) => spec);
-  const providers = new Map(registered.map((t) => [t.name, t.provider]));
+  const callDeps = { ...deps, providers: new Map(registered.map((t) => [t.name, t.provider])) };
   /** One step, in an `opspawn.step` span: the attempt's outcome when the step ends it, else nothing. */
   const runStep = async (step: number, span: Span): Promise<LoopOutcome | undefined> => {
     span.setAttribute('opspawn.step', step);
@@ -141,7 +141,7 @@ export async function runAgentLoop(task: Task, signal: AbortSignal, deps: AgentL
       plan = { step, thought: decision.thought, calls: decision.calls, ...usage, ...model };
     }
     const logged = pending && pending.step === step ? pending : undefined;
-    const ran = await runCalls(task, step, decision.calls, logged, plan, signal, { ...deps, providers });
+    const ran = await runCalls(task, step, decision.calls, logged, plan, signal, callDeps);
     if ('waiting' in ran) return { kind: 'waiting', callId: ran.waiting };
     const record: StepRecord = {
       step,

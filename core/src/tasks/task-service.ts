@@ -437,6 +437,8 @@ export class KernelTaskService implements TaskService {
     let last = options.afterSeq ?? 0;
     const live: TaskStreamEvent[] = [];
     let wake: (() => void) | undefined;
+    let poll: (() => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
     const unsubscribe = bus.subscribe(id, (event) => {
       live.push(event);
       wake?.();
@@ -492,15 +494,17 @@ export class KernelTaskService implements TaskService {
         }
         if (fromStore || signal?.aborted) continue;
         fromStore = await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(true), WATCH_POLL_MS);
-          wake = () => {
-            clearTimeout(timer);
-            resolve(false);
-          };
+          wake = () => resolve(false);
+          poll = () => resolve(true);
+          // One timer for the whole watch, pushed back at each wait: a task's few waits make no timer each.
+          if (timer) timer.refresh();
+          else timer = setTimeout(() => poll?.(), WATCH_POLL_MS);
         });
         wake = undefined;
+        poll = undefined;
       }
     } finally {
+      clearTimeout(timer);
       unsubscribe();
       signal?.removeEventListener('abort', onAbort);
     }

@@ -2,6 +2,7 @@ import {
   ROOT_CONTEXT,
   SpanStatusCode,
   context,
+  isSpanContextValid,
   propagation,
   trace,
   type Context,
@@ -36,15 +37,26 @@ function tracer(): Tracer {
 
 /**
  * Runs `fn` in a span that is active (the parent of spans started inside it) until `fn` settles. A throw marks
- * the span failed with the error's code; `parent` defaults to the active context.
+ * the span failed with the error's code; `parent` defaults to the active context. Without a tracer provider the span
+ * is an invalid non-recording one, which a child could not take as its parent anyway: `fn` then runs in `parent`
+ * as it is, with no context to build and nothing to end (seven spans a task, ADR 0022 round 2).
  */
-export async function inSpan<T>(
+export function inSpan<T>(
   name: string,
   kind: SpanKind,
   fn: (span: Span) => Promise<T>,
   parent: Context = context.active(),
 ): Promise<T> {
   const span = tracer().startSpan(name, { kind }, parent);
+  if (span.isRecording() || isSpanContextValid(span.spanContext())) return inActiveSpan(span, fn, parent);
+  try {
+    return context.with(parent, fn, undefined, span);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+async function inActiveSpan<T>(span: Span, fn: (span: Span) => Promise<T>, parent: Context): Promise<T> {
   try {
     return await context.with(trace.setSpan(parent, span), fn, undefined, span);
   } catch (error) {

@@ -75,8 +75,6 @@ export class KernelToolRegistry implements ToolRegistry {
     }
     const deadline = Math.min(ctx.deadline ?? Infinity, Date.now() + this.options.toolTimeoutMs);
     const controller = new AbortController();
-    const onAbort = () => controller.abort(ctx.signal.reason);
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
     const budget = deadline - Date.now();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<ToolObservation>((resolve) => {
@@ -88,12 +86,16 @@ export class KernelToolRegistry implements ToolRegistry {
         Math.max(0, budget),
       );
     });
-    let onCancel: (() => void) | undefined;
+    // One listener per call: it aborts the tool's signal and ends the call as cancelled.
+    let onAbort: (() => void) | undefined;
     const cancelled = new Promise<ToolObservation>((resolve) => {
       if (ctx.signal.aborted)
         return resolve(fail(ErrorCodes.TASK_CANCELLED, `tool '${name}' was not run: the task is stopping`));
-      onCancel = () => resolve(fail(ErrorCodes.TASK_CANCELLED, `tool '${name}' was aborted: the task is stopping`));
-      ctx.signal.addEventListener('abort', onCancel, { once: true });
+      onAbort = () => {
+        controller.abort(ctx.signal.reason);
+        resolve(fail(ErrorCodes.TASK_CANCELLED, `tool '${name}' was aborted: the task is stopping`));
+      };
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
       return await Promise.race([
@@ -104,8 +106,7 @@ export class KernelToolRegistry implements ToolRegistry {
     } finally {
       clearTimeout(timer);
       // A task's signal outlives its many tool calls: every listener added here goes when the call ends.
-      ctx.signal.removeEventListener('abort', onAbort);
-      if (onCancel) ctx.signal.removeEventListener('abort', onCancel);
+      if (onAbort) ctx.signal.removeEventListener('abort', onAbort);
     }
   }
 

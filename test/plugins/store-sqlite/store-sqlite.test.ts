@@ -61,6 +61,34 @@ describe('store-sqlite', function () {
     b.close();
   });
 
+  it('commits the other writes of a group commit when one of them is refused half-way, and none of that one', async () => {
+    const store = SqliteTaskStore.open({ path: join(dir, 'batch.db'), busyTimeoutMs: 1000 });
+    const task = (await store.create(sampleTask())).task;
+    // Made in the same turn, so they share one transaction: the refused write comes between two good ones.
+    const [before, refused, moved] = await Promise.allSettled([
+      store.appendEvents(task.id, [{ type: 'log', data: { message: 'first' } }]),
+      store.transitionWithEvents(task.id, ['queued'], { status: 'running', attempts: 1 }, 0, [
+        { type: 'log', data: { message: 'fine' } },
+        { type: 'log', data: { count: BigInt(1) } },
+      ]),
+      store.transitionWithEvents(task.id, ['queued'], { status: 'cancelled' }, 0, [
+        { type: 'status', data: { status: 'cancelled', attempt: 0 } },
+      ]),
+    ]);
+    expect(before.status).to.equal('fulfilled');
+    expect(refused.status, 'an event that is not JSON').to.equal('rejected');
+    expect(moved.status === 'fulfilled' && moved.value?.task.status, 'the write after it').to.equal('cancelled');
+    expect(
+      (await store.events(task.id, 0, 10)).map((e) => [e.seq, e.type, e.data]),
+      'nothing of the refused write, seqs without a gap',
+    ).to.deep.equal([
+      [1, 'log', { message: 'first' }],
+      [2, 'status', { status: 'cancelled', attempt: 0 }],
+    ]);
+    expect((await store.get(task.id))?.attempts, 'the refused move is not kept').to.equal(0);
+    store.close();
+  });
+
   it('says which file it cannot open and what to do', async () => {
     writeFileSync(join(dir, 'not-a-db'), 'hello, I am text');
     expect(() => SqliteTaskStore.open({ path: join(dir, 'not-a-db'), busyTimeoutMs: 100 })).to.throw(
