@@ -101,6 +101,12 @@ export const taskSchema = z.object({
 });
 export type Task = z.infer<typeof taskSchema>;
 
+/**
+ * The fields of a task that never change once it is created: what a consumer needs to label what it counts (an
+ * agent, a planner) without reading the whole task back.
+ */
+export type TaskIdentity = Pick<Task, 'id' | 'planner' | 'memory' | 'sessionId' | 'createdAt' | 'agent' | 'parentId'>;
+
 /** Fields stores keep for the engine but transports do not show: a task as clients see it has every other one. */
 export const INTERNAL_TASK_FIELDS = ['requestHash'] as const satisfies readonly (keyof Task)[];
 

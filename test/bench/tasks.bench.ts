@@ -4,13 +4,15 @@
  * submit→final latency (p50, p99) next to the raw insert rate of the same SQLite file measured in the same run
  * (one prepared INSERT of a similar row per transaction). Targets: at least 2,000 tasks/s, and one task costing at most
  * 8 raw inserts (issue 18, item 5; ADR 0022). The ratio is the number to watch on a shared machine: both rates move
- * with the load, their ratio much less.
+ * with the load, their ratio much less. Then the same tasks on kernels with and without metrics-prometheus, in
+ * alternating rounds, each on a new file: the cost of metrics on the task path (issue 16's target: at least 95% of
+ * metrics off; tracing is off in both, which is the default).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { services, type TaskService } from '@opspawn/plugin-sdk';
+import { type PluginEntry, services, type TaskService } from '@opspawn/plugin-sdk';
 import { startTestKernel } from '@opspawn/testing';
 import { toolsPlugin } from '../helpers/inline-plugins.js';
 import { fmt, summarize } from './stats.js';
@@ -98,24 +100,49 @@ function rawInsertRate(path: string, count: number, run: number): Rate {
   return rate;
 }
 
+/** The bench's embedded kernel on the SQLite file `path`, with `extra` plugins. */
+function benchKernel(path: string, extra: PluginEntry[] = []) {
+  return startTestKernel({
+    plugins: [
+      { use: '@opspawn/store-sqlite', options: { path } },
+      '@opspawn/broker-memory',
+      '@opspawn/memory-buffer',
+      '@opspawn/planner-scripted',
+      {
+        use: toolsPlugin('bench-tools', 'b', [
+          { name: 'noop', description: 'does nothing', inputSchema: { type: 'object' }, run: () => null },
+        ]),
+      },
+      ...extra,
+    ],
+    tasks: { concurrency: 64 },
+  });
+}
+
+/** Tasks/s with metrics-prometheus off and on, in alternating rounds (each a new kernel and file). */
+async function metricsCost(dir: string, rounds: number): Promise<{ off: number[]; on: number[] }> {
+  const off: number[] = [];
+  const on: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const metered of [false, true]) {
+      const kernel = await benchKernel(
+        join(dir, `metrics-${round}-${metered}.db`),
+        metered ? [{ use: '@opspawn/metrics-prometheus', options: { scope: 'public' } }] : [],
+      );
+      const tasks = kernel.get(services.taskService);
+      await throughput(tasks, 500);
+      (metered ? on : off).push((await throughput(tasks, TASKS / 2)).perSecond);
+      await kernel.stop();
+    }
+  }
+  return { off, on };
+}
+
 export default async function bench(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'opspawn-bench-tasks-'));
   const path = join(dir, 'bench.db');
   try {
-    const kernel = await startTestKernel({
-      plugins: [
-        { use: '@opspawn/store-sqlite', options: { path } },
-        '@opspawn/broker-memory',
-        '@opspawn/memory-buffer',
-        '@opspawn/planner-scripted',
-        {
-          use: toolsPlugin('bench-tools', 'b', [
-            { name: 'noop', description: 'does nothing', inputSchema: { type: 'object' }, run: () => null },
-          ]),
-        },
-      ],
-      tasks: { concurrency: 64 },
-    });
+    const kernel = await benchKernel(path);
     const tasks = kernel.get(services.taskService);
     await throughput(tasks, 500); // warm-up
     rawInsertRate(path, 2000, 0); // warm-up
@@ -150,6 +177,15 @@ export default async function bench(): Promise<void> {
     );
     console.log(
       `  ratio by CPU time        ${(rawCpu / perCpuSecond).toFixed(1)} raw inserts (${perCpuSecond.toFixed(0)} tasks and ${rawCpu.toFixed(0)} inserts per CPU second of this process)`,
+    );
+    const metrics = await metricsCost(dir, 3);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const share = median(metrics.on) / median(metrics.off);
+    console.log(
+      `  metrics off / on         ${metrics.off.map((r) => r.toFixed(0)).join(', ')} / ${metrics.on.map((r) => r.toFixed(0)).join(', ')} tasks/s (${TASKS / 2} tasks per round, alternating)`,
+    );
+    console.log(
+      `  metrics on, median       ${(share * 100).toFixed(0)}% of metrics off   target >= 95%: ${share >= 0.95 ? 'met' : 'NOT met'}`,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import type {
   Provided,
   SubmitTaskRequest,
   Task,
+  TaskIdentity,
   TaskEngineConfig,
   TaskEvent,
   TaskStreamEvent,
@@ -157,6 +158,10 @@ export class TaskEngine implements TaskService {
 
   get(id: string): Promise<Task> {
     return this.service.get(id);
+  }
+
+  identity(id: string): Promise<TaskIdentity> {
+    return this.service.identity(id);
   }
 
   list(query?: TaskQuery): Promise<TaskPage> {

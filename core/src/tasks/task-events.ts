@@ -11,11 +11,14 @@ import {
   type TaskStore,
 } from '@opspawn/plugin-sdk';
 import { DeltaStream } from './task-deltas.js';
+import { TaskIdentities } from './task-identities.js';
 
 /** Appends an event to the store and publishes it to live watchers: the one way events are written. */
 export class TaskEvents {
   /** The delta streams of the attempts running in this process, by task. */
   private readonly deltas = new Map<string, DeltaStream>();
+  /** The tasks written here lately, known before their events are published (local subscribers may ask). */
+  readonly identities = new TaskIdentities();
 
   constructor(
     private readonly store: TaskStore,
@@ -61,6 +64,7 @@ export class TaskEvents {
   /** Inserts a new task and its first status event; a replayed idempotency key returns the existing task. */
   async create(task: Task): Promise<{ task: Task; created: boolean }> {
     const data: TaskEventData<'status'> = { status: task.status, attempt: task.attempts };
+    this.identities.remember(task);
     if (this.store.createWithEvent) {
       const result = await this.store.createWithEvent(task, { type: 'status', data });
       if (result.event) this.publish(result.event);
@@ -94,10 +98,12 @@ export class TaskEvents {
         type: 'status',
         data: eventData,
       });
+      if (moved) this.identities.remember(moved.task);
       if (moved) this.publish(moved.event);
       return moved?.task;
     }
     const task = await this.store.transition(id, from, change, expectAttempts);
+    if (task) this.identities.remember(task);
     if (task) await this.emit(id, 'status', eventData);
     return task;
   }
@@ -141,6 +147,7 @@ export class TaskEvents {
     events: readonly NewTaskEvent[],
   ): Promise<Task | undefined> {
     const moved = await this.store.transitionWithEvents!(id, from, change, expectAttempts, events);
+    if (moved) this.identities.remember(moved.task);
     for (const event of moved?.events ?? []) this.publish(event);
     return moved?.task;
   }

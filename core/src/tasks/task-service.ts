@@ -16,6 +16,7 @@ import {
   type Planner,
   type SubmitTaskRequest,
   type Task,
+  type TaskIdentity,
   type TaskEngineConfig,
   type TaskEvent,
   type TaskStreamEvent,
@@ -318,6 +319,11 @@ export class KernelTaskService implements TaskService {
         hint: 'check the id; list tasks to find it',
       });
     return task;
+  }
+
+  async identity(id: string): Promise<TaskIdentity> {
+    const { identities } = this.deps.events;
+    return identities.get(id) ?? identities.remember(await this.get(id));
   }
 
   list(query: TaskQuery = {}): Promise<TaskPage> {

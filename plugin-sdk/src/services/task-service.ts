@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../errors/error-registry.js';
-import type { SubmitTaskRequest, Task, TaskPage, TaskQuery } from '../task.js';
+import type { SubmitTaskRequest, Task, TaskIdentity, TaskPage, TaskQuery } from '../task.js';
 import type { TaskEvent, TaskStreamEvent } from '../task-event.js';
 
 export interface WatchOptions {
@@ -43,6 +43,11 @@ export interface TaskService {
    */
   submitBatch(requests: readonly SubmitTaskRequest[]): Promise<BatchItemResult[]>;
   get(id: string): Promise<Task>;
+  /**
+   * The task's fields that never change (`TaskIdentity`): from this process's memory when it created or started the
+   * task recently, else read from the store. Cheap enough to call for every event; TASK_NOT_FOUND like `get`.
+   */
+  identity(id: string): Promise<TaskIdentity>;
   list(query?: TaskQuery): Promise<TaskPage>;
   cancel(id: string): Promise<Task>;
   /**

@@ -26,7 +26,7 @@ const HEALTH_STATES = ['ok', 'degraded', 'down'] as const;
  */
 const MAX_MODELS = 20;
 
-/** What a task's labels come from: read from the store once per task per process. */
+/** What a task's labels come from: its identity, which the kernel knows without a read for the tasks it wrote. */
 interface TaskLabels {
   agent: string;
   planner: string;
@@ -340,7 +340,7 @@ export class TaskMetrics {
 
   private async labelsOf(taskId: string): Promise<TaskLabels | undefined> {
     try {
-      const task = await this.deps.tasks.get(taskId);
+      const task = await this.deps.tasks.identity(taskId);
       return { agent: task.agent ?? '', planner: task.planner, createdAt: Date.parse(task.createdAt) };
     } catch (error) {
       this.deps.logger.debug({ err: error, taskId }, 'metrics: task not readable; counted without its labels');
