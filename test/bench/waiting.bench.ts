@@ -11,7 +11,8 @@
  *     (peak RSS counts garbage not yet collected; embedded also prints the RSS mid-run after a full collection);
  *   - event-loop delay p99 and max in the worker (perf_hooks.monitorEventLoopDelay).
  * Targets at 5,000 in flight: >= 80% of the ideal rate, loop delay p99 < 100 ms, < 100 KB RSS per in-flight task.
- * Knobs: BENCH_WAITING_MAX (largest size, default 5000), BENCH_WAITING_DELAY_MS (default 2000),
+ * Knobs: BENCH_WAITING_MAX (largest size, default 5000), BENCH_WAITING_SIZES (e.g. 5000), BENCH_WAITING_DELAY_MS
+ * (default 2000), BENCH_WAITING_NODE_FLAGS (extra node flags of the embedded run, e.g. --max-semi-space-size=64),
  * BENCH_WAITING_MODES (embedded,distributed), BENCH_WAITING_PROFILE=1 (--cpu-prof of the worker at the
  * largest size, written under the system's temporary folder).
  */
@@ -25,7 +26,9 @@ import { reachable } from '../helpers/services.js';
 import { taskRate } from './stats.js';
 
 const MAX = Number(process.env.BENCH_WAITING_MAX ?? 5000);
-const SIZES = [100, 1000, 5000].filter((n) => n <= MAX);
+const SIZES = (process.env.BENCH_WAITING_SIZES?.split(',').map(Number) ?? [100, 1000, 5000]).filter((n) => n <= MAX);
+/** Extra node flags of the embedded run's process, e.g. `--max-semi-space-size=64`. */
+const NODE_FLAGS = process.env.BENCH_WAITING_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
 const DELAY_MS = Number(process.env.BENCH_WAITING_DELAY_MS ?? 2000);
 const MODES = (process.env.BENCH_WAITING_MODES ?? 'embedded,distributed').split(',');
 const ROUNDS = 2;
@@ -118,6 +121,7 @@ async function embedded(url: string, inFlight: number): Promise<Run> {
       '--import',
       'tsx',
       '--expose-gc',
+      ...NODE_FLAGS,
       ...(profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []),
       fixture('waiting-embedded.ts'),
       url,
