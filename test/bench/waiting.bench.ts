@@ -11,7 +11,8 @@
  *     (peak RSS counts garbage not yet collected; embedded also prints the RSS mid-run after a full collection);
  *   - event-loop delay p99 and max in the worker (perf_hooks.monitorEventLoopDelay).
  * Targets at 5,000 in flight: >= 80% of the ideal rate, loop delay p99 < 100 ms, < 100 KB RSS per in-flight task.
- * Knobs: BENCH_WAITING_MAX (largest size, default 5000), BENCH_WAITING_DELAY_MS (default 2000),
+ * Knobs: BENCH_WAITING_MAX (largest size, default 5000), BENCH_WAITING_SIZES (e.g. 5000), BENCH_WAITING_DELAY_MS
+ * (default 2000), BENCH_WAITING_NODE_FLAGS (extra node flags of the embedded run, e.g. --max-semi-space-size=64),
  * BENCH_WAITING_MODES (embedded,distributed), BENCH_WAITING_PROFILE=1 (--cpu-prof of the worker at the
  * largest size, written under the system's temporary folder).
  */
@@ -25,7 +26,9 @@ import { reachable } from '../helpers/services.js';
 import { taskRate } from './stats.js';
 
 const MAX = Number(process.env.BENCH_WAITING_MAX ?? 5000);
-const SIZES = [100, 1000, 5000].filter((n) => n <= MAX);
+const SIZES = (process.env.BENCH_WAITING_SIZES?.split(',').map(Number) ?? [100, 1000, 5000]).filter((n) => n <= MAX);
+/** Extra node flags of the embedded run's process, e.g. `--max-semi-space-size=64`. */
+const NODE_FLAGS = process.env.BENCH_WAITING_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
 const DELAY_MS = Number(process.env.BENCH_WAITING_DELAY_MS ?? 2000);
 const MODES = (process.env.BENCH_WAITING_MODES ?? 'embedded,distributed').split(',');
 const ROUNDS = 2;
@@ -42,6 +45,22 @@ interface Run {
   lagP99: number;
   lagMax: number;
   failed: number;
+}
+
+/** The fake server's connections accepted and requests answered so far (its `GET /stats`). */
+async function serverStats(url: string): Promise<{ connections: number; requests: number }> {
+  const response = await fetch(new URL('/stats', url), { headers: { connection: 'close' } });
+  return (await response.json()) as { connections: number; requests: number };
+}
+
+/** Runs `run` and adds the requests it made per connection it opened at the fake server. */
+async function countingConnections<T>(url: string, run: () => Promise<T>): Promise<T & { callsPerConnection: number }> {
+  const before = await serverStats(url);
+  const result = await run();
+  const after = await serverStats(url);
+  // Less the connection of the `/stats` request itself.
+  const opened = after.connections - before.connections - 1;
+  return { ...result, callsPerConnection: (after.requests - before.requests) / Math.max(1, opened) };
 }
 
 async function startFakeServer(): Promise<{ url: string; stop: () => void }> {
@@ -70,6 +89,10 @@ async function bareLoop(url: string, inFlight: number): Promise<number> {
       body: JSON.stringify({ model: 'test-model', messages, stream: true, stream_options: { include_usage: true } }),
     });
     await response.text();
+    // undici puts the socket back in its pool just after the body's end reaches the caller: a next call made at once
+    // would open a connection of its own (2.5 calls per connection instead of 4). Opspawn's work between calls gives
+    // it that turn; so does this, so the baseline pays for no more connections than Opspawn does.
+    await new Promise(setImmediate);
   };
   let next = 0;
   const total = inFlight * ROUNDS;
@@ -98,6 +121,7 @@ async function embedded(url: string, inFlight: number): Promise<Run> {
       '--import',
       'tsx',
       '--expose-gc',
+      ...NODE_FLAGS,
       ...(profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []),
       fixture('waiting-embedded.ts'),
       url,
@@ -185,7 +209,7 @@ export default async function bench(): Promise<void> {
       `each task: 2 LLM calls answered after ${DELAY_MS} ms + 1 in-process tool call; ${ROUNDS} × in-flight tasks per run`,
     );
     console.log(
-      'mode        | in flight | ideal/s | bare loop/s | opspawn/s | % ideal | % bare | task ms | RSS/task | after a gc | loop p99 | loop max',
+      'mode        | in flight | ideal/s | bare loop/s | opspawn/s | % ideal | % bare | task ms | RSS/task | after a gc | loop p99 | loop max | calls/conn',
     );
     for (const mode of MODES) {
       if (mode === 'distributed' && (!(await reachable(6379)) || !(await reachable(5432)))) {
@@ -194,9 +218,12 @@ export default async function bench(): Promise<void> {
       }
       for (const inFlight of SIZES) {
         const ideal = inFlight / ((2 * DELAY_MS) / 1000);
-        const bare = await bareLoop(server.url, inFlight);
-        const run =
-          mode === 'embedded' ? await embedded(server.url, inFlight) : await distributed(server.url, inFlight);
+        const { rate: bare, callsPerConnection: bareReuse } = await countingConnections(server.url, async () => ({
+          rate: await bareLoop(server.url, inFlight),
+        }));
+        const run = await countingConnections(server.url, () =>
+          mode === 'embedded' ? embedded(server.url, inFlight) : distributed(server.url, inFlight),
+        );
         console.log(
           [
             mode.padEnd(11),
@@ -210,11 +237,15 @@ export default async function bench(): Promise<void> {
             `${run.rssPerTaskKb.toFixed(0)} KB`.padStart(8),
             (run.settledRssPerTaskKb === undefined ? '-' : `${run.settledRssPerTaskKb.toFixed(0)} KB`).padStart(11),
             `${run.lagP99.toFixed(0)} ms`.padStart(8),
-            `${run.lagMax.toFixed(0)} ms${run.failed > 0 ? `  (${run.failed} failed)` : ''}`.padStart(8),
+            `${run.lagMax.toFixed(0)} ms`.padStart(8),
+            `${bareReuse.toFixed(1)} / ${run.callsPerConnection.toFixed(1)}${run.failed > 0 ? `  (${run.failed} failed)` : ''}`.padStart(
+              10,
+            ),
           ].join(' | '),
         );
       }
     }
+    console.log('calls/conn: LLM calls per TCP connection opened at the fake server, bare loop / opspawn');
     console.log('targets at 5,000 in flight: >= 80% of ideal, loop p99 < 100 ms, < 100 KB RSS per in-flight task');
   } finally {
     server.stop();

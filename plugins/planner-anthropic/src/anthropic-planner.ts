@@ -114,6 +114,9 @@ export class AnthropicPlanner implements Planner {
       request.signal.throwIfAborted();
       throw this.failure(error);
     }
+    // undici returns the connection to its pool only after the stream's end has reached us: a next call made at once
+    // would open a connection of its own. One turn of the event loop lets the socket go back first.
+    await new Promise(setImmediate);
     return { ...this.decide(streamed, names, request.step), model: params.model };
   }
 

@@ -109,6 +109,10 @@ export class OpenAIPlanner implements Planner {
         },
       );
     }
+    // undici returns the connection to its pool only after the answer's end has reached us: a caller that asks again
+    // at once (a next step with nothing to wait for between) would open a connection of its own. One turn of the
+    // event loop lets the socket go back first, so a task's calls share one connection.
+    await new Promise(setImmediate);
     return { ...this.decide(completion, toolNames, request.step), model: body.model };
   }
 

@@ -48,6 +48,8 @@ export const API_KEY = 'sk-ant-test';
  */
 export class MessagesServer {
   readonly requests: RecordedRequest[] = [];
+  /** TCP connections accepted so far: a client that reuses its sockets opens no more than it has calls at once. */
+  connections = 0;
   private answers: ScriptedAnswer[] = [];
   private server?: Server;
   /** The origin, as planner-anthropic's baseURL takes it (the SDK adds /v1/messages). */
@@ -55,6 +57,7 @@ export class MessagesServer {
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.on('connection', () => this.connections++);
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { services, type PlanDelta, type PlanRequest, type Task } from '@opspawn/plugin-sdk';
 import { plannerContract, sampleTask, startTestKernel } from '@opspawn/testing';
 import { AnthropicPlanner, type AnthropicPlannerOptions, wireToolName } from '@opspawn/planner-anthropic';
+import { connectionsOpened } from '../../helpers/connections.js';
 import { EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
 import { API_KEY, MessagesServer, keyOf, text, toolUse } from './messages-server.js';
 
@@ -173,6 +174,14 @@ describe('planner-anthropic', function () {
         ],
       },
     ]);
+  });
+
+  it('reuses its connections: 100 calls, 20 at a time, open no more than 20', async () => {
+    server.script({ blocks: [text('ok')] });
+    const planner = new AnthropicPlanner(options());
+    const opened = await connectionsOpened(server, () => planner.plan(request()), { tasks: 20, callsEach: 5 });
+    expect(server.requests).to.have.length(100);
+    expect(opened).to.be.at.most(20);
   });
 
   it('hands text and tool-argument fragments to onDelta in order, while the answer is still streaming', async () => {

@@ -24,12 +24,15 @@ export interface ScriptedAnswer {
  */
 export class ChatServer {
   readonly requests: Array<Record<string, any>> = [];
+  /** TCP connections accepted so far: a client that reuses its sockets opens no more than it has calls at once. */
+  connections = 0;
   private answers: ScriptedAnswer[] = [];
   private server?: Server;
   url = '';
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.on('connection', () => this.connections++);
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1`;
   }

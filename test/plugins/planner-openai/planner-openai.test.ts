@@ -3,6 +3,7 @@ import { services, type PlanDelta, type PlanRequest, type Task } from '@opspawn/
 import { plannerContract, sampleTask, startTestKernel } from '@opspawn/testing';
 import { OpenAIPlanner, type OpenAIPlannerOptions } from '@opspawn/planner-openai';
 import { parseToolArguments as parseArguments } from '@opspawn/plugin-sdk';
+import { connectionsOpened } from '../../helpers/connections.js';
 import { EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
 import { ChatServer, completion } from './chat-server.js';
 
@@ -284,6 +285,14 @@ describe('planner-openai', function () {
       .plan(request({ signal: controller.signal, onDelta: () => controller.abort(new Error('task cancelled')) }))
       .catch((e: Error) => e);
     expect(String(error)).to.contain('task cancelled');
+  });
+
+  it('reuses its connections: 100 calls, 20 at a time, open no more than 20', async () => {
+    server.script({ body: completion({ content: 'ok' }) });
+    const planner = new OpenAIPlanner(options());
+    const opened = await connectionsOpened(server, () => planner.plan(request()), { tasks: 20, callsEach: 5 });
+    expect(server.requests).to.have.length(100);
+    expect(opened).to.be.at.most(20);
   });
 
   it('drives a task end to end in a kernel: a tool call, then the final answer, with the tokens each step used', async () => {

@@ -89,6 +89,30 @@ describe('store-sqlite', function () {
     store.close();
   });
 
+  it('commits a burst of writes in bounded groups, in order, with the event loop free between groups', async () => {
+    const store = SqliteTaskStore.open({ path: join(dir, 'tasks.db'), busyTimeoutMs: 2000 });
+    const tasks = Array.from({ length: 1000 }, (_, i) => sampleTask({ goal: `burst ${i}` }));
+    const settled: string[] = [];
+    const writes = tasks.map((task) => store.create(task).then(() => settled.push(task.goal)));
+    // Queued after the burst: with one transaction for all 1,000, it would run only once every write had settled.
+    const between = new Promise<number>((resolve) => setImmediate(() => resolve(settled.length)));
+    await Promise.all(writes);
+    expect(await between)
+      .to.be.above(0)
+      .and.below(1000);
+    expect(settled).to.deep.equal(tasks.map((t) => t.goal));
+    const stored = await Promise.all(tasks.map((t) => store.get(t.id)));
+    expect(stored.map((t) => t?.goal)).to.deep.equal(tasks.map((t) => t.goal));
+    // A close with writes still queued commits them all first.
+    const late = tasks.map((t) => sampleTask({ goal: `late ${t.goal}` }));
+    const lateWrites = late.map((t) => store.create(t));
+    store.close();
+    await Promise.all(lateWrites);
+    const reopened = SqliteTaskStore.open({ path: join(dir, 'tasks.db'), busyTimeoutMs: 2000 });
+    expect(await reopened.get(late.at(-1)!.id)).to.include({ goal: late.at(-1)!.goal });
+    reopened.close();
+  });
+
   it('says which file it cannot open and what to do', async () => {
     writeFileSync(join(dir, 'not-a-db'), 'hello, I am text');
     expect(() => SqliteTaskStore.open({ path: join(dir, 'not-a-db'), busyTimeoutMs: 100 })).to.throw(
