@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { REPO } from '../helpers/deployment.js';
 import { PrebuildMirror } from '../helpers/prebuild-mirror.js';
 import { LocalRegistry } from '../helpers/registry.js';
+import { until } from '../helpers/until.js';
 
 interface Run {
   code: number | null;
@@ -265,6 +266,9 @@ describe('Opspawn outside its repository, through a real npm registry', function
         OPSPAWN_LOG_LEVEL: 'info',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, stopped as a terminal's Ctrl-C stops it: npm and the host it started both get the
+      // signal (SIGTERM to npm alone left the host running, orphaned).
+      detached: true,
     });
     let output = '';
     npm.stdout!.on('data', (b: Buffer) => (output += b));
@@ -282,10 +286,21 @@ describe('Opspawn outside its repository, through a real npm registry', function
     return {
       port,
       stop: async () => {
-        npm.kill('SIGTERM');
+        process.kill(-npm.pid!, 'SIGTERM');
         await exited;
+        await until('the host to stop with npm', async () => (groupAlive(npm.pid!) ? undefined : true), 10_000);
       },
     };
+  }
+
+  /** Whether any process of the group led by `pid` still runs. */
+  function groupAlive(pid: number): boolean {
+    try {
+      process.kill(-pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Submits a task over REST, waits for it to end, and returns its events; it must have succeeded. */
