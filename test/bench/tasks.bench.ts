@@ -120,9 +120,9 @@ function benchKernel(path: string, extra: PluginEntry[] = []) {
 }
 
 /** Tasks/s with metrics-prometheus off and on, in alternating rounds (each a new kernel and file). */
-async function metricsCost(dir: string, rounds: number): Promise<{ off: number[]; on: number[] }> {
-  const off: number[] = [];
-  const on: number[] = [];
+async function metricsCost(dir: string, rounds: number): Promise<{ off: Rate[]; on: Rate[] }> {
+  const off: Rate[] = [];
+  const on: Rate[] = [];
   for (let round = 0; round < rounds; round++) {
     for (const metered of [false, true]) {
       const kernel = await benchKernel(
@@ -131,7 +131,7 @@ async function metricsCost(dir: string, rounds: number): Promise<{ off: number[]
       );
       const tasks = kernel.get(services.taskService);
       await throughput(tasks, 500);
-      (metered ? on : off).push((await throughput(tasks, TASKS / 2)).perSecond);
+      (metered ? on : off).push(await throughput(tasks, TASKS));
       await kernel.stop();
     }
   }
@@ -180,12 +180,13 @@ export default async function bench(): Promise<void> {
     );
     const metrics = await metricsCost(dir, 3);
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const share = median(metrics.on) / median(metrics.off);
+    const share = (by: keyof Rate) => median(metrics.on.map((r) => r[by])) / median(metrics.off.map((r) => r[by]));
+    const list = (rates: Rate[]) => rates.map((r) => r.perSecond.toFixed(0)).join(', ');
     console.log(
-      `  metrics off / on         ${metrics.off.map((r) => r.toFixed(0)).join(', ')} / ${metrics.on.map((r) => r.toFixed(0)).join(', ')} tasks/s (${TASKS / 2} tasks per round, alternating)`,
+      `  metrics off / on         ${list(metrics.off)} / ${list(metrics.on)} tasks/s (${TASKS} tasks per round, alternating)`,
     );
     console.log(
-      `  metrics on, median       ${(share * 100).toFixed(0)}% of metrics off   target >= 95%: ${share >= 0.95 ? 'met' : 'NOT met'}`,
+      `  metrics on, median       ${(share('perSecond') * 100).toFixed(0)}% of metrics off by the wall clock, ${(share('perCpuSecond') * 100).toFixed(0)}% by CPU time   target >= 95%: ${share('perSecond') >= 0.95 ? 'met' : 'NOT met'}`,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

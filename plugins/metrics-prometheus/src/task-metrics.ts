@@ -36,6 +36,8 @@ interface TaskLabels {
 /** What this process knows of one task it has seen events of. */
 interface Tracked {
   labels: Promise<TaskLabels | undefined>;
+  /** The labels once read (null: the task could not be read); until then, `labels` is waited for. */
+  known?: TaskLabels | null;
   /** When the attempt waiting or running was queued / started here (ms since the epoch). */
   queuedAt?: number;
   runningAt?: number;
@@ -261,7 +263,7 @@ export class TaskMetrics {
           t.lastAt = undefined;
         }
         if (status === 'queued') t.queuedAt = at;
-        void t.labels.then((l) => {
+        this.withLabels(t, (l) => {
           const agent = l?.agent ?? '';
           this.transitions.inc({ status, agent });
           if (status === 'queued' && attempt === 0) this.submitted.inc({ agent });
@@ -286,7 +288,7 @@ export class TaskMetrics {
         t.lastAt = at;
         const { usage } = event.data;
         const model = this.modelLabel(event.data.model);
-        void t.labels.then((l) => {
+        this.withLabels(t, (l) => {
           const planner = l?.planner ?? '';
           this.steps.inc({ agent: l?.agent ?? '', planner });
           if (since !== undefined) this.decision.observe({ planner }, seconds(at - since));
@@ -328,14 +330,25 @@ export class TaskMetrics {
     return model;
   }
 
-  /** The task's entry, made (with its one store read) the first time this process sees it. */
+  /** The task's entry, made (asking for its identity) the first time this process sees it. */
   private track(taskId: string): Tracked {
-    let t = this.tracked.get(taskId);
+    const t = this.tracked.get(taskId);
     if (t) return t;
     if (this.tracked.size >= MAX_TRACKED) this.tracked.delete(this.tracked.keys().next().value!);
-    t = { labels: this.labelsOf(taskId) };
-    this.tracked.set(taskId, t);
-    return t;
+    const entry: Tracked = {
+      labels: this.labelsOf(taskId).then((labels) => {
+        entry.known = labels ?? null;
+        return labels;
+      }),
+    };
+    this.tracked.set(taskId, entry);
+    return entry;
+  }
+
+  /** Runs `count` with the task's labels: at once when they are known, which is every event but a task's first. */
+  private withLabels(t: Tracked, count: (labels: TaskLabels | undefined) => void): void {
+    if (t.known !== undefined) count(t.known ?? undefined);
+    else void t.labels.then(count);
   }
 
   private async labelsOf(taskId: string): Promise<TaskLabels | undefined> {
