@@ -1,4 +1,4 @@
-import type { Task, TaskIdentity } from '@opspawn/plugin-sdk';
+import { BoundedMap, type Task, type TaskIdentity } from '@opspawn/plugin-sdk';
 
 /** Tasks remembered at once; past it the oldest is forgotten (and read from the store again if asked for). */
 const MAX_REMEMBERED = 10_000;
@@ -9,12 +9,11 @@ const MAX_REMEMBERED = 10_000;
  * such as the metrics plugin, label what it counts without reading each task back.
  */
 export class TaskIdentities {
-  private readonly known = new Map<string, TaskIdentity>();
+  private readonly known = new BoundedMap<string, TaskIdentity>(MAX_REMEMBERED);
 
   remember(task: Task): TaskIdentity {
     const known = this.known.get(task.id);
     if (known) return known;
-    if (this.known.size >= MAX_REMEMBERED) this.known.delete(this.known.keys().next().value!);
     const identity: TaskIdentity = {
       id: task.id,
       planner: task.planner,

@@ -1,4 +1,4 @@
-import { fitChatWindow, type ChatMessage, type ChatWindowBounds, type Memory } from '@opspawn/plugin-sdk';
+import { BoundedMap, fitChatWindow, type ChatMessage, type ChatWindowBounds, type Memory } from '@opspawn/plugin-sdk';
 
 export interface BufferMemoryOptions extends ChatWindowBounds {
   /** Sessions kept; the least recently used is forgotten beyond this. */
@@ -14,13 +14,13 @@ export const BUFFER_MEMORY_DEFAULTS: BufferMemoryOptions = { maxMessages: 50, ma
  * (chat APIs refuse that).
  */
 export class BufferMemory implements Memory {
-  /** Map iteration order is insertion order: re-inserting on use makes the first key the least recently used. */
-  private readonly sessions = new Map<string, ChatMessage[]>();
-
   private readonly options: BufferMemoryOptions;
+  /** Re-inserting on use makes the oldest key the least recently used, which the map forgets past `maxSessions`. */
+  private readonly sessions: BoundedMap<string, ChatMessage[]>;
 
   constructor(options: Partial<BufferMemoryOptions> = {}) {
     this.options = { ...BUFFER_MEMORY_DEFAULTS, ...options };
+    this.sessions = new BoundedMap(this.options.maxSessions);
   }
 
   async append(sessionId: string, messages: readonly ChatMessage[]): Promise<void> {
@@ -30,7 +30,6 @@ export class BufferMemory implements Memory {
     const keep = this.options.maxMessages + 1;
     if (history.length > keep * 2) history.splice(history[0]?.role === 'system' ? 1 : 0, history.length - keep);
     this.sessions.set(sessionId, history);
-    while (this.sessions.size > this.options.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
   }
 
   async load(sessionId: string): Promise<ChatMessage[]> {

@@ -1,4 +1,5 @@
 import {
+  BoundedMap,
   FINAL_STATUSES,
   type Broker,
   type EventBus,
@@ -61,7 +62,7 @@ export interface TaskMetricsDeps {
  */
 export class TaskMetrics {
   readonly registry = new Registry();
-  private readonly tracked = new Map<string, Tracked>();
+  private readonly tracked = new BoundedMap<string, Tracked>(MAX_TRACKED);
   private readonly inFlight = new Set<string>();
   private unsubscribe?: () => void;
 
@@ -334,7 +335,6 @@ export class TaskMetrics {
   private track(taskId: string): Tracked {
     const t = this.tracked.get(taskId);
     if (t) return t;
-    if (this.tracked.size >= MAX_TRACKED) this.tracked.delete(this.tracked.keys().next().value!);
     const entry: Tracked = {
       labels: this.labelsOf(taskId).then((labels) => {
         entry.known = labels ?? null;
