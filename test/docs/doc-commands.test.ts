@@ -37,7 +37,10 @@ const PAGES: Array<{ page: string; expect: RegExp[] }> = [
       /^every-minute deleted$/m,
     ],
   },
-  { page: 'docs/how-to/call-the-api.md', expect: [/^id: 5$/m, /"value":42/, /OPSPAWN_TASK_NOT_CANCELLABLE/] },
+  {
+    page: 'docs/how-to/call-the-api.md',
+    expect: [/^id: 5$/m, /"value":42/, /OPSPAWN_TASK_NOT_CANCELLABLE/, /first true\nsecond true\n/, /tasks\[1\]\.goal/],
+  },
   { page: 'docs/how-to/use-the-dashboard.md', expect: [/^dashboard: 200 text\/html/m] },
 ];
 
