@@ -4,28 +4,15 @@
  * definition, both on loopback in this process, same client settings. Target: at least 50% of the baseline.
  */
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { join } from 'node:path';
 import { extensionPoints } from '@opspawn/plugin-sdk';
 import { startTestKernel } from '@opspawn/testing';
-import { REPO } from '../helpers/deployment.js';
+import { loadGrpcService } from '../helpers/grpc-service.js';
 
 const CALLS = 20_000;
 const IN_FLIGHT = 64;
 
-function loadService() {
-  const def = protoLoader.loadSync('opspawn/v1/tasks.proto', {
-    includeDirs: [join(REPO, 'proto')],
-    keepCase: false,
-    longs: Number,
-    enums: String,
-    defaults: true,
-  });
-  return (grpc.loadPackageDefinition(def) as any).opspawn.v1.TaskService;
-}
-
 async function drive(address: string): Promise<number> {
-  const Service = loadService();
+  const Service = loadGrpcService('tasks', 'TaskService');
   const client = new Service(address, grpc.credentials.createInsecure());
   const request = { goal: 'bench', inputJson: JSON.stringify({ plan: [], final: 'ok' }), labels: { bench: 'grpc' } };
   const one = () =>
@@ -47,7 +34,7 @@ async function drive(address: string): Promise<number> {
 }
 
 async function bareServer(): Promise<{ address: string; close: () => void }> {
-  const Service = loadService();
+  const Service = loadGrpcService('tasks', 'TaskService');
   const server = new grpc.Server();
   const now = new Date().toISOString();
   server.addService(Service.service, {

@@ -17,11 +17,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { Cluster } from '../helpers/cluster.js';
 import { REPO } from '../helpers/deployment.js';
 import { REDIS_URL, reachable } from '../helpers/services.js';
 import { fmt, summarize } from './stats.js';
+import { loadGrpcService } from '../helpers/grpc-service.js';
 
 const STREAMS = Number(process.env.BENCH_WATCHERS ?? 1000);
 const TASKS = Number(process.env.BENCH_WATCHERS_TASKS ?? 100);
@@ -67,17 +67,6 @@ function sseStream(base: string, taskId: string, seen: Seen): Promise<void> {
     req.on('error', reject);
     req.end();
   });
-}
-
-function loadService() {
-  const def = protoLoader.loadSync('opspawn/v1/tasks.proto', {
-    includeDirs: [join(REPO, 'proto')],
-    keepCase: false,
-    longs: Number,
-    enums: String,
-    defaults: true,
-  });
-  return (grpc.loadPackageDefinition(def) as any).opspawn.v1.TaskService;
 }
 
 /** Follows one task over gRPC Watch on `client`. */
@@ -131,7 +120,7 @@ async function measure(
     ];
     ids.push((await cluster.api!.submit({ goal: `${run} ${i}`, labels: { run }, input: { plan } })).id);
   }
-  const Service = loadService();
+  const Service = loadGrpcService('tasks', 'TaskService');
   // One channel per 100 streams, as many clients would have.
   const clients = Array.from(
     { length: Math.ceil(STREAMS / 100) },

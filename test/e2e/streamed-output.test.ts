@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { expect } from 'chai';
 import { extensionPoints, type TaskDelta, type TaskEvent } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
@@ -12,6 +11,7 @@ import { CLI, Deployment, REPO } from '../helpers/deployment.js';
 import { toolsPlugin } from '../helpers/inline-plugins.js';
 import { requireService } from '../helpers/services.js';
 import { ChatServer, completion } from '../plugins/planner-openai/chat-server.js';
+import { loadGrpcService } from '../helpers/grpc-service.js';
 
 /** A promise the test opens when something has happened. */
 class Gate {
@@ -63,15 +63,8 @@ const ANSWER = 'Otters hold hands while they sleep, so that they do not drift ap
 
 /** A gRPC client built from the .proto files at run time, as any gRPC user would. */
 function grpcClient(address: string) {
-  const def = protoLoader.loadSync('opspawn/v1/tasks.proto', {
-    includeDirs: [join(REPO, 'proto')],
-    keepCase: false,
-    longs: Number,
-    enums: String,
-    defaults: true,
-  });
-  const pkg = grpc.loadPackageDefinition(def) as any;
-  return new pkg.opspawn.v1.TaskService(address, grpc.credentials.createInsecure());
+  const TaskService = loadGrpcService('tasks', 'TaskService');
+  return new TaskService(address, grpc.credentials.createInsecure());
 }
 
 describe('streamed output: deltas reach watchers live, and are never stored', function () {

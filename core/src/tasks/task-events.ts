@@ -98,13 +98,15 @@ export class TaskEvents {
         type: 'status',
         data: eventData,
       });
-      if (moved) this.identities.remember(moved.task);
-      if (moved) this.publish(moved.event);
-      return moved?.task;
+      if (!moved) return undefined;
+      this.identities.remember(moved.task);
+      this.publish(moved.event);
+      return moved.task;
     }
     const task = await this.store.transition(id, from, change, expectAttempts);
-    if (task) this.identities.remember(task);
-    if (task) await this.emit(id, 'status', eventData);
+    if (!task) return undefined;
+    this.identities.remember(task);
+    await this.emit(id, 'status', eventData);
     return task;
   }
 

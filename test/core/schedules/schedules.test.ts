@@ -1,5 +1,4 @@
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +20,7 @@ import { SqliteTaskStore } from '@opspawn/store-sqlite';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { runCli } from '../../helpers/deployment.js';
 import { REPO } from '../../helpers/deployment.js';
+import { loadGrpcService } from '../../helpers/grpc-service.js';
 
 /** A planner whose tasks run until the test lets them go: how a fire's task is kept "still running". */
 let release: () => void = () => undefined;
@@ -78,15 +78,8 @@ class Host {
   /** A ScheduleService client built from the .proto files, as any gRPC user would. */
   grpc(): { call: <T = any>(method: string, request: object) => Promise<T>; close: () => void } {
     const address = this.kernel.get(extensionPoints.transport).find((t) => t.plugin === 'transport-grpc')!.value;
-    const def = protoLoader.loadSync('opspawn/v1/schedules.proto', {
-      includeDirs: [join(REPO, 'proto')],
-      keepCase: false,
-      longs: Number,
-      enums: String,
-      defaults: true,
-    });
-    const pkg = grpc.loadPackageDefinition(def) as any;
-    const c = new pkg.opspawn.v1.ScheduleService(address.addresses()[0], grpc.credentials.createInsecure());
+    const ScheduleService = loadGrpcService('schedules', 'ScheduleService');
+    const c = new ScheduleService(address.addresses()[0], grpc.credentials.createInsecure());
     return {
       call: (method, request) =>
         new Promise((resolve, reject) =>

@@ -1,13 +1,11 @@
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { expect } from 'chai';
 import { extensionPoints, MAX_BATCH_TASKS } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { deleteRedisKeys } from '../../helpers/cluster.js';
-import { REPO } from '../../helpers/deployment.js';
 import { dropSchema, POSTGRES_URL, REDIS_URL, requireService } from '../../helpers/services.js';
 import { until } from '../../helpers/until.js';
+import { loadGrpcService } from '../../helpers/grpc-service.js';
 
 const SCHEMA = `opspawn_batch_${process.pid}`;
 const QUEUE = `batch-${process.pid}`;
@@ -175,15 +173,8 @@ describe('batch submit over REST and gRPC (needs PostgreSQL and Redis)', functio
 
   describe('gRPC: SubmitBatch', () => {
     function call(method: string, request: object, metadata: Record<string, string> = {}): Promise<any> {
-      const def = protoLoader.loadSync('opspawn/v1/tasks.proto', {
-        includeDirs: [join(REPO, 'proto')],
-        longs: Number,
-        enums: String,
-        defaults: true,
-        oneofs: true,
-      });
-      const pkg = grpc.loadPackageDefinition(def) as any;
-      const client = new pkg.opspawn.v1.TaskService(grpcAddress, grpc.credentials.createInsecure());
+      const TaskService = loadGrpcService('tasks', 'TaskService', { oneofs: true });
+      const client = new TaskService(grpcAddress, grpc.credentials.createInsecure());
       const md = new grpc.Metadata();
       md.set('authorization', `Bearer ${KEY}`);
       for (const [k, v] of Object.entries(metadata)) md.set(k, v);

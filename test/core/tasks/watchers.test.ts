@@ -1,12 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { join } from 'node:path';
 import { expect } from 'chai';
 import { extensionPoints, services, type TaskService } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
-import { REPO } from '../../helpers/deployment.js';
 import { EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
 import { until } from '../../helpers/until.js';
+import { loadGrpcService } from '../../helpers/grpc-service.js';
 
 let open!: () => void;
 let opened: Promise<void>;
@@ -14,16 +12,6 @@ const tools = toolsPlugin('watch-tools', 'w', [
   { name: 'gate', description: 'waits for the test', inputSchema: { type: 'object' }, run: () => opened },
   { name: 'say', description: 'echoes', inputSchema: { type: 'object' }, run: (args) => args },
 ]);
-
-function watchService() {
-  const def = protoLoader.loadSync('opspawn/v1/tasks.proto', {
-    includeDirs: [join(REPO, 'proto')],
-    longs: Number,
-    enums: String,
-    defaults: true,
-  });
-  return (grpc.loadPackageDefinition(def) as any).opspawn.v1.TaskService;
-}
 
 /** The seqs of the stored events an SSE stream delivers, to its end. */
 async function sseSeqs(rest: string, id: string, signal?: AbortSignal): Promise<number[]> {
@@ -61,7 +49,7 @@ describe('live watchers', function () {
     tasks = kernel.get(services.taskService);
     const [restTransport, grpcTransport] = kernel.get(extensionPoints.transport);
     rest = restTransport!.value.addresses()[0]!;
-    const Service = watchService();
+    const Service = loadGrpcService('tasks', 'TaskService');
     client = new Service(grpcTransport!.value.addresses()[0]!, grpc.credentials.createInsecure());
   });
   afterEach(async () => {

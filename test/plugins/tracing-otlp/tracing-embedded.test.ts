@@ -1,6 +1,4 @@
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { expect } from 'chai';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import {
@@ -13,9 +11,9 @@ import {
 } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import type { TraceExport } from '@opspawn/tracing-otlp';
-import { REPO } from '../../helpers/deployment.js';
 import { BROKEN_TOOL, DOUBLE_TOOL, EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
 import { outline, startTracing, submitSpanOf, type SpanNode } from '../../helpers/tracing.js';
+import { loadGrpcService } from '../../helpers/grpc-service.js';
 
 const tools = toolsPlugin('trace-tools', 't', [DOUBLE_TOOL, BROKEN_TOOL]);
 
@@ -52,9 +50,8 @@ const flakyPlanner: InlinePlugin = {
 
 /** gRPC `TaskService/Submit` with `traceparent` metadata, from a client built from the .proto files. */
 function grpcSubmit(address: string, request: object, traceparent: string): Promise<{ task: Task }> {
-  const def = protoLoader.loadSync('opspawn/v1/tasks.proto', { includeDirs: [join(REPO, 'proto')], longs: Number });
-  const pkg = grpc.loadPackageDefinition(def) as any;
-  const client = new pkg.opspawn.v1.TaskService(address, grpc.credentials.createInsecure());
+  const TaskService = loadGrpcService('tasks', 'TaskService');
+  const client = new TaskService(address, grpc.credentials.createInsecure());
   const metadata = new grpc.Metadata();
   metadata.set('traceparent', traceparent);
   return new Promise((resolve, reject) =>

@@ -6,18 +6,12 @@ import { join } from 'node:path';
 import { definePlugin, extensionPoints, type InlinePlugin } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { REPO } from '../../helpers/deployment.js';
+import { loadGrpcService } from '../../helpers/grpc-service.js';
 
 /** A client built from the .proto files at run time, as any gRPC user would. */
 function client(address: string, token?: string) {
-  const def = protoLoader.loadSync('opspawn/v1/tasks.proto', {
-    includeDirs: [join(REPO, 'proto')],
-    keepCase: false,
-    longs: Number,
-    enums: String,
-    defaults: true,
-  });
-  const pkg = grpc.loadPackageDefinition(def) as any;
-  const c = new pkg.opspawn.v1.TaskService(address, grpc.credentials.createInsecure());
+  const TaskService = loadGrpcService('tasks', 'TaskService');
+  const c = new TaskService(address, grpc.credentials.createInsecure());
   const md = () => {
     const m = new grpc.Metadata();
     if (token) m.set('authorization', `Bearer ${token}`);
