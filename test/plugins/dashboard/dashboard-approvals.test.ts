@@ -6,7 +6,9 @@ import type { Page } from 'playwright-core';
 import { extensionPoints } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { type Chromium, launchChromium } from '../../helpers/chromium.js';
+import { recordScriptErrors, signIn } from '../../helpers/dashboard-page.js';
 import { REPO, runCli } from '../../helpers/deployment.js';
+import { EMBEDDED_MEMORY_PLUGINS } from '../../helpers/inline-plugins.js';
 
 const KEY = 'approvals-admin-key';
 const READ_KEY = 'approvals-read-key';
@@ -31,10 +33,7 @@ describe('dashboard approvals in a real Chromium', function () {
     dir = mkdtempSync(join(tmpdir(), 'opspawn-dashboard-approvals-'));
     kernel = await startTestKernel({
       plugins: [
-        '@opspawn/store-memory',
-        '@opspawn/broker-memory',
-        '@opspawn/memory-buffer',
-        '@opspawn/planner-scripted',
+        ...EMBEDDED_MEMORY_PLUGINS,
         { use: '@opspawn/tools-quickjs', options: { dirs: [join(REPO, 'config/tools')], watch: false } },
         {
           use: '@opspawn/transport-rest',
@@ -60,11 +59,8 @@ describe('dashboard approvals in a real Chromium', function () {
     base = kernel.get(extensionPoints.transport)[0]!.value.addresses()[0]!;
     if (SCREENSHOTS) mkdirSync(SCREENSHOTS, { recursive: true });
     page = await browser.context.newPage();
-    page.on('pageerror', (error) => scriptErrors.push(error.message));
-    page.on('console', (message) => {
-      // The browser logs each refused request (the 401 of signing in, the 403 these tests provoke).
-      if (message.type() === 'error' && !/\b(401|403) \(/.test(message.text())) scriptErrors.push(message.text());
-    });
+    // The 401 of signing in and the 403 these tests provoke are expected.
+    recordScriptErrors(page, scriptErrors, [401, 403]);
     await page.setViewportSize({ width: 1100, height: 900 });
   });
   after(async () => {
@@ -91,10 +87,6 @@ describe('dashboard approvals in a real Chromium', function () {
     return (JSON.parse(r.stdout) as { id: string }).id;
   };
   const summaryStatus = (p: Page) => p.locator('section[aria-label="Summary"] .badge').first();
-  const signIn = async (p: Page, key: string) => {
-    await p.getByLabel('API key').fill(key);
-    await p.getByRole('button', { name: 'Sign in' }).click();
-  };
   const task = async (id: string) =>
     (await (await fetch(`${base}/v1/tasks/${id}`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as {
       status: string;

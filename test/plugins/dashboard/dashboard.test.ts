@@ -6,6 +6,7 @@ import type { Page } from 'playwright-core';
 import { extensionPoints, type ToolCallContext } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
 import { type Chromium, launchChromium } from '../../helpers/chromium.js';
+import { recordScriptErrors, signIn } from '../../helpers/dashboard-page.js';
 import { REPO, runCli } from '../../helpers/deployment.js';
 import { EMBEDDED_MEMORY_PLUGINS as EMBEDDED, toolsPlugin } from '../../helpers/inline-plugins.js';
 import { ChatServer, completion } from '../planner-openai/chat-server.js';
@@ -123,12 +124,8 @@ describe('dashboard in a real Chromium', function () {
 
   it('asks for an API key, refuses a wrong one, and shows the tasks once given the right one', async () => {
     page = await browser!.context.newPage();
-    page.on('pageerror', (error) => scriptErrors.push(error.message));
-    page.on('console', (message) => {
-      // The browser logs each refused request (the 401s this test provokes); anything else is the page's fault.
-      if (message.type() === 'error' && !message.text().includes('401 (Unauthorized)'))
-        scriptErrors.push(message.text());
-    });
+    // The 401s this test provokes are expected; anything else is the page's fault.
+    recordScriptErrors(page, scriptErrors, [401]);
     await page.setViewportSize({ width: 1100, height: 760 });
     const response = await page.goto(`${base}/ui`);
     expect(response?.status()).to.equal(200);
@@ -136,8 +133,7 @@ describe('dashboard in a real Chromium', function () {
     // Nothing but the form: the API refused the page's request for tasks.
     expect(await page.locator('table').count()).to.equal(0);
 
-    await page.getByLabel('API key').fill('not-the-key');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await signIn(page, 'not-the-key');
     await page.getByText('The API refused the key: the API key is not valid.').waitFor();
 
     await page.getByLabel('API key').fill(KEY);
@@ -212,8 +208,7 @@ describe('dashboard in a real Chromium', function () {
     const viewer = await browser!.context.newPage();
     try {
       await viewer.goto(`${base}/ui#/tasks/${id}`);
-      await viewer.getByLabel('API key').fill(READ_KEY);
-      await viewer.getByRole('button', { name: 'Sign in' }).click();
+      await signIn(viewer, READ_KEY);
       await viewer.locator('li[data-type="tool_call"]').waitFor();
       await viewer.getByRole('button', { name: 'Cancel task' }).click();
       const refusal = viewer.locator('.actions [role="alert"]');
