@@ -107,7 +107,7 @@ export class KernelTaskService implements TaskService {
   }
 
   private async create(request: SubmitTaskRequest, parentId?: string): Promise<{ task: Task; created: boolean }> {
-    return this.store(this.prepare(request, parentId));
+    return this.accept(this.prepare(request, parentId));
   }
 
   /**
@@ -119,7 +119,7 @@ export class KernelTaskService implements TaskService {
     const tasks = this.prepareBatch(requests);
     return Promise.all(
       tasks.map((prepared) =>
-        this.store(prepared).catch((error: unknown) => {
+        this.accept(prepared).catch((error: unknown) => {
           // The one outcome decided per task: its key was used before with another request, as for a lone submit.
           if (isOpspawnError(error) && error.code === ErrorCodes.IDEMPOTENCY_CONFLICT)
             return { error: { code: error.code, message: error.message, hint: error.hint } };
@@ -236,16 +236,16 @@ export class KernelTaskService implements TaskService {
    * submission is an `opspawn.submit` span: the root of the task's trace (or a child of the caller's), whose context
    * the task carries in its `opspawn.traceparent` label to the process that runs it.
    */
-  private store(prepared: PreparedTask): Promise<{ task: Task; created: boolean }> {
+  private accept(prepared: PreparedTask): Promise<{ task: Task; created: boolean }> {
     return inSpan(
       'opspawn.submit',
       SpanKind.PRODUCER,
-      (span) => this.storeInSpan(prepared, span),
+      (span) => this.acceptInSpan(prepared, span),
       submitContext(prepared.task.labels),
     );
   }
 
-  private async storeInSpan({ task, hash }: PreparedTask, span: Span): Promise<{ task: Task; created: boolean }> {
+  private async acceptInSpan({ task, hash }: PreparedTask, span: Span): Promise<{ task: Task; created: boolean }> {
     if (span.isRecording()) {
       Object.assign(task.labels, traceLabels(span, task.labels));
       span.setAttributes({
