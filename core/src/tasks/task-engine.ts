@@ -164,6 +164,10 @@ export class TaskEngine implements TaskService {
     return this.service.identity(id);
   }
 
+  knownIdentity(id: string): TaskIdentity | undefined {
+    return this.service.knownIdentity(id);
+  }
+
   list(query?: TaskQuery): Promise<TaskPage> {
     return this.service.list(query);
   }

@@ -326,6 +326,10 @@ export class KernelTaskService implements TaskService {
     return identities.get(id) ?? identities.remember(await this.get(id));
   }
 
+  knownIdentity(id: string): TaskIdentity | undefined {
+    return this.deps.events.identities.get(id);
+  }
+
   list(query: TaskQuery = {}): Promise<TaskPage> {
     return this.deps.store.list(query);
   }

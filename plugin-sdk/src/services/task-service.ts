@@ -48,6 +48,11 @@ export interface TaskService {
    * task recently, else read from the store. Cheap enough to call for every event; TASK_NOT_FOUND like `get`.
    */
   identity(id: string): Promise<TaskIdentity>;
+  /**
+   * The task's identity when this process remembers it (it created or moved the task lately), without a read or a
+   * promise; else `undefined`, and `identity` reads it. For code on the path of every event.
+   */
+  knownIdentity(id: string): TaskIdentity | undefined;
   list(query?: TaskQuery): Promise<TaskPage>;
   cancel(id: string): Promise<Task>;
   /**

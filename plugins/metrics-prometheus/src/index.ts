@@ -11,6 +11,7 @@ import { MetricsServer } from './metrics-server.js';
 import { TaskMetrics } from './task-metrics.js';
 
 export { MetricsServer, type MetricsServerOptions } from './metrics-server.js';
+export { CounterFamily, CounterSeries, HistogramFamily, HistogramSeries } from './series.js';
 export { TaskMetrics, type TaskMetricsDeps } from './task-metrics.js';
 
 export interface MetricsOptions {

@@ -7,11 +7,13 @@ import {
   type HealthReport,
   type Logger,
   type PluginRegistry,
+  type TaskIdentity,
   type TaskService,
   type TaskStreamEvent,
   type TokenUsage,
 } from '@opspawn/plugin-sdk';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { CounterFamily, HistogramFamily } from './series.js';
 
 /** Buckets of task and queue-wait durations, in seconds: agent tasks take from milliseconds to many minutes. */
 const TASK_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
@@ -36,9 +38,9 @@ interface TaskLabels {
 
 /** What this process knows of one task it has seen events of. */
 interface Tracked {
-  labels: Promise<TaskLabels | undefined>;
-  /** The labels once read (null: the task could not be read); until then, `labels` is waited for. */
-  known?: TaskLabels | null;
+  /** The task's labels once known (null: the task could not be read); until then, `reading` is waited for. */
+  labels?: TaskLabels | null;
+  reading?: Promise<TaskLabels | null>;
   /** When the attempt waiting or running was queued / started here (ms since the epoch). */
   queuedAt?: number;
   runningAt?: number;
@@ -66,96 +68,96 @@ export class TaskMetrics {
   private readonly inFlight = new Set<string>();
   private unsubscribe?: () => void;
 
-  private readonly submitted = new Counter({
+  private readonly submitted = new CounterFamily({
     name: 'opspawn_tasks_submitted_total',
     help: 'Tasks created in this process (submitted, or handed off to by another task), by agent',
-    labelNames: ['agent'],
-    registers: [this.registry],
+    labelNames: ['agent'] as const,
+    registry: this.registry,
   });
-  private readonly transitions = new Counter({
+  private readonly transitions = new CounterFamily({
     name: 'opspawn_task_status_changes_total',
     help: 'Status events appended in this process, by the status entered and agent',
-    labelNames: ['status', 'agent'],
-    registers: [this.registry],
+    labelNames: ['status', 'agent'] as const,
+    registry: this.registry,
   });
-  private readonly finished = new Counter({
+  private readonly finished = new CounterFamily({
     name: 'opspawn_tasks_finished_total',
     help: 'Tasks that reached a final status in this process, by status and agent',
-    labelNames: ['status', 'agent'],
-    registers: [this.registry],
+    labelNames: ['status', 'agent'] as const,
+    registry: this.registry,
   });
-  private readonly duration = new Histogram({
+  private readonly duration = new HistogramFamily({
     name: 'opspawn_task_duration_seconds',
     help: 'From a task’s creation to its final status, by status and agent',
-    labelNames: ['status', 'agent'],
+    labelNames: ['status', 'agent'] as const,
     buckets: TASK_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  private readonly attemptDuration = new Histogram({
+  private readonly attemptDuration = new HistogramFamily({
     name: 'opspawn_task_attempt_duration_seconds',
     help: 'From an attempt’s running status to the status that ended it (final, or queued for a retry), by that status and agent',
-    labelNames: ['status', 'agent'],
+    labelNames: ['status', 'agent'] as const,
     buckets: TASK_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  private readonly queueWait = new Histogram({
+  private readonly queueWait = new HistogramFamily({
     name: 'opspawn_task_queue_wait_seconds',
     help: 'From a task’s queued status (its creation for a first attempt) to its running status, by agent',
-    labelNames: ['agent'],
+    labelNames: ['agent'] as const,
     buckets: TASK_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  private readonly steps = new Counter({
+  private readonly steps = new CounterFamily({
     name: 'opspawn_task_steps_total',
     help: 'Planner decisions (plan and final events), by agent and planner',
-    labelNames: ['agent', 'planner'],
-    registers: [this.registry],
+    labelNames: ['agent', 'planner'] as const,
+    registry: this.registry,
   });
-  private readonly decision = new Histogram({
+  private readonly decision = new HistogramFamily({
     name: 'opspawn_planner_decision_duration_seconds',
     help: 'From the event before a decision (the attempt’s start or the last tool result) to the decision, by planner',
-    labelNames: ['planner'],
+    labelNames: ['planner'] as const,
     buckets: CALL_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  private readonly toolCalls = new Counter({
+  private readonly toolCalls = new CounterFamily({
     name: 'opspawn_tool_calls_total',
     help: 'Tool calls that returned, by tool and outcome (ok, error)',
-    labelNames: ['tool', 'outcome'],
-    registers: [this.registry],
+    labelNames: ['tool', 'outcome'] as const,
+    registry: this.registry,
   });
-  private readonly toolDuration = new Histogram({
+  private readonly toolDuration = new HistogramFamily({
     name: 'opspawn_tool_call_duration_seconds',
     help: 'Duration of tool calls as the tool registry measured it, by tool and outcome',
-    labelNames: ['tool', 'outcome'],
+    labelNames: ['tool', 'outcome'] as const,
     buckets: CALL_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  private readonly llmCalls = new Counter({
+  private readonly llmCalls = new CounterFamily({
     name: 'opspawn_llm_calls_total',
     help: 'LLM calls that reported token usage, by planner and model',
-    labelNames: ['planner', 'model'],
-    registers: [this.registry],
+    labelNames: ['planner', 'model'] as const,
+    registry: this.registry,
   });
-  private readonly tokens = new Counter({
+  private readonly tokens = new CounterFamily({
     name: 'opspawn_llm_tokens_total',
     help: 'Tokens the LLM calls used, by planner, model and direction (input, output)',
-    labelNames: ['planner', 'model', 'direction'],
-    registers: [this.registry],
+    labelNames: ['planner', 'model', 'direction'] as const,
+    registry: this.registry,
   });
-  private readonly llmDuration = new Histogram({
+  private readonly llmDuration = new HistogramFamily({
     name: 'opspawn_llm_call_duration_seconds',
     help: 'Planner decisions that called an LLM, from the event before the decision to the decision, by planner and model',
-    labelNames: ['planner', 'model'],
+    labelNames: ['planner', 'model'] as const,
     buckets: CALL_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
   private readonly models = new Set<string>();
-  private readonly handoffs = new Counter({
+  private readonly handoffs = new CounterFamily({
     name: 'opspawn_handoffs_total',
     help: 'Child tasks an agent handed off to, by the agent called',
-    labelNames: ['agent'],
-    registers: [this.registry],
+    labelNames: ['agent'] as const,
+    registry: this.registry,
   });
 
   constructor(
@@ -241,9 +243,11 @@ export class TaskMetrics {
   }
 
   /**
-   * One event published here. Cheap on the task's path: a map lookup and a few counter increments; labels that
-   * need the task (agent, planner) wait for its one store read, off the path. Event types and statuses it does
-   * not know (added later) are counted by value where a metric takes any status, and otherwise ignored.
+   * One event published here. Cheap on the task's path: a map lookup and a few field updates (see `series.ts`).
+   * A task's labels (agent, planner) come from the identity the kernel remembers for the tasks it wrote; for one it
+   * does not (written by another process), what needs them waits for one store read, off the path. Event types and
+   * statuses it does not know (added later) are counted by value where a metric takes any status, and otherwise
+   * ignored.
    */
   private observe(event: TaskStreamEvent): void {
     if (event.type === 'delta') return;
@@ -253,7 +257,6 @@ export class TaskMetrics {
     switch (event.type) {
       case 'status': {
         const { status, attempt } = event.data;
-        const final = (FINAL_STATUSES as readonly string[]).includes(status);
         const t = this.track(event.taskId);
         const { queuedAt, runningAt } = t;
         if (status === 'running') {
@@ -266,22 +269,10 @@ export class TaskMetrics {
           t.lastAt = undefined;
         }
         if (status === 'queued') t.queuedAt = at;
-        this.withLabels(t, (l) => {
-          const agent = l?.agent ?? '';
-          this.transitions.inc({ status, agent });
-          if (status === 'queued' && attempt === 0) this.submitted.inc({ agent });
-          if (status === 'running') {
-            const since = queuedAt ?? (attempt === 1 ? l?.createdAt : undefined);
-            if (since !== undefined) this.queueWait.observe({ agent }, seconds(at - since));
-          } else if (runningAt !== undefined) {
-            this.attemptDuration.observe({ status, agent }, seconds(at - runningAt));
-          }
-          if (final) {
-            this.finished.inc({ status, agent });
-            if (l) this.duration.observe({ status, agent }, seconds(at - l.createdAt));
-          }
-        });
+        const final = (FINAL_STATUSES as readonly string[]).includes(status);
         if (final) this.tracked.delete(event.taskId);
+        if (t.labels !== undefined) this.countStatus(t.labels, status, attempt, at, queuedAt, runningAt);
+        else void t.reading?.then((l) => this.countStatus(l, status, attempt, at, queuedAt, runningAt));
         return;
       }
       case 'plan':
@@ -291,27 +282,21 @@ export class TaskMetrics {
         t.lastAt = at;
         const { usage } = event.data;
         const model = this.modelLabel(event.data.model);
-        this.withLabels(t, (l) => {
-          const planner = l?.planner ?? '';
-          this.steps.inc({ agent: l?.agent ?? '', planner });
-          if (since !== undefined) this.decision.observe({ planner }, seconds(at - since));
-          if (!usage) return;
-          this.usage({ planner, model }, usage);
-          if (since !== undefined && usage.llmCalls > 0)
-            this.llmDuration.observe({ planner, model }, seconds(at - since));
-        });
+        if (t.labels !== undefined) this.countDecision(t.labels, model, usage, at, since);
+        else void t.reading?.then((l) => this.countDecision(l, model, usage, at, since));
         return;
       }
       case 'tool_result': {
         const t = this.tracked.get(event.taskId);
         if (t) t.lastAt = at;
-        const labels = { tool: event.data.tool, outcome: event.data.ok ? 'ok' : 'error' };
-        this.toolCalls.inc(labels);
-        this.toolDuration.observe(labels, event.data.durationMs / 1000);
+        const { tool } = event.data;
+        const outcome = event.data.ok ? 'ok' : 'error';
+        this.toolCalls.at(tool, outcome).inc();
+        this.toolDuration.at(tool, outcome).observe(event.data.durationMs / 1000);
         return;
       }
       case 'handoff':
-        this.handoffs.inc({ agent: event.data.agent });
+        this.handoffs.at(event.data.agent).inc();
         return;
       default:
         // tool_call and log carry nothing counted here; a type added later is left alone until it is.
@@ -319,10 +304,48 @@ export class TaskMetrics {
     }
   }
 
-  private usage(labels: { planner: string; model: string }, usage: TokenUsage): void {
-    if (usage.llmCalls > 0) this.llmCalls.inc(labels, usage.llmCalls);
-    if (usage.inputTokens > 0) this.tokens.inc({ ...labels, direction: 'input' }, usage.inputTokens);
-    if (usage.outputTokens > 0) this.tokens.inc({ ...labels, direction: 'output' }, usage.outputTokens);
+  /** A status event's counts, given its task's labels (null: the task could not be read). */
+  private countStatus(
+    labels: TaskLabels | null,
+    status: string,
+    attempt: number,
+    at: number,
+    queuedAt: number | undefined,
+    runningAt: number | undefined,
+  ): void {
+    const agent = labels?.agent ?? '';
+    this.transitions.at(status, agent).inc();
+    if (status === 'queued' && attempt === 0) this.submitted.at(agent).inc();
+    if (status === 'running') {
+      const since = queuedAt ?? (attempt === 1 ? labels?.createdAt : undefined);
+      if (since !== undefined) this.queueWait.at(agent).observe(seconds(at - since));
+    } else if (runningAt !== undefined) {
+      this.attemptDuration.at(status, agent).observe(seconds(at - runningAt));
+    }
+    if ((FINAL_STATUSES as readonly string[]).includes(status)) {
+      this.finished.at(status, agent).inc();
+      if (labels) this.duration.at(status, agent).observe(seconds(at - labels.createdAt));
+    }
+  }
+
+  /** A planner decision's counts (plan or final event), given its task's labels. */
+  private countDecision(
+    labels: TaskLabels | null,
+    model: string,
+    usage: TokenUsage | undefined,
+    at: number,
+    since: number | undefined,
+  ): void {
+    const planner = labels?.planner ?? '';
+    this.steps.at(labels?.agent ?? '', planner).inc();
+    if (since !== undefined) this.decision.at(planner).observe(seconds(at - since));
+    if (!usage) return;
+    if (usage.llmCalls > 0) {
+      this.llmCalls.at(planner, model).inc(usage.llmCalls);
+      if (since !== undefined) this.llmDuration.at(planner, model).observe(seconds(at - since));
+    }
+    if (usage.inputTokens > 0) this.tokens.at(planner, model, 'input').inc(usage.inputTokens);
+    if (usage.outputTokens > 0) this.tokens.at(planner, model, 'output').inc(usage.outputTokens);
   }
 
   /** The decision's model as a label value: '' when the planner names none, `other` past MAX_MODELS. */
@@ -333,35 +356,35 @@ export class TaskMetrics {
     return model;
   }
 
-  /** The task's entry, made (asking for its identity) the first time this process sees it. */
+  /** The task's entry, made the first time this process sees it: labelled at once when the kernel knows it. */
   private track(taskId: string): Tracked {
     const t = this.tracked.get(taskId);
     if (t) return t;
-    const entry: Tracked = {
-      labels: this.labelsOf(taskId).then((labels) => {
-        entry.known = labels ?? null;
+    const identity = this.deps.tasks.knownIdentity(taskId);
+    const entry: Tracked = identity ? { labels: labelsOf(identity) } : {};
+    if (!identity)
+      entry.reading = this.read(taskId).then((labels) => {
+        entry.labels = labels;
+        entry.reading = undefined;
         return labels;
-      }),
-    };
+      });
     this.tracked.set(taskId, entry);
     return entry;
   }
 
-  /** Runs `count` with the task's labels: at once when they are known, which is every event but a task's first. */
-  private withLabels(t: Tracked, count: (labels: TaskLabels | undefined) => void): void {
-    if (t.known !== undefined) count(t.known ?? undefined);
-    else void t.labels.then(count);
-  }
-
-  private async labelsOf(taskId: string): Promise<TaskLabels | undefined> {
+  /** The labels of a task this process did not write, from one store read (null when it cannot be read). */
+  private async read(taskId: string): Promise<TaskLabels | null> {
     try {
-      const task = await this.deps.tasks.identity(taskId);
-      return { agent: task.agent ?? '', planner: task.planner, createdAt: Date.parse(task.createdAt) };
+      return labelsOf(await this.deps.tasks.identity(taskId));
     } catch (error) {
       this.deps.logger.debug({ err: error, taskId }, 'metrics: task not readable; counted without its labels');
-      return undefined;
+      return null;
     }
   }
+}
+
+function labelsOf(task: TaskIdentity): TaskLabels {
+  return { agent: task.agent ?? '', planner: task.planner, createdAt: Date.parse(task.createdAt) };
 }
 
 function seconds(ms: number): number {

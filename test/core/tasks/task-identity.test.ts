@@ -42,6 +42,7 @@ describe('task identity', function () {
       sessionId: 's-1',
       createdAt: task.createdAt,
     });
+    expect(tasks.knownIdentity(task.id), 'remembered: no read needed').to.deep.equal(await tasks.identity(task.id));
   });
 
   it('reads a task another process wrote from the store, with its agent and parent', async () => {
@@ -59,6 +60,7 @@ describe('task identity', function () {
       createdAt: now,
       updatedAt: now,
     });
+    expect(tasks.knownIdentity(id), 'not remembered before it is read').to.equal(undefined);
     expect(await tasks.identity(id)).to.deep.equal({
       id,
       planner: 'planner-scripted',
@@ -68,6 +70,7 @@ describe('task identity', function () {
       agent: 'elsewhere',
       parentId: parent.id,
     });
+    expect(tasks.knownIdentity(id), 'remembered once read').to.have.property('agent', 'elsewhere');
   });
 
   it('refuses an unknown id with TASK_NOT_FOUND, as get does', async () => {
