@@ -16,6 +16,7 @@ import {
   type ScheduleService,
   type TaskService,
   type TaskStatus,
+  type TaskStreamEvent,
   type Transport,
 } from '@opspawn/plugin-sdk';
 import { loadServiceDefinitions } from './proto-files.js';
@@ -83,7 +84,7 @@ export class GrpcTransport implements Transport {
     const pkg = grpc.loadPackageDefinition(definition) as unknown as {
       opspawn: { v1: { TaskService: grpc.ServiceClientConstructor; ScheduleService: grpc.ServiceClientConstructor } };
     };
-    this.server.addService(pkg.opspawn.v1.TaskService.service, this.handlers());
+    this.server.addService(encodingWatchMessagesOnce(pkg.opspawn.v1.TaskService.service), this.handlers());
     this.server.addService(pkg.opspawn.v1.ScheduleService.service, this.scheduleHandlers());
     this.healthService.addToServer(this.server);
     if (this.options.reflection) new ReflectionService(definition).addToServer(this.server);
@@ -251,7 +252,13 @@ export class GrpcTransport implements Transport {
 
   private async watch(call: grpc.ServerWritableStream<Record<string, any>, unknown>): Promise<void> {
     const controller = new AbortController();
-    call.on('cancelled', () => controller.abort());
+    // A flag read per event: AbortSignal's `aborted` getter checks its receiver on each read, which showed in the
+    // watchers bench's profile.
+    let cancelled = false;
+    call.on('cancelled', () => {
+      cancelled = true;
+      controller.abort();
+    });
     try {
       this.authorize(call.metadata, 'read');
       const id = taskIdFromProto(call.request.id);
@@ -259,14 +266,49 @@ export class GrpcTransport implements Transport {
       const options = { afterSeq: Number(call.request.afterSeq ?? 0), signal: controller.signal };
       const events = call.request.noDeltas ? this.tasks.watch(id, options) : this.tasks.watchLive(id, options);
       for await (const event of events) {
-        if (controller.signal.aborted) break;
-        if (!call.write(eventToProto(event))) await drained(call, controller.signal);
+        if (cancelled) break;
+        if (!call.write(watchMessage(event))) await drained(call, controller.signal);
       }
       call.end();
     } catch (error) {
-      if (!controller.signal.aborted) call.emit('error', this.fail(error));
+      if (!cancelled) call.emit('error', this.fail(error));
     }
   }
+}
+
+/**
+ * The streams watching one task write the same event objects (one bus delivery, shared store reads; ADR 0024): each
+ * becomes a message once, and `encodingWatchMessagesOnce` encodes each message once, for all of them.
+ */
+const watchMessages = new WeakMap<TaskStreamEvent, Record<string, unknown>>();
+
+function watchMessage(event: TaskStreamEvent): Record<string, unknown> {
+  let message = watchMessages.get(event);
+  if (!message) {
+    message = eventToProto(event);
+    watchMessages.set(event, message);
+  }
+  return message;
+}
+
+/**
+ * The service with Watch's response encoder remembering the bytes of each message object it encoded. Messages are
+ * never changed once written, so the bytes stay right; a message no stream holds any more is collected with them.
+ */
+function encodingWatchMessagesOnce(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const watch = service.Watch;
+  if (!watch) throw new Error('the TaskService proto has no Watch method');
+  const encode = watch.responseSerialize;
+  const encoded = new WeakMap<object, Buffer>();
+  const responseSerialize = (message: object): Buffer => {
+    let bytes = encoded.get(message);
+    if (!bytes) {
+      bytes = encode(message);
+      encoded.set(message, bytes);
+    }
+    return bytes;
+  };
+  return { ...service, Watch: { ...watch, responseSerialize } };
 }
 
 /**

@@ -140,6 +140,27 @@ describe('transport-grpc', function () {
     c.close();
   });
 
+  it('sends every stream watching a task the same events, each task its own, as a later replay has them', async () => {
+    // Streams of one task share each event's message and its encoded bytes (ADR 0024): none may see another's.
+    const c = client(address, 'submit-key');
+    const steps = JSON.stringify({
+      plan: ['a', 'b', 'c', 'd'].map((text) => ({ tool: 'echo__say', arguments: { text } })),
+    });
+    const tasks = await Promise.all(
+      ['first', 'second'].map((goal) => c.call<any>('Submit', { goal, inputJson: steps }).then((r) => r.task.id)),
+    );
+    const live = await Promise.all(
+      tasks.map((id) => Promise.all(Array.from({ length: 5 }, () => c.watch({ id, afterSeq: 0 })))),
+    );
+    for (const [i, id] of tasks.entries()) {
+      const replay = await c.watch({ id, afterSeq: 0 });
+      expect(replay.at(-1).dataJson).to.contain('succeeded');
+      expect(replay.every((e) => e.taskId === id)).to.equal(true);
+      for (const stream of live[i]!) expect(stream).to.deep.equal(replay);
+    }
+    c.close();
+  });
+
   it('returns the same task for the same idempotency key and ALREADY_EXISTS for a different request', async () => {
     const c = client(address, 'submit-key');
     const first = await c.call<any>('Submit', { goal: 'once', inputJson: noop, idempotencyKey: 'k-1' });
