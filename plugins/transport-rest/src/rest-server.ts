@@ -493,11 +493,11 @@ export class RestTransport implements Transport {
   }
 }
 
-/** One server-sent event, serialized once however many streams send it. */
-function sseFrame(event: TaskStreamEvent): string {
+/** One server-sent event, serialized and encoded to UTF-8 once however many streams send it. */
+function sseFrame(event: TaskStreamEvent): Buffer {
   const known = framed.get(event);
   if (known !== undefined) return known;
-  const frame = frameOf(event);
+  const frame = Buffer.from(frameOf(event));
   framed.set(event, frame);
   return frame;
 }
@@ -506,7 +506,7 @@ function sseFrame(event: TaskStreamEvent): string {
  * Frames by event: the bus hands one event object to every watcher of its task, so a thousand streams on one task
  * serialize it once (ADR 0024). Weak, so a frame goes with its event.
  */
-const framed = new WeakMap<TaskStreamEvent, string>();
+const framed = new WeakMap<TaskStreamEvent, Buffer>();
 
 /**
  * One server-sent event: `id` the seq (for Last-Event-ID), `event` the type, `data` the event as JSON. Each type is
