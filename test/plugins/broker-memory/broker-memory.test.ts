@@ -79,6 +79,29 @@ describe('broker-memory', () => {
     expect(order).to.deep.equal(['first', 'second', 'third']);
   });
 
+  it('hands back the attempts and notBefore each job was enqueued with, also on a redelivery', async () => {
+    broker = new MemoryBroker({ redeliveryBackoffMs: 1 });
+    const seen: Delivery[] = [];
+    await broker.enqueue('carried', { priority: 0, attempts: 2, notBefore: null });
+    await broker.enqueue('plain', { priority: 0 });
+    await broker.consume(
+      async (d) => {
+        seen.push(d);
+        if (d.taskId === 'carried' && seen.length < 3) throw new Error('fell over once');
+      },
+      { concurrency: 1 },
+    );
+    await eventually('both jobs were delivered and the first again', () => seen.length === 3);
+    const carried = seen.filter((d) => d.taskId === 'carried');
+    expect(carried.map((d) => [d.attempts, d.notBefore])).to.deep.equal([
+      [2, null],
+      [2, null],
+    ]);
+    const plain = seen.find((d) => d.taskId === 'plain')!;
+    expect(plain.attempts).to.equal(undefined);
+    expect(plain.notBefore).to.equal(undefined);
+  });
+
   it('keeps redelivering a failing job until the handler succeeds', async () => {
     broker = new MemoryBroker({ redeliveryBackoffMs: 1 });
     let attempts = 0;
