@@ -264,6 +264,37 @@ describe('broker-memory', () => {
     });
   });
 
+  it('in a kernel, never lets a job carrying a stale attempt run a task again: the store decides', async () => {
+    const kernel = await startTestKernel({
+      plugins: [
+        '@opspawn/store-memory',
+        '@opspawn/broker-memory',
+        '@opspawn/memory-buffer',
+        '@opspawn/planner-scripted',
+      ],
+    });
+    try {
+      const tasks = kernel.get(services.taskService);
+      const { task } = await tasks.submit({ goal: 'runs once', input: { plan: [], final: 'done' } });
+      for await (const e of tasks.watch(task.id)) void e;
+      const done = await tasks.get(task.id);
+      const eventsBefore = await tasks.events(task.id);
+      // The same job again (attempt 0, due now), as a recovery sweep could make it.
+      const broker = kernel.get(extensionPoints.broker);
+      await broker.enqueue(task.id, { priority: 0, attempts: 0, notBefore: null });
+      await eventually('the job was taken', () => broker.health!().detail === '0 waiting, 0 running');
+      await sleep(50);
+      expect(await tasks.get(task.id)).to.deep.include({
+        status: 'succeeded',
+        attempts: 1,
+        finishedAt: done.finishedAt,
+      });
+      expect(await tasks.events(task.id)).to.deep.equal(eventsBefore);
+    } finally {
+      await kernel.stop();
+    }
+  });
+
   it('boots in a kernel and reports waiting and running jobs through the health service', async () => {
     const kernel = await startTestKernel({
       plugins: [
