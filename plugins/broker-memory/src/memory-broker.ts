@@ -37,6 +37,9 @@ interface Job {
   order: number;
   readyAt: number;
   redeliveries: number;
+  /** What `enqueue` was told of the task, handed back in the delivery so a worker can start it without a read. */
+  attempts?: number;
+  notBefore?: string | null;
 }
 
 /** A binary heap ordered by `before`. */
@@ -130,7 +133,16 @@ export class MemoryBroker implements Broker {
 
   async enqueue(taskId: string, options: EnqueueOptions): Promise<void> {
     const delay = Math.max(0, options.delayMs ?? 0);
-    this.add({ taskId, priority: options.priority, order: this.order++, readyAt: Date.now() + delay, redeliveries: 0 });
+    const job: Job = {
+      taskId,
+      priority: options.priority,
+      order: this.order++,
+      readyAt: Date.now() + delay,
+      redeliveries: 0,
+    };
+    if (options.attempts !== undefined) job.attempts = options.attempts;
+    if (options.notBefore !== undefined) job.notBefore = options.notBefore;
+    this.add(job);
   }
 
   async consume(handler: DeliveryHandler, options: { concurrency: number }): Promise<void> {
@@ -248,16 +260,31 @@ export class MemoryBroker implements Broker {
     }
     controllers.add(controller);
     const delivery: Delivery = { taskId: job.taskId, signal: controller.signal };
-    Promise.resolve()
-      .then(() => this.handler!(delivery))
-      .catch((error: unknown) => this.redeliver(job, error))
-      .finally(() => {
-        controllers.delete(controller);
-        if (controllers.size === 0 && this.running.get(job.taskId) === controllers) this.running.delete(job.taskId);
-        this.active--;
-        if (this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
-        this.pump();
-      });
+    // The job as enqueued: the engine starts a due first delivery by compare-and-set, without reading the task.
+    if (job.attempts !== undefined) delivery.attempts = job.attempts;
+    if (job.notBefore !== undefined) delivery.notBefore = job.notBefore;
+    void this.handle(job, delivery, controllers, controller);
+  }
+
+  /** Runs the handler on a later microtask (never inside `enqueue`), then frees the slot and delivers the next job. */
+  private async handle(
+    job: Job,
+    delivery: Delivery,
+    controllers: Set<AbortController>,
+    controller: AbortController,
+  ): Promise<void> {
+    try {
+      await undefined;
+      await this.handler!(delivery);
+    } catch (error) {
+      this.redeliver(job, error);
+    } finally {
+      controllers.delete(controller);
+      if (controllers.size === 0 && this.running.get(job.taskId) === controllers) this.running.delete(job.taskId);
+      this.active--;
+      if (this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+      this.pump();
+    }
   }
 
   private redeliver(job: Job, error: unknown): void {

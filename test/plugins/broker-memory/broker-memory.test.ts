@@ -79,6 +79,29 @@ describe('broker-memory', () => {
     expect(order).to.deep.equal(['first', 'second', 'third']);
   });
 
+  it('hands back the attempts and notBefore each job was enqueued with, also on a redelivery', async () => {
+    broker = new MemoryBroker({ redeliveryBackoffMs: 1 });
+    const seen: Delivery[] = [];
+    await broker.enqueue('carried', { priority: 0, attempts: 2, notBefore: null });
+    await broker.enqueue('plain', { priority: 0 });
+    await broker.consume(
+      async (d) => {
+        seen.push(d);
+        if (d.taskId === 'carried' && seen.length < 3) throw new Error('fell over once');
+      },
+      { concurrency: 1 },
+    );
+    await eventually('both jobs were delivered and the first again', () => seen.length === 3);
+    const carried = seen.filter((d) => d.taskId === 'carried');
+    expect(carried.map((d) => [d.attempts, d.notBefore])).to.deep.equal([
+      [2, null],
+      [2, null],
+    ]);
+    const plain = seen.find((d) => d.taskId === 'plain')!;
+    expect(plain.attempts).to.equal(undefined);
+    expect(plain.notBefore).to.equal(undefined);
+  });
+
   it('keeps redelivering a failing job until the handler succeeds', async () => {
     broker = new MemoryBroker({ redeliveryBackoffMs: 1 });
     let attempts = 0;
@@ -239,6 +262,37 @@ describe('broker-memory', () => {
         await kernel.stop();
       }
     });
+  });
+
+  it('in a kernel, never lets a job carrying a stale attempt run a task again: the store decides', async () => {
+    const kernel = await startTestKernel({
+      plugins: [
+        '@opspawn/store-memory',
+        '@opspawn/broker-memory',
+        '@opspawn/memory-buffer',
+        '@opspawn/planner-scripted',
+      ],
+    });
+    try {
+      const tasks = kernel.get(services.taskService);
+      const { task } = await tasks.submit({ goal: 'runs once', input: { plan: [], final: 'done' } });
+      for await (const e of tasks.watch(task.id)) void e;
+      const done = await tasks.get(task.id);
+      const eventsBefore = await tasks.events(task.id);
+      // The same job again (attempt 0, due now), as a recovery sweep could make it.
+      const broker = kernel.get(extensionPoints.broker);
+      await broker.enqueue(task.id, { priority: 0, attempts: 0, notBefore: null });
+      await eventually('the job was taken', () => broker.health!().detail === '0 waiting, 0 running');
+      await sleep(50);
+      expect(await tasks.get(task.id)).to.deep.include({
+        status: 'succeeded',
+        attempts: 1,
+        finishedAt: done.finishedAt,
+      });
+      expect(await tasks.events(task.id)).to.deep.equal(eventsBefore);
+    } finally {
+      await kernel.stop();
+    }
   });
 
   it('boots in a kernel and reports waiting and running jobs through the health service', async () => {
