@@ -5,7 +5,7 @@
  * (one prepared INSERT of a similar row per transaction). Targets: at least 2,000 tasks/s, and one task costing at most
  * 8 raw inserts (issue 18, item 5; ADR 0022). The ratio is the number to watch on a shared machine: both rates move
  * with the load, their ratio much less. Then the same tasks on kernels with and without metrics-prometheus, in
- * alternating rounds, each on a new file: the cost of metrics on the task path (issue 16's target: at least 95% of
+ * five alternating rounds, each on a new file: the cost of metrics on the task path (issue 16's target: at least 95% of
  * metrics off; tracing is off in both, which is the default).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -178,7 +178,7 @@ export default async function bench(): Promise<void> {
     console.log(
       `  ratio by CPU time        ${(rawCpu / perCpuSecond).toFixed(1)} raw inserts (${perCpuSecond.toFixed(0)} tasks and ${rawCpu.toFixed(0)} inserts per CPU second of this process)`,
     );
-    const metrics = await metricsCost(dir, 3);
+    const metrics = await metricsCost(dir, 5);
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const share = (by: keyof Rate) => median(metrics.on.map((r) => r[by])) / median(metrics.off.map((r) => r[by]));
     const list = (rates: Rate[]) => rates.map((r) => r.perSecond.toFixed(0)).join(', ');
