@@ -78,16 +78,44 @@ export interface Sandbox {
   readonly api: QuickJSHandle;
   /** Where the guest's console lines go: set by the call that takes the sandbox. */
   log: (level: LogLevel, message: string) => void;
+  /** The tool compiled (not run) in this sandbox ahead of its call, if any: see `prepareSandbox`. */
+  readonly compiled?: ToolToCompile;
 }
 
-/** A new runtime and context of `mod` with the prelude evaluated; limits and interrupts are set by the call. */
-export function prepareSandbox(mod: QuickJSWASMModule): Sandbox {
+/** A tool to compile in a sandbox ahead of its call: the call reuses the compiled module when it is the same. */
+export interface ToolToCompile {
+  file: string;
+  source: string;
+  stackSizeBytes: number;
+}
+
+/** The module through which a call runs its tool compiled ahead: the only module allowed to import anything. */
+const CALL_MODULE = 'opspawn:call';
+
+/**
+ * What every import but the call module's resolves to: no module is named so (tool modules are named by the base name
+ * of their file, which has no '/'), so the lookup misses and the loader refuses it by the name the tool asked for.
+ */
+const REFUSED = '/opspawn-refused/';
+
+/**
+ * A new runtime and context of `mod` with the prelude evaluated; limits and interrupts are set by the call.
+ *
+ * With `ahead`, the tool's file is also compiled as a module, and not evaluated: none of its code runs before its
+ * call, which then evaluates it through a one-line module that imports it (compiling is most of a small tool's
+ * time). No other module can import it (or anything), so a call of another tool cannot reach it. Throws (and frees
+ * what it made) when the tool does not compile; the error says whether the module is still sound.
+ */
+export function prepareSandbox(mod: QuickJSWASMModule, ahead?: ToolToCompile): Sandbox {
   const runtime = mod.newRuntime();
-  runtime.setModuleLoader((name) => ({
-    error: new Error(
-      `cannot import '${name}': sandboxed tools have no modules; bundle what you need into the tool file`,
-    ),
-  }));
+  runtime.setModuleLoader(
+    (name) => ({
+      error: new Error(
+        `cannot import '${name.startsWith(REFUSED) ? name.slice(REFUSED.length) : name}': sandboxed tools have no modules; bundle what you need into the tool file`,
+      ),
+    }),
+    (base, requested) => (base === CALL_MODULE ? requested : REFUSED + requested),
+  );
   const ctx = runtime.newContext();
   const sink: Pick<Sandbox, 'log'> = { log: () => undefined };
   installLog(ctx, (level, message) => sink.log(level, message));
@@ -99,7 +127,41 @@ export function prepareSandbox(mod: QuickJSWASMModule): Sandbox {
     runtime.dispose();
     throw new Error(`the sandbox prelude failed: ${JSON.stringify(message)}`);
   }
-  return Object.assign(sink, { module: mod, runtime, ctx, api: prelude.value });
+  const sandbox: Sandbox = Object.assign(sink, { module: mod, runtime, ctx, api: prelude.value });
+  if (!ahead) return sandbox;
+  // The call's own stack limit, so the tool compiles here exactly as it would in its call.
+  runtime.setMaxStackSize(ahead.stackSizeBytes);
+  const compiled = ctx.evalCode(ahead.source, basename(ahead.file), { type: 'module', compileOnly: true });
+  if (compiled.error) {
+    const failure = readFailure(ctx, compiled.error);
+    compiled.error.dispose();
+    const sound = disposeSandbox(sandbox) && failure.kind !== 'oom' && failure.kind !== 'stack';
+    throw new CompileAheadFailed(failure.message, sound);
+  }
+  compiled.value.dispose();
+  return Object.assign(sandbox, { compiled: ahead });
+}
+
+/** Compiling a tool ahead of its call failed; `moduleSound` is false when its WASM module must be discarded. */
+export class CompileAheadFailed extends Error {
+  constructor(
+    message: string,
+    readonly moduleSound: boolean,
+  ) {
+    super(`compiling the tool ahead of its call failed: ${message}`);
+  }
+}
+
+/** Whether `sandbox` holds `job`'s tool compiled under the same limits. */
+function compiledFor(sandbox: Sandbox, job: SandboxJob): boolean {
+  const compiled = sandbox.compiled;
+  return (
+    compiled !== undefined &&
+    job.kind === 'call' &&
+    compiled.file === job.file &&
+    compiled.stackSizeBytes === job.limits.stackSizeBytes &&
+    compiled.source === job.source
+  );
 }
 
 /**
@@ -214,7 +276,9 @@ export async function runJob(
         return fromFailure(installed, 'load');
       }
     }
-    const loaded = ctx.evalCode(job.source, basename(job.file), { type: 'module' });
+    const loaded = compiledFor(sandbox, job)
+      ? ctx.evalCode(`export { default } from ${JSON.stringify(basename(job.file))};`, CALL_MODULE, { type: 'module' })
+      : ctx.evalCode(job.source, basename(job.file), { type: 'module' });
     if (loaded.error) {
       const f = readFailure(ctx, loaded.error);
       loaded.error.dispose();

@@ -1,0 +1,41 @@
+import { expect } from 'chai';
+import { join } from 'node:path';
+import { QuickJsToolProvider } from '@opspawn/tools-quickjs';
+import { callContext, fixtures } from './context.js';
+
+// One worker, so every call lands where the last ones ran: after two calls of a tool, its worker compiles that tool
+// ahead of the next call (ADR 0023, round 3).
+describe('tools-quickjs: a tool called again and again', () => {
+  let provider: QuickJsToolProvider;
+
+  before(async () => {
+    provider = new QuickJsToolProvider({ dirs: [join(fixtures, 'repeated')], watch: false, workers: 1 });
+    await provider.start();
+  });
+
+  after(() => provider.close());
+
+  it('runs the whole file in every call, as if for the first time: module state, globals and load-time logs', async () => {
+    for (let i = 0; i < 4; i++) {
+      const ctx = callContext();
+      expect(await provider.call('counter', {}, ctx), `call ${i + 1}`).to.deep.equal({
+        output: { runs: 1, seen: null },
+      });
+      expect(ctx.logs, `call ${i + 1}`).to.deep.equal([{ level: 'info', message: 'counter loaded' }]);
+    }
+  });
+
+  it('lets no other tool import the tool compiled for the next call, nor import anything else', async () => {
+    for (let i = 0; i < 3; i++) await provider.call('counter', {}, callContext());
+    for (const name of ['counter.js', './counter.js', 'opspawn:call', 'node:fs']) {
+      const result = await provider.call('importer', { name }, callContext());
+      expect(result.output, name).to.match(/^threw cannot import '.*': sandboxed tools have no modules/);
+    }
+  });
+
+  it('lets a tool compiled ahead not import itself either', async () => {
+    for (let i = 0; i < 3; i++) await provider.call('importer', { name: 'node:fs' }, callContext());
+    const result = await provider.call('importer', { name: 'importer.js' }, callContext());
+    expect(result.output).to.match(/^threw cannot import 'importer.js'/);
+  });
+});
