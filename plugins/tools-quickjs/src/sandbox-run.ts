@@ -8,7 +8,7 @@ import type {
 } from 'quickjs-emscripten';
 import { FetchRefused, performFetch, type GuestRequest } from './capabilities/fetch-bridge.js';
 import { SandboxErrorCodes } from './error-codes.js';
-import { GUEST_DESCRIBE, GUEST_FETCH, GUEST_PRELUDE } from './guest-prelude.js';
+import { GUEST_DESCRIBE, GUEST_FETCH, GUEST_HELPERS, GUEST_PRELUDE } from './guest-prelude.js';
 import type { FetchGrant } from './options.js';
 import type { LogLevel, SandboxJob, SandboxOutcome } from './sandbox-protocol.js';
 
@@ -118,7 +118,7 @@ export function prepareSandbox(mod: QuickJSWASMModule, ahead?: ToolToCompile): S
   );
   const ctx = runtime.newContext();
   const sink: Pick<Sandbox, 'log'> = { log: () => undefined };
-  installLog(ctx, (level, message) => sink.log(level, message));
+  installHostBridge(ctx, (level, message) => sink.log(level, message));
   const prelude = ctx.evalCode(GUEST_PRELUDE, 'opspawn:prelude');
   if (prelude.error) {
     const message = ctx.dump(prelude.error);
@@ -367,8 +367,11 @@ export async function runJob(
   return { outcome, discardModule };
 }
 
-/** Puts the bridge the prelude takes off `globalThis`: `log(level, message)`, at most MAX_LOG_LINES lines. */
-function installLog(ctx: QuickJSContext, log: (level: LogLevel, message: string) => void): void {
+/**
+ * Puts the bridge the prelude takes off `globalThis`: `log(level, message)`, at most MAX_LOG_LINES lines, and
+ * `helpers()`, the source of the guest's failure-path helpers.
+ */
+function installHostBridge(ctx: QuickJSContext, log: (level: LogLevel, message: string) => void): void {
   const host = ctx.newObject();
   let lines = 0;
   const logFn = ctx.newFunction('log', (levelHandle, messageHandle) => {
@@ -385,6 +388,9 @@ function installLog(ctx: QuickJSContext, log: (level: LogLevel, message: string)
   });
   ctx.setProp(host, 'log', logFn);
   logFn.dispose();
+  const helpersFn = ctx.newFunction('helpers', () => ctx.newString(GUEST_HELPERS));
+  ctx.setProp(host, 'helpers', helpersFn);
+  helpersFn.dispose();
   ctx.setProp(ctx.global, '__opspawnHost', host);
   host.dispose();
 }
