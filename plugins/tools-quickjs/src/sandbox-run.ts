@@ -31,7 +31,14 @@ interface GuestFailure {
 class HostOperations {
   private readonly pending = new Set<QuickJSDeferredPromise>();
   private wake?: () => void;
-  readonly abort = new AbortController();
+  /** Made on first use: most calls make no request, and aborting one costs an Error with its stack. */
+  private controller?: AbortController;
+
+  /** Aborts the requests still in flight when the job ends. */
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    return this.controller.signal;
+  }
 
   get size(): number {
     return this.pending.size;
@@ -60,7 +67,7 @@ class HostOperations {
 
   /** Drops what is still in flight: the guest will never see it settle. */
   cancel(): void {
-    this.abort.abort(new Error('the tool call ended'));
+    this.controller?.abort(new Error('the tool call ended'));
     for (const deferred of this.pending) if (deferred.alive) deferred.dispose();
     this.pending.clear();
   }
@@ -421,7 +428,7 @@ function newFetchBridge(ctx: QuickJSContext, grant: FetchGrant, ops: HostOperati
               `fetch refused: more than ${grant.maxRequests} requests in one call (capabilities.fetch.maxRequests)`,
             ),
           )
-        : performFetch(request, grant, ops.abort.signal).then(
+        : performFetch(request, grant, ops.signal).then(
             (response) => {
               if (!deferred.alive) return;
               const text = ctx.newString(JSON.stringify(response));
