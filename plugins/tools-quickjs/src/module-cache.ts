@@ -26,9 +26,7 @@ export class ModuleCache {
       this.modules.delete(pages);
     } else {
       const wasmMemory = new Memory({ initial: BASE_PAGES, maximum: BASE_PAGES + pages });
-      mod = newQuickJSWASMModule(newVariant(RELEASE_SYNC, { wasmMemory: wasmMemory as never })).then(
-        withNativeUtf8,
-      );
+      mod = newQuickJSWASMModule(newVariant(RELEASE_SYNC, { wasmMemory: wasmMemory as never })).then(withNativeUtf8);
     }
     this.modules.set(pages, mod); // most recently used last
     while (this.modules.size > MAX_MODULES) this.modules.delete(this.modules.keys().next().value!);
