@@ -93,6 +93,7 @@ export interface Sandbox {
 export interface ToolToCompile {
   file: string;
   source: string;
+  memoryLimitBytes: number;
   stackSizeBytes: number;
 }
 
@@ -136,7 +137,8 @@ export function prepareSandbox(mod: QuickJSWASMModule, ahead?: ToolToCompile): S
   }
   const sandbox: Sandbox = Object.assign(sink, { module: mod, runtime, ctx, api: prelude.value });
   if (!ahead) return sandbox;
-  // The call's own stack limit, so the tool compiles here exactly as it would in its call.
+  // The call's own limits, so the tool compiles here exactly as it would in its call.
+  runtime.setMemoryLimit(ahead.memoryLimitBytes);
   runtime.setMaxStackSize(ahead.stackSizeBytes);
   const compiled = ctx.evalCode(ahead.source, basename(ahead.file), { type: 'module', compileOnly: true });
   if (compiled.error) {
@@ -166,6 +168,7 @@ function compiledFor(sandbox: Sandbox, job: SandboxJob): boolean {
     compiled !== undefined &&
     job.kind === 'call' &&
     compiled.file === job.file &&
+    compiled.memoryLimitBytes === job.limits.memoryLimitBytes &&
     compiled.stackSizeBytes === job.limits.stackSizeBytes &&
     compiled.source === job.source
   );

@@ -75,7 +75,15 @@ async function handle(message: HostToWorker): Promise<void> {
   try {
     sandbox = takeSandbox(await modules.get(limit));
     if (job.kind === 'call' && limit === commonLimit)
-      recent = [{ file: job.file, source: job.source, stackSizeBytes: job.limits.stackSizeBytes }, recent[0]];
+      recent = [
+        {
+          file: job.file,
+          source: job.source,
+          memoryLimitBytes: limit,
+          stackSizeBytes: job.limits.stackSizeBytes,
+        },
+        recent[0],
+      ];
     result = await runJob(sandbox, job, (level, text) => post({ type: 'log', id, level, message: text }));
   } catch (error) {
     result = {

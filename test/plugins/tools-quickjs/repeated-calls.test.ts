@@ -25,6 +25,16 @@ describe('tools-quickjs: a tool called again and again', () => {
     }
   });
 
+  it('names the same place in the file when the tool throws, whether or not it was compiled ahead', async () => {
+    const messages: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const result = await provider.call('thrower', {}, callContext());
+      messages.push((result.output as { message: string }).message);
+    }
+    expect(messages[0]).to.equal("tool 'thrower' threw Error: no answer (at run (thrower.js:6:20))");
+    expect(new Set(messages).size).to.equal(1);
+  });
+
   it('lets no other tool import the tool compiled for the next call, nor import anything else', async () => {
     for (let i = 0; i < 3; i++) await provider.call('counter', {}, callContext());
     for (const name of ['counter.js', './counter.js', 'opspawn:call', 'node:fs']) {
