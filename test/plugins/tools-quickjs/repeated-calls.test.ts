@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QuickJsToolProvider } from '@opspawn/tools-quickjs';
 import { callContext, fixtures } from './context.js';
@@ -33,6 +35,26 @@ describe('tools-quickjs: a tool called again and again', () => {
     }
     expect(messages[0]).to.equal("tool 'thrower' threw Error: no answer (at run (thrower.js:6:20))");
     expect(new Set(messages).size).to.equal(1);
+  });
+
+  it('runs the new text of a tool file changed after it was compiled ahead', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opspawn-quickjs-ahead-'));
+    const version = (n: number) =>
+      `export default { name: 'versioned', description: 'Says its version.', inputSchema: { type: 'object' }, run() { return ${n}; } };\n`;
+    writeFileSync(join(dir, 'versioned.js'), version(1));
+    const changing = new QuickJsToolProvider({ dirs: [dir], watch: false, workers: 1 });
+    await changing.start();
+    try {
+      for (let i = 0; i < 3; i++)
+        expect(await changing.call('versioned', {}, callContext())).to.deep.equal({ output: 1 });
+      writeFileSync(join(dir, 'versioned.js'), version(2));
+      await changing.reload();
+      for (let i = 0; i < 3; i++)
+        expect(await changing.call('versioned', {}, callContext())).to.deep.equal({ output: 2 });
+    } finally {
+      await changing.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('lets no other tool import the tool compiled for the next call, nor import anything else', async () => {
