@@ -2,16 +2,18 @@
  * The guest side of a call, in JavaScript the sandbox evaluates. QuickJS compiles source again in every fresh
  * context (quickjs-emscripten offers no bytecode cache), at about 0.1 ms per kilobyte of code but a tenth of that
  * per kilobyte of string literal. So the prelude every call evaluates holds only what a successful call runs; what
- * failures, console output, `fetch` and reading a tool file need is kept as text and compiled only when needed.
+ * failures, console output, `fetch` and reading a tool file need is kept as text and compiled only when needed. The
+ * largest piece, the helpers below, stays on the host until then: as a string literal in the prelude it still cost
+ * a sixth of the prelude's time.
  */
 
 /**
  * Helpers for the paths a successful, quiet call never takes: wording a thrown value (`show`, `describeThrown`) and
  * the full output check, which walks the value with a size budget (so no huge string is built) and refuses anything
  * JSON.stringify would silently drop or change, naming where it is. It takes the builtins the prelude captured
- * before the tool ran.
+ * before the tool ran. The host hands this text to the guest when it is first needed (`__opspawnHost.helpers()`).
  */
-const GUEST_HELPERS = String.raw`((builtins) => {
+export const GUEST_HELPERS = String.raw`((builtins) => {
   'use strict';
   const { stringify, getPrototypeOf, keys, isArray, finite, toStr, objectTag, ObjectProto, failure } = builtins;
   const identifier = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -98,9 +100,9 @@ const GUEST_HELPERS = String.raw`((builtins) => {
 })`;
 
 /**
- * Evaluated in each fresh context before the tool's module. It takes the host bridge off `globalThis` (so only this
- * code holds it), installs `console`, and returns what the host calls: `invoke(namespace, inputJson, maxBytes)`, and
- * `toJson`, `failure` and `show` for the snippets below.
+ * Evaluated in each fresh context before the tool's module. It takes the host bridge (`log`, and `helpers`, which
+ * returns GUEST_HELPERS) off `globalThis` (so only this code holds it), installs `console`, and returns what the host
+ * calls: `invoke(namespace, inputJson, maxBytes)`, and `toJson`, `failure` and `show` for the snippets below.
  *
  * It captures the builtins it relies on before the tool runs, and hands them to the helpers it compiles later. A
  * tool that tampers with builtins can only spoil its own result: the host still checks that the result is a string
@@ -108,10 +110,10 @@ const GUEST_HELPERS = String.raw`((builtins) => {
  */
 export const GUEST_PRELUDE = `(() => {
   'use strict';
-  const HELPERS = ${JSON.stringify(GUEST_HELPERS)};
   const host = globalThis.__opspawnHost;
   delete globalThis.__opspawnHost;
   const hostLog = host.log;
+  const helpersSource = host.helpers;
   const { parse, stringify } = JSON;
   const { getPrototypeOf, keys, defineProperty, freeze } = Object;
   const ObjectProto = Object.prototype;
@@ -122,7 +124,7 @@ export const GUEST_PRELUDE = `(() => {
   const indirectEval = eval;
   const failure = (kind, message) => ({ kind, message });
   let compiled;
-  const helpers = () => (compiled ??= indirectEval(HELPERS)({ stringify, getPrototypeOf, keys, isArray, finite, toStr, objectTag, ObjectProto, failure }));
+  const helpers = () => (compiled ??= indirectEval(helpersSource())({ stringify, getPrototypeOf, keys, isArray, finite, toStr, objectTag, ObjectProto, failure }));
   const show = (value) => (typeof value === 'string' ? value : helpers().show(value));
 
   // The common case, cheaply: JSON.stringify with a replacer that gives up on anything it would drop or change, on

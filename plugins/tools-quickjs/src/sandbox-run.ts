@@ -8,7 +8,7 @@ import type {
 } from 'quickjs-emscripten';
 import { FetchRefused, performFetch, type GuestRequest } from './capabilities/fetch-bridge.js';
 import { SandboxErrorCodes } from './error-codes.js';
-import { GUEST_DESCRIBE, GUEST_FETCH, GUEST_PRELUDE } from './guest-prelude.js';
+import { GUEST_DESCRIBE, GUEST_FETCH, GUEST_HELPERS, GUEST_PRELUDE } from './guest-prelude.js';
 import type { FetchGrant } from './options.js';
 import type { LogLevel, SandboxJob, SandboxOutcome } from './sandbox-protocol.js';
 
@@ -31,7 +31,14 @@ interface GuestFailure {
 class HostOperations {
   private readonly pending = new Set<QuickJSDeferredPromise>();
   private wake?: () => void;
-  readonly abort = new AbortController();
+  /** Made on first use: most calls make no request, and aborting one costs an Error with its stack. */
+  private controller?: AbortController;
+
+  /** Aborts the requests still in flight when the job ends. */
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    return this.controller.signal;
+  }
 
   get size(): number {
     return this.pending.size;
@@ -60,7 +67,7 @@ class HostOperations {
 
   /** Drops what is still in flight: the guest will never see it settle. */
   cancel(): void {
-    this.abort.abort(new Error('the tool call ended'));
+    this.controller?.abort(new Error('the tool call ended'));
     for (const deferred of this.pending) if (deferred.alive) deferred.dispose();
     this.pending.clear();
   }
@@ -78,19 +85,48 @@ export interface Sandbox {
   readonly api: QuickJSHandle;
   /** Where the guest's console lines go: set by the call that takes the sandbox. */
   log: (level: LogLevel, message: string) => void;
+  /** The tool compiled (not run) in this sandbox ahead of its call, if any: see `prepareSandbox`. */
+  readonly compiled?: ToolToCompile;
 }
 
-/** A new runtime and context of `mod` with the prelude evaluated; limits and interrupts are set by the call. */
-export function prepareSandbox(mod: QuickJSWASMModule): Sandbox {
+/** A tool to compile in a sandbox ahead of its call: the call reuses the compiled module when it is the same. */
+export interface ToolToCompile {
+  file: string;
+  source: string;
+  memoryLimitBytes: number;
+  stackSizeBytes: number;
+}
+
+/** The module through which a call runs its tool compiled ahead: the only module allowed to import anything. */
+const CALL_MODULE = 'opspawn:call';
+
+/**
+ * What every import but the call module's resolves to: no module is named so (tool modules are named by the base name
+ * of their file, which has no '/'), so the lookup misses and the loader refuses it by the name the tool asked for.
+ */
+const REFUSED = '/opspawn-refused/';
+
+/**
+ * A new runtime and context of `mod` with the prelude evaluated; limits and interrupts are set by the call.
+ *
+ * With `ahead`, the tool's file is also compiled as a module, and not evaluated: none of its code runs before its
+ * call, which then evaluates it through a one-line module that imports it (compiling is most of a small tool's
+ * time). No other module can import it (or anything), so a call of another tool cannot reach it. Throws (and frees
+ * what it made) when the tool does not compile; the error says whether the module is still sound.
+ */
+export function prepareSandbox(mod: QuickJSWASMModule, ahead?: ToolToCompile): Sandbox {
   const runtime = mod.newRuntime();
-  runtime.setModuleLoader((name) => ({
-    error: new Error(
-      `cannot import '${name}': sandboxed tools have no modules; bundle what you need into the tool file`,
-    ),
-  }));
+  runtime.setModuleLoader(
+    (name) => ({
+      error: new Error(
+        `cannot import '${name.startsWith(REFUSED) ? name.slice(REFUSED.length) : name}': sandboxed tools have no modules; bundle what you need into the tool file`,
+      ),
+    }),
+    (base, requested) => (base === CALL_MODULE ? requested : REFUSED + requested),
+  );
   const ctx = runtime.newContext();
   const sink: Pick<Sandbox, 'log'> = { log: () => undefined };
-  installLog(ctx, (level, message) => sink.log(level, message));
+  installHostBridge(ctx, (level, message) => sink.log(level, message));
   const prelude = ctx.evalCode(GUEST_PRELUDE, 'opspawn:prelude');
   if (prelude.error) {
     const message = ctx.dump(prelude.error);
@@ -99,7 +135,43 @@ export function prepareSandbox(mod: QuickJSWASMModule): Sandbox {
     runtime.dispose();
     throw new Error(`the sandbox prelude failed: ${JSON.stringify(message)}`);
   }
-  return Object.assign(sink, { module: mod, runtime, ctx, api: prelude.value });
+  const sandbox: Sandbox = Object.assign(sink, { module: mod, runtime, ctx, api: prelude.value });
+  if (!ahead) return sandbox;
+  // The call's own limits, so the tool compiles here exactly as it would in its call.
+  runtime.setMemoryLimit(ahead.memoryLimitBytes);
+  runtime.setMaxStackSize(ahead.stackSizeBytes);
+  const compiled = ctx.evalCode(ahead.source, basename(ahead.file), { type: 'module', compileOnly: true });
+  if (compiled.error) {
+    const failure = readFailure(ctx, compiled.error);
+    compiled.error.dispose();
+    const sound = disposeSandbox(sandbox) && failure.kind !== 'oom' && failure.kind !== 'stack';
+    throw new CompileAheadFailed(failure.message, sound);
+  }
+  compiled.value.dispose();
+  return Object.assign(sandbox, { compiled: ahead });
+}
+
+/** Compiling a tool ahead of its call failed; `moduleSound` is false when its WASM module must be discarded. */
+export class CompileAheadFailed extends Error {
+  constructor(
+    message: string,
+    readonly moduleSound: boolean,
+  ) {
+    super(`compiling the tool ahead of its call failed: ${message}`);
+  }
+}
+
+/** Whether `sandbox` holds `job`'s tool compiled under the same limits. */
+function compiledFor(sandbox: Sandbox, job: SandboxJob): boolean {
+  const compiled = sandbox.compiled;
+  return (
+    compiled !== undefined &&
+    job.kind === 'call' &&
+    compiled.file === job.file &&
+    compiled.memoryLimitBytes === job.limits.memoryLimitBytes &&
+    compiled.stackSizeBytes === job.limits.stackSizeBytes &&
+    compiled.source === job.source
+  );
 }
 
 /**
@@ -214,7 +286,9 @@ export async function runJob(
         return fromFailure(installed, 'load');
       }
     }
-    const loaded = ctx.evalCode(job.source, basename(job.file), { type: 'module' });
+    const loaded = compiledFor(sandbox, job)
+      ? ctx.evalCode(`export { default } from ${JSON.stringify(basename(job.file))};`, CALL_MODULE, { type: 'module' })
+      : ctx.evalCode(job.source, basename(job.file), { type: 'module' });
     if (loaded.error) {
       const f = readFailure(ctx, loaded.error);
       loaded.error.dispose();
@@ -303,8 +377,11 @@ export async function runJob(
   return { outcome, discardModule };
 }
 
-/** Puts the bridge the prelude takes off `globalThis`: `log(level, message)`, at most MAX_LOG_LINES lines. */
-function installLog(ctx: QuickJSContext, log: (level: LogLevel, message: string) => void): void {
+/**
+ * Puts the bridge the prelude takes off `globalThis`: `log(level, message)`, at most MAX_LOG_LINES lines, and
+ * `helpers()`, the source of the guest's failure-path helpers.
+ */
+function installHostBridge(ctx: QuickJSContext, log: (level: LogLevel, message: string) => void): void {
   const host = ctx.newObject();
   let lines = 0;
   const logFn = ctx.newFunction('log', (levelHandle, messageHandle) => {
@@ -321,6 +398,9 @@ function installLog(ctx: QuickJSContext, log: (level: LogLevel, message: string)
   });
   ctx.setProp(host, 'log', logFn);
   logFn.dispose();
+  const helpersFn = ctx.newFunction('helpers', () => ctx.newString(GUEST_HELPERS));
+  ctx.setProp(host, 'helpers', helpersFn);
+  helpersFn.dispose();
   ctx.setProp(ctx.global, '__opspawnHost', host);
   host.dispose();
 }
@@ -351,7 +431,7 @@ function newFetchBridge(ctx: QuickJSContext, grant: FetchGrant, ops: HostOperati
               `fetch refused: more than ${grant.maxRequests} requests in one call (capabilities.fetch.maxRequests)`,
             ),
           )
-        : performFetch(request, grant, ops.abort.signal).then(
+        : performFetch(request, grant, ops.signal).then(
             (response) => {
               if (!deferred.alive) return;
               const text = ctx.newString(JSON.stringify(response));

@@ -3,14 +3,23 @@
  * deadline (a guest stuck where QuickJS's interrupt handler cannot reach it) or is cancelled.
  *
  * Between jobs it makes the sandbox the next one will take (a fresh runtime and context with the prelude evaluated),
- * and it frees a job's sandbox only after the answer is posted: a call waits for neither.
+ * and it frees a job's sandbox only after the answer is posted: a call waits for neither. When its last two calls
+ * were of the same tool, the next sandbox also has that tool compiled (not run), for a third call of it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { QuickJSWASMModule } from 'quickjs-emscripten';
 import { SandboxErrorCodes } from './error-codes.js';
 import { ModuleCache } from './module-cache.js';
 import type { HostToWorker, WorkerToHost } from './sandbox-protocol.js';
-import { disposeSandbox, prepareSandbox, runJob, type JobResult, type Sandbox } from './sandbox-run.js';
+import {
+  CompileAheadFailed,
+  disposeSandbox,
+  prepareSandbox,
+  runJob,
+  type JobResult,
+  type Sandbox,
+  type ToolToCompile,
+} from './sandbox-run.js';
 
 const port = parentPort;
 if (!port) throw new Error('sandbox-worker.js must run in a worker thread');
@@ -21,6 +30,8 @@ const modules = new ModuleCache();
 const commonLimit = (workerData as { memoryLimitBytes: number }).memoryLimitBytes;
 let spare: Sandbox | undefined;
 let queue: Promise<void> = Promise.resolve();
+/** The last two calls run in the common module's sandboxes, most recent first. */
+let recent: [ToolToCompile?, ToolToCompile?] = [];
 
 /** The spare sandbox when it belongs to `mod`, else a new one; either way nobody else will use it. */
 function takeSandbox(mod: QuickJSWASMModule): Sandbox {
@@ -29,11 +40,31 @@ function takeSandbox(mod: QuickJSWASMModule): Sandbox {
   return sandbox;
 }
 
+/** The tool to compile in the next spare: the one called twice in a row, if so. */
+function toolAhead(): ToolToCompile | undefined {
+  const [last, before] = recent;
+  return last && before && last.file === before.file && last.source === before.source ? last : undefined;
+}
+
 async function prepareSpare(): Promise<void> {
   const mod = await modules.get(commonLimit);
   // A spare of a module the cache let go of (discarded, or evicted) is dropped with that module.
   if (spare && spare.module !== mod) spare = undefined;
-  spare ??= prepareSandbox(mod);
+  if (spare) return;
+  const ahead = toolAhead();
+  try {
+    spare = prepareSandbox(mod, ahead);
+  } catch (error) {
+    if (!ahead) throw error;
+    // The tool it was compiled for no longer compiles as it did; make a plain spare instead, in a new module
+    // if that one may be damaged.
+    recent = [];
+    if (!(error instanceof CompileAheadFailed && error.moduleSound)) {
+      modules.discard(commonLimit);
+      post({ type: 'module-discarded' });
+    }
+    spare = prepareSandbox(await modules.get(commonLimit));
+  }
 }
 
 async function handle(message: HostToWorker): Promise<void> {
@@ -43,6 +74,16 @@ async function handle(message: HostToWorker): Promise<void> {
   let sandbox: Sandbox | undefined;
   try {
     sandbox = takeSandbox(await modules.get(limit));
+    if (job.kind === 'call' && limit === commonLimit)
+      recent = [
+        {
+          file: job.file,
+          source: job.source,
+          memoryLimitBytes: limit,
+          stackSizeBytes: job.limits.stackSizeBytes,
+        },
+        recent[0],
+      ];
     result = await runJob(sandbox, job, (level, text) => post({ type: 'log', id, level, message: text }));
   } catch (error) {
     result = {

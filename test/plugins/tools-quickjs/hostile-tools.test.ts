@@ -175,6 +175,15 @@ describe('tools-quickjs: hostile tools', function () {
     expect((next.output as { globals: string[] }).globals).to.not.include('polluted');
   });
 
+  it('carries any text through unchanged: accents, emoji, CJK, line separators and a lone surrogate', async () => {
+    const input = {
+      text: 'héllo wörld 🌍 日本語 \u2028 \u2029 tab\t quote" back\\',
+      lone: '\ud800 and \udfff',
+      empty: '',
+    };
+    expect(await call('echo', input)).to.deep.equal({ output: input });
+  });
+
   it('gives every call a fresh runtime: globals written by one call are gone in the next', async () => {
     expect(await call('state_leak', { write: 'secret from call 1' })).to.deep.equal({ output: { seen: null } });
     expect(await call('state_leak', {})).to.deep.equal({ output: { seen: null } });

@@ -1,0 +1,73 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QuickJsToolProvider } from '@opspawn/tools-quickjs';
+import { callContext, fixtures } from './context.js';
+
+// One worker, so every call lands where the last ones ran: after two calls of a tool, its worker compiles that tool
+// ahead of the next call (ADR 0023, round 3).
+describe('tools-quickjs: a tool called again and again', () => {
+  let provider: QuickJsToolProvider;
+
+  before(async () => {
+    provider = new QuickJsToolProvider({ dirs: [join(fixtures, 'repeated')], watch: false, workers: 1 });
+    await provider.start();
+  });
+
+  after(() => provider.close());
+
+  it('runs the whole file in every call, as if for the first time: module state, globals and load-time logs', async () => {
+    for (let i = 0; i < 4; i++) {
+      const ctx = callContext();
+      expect(await provider.call('counter', {}, ctx), `call ${i + 1}`).to.deep.equal({
+        output: { runs: 1, seen: null },
+      });
+      expect(ctx.logs, `call ${i + 1}`).to.deep.equal([{ level: 'info', message: 'counter loaded' }]);
+    }
+  });
+
+  it('names the same place in the file when the tool throws, whether or not it was compiled ahead', async () => {
+    const messages: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const result = await provider.call('thrower', {}, callContext());
+      messages.push((result.output as { message: string }).message);
+    }
+    expect(messages[0]).to.equal("tool 'thrower' threw Error: no answer (at run (thrower.js:6:20))");
+    expect(new Set(messages).size).to.equal(1);
+  });
+
+  it('runs the new text of a tool file changed after it was compiled ahead', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opspawn-quickjs-ahead-'));
+    const version = (n: number) =>
+      `export default { name: 'versioned', description: 'Says its version.', inputSchema: { type: 'object' }, run() { return ${n}; } };\n`;
+    writeFileSync(join(dir, 'versioned.js'), version(1));
+    const changing = new QuickJsToolProvider({ dirs: [dir], watch: false, workers: 1 });
+    await changing.start();
+    try {
+      for (let i = 0; i < 3; i++)
+        expect(await changing.call('versioned', {}, callContext())).to.deep.equal({ output: 1 });
+      writeFileSync(join(dir, 'versioned.js'), version(2));
+      await changing.reload();
+      for (let i = 0; i < 3; i++)
+        expect(await changing.call('versioned', {}, callContext())).to.deep.equal({ output: 2 });
+    } finally {
+      await changing.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('lets no other tool import the tool compiled for the next call, nor import anything else', async () => {
+    for (let i = 0; i < 3; i++) await provider.call('counter', {}, callContext());
+    for (const name of ['counter.js', './counter.js', 'opspawn:call', 'node:fs']) {
+      const result = await provider.call('importer', { name }, callContext());
+      expect(result.output, name).to.match(/^threw cannot import '.*': sandboxed tools have no modules/);
+    }
+  });
+
+  it('lets a tool compiled ahead not import itself either', async () => {
+    for (let i = 0; i < 3; i++) await provider.call('importer', { name: 'node:fs' }, callContext());
+    const result = await provider.call('importer', { name: 'importer.js' }, callContext());
+    expect(result.output).to.match(/^threw cannot import 'importer.js'/);
+  });
+});
