@@ -243,17 +243,40 @@ export class PostgresTaskStore implements TaskStore {
    * The conditional UPDATE and its event's INSERT in one statement: both happen, or neither. Transitions made in
    * one turn of the event loop share one statement (one round trip for many tasks).
    */
-  transitionWithEvent(
+  async transitionWithEvent(
     id: string,
     from: readonly TaskStatus[],
     change: TaskChange,
     expectAttempts: number | undefined,
     event: { type: TaskEventType; data: Record<string, unknown> },
   ): Promise<{ task: Task; event: TaskEvent } | undefined> {
-    return this.moves.add({ id, from, change, expectAttempts, event });
+    const moved = await this.transitionWithEvents(id, from, change, expectAttempts, [event]);
+    return moved && { task: moved.task, event: moved.events[0]! };
   }
 
-  private readonly moves = new TickBatch<Move, { task: Task; event: TaskEvent } | undefined>(
+  /**
+   * The conditional UPDATE and its events' INSERT in one statement: the move and all its events, or none of them.
+   * The UPDATE reserves the events' seqs (`last_seq`), so a worker's answer (`final`, then `status`) costs one
+   * round trip, shared with the other tasks moving in the same turn of the event loop.
+   */
+  transitionWithEvents(
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts: number | undefined,
+    events: ReadonlyArray<{ type: TaskEventType; data: Record<string, unknown> }>,
+  ): Promise<{ task: Task; events: TaskEvent[] } | undefined> {
+    // Encoded now: data that is not JSON refuses this move alone, before it joins a statement.
+    let encoded: EncodedEvent[];
+    try {
+      encoded = encodeEvents(events);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.moves.add({ id, from, change, expectAttempts, events: encoded });
+  }
+
+  private readonly moves = new TickBatch<Move, { task: Task; events: TaskEvent[] } | undefined>(
     (items) =>
       inRounds(
         items,
@@ -263,14 +286,18 @@ export class PostgresTaskStore implements TaskStore {
     100,
   );
 
-  private async moveMany(items: Move[]): Promise<Array<{ task: Task; event: TaskEvent } | undefined>> {
+  private async moveMany(items: Move[]): Promise<Array<{ task: Task; events: TaskEvent[] } | undefined>> {
     const at = new Date().toISOString();
-    const values: unknown[] = [];
+    const values: unknown[] = [at];
     const p = (value: unknown) => `$${values.push(value)}`;
     const ctes = items.map((item, i) => {
-      const update = transitionUpdate(this.s, values, item, true);
+      const update = transitionUpdate(this.s, values, item, item.events.length);
+      const reserved = item.events.length;
+      const events = item.events.map((e, k) => `(${k + 1}, ${p(e.type)}::text, ${p(e.text)}::jsonb)`);
+      if (reserved === 0) return `m${i} AS (${update} RETURNING *)`;
       return `m${i} AS (${update} RETURNING *),
-       e${i} AS (INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data) SELECT id, last_seq, ${p(item.event.type)}, ${p(at)}, ${p(JSON.stringify(item.event.data))} FROM m${i})`;
+       e${i} AS (INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data)
+         SELECT m${i}.id, m${i}.last_seq - ${reserved} + v.k, v.type, $1, v.data FROM m${i}, (VALUES ${events.join(',')}) AS v (k, type, data))`;
     });
     const select = items.map((_, i) => `SELECT ${i} AS move_index, m${i}.* FROM m${i}`).join(' UNION ALL ');
     const { rows } = await this.pool.query(`WITH ${ctes.join(',\n')} ${select}`, values);
@@ -278,16 +305,7 @@ export class PostgresTaskStore implements TaskStore {
     return items.map((item, i) => {
       const row = byIndex.get(i);
       if (!row) return undefined;
-      return {
-        task: toTask(row),
-        event: asTaskEvent({
-          taskId: item.id,
-          seq: row.last_seq as number,
-          type: item.event.type,
-          at,
-          data: item.event.data,
-        }),
-      };
+      return { task: toTask(row), events: storedEvents(item.id, row.last_seq as number, at, item.events) };
     });
   }
 
@@ -300,15 +318,30 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   /**
-   * Events appended in one turn of the event loop share one statement: each bumps its task's seq counter and
-   * inserts the event with it. An attempt's events (its answer, each step's plan) are most of a worker's writes,
-   * and with synchronous commit every statement waits for the WAL to reach the disk.
+   * Events appended in one turn of the event loop share one statement: each task's seq counter is bumped by the
+   * number of its events and they are inserted with the seqs so reserved. An attempt's events (each step's plan
+   * and tool calls) are most of a worker's writes, and with synchronous commit every statement waits for the WAL
+   * to reach the disk.
    */
-  appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
-    return this.appends.add({ taskId, type, data });
+  async appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
+    return (await this.appendEvents(taskId, [{ type, data }]))[0]!;
   }
 
-  private readonly appends = new TickBatch<Append, TaskEvent>(
+  /** Several events of one task with consecutive seqs, all or none, in the statement of this turn's appends. */
+  appendEvents(
+    taskId: string,
+    events: ReadonlyArray<{ type: TaskEventType; data: Record<string, unknown> }>,
+  ): Promise<TaskEvent[]> {
+    let encoded: EncodedEvent[];
+    try {
+      encoded = encodeEvents(events);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.appends.add({ taskId, events: encoded });
+  }
+
+  private readonly appends = new TickBatch<Append, TaskEvent[]>(
     (items) =>
       inRounds(
         items,
@@ -318,26 +351,28 @@ export class PostgresTaskStore implements TaskStore {
     100,
   );
 
-  private async appendMany(items: Append[]): Promise<Array<TaskEvent | Error>> {
+  private async appendMany(items: Append[]): Promise<Array<TaskEvent[] | Error>> {
     const at = new Date().toISOString();
     const values: unknown[] = [at];
     const p = (value: unknown) => `$${values.push(value)}`;
-    const rows = items.map(
-      (item) => `(${p(item.taskId)}::text, ${p(item.type)}::text, ${p(JSON.stringify(item.data))}::jsonb)`,
+    const counts = items.map((item) => `(${p(item.taskId)}::text, ${item.events.length})`);
+    const rows = items.flatMap((item) =>
+      item.events.map((e, k) => `(${p(item.taskId)}::text, ${k + 1}, ${p(e.type)}::text, ${p(e.text)}::jsonb)`),
     );
-    const { rows: appended } = await this.pool.query(
-      `WITH items (task_id, type, data) AS (VALUES ${rows.join(',')}),
-       bumped AS (UPDATE ${this.s}.opspawn_tasks AS t SET last_seq = t.last_seq + 1 FROM items WHERE t.id = items.task_id RETURNING t.id, t.last_seq)
-       INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data)
-         SELECT bumped.id, bumped.last_seq, items.type, $1, items.data FROM bumped JOIN items ON items.task_id = bumped.id
-       RETURNING task_id, seq`,
+    const { rows: bumped } = await this.pool.query(
+      `WITH counts (task_id, n) AS (VALUES ${counts.join(',')}),
+       items (task_id, k, type, data) AS (VALUES ${rows.join(',')}),
+       bumped AS (UPDATE ${this.s}.opspawn_tasks AS t SET last_seq = t.last_seq + counts.n FROM counts WHERE t.id = counts.task_id RETURNING t.id, t.last_seq, counts.n),
+       appended AS (INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data)
+         SELECT bumped.id, bumped.last_seq - bumped.n + items.k, items.type, $1, items.data FROM bumped JOIN items ON items.task_id = bumped.id)
+       SELECT id, last_seq FROM bumped`,
       values,
     );
-    const seqs = new Map(appended.map((r: Row) => [r.task_id as string, r.seq as number]));
-    return items.map(({ taskId, type, data }) => {
-      const seq = seqs.get(taskId);
-      if (seq === undefined) return new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
-      return asTaskEvent({ taskId, seq, type, at, data });
+    const lastSeqs = new Map(bumped.map((r: Row) => [r.id as string, r.last_seq as number]));
+    return items.map(({ taskId, events }) => {
+      const lastSeq = lastSeqs.get(taskId);
+      if (lastSeq === undefined) return new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
+      return storedEvents(taskId, lastSeq, at, events);
     });
   }
 
@@ -381,8 +416,25 @@ export class PostgresTaskStore implements TaskStore {
 
 interface Append {
   taskId: string;
+  events: EncodedEvent[];
+}
+
+/** An event to store, its data already encoded as JSON text. */
+interface EncodedEvent {
   type: TaskEventType;
   data: Record<string, unknown>;
+  text: string;
+}
+
+/** Throws (a TypeError) when an event's data is not JSON, e.g. holds a BigInt. */
+function encodeEvents(events: ReadonlyArray<{ type: TaskEventType; data: Record<string, unknown> }>): EncodedEvent[] {
+  return events.map(({ type, data }) => ({ type, data, text: JSON.stringify(data) }));
+}
+
+/** The events stored with the seqs reserved up to `lastSeq`. */
+function storedEvents(taskId: string, lastSeq: number, at: string, events: readonly EncodedEvent[]): TaskEvent[] {
+  const first = lastSeq - events.length + 1;
+  return events.map(({ type, data }, k) => asTaskEvent({ taskId, seq: first + k, type, at, data }));
 }
 
 /**
@@ -413,15 +465,15 @@ interface Move {
   from: readonly TaskStatus[];
   change: TaskChange;
   expectAttempts: number | undefined;
-  event: { type: TaskEventType; data: Record<string, unknown> };
+  events: EncodedEvent[];
 }
 
 /** The conditional UPDATE of one transition, its parameters pushed onto `values` (so several share a statement). */
-function transitionUpdate(s: string, values: unknown[], move: Omit<Move, 'event'>, bumpSeq = false): string {
+function transitionUpdate(s: string, values: unknown[], move: Omit<Move, 'events'>, reserveSeqs = 0): string {
   const p = (value: unknown) => `$${values.push(value)}`;
   const { id, from, change, expectAttempts } = move;
   const sets = [`status = ${p(change.status)}`, `updated_at = ${p(new Date().toISOString())}`];
-  if (bumpSeq) sets.push('last_seq = last_seq + 1');
+  if (reserveSeqs > 0) sets.push(`last_seq = last_seq + ${reserveSeqs}`);
   if ('output' in change) sets.push(`output = ${p(json(change.output))}`);
   if ('error' in change) sets.push(`error = ${p(change.error === null ? null : json(change.error))}`);
   if (change.attempts !== undefined) sets.push(`attempts = ${p(change.attempts)}`);

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { scheduleStoreContract, storeContract, startTestKernel } from '@opspawn/testing';
+import { sampleTask, scheduleStoreContract, storeContract, startTestKernel } from '@opspawn/testing';
 import { services } from '@opspawn/plugin-sdk';
 import { PostgresTaskStore } from '@opspawn/store-postgres';
 import { expect } from 'chai';
@@ -83,6 +83,70 @@ describe('store-postgres (needs PostgreSQL)', function () {
     const report = await kernel.get(services.health).report();
     expect(report.checks['store-postgres:store']!.state).to.equal('ok');
     await kernel.stop();
+  });
+
+  it('keeps each task its own seqs when moves and appends of many tasks share one statement, and fails a bad one alone', async () => {
+    const store = await PostgresTaskStore.open({
+      connectionString: POSTGRES_URL,
+      poolSize: 2,
+      schema: SCHEMA,
+      statementTimeoutMs: 10_000,
+      connectTimeoutMs: 5000,
+    });
+    try {
+      const tasks = await Promise.all(
+        Array.from(
+          { length: 6 },
+          async () => (await store.create(sampleTask({ status: 'running', attempts: 1 }))).task,
+        ),
+      );
+      // Each Promise.all in one turn of the event loop: one statement for the appends, then one for the moves.
+      const [appended, badAppend] = await Promise.all([
+        Promise.all(
+          tasks.map((t) => store.appendEvents(t.id, [{ type: 'log', data: { level: 'info', message: 'a' } }])),
+        ),
+        store.appendEvents(tasks[5]!.id, [{ type: 'log', data: { count: BigInt(2) } }]).then(
+          () => 'stored',
+          () => 'refused',
+        ),
+      ]);
+      const [moved, badMove] = await Promise.all([
+        Promise.all(
+          tasks.slice(0, 5).map((t, i) =>
+            store.transitionWithEvents(t.id, ['running'], { status: 'succeeded', output: i }, 1, [
+              { type: 'final', data: { output: i, step: 1 } },
+              { type: 'status', data: { status: 'succeeded', attempt: 1 } },
+            ]),
+          ),
+        ),
+        store
+          .transitionWithEvents(tasks[5]!.id, ['running'], { status: 'failed' }, 1, [
+            { type: 'log', data: { count: BigInt(1) } },
+          ])
+          .then(
+            () => 'stored',
+            () => 'refused',
+          ),
+      ]);
+      expect([badMove, badAppend]).to.deep.equal(['refused', 'refused']);
+      expect(appended.map((events) => events.map((e) => e.seq))).to.deep.equal(tasks.map(() => [1]));
+      expect(moved.map((m) => m?.events.map((e) => [e.seq, e.type]))).to.deep.equal(
+        tasks.slice(0, 5).map(() => [
+          [2, 'final'],
+          [3, 'status'],
+        ]),
+      );
+      for (const [i, task] of tasks.slice(0, 5).entries()) {
+        expect(await store.get(task.id)).to.deep.include({ status: 'succeeded', output: i });
+        expect(await store.events(task.id, 0, 10)).to.deep.equal([...appended[i]!, ...moved[i]!.events]);
+      }
+      expect(await store.get(tasks[5]!.id), 'the refused move left its task alone').to.deep.include({
+        status: 'running',
+      });
+      expect((await store.appendEvent(tasks[5]!.id, 'log', {})).seq).to.equal(2);
+    } finally {
+      await store.close();
+    }
   });
 
   it('says where it could not connect, without the password', async () => {
