@@ -44,12 +44,14 @@ type Row = Record<string, any>;
  */
 export class PostgresTaskStore implements TaskStore {
   readonly schedules: PostgresScheduleStore;
+  private readonly moveStatement: string;
 
   private constructor(
     private readonly pool: pg.Pool,
     private readonly s: string,
   ) {
     this.schedules = new PostgresScheduleStore(pool, s);
+    this.moveStatement = moveStatement(s);
   }
 
   static async open(options: PostgresStoreOptions): Promise<PostgresTaskStore> {
@@ -286,21 +288,33 @@ export class PostgresTaskStore implements TaskStore {
     100,
   );
 
+  /**
+   * One UPDATE moves every task of the round and one INSERT writes their events, the moves and events passed as two
+   * JSON documents: the statement's text is the same for any round, so each connection prepares it once (a named
+   * statement) instead of parsing and planning a statement per batch.
+   */
   private async moveMany(items: Move[]): Promise<Array<{ task: Task; events: TaskEvent[] } | undefined>> {
     const at = new Date().toISOString();
-    const values: unknown[] = [at];
-    const p = (value: unknown) => `$${values.push(value)}`;
-    const ctes = items.map((item, i) => {
-      const update = transitionUpdate(this.s, values, item, item.events.length);
-      const reserved = item.events.length;
-      const events = item.events.map((e, k) => `(${k + 1}, ${p(e.type)}::text, ${p(e.text)}::jsonb)`);
-      if (reserved === 0) return `m${i} AS (${update} RETURNING *)`;
-      return `m${i} AS (${update} RETURNING *),
-       e${i} AS (INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data)
-         SELECT m${i}.id, m${i}.last_seq - ${reserved} + v.k, v.type, $1, v.data FROM m${i}, (VALUES ${events.join(',')}) AS v (k, type, data))`;
+    const moves = items.map((item, i) =>
+      JSON.stringify({
+        i,
+        id: item.id,
+        from: item.from,
+        attempts: item.expectAttempts ?? null,
+        n: item.events.length,
+        change: changeDoc(item.change),
+      }),
+    );
+    const events = items.flatMap((item) =>
+      item.events.map(
+        (e, k) => `{"id":${JSON.stringify(item.id)},"k":${k + 1},"type":${JSON.stringify(e.type)},"data":${e.text}}`,
+      ),
+    );
+    const { rows } = await this.pool.query({
+      name: `opspawn-move-${this.s}`,
+      text: this.moveStatement,
+      values: [`[${moves.join(',')}]`, `[${events.join(',')}]`, at],
     });
-    const select = items.map((_, i) => `SELECT ${i} AS move_index, m${i}.* FROM m${i}`).join(' UNION ALL ');
-    const { rows } = await this.pool.query(`WITH ${ctes.join(',\n')} ${select}`, values);
     const byIndex = new Map(rows.map((r: Row) => [r.move_index as number, r]));
     return items.map((item, i) => {
       const row = byIndex.get(i);
@@ -486,6 +500,47 @@ function transitionUpdate(s: string, values: unknown[], move: Omit<Move, 'events
   let where = `id = ${p(id)} AND status = ANY(${p([...from])})`;
   if (expectAttempts !== undefined) where += ` AND attempts = ${p(expectAttempts)}`;
   return `UPDATE ${s}.opspawn_tasks SET ${sets.join(', ')} WHERE ${where}`;
+}
+
+/** A change as the move statement reads it: a key present (even null) sets its column, an absent key keeps it. */
+function changeDoc(change: TaskChange): Record<string, unknown> {
+  const doc: Record<string, unknown> = { status: change.status, updatedAt: new Date().toISOString() };
+  for (const key of ['output', 'error', 'startedAt', 'finishedAt', 'leaseExpiresAt', 'notBefore'] as const)
+    if (key in change) doc[key] = change[key] ?? null;
+  if (change.attempts !== undefined) doc.attempts = change.attempts;
+  if (change.cancelRequested !== undefined) doc.cancelRequested = change.cancelRequested;
+  if (change.usage !== undefined) doc.usage = change.usage;
+  return doc;
+}
+
+/**
+ * The compare-and-set of many moves ($1: `[{i, id, from, attempts, n, change}]`), each reserving `n` seqs for its
+ * events ($2: `[{id, k, type, data}]`), all stamped `$3`. What `transitionUpdate` writes for one move.
+ */
+function moveStatement(s: string): string {
+  const set = (column: string, key: string, value = `m.change->>'${key}'`) =>
+    `${column} = CASE WHEN m.change ? '${key}' THEN ${value} ELSE t.${column} END`;
+  return `WITH moved AS (
+      UPDATE ${s}.opspawn_tasks AS t SET
+        status = m.change->>'status',
+        updated_at = m.change->>'updatedAt',
+        last_seq = t.last_seq + m.n,
+        ${set('output', 'output', `NULLIF(m.change->'output', 'null')`)},
+        ${set('error', 'error', `NULLIF(m.change->'error', 'null')`)},
+        ${set('attempts', 'attempts', `(m.change->>'attempts')::int`)},
+        ${set('started_at', 'startedAt')},
+        ${set('finished_at', 'finishedAt')},
+        ${set('lease_expires_at', 'leaseExpiresAt')},
+        ${set('not_before', 'notBefore')},
+        ${set('cancel_requested', 'cancelRequested', `(m.change->>'cancelRequested')::boolean`)},
+        ${set('usage', 'usage', `m.change->'usage'`)}
+      FROM jsonb_to_recordset($1::jsonb) AS m (i int, id text, "from" jsonb, attempts int, n int, change jsonb)
+      WHERE t.id = m.id AND m."from" ? t.status AND (m.attempts IS NULL OR t.attempts = m.attempts)
+      RETURNING m.i AS move_index, m.n AS reserved, t.*),
+    appended AS (INSERT INTO ${s}.opspawn_task_events (task_id, seq, type, at, data)
+      SELECT moved.id, moved.last_seq - moved.reserved + e.k, e.type, $3, e.data
+      FROM moved JOIN jsonb_to_recordset($2::jsonb) AS e (id text, k int, type text, data jsonb) ON e.id = moved.id)
+    SELECT * FROM moved`;
 }
 
 const TASK_COLUMNS = `id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts, timeout_ms, max_steps,

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { sampleTask, scheduleStoreContract, storeContract, startTestKernel } from '@opspawn/testing';
-import { services } from '@opspawn/plugin-sdk';
+import { services, type TaskChange } from '@opspawn/plugin-sdk';
 import { PostgresTaskStore } from '@opspawn/store-postgres';
 import { expect } from 'chai';
 import { POSTGRES_URL, requireService } from '../../helpers/services.js';
@@ -144,6 +144,51 @@ describe('store-postgres (needs PostgreSQL)', function () {
         status: 'running',
       });
       expect((await store.appendEvent(tasks[5]!.id, 'log', {})).seq).to.equal(2);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('sets and clears every field of a change in a move with events as a plain transition does', async () => {
+    const store = await PostgresTaskStore.open({
+      connectionString: POSTGRES_URL,
+      poolSize: 2,
+      schema: SCHEMA,
+      statementTimeoutMs: 10_000,
+      connectTimeoutMs: 5000,
+    });
+    try {
+      const changes: TaskChange[] = [
+        {
+          status: 'running',
+          attempts: 1,
+          startedAt: '2026-11-30T10:00:00.000Z',
+          leaseExpiresAt: '2026-11-30T10:01:00.000Z',
+          cancelRequested: true,
+          usage: { inputTokens: 3, outputTokens: 4 },
+        },
+        {
+          status: 'queued',
+          error: { code: 'OPSPAWN_TOOL_FAILED', message: 'retry' },
+          notBefore: '2026-11-30T10:02:00.000Z',
+          leaseExpiresAt: null,
+          cancelRequested: false,
+        },
+        { status: 'running', attempts: 2, error: null, notBefore: null },
+        { status: 'succeeded', output: { answer: [1, 'two', null] }, finishedAt: '2026-11-30T10:03:00.000Z' },
+      ];
+      const plain = (await store.create(sampleTask())).task;
+      const withEvents = (await store.create(sampleTask())).task;
+      for (const change of changes) {
+        const expected = await store.transition(plain.id, [plain.status, 'queued', 'running'], change);
+        const moved = await store.transitionWithEvents(withEvents.id, ['queued', 'running'], change, undefined, [
+          { type: 'log', data: { level: 'info', message: change.status } },
+        ]);
+        const { id, goal, sessionId, labels, createdAt, updatedAt, ...rest } = expected!;
+        expect(moved?.task).to.deep.include(rest);
+        expect(await store.get(withEvents.id)).to.deep.equal(moved?.task);
+        expect(Object.keys(moved!.task).sort(), change.status).to.deep.equal(Object.keys(expected!).sort());
+      }
     } finally {
       await store.close();
     }
