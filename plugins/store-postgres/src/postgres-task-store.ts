@@ -45,6 +45,8 @@ type Row = Record<string, any>;
 export class PostgresTaskStore implements TaskStore {
   readonly schedules: PostgresScheduleStore;
   private readonly moveStatement: string;
+  private readonly createStatement: string;
+  private readonly appendStatement: string;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -52,6 +54,8 @@ export class PostgresTaskStore implements TaskStore {
   ) {
     this.schedules = new PostgresScheduleStore(pool, s);
     this.moveStatement = moveStatement(s);
+    this.createStatement = createStatement(s);
+    this.appendStatement = appendStatement(s);
   }
 
   static async open(options: PostgresStoreOptions): Promise<PostgresTaskStore> {
@@ -159,29 +163,17 @@ export class PostgresTaskStore implements TaskStore {
     { task: Task; created: boolean; event?: TaskEvent }
   >((items) => this.createMany(items), 200);
 
+  /** The tasks and their first events as one JSON document, through a named statement (see `createStatement`). */
   private async createMany(
     items: Array<{ task: Task; event: { type: TaskEventType; data: Record<string, unknown> } }>,
   ): Promise<Array<{ task: Task; created: boolean; event?: TaskEvent }>> {
     const at = new Date().toISOString();
-    const values: unknown[] = [];
-    const rows: string[] = [];
-    const events: string[] = [];
-    for (const { task, event } of items) {
-      const row = taskRow(task, 1);
-      rows.push(`(${row.map((value) => `$${values.push(value)}`).join(',')})`);
-      events.push(
-        `($${values.push(task.id)}::text, $${values.push(event.type)}::text, $${values.push(JSON.stringify(event.data))}::jsonb)`,
-      );
-    }
-    values.push(at);
-    const { rows: inserted } = await this.pool.query(
-      `WITH inserted AS (INSERT INTO ${this.s}.opspawn_tasks (${TASK_COLUMNS}) VALUES ${rows.join(',')} ON CONFLICT (idempotency_key) DO NOTHING RETURNING *),
-       first_events (id, type, data) AS (VALUES ${events.join(',')}),
-       appended AS (INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data)
-         SELECT inserted.id, 1, first_events.type, $${values.length}, first_events.data FROM inserted JOIN first_events ON first_events.id = inserted.id)
-       SELECT * FROM inserted`,
-      values,
-    );
+    const doc = items.map(({ task, event }) => ({ task: taskDoc(task, 1), type: event.type, data: event.data }));
+    const { rows: inserted } = await this.pool.query({
+      name: `opspawn-create-${this.s}`,
+      text: this.createStatement,
+      values: [JSON.stringify(doc), at],
+    });
     const byId = new Map(inserted.map((r: Row) => [r.id as string, r]));
     return Promise.all(
       items.map(async ({ task, event }) => {
@@ -207,9 +199,11 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   private readonly gets = new TickBatch<string, Task | undefined>(async (ids) => {
-    const { rows } = await this.pool.query(`SELECT * FROM ${this.s}.opspawn_tasks WHERE id = ANY($1)`, [
-      [...new Set(ids)],
-    ]);
+    const { rows } = await this.pool.query({
+      name: `opspawn-get-${this.s}`,
+      text: `SELECT * FROM ${this.s}.opspawn_tasks WHERE id = ANY($1)`,
+      values: [[...new Set(ids)]],
+    });
     const byId = new Map(rows.map((r: Row) => [r.id as string, r]));
     return ids.map((id) => {
       const row = byId.get(id);
@@ -305,11 +299,7 @@ export class PostgresTaskStore implements TaskStore {
         change: changeDoc(item.change),
       }),
     );
-    const events = items.flatMap((item) =>
-      item.events.map(
-        (e, k) => `{"id":${JSON.stringify(item.id)},"k":${k + 1},"type":${JSON.stringify(e.type)},"data":${e.text}}`,
-      ),
-    );
+    const events = items.flatMap((item) => eventDocs(item.id, item.events));
     const { rows } = await this.pool.query({
       name: `opspawn-move-${this.s}`,
       text: this.moveStatement,
@@ -367,21 +357,13 @@ export class PostgresTaskStore implements TaskStore {
 
   private async appendMany(items: Append[]): Promise<Array<TaskEvent[] | Error>> {
     const at = new Date().toISOString();
-    const values: unknown[] = [at];
-    const p = (value: unknown) => `$${values.push(value)}`;
-    const counts = items.map((item) => `(${p(item.taskId)}::text, ${item.events.length})`);
-    const rows = items.flatMap((item) =>
-      item.events.map((e, k) => `(${p(item.taskId)}::text, ${k + 1}, ${p(e.type)}::text, ${p(e.text)}::jsonb)`),
-    );
-    const { rows: bumped } = await this.pool.query(
-      `WITH counts (task_id, n) AS (VALUES ${counts.join(',')}),
-       items (task_id, k, type, data) AS (VALUES ${rows.join(',')}),
-       bumped AS (UPDATE ${this.s}.opspawn_tasks AS t SET last_seq = t.last_seq + counts.n FROM counts WHERE t.id = counts.task_id RETURNING t.id, t.last_seq, counts.n),
-       appended AS (INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data)
-         SELECT bumped.id, bumped.last_seq - bumped.n + items.k, items.type, $1, items.data FROM bumped JOIN items ON items.task_id = bumped.id)
-       SELECT id, last_seq FROM bumped`,
-      values,
-    );
+    const counts = items.map((item) => ({ id: item.taskId, n: item.events.length }));
+    const events = items.flatMap((item) => eventDocs(item.taskId, item.events));
+    const { rows: bumped } = await this.pool.query({
+      name: `opspawn-append-${this.s}`,
+      text: this.appendStatement,
+      values: [JSON.stringify(counts), `[${events.join(',')}]`, at],
+    });
     const lastSeqs = new Map(bumped.map((r: Row) => [r.id as string, r.last_seq as number]));
     return items.map(({ taskId, events }) => {
       const lastSeq = lastSeqs.get(taskId);
@@ -445,6 +427,26 @@ function encodeEvents(events: ReadonlyArray<{ type: TaskEventType; data: Record<
   return events.map(({ type, data }) => ({ type, data, text: JSON.stringify(data) }));
 }
 
+/** Events as the statements read them (`{id, k, type, data}`, k from 1), their data's JSON text spliced in. */
+function eventDocs(taskId: string, events: readonly EncodedEvent[]): string[] {
+  const id = JSON.stringify(taskId);
+  return events.map((e, k) => `{"id":${id},"k":${k + 1},"type":${JSON.stringify(e.type)},"data":${e.text}}`);
+}
+
+/**
+ * Bumps the seq counter of each task of $1 (`[{id, n}]`) by its number of events and inserts its events of $2
+ * (`[{id, k, type, data}]`) with the seqs so reserved, stamped $3. One text for any batch: prepared once.
+ */
+function appendStatement(s: string): string {
+  return `WITH counts AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS c (id text, n int)),
+    bumped AS (UPDATE ${s}.opspawn_tasks AS t SET last_seq = t.last_seq + counts.n FROM counts WHERE t.id = counts.id
+      RETURNING t.id, t.last_seq, counts.n),
+    appended AS (INSERT INTO ${s}.opspawn_task_events (task_id, seq, type, at, data)
+      SELECT bumped.id, bumped.last_seq - bumped.n + e.k, e.type, $3, e.data
+      FROM bumped JOIN jsonb_to_recordset($2::jsonb) AS e (id text, k int, type text, data jsonb) ON e.id = bumped.id)
+    SELECT id, last_seq FROM bumped`;
+}
+
 /** The events stored with the seqs reserved up to `lastSeq`. */
 function storedEvents(taskId: string, lastSeq: number, at: string, events: readonly EncodedEvent[]): TaskEvent[] {
   const first = lastSeq - events.length + 1;
@@ -500,6 +502,55 @@ function transitionUpdate(s: string, values: unknown[], move: Omit<Move, 'events
   let where = `id = ${p(id)} AND status = ANY(${p([...from])})`;
   if (expectAttempts !== undefined) where += ` AND attempts = ${p(expectAttempts)}`;
   return `UPDATE ${s}.opspawn_tasks SET ${sets.join(', ')} WHERE ${where}`;
+}
+
+/**
+ * Inserts the tasks of $1 (`[{task, type, data}]`, each `task` a row by column name) that no earlier task holds the
+ * idempotency key of, each with its first event (seq 1) stamped $2. Its text is the same for any number of tasks, so
+ * each connection prepares it once.
+ */
+function createStatement(s: string): string {
+  return `WITH items AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS i (task jsonb, type text, data jsonb)),
+    inserted AS (INSERT INTO ${s}.opspawn_tasks (${TASK_COLUMNS})
+      SELECT ${TASK_COLUMNS} FROM items, jsonb_populate_record(NULL::${s}.opspawn_tasks, items.task)
+      ON CONFLICT (idempotency_key) DO NOTHING RETURNING *),
+    appended AS (INSERT INTO ${s}.opspawn_task_events (task_id, seq, type, at, data)
+      SELECT inserted.id, 1, items.type, $2, items.data FROM inserted JOIN items ON items.task->>'id' = inserted.id)
+    SELECT * FROM inserted`;
+}
+
+/** A task as a row of `opspawn_tasks` by column name, in JSON (a JSON null is an SQL NULL), with `last_seq` preset. */
+function taskDoc(task: Task, lastSeq: number): Record<string, unknown> {
+  return {
+    id: task.id,
+    goal: task.goal,
+    input: task.input ?? null,
+    planner: task.planner,
+    memory: task.memory,
+    session_id: task.sessionId,
+    status: task.status,
+    output: task.output ?? null,
+    error: task.error ?? null,
+    attempts: task.attempts,
+    max_attempts: task.maxAttempts,
+    timeout_ms: task.timeoutMs,
+    max_steps: task.maxSteps,
+    priority: task.priority,
+    idempotency_key: task.idempotencyKey ?? null,
+    request_hash: task.requestHash ?? null,
+    labels: task.labels ?? {},
+    not_before: task.notBefore ?? null,
+    cancel_requested: task.cancelRequested,
+    created_at: task.createdAt,
+    updated_at: task.updatedAt,
+    started_at: task.startedAt ?? null,
+    finished_at: task.finishedAt ?? null,
+    lease_expires_at: task.leaseExpiresAt ?? null,
+    agent: task.agent ?? null,
+    parent_id: task.parentId ?? null,
+    usage: task.usage ?? null,
+    last_seq: lastSeq,
+  };
 }
 
 /** A change as the move statement reads it: a key present (even null) sets its column, an absent key keeps it. */
