@@ -201,7 +201,7 @@ export class PostgresTaskStore implements TaskStore {
   private readonly gets = new TickBatch<string, Task | undefined>(async (ids) => {
     const { rows } = await this.pool.query({
       name: `opspawn-get-${this.s}`,
-      text: `SELECT * FROM ${this.s}.opspawn_tasks WHERE id = ANY($1)`,
+      text: `SELECT ${TASK_COLUMNS} FROM ${this.s}.opspawn_tasks WHERE id = ANY($1)`,
       values: [[...new Set(ids)]],
     });
     const byId = new Map(rows.map((r: Row) => [r.id as string, r]));
@@ -513,7 +513,7 @@ function createStatement(s: string): string {
   return `WITH items AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS i (task jsonb, type text, data jsonb)),
     inserted AS (INSERT INTO ${s}.opspawn_tasks (${TASK_COLUMNS})
       SELECT ${TASK_COLUMNS} FROM items, jsonb_populate_record(NULL::${s}.opspawn_tasks, items.task)
-      ON CONFLICT (idempotency_key) DO NOTHING RETURNING *),
+      ON CONFLICT (idempotency_key) DO NOTHING RETURNING ${TASK_COLUMNS}),
     appended AS (INSERT INTO ${s}.opspawn_task_events (task_id, seq, type, at, data)
       SELECT inserted.id, 1, items.type, $2, items.data FROM inserted JOIN items ON items.task->>'id' = inserted.id)
     SELECT * FROM inserted`;
@@ -587,7 +587,7 @@ function moveStatement(s: string): string {
         ${set('usage', 'usage', `m.change->'usage'`)}
       FROM jsonb_to_recordset($1::jsonb) AS m (i int, id text, "from" jsonb, attempts int, n int, change jsonb)
       WHERE t.id = m.id AND m."from" ? t.status AND (m.attempts IS NULL OR t.attempts = m.attempts)
-      RETURNING m.i AS move_index, m.n AS reserved, t.*),
+      RETURNING m.i AS move_index, m.n AS reserved, ${columnsOf('t')}),
     appended AS (INSERT INTO ${s}.opspawn_task_events (task_id, seq, type, at, data)
       SELECT moved.id, moved.last_seq - moved.reserved + e.k, e.type, $3, e.data
       FROM moved JOIN jsonb_to_recordset($2::jsonb) AS e (id text, k int, type text, data jsonb) ON e.id = moved.id)
@@ -596,6 +596,17 @@ function moveStatement(s: string): string {
 
 const TASK_COLUMNS = `id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts, timeout_ms, max_steps,
   priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, lease_expires_at, agent, parent_id, usage, last_seq`;
+
+/**
+ * `TASK_COLUMNS` of table alias `alias`. Named statements list their result columns rather than `*`: a migration that
+ * adds a column (a rolling upgrade, while older processes run) would change a prepared `*`'s result type, which
+ * PostgreSQL refuses ("cached plan must not change result type").
+ */
+function columnsOf(alias: string): string {
+  return TASK_COLUMNS.split(',')
+    .map((column) => `${alias}.${column.trim()}`)
+    .join(', ');
+}
 
 /** A task's values in `TASK_COLUMNS` order, with `last_seq` preset. */
 function taskRow(task: Task, lastSeq: number): unknown[] {

@@ -194,6 +194,46 @@ describe('store-postgres (needs PostgreSQL)', function () {
     }
   });
 
+  it('keeps working when a migration adds a column while it runs (its prepared statements name their columns)', async () => {
+    const schema = `${SCHEMA}_upgrade`;
+    const store = await PostgresTaskStore.open({
+      connectionString: POSTGRES_URL,
+      poolSize: 1,
+      schema,
+      statementTimeoutMs: 10_000,
+      connectTimeoutMs: 5000,
+    });
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    try {
+      const queued = { type: 'status' as const, data: { status: 'queued', attempt: 0 } };
+      const running = { type: 'status' as const, data: { status: 'running', attempt: 1 } };
+      const first = await store.createWithEvent(sampleTask(), queued);
+      await store.transitionWithEvents(first.task.id, ['queued'], { status: 'running', attempts: 1 }, 0, [running]);
+      await store.appendEvents(first.task.id, [{ type: 'log', data: { level: 'info', message: 'before' } }]);
+      await store.get(first.task.id);
+      await client.query(`ALTER TABLE ${schema}.opspawn_tasks ADD COLUMN a_later_version text`);
+      const second = await store.createWithEvent(sampleTask(), queued);
+      expect(second.created).to.equal(true);
+      const moved = await store.transitionWithEvents(
+        second.task.id,
+        ['queued'],
+        { status: 'running', attempts: 1 },
+        0,
+        [running],
+      );
+      expect(moved?.task.status).to.equal('running');
+      expect(
+        await store.appendEvents(first.task.id, [{ type: 'log', data: { level: 'info', message: 'after' } }]),
+      ).to.have.length(1);
+      expect(await store.get(second.task.id)).to.deep.equal(moved?.task);
+    } finally {
+      await store.close();
+      await client.query(`DROP SCHEMA ${schema} CASCADE`);
+      await client.end();
+    }
+  });
+
   it('says where it could not connect, without the password', async () => {
     const error = await PostgresTaskStore.open({
       connectionString: 'postgres://me:secret@127.0.0.1:1/none',
