@@ -16,11 +16,16 @@
  * this machine's cores with PostgreSQL and Redis, so read the ratios, and the load average printed with them.
  *
  * BENCH_DISTRIBUTED_TASKS: tasks per run (3000). BENCH_CPU_PROF=<dir>: the Opspawn API and worker processes write
- * V8 CPU profiles there (node --cpu-prof), one per process, when they exit.
+ * V8 CPU profiles there (node --cpu-prof), one per process, when they exit. BENCH_PG_COUNT=<dir>: they count the
+ * statements they send to PostgreSQL (fixtures/count-pg-statements.mjs), printed per task. BENCH_DISTRIBUTED_WORKERS:
+ * the worker counts to run (`1,2,4`). BENCH_DISTRIBUTED_ALTERNATE=<rounds>: instead of the table, Graphile Worker and
+ * Opspawn single submits alternate for that many rounds per worker count, and the median ratio is printed (two
+ * runs minutes apart on this shared machine differ more than a change is meant to show).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import BeeQueue from 'bee-queue';
 import { makeWorkerUtils } from 'graphile-worker';
@@ -35,6 +40,9 @@ const CONCURRENCY = 32;
 const BATCH = 100;
 const BATCHES_IN_FLIGHT = 4;
 const PROFILE_DIR = process.env.BENCH_CPU_PROF;
+const COUNT_DIR = process.env.BENCH_PG_COUNT;
+const WORKERS = (process.env.BENCH_DISTRIBUTED_WORKERS ?? '1,2,4').split(',').map(Number);
+const ALTERNATE = Number(process.env.BENCH_DISTRIBUTED_ALTERNATE ?? 0);
 
 function fixture(name: string, args: string[]): ChildProcess {
   return spawn(
@@ -225,16 +233,30 @@ interface CpuPerTask {
   workers: number;
 }
 
+/** PostgreSQL statements per task (warm-up included) sent by the API process and the workers, from COUNT_DIR. */
+function statementsPerTask(pids: number[], tasks: number): string {
+  const count = (pid: number) => {
+    const file = join(COUNT_DIR!, `${pid}.json`);
+    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { statements: number }).statements : NaN;
+  };
+  const [api, ...workers] = pids.map(count);
+  const per = (n: number) => (n / tasks).toFixed(2);
+  return `PostgreSQL statements per task: api ${per(api!)}, workers ${per(workers.reduce((a, b) => a + b, 0))}`;
+}
+
 async function opspawn(workers: number, tasks: number, batches: boolean): Promise<{ rate: number; cpu: CpuPerTask }> {
   const cluster = new Cluster({ OPSPAWN_CONCURRENCY: String(CONCURRENCY), OPSPAWN_LOG_LEVEL: 'error' });
   const nodeArgs = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
+  if (COUNT_DIR)
+    nodeArgs.push('--import', fileURLToPath(new URL('./fixtures/count-pg-statements.mjs', import.meta.url)));
+  let pids: number[] = [];
   try {
     await cluster.startApi(nodeArgs);
     for (let i = 0; i < workers; i++) await cluster.startWorker({}, nodeArgs);
     // Warm up connections, JIT and the schema before timing.
     await submitMany(cluster.api!, 200, IN_FLIGHT, noOp('warm'));
     await cluster.settle('warm', 120_000);
-    const pids = cluster.processes.map((p) => p.pid);
+    pids = cluster.processes.map((p) => p.pid);
     const before = cpuSeconds(pids);
     const t0 = performance.now();
     if (batches) await submitBatches(cluster.apiUrl!, tasks, 'bench');
@@ -255,6 +277,26 @@ async function opspawn(workers: number, tasks: number, batches: boolean): Promis
     return { rate: tasks / elapsed, cpu };
   } finally {
     await cluster.stop();
+    if (COUNT_DIR)
+      console.log(`    ${batches ? 'batch' : 'single'}, ${workers} worker(s): ${statementsPerTask(pids, tasks + 200)}`);
+  }
+}
+
+/** Graphile Worker and Opspawn single submits, alternating: the median ratio of each pair. */
+async function alternate(rounds: number): Promise<void> {
+  console.log(`${rounds} rounds of Graphile Worker (1 worker) then Opspawn single submits, ${TASKS} tasks each`);
+  for (const workers of WORKERS) {
+    const ratios: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const graphile = await graphileWorker(TASKS);
+      const single = await opspawn(workers, TASKS, false);
+      ratios.push(single.rate / graphile);
+      console.log(
+        `  ${workers} worker(s), round ${round + 1}: graphile ${rate(graphile)}, opspawn single ${rate(single.rate)} (${pct(single.rate, graphile)}; CPU ms per task: postgres ${single.cpu.postgres.toFixed(2)}, api ${single.cpu.api.toFixed(2)}, workers ${single.cpu.workers.toFixed(2)}; load ${loadavg()[0]!.toFixed(1)})`,
+      );
+    }
+    const sorted = [...ratios].sort((a, b) => a - b);
+    console.log(`${workers} worker(s): median single/graphile ${pct(sorted[Math.floor(sorted.length / 2)]!, 1)}`);
   }
 }
 
@@ -281,8 +323,9 @@ export default async function bench(): Promise<void> {
   console.log(
     `${TASKS} no-op tasks per run, ${IN_FLIGHT} submissions in flight (batches: ${BATCH} tasks, ${BATCHES_IN_FLIGHT} in flight), concurrency ${CONCURRENCY} per worker process`,
   );
+  if (ALTERNATE > 0) return alternate(ALTERNATE);
   const rows: Row[] = [];
-  for (const workers of [1, 2, 4]) {
+  for (const workers of WORKERS) {
     const raw = await rawBeeQueue(workers, TASKS);
     const bare = await bareStack(workers, TASKS);
     const graphile = await graphileWorker(TASKS);

@@ -44,12 +44,18 @@ type Row = Record<string, any>;
  */
 export class PostgresTaskStore implements TaskStore {
   readonly schedules: PostgresScheduleStore;
+  private readonly moveStatement: string;
+  private readonly createStatement: string;
+  private readonly appendStatement: string;
 
   private constructor(
     private readonly pool: pg.Pool,
     private readonly s: string,
   ) {
     this.schedules = new PostgresScheduleStore(pool, s);
+    this.moveStatement = moveStatement(s);
+    this.createStatement = createStatement(s);
+    this.appendStatement = appendStatement(s);
   }
 
   static async open(options: PostgresStoreOptions): Promise<PostgresTaskStore> {
@@ -157,29 +163,17 @@ export class PostgresTaskStore implements TaskStore {
     { task: Task; created: boolean; event?: TaskEvent }
   >((items) => this.createMany(items), 200);
 
+  /** The tasks and their first events as one JSON document, through a named statement (see `createStatement`). */
   private async createMany(
     items: Array<{ task: Task; event: { type: TaskEventType; data: Record<string, unknown> } }>,
   ): Promise<Array<{ task: Task; created: boolean; event?: TaskEvent }>> {
     const at = new Date().toISOString();
-    const values: unknown[] = [];
-    const rows: string[] = [];
-    const events: string[] = [];
-    for (const { task, event } of items) {
-      const row = taskRow(task, 1);
-      rows.push(`(${row.map((value) => `$${values.push(value)}`).join(',')})`);
-      events.push(
-        `($${values.push(task.id)}::text, $${values.push(event.type)}::text, $${values.push(JSON.stringify(event.data))}::jsonb)`,
-      );
-    }
-    values.push(at);
-    const { rows: inserted } = await this.pool.query(
-      `WITH inserted AS (INSERT INTO ${this.s}.opspawn_tasks (${TASK_COLUMNS}) VALUES ${rows.join(',')} ON CONFLICT (idempotency_key) DO NOTHING RETURNING *),
-       first_events (id, type, data) AS (VALUES ${events.join(',')}),
-       appended AS (INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data)
-         SELECT inserted.id, 1, first_events.type, $${values.length}, first_events.data FROM inserted JOIN first_events ON first_events.id = inserted.id)
-       SELECT * FROM inserted`,
-      values,
-    );
+    const doc = items.map(({ task, event }) => ({ task: taskDoc(task, 1), type: event.type, data: event.data }));
+    const { rows: inserted } = await this.pool.query({
+      name: `opspawn-create-${this.s}`,
+      text: this.createStatement,
+      values: [JSON.stringify(doc), at],
+    });
     const byId = new Map(inserted.map((r: Row) => [r.id as string, r]));
     return Promise.all(
       items.map(async ({ task, event }) => {
@@ -205,9 +199,11 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   private readonly gets = new TickBatch<string, Task | undefined>(async (ids) => {
-    const { rows } = await this.pool.query(`SELECT * FROM ${this.s}.opspawn_tasks WHERE id = ANY($1)`, [
-      [...new Set(ids)],
-    ]);
+    const { rows } = await this.pool.query({
+      name: `opspawn-get-${this.s}`,
+      text: `SELECT ${TASK_COLUMNS} FROM ${this.s}.opspawn_tasks WHERE id = ANY($1)`,
+      values: [[...new Set(ids)]],
+    });
     const byId = new Map(rows.map((r: Row) => [r.id as string, r]));
     return ids.map((id) => {
       const row = byId.get(id);
@@ -243,17 +239,40 @@ export class PostgresTaskStore implements TaskStore {
    * The conditional UPDATE and its event's INSERT in one statement: both happen, or neither. Transitions made in
    * one turn of the event loop share one statement (one round trip for many tasks).
    */
-  transitionWithEvent(
+  async transitionWithEvent(
     id: string,
     from: readonly TaskStatus[],
     change: TaskChange,
     expectAttempts: number | undefined,
     event: { type: TaskEventType; data: Record<string, unknown> },
   ): Promise<{ task: Task; event: TaskEvent } | undefined> {
-    return this.moves.add({ id, from, change, expectAttempts, event });
+    const moved = await this.transitionWithEvents(id, from, change, expectAttempts, [event]);
+    return moved && { task: moved.task, event: moved.events[0]! };
   }
 
-  private readonly moves = new TickBatch<Move, { task: Task; event: TaskEvent } | undefined>(
+  /**
+   * The conditional UPDATE and its events' INSERT in one statement: the move and all its events, or none of them.
+   * The UPDATE reserves the events' seqs (`last_seq`), so a worker's answer (`final`, then `status`) costs one
+   * round trip, shared with the other tasks moving in the same turn of the event loop.
+   */
+  transitionWithEvents(
+    id: string,
+    from: readonly TaskStatus[],
+    change: TaskChange,
+    expectAttempts: number | undefined,
+    events: ReadonlyArray<{ type: TaskEventType; data: Record<string, unknown> }>,
+  ): Promise<{ task: Task; events: TaskEvent[] } | undefined> {
+    // Encoded now: data that is not JSON refuses this move alone, before it joins a statement.
+    let encoded: EncodedEvent[];
+    try {
+      encoded = encodeEvents(events);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.moves.add({ id, from, change, expectAttempts, events: encoded });
+  }
+
+  private readonly moves = new TickBatch<Move, { task: Task; events: TaskEvent[] } | undefined>(
     (items) =>
       inRounds(
         items,
@@ -263,31 +282,34 @@ export class PostgresTaskStore implements TaskStore {
     100,
   );
 
-  private async moveMany(items: Move[]): Promise<Array<{ task: Task; event: TaskEvent } | undefined>> {
+  /**
+   * One UPDATE moves every task of the round and one INSERT writes their events, the moves and events passed as two
+   * JSON documents: the statement's text is the same for any round, so each connection prepares it once (a named
+   * statement) instead of parsing and planning a statement per batch.
+   */
+  private async moveMany(items: Move[]): Promise<Array<{ task: Task; events: TaskEvent[] } | undefined>> {
     const at = new Date().toISOString();
-    const values: unknown[] = [];
-    const p = (value: unknown) => `$${values.push(value)}`;
-    const ctes = items.map((item, i) => {
-      const update = transitionUpdate(this.s, values, item, true);
-      return `m${i} AS (${update} RETURNING *),
-       e${i} AS (INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data) SELECT id, last_seq, ${p(item.event.type)}, ${p(at)}, ${p(JSON.stringify(item.event.data))} FROM m${i})`;
+    const moves = items.map((item, i) =>
+      JSON.stringify({
+        i,
+        id: item.id,
+        from: item.from,
+        attempts: item.expectAttempts ?? null,
+        n: item.events.length,
+        change: changeDoc(item.change),
+      }),
+    );
+    const events = items.flatMap((item) => eventDocs(item.id, item.events));
+    const { rows } = await this.pool.query({
+      name: `opspawn-move-${this.s}`,
+      text: this.moveStatement,
+      values: [`[${moves.join(',')}]`, `[${events.join(',')}]`, at],
     });
-    const select = items.map((_, i) => `SELECT ${i} AS move_index, m${i}.* FROM m${i}`).join(' UNION ALL ');
-    const { rows } = await this.pool.query(`WITH ${ctes.join(',\n')} ${select}`, values);
     const byIndex = new Map(rows.map((r: Row) => [r.move_index as number, r]));
     return items.map((item, i) => {
       const row = byIndex.get(i);
       if (!row) return undefined;
-      return {
-        task: toTask(row),
-        event: asTaskEvent({
-          taskId: item.id,
-          seq: row.last_seq as number,
-          type: item.event.type,
-          at,
-          data: item.event.data,
-        }),
-      };
+      return { task: toTask(row), events: storedEvents(item.id, row.last_seq as number, at, item.events) };
     });
   }
 
@@ -300,15 +322,30 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   /**
-   * Events appended in one turn of the event loop share one statement: each bumps its task's seq counter and
-   * inserts the event with it. An attempt's events (its answer, each step's plan) are most of a worker's writes,
-   * and with synchronous commit every statement waits for the WAL to reach the disk.
+   * Events appended in one turn of the event loop share one statement: each task's seq counter is bumped by the
+   * number of its events and they are inserted with the seqs so reserved. An attempt's events (each step's plan
+   * and tool calls) are most of a worker's writes, and with synchronous commit every statement waits for the WAL
+   * to reach the disk.
    */
-  appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
-    return this.appends.add({ taskId, type, data });
+  async appendEvent(taskId: string, type: TaskEventType, data: Record<string, unknown>): Promise<TaskEvent> {
+    return (await this.appendEvents(taskId, [{ type, data }]))[0]!;
   }
 
-  private readonly appends = new TickBatch<Append, TaskEvent>(
+  /** Several events of one task with consecutive seqs, all or none, in the statement of this turn's appends. */
+  appendEvents(
+    taskId: string,
+    events: ReadonlyArray<{ type: TaskEventType; data: Record<string, unknown> }>,
+  ): Promise<TaskEvent[]> {
+    let encoded: EncodedEvent[];
+    try {
+      encoded = encodeEvents(events);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.appends.add({ taskId, events: encoded });
+  }
+
+  private readonly appends = new TickBatch<Append, TaskEvent[]>(
     (items) =>
       inRounds(
         items,
@@ -318,26 +355,20 @@ export class PostgresTaskStore implements TaskStore {
     100,
   );
 
-  private async appendMany(items: Append[]): Promise<Array<TaskEvent | Error>> {
+  private async appendMany(items: Append[]): Promise<Array<TaskEvent[] | Error>> {
     const at = new Date().toISOString();
-    const values: unknown[] = [at];
-    const p = (value: unknown) => `$${values.push(value)}`;
-    const rows = items.map(
-      (item) => `(${p(item.taskId)}::text, ${p(item.type)}::text, ${p(JSON.stringify(item.data))}::jsonb)`,
-    );
-    const { rows: appended } = await this.pool.query(
-      `WITH items (task_id, type, data) AS (VALUES ${rows.join(',')}),
-       bumped AS (UPDATE ${this.s}.opspawn_tasks AS t SET last_seq = t.last_seq + 1 FROM items WHERE t.id = items.task_id RETURNING t.id, t.last_seq)
-       INSERT INTO ${this.s}.opspawn_task_events (task_id, seq, type, at, data)
-         SELECT bumped.id, bumped.last_seq, items.type, $1, items.data FROM bumped JOIN items ON items.task_id = bumped.id
-       RETURNING task_id, seq`,
-      values,
-    );
-    const seqs = new Map(appended.map((r: Row) => [r.task_id as string, r.seq as number]));
-    return items.map(({ taskId, type, data }) => {
-      const seq = seqs.get(taskId);
-      if (seq === undefined) return new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
-      return asTaskEvent({ taskId, seq, type, at, data });
+    const counts = items.map((item) => ({ id: item.taskId, n: item.events.length }));
+    const events = items.flatMap((item) => eventDocs(item.taskId, item.events));
+    const { rows: bumped } = await this.pool.query({
+      name: `opspawn-append-${this.s}`,
+      text: this.appendStatement,
+      values: [JSON.stringify(counts), `[${events.join(',')}]`, at],
+    });
+    const lastSeqs = new Map(bumped.map((r: Row) => [r.id as string, r.last_seq as number]));
+    return items.map(({ taskId, events }) => {
+      const lastSeq = lastSeqs.get(taskId);
+      if (lastSeq === undefined) return new OpspawnError(ErrorCodes.TASK_NOT_FOUND, `task ${taskId} does not exist`);
+      return storedEvents(taskId, lastSeq, at, events);
     });
   }
 
@@ -381,8 +412,45 @@ export class PostgresTaskStore implements TaskStore {
 
 interface Append {
   taskId: string;
+  events: EncodedEvent[];
+}
+
+/** An event to store, its data already encoded as JSON text. */
+interface EncodedEvent {
   type: TaskEventType;
   data: Record<string, unknown>;
+  text: string;
+}
+
+/** Throws (a TypeError) when an event's data is not JSON, e.g. holds a BigInt. */
+function encodeEvents(events: ReadonlyArray<{ type: TaskEventType; data: Record<string, unknown> }>): EncodedEvent[] {
+  return events.map(({ type, data }) => ({ type, data, text: JSON.stringify(data) }));
+}
+
+/** Events as the statements read them (`{id, k, type, data}`, k from 1), their data's JSON text spliced in. */
+function eventDocs(taskId: string, events: readonly EncodedEvent[]): string[] {
+  const id = JSON.stringify(taskId);
+  return events.map((e, k) => `{"id":${id},"k":${k + 1},"type":${JSON.stringify(e.type)},"data":${e.text}}`);
+}
+
+/**
+ * Bumps the seq counter of each task of $1 (`[{id, n}]`) by its number of events and inserts its events of $2
+ * (`[{id, k, type, data}]`) with the seqs so reserved, stamped $3. One text for any batch: prepared once.
+ */
+function appendStatement(s: string): string {
+  return `WITH counts AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS c (id text, n int)),
+    bumped AS (UPDATE ${s}.opspawn_tasks AS t SET last_seq = t.last_seq + counts.n FROM counts WHERE t.id = counts.id
+      RETURNING t.id, t.last_seq, counts.n),
+    appended AS (INSERT INTO ${s}.opspawn_task_events (task_id, seq, type, at, data)
+      SELECT bumped.id, bumped.last_seq - bumped.n + e.k, e.type, $3, e.data
+      FROM bumped JOIN jsonb_to_recordset($2::jsonb) AS e (id text, k int, type text, data jsonb) ON e.id = bumped.id)
+    SELECT id, last_seq FROM bumped`;
+}
+
+/** The events stored with the seqs reserved up to `lastSeq`. */
+function storedEvents(taskId: string, lastSeq: number, at: string, events: readonly EncodedEvent[]): TaskEvent[] {
+  const first = lastSeq - events.length + 1;
+  return events.map(({ type, data }, k) => asTaskEvent({ taskId, seq: first + k, type, at, data }));
 }
 
 /**
@@ -413,15 +481,15 @@ interface Move {
   from: readonly TaskStatus[];
   change: TaskChange;
   expectAttempts: number | undefined;
-  event: { type: TaskEventType; data: Record<string, unknown> };
+  events: EncodedEvent[];
 }
 
 /** The conditional UPDATE of one transition, its parameters pushed onto `values` (so several share a statement). */
-function transitionUpdate(s: string, values: unknown[], move: Omit<Move, 'event'>, bumpSeq = false): string {
+function transitionUpdate(s: string, values: unknown[], move: Omit<Move, 'events'>, reserveSeqs = 0): string {
   const p = (value: unknown) => `$${values.push(value)}`;
   const { id, from, change, expectAttempts } = move;
   const sets = [`status = ${p(change.status)}`, `updated_at = ${p(new Date().toISOString())}`];
-  if (bumpSeq) sets.push('last_seq = last_seq + 1');
+  if (reserveSeqs > 0) sets.push(`last_seq = last_seq + ${reserveSeqs}`);
   if ('output' in change) sets.push(`output = ${p(json(change.output))}`);
   if ('error' in change) sets.push(`error = ${p(change.error === null ? null : json(change.error))}`);
   if (change.attempts !== undefined) sets.push(`attempts = ${p(change.attempts)}`);
@@ -436,8 +504,109 @@ function transitionUpdate(s: string, values: unknown[], move: Omit<Move, 'event'
   return `UPDATE ${s}.opspawn_tasks SET ${sets.join(', ')} WHERE ${where}`;
 }
 
+/**
+ * Inserts the tasks of $1 (`[{task, type, data}]`, each `task` a row by column name) that no earlier task holds the
+ * idempotency key of, each with its first event (seq 1) stamped $2. Its text is the same for any number of tasks, so
+ * each connection prepares it once.
+ */
+function createStatement(s: string): string {
+  return `WITH items AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS i (task jsonb, type text, data jsonb)),
+    inserted AS (INSERT INTO ${s}.opspawn_tasks (${TASK_COLUMNS})
+      SELECT ${TASK_COLUMNS} FROM items, jsonb_populate_record(NULL::${s}.opspawn_tasks, items.task)
+      ON CONFLICT (idempotency_key) DO NOTHING RETURNING ${TASK_COLUMNS}),
+    appended AS (INSERT INTO ${s}.opspawn_task_events (task_id, seq, type, at, data)
+      SELECT inserted.id, 1, items.type, $2, items.data FROM inserted JOIN items ON items.task->>'id' = inserted.id)
+    SELECT * FROM inserted`;
+}
+
+/** A task as a row of `opspawn_tasks` by column name, in JSON (a JSON null is an SQL NULL), with `last_seq` preset. */
+function taskDoc(task: Task, lastSeq: number): Record<string, unknown> {
+  return {
+    id: task.id,
+    goal: task.goal,
+    input: task.input ?? null,
+    planner: task.planner,
+    memory: task.memory,
+    session_id: task.sessionId,
+    status: task.status,
+    output: task.output ?? null,
+    error: task.error ?? null,
+    attempts: task.attempts,
+    max_attempts: task.maxAttempts,
+    timeout_ms: task.timeoutMs,
+    max_steps: task.maxSteps,
+    priority: task.priority,
+    idempotency_key: task.idempotencyKey ?? null,
+    request_hash: task.requestHash ?? null,
+    labels: task.labels ?? {},
+    not_before: task.notBefore ?? null,
+    cancel_requested: task.cancelRequested,
+    created_at: task.createdAt,
+    updated_at: task.updatedAt,
+    started_at: task.startedAt ?? null,
+    finished_at: task.finishedAt ?? null,
+    lease_expires_at: task.leaseExpiresAt ?? null,
+    agent: task.agent ?? null,
+    parent_id: task.parentId ?? null,
+    usage: task.usage ?? null,
+    last_seq: lastSeq,
+  };
+}
+
+/** A change as the move statement reads it: a key present (even null) sets its column, an absent key keeps it. */
+function changeDoc(change: TaskChange): Record<string, unknown> {
+  const doc: Record<string, unknown> = { status: change.status, updatedAt: new Date().toISOString() };
+  for (const key of ['output', 'error', 'startedAt', 'finishedAt', 'leaseExpiresAt', 'notBefore'] as const)
+    if (key in change) doc[key] = change[key] ?? null;
+  if (change.attempts !== undefined) doc.attempts = change.attempts;
+  if (change.cancelRequested !== undefined) doc.cancelRequested = change.cancelRequested;
+  if (change.usage !== undefined) doc.usage = change.usage;
+  return doc;
+}
+
+/**
+ * The compare-and-set of many moves ($1: `[{i, id, from, attempts, n, change}]`), each reserving `n` seqs for its
+ * events ($2: `[{id, k, type, data}]`), all stamped `$3`. What `transitionUpdate` writes for one move.
+ */
+function moveStatement(s: string): string {
+  const set = (column: string, key: string, value = `m.change->>'${key}'`) =>
+    `${column} = CASE WHEN m.change ? '${key}' THEN ${value} ELSE t.${column} END`;
+  return `WITH moved AS (
+      UPDATE ${s}.opspawn_tasks AS t SET
+        status = m.change->>'status',
+        updated_at = m.change->>'updatedAt',
+        last_seq = t.last_seq + m.n,
+        ${set('output', 'output', `NULLIF(m.change->'output', 'null')`)},
+        ${set('error', 'error', `NULLIF(m.change->'error', 'null')`)},
+        ${set('attempts', 'attempts', `(m.change->>'attempts')::int`)},
+        ${set('started_at', 'startedAt')},
+        ${set('finished_at', 'finishedAt')},
+        ${set('lease_expires_at', 'leaseExpiresAt')},
+        ${set('not_before', 'notBefore')},
+        ${set('cancel_requested', 'cancelRequested', `(m.change->>'cancelRequested')::boolean`)},
+        ${set('usage', 'usage', `m.change->'usage'`)}
+      FROM jsonb_to_recordset($1::jsonb) AS m (i int, id text, "from" jsonb, attempts int, n int, change jsonb)
+      WHERE t.id = m.id AND m."from" ? t.status AND (m.attempts IS NULL OR t.attempts = m.attempts)
+      RETURNING m.i AS move_index, m.n AS reserved, ${columnsOf('t')}),
+    appended AS (INSERT INTO ${s}.opspawn_task_events (task_id, seq, type, at, data)
+      SELECT moved.id, moved.last_seq - moved.reserved + e.k, e.type, $3, e.data
+      FROM moved JOIN jsonb_to_recordset($2::jsonb) AS e (id text, k int, type text, data jsonb) ON e.id = moved.id)
+    SELECT * FROM moved`;
+}
+
 const TASK_COLUMNS = `id, goal, input, planner, memory, session_id, status, output, error, attempts, max_attempts, timeout_ms, max_steps,
   priority, idempotency_key, request_hash, labels, not_before, cancel_requested, created_at, updated_at, started_at, finished_at, lease_expires_at, agent, parent_id, usage, last_seq`;
+
+/**
+ * `TASK_COLUMNS` of table alias `alias`. Named statements list their result columns rather than `*`: a migration that
+ * adds a column (a rolling upgrade, while older processes run) would change a prepared `*`'s result type, which
+ * PostgreSQL refuses ("cached plan must not change result type").
+ */
+function columnsOf(alias: string): string {
+  return TASK_COLUMNS.split(',')
+    .map((column) => `${alias}.${column.trim()}`)
+    .join(', ');
+}
 
 /** A task's values in `TASK_COLUMNS` order, with `last_seq` preset. */
 function taskRow(task: Task, lastSeq: number): unknown[] {

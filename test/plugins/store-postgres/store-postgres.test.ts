@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { scheduleStoreContract, storeContract, startTestKernel } from '@opspawn/testing';
-import { services } from '@opspawn/plugin-sdk';
+import { sampleTask, scheduleStoreContract, storeContract, startTestKernel } from '@opspawn/testing';
+import { services, type TaskChange } from '@opspawn/plugin-sdk';
 import { PostgresTaskStore } from '@opspawn/store-postgres';
 import { expect } from 'chai';
 import { POSTGRES_URL, requireService } from '../../helpers/services.js';
@@ -83,6 +83,155 @@ describe('store-postgres (needs PostgreSQL)', function () {
     const report = await kernel.get(services.health).report();
     expect(report.checks['store-postgres:store']!.state).to.equal('ok');
     await kernel.stop();
+  });
+
+  it('keeps each task its own seqs when moves and appends of many tasks share one statement, and fails a bad one alone', async () => {
+    const store = await PostgresTaskStore.open({
+      connectionString: POSTGRES_URL,
+      poolSize: 2,
+      schema: SCHEMA,
+      statementTimeoutMs: 10_000,
+      connectTimeoutMs: 5000,
+    });
+    try {
+      const tasks = await Promise.all(
+        Array.from(
+          { length: 6 },
+          async () => (await store.create(sampleTask({ status: 'running', attempts: 1 }))).task,
+        ),
+      );
+      // Each Promise.all in one turn of the event loop: one statement for the appends, then one for the moves.
+      const [appended, badAppend] = await Promise.all([
+        Promise.all(
+          tasks.map((t) => store.appendEvents(t.id, [{ type: 'log', data: { level: 'info', message: 'a' } }])),
+        ),
+        store.appendEvents(tasks[5]!.id, [{ type: 'log', data: { count: BigInt(2) } }]).then(
+          () => 'stored',
+          () => 'refused',
+        ),
+      ]);
+      const [moved, badMove] = await Promise.all([
+        Promise.all(
+          tasks.slice(0, 5).map((t, i) =>
+            store.transitionWithEvents(t.id, ['running'], { status: 'succeeded', output: i }, 1, [
+              { type: 'final', data: { output: i, step: 1 } },
+              { type: 'status', data: { status: 'succeeded', attempt: 1 } },
+            ]),
+          ),
+        ),
+        store
+          .transitionWithEvents(tasks[5]!.id, ['running'], { status: 'failed' }, 1, [
+            { type: 'log', data: { count: BigInt(1) } },
+          ])
+          .then(
+            () => 'stored',
+            () => 'refused',
+          ),
+      ]);
+      expect([badMove, badAppend]).to.deep.equal(['refused', 'refused']);
+      expect(appended.map((events) => events.map((e) => e.seq))).to.deep.equal(tasks.map(() => [1]));
+      expect(moved.map((m) => m?.events.map((e) => [e.seq, e.type]))).to.deep.equal(
+        tasks.slice(0, 5).map(() => [
+          [2, 'final'],
+          [3, 'status'],
+        ]),
+      );
+      for (const [i, task] of tasks.slice(0, 5).entries()) {
+        expect(await store.get(task.id)).to.deep.include({ status: 'succeeded', output: i });
+        expect(await store.events(task.id, 0, 10)).to.deep.equal([...appended[i]!, ...moved[i]!.events]);
+      }
+      expect(await store.get(tasks[5]!.id), 'the refused move left its task alone').to.deep.include({
+        status: 'running',
+      });
+      expect((await store.appendEvent(tasks[5]!.id, 'log', {})).seq).to.equal(2);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('sets and clears every field of a change in a move with events as a plain transition does', async () => {
+    const store = await PostgresTaskStore.open({
+      connectionString: POSTGRES_URL,
+      poolSize: 2,
+      schema: SCHEMA,
+      statementTimeoutMs: 10_000,
+      connectTimeoutMs: 5000,
+    });
+    try {
+      const changes: TaskChange[] = [
+        {
+          status: 'running',
+          attempts: 1,
+          startedAt: '2026-11-30T10:00:00.000Z',
+          leaseExpiresAt: '2026-11-30T10:01:00.000Z',
+          cancelRequested: true,
+          usage: { inputTokens: 3, outputTokens: 4 },
+        },
+        {
+          status: 'queued',
+          error: { code: 'OPSPAWN_TOOL_FAILED', message: 'retry' },
+          notBefore: '2026-11-30T10:02:00.000Z',
+          leaseExpiresAt: null,
+          cancelRequested: false,
+        },
+        { status: 'running', attempts: 2, error: null, notBefore: null },
+        { status: 'succeeded', output: { answer: [1, 'two', null] }, finishedAt: '2026-11-30T10:03:00.000Z' },
+      ];
+      const plain = (await store.create(sampleTask())).task;
+      const withEvents = (await store.create(sampleTask())).task;
+      for (const change of changes) {
+        const expected = await store.transition(plain.id, [plain.status, 'queued', 'running'], change);
+        const moved = await store.transitionWithEvents(withEvents.id, ['queued', 'running'], change, undefined, [
+          { type: 'log', data: { level: 'info', message: change.status } },
+        ]);
+        const { id, goal, sessionId, labels, createdAt, updatedAt, ...rest } = expected!;
+        expect(moved?.task).to.deep.include(rest);
+        expect(await store.get(withEvents.id)).to.deep.equal(moved?.task);
+        expect(Object.keys(moved!.task).sort(), change.status).to.deep.equal(Object.keys(expected!).sort());
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps working when a migration adds a column while it runs (its prepared statements name their columns)', async () => {
+    const schema = `${SCHEMA}_upgrade`;
+    const store = await PostgresTaskStore.open({
+      connectionString: POSTGRES_URL,
+      poolSize: 1,
+      schema,
+      statementTimeoutMs: 10_000,
+      connectTimeoutMs: 5000,
+    });
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    try {
+      const queued = { type: 'status' as const, data: { status: 'queued', attempt: 0 } };
+      const running = { type: 'status' as const, data: { status: 'running', attempt: 1 } };
+      const first = await store.createWithEvent(sampleTask(), queued);
+      await store.transitionWithEvents(first.task.id, ['queued'], { status: 'running', attempts: 1 }, 0, [running]);
+      await store.appendEvents(first.task.id, [{ type: 'log', data: { level: 'info', message: 'before' } }]);
+      await store.get(first.task.id);
+      await client.query(`ALTER TABLE ${schema}.opspawn_tasks ADD COLUMN a_later_version text`);
+      const second = await store.createWithEvent(sampleTask(), queued);
+      expect(second.created).to.equal(true);
+      const moved = await store.transitionWithEvents(
+        second.task.id,
+        ['queued'],
+        { status: 'running', attempts: 1 },
+        0,
+        [running],
+      );
+      expect(moved?.task.status).to.equal('running');
+      expect(
+        await store.appendEvents(first.task.id, [{ type: 'log', data: { level: 'info', message: 'after' } }]),
+      ).to.have.length(1);
+      expect(await store.get(second.task.id)).to.deep.equal(moved?.task);
+    } finally {
+      await store.close();
+      await client.query(`DROP SCHEMA ${schema} CASCADE`);
+      await client.end();
+    }
   });
 
   it('says where it could not connect, without the password', async () => {
