@@ -163,7 +163,11 @@ describe('a distributed deployment under faults', function () {
 
     const histories = await expectEachSucceededOnce(cluster, run, ids, 180_000);
     // Nothing was cut off: every task succeeded on its first attempt, and the leaving worker ran some to the end.
-    for (const events of histories) expect(events.filter((e) => e.data.status === 'running')).to.have.length(1);
+    for (const events of histories)
+      expect(
+        events.filter((e) => e.data.status === 'running'),
+        `${JSON.stringify(events, null, 1)}\nleaving worker ${leaving.pid}:\n${leaving.output.slice(-4000)}`,
+      ).to.have.length(1);
     const finishedByLeaver = histories.filter(
       (events) => workerPid(events.find((e) => e.data.status === 'running')!) === leaving.pid,
     );
