@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { extensionPoints, services, type Delivery, type Logger } from '@opspawn/plugin-sdk';
 import { brokerContract, startTestKernel } from '@opspawn/testing';
 import { MemoryBroker } from '@opspawn/broker-memory';
+import { EMBEDDED_MEMORY_PLUGINS } from '../../helpers/inline-plugins.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -236,14 +237,7 @@ describe('broker-memory', () => {
     });
 
     it('leaves a task with notBefore in 9999 queued in a kernel, and lets it be cancelled', async () => {
-      const kernel = await startTestKernel({
-        plugins: [
-          '@opspawn/store-memory',
-          '@opspawn/broker-memory',
-          '@opspawn/memory-buffer',
-          '@opspawn/planner-scripted',
-        ],
-      });
+      const kernel = await startTestKernel({ plugins: EMBEDDED_MEMORY_PLUGINS });
       try {
         const tasks = kernel.get(services.taskService);
         const { task } = await tasks.submit({
@@ -265,14 +259,7 @@ describe('broker-memory', () => {
   });
 
   it('in a kernel, never lets a job carrying a stale attempt run a task again: the store decides', async () => {
-    const kernel = await startTestKernel({
-      plugins: [
-        '@opspawn/store-memory',
-        '@opspawn/broker-memory',
-        '@opspawn/memory-buffer',
-        '@opspawn/planner-scripted',
-      ],
-    });
+    const kernel = await startTestKernel({ plugins: EMBEDDED_MEMORY_PLUGINS });
     try {
       const tasks = kernel.get(services.taskService);
       const { task } = await tasks.submit({ goal: 'runs once', input: { plan: [], final: 'done' } });
@@ -296,14 +283,7 @@ describe('broker-memory', () => {
   });
 
   it('boots in a kernel and reports waiting and running jobs through the health service', async () => {
-    const kernel = await startTestKernel({
-      plugins: [
-        '@opspawn/store-memory',
-        '@opspawn/broker-memory',
-        '@opspawn/memory-buffer',
-        '@opspawn/planner-scripted',
-      ],
-    });
+    const kernel = await startTestKernel({ plugins: EMBEDDED_MEMORY_PLUGINS });
     try {
       expect(kernel.get(extensionPoints.broker).recoversOnStart).to.equal(true);
       const report = await kernel.get(services.health).report();

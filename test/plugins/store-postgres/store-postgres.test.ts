@@ -7,6 +7,17 @@ import { POSTGRES_URL, requireService } from '../../helpers/services.js';
 
 const SCHEMA = `opspawn_test_${process.pid}`;
 
+/** A store on the test database, in `schema`, with the timeouts every case here uses. */
+function openStore(poolSize: number, schema: string): Promise<PostgresTaskStore> {
+  return PostgresTaskStore.open({
+    connectionString: POSTGRES_URL,
+    poolSize,
+    schema,
+    statementTimeoutMs: 10_000,
+    connectTimeoutMs: 5000,
+  });
+}
+
 describe('store-postgres (needs PostgreSQL)', function () {
   before(async function () {
     await requireService(this, 'postgres');
@@ -21,40 +32,18 @@ describe('store-postgres (needs PostgreSQL)', function () {
   });
 
   storeContract('store-postgres', async () => {
-    const store = await PostgresTaskStore.open({
-      connectionString: POSTGRES_URL,
-      poolSize: 8,
-      schema: SCHEMA,
-      statementTimeoutMs: 10_000,
-      connectTimeoutMs: 5000,
-    });
+    const store = await openStore(8, SCHEMA);
     return { store, cleanup: () => store.close() };
   });
 
   scheduleStoreContract('store-postgres', async () => {
-    const store = await PostgresTaskStore.open({
-      connectionString: POSTGRES_URL,
-      poolSize: 8,
-      schema: SCHEMA,
-      statementTimeoutMs: 10_000,
-      connectTimeoutMs: 5000,
-    });
+    const store = await openStore(8, SCHEMA);
     return { schedules: store.schedules, cleanup: () => store.close() };
   });
 
   it('migrates once when many processes open the same database together', async () => {
     const schema = `${SCHEMA}_race`;
-    const stores = await Promise.all(
-      Array.from({ length: 5 }, () =>
-        PostgresTaskStore.open({
-          connectionString: POSTGRES_URL,
-          poolSize: 2,
-          schema,
-          statementTimeoutMs: 10_000,
-          connectTimeoutMs: 5000,
-        }),
-      ),
-    );
+    const stores = await Promise.all(Array.from({ length: 5 }, () => openStore(2, schema)));
     const client = new pg.Client({ connectionString: POSTGRES_URL });
     await client.connect();
     const { rows } = await client.query(`SELECT version FROM ${schema}.opspawn_schema_migrations ORDER BY version`);
@@ -86,13 +75,7 @@ describe('store-postgres (needs PostgreSQL)', function () {
   });
 
   it('keeps each task its own seqs when moves and appends of many tasks share one statement, and fails a bad one alone', async () => {
-    const store = await PostgresTaskStore.open({
-      connectionString: POSTGRES_URL,
-      poolSize: 2,
-      schema: SCHEMA,
-      statementTimeoutMs: 10_000,
-      connectTimeoutMs: 5000,
-    });
+    const store = await openStore(2, SCHEMA);
     try {
       const tasks = await Promise.all(
         Array.from(
@@ -150,13 +133,7 @@ describe('store-postgres (needs PostgreSQL)', function () {
   });
 
   it('sets and clears every field of a change in a move with events as a plain transition does', async () => {
-    const store = await PostgresTaskStore.open({
-      connectionString: POSTGRES_URL,
-      poolSize: 2,
-      schema: SCHEMA,
-      statementTimeoutMs: 10_000,
-      connectTimeoutMs: 5000,
-    });
+    const store = await openStore(2, SCHEMA);
     try {
       const changes: TaskChange[] = [
         {
@@ -196,13 +173,7 @@ describe('store-postgres (needs PostgreSQL)', function () {
 
   it('keeps working when a migration adds a column while it runs (its prepared statements name their columns)', async () => {
     const schema = `${SCHEMA}_upgrade`;
-    const store = await PostgresTaskStore.open({
-      connectionString: POSTGRES_URL,
-      poolSize: 1,
-      schema,
-      statementTimeoutMs: 10_000,
-      connectTimeoutMs: 5000,
-    });
+    const store = await openStore(1, schema);
     const client = new pg.Client({ connectionString: POSTGRES_URL });
     await client.connect();
     try {
