@@ -608,38 +608,17 @@ function columnsOf(alias: string): string {
     .join(', ');
 }
 
-/** A task's values in `TASK_COLUMNS` order, with `last_seq` preset. */
+/** The columns of `opspawn_tasks` holding JSON, passed to a positional INSERT as text. */
+const JSON_COLUMNS = new Set(['input', 'output', 'error', 'labels', 'usage']);
+
+/** A task's values in `TASK_COLUMNS` order, with `last_seq` preset: `taskDoc`'s, JSON columns as text. */
 function taskRow(task: Task, lastSeq: number): unknown[] {
-  return [
-    task.id,
-    task.goal,
-    json(task.input),
-    task.planner,
-    task.memory,
-    task.sessionId,
-    task.status,
-    json(task.output),
-    json(task.error),
-    task.attempts,
-    task.maxAttempts,
-    task.timeoutMs,
-    task.maxSteps,
-    task.priority,
-    task.idempotencyKey ?? null,
-    task.requestHash ?? null,
-    JSON.stringify(task.labels ?? {}),
-    task.notBefore ?? null,
-    task.cancelRequested,
-    task.createdAt,
-    task.updatedAt,
-    task.startedAt ?? null,
-    task.finishedAt ?? null,
-    task.leaseExpiresAt ?? null,
-    task.agent ?? null,
-    task.parentId ?? null,
-    task.usage ? json(task.usage) : null,
-    lastSeq,
-  ];
+  const doc = taskDoc(task, lastSeq);
+  return TASK_COLUMNS.split(',').map((name) => {
+    const column = name.trim();
+    const value = doc[column];
+    return JSON_COLUMNS.has(column) && value !== null ? JSON.stringify(value) : value;
+  });
 }
 
 function json(value: unknown): string | null {
