@@ -166,7 +166,7 @@ export class KernelTaskService implements TaskService {
     );
     throw new OpspawnError(
       first!.error.code,
-      `${refused.length} of the batch's ${requests.length} tasks are invalid, nothing was submitted; tasks[${first!.index}]: ${first!.error.message}`,
+      `${refused.length} of the batch's ${requests.length} tasks ${refused.length === 1 ? 'is' : 'are'} invalid, nothing was submitted; tasks[${first!.index}]: ${first!.error.message}`,
       { hint: first!.error.hint, details },
     );
   }
