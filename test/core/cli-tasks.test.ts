@@ -84,6 +84,45 @@ describe('opspawn tasks (against a running host)', function () {
     expect(invalid.stderr).to.contain('goal: must NOT have fewer than 1 characters');
   });
 
+  it("finds the host from the deployment's config when neither --url nor $OPSPAWN_URL is given", async () => {
+    const port = new URL(url).port;
+    const noUrl = { OPSPAWN_URL: '', OPSPAWN_CONFIG: '', OPSPAWN_TOKEN: 'cli-key' };
+    // A config given with -c names the host's REST port; so does ./opspawn.config.ts of another folder.
+    d.config(
+      `{ plugins: [{ use: '@opspawn/transport-rest', options: { host: '0.0.0.0', port: ${port} } }] }`,
+      'client.config.ts',
+    );
+    const named = await d.run(['-c', 'client.config.ts', 'tasks', 'list', '--json'], { env: noUrl });
+    expect(named.code, named.stderr).to.equal(0);
+    expect(JSON.parse(named.stdout)).to.have.property('tasks');
+    const other = new Deployment().config(
+      `{ plugins: [{ use: '@opspawn/transport-rest', options: { port: ${port} } }] }`,
+    );
+    try {
+      const implicit = await other.run(['tasks', 'list', '--json'], { env: noUrl });
+      expect(implicit.code, implicit.stderr).to.equal(0);
+    } finally {
+      other.cleanup();
+    }
+    // --url still wins over the config.
+    const pinned = await d.run(['-c', 'client.config.ts', 'tasks', 'list', '--url', 'http://127.0.0.1:9'], {
+      env: noUrl,
+    });
+    expect(pinned.code).to.equal(8);
+    expect(pinned.stderr).to.contain('cannot reach http://127.0.0.1:9');
+    // This deployment's own config lets the port be picked at start: the CLI says it cannot know it, and how to say it.
+    const picked = await d.run(['tasks', 'list'], { env: noUrl });
+    expect(picked.code).to.equal(2);
+    expect(picked.stderr).to.match(/port: 0\), so its address is not in the config \(fix: pass --url/);
+    d.config(`{ plugins: ['@opspawn/broker-memory'] }`, 'worker.config.ts');
+    const noRest = await d.run(['-c', 'worker.config.ts', 'tasks', 'list'], { env: noUrl });
+    expect(noRest.code).to.equal(2);
+    expect(noRest.stderr).to.contain('enables no REST transport (@opspawn/transport-rest)');
+    const missing = await d.run(['-c', 'nope.config.ts', 'tasks', 'list'], { env: noUrl });
+    expect(missing.code).to.equal(3);
+    expect(missing.stderr).to.contain('nope.config.ts does not exist');
+  });
+
   it('gives the code, the fix and the exit code in --json output too', async () => {
     const missing = await cli(['get', 'task_00000000000000000000000000', '--json']);
     expect(missing.code).to.equal(7);

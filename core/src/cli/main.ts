@@ -35,9 +35,9 @@ registerPluginCommands(program, globals);
 registerConfigCommands(program, globals);
 registerAgentCommands(program, globals);
 registerRunCommand(program, globals);
-registerTaskCommands(program);
-registerScheduleCommands(program);
-registerMcpCommand(program);
+registerTaskCommands(program, globals);
+registerScheduleCommands(program, globals);
+registerMcpCommand(program, globals);
 program.addHelpText(
   'after',
   '\nExit codes: 0 ok, 2 usage, 3 config, 4 plugin check, 5 plugin start, 6 plugin stop, 1 bug;\nrun: 0 succeeded, 10 failed, 11 cancelled.\nDocs: docs/reference/cli.md',

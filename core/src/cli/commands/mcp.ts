@@ -13,6 +13,8 @@ import {
 } from '@opspawn/plugin-sdk';
 import { ApiError, RestClient, type RestClientOptions } from '../../client/rest-client.js';
 import { createLogger } from '../../logging/create-logger.js';
+import type { GlobalOptions } from '../global-options.js';
+import { HOST_URL_HELP, hostUrl } from '../host-url.js';
 import { CORE_VERSION } from '../../version.js';
 
 interface McpOptions {
@@ -27,11 +29,11 @@ interface McpOptions {
  * of transport-mcp over a running host's REST API. The host checks the key (`--token`) on every call, so a refused
  * key shows as each call's error, not as a server that fails to start.
  */
-export function registerMcpCommand(program: Command): void {
+export function registerMcpCommand(program: Command, globals: () => GlobalOptions): void {
   program
     .command('mcp')
     .description('serve the task tools and resources to an MCP client over stdio, as a client of a running host')
-    .option('--url <url>', 'the host (default: $OPSPAWN_URL, then http://127.0.0.1:8080)')
+    .option('--url <url>', HOST_URL_HELP)
     .option('--token <key>', 'API key (default: $OPSPAWN_TOKEN)')
     .option(
       '--wait-limit <ms>',
@@ -54,7 +56,7 @@ export function registerMcpCommand(program: Command): void {
           hint: "e.g. --wait-limit 50000 (keep it under your MCP client's request timeout)",
         });
       const api = new RestTaskApi({
-        url: opts.url ?? process.env.OPSPAWN_URL ?? 'http://127.0.0.1:8080',
+        url: await hostUrl({ url: opts.url, config: globals().config }),
         token: opts.token ?? process.env.OPSPAWN_TOKEN,
       });
       const tools = opts.tools ? onlyTools(TASK_TOOL_NAMES, opts.tools) : {};

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ErrorCodes, OpspawnError, type CreateScheduleRequest, type Schedule } from '@opspawn/plugin-sdk';
+import type { GlobalOptions } from '../global-options.js';
 import { printJson, table } from '../output.js';
 import { action, client, readRequest, withClientOptions, type ClientOptions } from './tasks.js';
 
@@ -88,14 +89,15 @@ const every = (v: string): number => {
   return n;
 };
 
-export function registerScheduleCommands(program: Command): void {
+export function registerScheduleCommands(program: Command, globals: () => GlobalOptions): void {
   const schedules = program
     .command('schedules')
     .description('list, create, pause, resume and delete schedules on a running host (REST API)');
 
   withClientOptions(schedules.command('list').description('every schedule, with its next due time')).action(
     action(async (opts: ClientOptions) => {
-      const all = await client(opts).schedules();
+      const api = await client(opts, globals());
+      const all = await api.schedules();
       if (opts.json) return printJson({ schedules: all });
       process.stdout.write(
         `${table(['ID', 'SOURCE', 'STATE', 'TIMING', 'NEXT DUE', 'FIRES'], all.map(scheduleLine))}\n`,
@@ -104,7 +106,10 @@ export function registerScheduleCommands(program: Command): void {
   );
 
   withClientOptions(schedules.command('get <id>').description('one schedule: timing, policies, last fire')).action(
-    action(async (id: string, opts: ClientOptions) => printSchedule(await client(opts).schedule(id), opts.json)),
+    action(async (id: string, opts: ClientOptions) => {
+      const api = await client(opts, globals());
+      printSchedule(await api.schedule(id), opts.json);
+    }),
   );
 
   withClientOptions(
@@ -125,7 +130,8 @@ export function registerScheduleCommands(program: Command): void {
     .option('--paused', 'create it paused')
     .action(
       action(async (file: string | undefined, opts: ClientOptions & ScheduleFlags) => {
-        const schedule = await client(opts).createSchedule(await scheduleRequest(file, opts));
+        const api = await client(opts, globals());
+        const schedule = await api.createSchedule(await scheduleRequest(file, opts));
         if (opts.json) printJson(schedule);
         else
           process.stdout.write(`${schedule.id} next due ${schedule.nextDueAt}${schedule.paused ? ' (paused)' : ''}\n`);
@@ -134,7 +140,8 @@ export function registerScheduleCommands(program: Command): void {
 
   withClientOptions(schedules.command('delete <id>').description('delete a schedule made over the API')).action(
     action(async (id: string, opts: ClientOptions) => {
-      await client(opts).deleteSchedule(id);
+      const api = await client(opts, globals());
+      await api.deleteSchedule(id);
       if (opts.json) printJson({ ok: true, id });
       else process.stdout.write(`${id} deleted\n`);
     }),
@@ -147,7 +154,8 @@ export function registerScheduleCommands(program: Command): void {
         .description(verb === 'pause' ? 'stop firing until resumed' : 'fire again, from the next due time after now'),
     ).action(
       action(async (id: string, opts: ClientOptions) => {
-        const schedule = await client(opts).scheduleAction(id, verb);
+        const api = await client(opts, globals());
+        const schedule = await api.scheduleAction(id, verb);
         if (opts.json) printJson(schedule);
         else
           process.stdout.write(

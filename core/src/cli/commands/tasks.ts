@@ -11,6 +11,8 @@ import {
 } from '@opspawn/plugin-sdk';
 import { ApiError, RestClient } from '../../client/rest-client.js';
 import { exitCodeFor } from '../exit-codes.js';
+import type { GlobalOptions } from '../global-options.js';
+import { HOST_URL_HELP, hostUrl } from '../host-url.js';
 import { printJson, table } from '../output.js';
 import { LiveEventPrinter, RunExitCodes, fixFor, withAgent } from './run.js';
 
@@ -20,9 +22,10 @@ export interface ClientOptions {
   json?: boolean;
 }
 
-export function client(opts: ClientOptions): RestClient {
+/** A client of the host that `--url`, `$OPSPAWN_URL` or the deployment's config names (`hostUrl`). */
+export async function client(opts: ClientOptions, globals: GlobalOptions): Promise<RestClient> {
   return new RestClient({
-    url: opts.url ?? process.env.OPSPAWN_URL ?? 'http://127.0.0.1:8080',
+    url: await hostUrl({ url: opts.url, config: globals.config }),
     token: opts.token ?? process.env.OPSPAWN_TOKEN,
   });
 }
@@ -58,7 +61,7 @@ export function action<A extends unknown[]>(run: (...args: A) => Promise<void>) 
 
 export function withClientOptions(command: Command): Command {
   return command
-    .option('--url <url>', 'the host (default: $OPSPAWN_URL, then http://127.0.0.1:8080)')
+    .option('--url <url>', HOST_URL_HELP)
     .option('--token <key>', 'API key (default: $OPSPAWN_TOKEN)')
     .option('--json', 'machine-readable output');
 }
@@ -137,7 +140,7 @@ const outcome = (status: TaskStatus): number =>
       ? RunExitCodes.cancelled
       : RunExitCodes.failed;
 
-export function registerTaskCommands(program: Command): void {
+export function registerTaskCommands(program: Command, globals: () => GlobalOptions): void {
   const tasks = program
     .command('tasks')
     .description('submit, inspect, cancel and watch tasks on a running host (REST API)');
@@ -149,7 +152,7 @@ export function registerTaskCommands(program: Command): void {
     .action(
       action(
         async (source: string, opts: ClientOptions & { wait?: boolean; idempotencyKey?: string; agent?: string }) => {
-          const api = client(opts);
+          const api = await client(opts, globals());
           const task = await api.submit(withAgent(await readRequest(source), opts.agent) as never, opts.idempotencyKey);
           if (opts.json && !opts.wait) printJson(task);
           else if (!opts.json) process.stdout.write(`${task.id} ${task.status}\n`);
@@ -160,7 +163,8 @@ export function registerTaskCommands(program: Command): void {
 
   withClientOptions(tasks.command('get <id>').description('show one task: status, attempts, output or error')).action(
     action(async (id: string, opts: ClientOptions) => {
-      const task = await client(opts).get(id);
+      const api = await client(opts, globals());
+      const task = await api.get(id);
       if (opts.json) return printJson(task);
       const lines = [
         `${task.id}  ${task.status}  attempt ${task.attempts}/${task.maxAttempts}  planner ${task.planner}`,
@@ -201,7 +205,8 @@ export function registerTaskCommands(program: Command): void {
           const labels = Object.fromEntries(
             (opts.label ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
           );
-          const page = await client(opts).list({
+          const api = await client(opts, globals());
+          const page = await api.list({
             status: opts.status,
             labels,
             parentId: opts.parent,
@@ -217,7 +222,8 @@ export function registerTaskCommands(program: Command): void {
 
   withClientOptions(tasks.command('cancel <id>').description('cancel a queued, running or waiting task')).action(
     action(async (id: string, opts: ClientOptions) => {
-      const task = await client(opts).cancel(id);
+      const api = await client(opts, globals());
+      const task = await api.cancel(id);
       if (opts.json) printJson(task);
       else
         process.stdout.write(
@@ -240,7 +246,8 @@ export function registerTaskCommands(program: Command): void {
       command.option('--arguments <json>', "run the call with these arguments (JSON) instead of the planner's");
     command.action(
       action(async (id: string, callId: string, opts: ClientOptions & { note?: string; arguments?: string }) => {
-        const task = await client(opts).decide(id, callId, {
+        const api = await client(opts, globals());
+        const task = await api.decide(id, callId, {
           decision,
           ...(opts.note !== undefined ? { note: opts.note } : {}),
           ...(opts.arguments !== undefined ? { arguments: jsonOption(opts.arguments, '--arguments') } : {}),
@@ -257,7 +264,7 @@ export function registerTaskCommands(program: Command): void {
     .option('--after <seq>', 'start after this event sequence number', (v) => Number(v), 0)
     .action(
       action(async (id: string, opts: ClientOptions & { after: number }) => {
-        process.exitCode = outcome(await follow(client(opts), id, Boolean(opts.json), opts.after));
+        process.exitCode = outcome(await follow(await client(opts, globals()), id, Boolean(opts.json), opts.after));
       }),
     );
 }
