@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { extensionPoints, services, type TaskService } from '@opspawn/plugin-sdk';
 import { SqliteTaskStore } from '@opspawn/store-sqlite';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
-import { EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
+import { EMBEDDED_MEMORY_PLUGINS, embeddedSqlitePlugins, toolsPlugin } from '../../helpers/inline-plugins.js';
 import { until } from '../../helpers/until.js';
 import { loadGrpcService } from '../../helpers/grpc-service.js';
 
@@ -125,13 +125,7 @@ describe('a live watcher on an embedded host (store-sqlite)', function () {
     opened = new Promise((resolve) => (open = resolve));
     dir = mkdtempSync(join(tmpdir(), 'opspawn-watch-'));
     kernel = await startTestKernel({
-      plugins: [
-        { use: '@opspawn/store-sqlite', options: { path: join(dir, 'tasks.db') } },
-        '@opspawn/broker-memory',
-        '@opspawn/memory-buffer',
-        '@opspawn/planner-scripted',
-        { use: tools },
-      ],
+      plugins: [...embeddedSqlitePlugins(join(dir, 'tasks.db')), { use: tools }],
     });
   });
   afterEach(async () => {
