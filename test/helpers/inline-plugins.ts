@@ -2,6 +2,7 @@ import {
   definePlugin,
   extensionPoints,
   type InlinePlugin,
+  type PluginEntry,
   type ToolCallContext,
   type ToolSpec,
 } from '@opspawn/plugin-sdk';
@@ -57,3 +58,8 @@ export const EMBEDDED_MEMORY_PLUGINS = [
   '@opspawn/memory-buffer',
   '@opspawn/planner-scripted',
 ];
+
+/** The embedded default on a SQLite file: what `opspawn start` runs with no services. */
+export function embeddedSqlitePlugins(path: string): Array<string | PluginEntry> {
+  return [{ use: '@opspawn/store-sqlite', options: { path } }, ...EMBEDDED_MEMORY_PLUGINS.slice(1)];
+}

@@ -68,7 +68,10 @@ function detailsOf(error: OpspawnError): Array<{ path: string; message: string }
   const details = error.details as Array<{ path: string; message: string }> | undefined;
   return Array.isArray(details) && details.length > 0 ? details : [{ path: '', message: error.message }];
 }
-/** A watcher re-reads the store this often, in case an event was published in another process. */
+/**
+ * A watcher that heard nothing for this long re-reads the store, in case an event was published in another process;
+ * not when the store says nothing but this process wrote to it since the watcher's last read (`foreignWrites`).
+ */
 const WATCH_POLL_MS = 2000;
 
 /**
@@ -467,11 +470,15 @@ export class KernelTaskService implements TaskService {
       let fromStore = true;
       // A task with stored events exists; only an empty first read needs the task itself (TASK_NOT_FOUND).
       let exists = false;
+      // The store's mark of other writers' commits, taken before the last read (undefined: the store cannot tell).
+      let readAtMark: number | undefined;
       while (!aborted) {
         if (fromStore) {
+          readAtMark = store.foreignWrites?.();
           for (;;) {
             const after = last;
-            const batch = await this.watchReads.read(`events ${id} ${after}`, () =>
+            // Joining a read in flight is safe only if nobody else committed since it started: the mark is in the key.
+            const batch = await this.watchReads.read(`events ${id} ${after} ${readAtMark}`, () =>
               store.events(id, after, REPLAY_PAGE),
             );
             if (!exists && batch.length === 0) await this.watchReads.read(`task ${id}`, () => this.get(id));
@@ -509,7 +516,7 @@ export class KernelTaskService implements TaskService {
           if (isFinalEvent(event)) return;
         }
         if (fromStore || aborted) continue;
-        fromStore = await new Promise<boolean>((resolve) => {
+        const polled = await new Promise<boolean>((resolve) => {
           wake = () => resolve(false);
           poll = () => resolve(true);
           // One timer for the whole watch, pushed back at each wait: a task's few waits make no timer each.
@@ -518,6 +525,9 @@ export class KernelTaskService implements TaskService {
         });
         wake = undefined;
         poll = undefined;
+        // Every event written in this process reached `live` through the bus: only another writer can have added
+        // what the store would show.
+        fromStore = polled && (readAtMark === undefined || store.foreignWrites!() !== readAtMark);
       }
     } finally {
       clearTimeout(timer);

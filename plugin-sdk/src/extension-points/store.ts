@@ -90,6 +90,15 @@ export interface TaskStore {
   ): Promise<TaskEvent[]>;
   /** Events with `seq > afterSeq`, in order, at most `limit`. */
   events(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]>;
+  /**
+   * Optional: a number that stays the same while everything written to the store's database goes through this
+   * store object, and changes once another writer (another process, or another connection to the same file) may
+   * have committed. The kernel publishes every event it writes through this object to its own watchers, so a
+   * watcher that heard nothing for a while re-reads the store only when this changed since its last read. Without
+   * it, watchers re-read every few seconds in case another process appended an event. Must be cheap: each waiting
+   * watcher calls it once per poll.
+   */
+  foreignWrites?(): number;
   /** Tasks in the given statuses, oldest first: what recovery re-queues after a restart. */
   findByStatus(statuses: readonly TaskStatus[], limit: number): Promise<Task[]>;
   /**

@@ -448,5 +448,15 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
       expect(await store.events(task.id, 3, 10), 'none of it is stored').to.deep.equal([]);
       expect((await store.appendEvent(task.id, 'log', {})).seq).to.equal(4);
     });
+
+    it("foreignWrites (when offered) stays the same across the store's own writes and reads", async function () {
+      if (!store.foreignWrites) return this.skip();
+      const before = store.foreignWrites();
+      const { task } = await store.create(make());
+      await store.appendEvent(task.id, 'log', { level: 'info', message: 'own write' });
+      await store.transition(task.id, ['queued'], { status: 'running', attempts: 1 });
+      await store.events(task.id, 0, 10);
+      expect(store.foreignWrites(), 'watchers would re-read after every write of their own process').to.equal(before);
+    });
   });
 }

@@ -134,6 +134,8 @@ export class SqliteTaskStore implements TaskStore {
       events: db
         .prepare('SELECT seq, type, at, data FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?')
         .raw(true),
+      // Changes when another connection commits to the file, never for this connection's own commits.
+      dataVersion: db.prepare('PRAGMA data_version').pluck(true),
       requestCancel: db.prepare(
         "UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND status IN ('queued', 'running') RETURNING *",
       ),
@@ -349,6 +351,11 @@ export class SqliteTaskStore implements TaskStore {
   async events(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]> {
     const rows = this.stmt.events.all(taskId, afterSeq, limit) as Array<[number, TaskEventType, string, string]>;
     return rows.map(([seq, type, at, data]) => ({ taskId, seq, type, at, data: JSON.parse(data) }) as TaskEvent);
+  }
+
+  /** SQLite's `data_version`: what another process or connection commits to the file changes it (ADR 0022). */
+  foreignWrites(): number {
+    return this.stmt.dataVersion.get() as number;
   }
 
   async findByStatus(statuses: readonly TaskStatus[], limit: number): Promise<Task[]> {

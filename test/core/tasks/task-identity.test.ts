@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { ErrorCodes, extensionPoints, newTaskId, services } from '@opspawn/plugin-sdk';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
+import { embeddedSqlitePlugins } from '../../helpers/inline-plugins.js';
 
 /**
  * `TaskService.identity`: the fields of a task that never change, which a consumer of every event (the metrics
@@ -18,12 +19,7 @@ describe('task identity', function () {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'opspawn-identity-'));
     kernel = await startTestKernel({
-      plugins: [
-        { use: '@opspawn/store-sqlite', options: { path: join(dir, 'tasks.db') } },
-        '@opspawn/broker-memory',
-        '@opspawn/memory-buffer',
-        '@opspawn/planner-scripted',
-      ],
+      plugins: [...embeddedSqlitePlugins(join(dir, 'tasks.db'))],
     });
   });
 

@@ -1,8 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { extensionPoints, services, type TaskService } from '@opspawn/plugin-sdk';
+import { SqliteTaskStore } from '@opspawn/store-sqlite';
 import { startTestKernel, type TestKernel } from '@opspawn/testing';
-import { EMBEDDED_MEMORY_PLUGINS, toolsPlugin } from '../../helpers/inline-plugins.js';
+import { EMBEDDED_MEMORY_PLUGINS, embeddedSqlitePlugins, toolsPlugin } from '../../helpers/inline-plugins.js';
 import { until } from '../../helpers/until.js';
 import { loadGrpcService } from '../../helpers/grpc-service.js';
 
@@ -109,5 +113,61 @@ describe('live watchers', function () {
     expect(((await ended) as { code: number }).code).to.equal(grpc.status.CANCELLED);
     await until('the subscription to go', async () => (bus.mayWatch(id) ? undefined : true));
     expect((await tasks.get(id)).status).to.equal('running');
+  });
+});
+
+describe('a live watcher on an embedded host (store-sqlite)', function () {
+  this.timeout(20_000);
+  let dir: string;
+  let kernel: TestKernel;
+
+  beforeEach(async () => {
+    opened = new Promise((resolve) => (open = resolve));
+    dir = mkdtempSync(join(tmpdir(), 'opspawn-watch-'));
+    kernel = await startTestKernel({
+      plugins: [...embeddedSqlitePlugins(join(dir, 'tasks.db')), { use: tools }],
+    });
+  });
+  afterEach(async () => {
+    open();
+    await kernel.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('re-reads the store only once another process wrote to the file, and then sees what it wrote', async () => {
+    const tasks = kernel.get(services.taskService);
+    const store = kernel.get(extensionPoints.store);
+    const { task } = await tasks.submit({ goal: 'waits', input: { plan: [{ tool: 'w__gate', arguments: {} }] } });
+    const reads: number[] = [];
+    const read = store.events.bind(store);
+    store.events = (taskId, afterSeq, limit) => {
+      if (taskId === task.id) reads.push(afterSeq);
+      return read(taskId, afterSeq, limit);
+    };
+    const seen: Array<{ type: string; data: unknown }> = [];
+    const watched = (async () => {
+      for await (const event of tasks.watch(task.id)) seen.push({ type: event.type, data: event.data });
+    })();
+    await until('the task to run and the watcher to catch up', async () =>
+      seen.some((e) => e.type === 'tool_call') ? true : undefined,
+    );
+    // Longer than the watcher's 2 s poll: with nobody else writing, everything new came through the bus.
+    await new Promise((r) => setTimeout(r, 2600));
+    expect(reads, 'one read, when the watch began').to.have.length(1);
+
+    const elsewhere = SqliteTaskStore.open({ path: join(dir, 'tasks.db'), busyTimeoutMs: 2000 });
+    try {
+      await elsewhere.appendEvent(task.id, 'log', { level: 'info', message: 'from another process' });
+    } finally {
+      elsewhere.close();
+    }
+    await until("the watcher to see the other process's event", async () =>
+      seen.some((e) => e.type === 'log') ? true : undefined,
+    );
+    expect(reads.length, 'read again after the other process wrote').to.equal(2);
+    open();
+    await watched;
+    expect(seen.at(-1)).to.deep.include({ type: 'status' });
+    expect(seen.map((e) => e.type)).to.include.members(['final', 'log']);
   });
 });

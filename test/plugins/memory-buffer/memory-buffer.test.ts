@@ -17,6 +17,24 @@ const toolResult = (id: string): ChatMessage => ({ role: 'tool', content: '3', t
 const contents = (messages: ChatMessage[]) => messages.map((m) => m.content);
 
 describe('memory-buffer', () => {
+  it('hands out deep copies of nested arguments, Dates and undefined fields included', async () => {
+    const memory = new BufferMemory();
+    const when = new Date('2026-12-01T00:00:00Z');
+    const args = { list: [{ n: 1 }], when, note: undefined };
+    await memory.append('s', [
+      { role: 'assistant', content: '', toolCalls: [{ id: 'c1', tool: 'ns__t', arguments: args }] },
+    ]);
+    args.list[0]!.n = 2;
+    const [first] = await memory.load('s');
+    const loaded = first!.toolCalls![0]!.arguments as typeof args;
+    expect(loaded).to.deep.equal({ list: [{ n: 1 }], when, note: undefined });
+    expect(loaded).to.have.property('note');
+    expect(loaded.when).to.be.instanceOf(Date).and.not.equal(when);
+    loaded.list.push({ n: 3 });
+    const [again] = await memory.load('s');
+    expect((again!.toolCalls![0]!.arguments as typeof args).list).to.deep.equal([{ n: 1 }]);
+  });
+
   it('returns the newest maxMessages messages, in order', async () => {
     const memory = new BufferMemory({ maxMessages: 3 });
     await memory.append('s', ['1', '2', '3', '4', '5'].map(user));

@@ -61,6 +61,20 @@ describe('store-sqlite', function () {
     b.close();
   });
 
+  it('tells of a write committed by another store on the same file (another process), not of its own', async () => {
+    const path = join(dir, 'shared.db');
+    const here = SqliteTaskStore.open({ path, busyTimeoutMs: 2000 });
+    const elsewhere = SqliteTaskStore.open({ path, busyTimeoutMs: 2000 });
+    const task = (await here.create(sampleTask())).task;
+    const mark = here.foreignWrites();
+    await here.appendEvent(task.id, 'log', { level: 'info', message: 'here' });
+    expect(here.foreignWrites(), 'its own write').to.equal(mark);
+    await elsewhere.appendEvent(task.id, 'log', { level: 'info', message: 'elsewhere' });
+    expect(here.foreignWrites(), "the other store's write").to.not.equal(mark);
+    here.close();
+    elsewhere.close();
+  });
+
   it('commits the other writes of a group commit when one of them is refused half-way, and none of that one', async () => {
     const store = SqliteTaskStore.open({ path: join(dir, 'batch.db'), busyTimeoutMs: 1000 });
     const task = (await store.create(sampleTask())).task;
