@@ -10,7 +10,7 @@ import {
   type HealthCheckResult,
   type Memory,
 } from '@opspawn/plugin-sdk';
-import { APPEND_SCRIPT } from './append-script.js';
+import { APPEND_SCRIPT, LOAD_SCRIPT, type Script } from './append-script.js';
 import { foreignDataError, parseStoredMessage } from './stored-message.js';
 
 export interface RedisMemoryOptions extends ChatWindowBounds {
@@ -98,9 +98,7 @@ export class RedisMemory implements Memory {
     if (messages.length === 0) return;
     const { list, pinned } = this.keys(sessionId);
     const opensWithSystem = messages[0]!.role === 'system' ? '1' : '0';
-    await this.command('EVAL', [
-      APPEND_SCRIPT,
-      2,
+    await this.run(APPEND_SCRIPT, [
       list,
       pinned,
       this.options.maxMessages,
@@ -112,10 +110,11 @@ export class RedisMemory implements Memory {
 
   async load(sessionId: string): Promise<ChatMessage[]> {
     const { list, pinned } = this.keys(sessionId);
-    // One MULTI: the pinned message and the list as of the same moment, even while another worker appends.
-    const [rawPinned, rawHistory] = await this.transaction<[string | null, string[]]>([
-      ['GET', pinned],
-      ['LRANGE', list, -this.options.maxMessages, -1],
+    // One script: the pinned message and the list as of the same moment, even while another worker appends.
+    const [rawPinned, rawHistory] = await this.run<[string | null, string[]]>(LOAD_SCRIPT, [
+      list,
+      pinned,
+      this.options.maxMessages,
     ]).catch((error) => this.explain(error, sessionId));
     const history = rawHistory.map((raw, i) =>
       parseStoredMessage(raw, list, `a message at index ${i - rawHistory.length}`),
@@ -158,20 +157,38 @@ export class RedisMemory implements Memory {
     return { list: `${base}:messages`, pinned: `${base}:system` };
   }
 
+  /**
+   * Runs one of this memory's scripts on its two keys and `args` by SHA; a Redis that lacks the script (restarted,
+   * or its scripts flushed) answers NOSCRIPT, and it is sent once with its text, which loads it.
+   */
+  private async run<T = unknown>(script: Script, [list, pinned, ...args]: Array<string | number>): Promise<T> {
+    try {
+      return await this.command<T>('EVALSHA', [script.sha, 2, list, pinned, ...args]);
+    } catch (error) {
+      if (!/NOSCRIPT/.test(describeError(error))) throw error;
+      return this.command<T>('EVAL', [script.text, 2, list, pinned, ...args]);
+    }
+  }
+
   private command<T = unknown>(name: string, args: unknown[] = []): Promise<T> {
+    this.corkForTurn();
     return new Promise((resolve, reject) => {
       this.client.send_command(name, args, (error: Error | null, reply: T) => (error ? reject(error) : resolve(reply)));
     });
   }
 
-  private transaction<T extends unknown[]>(commands: Array<Array<string | number>>): Promise<T> {
-    return new Promise((resolve, reject) => {
-      this.client.multi(commands).exec((error, replies) => {
-        const failed = error ?? replies?.find((reply): reply is Error => reply instanceof Error);
-        if (failed) reject(failed);
-        else if (!replies) reject(new Error('the transaction was aborted'));
-        else resolve(replies as T);
-      });
+  private corked = false;
+  /**
+   * The commands sent in one turn of the event loop leave in one write to the socket: a worker finishing many
+   * tasks in a turn (the store's moves are batched) loads and appends their sessions with one system call.
+   */
+  private corkForTurn(): void {
+    if (this.corked || !this.client.connected) return;
+    this.corked = true;
+    this.client.cork();
+    setImmediate(() => {
+      this.corked = false;
+      this.client.uncork();
     });
   }
 
