@@ -46,4 +46,57 @@ describe('TickBatch', () => {
     expect(results).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(sizes).to.deep.equal([4, 4, 2]);
   });
+
+  it('with maxRunning, gathers the calls made while its batches run into the next one, in call order', async () => {
+    const batches: number[][] = [];
+    const waiting: Array<() => void> = [];
+    const batch = new TickBatch<number, number>(
+      async (items) => {
+        batches.push(items);
+        await new Promise<void>((resolve) => waiting.push(resolve));
+        return items.map((n) => n * 10);
+      },
+      500,
+      1,
+    );
+    const first = batch.add(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    // The first batch runs: these three turns' calls wait for it, then leave as one batch.
+    const later: Array<Promise<number>> = [];
+    for (let turn = 0; turn < 3; turn++) {
+      later.push(batch.add(2 + turn * 2), batch.add(3 + turn * 2));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(batches).to.deep.equal([[1]]);
+    waiting.shift()!();
+    expect(await first).to.equal(10);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(batches).to.deep.equal([[1], [2, 3, 4, 5, 6, 7]]);
+    waiting.shift()!();
+    expect(await Promise.all(later)).to.deep.equal([20, 30, 40, 50, 60, 70]);
+    // Idle again: a call runs in its own turn.
+    const alone = batch.add(8);
+    await new Promise((resolve) => setImmediate(resolve));
+    waiting.shift()!();
+    expect(await alone).to.equal(80);
+    expect(batches.at(-1)).to.deep.equal([8]);
+  });
+
+  it('with maxRunning, rejects the callers of a batch that threw and runs the calls that waited for it', async () => {
+    const batch = new TickBatch<number, number>(
+      async (items) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        if (items.includes(1)) throw new Error('store down');
+        return items;
+      },
+      500,
+      1,
+    );
+    const first = batch.add(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    const waited = batch.add(2);
+    const [failed, ran] = await Promise.allSettled([first, waited]);
+    expect(failed).to.deep.include({ status: 'rejected' });
+    expect(ran).to.deep.equal({ status: 'fulfilled', value: 2 });
+  });
 });
