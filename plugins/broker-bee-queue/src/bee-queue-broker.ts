@@ -192,8 +192,11 @@ export class BeeQueueBroker implements Broker {
     );
   }
 
-  private readonly enqueues = new TickBatch<{ taskId: string; options: EnqueueOptions }, void>((items) =>
-    this.saveJobs(items),
+  /** Two saves at most at once: enqueues made meanwhile leave together when one returns (see TickBatch). */
+  private readonly enqueues = new TickBatch<{ taskId: string; options: EnqueueOptions }, void>(
+    (items) => this.saveJobs(items),
+    500,
+    2,
   );
 
   private async saveJobs(items: Array<{ taskId: string; options: EnqueueOptions }>): Promise<Array<undefined | Error>> {
