@@ -69,7 +69,7 @@ export class RedisMemory implements Memory {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        memory.command('PING'),
+        memory.command('ping'),
         new Promise((_, reject) => {
           timer = setTimeout(
             () => reject(memory.lastError ?? new Error(`no answer within ${connectTimeoutMs} ms`)),
@@ -125,7 +125,7 @@ export class RedisMemory implements Memory {
 
   async clear(sessionId: string): Promise<void> {
     const { list, pinned } = this.keys(sessionId);
-    await this.command('DEL', [list, pinned]);
+    await this.command('del', [list, pinned]);
   }
 
   /** Reported by the kernel's health service: `down` while the connection to Redis is lost. */
@@ -137,7 +137,7 @@ export class RedisMemory implements Memory {
       };
     }
     try {
-      await this.command('PING');
+      await this.command('ping');
       return { state: 'ok', detail: `connected to ${redactUrl(this.options.url)}` };
     } catch (error) {
       return { state: 'down', detail: describeError(error) };
@@ -146,6 +146,8 @@ export class RedisMemory implements Memory {
 
   /** Waits for the replies still owed, then closes the connection; without a connection, closes at once. */
   async close(): Promise<void> {
+    // Commands of this turn go before QUIT, which waits for their replies.
+    if (this.queued.length > 0) this.flush();
     // A QUIT sent while disconnected would wait in the offline queue for a reconnect that closing forbids.
     if (!this.client.connected) return void this.client.end(true);
     await new Promise<void>((resolve) => this.client.quit(() => resolve()));
@@ -163,33 +165,31 @@ export class RedisMemory implements Memory {
    */
   private async run<T = unknown>(script: Script, [list, pinned, ...args]: Array<string | number>): Promise<T> {
     try {
-      return await this.command<T>('EVALSHA', [script.sha, 2, list, pinned, ...args]);
+      return await this.command<T>('evalsha', [script.sha, 2, list, pinned, ...args]);
     } catch (error) {
       if (!/NOSCRIPT/.test(describeError(error))) throw error;
-      return this.command<T>('EVAL', [script.text, 2, list, pinned, ...args]);
+      return this.command<T>('eval', [script.text, 2, list, pinned, ...args]);
     }
   }
 
-  private command<T = unknown>(name: string, args: unknown[] = []): Promise<T> {
-    this.corkForTurn();
+  /**
+   * The commands sent in one turn of the event loop leave as one batch (one write to the socket): a worker
+   * finishing many tasks in a turn (the store's moves are batched) loads and appends their sessions with one
+   * system call. The batch is written as it is made, so no half-sent pipeline outlives a lost connection.
+   */
+  private command<T = unknown>(name: string, args: Array<string | number> = []): Promise<T> {
     return new Promise((resolve, reject) => {
-      this.client.send_command(name, args, (error: Error | null, reply: T) => (error ? reject(error) : resolve(reply)));
+      if (this.queued.length === 0) setImmediate(() => this.flush());
+      this.queued.push([name, ...args, (error: Error | null, reply: T) => (error ? reject(error) : resolve(reply))]);
     });
   }
 
-  private corked = false;
-  /**
-   * The commands sent in one turn of the event loop leave in one write to the socket: a worker finishing many
-   * tasks in a turn (the store's moves are batched) loads and appends their sessions with one system call.
-   */
-  private corkForTurn(): void {
-    if (this.corked || !this.client.connected) return;
-    this.corked = true;
-    this.client.cork();
-    setImmediate(() => {
-      this.corked = false;
-      this.client.uncork();
-    });
+  private queued: Array<[string, ...unknown[]]> = [];
+
+  private flush(): void {
+    const commands = this.queued;
+    this.queued = [];
+    this.client.batch(commands as Array<Array<string | number>>).exec();
   }
 
   /** Another program's value under this session's keys makes Redis answer WRONGTYPE: name the keys. */
