@@ -23,7 +23,8 @@ export function newTaskId(now: number = Date.now()): string {
       randomFillSync(pool);
       poolOffset = 0;
     }
-    lastRandom = Array.from(pool.subarray(poolOffset, (poolOffset += 16)), (b) => b % 32);
+    lastRandom = Array.from(pool.subarray(poolOffset, poolOffset + 16), (b) => b % 32);
+    poolOffset += 16;
     timePart = '';
     for (let i = 0, t = now; i < 10; i++, t = Math.floor(t / 32)) timePart = ALPHABET[t % 32] + timePart;
   }

@@ -221,7 +221,9 @@ describe('memory-redis (needs Redis)', function () {
       await memory.append(s, [system('be brief'), user('one')]);
       expect(contents(await memory.load(s))).to.deep.equal(['be brief', 'one']);
       const flush = redis.createClient(server.url);
-      await new Promise((resolve, reject) => flush.send_command('SCRIPT', ['FLUSH'], (e) => (e ? reject(e) : resolve(e))));
+      await new Promise((resolve, reject) =>
+        flush.send_command('SCRIPT', ['FLUSH'], (e) => (e ? reject(e) : resolve(e))),
+      );
       await new Promise((resolve) => flush.quit(resolve));
       expect(contents(await memory.load(s))).to.deep.equal(['be brief', 'one']);
       await memory.append(s, [user('two')]);
