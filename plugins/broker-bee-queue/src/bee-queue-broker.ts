@@ -192,11 +192,8 @@ export class BeeQueueBroker implements Broker {
     );
   }
 
-  /** Two saves at most at once: enqueues made meanwhile leave together when one returns (see TickBatch). */
-  private readonly enqueues = new TickBatch<{ taskId: string; options: EnqueueOptions }, void>(
-    (items) => this.saveJobs(items),
-    500,
-    2,
+  private readonly enqueues = new TickBatch<{ taskId: string; options: EnqueueOptions }, void>((items) =>
+    this.saveJobs(items),
   );
 
   private async saveJobs(items: Array<{ taskId: string; options: EnqueueOptions }>): Promise<Array<undefined | Error>> {
