@@ -7,55 +7,38 @@
  *
  * `run` gets the items in call order and returns one result per item, in the same order; an `Error` in the results
  * rejects that caller only, a thrown error rejects every caller of the batch.
- *
- * With `maxRunning`, at most that many batches run at once: calls made while they do wait, and leave together as
- * the next batch the moment one finishes (group commit). Under load that makes fewer, larger batches, and each
- * saved statement is work saved on both sides of the connection; an idle batcher still runs a call in its turn.
  */
 export class TickBatch<I, O> {
   private pending: Array<{ item: I; resolve: (value: O) => void; reject: (error: unknown) => void }> = [];
-  private running = 0;
 
   constructor(
     private readonly run: (items: I[]) => Promise<Array<O | Error>>,
     private readonly maxItems = 500,
-    private readonly maxRunning = Number.POSITIVE_INFINITY,
   ) {}
 
   add(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
-      // While every slot is busy, the batch that finishes first takes these calls along.
-      if (this.pending.length === 0 && this.running < this.maxRunning) setImmediate(() => this.flush());
+      if (this.pending.length === 0) setImmediate(() => this.flush());
       this.pending.push({ item, resolve, reject });
     });
   }
 
   private flush(): void {
-    while (this.pending.length > 0 && this.running < this.maxRunning) {
-      const slice = this.pending.splice(0, this.maxItems);
-      this.running++;
-      let ran: Promise<Array<O | Error>>;
-      try {
-        ran = this.run(slice.map((p) => p.item));
-      } catch (error) {
-        ran = Promise.reject(error);
-      }
-      ran
-        .then(
-          (results) =>
-            slice.forEach((p, i) => {
-              const result = results[i];
-              if (result instanceof Error) p.reject(result);
-              else p.resolve(result as O);
-            }),
-          (error) => {
-            for (const p of slice) p.reject(error);
-          },
-        )
-        .finally(() => {
-          this.running--;
-          this.flush();
-        });
+    const all = this.pending;
+    this.pending = [];
+    for (let start = 0; start < all.length; start += this.maxItems) {
+      const slice = all.slice(start, start + this.maxItems);
+      this.run(slice.map((p) => p.item)).then(
+        (results) =>
+          slice.forEach((p, i) => {
+            const result = results[i];
+            if (result instanceof Error) p.reject(result);
+            else p.resolve(result as O);
+          }),
+        (error) => {
+          for (const p of slice) p.reject(error);
+        },
+      );
     }
   }
 }

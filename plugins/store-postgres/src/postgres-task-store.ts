@@ -34,12 +34,6 @@ export interface PostgresStoreOptions {
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-/**
- * Batched statements of one kind (creates, reads by id, moves, appends) a process runs at once; the calls made
- * meanwhile leave together when one returns. Under load this makes fewer, larger statements (each one a commit and
- * a round trip for PostgreSQL and this process alike); an idle store still sends a call in its own turn.
- */
-const STATEMENTS_IN_FLIGHT = 2;
 
 type Row = Record<string, any>;
 
@@ -167,7 +161,7 @@ export class PostgresTaskStore implements TaskStore {
   private readonly creates = new TickBatch<
     { task: Task; event: { type: TaskEventType; data: Record<string, unknown> } },
     { task: Task; created: boolean; event?: TaskEvent }
-  >((items) => this.createMany(items), 200, STATEMENTS_IN_FLIGHT);
+  >((items) => this.createMany(items), 200);
 
   /** The tasks and their first events as one JSON document, through a named statement (see `createStatement`). */
   private async createMany(
@@ -205,22 +199,18 @@ export class PostgresTaskStore implements TaskStore {
     return this.gets.add(id);
   }
 
-  private readonly gets = new TickBatch<string, Task | undefined>(
-    async (ids) => {
-      const { rows } = await this.pool.query({
-        name: `opspawn-get-${this.s}`,
-        text: `SELECT ${TASK_COLUMNS} FROM ${this.s}.opspawn_tasks WHERE id = ANY($1)`,
-        values: [[...new Set(ids)]],
-      });
-      const byId = new Map(rows.map((r: Row) => [r.id as string, r]));
-      return ids.map((id) => {
-        const row = byId.get(id);
-        return row ? toTask(row) : undefined;
-      });
-    },
-    500,
-    STATEMENTS_IN_FLIGHT,
-  );
+  private readonly gets = new TickBatch<string, Task | undefined>(async (ids) => {
+    const { rows } = await this.pool.query({
+      name: `opspawn-get-${this.s}`,
+      text: `SELECT ${TASK_COLUMNS} FROM ${this.s}.opspawn_tasks WHERE id = ANY($1)`,
+      values: [[...new Set(ids)]],
+    });
+    const byId = new Map(rows.map((r: Row) => [r.id as string, r]));
+    return ids.map((id) => {
+      const row = byId.get(id);
+      return row ? toTask(row) : undefined;
+    });
+  });
 
   async list(query: TaskQuery): Promise<TaskPage> {
     const q = resolveTaskQuery(query);
@@ -291,7 +281,6 @@ export class PostgresTaskStore implements TaskStore {
         (round) => this.moveMany(round),
       ),
     100,
-    STATEMENTS_IN_FLIGHT,
   );
 
   /**
@@ -365,7 +354,6 @@ export class PostgresTaskStore implements TaskStore {
         (round) => this.appendMany(round),
       ),
     100,
-    STATEMENTS_IN_FLIGHT,
   );
 
   private async appendMany(items: Append[]): Promise<Array<TaskEvent[] | Error>> {
