@@ -1,9 +1,14 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'; // Crockford base 32
 
 let lastTime = -1;
 let lastRandom: number[] = [];
+/** The id's time part for `lastTime`, made once per millisecond. */
+let timePart = '';
+/** Random bytes drawn 4 KiB at a time: one call into the system's generator per 256 milliseconds that make ids. */
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
 
 /**
  * A new task id: `task_` + a ULID (48-bit millisecond time, 80 random bits). Ids made later in a process sort
@@ -14,15 +19,18 @@ export function newTaskId(now: number = Date.now()): string {
     incrementRandom();
   } else {
     lastTime = now;
-    lastRandom = Array.from(randomBytes(16), (b) => b % 32);
+    if (poolOffset + 16 > pool.length) {
+      randomFillSync(pool);
+      poolOffset = 0;
+    }
+    lastRandom = Array.from(pool.subarray(poolOffset, poolOffset + 16), (b) => b % 32);
+    poolOffset += 16;
+    timePart = '';
+    for (let i = 0, t = now; i < 10; i++, t = Math.floor(t / 32)) timePart = ALPHABET[t % 32] + timePart;
   }
-  let time = '';
-  let t = lastTime;
-  for (let i = 0; i < 10; i++) {
-    time = ALPHABET[t % 32] + time;
-    t = Math.floor(t / 32);
-  }
-  return `task_${time}${lastRandom.map((d) => ALPHABET[d]).join('')}`;
+  let random = '';
+  for (const d of lastRandom) random += ALPHABET[d];
+  return `task_${timePart}${random}`;
 }
 
 function incrementRandom(): void {

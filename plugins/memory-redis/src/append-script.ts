@@ -1,3 +1,15 @@
+import { createHash } from 'node:crypto';
+
+/** A Lua script with its SHA1, run by EVALSHA (the script's text is sent only to a Redis that lacks it). */
+export interface Script {
+  text: string;
+  sha: string;
+}
+
+function script(text: string): Script {
+  return { text, sha: createHash('sha1').update(text).digest('hex') };
+}
+
 /**
  * Appends one batch to a session as a single atomic step, so batches from concurrent workers never interleave and
  * the list never holds more than the bound, whoever appends.
@@ -10,7 +22,7 @@
  * memory-buffer. A script rather than MULTI because whether the batch opens the session is only known inside
  * Redis. RPUSH takes the batch in slices: Lua's unpack has a stack limit.
  */
-export const APPEND_SCRIPT = `
+export const APPEND_SCRIPT = script(`
 local first = 4
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[1], KEYS[2]) == 0 then
   redis.call('SET', KEYS[2], ARGV[4])
@@ -29,4 +41,12 @@ else
   redis.call('PERSIST', KEYS[2])
 end
 return 1
-`;
+`);
+
+/**
+ * Reads a session as of one moment, even while another worker appends: its pinned system message (nil when it has
+ * none) and the last ARGV[1] messages of its list. KEYS as for the append.
+ */
+export const LOAD_SCRIPT = script(`
+return {redis.call('GET', KEYS[2]), redis.call('LRANGE', KEYS[1], -tonumber(ARGV[1]), -1)}
+`);

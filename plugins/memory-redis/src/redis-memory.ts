@@ -10,7 +10,7 @@ import {
   type HealthCheckResult,
   type Memory,
 } from '@opspawn/plugin-sdk';
-import { APPEND_SCRIPT } from './append-script.js';
+import { APPEND_SCRIPT, LOAD_SCRIPT, type Script } from './append-script.js';
 import { foreignDataError, parseStoredMessage } from './stored-message.js';
 
 export interface RedisMemoryOptions extends ChatWindowBounds {
@@ -69,7 +69,7 @@ export class RedisMemory implements Memory {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        memory.command('PING'),
+        memory.command('ping'),
         new Promise((_, reject) => {
           timer = setTimeout(
             () => reject(memory.lastError ?? new Error(`no answer within ${connectTimeoutMs} ms`)),
@@ -98,9 +98,7 @@ export class RedisMemory implements Memory {
     if (messages.length === 0) return;
     const { list, pinned } = this.keys(sessionId);
     const opensWithSystem = messages[0]!.role === 'system' ? '1' : '0';
-    await this.command('EVAL', [
-      APPEND_SCRIPT,
-      2,
+    await this.run(APPEND_SCRIPT, [
       list,
       pinned,
       this.options.maxMessages,
@@ -112,10 +110,11 @@ export class RedisMemory implements Memory {
 
   async load(sessionId: string): Promise<ChatMessage[]> {
     const { list, pinned } = this.keys(sessionId);
-    // One MULTI: the pinned message and the list as of the same moment, even while another worker appends.
-    const [rawPinned, rawHistory] = await this.transaction<[string | null, string[]]>([
-      ['GET', pinned],
-      ['LRANGE', list, -this.options.maxMessages, -1],
+    // One script: the pinned message and the list as of the same moment, even while another worker appends.
+    const [rawPinned, rawHistory] = await this.run<[string | null, string[]]>(LOAD_SCRIPT, [
+      list,
+      pinned,
+      this.options.maxMessages,
     ]).catch((error) => this.explain(error, sessionId));
     const history = rawHistory.map((raw, i) =>
       parseStoredMessage(raw, list, `a message at index ${i - rawHistory.length}`),
@@ -126,7 +125,7 @@ export class RedisMemory implements Memory {
 
   async clear(sessionId: string): Promise<void> {
     const { list, pinned } = this.keys(sessionId);
-    await this.command('DEL', [list, pinned]);
+    await this.command('del', [list, pinned]);
   }
 
   /** Reported by the kernel's health service: `down` while the connection to Redis is lost. */
@@ -138,7 +137,7 @@ export class RedisMemory implements Memory {
       };
     }
     try {
-      await this.command('PING');
+      await this.command('ping');
       return { state: 'ok', detail: `connected to ${redactUrl(this.options.url)}` };
     } catch (error) {
       return { state: 'down', detail: describeError(error) };
@@ -147,6 +146,8 @@ export class RedisMemory implements Memory {
 
   /** Waits for the replies still owed, then closes the connection; without a connection, closes at once. */
   async close(): Promise<void> {
+    // Commands of this turn go before QUIT, which waits for their replies.
+    if (this.queued.length > 0) this.flush();
     // A QUIT sent while disconnected would wait in the offline queue for a reconnect that closing forbids.
     if (!this.client.connected) return void this.client.end(true);
     await new Promise<void>((resolve) => this.client.quit(() => resolve()));
@@ -158,21 +159,37 @@ export class RedisMemory implements Memory {
     return { list: `${base}:messages`, pinned: `${base}:system` };
   }
 
-  private command<T = unknown>(name: string, args: unknown[] = []): Promise<T> {
+  /**
+   * Runs one of this memory's scripts on its two keys and `args` by SHA; a Redis that lacks the script (restarted,
+   * or its scripts flushed) answers NOSCRIPT, and it is sent once with its text, which loads it.
+   */
+  private async run<T = unknown>(script: Script, [list, pinned, ...args]: Array<string | number>): Promise<T> {
+    try {
+      return await this.command<T>('evalsha', [script.sha, 2, list, pinned, ...args]);
+    } catch (error) {
+      if (!/NOSCRIPT/.test(describeError(error))) throw error;
+      return this.command<T>('eval', [script.text, 2, list, pinned, ...args]);
+    }
+  }
+
+  /**
+   * The commands sent in one turn of the event loop leave as one batch (one write to the socket): a worker
+   * finishing many tasks in a turn (the store's moves are batched) loads and appends their sessions with one
+   * system call. The batch is written as it is made, so no half-sent pipeline outlives a lost connection.
+   */
+  private command<T = unknown>(name: string, args: Array<string | number> = []): Promise<T> {
     return new Promise((resolve, reject) => {
-      this.client.send_command(name, args, (error: Error | null, reply: T) => (error ? reject(error) : resolve(reply)));
+      if (this.queued.length === 0) setImmediate(() => this.flush());
+      this.queued.push([name, ...args, (error: Error | null, reply: T) => (error ? reject(error) : resolve(reply))]);
     });
   }
 
-  private transaction<T extends unknown[]>(commands: Array<Array<string | number>>): Promise<T> {
-    return new Promise((resolve, reject) => {
-      this.client.multi(commands).exec((error, replies) => {
-        const failed = error ?? replies?.find((reply): reply is Error => reply instanceof Error);
-        if (failed) reject(failed);
-        else if (!replies) reject(new Error('the transaction was aborted'));
-        else resolve(replies as T);
-      });
-    });
+  private queued: Array<[string, ...unknown[]]> = [];
+
+  private flush(): void {
+    const commands = this.queued;
+    this.queued = [];
+    this.client.batch(commands as Array<Array<string | number>>).exec();
   }
 
   /** Another program's value under this session's keys makes Redis answer WRONGTYPE: name the keys. */

@@ -4,6 +4,7 @@ import redis from 'redis';
 import { extensionPoints, services, type ChatMessage, type Memory } from '@opspawn/plugin-sdk';
 import { memoryContract, startTestKernel, type TestKernel } from '@opspawn/testing';
 import { RedisMemory, type RedisMemoryOptions } from '@opspawn/memory-redis';
+import { PrivateRedis } from '../../helpers/private-redis.js';
 import { REDIS_URL, requireService } from '../../helpers/services.js';
 
 /** Every key this run writes starts with it, so the run cleans up after itself and never meets an earlier run. */
@@ -209,6 +210,28 @@ describe('memory-redis (needs Redis)', function () {
     expect(String(error)).to.contain(
       `memory-redis: Redis key '${PREFIX}${s}:messages' or '${PREFIX}${s}:system' holds a value of another type`,
     );
+  });
+
+  it('goes on loading and appending on a Redis that lost its scripts (restarted, or SCRIPT FLUSH)', async () => {
+    // A Redis of the test's own: flushing the machine's would touch every other user of its scripts.
+    const server = await PrivateRedis.start();
+    try {
+      const memory = await worker({ url: server.url });
+      const s = session('flushed');
+      await memory.append(s, [system('be brief'), user('one')]);
+      expect(contents(await memory.load(s))).to.deep.equal(['be brief', 'one']);
+      const flush = redis.createClient(server.url);
+      await new Promise((resolve, reject) =>
+        flush.send_command('SCRIPT', ['FLUSH'], (e) => (e ? reject(e) : resolve(e))),
+      );
+      await new Promise((resolve) => flush.quit(resolve));
+      expect(contents(await memory.load(s))).to.deep.equal(['be brief', 'one']);
+      await memory.append(s, [user('two')]);
+      expect(contents(await memory.load(s))).to.deep.equal(['be brief', 'one', 'two']);
+    } finally {
+      await Promise.all(opened.splice(0).map((m) => m.close()));
+      await server.stop();
+    }
   });
 
   describe('in a kernel', () => {
