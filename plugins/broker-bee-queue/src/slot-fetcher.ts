@@ -1,0 +1,266 @@
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type BeeQueue from 'bee-queue';
+import type { RedisClient } from 'redis';
+import { isNoScriptError } from './bee-queue-workarounds.js';
+
+/**
+ * Moves up to ARGV[1] jobs from the levels' waiting lists to their active lists, highest level first, FIFO within
+ * a level, and returns (level index, job id, job data) for each. KEYS: per level, its waiting, active and jobs keys.
+ * A job whose data is gone (removed after it was queued) is taken off the active list and skipped, as bee-queue does.
+ */
+const FETCH = `
+local want = tonumber(ARGV[1])
+local out = {}
+for level = 0, #KEYS / 3 - 1 do
+  local waiting, active, jobs = KEYS[3 * level + 1], KEYS[3 * level + 2], KEYS[3 * level + 3]
+  while want > 0 do
+    local id = redis.call('rpoplpush', waiting, active)
+    if not id then break end
+    local data = redis.call('hget', jobs, id)
+    if data then
+      out[#out + 1] = level
+      out[#out + 1] = id
+      out[#out + 1] = data
+      want = want - 1
+    else
+      redis.call('lrem', active, 1, id)
+    end
+  end
+  if want == 0 then break end
+end
+return out`;
+const FETCH_SHA = createHash('sha1').update(FETCH).digest('hex');
+
+/** Puts a job taken without a slot for it back at the head of its queue: next in line, as if never taken. */
+const HAND_BACK = `
+if redis.call('lrem', KEYS[1], 1, ARGV[1]) == 1 then redis.call('rpush', KEYS[2], ARGV[1]) end`;
+
+/** Most jobs one fetch takes: a few milliseconds of Redis's time at most, so other clients are not held up. */
+const MAX_FETCH = 500;
+const FIRST_RETRY_DELAY_MS = 250;
+
+/** bee-queue's Job, for a job whose data the fetch read already (bee-queue/lib/job.js). */
+const { fromData: jobFromData, fromId: jobFromId } = createRequire(import.meta.url)('bee-queue/lib/job.js') as {
+  fromData(queue: BeeQueue, id: string, data: string): BeeQueue.Job<unknown>;
+  fromId(queue: BeeQueue, id: string): Promise<BeeQueue.Job<unknown> | null>;
+};
+
+/** What of a worker queue (bee-queue 2.0.0, lib/queue.js) the fetcher drives instead of `Queue#process`. */
+interface WorkerQueueInternals {
+  /** The queue's blocking connection (a worker queue has one). */
+  bclient: RedisClient;
+  /** Called by `_runJob` with the job. */
+  handler: (job: BeeQueue.Job<unknown>) => Promise<unknown>;
+  /** Renews the job's lock while `handler` runs, then records the outcome (done, retry with backoff, failed). */
+  _runJob(job: BeeQueue.Job<unknown>): Promise<unknown>;
+  /** Raises due delayed jobs and schedules the next raise; `process` calls it once, then its timer does. */
+  _activateDelayed(): void;
+  toKey(name: string): string;
+}
+
+interface Block {
+  /** The blocking connection's CLIENT ID, once known: CLIENT UNBLOCK needs it. */
+  clientId?: number;
+  unblockWanted: boolean;
+}
+
+/**
+ * Takes jobs from the priority levels' bee-queue queues only for free slots, highest level first, and runs each
+ * through bee-queue (lock renewal, retries, outcome). A worker so holds at most `slots` jobs across all levels:
+ * what it takes from Redis it starts at once.
+ *
+ * While jobs wait, one script call takes as many as there are free slots. When every level is empty, the fetcher
+ * waits on each level with a blocking move (BRPOPLPUSH, as bee-queue does), each counted as a slot taken; as soon
+ * as a job arrives (or the worker fills up) the other waits are released with CLIENT UNBLOCK. A wait that Redis
+ * answered before its release, for a worker with no slot free, is handed back to the head of its queue.
+ */
+export class SlotFetcher {
+  private held = 0;
+  private fetching = false;
+  private closed = false;
+  private retryDelay = 0;
+  private readonly blocks = new Map<number, Block>();
+  private blocksSettled: Array<() => void> = [];
+
+  constructor(
+    private readonly queues: BeeQueue[],
+    private readonly client: RedisClient,
+    private readonly slots: number,
+    /** Longest wait between attempts to fetch while Redis fails. */
+    private readonly maxRetryDelayMs: number,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  /**
+   * Starts taking jobs; `handler(level, job)` runs each, its slot taken until the returned promise settles (a
+   * rejection makes bee-queue retry the job with backoff).
+   */
+  start(handler: (level: number, job: BeeQueue.Job<unknown>) => Promise<unknown>): void {
+    this.queues.forEach((queue, level) => {
+      const internals = queue as unknown as WorkerQueueInternals;
+      internals.handler = (job) => handler(level, job);
+      internals._activateDelayed();
+    });
+    this.pump();
+  }
+
+  /** Takes no more jobs: releases the waits and hands back what they took; settles once they have answered. */
+  close(): Promise<void> {
+    this.closed = true;
+    if (this.blocks.size === 0) return Promise.resolve();
+    const settled = new Promise<void>((resolve) => this.blocksSettled.push(resolve));
+    this.unblockAll();
+    return settled;
+  }
+
+  private pump(): void {
+    if (this.closed || this.fetching) return;
+    // A full worker waits for nothing: a job that reached a wait anyway would be handed back.
+    if (this.held >= this.slots) {
+      this.unblockAll();
+      return;
+    }
+    // Every level was empty at the last look: the waits get the next job of any level.
+    if (this.blocks.size === this.queues.length) return;
+    // Some level may have jobs (one wait answered): the other waits give back the slots they hold for the fetch.
+    const free = this.slots - this.held - this.blocks.size;
+    if (free <= 0) {
+      this.unblockAll();
+      return;
+    }
+    const want = Math.min(free, MAX_FETCH);
+    this.fetching = true;
+    this.fetch(want).then(
+      (jobs) => {
+        this.fetching = false;
+        this.retryDelay = 0;
+        for (const { level, id, data } of jobs) this.run(level, jobFromData(this.queues[level]!, id, data));
+        if (jobs.length < want) this.blockOnEveryLevel();
+        else this.pump();
+      },
+      (error) => {
+        this.fetching = false;
+        this.onError(error);
+        this.retryLater();
+      },
+    );
+  }
+
+  private retryLater(): void {
+    this.retryDelay = Math.min(this.retryDelay ? this.retryDelay * 2 : FIRST_RETRY_DELAY_MS, this.maxRetryDelayMs);
+    setTimeout(() => this.pump(), this.retryDelay).unref();
+  }
+
+  private run(level: number, job: BeeQueue.Job<unknown>): void {
+    this.held++;
+    (this.queues[level] as unknown as WorkerQueueInternals)
+      ._runJob(job)
+      // Rejects only when the outcome could not be recorded (Redis lost, or the queue closed): the job stays in the
+      // active list and the stall check hands it back.
+      .catch((error: unknown) => this.onError(error))
+      .finally(() => {
+        this.held--;
+        this.pump();
+      });
+  }
+
+  /** Every level was empty at the last fetch: wait on each for its next job, one blocking connection per level. */
+  private blockOnEveryLevel(): void {
+    this.queues.forEach((queue, level) => {
+      if (this.blocks.has(level) || this.closed) return;
+      const block: Block = { unblockWanted: false };
+      this.blocks.set(level, block);
+      const internals = queue as unknown as WorkerQueueInternals;
+      const bclient = internals.bclient;
+      // Sent on the same connection just before the wait, so the id arrives before any job does.
+      bclient.send_command('client', ['id'], (error: Error | null, id: number) => {
+        if (error) return;
+        block.clientId = id;
+        if (block.unblockWanted) this.unblock(block);
+      });
+      bclient.brpoplpush(internals.toKey('waiting'), internals.toKey('active'), 0, (error, id) => {
+        this.blocks.delete(level);
+        if (this.blocks.size === 0) for (const resolve of this.blocksSettled.splice(0)) resolve();
+        if (error) {
+          if (!this.closed) {
+            this.onError(error);
+            this.retryLater();
+          }
+          return;
+        }
+        if (id) this.claim(level, id);
+        else this.pump();
+      });
+    });
+  }
+
+  /** A wait returned job `id` of `level`: start it if a slot is free, else hand it back. */
+  private claim(level: number, id: string): void {
+    const queue = this.queues[level]!;
+    if (this.closed || this.held >= this.slots) {
+      this.handBack(queue, id);
+      this.pump();
+      return;
+    }
+    this.held++;
+    jobFromId(queue, id).then(
+      (job) => {
+        this.held--;
+        if (job) this.run(level, job);
+        this.pump();
+      },
+      (error: unknown) => {
+        // The job stays in the active list; the stall check hands it back.
+        this.held--;
+        this.onError(error);
+        this.pump();
+      },
+    );
+  }
+
+  private handBack(queue: BeeQueue, id: string): void {
+    const internals = queue as unknown as WorkerQueueInternals;
+    this.client.eval(HAND_BACK, 2, internals.toKey('active'), internals.toKey('waiting'), id, (error) => {
+      if (error) this.onError(error);
+    });
+  }
+
+  private unblockAll(): void {
+    for (const block of this.blocks.values()) {
+      if (block.unblockWanted) continue;
+      block.unblockWanted = true;
+      if (block.clientId !== undefined) this.unblock(block);
+    }
+  }
+
+  private unblock(block: Block): void {
+    this.client.send_command('client', ['unblock', String(block.clientId)], (error) => {
+      if (error) this.onError(error);
+    });
+  }
+
+  private fetch(want: number): Promise<Array<{ level: number; id: string; data: string }>> {
+    const keys = this.queues.flatMap((queue) => {
+      const internals = queue as unknown as WorkerQueueInternals;
+      return [internals.toKey('waiting'), internals.toKey('active'), internals.toKey('jobs')];
+    });
+    const call = (command: 'evalsha' | 'eval', script: string) =>
+      new Promise<Array<number | string>>((resolve, reject) =>
+        this.client.send_command(command, [script, keys.length, ...keys, want], (error, reply) =>
+          error ? reject(error) : resolve(reply as Array<number | string>),
+        ),
+      );
+    return call('evalsha', FETCH_SHA)
+      .catch((error: unknown) => {
+        if (isNoScriptError(error)) return call('eval', FETCH);
+        throw error;
+      })
+      .then((reply) => {
+        const jobs: Array<{ level: number; id: string; data: string }> = [];
+        for (let i = 0; i < reply.length; i += 3)
+          jobs.push({ level: Number(reply[i]), id: String(reply[i + 1]), data: String(reply[i + 2]) });
+        return jobs;
+      });
+  }
+}
