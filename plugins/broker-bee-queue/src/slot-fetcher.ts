@@ -77,7 +77,8 @@ interface Block {
  */
 export class SlotFetcher {
   private held = 0;
-  private fetching = false;
+  /** The fetch in flight, if any. */
+  private fetching?: Promise<void>;
   private closed = false;
   private retryDelay = 0;
   private readonly blocks = new Map<number, Block>();
@@ -105,13 +106,16 @@ export class SlotFetcher {
     this.pump();
   }
 
-  /** Takes no more jobs: releases the waits and hands back what they took; settles once they have answered. */
-  close(): Promise<void> {
+  /**
+   * Takes no more jobs: releases the waits and hands back what they or a fetch in flight took; settles once Redis
+   * has answered them.
+   */
+  async close(): Promise<void> {
     this.closed = true;
-    if (this.blocks.size === 0) return Promise.resolve();
-    const settled = new Promise<void>((resolve) => this.blocksSettled.push(resolve));
+    const settled =
+      this.blocks.size === 0 ? undefined : new Promise<void>((resolve) => this.blocksSettled.push(resolve));
     this.unblockAll();
-    return settled;
+    await Promise.all([settled, this.fetching]);
   }
 
   private pump(): void {
@@ -130,17 +134,21 @@ export class SlotFetcher {
       return;
     }
     const want = Math.min(free, MAX_FETCH);
-    this.fetching = true;
-    this.fetch(want).then(
+    this.fetching = this.fetch(want).then(
       (jobs) => {
-        this.fetching = false;
+        this.fetching = undefined;
         this.retryDelay = 0;
+        if (this.closed) {
+          // Last taken, first given back: the head of each queue is as it was.
+          for (const { level, id } of jobs.reverse()) this.handBack(this.queues[level]!, id);
+          return;
+        }
         for (const { level, id, data } of jobs) this.run(level, jobFromData(this.queues[level]!, id, data));
         if (jobs.length < want) this.blockOnEveryLevel();
         else this.pump();
       },
       (error) => {
-        this.fetching = false;
+        this.fetching = undefined;
         this.onError(error);
         this.retryLater();
       },
@@ -207,7 +215,8 @@ export class SlotFetcher {
     jobFromId(queue, id).then(
       (job) => {
         this.held--;
-        if (job) this.run(level, job);
+        if (this.closed) this.handBack(queue, id);
+        else if (job) this.run(level, job);
         this.pump();
       },
       (error: unknown) => {
