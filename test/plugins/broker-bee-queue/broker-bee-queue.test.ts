@@ -264,6 +264,8 @@ describe('broker-bee-queue (needs Redis)', function () {
       await broker.enqueue(lowSecond, { priority: -1 });
       await broker.enqueue(high, { priority: 1 });
       await sleep(100);
+      // The full worker took neither: they wait in Redis, free for any worker with a slot.
+      expect((await broker.health()).detail).to.equal('waiting 2, active 1, delayed 0');
       release();
       await eventually('all three ran', () => order.length === 3);
       expect(order).to.deep.equal([lowFirst, high, lowSecond]);
