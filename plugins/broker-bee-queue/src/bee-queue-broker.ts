@@ -13,11 +13,7 @@ import {
   type Logger,
   type QueueDepth,
 } from '@opspawn/plugin-sdk';
-import {
-  isNoScriptError,
-  loadBeeQueueScripts,
-  reloadScriptsOnNoScript,
-} from './bee-queue-workarounds.js';
+import { isNoScriptError, loadBeeQueueScripts, reloadScriptsOnNoScript } from './bee-queue-workarounds.js';
 import { RedisEventRelay } from './redis-event-relay.js';
 import { RedisOutbox } from './redis-outbox.js';
 import { RedisSubscriber } from './redis-subscriber.js';

@@ -246,7 +246,7 @@ describe('broker-bee-queue (needs Redis)', function () {
       await eventually('every job ran', () => busy.ran.length + other.ran.length === 6);
     });
 
-    it('runs a higher level\'s job enqueued while the worker is full before lower ones already waiting', async () => {
+    it("runs a higher level's job enqueued while the worker is full before lower ones already waiting", async () => {
       const broker = await openShared(queueName());
       const [lowFirst, lowSecond, high] = [newTaskId(), newTaskId(), newTaskId()];
       const order: string[] = [];
@@ -278,7 +278,14 @@ describe('broker-bee-queue (needs Redis)', function () {
       for (const [i, id] of ids.entries()) await submitter.enqueue(id, { priority: (i % 3) - 1, attempts: 0 });
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', fileURLToPath(new URL('./fixtures/hung-worker.ts', import.meta.url)), REDIS_URL, queue, '3'],
+        [
+          '--import',
+          'tsx',
+          fileURLToPath(new URL('./fixtures/hung-worker.ts', import.meta.url)),
+          REDIS_URL,
+          queue,
+          '3',
+        ],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
       let output = '';
@@ -299,7 +306,12 @@ describe('broker-bee-queue (needs Redis)', function () {
       await sleep(1200);
       expect(deliveries.map((d) => d.taskId).sort()).to.deep.equal([...ids].sort());
       const taken = ids.filter((id) => output.includes(`taken ${id}`));
-      expect(deliveries.filter((d) => d.stalls === 1).map((d) => d.taskId).sort()).to.deep.equal(taken.sort());
+      expect(
+        deliveries
+          .filter((d) => d.stalls === 1)
+          .map((d) => d.taskId)
+          .sort(),
+      ).to.deep.equal(taken.sort());
     });
 
     it('on SIGTERM finishes what it runs and leaves every other job waiting, none taken, none delayed', async () => {
