@@ -17,7 +17,7 @@ import { isNoScriptError, loadBeeQueueScripts, reloadScriptsOnNoScript } from '.
 import { RedisEventRelay } from './redis-event-relay.js';
 import { RedisOutbox } from './redis-outbox.js';
 import { RedisSubscriber } from './redis-subscriber.js';
-import { SlotFetcher } from './slot-fetcher.js';
+import { SlotFetcher, deliveryKey } from './slot-fetcher.js';
 
 export interface BeeQueueBrokerOptions {
   /** redis:// URL of the Redis every API and worker process of the deployment shares. */
@@ -70,17 +70,6 @@ interface JobData {
   n?: string;
 }
 
-/**
- * Counts a job's deliveries; a second delivery of a job that never finished means its worker died (or its
- * handler failed): then the task's stall count goes up and is returned, otherwise 0.
- */
-const COUNT_DELIVERY = `
-local n = redis.call('hincrby', KEYS[1], ARGV[1], 1)
-if n == 1 then return 0 end
-local s = redis.call('incr', KEYS[2])
-redis.call('pexpire', KEYS[2], ARGV[2])
-return s`;
-const STALL_COUNT_TTL_MS = 7 * 24 * 3600 * 1000;
 const DELAYED_JOB_POLL_MS = 5000;
 /** Longest wait between a worker's attempts to fetch a job while Redis is unreachable. */
 const MAX_FETCH_RETRY_DELAY_MS = 2000;
@@ -248,15 +237,22 @@ export class BeeQueueBroker implements Broker {
     );
     for (const queue of this.workers) reloadScriptsOnNoScript(queue);
     await Promise.all(this.workers.map((queue) => queue.ready()));
-    this.fetcher = new SlotFetcher(this.workers, this.client, options.concurrency, MAX_FETCH_RETRY_DELAY_MS, (error) =>
-      this.onError(error),
+    this.fetcher = new SlotFetcher(
+      this.workers,
+      this.client,
+      { deliveries: this.keys.deliveries, stallsPrefix: this.keys.stalls, levels: this.levels },
+      options.concurrency,
+      MAX_FETCH_RETRY_DELAY_MS,
+      (error) => this.onError(error),
     );
     for (const queue of this.workers) {
       queue.on('error', (error) => this.onError(error));
       // Every worker takes part in finding jobs whose worker died; bee-queue runs one check per interval overall.
       queue.checkStalledJobs(this.options.stallIntervalMs).catch((error) => this.onError(error));
     }
-    this.fetcher.start((levelIndex, job) => this.deliver(levelIndex, job as BeeQueue.Job<JobData>, handler));
+    this.fetcher.start((levelIndex, job, stalls) =>
+      this.deliver(levelIndex, job as BeeQueue.Job<JobData>, stalls, handler),
+    );
   }
 
   async cancel(taskId: string): Promise<void> {
@@ -321,10 +317,14 @@ export class BeeQueueBroker implements Broker {
 
   // ---- internals --------------------------------------------------------------------------------
 
-  private async deliver(levelIndex: number, job: BeeQueue.Job<JobData>, handler: DeliveryHandler): Promise<void> {
+  /** Runs one job; `stalls` is the task's stall count if this job was delivered before and never finished, else 0. */
+  private async deliver(
+    levelIndex: number,
+    job: BeeQueue.Job<JobData>,
+    stalls: number,
+    handler: DeliveryHandler,
+  ): Promise<void> {
     const { t: taskId, a: attempts, n } = job.data;
-    const deliveryKey = `${this.levels[levelIndex]}:${job.id}`;
-    const stalls = await this.countDelivery(deliveryKey, taskId);
     const controller = new AbortController();
     let controllers = this.running.get(taskId);
     if (!controllers) {
@@ -348,21 +348,7 @@ export class BeeQueueBroker implements Broker {
       if (controllers.size === 0) this.running.delete(taskId);
     }
     // Only a delivery that finished clears its count: one whose handler threw comes back counted as a stall.
-    this.outbox.send('hdel', this.keys.deliveries, deliveryKey);
-  }
-
-  private countDelivery(deliveryKey: string, taskId: string): Promise<number> {
-    return new Promise((resolve, reject) =>
-      this.client.eval(
-        COUNT_DELIVERY,
-        2,
-        this.keys.deliveries,
-        `${this.keys.stalls}${taskId}`,
-        deliveryKey,
-        STALL_COUNT_TTL_MS,
-        (error: Error | null, stalls: number) => (error ? reject(error) : resolve(stalls)),
-      ),
-    );
+    this.outbox.send('hdel', this.keys.deliveries, deliveryKey(this.levels[levelIndex]!, job.id));
   }
 
   private abortLocal(taskId: string): void {

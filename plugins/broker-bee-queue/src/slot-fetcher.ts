@@ -6,28 +6,45 @@ import { isNoScriptError } from './bee-queue-workarounds.js';
 
 /**
  * Moves up to ARGV[1] jobs from the levels' waiting lists to their active lists, highest level first, FIFO within
- * a level, and returns (level index, job id, job data) for each. KEYS: per level, its waiting, active and jobs keys.
- * A job whose data is gone (removed after it was queued) is taken off the active list and skipped, as bee-queue does.
+ * a level, after taking the job a wait returned (ARGV[4], ARGV[5]: its level index and id, or -1 and ''), and counts
+ * each one's delivery: a second delivery of a job that never finished (its worker died, or its handler failed)
+ * raises the task's stall count. Returns (level index, job id, job data, stalls) per job. KEYS: the deliveries hash,
+ * then per level its waiting, active and jobs keys; ARGV[2], ARGV[3]: the stall count key's prefix (+ task id,
+ * read from the job, so not among KEYS: bee-queue's scripts are not for Redis Cluster either) and lifetime;
+ * ARGV[6...]: the level values, for the delivery key `<level>:<job id>` (`deliveryKey`). A job whose data is gone
+ * (removed after it was queued) is taken off the active list and skipped, as bee-queue does.
  */
 const FETCH = `
-local want = tonumber(ARGV[1])
 local out = {}
-for level = 0, #KEYS / 3 - 1 do
-  local waiting, active, jobs = KEYS[3 * level + 1], KEYS[3 * level + 2], KEYS[3 * level + 3]
-  while want > 0 do
-    local id = redis.call('rpoplpush', waiting, active)
-    if not id then break end
-    local data = redis.call('hget', jobs, id)
-    if data then
-      out[#out + 1] = level
-      out[#out + 1] = id
-      out[#out + 1] = data
-      want = want - 1
-    else
-      redis.call('lrem', active, 1, id)
+local function take(level, id)
+  local active, jobs = KEYS[3 * level + 3], KEYS[3 * level + 4]
+  local data = redis.call('hget', jobs, id)
+  if not data then
+    redis.call('lrem', active, 1, id)
+    return
+  end
+  local stalls = 0
+  if redis.call('hincrby', KEYS[1], ARGV[6 + level] .. ':' .. id, 1) > 1 then
+    local ok, job = pcall(cjson.decode, data)
+    if ok and type(job) == 'table' and type(job.data) == 'table' and job.data.t then
+      local key = ARGV[2] .. job.data.t
+      stalls = redis.call('incr', key)
+      redis.call('pexpire', key, ARGV[3])
     end
   end
-  if want == 0 then break end
+  out[#out + 1] = level
+  out[#out + 1] = id
+  out[#out + 1] = data
+  out[#out + 1] = stalls
+end
+if tonumber(ARGV[4]) >= 0 then take(tonumber(ARGV[4]), ARGV[5]) end
+local want = tonumber(ARGV[1])
+for level = 0, (#KEYS - 1) / 3 - 1 do
+  while #out / 4 < want do
+    local id = redis.call('rpoplpush', KEYS[3 * level + 2], KEYS[3 * level + 3])
+    if not id then break end
+    take(level, id)
+  end
 end
 return out`;
 const FETCH_SHA = createHash('sha1').update(FETCH).digest('hex');
@@ -39,11 +56,35 @@ if redis.call('lrem', KEYS[1], 1, ARGV[1]) == 1 then redis.call('rpush', KEYS[2]
 /** Most jobs one fetch takes: a few milliseconds of Redis's time at most, so other clients are not held up. */
 const MAX_FETCH = 500;
 const FIRST_RETRY_DELAY_MS = 250;
+const STALL_COUNT_TTL_MS = 7 * 24 * 3600 * 1000;
+
+/** The field of the deliveries hash that counts a job's deliveries; the broker deletes it when a delivery finished. */
+export function deliveryKey(level: number, jobId: string): string {
+  return `${level}:${jobId}`;
+}
+
+/** Where the fetcher counts deliveries and stalls (see FETCH). */
+export interface DeliveryCounts {
+  /** Hash of delivery counts per `deliveryKey`. */
+  deliveries: string;
+  /** Prefix of a task's stall count key (+ task id). */
+  stallsPrefix: string;
+  /** The value of each level, by level index. */
+  levels: number[];
+}
+
+export type JobHandler = (level: number, job: BeeQueue.Job<unknown>, stalls: number) => Promise<unknown>;
+
+interface FetchedJob {
+  level: number;
+  id: string;
+  data: string;
+  stalls: number;
+}
 
 /** bee-queue's Job, for a job whose data the fetch read already (bee-queue/lib/job.js). */
-const { fromData: jobFromData, fromId: jobFromId } = createRequire(import.meta.url)('bee-queue/lib/job.js') as {
+const { fromData: jobFromData } = createRequire(import.meta.url)('bee-queue/lib/job.js') as {
   fromData(queue: BeeQueue, id: string, data: string): BeeQueue.Job<unknown>;
-  fromId(queue: BeeQueue, id: string): Promise<BeeQueue.Job<unknown> | null>;
 };
 
 /** What of a worker queue (bee-queue 2.0.0, lib/queue.js) the fetcher drives instead of `Queue#process`. */
@@ -83,10 +124,13 @@ export class SlotFetcher {
   private retryDelay = 0;
   private readonly blocks = new Map<number, Block>();
   private blocksSettled: Array<() => void> = [];
+  /** Stall counts of the jobs taken and not yet handed to the handler, by job. */
+  private readonly stalls = new WeakMap<BeeQueue.Job<unknown>, number>();
 
   constructor(
     private readonly queues: BeeQueue[],
     private readonly client: RedisClient,
+    private readonly counts: DeliveryCounts,
     private readonly slots: number,
     /** Longest wait between attempts to fetch while Redis fails. */
     private readonly maxRetryDelayMs: number,
@@ -97,10 +141,10 @@ export class SlotFetcher {
    * Starts taking jobs; `handler(level, job)` runs each, its slot taken until the returned promise settles (a
    * rejection makes bee-queue retry the job with backoff).
    */
-  start(handler: (level: number, job: BeeQueue.Job<unknown>) => Promise<unknown>): void {
+  start(handler: JobHandler): void {
     this.queues.forEach((queue, level) => {
       const internals = queue as unknown as WorkerQueueInternals;
-      internals.handler = (job) => handler(level, job);
+      internals.handler = (job) => handler(level, job, this.stalls.get(job) ?? 0);
       internals._activateDelayed();
     });
     this.pump();
@@ -143,7 +187,7 @@ export class SlotFetcher {
           for (const { level, id } of jobs.reverse()) this.handBack(this.queues[level]!, id);
           return;
         }
-        for (const { level, id, data } of jobs) this.run(level, jobFromData(this.queues[level]!, id, data));
+        for (const job of jobs) this.run(job);
         if (jobs.length < want) this.blockOnEveryLevel();
         else this.pump();
       },
@@ -160,9 +204,12 @@ export class SlotFetcher {
     setTimeout(() => this.pump(), this.retryDelay).unref();
   }
 
-  private run(level: number, job: BeeQueue.Job<unknown>): void {
+  private run({ level, id, data, stalls }: FetchedJob): void {
+    const queue = this.queues[level]!;
+    const job = jobFromData(queue, id, data);
+    this.stalls.set(job, stalls);
     this.held++;
-    (this.queues[level] as unknown as WorkerQueueInternals)
+    (queue as unknown as WorkerQueueInternals)
       ._runJob(job)
       // Rejects only when the outcome could not be recorded (Redis lost, or the queue closed): the job stays in the
       // active list and the stall check hands it back.
@@ -212,11 +259,11 @@ export class SlotFetcher {
       return;
     }
     this.held++;
-    jobFromId(queue, id).then(
-      (job) => {
+    this.fetch(0, { level, id }).then(
+      (jobs) => {
         this.held--;
         if (this.closed) this.handBack(queue, id);
-        else if (job) this.run(level, job);
+        else for (const job of jobs) this.run(job);
         this.pump();
       },
       (error: unknown) => {
@@ -249,14 +296,26 @@ export class SlotFetcher {
     });
   }
 
-  private fetch(want: number): Promise<Array<{ level: number; id: string; data: string }>> {
-    const keys = this.queues.flatMap((queue) => {
-      const internals = queue as unknown as WorkerQueueInternals;
-      return [internals.toKey('waiting'), internals.toKey('active'), internals.toKey('jobs')];
-    });
+  /** Runs FETCH: takes the job a wait returned, if any, then up to `want` more. */
+  private fetch(want: number, claimed?: { level: number; id: string }): Promise<FetchedJob[]> {
+    const keys = [
+      this.counts.deliveries,
+      ...this.queues.flatMap((queue) => {
+        const internals = queue as unknown as WorkerQueueInternals;
+        return [internals.toKey('waiting'), internals.toKey('active'), internals.toKey('jobs')];
+      }),
+    ];
+    const args = [
+      want,
+      this.counts.stallsPrefix,
+      STALL_COUNT_TTL_MS,
+      claimed?.level ?? -1,
+      claimed?.id ?? '',
+      ...this.counts.levels,
+    ];
     const call = (command: 'evalsha' | 'eval', script: string) =>
       new Promise<Array<number | string>>((resolve, reject) =>
-        this.client.send_command(command, [script, keys.length, ...keys, want], (error, reply) =>
+        this.client.send_command(command, [script, keys.length, ...keys, ...args], (error, reply) =>
           error ? reject(error) : resolve(reply as Array<number | string>),
         ),
       );
@@ -266,9 +325,14 @@ export class SlotFetcher {
         throw error;
       })
       .then((reply) => {
-        const jobs: Array<{ level: number; id: string; data: string }> = [];
-        for (let i = 0; i < reply.length; i += 3)
-          jobs.push({ level: Number(reply[i]), id: String(reply[i + 1]), data: String(reply[i + 2]) });
+        const jobs: FetchedJob[] = [];
+        for (let i = 0; i < reply.length; i += 4)
+          jobs.push({
+            level: Number(reply[i]),
+            id: String(reply[i + 1]),
+            data: String(reply[i + 2]),
+            stalls: Number(reply[i + 3]),
+          });
         return jobs;
       });
   }
