@@ -55,6 +55,8 @@ if redis.call('lrem', KEYS[1], 1, ARGV[1]) == 1 then redis.call('rpush', KEYS[2]
 
 /** Most jobs one fetch takes: a few milliseconds of Redis's time at most, so other clients are not held up. */
 const MAX_FETCH = 500;
+/** Fetches one worker has in flight at once: jobs that finish while one is under way need not wait for it. */
+const MAX_FETCHES_IN_FLIGHT = 4;
 const FIRST_RETRY_DELAY_MS = 250;
 const STALL_COUNT_TTL_MS = 7 * 24 * 3600 * 1000;
 
@@ -118,8 +120,10 @@ interface Block {
  */
 export class SlotFetcher {
   private held = 0;
-  /** The fetch in flight, if any. */
-  private fetching?: Promise<void>;
+  /** Fetches in flight, and the slots they asked for (taken until they answer). */
+  private readonly fetches = new Set<Promise<void>>();
+  private asked = 0;
+  private pumpScheduled = false;
   private closed = false;
   private retryDelay = 0;
   private readonly blocks = new Map<number, Block>();
@@ -159,11 +163,21 @@ export class SlotFetcher {
     const settled =
       this.blocks.size === 0 ? undefined : new Promise<void>((resolve) => this.blocksSettled.push(resolve));
     this.unblockAll();
-    await Promise.all([settled, this.fetching]);
+    await Promise.all([settled, ...this.fetches]);
   }
 
+  /** Fetches for the slots freed in this turn of the event loop: jobs that finish together are refilled together. */
   private pump(): void {
-    if (this.closed || this.fetching) return;
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.fetchForFreeSlots();
+    });
+  }
+
+  private fetchForFreeSlots(): void {
+    if (this.closed || this.fetches.size >= MAX_FETCHES_IN_FLIGHT) return;
     // A full worker waits for nothing: a job that reached a wait anyway would be handed back.
     if (this.held >= this.slots) {
       this.unblockAll();
@@ -172,31 +186,36 @@ export class SlotFetcher {
     // Every level was empty at the last look: the waits get the next job of any level.
     if (this.blocks.size === this.queues.length) return;
     // Some level may have jobs (one wait answered): the other waits give back the slots they hold for the fetch.
-    const free = this.slots - this.held - this.blocks.size;
-    if (free <= 0) {
+    if (this.held + this.blocks.size >= this.slots) {
       this.unblockAll();
       return;
     }
-    const want = Math.min(free, MAX_FETCH);
-    this.fetching = this.fetch(want).then(
-      (jobs) => {
-        this.fetching = undefined;
-        this.retryDelay = 0;
-        if (this.closed) {
-          // Last taken, first given back: the head of each queue is as it was.
-          for (const { level, id } of jobs.reverse()) this.handBack(this.queues[level]!, id);
-          return;
-        }
-        for (const job of jobs) this.run(job);
-        if (jobs.length < want) this.blockOnEveryLevel();
-        else this.pump();
-      },
-      (error) => {
-        this.fetching = undefined;
-        this.onError(error);
-        this.retryLater();
-      },
-    );
+    const want = Math.min(this.slots - this.held - this.blocks.size - this.asked, MAX_FETCH);
+    if (want <= 0) return;
+    this.asked += want;
+    const fetch = this.fetch(want)
+      .then(
+        (jobs) => {
+          this.retryDelay = 0;
+          if (this.closed) {
+            // Last taken, first given back: the head of each queue is as it was.
+            for (const { level, id } of jobs.reverse()) this.handBack(this.queues[level]!, id);
+            return;
+          }
+          for (const job of jobs) this.run(job);
+          if (jobs.length < want) this.blockOnEveryLevel();
+          else this.pump();
+        },
+        (error) => {
+          this.onError(error);
+          this.retryLater();
+        },
+      )
+      .finally(() => {
+        this.asked -= want;
+        this.fetches.delete(fetch);
+      });
+    this.fetches.add(fetch);
   }
 
   private retryLater(): void {
