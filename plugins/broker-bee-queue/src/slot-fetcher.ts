@@ -49,9 +49,25 @@ end
 return out`;
 const FETCH_SHA = createHash('sha1').update(FETCH).digest('hex');
 
-/** Puts a job taken without a slot for it back at the head of its queue: next in line, as if never taken. */
+/**
+ * Puts a job taken without a slot for it back at the head of its queue: next in line, as if never taken. KEYS: its
+ * queue's active, waiting and jobs keys, the deliveries hash; ARGV: job id, its delivery key, the stall count key's
+ * prefix, and 1 if FETCH counted this delivery: then the count (and the stall it may have added) is taken back, so
+ * the next delivery counts as this one would have.
+ */
 const HAND_BACK = `
-if redis.call('lrem', KEYS[1], 1, ARGV[1]) == 1 then redis.call('rpush', KEYS[2], ARGV[1]) end`;
+if redis.call('lrem', KEYS[1], 1, ARGV[1]) == 0 then return end
+redis.call('rpush', KEYS[2], ARGV[1])
+if ARGV[4] ~= '1' then return end
+if redis.call('hincrby', KEYS[4], ARGV[2], -1) <= 0 then
+  redis.call('hdel', KEYS[4], ARGV[2])
+  return
+end
+local ok, job = pcall(cjson.decode, redis.call('hget', KEYS[3], ARGV[1]) or '')
+if ok and type(job) == 'table' and type(job.data) == 'table' and job.data.t then
+  local key = ARGV[3] .. job.data.t
+  if tonumber(redis.call('get', key) or '0') > 0 then redis.call('decr', key) end
+end`;
 
 /** Most jobs one fetch takes: a few milliseconds of Redis's time at most, so other clients are not held up. */
 const MAX_FETCH = 500;
@@ -199,7 +215,7 @@ export class SlotFetcher {
           this.retryDelay = 0;
           if (this.closed) {
             // Last taken, first given back: the head of each queue is as it was.
-            for (const { level, id } of jobs.reverse()) this.handBack(this.queues[level]!, id);
+            for (const { level, id } of jobs.reverse()) this.handBack(level, id, true);
             return;
           }
           for (const job of jobs) this.run(job);
@@ -271,9 +287,8 @@ export class SlotFetcher {
 
   /** A wait returned job `id` of `level`: start it if a slot is free, else hand it back. */
   private claim(level: number, id: string): void {
-    const queue = this.queues[level]!;
     if (this.closed || this.held >= this.slots) {
-      this.handBack(queue, id);
+      this.handBack(level, id, false);
       this.pump();
       return;
     }
@@ -281,7 +296,7 @@ export class SlotFetcher {
     this.fetch(0, { level, id }).then(
       (jobs) => {
         this.held--;
-        if (this.closed) this.handBack(queue, id);
+        if (this.closed) this.handBack(level, id, jobs.length > 0);
         else for (const job of jobs) this.run(job);
         this.pump();
       },
@@ -294,9 +309,17 @@ export class SlotFetcher {
     );
   }
 
-  private handBack(queue: BeeQueue, id: string): void {
-    const internals = queue as unknown as WorkerQueueInternals;
-    this.client.eval(HAND_BACK, 2, internals.toKey('active'), internals.toKey('waiting'), id, (error) => {
+  /** Hands job `id` of `level` back (HAND_BACK); `counted`: FETCH counted its delivery. */
+  private handBack(level: number, id: string, counted: boolean): void {
+    const internals = this.queues[level] as unknown as WorkerQueueInternals;
+    const keys = [
+      internals.toKey('active'),
+      internals.toKey('waiting'),
+      internals.toKey('jobs'),
+      this.counts.deliveries,
+    ];
+    const args = [id, deliveryKey(this.counts.levels[level]!, id), this.counts.stallsPrefix, counted ? '1' : '0'];
+    this.client.eval(HAND_BACK, keys.length, ...keys, ...args, (error: Error | null) => {
       if (error) this.onError(error);
     });
   }
