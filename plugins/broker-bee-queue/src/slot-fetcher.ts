@@ -265,7 +265,8 @@ export class SlotFetcher {
       const bclient = internals.bclient;
       // Sent on the same connection just before the wait, so the id arrives before any job does.
       bclient.send_command('client', ['id'], (error: Error | null, id: number) => {
-        if (error) return;
+        // Without it the wait cannot be released: it stays until a job comes, handed back if no slot is free.
+        if (error) return this.onError(error);
         block.clientId = id;
         if (block.unblockWanted) this.unblock(block);
       });
