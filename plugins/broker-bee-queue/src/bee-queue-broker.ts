@@ -13,16 +13,11 @@ import {
   type Logger,
   type QueueDepth,
 } from '@opspawn/plugin-sdk';
-import {
-  capFetchRetryDelay,
-  isNoScriptError,
-  loadBeeQueueScripts,
-  reloadScriptsOnNoScript,
-} from './bee-queue-workarounds.js';
-import { PriorityGate } from './priority-gate.js';
+import { isNoScriptError, loadBeeQueueScripts, reloadScriptsOnNoScript } from './bee-queue-workarounds.js';
 import { RedisEventRelay } from './redis-event-relay.js';
 import { RedisOutbox } from './redis-outbox.js';
 import { RedisSubscriber } from './redis-subscriber.js';
+import { SlotFetcher, deliveryKey } from './slot-fetcher.js';
 
 export interface BeeQueueBrokerOptions {
   /** redis:// URL of the Redis every API and worker process of the deployment shares. */
@@ -38,7 +33,10 @@ export interface BeeQueueBrokerOptions {
   priorityLevels: number[];
   /** A worker that has not renewed a job's lock for this long is taken to be dead and its job is handed back. */
   stallIntervalMs: number;
-  /** How long a freed slot waits for the next job of a higher level before a held lower-level job may start. */
+  /**
+   * @deprecated Has no effect: a worker takes jobs only for free slots, highest level first, so no job waits in a
+   * worker for a slot. Still accepted so configurations that set it load.
+   */
   refillWaitMs: number;
   /** Longest `enqueue` waits for Redis; then the task stays queued in the store for the recovery sweep. */
   enqueueTimeoutMs: number;
@@ -72,17 +70,6 @@ interface JobData {
   n?: string;
 }
 
-/**
- * Counts a job's deliveries; a second delivery of a job that never finished means its worker died (or its
- * handler failed): then the task's stall count goes up and is returned, otherwise 0.
- */
-const COUNT_DELIVERY = `
-local n = redis.call('hincrby', KEYS[1], ARGV[1], 1)
-if n == 1 then return 0 end
-local s = redis.call('incr', KEYS[2])
-redis.call('pexpire', KEYS[2], ARGV[2])
-return s`;
-const STALL_COUNT_TTL_MS = 7 * 24 * 3600 * 1000;
 const DELAYED_JOB_POLL_MS = 5000;
 /** Longest wait between a worker's attempts to fetch a job while Redis is unreachable. */
 const MAX_FETCH_RETRY_DELAY_MS = 2000;
@@ -100,7 +87,7 @@ export class BeeQueueBroker implements Broker {
   private readonly levels: number[];
   private readonly producers: BeeQueue<JobData>[];
   private workers: BeeQueue<JobData>[] = [];
-  private gate?: PriorityGate;
+  private fetcher?: SlotFetcher;
   private readonly running = new Map<string, Set<AbortController>>();
   private readonly deliveries = new Set<Promise<unknown>>();
   private readonly subscriber: RedisSubscriber;
@@ -232,8 +219,7 @@ export class BeeQueueBroker implements Broker {
   }
 
   async consume(handler: DeliveryHandler, options: { concurrency: number }): Promise<void> {
-    if (this.gate) throw new Error('consume was called twice');
-    this.gate = new PriorityGate(this.levels.length, options.concurrency, this.options.refillWaitMs);
+    if (this.fetcher) throw new Error('consume was called twice');
     this.unsubscribeCancel = this.subscriber.subscribe(this.keys.cancel, (_channel, taskId) => this.abortLocal(taskId));
     this.workers = this.levels.map(
       (level) =>
@@ -249,17 +235,24 @@ export class BeeQueueBroker implements Broker {
           ...{ initialRedisFailureRetryDelay: 250 },
         }),
     );
-    for (const queue of this.workers) {
-      capFetchRetryDelay(queue, MAX_FETCH_RETRY_DELAY_MS);
-      reloadScriptsOnNoScript(queue);
-    }
+    for (const queue of this.workers) reloadScriptsOnNoScript(queue);
     await Promise.all(this.workers.map((queue) => queue.ready()));
-    this.workers.forEach((queue, index) => {
+    this.fetcher = new SlotFetcher(
+      this.workers,
+      this.client,
+      { deliveries: this.keys.deliveries, stallsPrefix: this.keys.stalls, levels: this.levels },
+      options.concurrency,
+      MAX_FETCH_RETRY_DELAY_MS,
+      (error) => this.onError(error),
+    );
+    for (const queue of this.workers) {
       queue.on('error', (error) => this.onError(error));
-      queue.process(options.concurrency, (job) => this.deliver(index, job, handler));
       // Every worker takes part in finding jobs whose worker died; bee-queue runs one check per interval overall.
       queue.checkStalledJobs(this.options.stallIntervalMs).catch((error) => this.onError(error));
-    });
+    }
+    this.fetcher.start((levelIndex, job, stalls) =>
+      this.deliver(levelIndex, job as BeeQueue.Job<JobData>, stalls, handler),
+    );
   }
 
   async cancel(taskId: string): Promise<void> {
@@ -324,50 +317,38 @@ export class BeeQueueBroker implements Broker {
 
   // ---- internals --------------------------------------------------------------------------------
 
-  private async deliver(levelIndex: number, job: BeeQueue.Job<JobData>, handler: DeliveryHandler): Promise<void> {
-    await this.gate!.run(levelIndex, async () => {
-      const { t: taskId, a: attempts, n } = job.data;
-      const deliveryKey = `${this.levels[levelIndex]}:${job.id}`;
-      const stalls = await this.countDelivery(deliveryKey, taskId);
-      const controller = new AbortController();
-      let controllers = this.running.get(taskId);
-      if (!controllers) {
-        controllers = new Set();
-        this.running.set(taskId, controllers);
-      }
-      controllers.add(controller);
-      const delivery = handler({
-        taskId,
-        signal: controller.signal,
-        attempts,
-        stalls,
-        ...(n !== undefined ? { notBefore: n || null } : {}),
-      });
-      this.deliveries.add(delivery);
-      try {
-        await delivery;
-      } finally {
-        this.deliveries.delete(delivery);
-        controllers.delete(controller);
-        if (controllers.size === 0) this.running.delete(taskId);
-      }
-      // Only a delivery that finished clears its count: one whose handler threw comes back counted as a stall.
-      this.outbox.send('hdel', this.keys.deliveries, deliveryKey);
+  /** Runs one job; `stalls` is the task's stall count if this job was delivered before and never finished, else 0. */
+  private async deliver(
+    levelIndex: number,
+    job: BeeQueue.Job<JobData>,
+    stalls: number,
+    handler: DeliveryHandler,
+  ): Promise<void> {
+    const { t: taskId, a: attempts, n } = job.data;
+    const controller = new AbortController();
+    let controllers = this.running.get(taskId);
+    if (!controllers) {
+      controllers = new Set();
+      this.running.set(taskId, controllers);
+    }
+    controllers.add(controller);
+    const delivery = handler({
+      taskId,
+      signal: controller.signal,
+      attempts,
+      stalls,
+      ...(n !== undefined ? { notBefore: n || null } : {}),
     });
-  }
-
-  private countDelivery(deliveryKey: string, taskId: string): Promise<number> {
-    return new Promise((resolve, reject) =>
-      this.client.eval(
-        COUNT_DELIVERY,
-        2,
-        this.keys.deliveries,
-        `${this.keys.stalls}${taskId}`,
-        deliveryKey,
-        STALL_COUNT_TTL_MS,
-        (error: Error | null, stalls: number) => (error ? reject(error) : resolve(stalls)),
-      ),
-    );
+    this.deliveries.add(delivery);
+    try {
+      await delivery;
+    } finally {
+      this.deliveries.delete(delivery);
+      controllers.delete(controller);
+      if (controllers.size === 0) this.running.delete(taskId);
+    }
+    // Only a delivery that finished clears its count: one whose handler threw comes back counted as a stall.
+    this.outbox.send('hdel', this.keys.deliveries, deliveryKey(this.levels[levelIndex]!, job.id));
   }
 
   private abortLocal(taskId: string): void {
@@ -412,10 +393,15 @@ export class BeeQueueBroker implements Broker {
   }
 
   private async drainOnce(timeoutMs: number): Promise<void> {
-    // Held jobs go back to their queue (bee-queue retries a rejected job), for another worker to take.
-    this.gate?.close(new Error('this worker is shutting down'));
-    const closing = Promise.all(
-      this.workers.map((queue) => queue.close(Math.max(timeoutMs, 1) + 2000).catch((error) => this.onError(error))),
+    // The worker takes no more jobs; a job that reached one of its waits meanwhile goes back to the head of its queue.
+    const released = Promise.race([
+      this.fetcher?.close(),
+      new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref()),
+    ]);
+    const closing = released.then(() =>
+      Promise.all(
+        this.workers.map((queue) => queue.close(Math.max(timeoutMs, 1) + 2000).catch((error) => this.onError(error))),
+      ),
     );
     const settled = Promise.allSettled([...this.deliveries]);
     const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeoutMs).unref());

@@ -2,8 +2,9 @@ import { createRequire } from 'node:module';
 import type BeeQueue from 'bee-queue';
 import type { RedisClient } from 'redis';
 
-// Workarounds for two behaviours of bee-queue 2.0.0 (lib/queue.js) that show after Redis restarts. Both reach into
-// a queue's internals, so they are kept here, small, and checked by the broker's restart tests.
+// A workaround for a behaviour of bee-queue 2.0.0 (lib/queue.js) that shows after Redis restarts. It reaches into a
+// queue's internals, so it is kept here, small, and checked by the broker's restart tests. (Workers fetch through
+// slot-fetcher.ts, not bee-queue's own fetch loop, whose unbounded retry delay needed a cap too.)
 
 /** bee-queue's Lua scripts, loaded by SHA; a Redis that restarted empty has none of them. */
 const beeQueueScripts = createRequire(import.meta.url)('bee-queue/lib/lua/index.js') as {
@@ -20,28 +21,9 @@ export function isNoScriptError(error: unknown): boolean {
 }
 
 interface QueueInternals {
-  /** Doubled after each failed fetch (BRPOPLPUSH) with no upper bound; reset only when a fetch starts afresh. */
-  _redisFailureRetryDelay: number;
   /** Runs a script by SHA on a client, batch or multi. */
   _evalScriptOn(commandable: unknown, args: unknown[]): Promise<unknown>;
   client: RedisClient;
-}
-
-/**
- * Caps the wait between a worker queue's failed fetches. bee-queue doubles it on every failure and shares it among
- * the queue's concurrent fetches: an outage of a few seconds drives it past 2^31 ms, where Node fires the timer
- * after 1 ms (a warning each time), and the delays just below that limit are timers of days that keep the
- * process alive after it stopped and leave the queue's slots idle once Redis is back.
- */
-export function capFetchRetryDelay(queue: BeeQueue, maxMs: number): void {
-  let delay = 0;
-  Object.defineProperty(queue as unknown as QueueInternals, '_redisFailureRetryDelay', {
-    configurable: true,
-    get: () => delay,
-    set: (value: number) => {
-      delay = Math.min(value, maxMs);
-    },
-  });
 }
 
 /**

@@ -30,6 +30,38 @@ async function deleteKeys(pattern: string): Promise<void> {
   await new Promise((resolve) => client.quit(resolve));
 }
 
+/** Jobs in bee-queue's active lists of the default levels (taken by some worker), counted in one MULTI. */
+async function activeJobs(client: redis.RedisClient, queue: string): Promise<number> {
+  const lengths = await new Promise<number[]>((resolve, reject) =>
+    client
+      .multi(['p1', 'p0', 'p-1'].map((level) => ['llen', `bq:${queue}-${level}:active`]))
+      .exec((e, replies) => (e ? reject(e) : resolve(replies as number[]))),
+  );
+  return lengths.reduce((sum, n) => sum + n, 0);
+}
+
+/** A handler whose deliveries run until `release()`; `running` lists the tasks it runs now. */
+function heldHandler() {
+  const running: string[] = [];
+  const ran: string[] = [];
+  let release!: () => void;
+  let released = new Promise<void>((resolve) => (release = resolve));
+  return {
+    running,
+    ran,
+    release: () => {
+      release();
+      released = Promise.resolve();
+    },
+    handler: async (d: Delivery) => {
+      running.push(d.taskId);
+      await released;
+      running.splice(running.indexOf(d.taskId), 1);
+      ran.push(d.taskId);
+    },
+  };
+}
+
 function open(options: Partial<BeeQueueBrokerOptions>): Promise<BeeQueueBroker> {
   return BeeQueueBroker.open(
     { ...BEE_QUEUE_BROKER_DEFAULTS, url: REDIS_URL, stallIntervalMs: 1000, ...options },
@@ -169,6 +201,143 @@ describe('broker-bee-queue (needs Redis)', function () {
       await broker.consume(async (d) => void order.push(d.taskId), { concurrency: 1 });
       await eventually('all four were delivered', () => order.length === 4);
       expect(order).to.deep.equal([highFirst, highSecond, normal, low]);
+    });
+
+    it('holds at most concurrency jobs across its three levels while ten times as many wait, counted in Redis', async () => {
+      const queue = queueName();
+      const broker = await openShared(queue);
+      const ids = Array.from({ length: 40 }, () => newTaskId());
+      for (const [i, id] of ids.entries()) await broker.enqueue(id, { priority: (i % 3) - 1, attempts: 0 });
+      const probe = redis.createClient(REDIS_URL);
+      const ran: string[] = [];
+      await broker.consume(
+        async (d) => {
+          await sleep(20);
+          ran.push(d.taskId);
+        },
+        { concurrency: 4 },
+      );
+      let most = 0;
+      while (ran.length < ids.length) {
+        most = Math.max(most, await activeJobs(probe, queue));
+        await sleep(2);
+      }
+      await new Promise((resolve) => probe.quit(resolve));
+      expect(most).to.equal(4);
+      expect([...ran].sort()).to.deep.equal([...ids].sort());
+    });
+
+    it('leaves waiting jobs to a worker started later while the first is full', async () => {
+      const queue = queueName();
+      const first = await openShared(queue);
+      const ids = Array.from({ length: 6 }, () => newTaskId());
+      for (const [i, id] of ids.entries()) await first.enqueue(id, { priority: (i % 3) - 1, attempts: 0 });
+      const busy = heldHandler();
+      await first.consume(busy.handler, { concurrency: 2 });
+      await eventually('the first worker runs two', () => busy.running.length === 2);
+      const second = await openShared(queue);
+      const other = heldHandler();
+      await second.consume(other.handler, { concurrency: 2 });
+      await eventually('the second worker runs two', () => other.running.length === 2);
+      // Priority holds across the workers: the first took the two high jobs, the second the two normal ones.
+      expect([...busy.running, ...other.running]).to.deep.equal([ids[2], ids[5], ids[1], ids[4]]);
+      busy.release();
+      other.release();
+      await eventually('every job ran', () => busy.ran.length + other.ran.length === 6);
+    });
+
+    it("runs a higher level's job enqueued while the worker is full before lower ones already waiting", async () => {
+      const broker = await openShared(queueName());
+      const [lowFirst, lowSecond, high] = [newTaskId(), newTaskId(), newTaskId()];
+      const order: string[] = [];
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      await broker.consume(
+        async (d) => {
+          order.push(d.taskId);
+          if (d.taskId === lowFirst) await released;
+        },
+        { concurrency: 1 },
+      );
+      await broker.enqueue(lowFirst, { priority: -1 });
+      await eventually('the worker runs the first low job', () => order.length === 1);
+      await broker.enqueue(lowSecond, { priority: -1 });
+      await broker.enqueue(high, { priority: 1 });
+      await sleep(100);
+      // The full worker took neither: they wait in Redis, free for any worker with a slot.
+      expect((await broker.health()).detail).to.equal('waiting 2, active 1, delayed 0');
+      release();
+      await eventually('all three ran', () => order.length === 3);
+      expect(order).to.deep.equal([lowFirst, high, lowSecond]);
+    });
+
+    it('gives back every job a killed worker held, each run once elsewhere, and leaves the rest to others', async () => {
+      const queue = queueName();
+      const submitter = await openShared(queue);
+      const ids = Array.from({ length: 9 }, () => newTaskId());
+      for (const [i, id] of ids.entries()) await submitter.enqueue(id, { priority: (i % 3) - 1, attempts: 0 });
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          fileURLToPath(new URL('./fixtures/hung-worker.ts', import.meta.url)),
+          REDIS_URL,
+          queue,
+          '3',
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      await eventually('the child worker took three jobs', () => output.match(/taken/g)?.length === 3);
+      const probe = redis.createClient(REDIS_URL);
+      await sleep(200);
+      const held = await activeJobs(probe, queue);
+      await new Promise((resolve) => probe.quit(resolve));
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+      expect(held, 'jobs the killed worker had taken').to.equal(3);
+
+      const survivor = await openShared(queue, { stallIntervalMs: 500 });
+      const deliveries: Delivery[] = [];
+      await survivor.consume(async (d) => void deliveries.push(d), { concurrency: 4 });
+      await eventually('the survivor ran all nine', () => deliveries.length === 9);
+      await sleep(1200);
+      expect(deliveries.map((d) => d.taskId).sort()).to.deep.equal([...ids].sort());
+      const taken = ids.filter((id) => output.includes(`taken ${id}`));
+      expect(
+        deliveries
+          .filter((d) => d.stalls === 1)
+          .map((d) => d.taskId)
+          .sort(),
+      ).to.deep.equal(taken.sort());
+    });
+
+    it('on SIGTERM finishes what it runs and leaves every other job waiting, none taken, none delayed', async () => {
+      const queue = queueName();
+      const submitter = await openShared(queue);
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', fileURLToPath(new URL('./fixtures/busy-worker.ts', import.meta.url)), REDIS_URL, queue],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      try {
+        await eventually('the worker consumes', () => output.includes('consuming'));
+        const ids = Array.from({ length: 600 }, (_, i) => `drain-${i}`);
+        for (const [i, id] of ids.entries()) await submitter.enqueue(id, { priority: (i % 3) - 1, attempts: 0 });
+        await eventually('the worker ran a few', () => (output.match(/^ran /gm)?.length ?? 0) >= 40);
+        child.kill('SIGTERM');
+        await eventually('the worker stopped', () => output.includes('stopped'));
+        const ran = output.split('\n').filter((line) => line.startsWith('ran ')).length;
+        const health = await submitter.health();
+        expect(ran).to.be.lessThan(ids.length);
+        expect(health.detail).to.equal(`waiting ${ids.length - ran}, active 0, delayed 0`);
+      } finally {
+        child.kill('SIGKILL');
+      }
     });
 
     it('reports the depth of its queues as health', async () => {
