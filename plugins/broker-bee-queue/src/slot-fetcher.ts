@@ -146,6 +146,10 @@ export class SlotFetcher {
   private blocksSettled: Array<() => void> = [];
   /** Stall counts of the jobs taken and not yet handed to the handler, by job. */
   private readonly stalls = new WeakMap<BeeQueue.Job<unknown>, number>();
+  /** The queues' internals the fetcher drives, by level index. */
+  private readonly internals: WorkerQueueInternals[];
+  /** FETCH's KEYS, the same for every fetch. */
+  private readonly fetchKeys: string[];
 
   constructor(
     private readonly queues: BeeQueue[],
@@ -155,17 +159,22 @@ export class SlotFetcher {
     /** Longest wait between attempts to fetch while Redis fails. */
     private readonly maxRetryDelayMs: number,
     private readonly onError: (error: unknown) => void,
-  ) {}
+  ) {
+    this.internals = queues.map((queue) => queue as unknown as WorkerQueueInternals);
+    this.fetchKeys = [
+      counts.deliveries,
+      ...this.internals.flatMap((queue) => [queue.toKey('waiting'), queue.toKey('active'), queue.toKey('jobs')]),
+    ];
+  }
 
   /**
    * Starts taking jobs; `handler(level, job)` runs each, its slot taken until the returned promise settles (a
    * rejection makes bee-queue retry the job with backoff).
    */
   start(handler: JobHandler): void {
-    this.queues.forEach((queue, level) => {
-      const internals = queue as unknown as WorkerQueueInternals;
-      internals.handler = (job) => handler(level, job, this.stalls.get(job) ?? 0);
-      internals._activateDelayed();
+    this.internals.forEach((queue, level) => {
+      queue.handler = (job) => handler(level, job, this.stalls.get(job) ?? 0);
+      queue._activateDelayed();
     });
     this.pump();
   }
@@ -244,8 +253,7 @@ export class SlotFetcher {
     const job = jobFromData(queue, id, data);
     this.stalls.set(job, stalls);
     this.held++;
-    (queue as unknown as WorkerQueueInternals)
-      ._runJob(job)
+    this.internals[level]!._runJob(job)
       // Rejects only when the outcome could not be recorded (Redis lost, or the queue closed): the job stays in the
       // active list and the stall check hands it back.
       .catch((error: unknown) => this.onError(error))
@@ -257,12 +265,11 @@ export class SlotFetcher {
 
   /** Every level was empty at the last fetch: wait on each for its next job, one blocking connection per level. */
   private blockOnEveryLevel(): void {
-    this.queues.forEach((queue, level) => {
+    this.internals.forEach((queue, level) => {
       if (this.blocks.has(level) || this.closed) return;
       const block: Block = { unblockWanted: false };
       this.blocks.set(level, block);
-      const internals = queue as unknown as WorkerQueueInternals;
-      const bclient = internals.bclient;
+      const bclient = queue.bclient;
       // Sent on the same connection just before the wait, so the id arrives before any job does.
       bclient.send_command('client', ['id'], (error: Error | null, id: number) => {
         // Without it the wait cannot be released: it stays until a job comes, handed back if no slot is free.
@@ -270,7 +277,7 @@ export class SlotFetcher {
         block.clientId = id;
         if (block.unblockWanted) this.unblock(block);
       });
-      bclient.brpoplpush(internals.toKey('waiting'), internals.toKey('active'), 0, (error, id) => {
+      bclient.brpoplpush(queue.toKey('waiting'), queue.toKey('active'), 0, (error, id) => {
         this.blocks.delete(level);
         if (this.blocks.size === 0) for (const resolve of this.blocksSettled.splice(0)) resolve();
         if (error) {
@@ -312,13 +319,8 @@ export class SlotFetcher {
 
   /** Hands job `id` of `level` back (HAND_BACK); `counted`: FETCH counted its delivery. */
   private handBack(level: number, id: string, counted: boolean): void {
-    const internals = this.queues[level] as unknown as WorkerQueueInternals;
-    const keys = [
-      internals.toKey('active'),
-      internals.toKey('waiting'),
-      internals.toKey('jobs'),
-      this.counts.deliveries,
-    ];
+    const queue = this.internals[level]!;
+    const keys = [queue.toKey('active'), queue.toKey('waiting'), queue.toKey('jobs'), this.counts.deliveries];
     const args = [id, deliveryKey(this.counts.levels[level]!, id), this.counts.stallsPrefix, counted ? '1' : '0'];
     this.client.eval(HAND_BACK, keys.length, ...keys, ...args, (error: Error | null) => {
       if (error) this.onError(error);
@@ -341,13 +343,7 @@ export class SlotFetcher {
 
   /** Runs FETCH: takes the job a wait returned, if any, then up to `want` more. */
   private fetch(want: number, claimed?: { level: number; id: string }): Promise<FetchedJob[]> {
-    const keys = [
-      this.counts.deliveries,
-      ...this.queues.flatMap((queue) => {
-        const internals = queue as unknown as WorkerQueueInternals;
-        return [internals.toKey('waiting'), internals.toKey('active'), internals.toKey('jobs')];
-      }),
-    ];
+    const keys = this.fetchKeys;
     const args = [
       want,
       this.counts.stallsPrefix,

@@ -41,6 +41,17 @@ async function activeJobs(client: redis.RedisClient, queue: string): Promise<num
 }
 
 /** A handler whose deliveries run until `release()`; `running` lists the tasks it runs now. */
+/** A worker in a child process (`fixtures/<name>`) on `queue`; `output()` is what it printed so far. */
+function childWorker(name: string, queue: string, ...args: string[]) {
+  const script = fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script, REDIS_URL, queue, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let printed = '';
+  child.stdout.on('data', (chunk) => (printed += chunk));
+  return { child, output: () => printed };
+}
+
 function heldHandler() {
   const running: string[] = [];
   const ran: string[] = [];
@@ -98,14 +109,8 @@ describe('broker-bee-queue (needs Redis)', function () {
       const submitter = await openShared(queue);
       const taskId = newTaskId();
       await submitter.enqueue(taskId, { priority: 0, attempts: 0 });
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', fileURLToPath(new URL('./fixtures/hung-worker.ts', import.meta.url)), REDIS_URL, queue],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      let output = '';
-      child.stdout.on('data', (chunk) => (output += chunk));
-      await eventually('the child worker took the job', () => output.includes(`taken ${taskId}`));
+      const { child, output } = childWorker('hung-worker.ts', queue);
+      await eventually('the child worker took the job', () => output().includes(`taken ${taskId}`));
       child.kill('SIGKILL');
       await new Promise((resolve) => child.once('exit', resolve));
 
@@ -276,21 +281,8 @@ describe('broker-bee-queue (needs Redis)', function () {
       const submitter = await openShared(queue);
       const ids = Array.from({ length: 9 }, () => newTaskId());
       for (const [i, id] of ids.entries()) await submitter.enqueue(id, { priority: (i % 3) - 1, attempts: 0 });
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          fileURLToPath(new URL('./fixtures/hung-worker.ts', import.meta.url)),
-          REDIS_URL,
-          queue,
-          '3',
-        ],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      let output = '';
-      child.stdout.on('data', (chunk) => (output += chunk));
-      await eventually('the child worker took three jobs', () => output.match(/taken/g)?.length === 3);
+      const { child, output } = childWorker('hung-worker.ts', queue, '3');
+      await eventually('the child worker took three jobs', () => output().match(/taken/g)?.length === 3);
       const probe = redis.createClient(REDIS_URL);
       await sleep(200);
       const held = await activeJobs(probe, queue);
@@ -305,7 +297,7 @@ describe('broker-bee-queue (needs Redis)', function () {
       await eventually('the survivor ran all nine', () => deliveries.length === 9);
       await sleep(1200);
       expect(deliveries.map((d) => d.taskId).sort()).to.deep.equal([...ids].sort());
-      const taken = ids.filter((id) => output.includes(`taken ${id}`));
+      const taken = ids.filter((id) => output().includes(`taken ${id}`));
       expect(
         deliveries
           .filter((d) => d.stalls === 1)
@@ -317,21 +309,17 @@ describe('broker-bee-queue (needs Redis)', function () {
     it('on SIGTERM finishes what it runs and leaves every other job waiting, none taken, none delayed', async () => {
       const queue = queueName();
       const submitter = await openShared(queue);
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', fileURLToPath(new URL('./fixtures/busy-worker.ts', import.meta.url)), REDIS_URL, queue],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      let output = '';
-      child.stdout.on('data', (chunk) => (output += chunk));
+      const { child, output } = childWorker('busy-worker.ts', queue);
       try {
-        await eventually('the worker consumes', () => output.includes('consuming'));
+        await eventually('the worker consumes', () => output().includes('consuming'));
         const ids = Array.from({ length: 600 }, (_, i) => `drain-${i}`);
         for (const [i, id] of ids.entries()) await submitter.enqueue(id, { priority: (i % 3) - 1, attempts: 0 });
-        await eventually('the worker ran a few', () => (output.match(/^ran /gm)?.length ?? 0) >= 40);
+        await eventually('the worker ran a few', () => (output().match(/^ran /gm)?.length ?? 0) >= 40);
         child.kill('SIGTERM');
-        await eventually('the worker stopped', () => output.includes('stopped'));
-        const ran = output.split('\n').filter((line) => line.startsWith('ran ')).length;
+        await eventually('the worker stopped', () => output().includes('stopped'));
+        const ran = output()
+          .split('\n')
+          .filter((line) => line.startsWith('ran ')).length;
         const health = await submitter.health();
         expect(ran).to.be.lessThan(ids.length);
         expect(health.detail).to.equal(`waiting ${ids.length - ran}, active 0, delayed 0`);
