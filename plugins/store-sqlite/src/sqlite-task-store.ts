@@ -37,14 +37,6 @@ type Row = Record<string, any>;
  */
 const GROUP_COMMIT_MAX = 100;
 
-/**
- * Row counts of the multi-row event INSERTs a group commit ends with, largest first: a batch's rows go out as a sum
- * of these (at most one statement of each size below the largest), so only eight statements are ever prepared.
- * 128 rows bind 640 parameters, under SQLite's oldest limit of 999.
- */
-const EVENT_CHUNKS = [128, 64, 32, 16, 8, 4, 2, 1] as const;
-const EVENT_COLUMNS = 5;
-
 type EventToAppend = { type: TaskEventType; data: Record<string, unknown> };
 
 /**
@@ -61,13 +53,6 @@ export class SqliteTaskStore implements TaskStore {
   }> = [];
   /** Statements built from a query's shape (transitions, filters), prepared once per shape. */
   private readonly cache = new Map<string, Database.Statement>();
-  /** The multi-row event INSERTs by row count (`EVENT_CHUNKS`), prepared when first needed. */
-  private readonly eventInserts = new Map<number, Database.Statement>();
-  /**
-   * While `runAll` runs a batch, the event rows its writes made (five values a row), inserted at its end; undefined
-   * otherwise, and then each write inserts its own events.
-   */
-  private deferredEvents: unknown[] | undefined;
   /** The group commit's transactions, built once: `db.transaction` wraps a function anew on each call. */
   private readonly commitBatch: (batch: ReadonlyArray<{ op: () => unknown }>) => unknown[];
   /** The same with each write in a savepoint: a batch in which a write threw is run again with it. */
@@ -79,7 +64,7 @@ export class SqliteTaskStore implements TaskStore {
     readonly path: string,
   ) {
     this.stmt = this.prepare();
-    this.commitBatch = db.transaction((batch) => this.runAll(batch));
+    this.commitBatch = db.transaction(runAll);
     this.commitEach = db.transaction(runEach(db));
     this.schedules = new SqliteScheduleStore(db);
   }
@@ -312,77 +297,15 @@ export class SqliteTaskStore implements TaskStore {
     });
   }
 
-  /**
-   * Inserts `events` with the seqs up to `lastSeq`, already reserved on the task row; runs inside a write. In a
-   * batch run by `runAll` the rows wait for the batch's end; the data is serialized here all the same, so a value
-   * that is not JSON fails this write.
-   */
+  /** Inserts `events` with the seqs up to `lastSeq`, already reserved on the task row; runs inside a write. */
   private insertEvents(taskId: string, lastSeq: number, events: readonly EventToAppend[]): TaskEvent[] {
     const at = new Date().toISOString();
-    const deferred = this.deferredEvents;
     let seq = lastSeq - events.length;
     return events.map(({ type, data }) => {
       const text = JSON.stringify(data);
-      const event = asTaskEvent({ taskId, seq: ++seq, type, at, data: JSON.parse(text) as Record<string, unknown> });
-      if (deferred) deferred.push(taskId, seq, type, at, text);
-      else this.stmt.insertEvent.run(taskId, seq, type, at, text);
-      return event;
+      this.stmt.insertEvent.run(taskId, ++seq, type, at, text);
+      return asTaskEvent({ taskId, seq, type, at, data: JSON.parse(text) as Record<string, unknown> });
     });
-  }
-
-  /**
-   * Runs the writes of a batch one after another in the batch's transaction, then inserts the event rows they made
-   * in a few multi-row INSERTs (ADR 0022, round 5). The first write that throws, or a throw of those INSERTs, rolls
-   * the whole transaction back (thrown as a `FailedWrite`); the batch is then run again by `runEach`, where each write
-   * inserts its own events. A write is a function of values taken when it was made, so running it again after the
-   * rollback does the same.
-   */
-  private runAll(batch: ReadonlyArray<{ op: () => unknown }>): unknown[] {
-    const rows: unknown[] = [];
-    this.deferredEvents = rows;
-    let results: unknown[];
-    try {
-      results = batch.map((w) => {
-        try {
-          return w.op();
-        } catch (error) {
-          throw new FailedWrite(error);
-        }
-      });
-    } finally {
-      this.deferredEvents = undefined;
-    }
-    try {
-      this.insertEventRows(rows);
-    } catch (error) {
-      throw new FailedWrite(error);
-    }
-    return results;
-  }
-
-  /** Inserts event rows (five values each) in as few statements as `EVENT_CHUNKS` allows. */
-  private insertEventRows(rows: unknown[]): void {
-    let from = 0;
-    let left = rows.length / EVENT_COLUMNS;
-    for (const size of EVENT_CHUNKS) {
-      while (left >= size) {
-        const values = from === 0 && left === size ? rows : rows.slice(from, from + size * EVENT_COLUMNS);
-        this.eventInsert(size).run(values);
-        from += size * EVENT_COLUMNS;
-        left -= size;
-      }
-    }
-  }
-
-  private eventInsert(size: number): Database.Statement {
-    let statement = this.eventInserts.get(size);
-    if (!statement) {
-      statement = this.db.prepare(
-        `INSERT INTO task_events (task_id, seq, type, at, data) VALUES ${Array(size).fill('(?, ?, ?, ?, ?)').join(', ')}`,
-      );
-      this.eventInserts.set(size, statement);
-    }
-    return statement;
   }
 
   /**
@@ -391,7 +314,7 @@ export class SqliteTaskStore implements TaskStore {
    * commits, so a resolved write is as durable as a transaction of its own, and many concurrent tasks share one WAL
    * commit. A failing write fails alone, and leaves none of its statements behind: a batch in which a write throws is
    * rolled back and run again with each write in a savepoint. Writes do not throw on the engine's path, so it pays
-   * for no savepoint (ADR 0022, round 2), and its events go in a few multi-row INSERTs before the COMMIT (round 5).
+   * for no savepoint (ADR 0022, round 2).
    */
   private write<T>(op: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -472,6 +395,21 @@ export class SqliteTaskStore implements TaskStore {
 /** A write of a batch that threw: it fails alone, the others commit. */
 class FailedWrite {
   constructor(readonly error: unknown) {}
+}
+
+/**
+ * Runs the writes of a batch one after another in the batch's transaction. The first that throws rolls the whole
+ * transaction back (thrown as a `FailedWrite`); the batch is then run again by `runEach`. A write is a function of
+ * values taken when it was made, so running it again after the rollback does the same.
+ */
+function runAll(batch: ReadonlyArray<{ op: () => unknown }>): unknown[] {
+  return batch.map((w) => {
+    try {
+      return w.op();
+    } catch (error) {
+      throw new FailedWrite(error);
+    }
+  });
 }
 
 /**
