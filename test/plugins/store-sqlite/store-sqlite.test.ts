@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { sampleTask, scheduleStoreContract, storeContract } from '@opspawn/plugin-sdk/testing';
 import { SqliteTaskStore } from '@opspawn/store-sqlite';
@@ -100,6 +101,93 @@ describe('store-sqlite', function () {
       [2, 'status', { status: 'cancelled', attempt: 0 }],
     ]);
     expect((await store.get(task.id))?.attempts, 'the refused move is not kept').to.equal(0);
+    store.close();
+  });
+
+  it('gives back the events of many tasks written in one group commit complete, each task in seq order', async () => {
+    const store = SqliteTaskStore.open({ path: join(dir, 'events.db'), busyTimeoutMs: 2000 });
+    const tasks = await Promise.all(Array.from({ length: 50 }, () => store.create(sampleTask())));
+    // 100 writes made in one turn: one group commit of 250 events, more than any one multi-row INSERT holds.
+    const writes = tasks.flatMap(({ task }, i) => [
+      store.appendEvents(task.id, [
+        { type: 'plan', data: { step: 1, task: i } },
+        { type: 'tool_call', data: { name: 'a', arguments: { i } } },
+        { type: 'tool_call', data: { name: 'b', arguments: { i } } },
+      ]),
+      store.transitionWithEvents(task.id, ['queued'], { status: 'running', attempts: 1 }, 0, [
+        { type: 'log', data: { message: `started ${i}` } },
+        { type: 'status', data: { status: 'running', attempt: 1 } },
+      ]),
+    ]);
+    const results = await Promise.all(writes);
+    for (const [i, { task }] of tasks.entries()) {
+      const appended = results[2 * i] as Awaited<ReturnType<SqliteTaskStore['appendEvents']>>;
+      const moved = results[2 * i + 1] as Awaited<ReturnType<SqliteTaskStore['transitionWithEvents']>>;
+      const stored = await store.events(task.id, 0, 100);
+      expect(stored.map((e) => e.seq)).to.deep.equal([1, 2, 3, 4, 5]);
+      expect(stored.map((e) => e.type)).to.deep.equal(['plan', 'tool_call', 'tool_call', 'log', 'status']);
+      expect(stored, 'what the writes returned is what was stored').to.deep.equal([...appended, ...moved!.events]);
+      expect(stored[3]!.data).to.deep.equal({ message: `started ${i}` });
+      expect(moved!.task).to.deep.equal(await store.get(task.id));
+    }
+    store.close();
+  });
+
+  it('fails only the refused writes of a group commit over many tasks, leaving none of their events', async () => {
+    const store = SqliteTaskStore.open({ path: join(dir, 'refused.db'), busyTimeoutMs: 2000 });
+    const tasks = await Promise.all(Array.from({ length: 20 }, () => store.create(sampleTask())));
+    const log = (message: string) => ({ type: 'log' as const, data: { message } });
+    const settled = await Promise.allSettled([
+      ...tasks.map(({ task }) => store.appendEvents(task.id, [log('a1'), log('a2')])),
+      store.appendEvents(tasks[3]!.task.id, [log('fine'), { type: 'log', data: { count: BigInt(1) } }]),
+      store.appendEvents('no-such-task', [log('lost')]),
+      ...tasks.map(({ task }) => store.appendEvents(task.id, [log('b')])),
+    ]);
+    expect(settled.map((s) => s.status)).to.deep.equal([
+      ...tasks.map(() => 'fulfilled'),
+      'rejected',
+      'rejected',
+      ...tasks.map(() => 'fulfilled'),
+    ]);
+    for (const { task } of tasks) {
+      const stored = await store.events(task.id, 0, 100);
+      expect(
+        stored.map((e) => [e.seq, e.data.message]),
+        'seqs without a gap',
+      ).to.deep.equal([
+        [1, 'a1'],
+        [2, 'a2'],
+        [3, 'b'],
+      ]);
+    }
+    store.close();
+  });
+
+  it('fails alone the write whose event a batch cannot insert at its end, and commits the others', async () => {
+    const path = join(dir, 'conflict.db');
+    const store = SqliteTaskStore.open({ path, busyTimeoutMs: 2000 });
+    const [a, b] = await Promise.all([store.create(sampleTask()), store.create(sampleTask())]);
+    // Another connection puts a row where the next append to `b` will number its event: only the batch's final
+    // multi-row INSERT meets it.
+    const other = new Database(path);
+    other
+      .prepare('INSERT INTO task_events (task_id, seq, type, at, data) VALUES (?, 1, ?, ?, ?)')
+      .run(b.task.id, 'log', new Date().toISOString(), '{"message":"squatter"}');
+    other.close();
+    const [first, clash, last] = await Promise.allSettled([
+      store.appendEvents(a.task.id, [{ type: 'log', data: { message: 'a1' } }]),
+      store.transitionWithEvents(b.task.id, ['queued'], { status: 'running', attempts: 1 }, 0, [
+        { type: 'log', data: { message: 'b1' } },
+      ]),
+      store.appendEvents(a.task.id, [{ type: 'log', data: { message: 'a2' } }]),
+    ]);
+    expect([first.status, clash.status, last.status]).to.deep.equal(['fulfilled', 'rejected', 'fulfilled']);
+    expect((await store.events(a.task.id, 0, 10)).map((e) => [e.seq, e.data.message])).to.deep.equal([
+      [1, 'a1'],
+      [2, 'a2'],
+    ]);
+    expect((await store.events(b.task.id, 0, 10)).map((e) => e.data.message)).to.deep.equal(['squatter']);
+    expect((await store.get(b.task.id))?.status, 'the move is not kept').to.equal('queued');
     store.close();
   });
 
