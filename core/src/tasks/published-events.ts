@@ -1,9 +1,12 @@
 import { BoundedMap, FINAL_STATUSES, type TaskEvent } from '@opspawn/plugin-sdk';
 
 /** Tasks whose events are kept at once; past it the oldest task's record is dropped (its watchers read the store). */
-const MAX_TASKS = 2_000;
-/** Events kept per task; a task that publishes more loses its record (its later watchers read the store). */
-const MAX_EVENTS = 64;
+const MAX_TASKS = 1_000;
+/**
+ * Events kept per task: its status moves and its first step's plan and calls (a step of more calls ends it). With
+ * the end at the first tool result, a record never holds a tool's output (up to 256 KB each), only small events.
+ */
+const MAX_EVENTS = 8;
 
 /** A task's events from its first, as published here, and the store's mark of other writers taken before it. */
 interface TaskRecord {
@@ -17,8 +20,10 @@ interface TaskRecord {
  * not moved, nobody but this process wrote to the store since, and every event of this process is published after
  * its write: so the record holds every event of the task the store holds, less those committed and not yet
  * published, which a watcher subscribed before asking gets from the bus. A new watcher takes its first replay from
- * here instead of a store read. A record ends at its task's final event (its watchers have it), at a missed seq
- * (events published out of order), past its size, or when newer tasks push it out.
+ * here instead of a store read: the case of a caller that submits and watches in one process (REST `?wait`, the
+ * CLI's `submit --wait`, gRPC Watch). A record ends at its task's final event (its watchers have it) or first tool
+ * result (a watcher joining that late is rare, and outputs are large), at a missed seq (events published out of
+ * order), past its size, or when newer tasks push it out.
  */
 export class PublishedEvents {
   private readonly tasks = new BoundedMap<string, TaskRecord>(MAX_TASKS);
@@ -28,13 +33,14 @@ export class PublishedEvents {
     this.tasks.set(taskId, { mark, events: [] });
   }
 
-  /** Adds an event just published; one that is not the next seq, or is final, ends the record. */
+  /** Adds an event just published; one that is not the next seq, a final one or a tool result ends the record. */
   published(event: TaskEvent): void {
     const record = this.tasks.get(event.taskId);
     if (!record) return;
     const { events } = record;
-    const final = event.type === 'status' && FINAL_STATUSES.includes(event.data.status);
-    if (final || event.seq !== events.length + 1 || events.length === MAX_EVENTS) this.tasks.delete(event.taskId);
+    const ends =
+      event.type === 'tool_result' || (event.type === 'status' && FINAL_STATUSES.includes(event.data.status));
+    if (ends || event.seq !== events.length + 1 || events.length === MAX_EVENTS) this.tasks.delete(event.taskId);
     else events.push(event);
   }
 
