@@ -20,8 +20,8 @@ interface TaskRecord {
  * not moved, nobody but this process wrote to the store since, and every event of this process is published after
  * its write: so the record holds every event of the task the store holds, less those committed and not yet
  * published, which a watcher subscribed before asking gets from the bus. A new watcher takes its first replay from
- * here instead of a store read: the case of a caller that submits and watches in one process (REST `?wait`, the
- * CLI's `submit --wait`, gRPC Watch). A record ends at its task's final event (its watchers have it) or first tool
+ * here instead of a store read: the case of a caller that submits and watches through one process (SSE or gRPC
+ * Watch right after the submit, the CLI's `submit --wait`). A record ends at its task's final event (its watchers have it) or first tool
  * result (a watcher joining that late is rare, and outputs are large), at a missed seq (events published out of
  * order), past its size, or when newer tasks push it out.
  */
