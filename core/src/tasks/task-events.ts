@@ -10,7 +10,6 @@ import {
   type TaskStatus,
   type TaskStore,
 } from '@opspawn/plugin-sdk';
-import { PublishedEvents } from './published-events.js';
 import { DeltaStream } from './task-deltas.js';
 import { TaskIdentities } from './task-identities.js';
 
@@ -20,11 +19,6 @@ export class TaskEvents {
   private readonly deltas = new Map<string, DeltaStream>();
   /** The tasks written here lately, known before their events are published (local subscribers may ask). */
   readonly identities = new TaskIdentities();
-  /**
-   * The events published here for the tasks created here, while nobody else may have written (only with a store
-   * that tells, `foreignWrites`): a watcher's first replay without a store read.
-   */
-  readonly published = new PublishedEvents();
 
   constructor(
     private readonly store: TaskStore,
@@ -64,7 +58,6 @@ export class TaskEvents {
 
   private publish(event: TaskEvent): void {
     this.deltas.get(event.taskId)?.stored(event.seq);
-    this.published.published(event);
     this.bus.publish(event);
   }
 
@@ -72,21 +65,13 @@ export class TaskEvents {
   async create(task: Task): Promise<{ task: Task; created: boolean }> {
     const data: TaskEventData<'status'> = { status: task.status, attempt: task.attempts };
     this.identities.remember(task);
-    // Taken before the write: a commit of another writer after it, even before ours, keeps the record unused.
-    const mark = this.store.foreignWrites?.();
     if (this.store.createWithEvent) {
       const result = await this.store.createWithEvent(task, { type: 'status', data });
-      if (result.event) {
-        if (mark !== undefined) this.published.begin(task.id, mark);
-        this.publish(result.event);
-      }
+      if (result.event) this.publish(result.event);
       return result;
     }
     const result = await this.store.create(task);
-    if (result.created) {
-      if (mark !== undefined) this.published.begin(task.id, mark);
-      await this.emit(task.id, 'status', data);
-    }
+    if (result.created) await this.emit(task.id, 'status', data);
     return result;
   }
 

@@ -472,38 +472,24 @@ export class KernelTaskService implements TaskService {
       let exists = false;
       // The store's mark of other writers' commits, taken before the last read (undefined: the store cannot tell).
       let readAtMark: number | undefined;
-      let firstRead = true;
       while (!aborted) {
         if (fromStore) {
           readAtMark = store.foreignWrites?.();
-          // A task created here, while nobody else wrote: what this process published is what the store holds, and
-          // what it committed and has not published yet reaches `live`. Only the first read: a later one repairs a gap.
-          const published =
-            firstRead && readAtMark !== undefined ? this.deps.events.published.after(id, last, readAtMark) : undefined;
-          firstRead = false;
-          if (published) {
+          for (;;) {
+            const after = last;
+            // Joining a read in flight is safe only if nobody else committed since it started: the mark is in the key.
+            const batch = await this.watchReads.read(`events ${id} ${after} ${readAtMark}`, () =>
+              store.events(id, after, REPLAY_PAGE),
+            );
+            if (!exists && batch.length === 0) await this.watchReads.read(`task ${id}`, () => this.get(id));
             exists = true;
-            // Never a final event: a task's record ends before it.
-            for (const event of published) {
+            for (const event of batch) {
               last = event.seq;
               yield event;
+              if (isFinalEvent(event)) return;
             }
-          } else
-            for (;;) {
-              const after = last;
-              // Joining a read in flight is safe only if nobody else committed since it started: the mark is in the key.
-              const batch = await this.watchReads.read(`events ${id} ${after} ${readAtMark}`, () =>
-                store.events(id, after, REPLAY_PAGE),
-              );
-              if (!exists && batch.length === 0) await this.watchReads.read(`task ${id}`, () => this.get(id));
-              exists = true;
-              for (const event of batch) {
-                last = event.seq;
-                yield event;
-                if (isFinalEvent(event)) return;
-              }
-              if (batch.length < REPLAY_PAGE) break;
-            }
+            if (batch.length < REPLAY_PAGE) break;
+          }
           fromStore = false;
         }
         while (live.length > 0 && !aborted) {

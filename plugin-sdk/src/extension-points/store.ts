@@ -94,11 +94,9 @@ export interface TaskStore {
    * Optional: a number that stays the same while everything written to the store's database goes through this
    * store object, and changes once another writer (another process, or another connection to the same file) may
    * have committed. The kernel publishes every event it writes through this object to its own watchers, so a
-   * watcher that heard nothing for a while re-reads the store only when this changed since its last read, and a new
-   * watcher of a task created in this process takes its first replay from the events the kernel published when this
-   * has not changed since before the task was written. Without it, watchers read the store when they start and
-   * re-read every few seconds in case another process appended an event. Must be cheap: each watcher calls it when
-   * it starts and once per poll.
+   * watcher that heard nothing for a while re-reads the store only when this changed since its last read. Without
+   * it, watchers re-read every few seconds in case another process appended an event. Must be cheap: each waiting
+   * watcher calls it once per poll.
    */
   foreignWrites?(): number;
   /** Tasks in the given statuses, oldest first: what recovery re-queues after a restart. */
