@@ -5,14 +5,19 @@
  * Between jobs it makes the sandbox the next one will take (a fresh runtime and context with the prelude evaluated),
  * and it frees a job's sandbox only after the answer is posted: a call waits for neither. When its last two calls
  * were of the same tool, the next sandbox also has that tool compiled (not run), for a third call of it.
+ *
+ * That work is done in steps, most needed first (make the spare, compile the tool into it, free used sandboxes),
+ * returning to the event loop between steps: a job that arrives meanwhile runs after the step under way, not after
+ * all of them, and what is left is done once it has answered.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { QuickJSWASMModule } from 'quickjs-emscripten';
 import { SandboxErrorCodes } from './error-codes.js';
-import { ModuleCache } from './module-cache.js';
+import { memoryGrown, ModuleCache } from './module-cache.js';
 import type { HostToWorker, WorkerToHost } from './sandbox-protocol.js';
 import {
   CompileAheadFailed,
+  compileAhead,
   disposeSandbox,
   prepareSandbox,
   runJob,
@@ -29,9 +34,16 @@ const modules = new ModuleCache();
 /** The memory limit most calls run under: the spare sandbox is made in its module. */
 const commonLimit = (workerData as { memoryLimitBytes: number }).memoryLimitBytes;
 let spare: Sandbox | undefined;
-let queue: Promise<void> = Promise.resolve();
+/** Whether compiling ahead into the current spare was tried (it is tried once per spare). */
+let spareAheadTried = false;
 /** The last two calls run in the common module's sandboxes, most recent first. */
 let recent: [ToolToCompile?, ToolToCompile?] = [];
+/** Sandboxes whose call has answered, not yet freed, with the limit of their module. */
+let used: Array<{ sandbox: Sandbox; limit: number }> = [];
+/** At most this many used sandboxes wait to be freed; past it the oldest is freed right after the answer. */
+const MAX_USED = 2;
+const jobs: HostToWorker[] = [];
+let working = false;
 
 /** The spare sandbox when it belongs to `mod`, else a new one; either way nobody else will use it. */
 function takeSandbox(mod: QuickJSWASMModule): Sandbox {
@@ -46,25 +58,67 @@ function toolAhead(): ToolToCompile | undefined {
   return last && before && last.file === before.file && last.source === before.source ? last : undefined;
 }
 
-async function prepareSpare(): Promise<void> {
+/**
+ * Frees a used sandbox. One of a module the cache let go of is just dropped with it (that module may be damaged);
+ * one that cannot be freed cleanly takes its module with it.
+ */
+function free(entry: { sandbox: Sandbox; limit: number }): void {
+  const { sandbox, limit } = entry;
+  if (!modules.holds(limit, sandbox.module)) return;
+  if (!disposeSandbox(sandbox)) {
+    modules.discard(limit);
+    post({ type: 'module-discarded' });
+  }
+}
+
+/**
+ * Before a job in `mod` runs: the used sandboxes of `mod` are freed first if its memory has grown, so that a call
+ * always has its whole memory limit (while the memory has not grown, they fit in its base pages).
+ */
+function freeBefore(mod: QuickJSWASMModule): void {
+  if (!used.some((entry) => entry.sandbox.module === mod) || !memoryGrown(mod)) return;
+  const [now, later] = [used.filter((e) => e.sandbox.module === mod), used.filter((e) => e.sandbox.module !== mod)];
+  used = later;
+  for (const entry of now) free(entry);
+}
+
+/** The next piece of work to do between jobs, most needed first; undefined when there is none. */
+async function nextStep(): Promise<(() => void) | undefined> {
   const mod = await modules.get(commonLimit);
   // A spare of a module the cache let go of (discarded, or evicted) is dropped with that module.
   if (spare && spare.module !== mod) spare = undefined;
-  if (spare) return;
-  const ahead = toolAhead();
-  try {
-    spare = prepareSandbox(mod, ahead);
-  } catch (error) {
-    if (!ahead) throw error;
-    // The tool it was compiled for no longer compiles as it did; make a plain spare instead, in a new module
-    // if that one may be damaged.
-    recent = [];
-    if (!(error instanceof CompileAheadFailed && error.moduleSound)) {
-      modules.discard(commonLimit);
-      post({ type: 'module-discarded' });
-    }
-    spare = prepareSandbox(await modules.get(commonLimit));
-  }
+  if (!spare)
+    return () => {
+      freeBefore(mod);
+      spare = prepareSandbox(mod);
+      spareAheadTried = false;
+    };
+  const ahead = spareAheadTried ? undefined : toolAhead();
+  if (ahead)
+    return () => {
+      spareAheadTried = true;
+      const plain = spare!;
+      spare = undefined;
+      try {
+        spare = compileAhead(plain, ahead);
+      } catch (error) {
+        // The tool no longer compiles as it did (the sandbox is freed); a plain spare is made next, in a new module
+        // if that one may be damaged.
+        recent = [];
+        if (!(error instanceof CompileAheadFailed && error.moduleSound)) {
+          modules.discard(commonLimit);
+          post({ type: 'module-discarded' });
+        }
+      }
+    };
+  const oldest = used[0];
+  return (
+    oldest &&
+    (() => {
+      used = used.filter((entry) => entry !== oldest);
+      free(oldest);
+    })
+  );
 }
 
 async function handle(message: HostToWorker): Promise<void> {
@@ -73,7 +127,9 @@ async function handle(message: HostToWorker): Promise<void> {
   let result: JobResult;
   let sandbox: Sandbox | undefined;
   try {
-    sandbox = takeSandbox(await modules.get(limit));
+    const mod = await modules.get(limit);
+    freeBefore(mod);
+    sandbox = takeSandbox(mod);
     if (job.kind === 'call' && limit === commonLimit)
       recent = [
         {
@@ -96,19 +152,47 @@ async function handle(message: HostToWorker): Promise<void> {
     };
   }
   post({ type: 'done', id, outcome: result.outcome, moduleDiscarded: result.discardModule });
-  // After an out-of-memory, an interrupt or a failed dispose the module's state is unknown: never reuse it.
-  if (result.discardModule) {
-    modules.discard(limit);
-  } else if (sandbox && !disposeSandbox(sandbox)) {
-    modules.discard(limit);
-    post({ type: 'module-discarded' });
+  // After an out-of-memory, an interrupt or a failed dispose the module's state is unknown: never reuse it (its used
+  // sandboxes are dropped with it). Otherwise the sandbox is freed later, after the next spare is made.
+  if (result.discardModule) modules.discard(limit);
+  else if (sandbox) used.push({ sandbox, limit });
+  while (used.length > MAX_USED) free(used.shift()!);
+}
+
+/** Resolves after the event loop has delivered the messages that arrived meanwhile. */
+const yieldToMessages = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Runs jobs as they come and the work between them in steps, one thing at a time. */
+async function work(): Promise<void> {
+  if (working) return;
+  working = true;
+  try {
+    for (;;) {
+      const message = jobs.shift();
+      if (message) {
+        await handle(message);
+        continue;
+      }
+      const step = await nextStep().catch(() => undefined);
+      if (jobs.length > 0) continue;
+      if (!step) return;
+      try {
+        step();
+      } catch {
+        // A spare that could not be made is made at the next call instead, which then reports what failed.
+        return;
+      }
+      await yieldToMessages();
+    }
+  } finally {
+    working = false;
   }
-  await prepareSpare().catch(() => undefined);
 }
 
 // Load the common module and make the first sandbox before saying ready, so the first call does not pay for them.
-await prepareSpare();
+(await nextStep())?.();
 port.on('message', (message: HostToWorker) => {
-  queue = queue.then(() => handle(message));
+  jobs.push(message);
+  void work();
 });
 post({ type: 'ready' });
