@@ -165,7 +165,7 @@ export class CompileAheadFailed extends Error {
 }
 
 /** Whether `sandbox` holds `job`'s tool compiled under the same limits. */
-function compiledFor(sandbox: Sandbox, job: SandboxJob): boolean {
+export function compiledFor(sandbox: Sandbox, job: SandboxJob): boolean {
   const compiled = sandbox.compiled;
   return (
     compiled !== undefined &&

@@ -2,22 +2,23 @@
  * A worker thread that runs sandbox jobs one at a time. The host kills this thread when a job overruns its hard
  * deadline (a guest stuck where QuickJS's interrupt handler cannot reach it) or is cancelled.
  *
- * Between jobs it makes the sandbox the next one will take (a fresh runtime and context with the prelude evaluated),
- * and it frees a job's sandbox only after the answer is posted: a call waits for neither. When its last two calls
- * were of the same tool, the next sandbox also has that tool compiled (not run), for a third call of it.
+ * Between jobs it makes the sandboxes the next ones will take (fresh runtimes and contexts with the prelude
+ * evaluated; two, so that a call arriving while it is still at work between calls finds one ready), and it frees a
+ * job's sandbox only after the answer is posted: a call waits for neither. When its last two calls were of the same
+ * tool, those sandboxes also have that tool compiled (not run), for a third call of it.
  *
- * That work is done in steps, most needed first (make the spare, compile the tool into it, free used sandboxes),
- * returning to the event loop between steps: a job that arrives meanwhile runs after the step under way, not after
- * all of them, and what is left is done once it has answered.
+ * That work is done in steps (free one used sandbox, make one sandbox, compile into one), returning to the event loop
+ * between steps: a job that arrives meanwhile runs after the step under way, not after all of them.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { QuickJSWASMModule } from 'quickjs-emscripten';
 import { SandboxErrorCodes } from './error-codes.js';
 import { memoryGrown, ModuleCache } from './module-cache.js';
-import type { HostToWorker, WorkerToHost } from './sandbox-protocol.js';
+import type { HostToWorker, SandboxJob, WorkerToHost } from './sandbox-protocol.js';
 import {
   CompileAheadFailed,
   compileAhead,
+  compiledFor,
   disposeSandbox,
   prepareSandbox,
   runJob,
@@ -31,11 +32,13 @@ if (!port) throw new Error('sandbox-worker.js must run in a worker thread');
 const post = (message: WorkerToHost): void => port.postMessage(message);
 
 const modules = new ModuleCache();
-/** The memory limit most calls run under: the spare sandbox is made in its module. */
+/** The memory limit most calls run under: the spares are made in its module. */
 const commonLimit = (workerData as { memoryLimitBytes: number }).memoryLimitBytes;
-let spare: Sandbox | undefined;
-/** Whether compiling ahead into the current spare was tried (it is tried once per spare). */
-let spareAheadTried = false;
+/** Sandboxes made for the next calls, oldest first, at most SPARES. */
+let spares: Sandbox[] = [];
+const SPARES = 2;
+/** Spares that compiling a tool ahead into was tried for (it is tried once per spare). */
+const aheadTried = new WeakSet<Sandbox>();
 /** The last two calls run in the common module's sandboxes, most recent first. */
 let recent: [ToolToCompile?, ToolToCompile?] = [];
 /** Sandboxes whose call has answered, not yet freed, with the limit of their module. */
@@ -45,10 +48,15 @@ const MAX_USED = 2;
 const jobs: HostToWorker[] = [];
 let working = false;
 
-/** The spare sandbox when it belongs to `mod`, else a new one; either way nobody else will use it. */
-function takeSandbox(mod: QuickJSWASMModule): Sandbox {
-  const sandbox = spare?.module === mod ? spare : prepareSandbox(mod);
-  if (sandbox === spare) spare = undefined;
+/**
+ * A spare of `mod` for `job`, one with its tool compiled ahead if there is one, else a new sandbox; either way nobody
+ * else will use it.
+ */
+function takeSandbox(mod: QuickJSWASMModule, job: SandboxJob): Sandbox {
+  const mine = spares.filter((sandbox) => sandbox.module === mod);
+  const sandbox = mine.find((candidate) => compiledFor(candidate, job)) ?? mine[0];
+  if (!sandbox) return prepareSandbox(mod);
+  spares = spares.filter((candidate) => candidate !== sandbox);
   return sandbox;
 }
 
@@ -82,27 +90,37 @@ function freeBefore(mod: QuickJSWASMModule): void {
   for (const entry of now) free(entry);
 }
 
-/** The next piece of work to do between jobs, most needed first; undefined when there is none. */
+/**
+ * The next piece of work to do between jobs, undefined when there is none: free used sandboxes (first, so that the
+ * next sandbox reuses their memory), make a spare, compile the tool ahead into the spares, make a second spare. With
+ * two, a call that arrives while the worker is still at work between calls finds one ready.
+ */
 async function nextStep(): Promise<(() => void) | undefined> {
   const mod = await modules.get(commonLimit);
-  // A spare of a module the cache let go of (discarded, or evicted) is dropped with that module.
-  if (spare && spare.module !== mod) spare = undefined;
-  if (!spare)
+  // Spares of a module the cache let go of (discarded, or evicted) are dropped with that module.
+  spares = spares.filter((sandbox) => sandbox.module === mod);
+  const oldest = used[0];
+  if (oldest)
     return () => {
-      freeBefore(mod);
-      spare = prepareSandbox(mod);
-      spareAheadTried = false;
+      used = used.filter((entry) => entry !== oldest);
+      free(oldest);
     };
-  const ahead = spareAheadTried ? undefined : toolAhead();
-  if (ahead)
+  const makeSpare = () => {
+    spares.push(prepareSandbox(mod));
+  };
+  if (spares.length === 0) return makeSpare;
+  const ahead = toolAhead();
+  const plain = ahead && spares.find((sandbox) => !aheadTried.has(sandbox));
+  if (ahead && plain)
     return () => {
-      spareAheadTried = true;
-      const plain = spare!;
-      spare = undefined;
+      aheadTried.add(plain);
+      spares = spares.filter((sandbox) => sandbox !== plain);
       try {
-        spare = compileAhead(plain, ahead);
+        const compiled = compileAhead(plain, ahead);
+        aheadTried.add(compiled);
+        spares.unshift(compiled);
       } catch (error) {
-        // The tool no longer compiles as it did (the sandbox is freed); a plain spare is made next, in a new module
+        // The tool no longer compiles as it did (the sandbox is freed); plain spares are made next, in a new module
         // if that one may be damaged.
         recent = [];
         if (!(error instanceof CompileAheadFailed && error.moduleSound)) {
@@ -111,14 +129,7 @@ async function nextStep(): Promise<(() => void) | undefined> {
         }
       }
     };
-  const oldest = used[0];
-  return (
-    oldest &&
-    (() => {
-      used = used.filter((entry) => entry !== oldest);
-      free(oldest);
-    })
-  );
+  return spares.length < SPARES ? makeSpare : undefined;
 }
 
 async function handle(message: HostToWorker): Promise<void> {
@@ -129,7 +140,7 @@ async function handle(message: HostToWorker): Promise<void> {
   try {
     const mod = await modules.get(limit);
     freeBefore(mod);
-    sandbox = takeSandbox(mod);
+    sandbox = takeSandbox(mod, job);
     if (job.kind === 'call' && limit === commonLimit)
       recent = [
         {
@@ -153,7 +164,7 @@ async function handle(message: HostToWorker): Promise<void> {
   }
   post({ type: 'done', id, outcome: result.outcome, moduleDiscarded: result.discardModule });
   // After an out-of-memory, an interrupt or a failed dispose the module's state is unknown: never reuse it (its used
-  // sandboxes are dropped with it). Otherwise the sandbox is freed later, after the next spare is made.
+  // sandboxes are dropped with it). Otherwise the sandbox is freed by the first step after this job.
   if (result.discardModule) modules.discard(limit);
   else if (sandbox) used.push({ sandbox, limit });
   while (used.length > MAX_USED) free(used.shift()!);
