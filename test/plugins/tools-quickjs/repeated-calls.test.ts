@@ -89,7 +89,7 @@ describe('tools-quickjs: a tool called again and again', () => {
 });
 
 describe('tools-quickjs: calls near their memory limit, one after another', () => {
-  it('gives every call its whole memory limit, while the sandboxes of earlier calls wait to be freed', async () => {
+  it('gives every call its whole memory limit and stops one past it, while earlier sandboxes wait to be freed', async () => {
     const provider = new QuickJsToolProvider({
       dirs: [join(fixtures, 'repeated')],
       watch: false,
@@ -114,6 +114,11 @@ describe('tools-quickjs: calls near their memory limit, one after another', () =
         ]);
       }
       expect(provider.stats().modulesDiscarded).to.equal(0);
+      // The limit still stops a call served from a sandbox made between calls.
+      const over = await provider.call('hoard', { mib: 40 }, callContext());
+      expect(over.isError).to.equal(true);
+      expect(over.output).to.include({ code: 'OPSPAWN_TOOL_OUT_OF_MEMORY' });
+      expect(await provider.call('hoard', { mib: 7 }, callContext())).to.deep.equal({ output: 112 });
     } finally {
       await provider.close();
     }
