@@ -18,6 +18,8 @@ const { Memory } = (
  */
 export class ModuleCache {
   private readonly modules = new Map<number, Promise<QuickJSWASMModule>>();
+  /** The loaded module of each limit still in `modules`. */
+  private readonly loaded = new Map<number, QuickJSWASMModule>();
 
   get(memoryLimitBytes: number): Promise<QuickJSWASMModule> {
     const pages = Math.ceil(memoryLimitBytes / PAGE);
@@ -26,17 +28,44 @@ export class ModuleCache {
       this.modules.delete(pages);
     } else {
       const wasmMemory = new Memory({ initial: BASE_PAGES, maximum: BASE_PAGES + pages });
-      mod = newQuickJSWASMModule(newVariant(RELEASE_SYNC, { wasmMemory: wasmMemory as never })).then(withNativeUtf8);
+      const loading = newQuickJSWASMModule(newVariant(RELEASE_SYNC, { wasmMemory: wasmMemory as never })).then(
+        withNativeUtf8,
+      );
+      void loading.then(
+        (loaded) => {
+          if (this.modules.get(pages) === loading) this.loaded.set(pages, loaded);
+        },
+        () => undefined,
+      );
+      mod = loading;
     }
     this.modules.set(pages, mod); // most recently used last
-    while (this.modules.size > MAX_MODULES) this.modules.delete(this.modules.keys().next().value!);
+    while (this.modules.size > MAX_MODULES) this.forget(this.modules.keys().next().value!);
     return mod;
   }
 
   /** Forgets the module of this limit: the next job gets a new WebAssembly instance and memory. */
   discard(memoryLimitBytes: number): void {
-    this.modules.delete(Math.ceil(memoryLimitBytes / PAGE));
+    this.forget(Math.ceil(memoryLimitBytes / PAGE));
   }
+
+  /** Whether `mod` is still the module of this limit (not discarded, nor evicted). */
+  holds(memoryLimitBytes: number, mod: QuickJSWASMModule): boolean {
+    return this.loaded.get(Math.ceil(memoryLimitBytes / PAGE)) === mod;
+  }
+
+  private forget(pages: number): void {
+    this.modules.delete(pages);
+    this.loaded.delete(pages);
+  }
+}
+
+/**
+ * Whether `mod`'s memory has grown past what it started with. While it has not, everything alive in it fits in the
+ * base pages, and a call can still grow it by its whole memory limit.
+ */
+export function memoryGrown(mod: QuickJSWASMModule): boolean {
+  return (mod as unknown as { module: StringCopy }).module.HEAPU8.length > BASE_PAGES * PAGE;
 }
 
 /** The parts of the emscripten module quickjs-emscripten copies strings into WASM memory with. */

@@ -85,7 +85,7 @@ export interface Sandbox {
   readonly api: QuickJSHandle;
   /** Where the guest's console lines go: set by the call that takes the sandbox. */
   log: (level: LogLevel, message: string) => void;
-  /** The tool compiled (not run) in this sandbox ahead of its call, if any: see `prepareSandbox`. */
+  /** The tool compiled (not run) in this sandbox ahead of its call, if any: see `compileAhead`. */
   readonly compiled?: ToolToCompile;
 }
 
@@ -106,15 +106,8 @@ const CALL_MODULE = 'opspawn:call';
  */
 const REFUSED = '/opspawn-refused/';
 
-/**
- * A new runtime and context of `mod` with the prelude evaluated; limits and interrupts are set by the call.
- *
- * With `ahead`, the tool's file is also compiled as a module, and not evaluated: none of its code runs before its
- * call, which then evaluates it through a one-line module that imports it (compiling is most of a small tool's
- * time). No other module can import it (or anything), so a call of another tool cannot reach it. Throws (and frees
- * what it made) when the tool does not compile; the error says whether the module is still sound.
- */
-export function prepareSandbox(mod: QuickJSWASMModule, ahead?: ToolToCompile): Sandbox {
+/** A new runtime and context of `mod` with the prelude evaluated; limits and interrupts are set by the call. */
+export function prepareSandbox(mod: QuickJSWASMModule): Sandbox {
   const runtime = mod.newRuntime();
   runtime.setModuleLoader(
     (name) => ({
@@ -135,8 +128,18 @@ export function prepareSandbox(mod: QuickJSWASMModule, ahead?: ToolToCompile): S
     runtime.dispose();
     throw new Error(`the sandbox prelude failed: ${JSON.stringify(message)}`);
   }
-  const sandbox: Sandbox = Object.assign(sink, { module: mod, runtime, ctx, api: prelude.value });
-  if (!ahead) return sandbox;
+  return Object.assign(sink, { module: mod, runtime, ctx, api: prelude.value });
+}
+
+/**
+ * Compiles `ahead`'s file as a module in `sandbox` (made by prepareSandbox, not yet used), and does not evaluate it:
+ * none of its code runs before its call, which then evaluates it through a one-line module that imports it
+ * (compiling is most of a small tool's time). No other module can import it (or anything), so a call of another
+ * tool cannot reach it. Returns the sandbox with `compiled` set. Throws (and frees the sandbox) when the tool does
+ * not compile; the error says whether the WASM module is still sound.
+ */
+export function compileAhead(sandbox: Sandbox, ahead: ToolToCompile): Sandbox {
+  const { runtime, ctx } = sandbox;
   // The call's own limits, so the tool compiles here exactly as it would in its call.
   runtime.setMemoryLimit(ahead.memoryLimitBytes);
   runtime.setMaxStackSize(ahead.stackSizeBytes);
@@ -162,7 +165,7 @@ export class CompileAheadFailed extends Error {
 }
 
 /** Whether `sandbox` holds `job`'s tool compiled under the same limits. */
-function compiledFor(sandbox: Sandbox, job: SandboxJob): boolean {
+export function compiledFor(sandbox: Sandbox, job: SandboxJob): boolean {
   const compiled = sandbox.compiled;
   return (
     compiled !== undefined &&
