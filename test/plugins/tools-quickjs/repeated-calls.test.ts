@@ -70,4 +70,58 @@ describe('tools-quickjs: a tool called again and again', () => {
     const result = await provider.call('importer', { name: 'importer.js' }, callContext());
     expect(result.output).to.match(/^threw cannot import 'importer.js'/);
   });
+
+  it('serves calls that reach the worker while it makes its next sandbox, each in a fresh one', async () => {
+    // Sent all at once to one worker: each call after the first arrives while the worker is between jobs, making
+    // the next sandbox, compiling a tool ahead or freeing the last one.
+    const contexts = Array.from({ length: 12 }, () => callContext());
+    const results = await Promise.all(
+      contexts.map((ctx, i) => provider.call(i % 3 === 2 ? 'thrower' : 'counter', {}, ctx)),
+    );
+    results.forEach((result, i) => {
+      if (i % 3 === 2) expect(result.isError, `call ${i + 1}`).to.equal(true);
+      else {
+        expect(result, `call ${i + 1}`).to.deep.equal({ output: { runs: 1, seen: null } });
+        expect(contexts[i].logs, `call ${i + 1}`).to.deep.equal([{ level: 'info', message: 'counter loaded' }]);
+      }
+    });
+  });
+});
+
+describe('tools-quickjs: calls near their memory limit, one after another', () => {
+  it('gives every call its whole memory limit and stops one past it, whatever the worker did between calls', async () => {
+    const provider = new QuickJsToolProvider({
+      dirs: [join(fixtures, 'repeated')],
+      watch: false,
+      workers: 1,
+      memoryLimitBytes: 8 * 1024 * 1024,
+    });
+    await provider.start();
+    try {
+      for (let i = 0; i < 6; i++) {
+        // All at once to one worker: each call arrives right after the previous answer, while the worker frees that
+        // call's sandbox and makes the next.
+        const results = await Promise.all([
+          provider.call('hoard', { mib: 7 }, callContext()),
+          provider.call('hoard', { mib: 7 }, callContext()),
+          provider.call('counter', {}, callContext()),
+          provider.call('hoard', { mib: 7 }, callContext()),
+        ]);
+        expect(results, `round ${i + 1}`).to.deep.equal([
+          { output: 112 },
+          { output: 112 },
+          { output: { runs: 1, seen: null } },
+          { output: 112 },
+        ]);
+      }
+      expect(provider.stats().modulesDiscarded).to.equal(0);
+      // The limit still stops a call served from a sandbox made between calls.
+      const over = await provider.call('hoard', { mib: 40 }, callContext());
+      expect(over.isError).to.equal(true);
+      expect(over.output).to.include({ code: 'OPSPAWN_TOOL_OUT_OF_MEMORY' });
+      expect(await provider.call('hoard', { mib: 7 }, callContext())).to.deep.equal({ output: 112 });
+    } finally {
+      await provider.close();
+    }
+  });
 });
