@@ -17,7 +17,7 @@ import { isNoScriptError, loadBeeQueueScripts, reloadScriptsOnNoScript } from '.
 import { RedisEventRelay } from './redis-event-relay.js';
 import { RedisOutbox } from './redis-outbox.js';
 import { RedisSubscriber } from './redis-subscriber.js';
-import { SlotFetcher, deliveryKey } from './slot-fetcher.js';
+import { SlotFetcher } from './slot-fetcher.js';
 
 export interface BeeQueueBrokerOptions {
   /** redis:// URL of the Redis every API and worker process of the deployment shares. */
@@ -80,7 +80,7 @@ const CLOSE_GRACE_MS = 2000;
  * A broker on bee-queue over Redis: any number of API and worker processes on any number of machines share it.
  * bee-queue gives reliable delivery (a job moves to an active list while a worker holds it and comes back when
  * the worker stops renewing its lock), delays and retries with backoff; this class adds priority levels (one
- * queue each, shared fairly by a `PriorityGate`), stall counts, cancellation over pub/sub, and the event relay.
+ * queue each, taken highest first by `SlotFetcher`), stall counts, cancellation over pub/sub, and the event relay.
  */
 export class BeeQueueBroker implements Broker {
   readonly events: RedisEventRelay;
@@ -250,9 +250,7 @@ export class BeeQueueBroker implements Broker {
       // Every worker takes part in finding jobs whose worker died; bee-queue runs one check per interval overall.
       queue.checkStalledJobs(this.options.stallIntervalMs).catch((error) => this.onError(error));
     }
-    this.fetcher.start((levelIndex, job, stalls) =>
-      this.deliver(levelIndex, job as BeeQueue.Job<JobData>, stalls, handler),
-    );
+    this.fetcher.start((_level, job, stalls) => this.deliver(job as BeeQueue.Job<JobData>, stalls, handler));
   }
 
   async cancel(taskId: string): Promise<void> {
@@ -318,12 +316,7 @@ export class BeeQueueBroker implements Broker {
   // ---- internals --------------------------------------------------------------------------------
 
   /** Runs one job; `stalls` is the task's stall count if this job was delivered before and never finished, else 0. */
-  private async deliver(
-    levelIndex: number,
-    job: BeeQueue.Job<JobData>,
-    stalls: number,
-    handler: DeliveryHandler,
-  ): Promise<void> {
+  private async deliver(job: BeeQueue.Job<JobData>, stalls: number, handler: DeliveryHandler): Promise<void> {
     const { t: taskId, a: attempts, n } = job.data;
     const controller = new AbortController();
     let controllers = this.running.get(taskId);
@@ -347,8 +340,6 @@ export class BeeQueueBroker implements Broker {
       controllers.delete(controller);
       if (controllers.size === 0) this.running.delete(taskId);
     }
-    // Only a delivery that finished clears its count: one whose handler threw comes back counted as a stall.
-    this.outbox.send('hdel', this.keys.deliveries, deliveryKey(this.levels[levelIndex]!, job.id));
   }
 
   private abortLocal(taskId: string): void {

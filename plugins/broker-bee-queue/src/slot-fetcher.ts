@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type BeeQueue from 'bee-queue';
 import type { RedisClient } from 'redis';
+import { ActiveJobWrites } from './active-job-writes.js';
 import { isNoScriptError } from './bee-queue-workarounds.js';
 
 /**
@@ -115,6 +116,11 @@ interface WorkerQueueInternals {
   _runJob(job: BeeQueue.Job<unknown>): Promise<unknown>;
   /** Raises due delayed jobs and schedules the next raise; `process` calls it once, then its timer does. */
   _activateDelayed(): void;
+  /** Renews a running job's lock: `_runJob` calls it as the job starts, then every half stall interval. */
+  _preventStall(jobId: string): Promise<unknown>;
+  /** Records a job's outcome (`_runJob`, when its handler settled); throws once the queue is closed. */
+  _finishJob(error: unknown, data: unknown, job: BeeQueue.Job<unknown>): Promise<[string, unknown]>;
+  _isClosed: boolean;
   toKey(name: string): string;
 }
 
@@ -144,12 +150,15 @@ export class SlotFetcher {
   private retryDelay = 0;
   private readonly blocks = new Map<number, Block>();
   private blocksSettled: Array<() => void> = [];
+  /** Frees a running job's slot (once), by job: when its finish is queued, or when `_runJob` settled. */
+  private readonly releases = new Map<BeeQueue.Job<unknown>, () => void>();
   /** Stall counts of the jobs taken and not yet handed to the handler, by job. */
   private readonly stalls = new WeakMap<BeeQueue.Job<unknown>, number>();
   /** The queues' internals the fetcher drives, by level index. */
   private readonly internals: WorkerQueueInternals[];
   /** FETCH's KEYS, the same for every fetch. */
   private readonly fetchKeys: string[];
+  private readonly writes: ActiveJobWrites;
 
   constructor(
     private readonly queues: BeeQueue[],
@@ -161,6 +170,7 @@ export class SlotFetcher {
     private readonly onError: (error: unknown) => void,
   ) {
     this.internals = queues.map((queue) => queue as unknown as WorkerQueueInternals);
+    this.writes = new ActiveJobWrites(client);
     this.fetchKeys = [
       counts.deliveries,
       ...this.internals.flatMap((queue) => [queue.toKey('waiting'), queue.toKey('active'), queue.toKey('jobs')]),
@@ -174,6 +184,7 @@ export class SlotFetcher {
   start(handler: JobHandler): void {
     this.internals.forEach((queue, level) => {
       queue.handler = (job) => handler(level, job, this.stalls.get(job) ?? 0);
+      this.writeTogether(queue, level);
       queue._activateDelayed();
     });
     this.pump();
@@ -189,6 +200,35 @@ export class SlotFetcher {
       this.blocks.size === 0 ? undefined : new Promise<void>((resolve) => this.blocksSettled.push(resolve));
     this.unblockAll();
     await Promise.all([settled, ...this.fetches]);
+  }
+
+  /**
+   * Lock renewals and successful finishes of the queue's jobs go through `writes`: one MULTI per turn for every job
+   * (the broker's queues remove a job that succeeded and publish no events, so that is all a finish writes). A job's
+   * slot is free once its finish is queued there: `fetch` writes it before its own script, so the fetch that fills
+   * the slot finds the finished job gone from its active list, and the refill does not wait for the finish's round
+   * trip. A
+   * failed job (retried with backoff, or failed for good) takes bee-queue's own path and frees its slot after it.
+   */
+  private writeTogether(queue: WorkerQueueInternals, level: number): void {
+    const keys = {
+      active: queue.toKey('active'),
+      stalling: queue.toKey('stalling'),
+      jobs: queue.toKey('jobs'),
+      deliveries: this.counts.deliveries,
+    };
+    queue._preventStall = (jobId) => this.writes.renewLock(keys.stalling, jobId);
+    const finishJob = queue._finishJob.bind(queue);
+    queue._finishJob = async (error, data, job) => {
+      // A handler that threw leaves its delivery counted, so the job's next delivery counts as a stall. Once the
+      // queue is closed bee-queue's own refuses to write: the job stays active for the stall check.
+      if (error || queue._isClosed) return finishJob(error, data, job);
+      job.status = 'succeeded';
+      const written = this.writes.finish(keys, job.id, deliveryKey(this.counts.levels[level]!, job.id));
+      this.releases.get(job)?.();
+      await written;
+      return ['succeeded', data];
+    };
   }
 
   /** Fetches for the slots freed in this turn of the event loop: jobs that finish together are refilled together. */
@@ -253,14 +293,20 @@ export class SlotFetcher {
     const job = jobFromData(queue, id, data);
     this.stalls.set(job, stalls);
     this.held++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.releases.delete(job);
+      this.held--;
+      this.pump();
+    };
+    this.releases.set(job, release);
     this.internals[level]!._runJob(job)
       // Rejects only when the outcome could not be recorded (Redis lost, or the queue closed): the job stays in the
       // active list and the stall check hands it back.
       .catch((error: unknown) => this.onError(error))
-      .finally(() => {
-        this.held--;
-        this.pump();
-      });
+      .finally(release);
   }
 
   /** Every level was empty at the last fetch: wait on each for its next job, one blocking connection per level. */
@@ -343,6 +389,8 @@ export class SlotFetcher {
 
   /** Runs FETCH: takes the job a wait returned, if any, then up to `want` more. */
   private fetch(want: number, claimed?: { level: number; id: string }): Promise<FetchedJob[]> {
+    // The finishes whose slots this fetch fills leave first, on the same connection.
+    this.writes.flush();
     const keys = this.fetchKeys;
     const args = [
       want,

@@ -232,6 +232,61 @@ describe('broker-bee-queue (needs Redis)', function () {
       expect([...ran].sort()).to.deep.equal([...ids].sort());
     });
 
+    it('keeps nothing in Redis of jobs that succeeded, many finishing at once: not active, not data, not counted', async () => {
+      const queue = queueName();
+      const broker = await openShared(queue);
+      const ids = Array.from({ length: 60 }, () => newTaskId());
+      for (const [i, id] of ids.entries()) await broker.enqueue(id, { priority: (i % 3) - 1, attempts: 0 });
+      const ran: string[] = [];
+      await broker.consume(async (d) => void ran.push(d.taskId), { concurrency: 16 });
+      await eventually('every job ran', () => ran.length === ids.length);
+      const probe = redis.createClient(REDIS_URL);
+      const left = () =>
+        new Promise<number[]>((resolve, reject) =>
+          probe
+            .multi([
+              ...['p1', 'p0', 'p-1'].flatMap((level) => [
+                ['llen', `bq:${queue}-${level}:active`],
+                ['scard', `bq:${queue}-${level}:stalling`],
+                ['hlen', `bq:${queue}-${level}:jobs`],
+              ]),
+              ['hlen', `bq:${queue}:deliveries`],
+            ])
+            .exec((e, replies) => (e ? reject(e) : resolve(replies as number[]))),
+        );
+      // The last finishes may still be on their way to Redis when the last handler returned.
+      let counts = await left();
+      for (let tries = 0; tries < 100 && counts.some((n) => n > 0); tries++) {
+        await sleep(20);
+        counts = await left();
+      }
+      await new Promise((resolve) => probe.quit(resolve));
+      expect(counts).to.deep.equal(Array(10).fill(0));
+      expect([...ran].sort()).to.deep.equal([...ids].sort());
+    });
+
+    it('counts a delivery whose handler rejected as a stall of the next one, and one that resolved not', async () => {
+      const queue = queueName();
+      const broker = await openShared(queue, { redeliveryBackoffMs: 10 });
+      const [failing, fine] = [newTaskId(), newTaskId()];
+      await broker.enqueue(failing, { priority: 0, attempts: 0 });
+      await broker.enqueue(fine, { priority: 0, attempts: 0 });
+      const seen: Delivery[] = [];
+      await broker.consume(
+        async (d) => {
+          seen.push(d);
+          if (d.taskId === failing && seen.filter((s) => s.taskId === failing).length === 1) throw new Error('boom');
+        },
+        { concurrency: 4 },
+      );
+      await eventually('the failed job came back', () => seen.filter((d) => d.taskId === failing).length === 2);
+      // The same job again (same task and attempts): its first delivery finished, so this one is not a stall.
+      await broker.enqueue(fine, { priority: 0, attempts: 0 });
+      await eventually('the fine task ran twice', () => seen.filter((d) => d.taskId === fine).length === 2);
+      expect(seen.filter((d) => d.taskId === failing).map((d) => d.stalls)).to.deep.equal([0, 1]);
+      expect(seen.filter((d) => d.taskId === fine).map((d) => d.stalls)).to.deep.equal([0, 0]);
+    });
+
     it('leaves waiting jobs to a worker started later while the first is full', async () => {
       const queue = queueName();
       const first = await openShared(queue);
