@@ -168,7 +168,11 @@ export class PostgresTaskStore implements TaskStore {
     items: Array<{ task: Task; event: { type: TaskEventType; data: Record<string, unknown> } }>,
   ): Promise<Array<{ task: Task; created: boolean; event?: TaskEvent }>> {
     const at = new Date().toISOString();
-    const doc = items.map(({ task, event }) => ({ task: taskDoc(task, 1), type: event.type, data: event.data }));
+    // In idempotency-key order: two processes inserting the same keys wait on each other's uncommitted rows in the
+    // order they insert them, so one order everywhere keeps them from deadlocking.
+    const doc = [...items]
+      .sort((a, b) => compareKeys(a.task.idempotencyKey, b.task.idempotencyKey))
+      .map(({ task, event }) => ({ task: taskDoc(task, 1), type: event.type, data: event.data }));
     const { rows: inserted } = await this.pool.query({
       name: `opspawn-create-${this.s}`,
       text: this.createStatement,
@@ -391,24 +395,33 @@ export class PostgresTaskStore implements TaskStore {
   async renewLeases(ids: readonly string[], until: string): Promise<number> {
     if (ids.length === 0) return 0;
     const { rowCount } = await this.pool.query(
-      `UPDATE ${this.s}.opspawn_tasks SET lease_expires_at = $1 WHERE status = 'running' AND id = ANY($2)`,
+      `WITH locked AS MATERIALIZED (${lockInIdOrder(this.s, 'SELECT unnest($2::text[])')})
+       UPDATE ${this.s}.opspawn_tasks AS t SET lease_expires_at = $1 FROM locked WHERE t.id = locked.id AND t.status = 'running'`,
       [until, [...ids]],
     );
     return rowCount ?? 0;
   }
 
   async deleteFinished(rule: RetentionRule): Promise<number> {
-    // Events go with their task (ON DELETE CASCADE); the (status, id) index finds the oldest first.
+    // Events go with their task (ON DELETE CASCADE); the (status, id) index finds the oldest first, locked in id
+    // order like every batched write (`lockInIdOrder`).
     const { rowCount } = await this.pool.query(
       `DELETE FROM ${this.s}.opspawn_tasks WHERE id IN (
          SELECT id FROM ${this.s}.opspawn_tasks WHERE status = $1
            AND (($2::text IS NOT NULL AND finished_at < $2)
              OR ($3::int IS NOT NULL AND id <= (SELECT id FROM ${this.s}.opspawn_tasks WHERE status = $1 ORDER BY id DESC LIMIT 1 OFFSET $3)))
-         ORDER BY id LIMIT $4)`,
+         ORDER BY id LIMIT $4 FOR UPDATE)`,
       [rule.status, rule.finishedBefore ?? null, rule.keepNewest ?? null, rule.limit],
     );
     return rowCount ?? 0;
   }
+}
+
+function compareKeys(a: string | undefined, b: string | undefined): number {
+  if (a === b) return 0;
+  if (a === undefined) return -1;
+  if (b === undefined) return 1;
+  return a < b ? -1 : 1;
 }
 
 interface Append {
@@ -440,12 +453,25 @@ function eventDocs(taskId: string, events: readonly EncodedEvent[]): string[] {
  */
 function appendStatement(s: string): string {
   return `WITH counts AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS c (id text, n int)),
-    bumped AS (UPDATE ${s}.opspawn_tasks AS t SET last_seq = t.last_seq + counts.n FROM counts WHERE t.id = counts.id
+    locked AS MATERIALIZED (${lockInIdOrder(s, 'SELECT id FROM counts')}),
+    bumped AS (UPDATE ${s}.opspawn_tasks AS t SET last_seq = t.last_seq + counts.n
+      FROM counts JOIN locked ON locked.id = counts.id WHERE t.id = counts.id
       RETURNING t.id, t.last_seq, counts.n),
     appended AS (INSERT INTO ${s}.opspawn_task_events (task_id, seq, type, at, data)
       SELECT bumped.id, bumped.last_seq - bumped.n + e.k, e.type, $3, e.data
       FROM bumped JOIN jsonb_to_recordset($2::jsonb) AS e (id text, k int, type text, data jsonb) ON e.id = bumped.id)
     SELECT id, last_seq FROM bumped`;
+}
+
+/**
+ * Locks the rows of `opspawn_tasks` whose ids `ids` (a query) selects, in id order. Every batched write joins its
+ * UPDATE to these rows, so it changes only rows it has already locked, and takes its locks in id order whatever
+ * plan PostgreSQL picks for the UPDATE (a nested loop follows the document's order, a hash join the table's): two
+ * statements writing the same tasks wait for each other instead of deadlocking. FOR NO KEY UPDATE is the lock the
+ * UPDATE takes anyway.
+ */
+function lockInIdOrder(s: string, ids: string): string {
+  return `SELECT t.id FROM ${s}.opspawn_tasks AS t WHERE t.id IN (${ids}) ORDER BY t.id FOR NO KEY UPDATE OF t`;
 }
 
 /** The events stored with the seqs reserved up to `lastSeq`. */
@@ -572,7 +598,10 @@ function changeDoc(change: TaskChange): Record<string, unknown> {
 function moveStatement(s: string): string {
   const set = (column: string, key: string, value = `m.change->>'${key}'`) =>
     `${column} = CASE WHEN m.change ? '${key}' THEN ${value} ELSE t.${column} END`;
-  return `WITH moved AS (
+  return `WITH moves AS (
+      SELECT * FROM jsonb_to_recordset($1::jsonb) AS m (i int, id text, "from" jsonb, attempts int, n int, change jsonb)),
+    locked AS MATERIALIZED (${lockInIdOrder(s, 'SELECT id FROM moves')}),
+    moved AS (
       UPDATE ${s}.opspawn_tasks AS t SET
         status = m.change->>'status',
         updated_at = m.change->>'updatedAt',
@@ -586,7 +615,7 @@ function moveStatement(s: string): string {
         ${set('not_before', 'notBefore')},
         ${set('cancel_requested', 'cancelRequested', `(m.change->>'cancelRequested')::boolean`)},
         ${set('usage', 'usage', `m.change->'usage'`)}
-      FROM jsonb_to_recordset($1::jsonb) AS m (i int, id text, "from" jsonb, attempts int, n int, change jsonb)
+      FROM moves AS m JOIN locked ON locked.id = m.id
       WHERE t.id = m.id AND m."from" ? t.status AND (m.attempts IS NULL OR t.attempts = m.attempts)
       RETURNING m.i AS move_index, m.n AS reserved, ${columnsOf('t')}),
     appended AS (INSERT INTO ${s}.opspawn_task_events (task_id, seq, type, at, data)
