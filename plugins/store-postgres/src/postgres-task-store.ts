@@ -395,7 +395,7 @@ export class PostgresTaskStore implements TaskStore {
   async renewLeases(ids: readonly string[], until: string): Promise<number> {
     if (ids.length === 0) return 0;
     const { rowCount } = await this.pool.query(
-      `WITH locked AS MATERIALIZED (${lockInIdOrder(this.s, 'SELECT unnest($2::text[])')})
+      `WITH locked AS MATERIALIZED (${lockInIdOrder(this.s, 'SELECT unnest($2::text[]) AS id')})
        UPDATE ${this.s}.opspawn_tasks AS t SET lease_expires_at = $1 FROM locked WHERE t.id = locked.id AND t.status = 'running'`,
       [until, [...ids]],
     );
@@ -464,14 +464,17 @@ function appendStatement(s: string): string {
 }
 
 /**
- * Locks the rows of `opspawn_tasks` whose ids `ids` (a query) selects, in id order. Every batched write joins its
- * UPDATE to these rows, so it changes only rows it has already locked, and takes its locks in id order whatever
- * plan PostgreSQL picks for the UPDATE (a nested loop follows the document's order, a hash join the table's): two
- * statements writing the same tasks wait for each other instead of deadlocking. FOR NO KEY UPDATE is the lock the
- * UPDATE takes anyway.
+ * Locks the rows of `opspawn_tasks` whose ids `ids` (a query answering `id`) selects, in id order. Every batched
+ * write joins its UPDATE to these rows, so it changes only rows it has already locked, and takes its locks in id
+ * order whatever plan PostgreSQL picks for the UPDATE (a nested loop follows the document's order, a hash join the
+ * table's as the statement's snapshot sees it): two statements writing the same tasks wait for each other instead
+ * of deadlocking. The ids are sorted, then each row is locked by its primary key (a LATERAL lookup is a nested loop
+ * over the sorted ids), so this costs an index probe per task, not a scan of the table. FOR NO KEY UPDATE is the
+ * lock the UPDATE takes anyway.
  */
 function lockInIdOrder(s: string, ids: string): string {
-  return `SELECT t.id FROM ${s}.opspawn_tasks AS t WHERE t.id IN (${ids}) ORDER BY t.id FOR NO KEY UPDATE OF t`;
+  return `SELECT k.id FROM (SELECT DISTINCT id FROM (${ids}) AS i ORDER BY id) AS l,
+      LATERAL (SELECT t.id FROM ${s}.opspawn_tasks AS t WHERE t.id = l.id FOR NO KEY UPDATE) AS k`;
 }
 
 /** The events stored with the seqs reserved up to `lastSeq`. */
