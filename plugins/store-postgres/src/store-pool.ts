@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { ErrorCodes, OpspawnError, redactUrl } from '@opspawn/plugin-sdk';
 
@@ -15,6 +16,20 @@ export function isConnectionFailure(error: unknown): boolean {
 }
 
 /**
+ * SQLSTATEs of a statement PostgreSQL rolled back whole to break a conflict between transactions: 40P01
+ * (deadlock_detected) and 40001 (serialization_failure). Such a statement changed nothing and can run again.
+ */
+const CONFLICT_CODES = new Set(['40P01', '40001']);
+
+/** How many times a statement rolled back by a conflict runs again before its error reaches the caller. */
+const CONFLICT_RETRIES = 4;
+
+function isConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && CONFLICT_CODES.has(code);
+}
+
+/**
  * A pg.Pool whose queries fail with OPSPAWN_STORE_UNAVAILABLE when PostgreSQL cannot be reached: callers learn to
  * retry later (REST 503, gRPC UNAVAILABLE) instead of meeting what looks like a bug. Other errors pass unchanged.
  */
@@ -26,10 +41,15 @@ export class StorePool extends pg.Pool {
     super(config);
   }
 
+  /**
+   * A query through the pool is one statement in its own transaction, so one that PostgreSQL rolled back for a
+   * deadlock or a serialization failure runs again (up to `CONFLICT_RETRIES` times, after a short random pause so
+   * the two sides of the conflict do not meet again) before its error reaches the caller.
+   */
   override query(...args: any[]): any {
     const result = pg.Pool.prototype.query.apply(this, args as never) as unknown;
     if (!(result instanceof Promise)) return result;
-    return result.catch((error: unknown) => {
+    return this.retryConflicts(result, args).catch((error: unknown) => {
       if (!isConnectionFailure(error)) throw error;
       throw new OpspawnError(
         ErrorCodes.STORE_UNAVAILABLE,
@@ -41,6 +61,17 @@ export class StorePool extends pg.Pool {
         },
       );
     });
+  }
+
+  private async retryConflicts(first: Promise<unknown>, args: any[]): Promise<unknown> {
+    for (let retry = 0; ; retry++) {
+      try {
+        return await (retry === 0 ? first : (pg.Pool.prototype.query.apply(this, args as never) as unknown));
+      } catch (error) {
+        if (retry >= CONFLICT_RETRIES || !isConflict(error)) throw error;
+        await sleep(Math.random() * 5 * (retry + 1));
+      }
+    }
   }
 }
 

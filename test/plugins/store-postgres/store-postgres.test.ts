@@ -6,6 +6,8 @@ import { expect } from 'chai';
 import { POSTGRES_URL, requireService } from '../../helpers/services.js';
 
 const SCHEMA = `opspawn_test_${process.pid}`;
+const queuedEvent = { type: 'status' as const, data: { status: 'queued', attempt: 0 } };
+const runningEvent = { type: 'status' as const, data: { status: 'running', attempt: 1 } };
 
 /** A store on the test database, in `schema`, with the timeouts every case here uses. */
 function openStore(poolSize: number, schema: string): Promise<PostgresTaskStore> {
@@ -200,6 +202,74 @@ describe('store-postgres (needs PostgreSQL)', function () {
       expect(await store.get(second.task.id)).to.deep.equal(moved?.task);
     } finally {
       await store.close();
+      await client.query(`DROP SCHEMA ${schema} CASCADE`);
+      await client.end();
+    }
+  });
+
+  it('resolves every write as its compare-and-set says when two processes write the same tasks in opposite orders', async function () {
+    this.timeout(120_000);
+    const schema = `${SCHEMA}_deadlock`;
+    const [a, b] = await Promise.all([openStore(2, schema), openStore(2, schema)]);
+    try {
+      const ids = (
+        await Promise.all(Array.from({ length: 40 }, () => a.createWithEvent(sampleTask(), queuedEvent)))
+      ).map((created) => created.task.id);
+      const reversed = [...ids].reverse();
+      const stored = new Map(ids.map((id) => [id, { events: 1, starts: 0, requeues: 0 }]));
+      const refused: unknown[] = [];
+      // Each loop writes every task in one statement per turn, again as soon as the last one is answered, so the
+      // two stores' statements overlap with different snapshots of the table and lock rows in different orders.
+      const loop = async (
+        write: (id: string) => Promise<'start' | 'requeue' | 'append' | undefined>,
+        order: string[],
+      ) => {
+        for (let turn = 0; turn < 100; turn++) {
+          const outcomes = await Promise.allSettled(order.map((id) => write(id)));
+          for (const [i, outcome] of outcomes.entries()) {
+            if (outcome.status === 'rejected') {
+              refused.push(outcome.reason);
+              continue;
+            }
+            const counts = stored.get(order[i]!)!;
+            if (outcome.value) counts.events++;
+            if (outcome.value === 'start') counts.starts++;
+            if (outcome.value === 'requeue') counts.requeues++;
+          }
+        }
+      };
+      const append = (store: PostgresTaskStore) => async (id: string) => {
+        await store.appendEvents(id, [{ type: 'log', data: { level: 'info', message: 'step' } }]);
+        return 'append' as const;
+      };
+      const start = async (id: string) =>
+        (await a.transitionWithEvent(id, ['queued'], { status: 'running' }, undefined, runningEvent)) &&
+        ('start' as const);
+      const requeue = async (id: string) =>
+        (await b.transitionWithEvent(id, ['running'], { status: 'queued' }, undefined, queuedEvent)) &&
+        ('requeue' as const);
+      await Promise.all([
+        loop(append(a), ids),
+        loop(append(a), reversed),
+        loop(append(b), ids),
+        loop(append(b), reversed),
+        loop(start, ids),
+        loop(requeue, reversed),
+      ]);
+      expect(refused.map(String), 'no write refused (a deadlock used to refuse a whole statement)').to.deep.equal([]);
+      for (const id of ids) {
+        const { events, starts, requeues } = stored.get(id)!;
+        expect(starts - requeues, 'each move applied only from the status it expected').to.be.oneOf([0, 1]);
+        expect((await a.get(id))?.status).to.equal(starts > requeues ? 'running' : 'queued');
+        expect(
+          (await a.events(id, 0, 1000)).map((e) => e.seq),
+          'every answered write stored once, seqs without gaps',
+        ).to.deep.equal(Array.from({ length: events }, (_, i) => i + 1));
+      }
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      const client = new pg.Client({ connectionString: POSTGRES_URL });
+      await client.connect();
       await client.query(`DROP SCHEMA ${schema} CASCADE`);
       await client.end();
     }
