@@ -107,7 +107,7 @@ describe('store-sqlite', function () {
   it('gives back the events of many tasks written in one group commit complete, each task in seq order', async () => {
     const store = SqliteTaskStore.open({ path: join(dir, 'events.db'), busyTimeoutMs: 2000 });
     const tasks = await Promise.all(Array.from({ length: 50 }, () => store.create(sampleTask())));
-    // 100 writes made in one turn: one group commit of 250 events, more than any one multi-row INSERT holds.
+    // 100 writes made in one turn share one group commit (250 events across 50 tasks).
     const writes = tasks.flatMap(({ task }, i) => [
       store.appendEvents(task.id, [
         { type: 'plan', data: { step: 1, task: i } },
@@ -163,12 +163,12 @@ describe('store-sqlite', function () {
     store.close();
   });
 
-  it('fails alone the write whose event a batch cannot insert at its end, and commits the others', async () => {
+  it('fails alone the write whose event the batch cannot insert, undoing its move, and commits the others', async () => {
     const path = join(dir, 'conflict.db');
     const store = SqliteTaskStore.open({ path, busyTimeoutMs: 2000 });
     const [a, b] = await Promise.all([store.create(sampleTask()), store.create(sampleTask())]);
-    // Another connection puts a row where the next append to `b` will number its event: only the batch's final
-    // multi-row INSERT meets it.
+    // Another connection puts a row where the move of `b` will number its event: that write's INSERT fails inside
+    // the group commit, after its UPDATE moved the task, so the batch runs again with each write in a savepoint.
     const other = new Database(path);
     other
       .prepare('INSERT INTO task_events (task_id, seq, type, at, data) VALUES (?, 1, ?, ?, ?)')
