@@ -205,11 +205,12 @@ export class QuickJsToolProvider implements ToolProvider {
 
   private async describe(file: string, source: string): Promise<SandboxOutcome> {
     const limits = settingsFor(this.options, '', []).limits;
-    const deadline = Date.now() + limits.timeoutMs;
+    // The time limit counts from when a worker takes the file: every file of a directory queues at once at start,
+    // and on a busy machine the last ones would otherwise spend their limit waiting behind the others.
     return this.pool.run(
-      { kind: 'describe', file, source, limits, deadline },
+      { kind: 'describe', file, source, limits, deadline: Number.POSITIVE_INFINITY },
       {
-        killAt: deadline + KILL_GRACE_MS,
+        limitFromStartMs: limits.timeoutMs,
         onLog: (level, message) => this.logger[level]({ file }, `${file} (while loading): ${message}`),
       },
     );

@@ -8,13 +8,18 @@ const WORKER_SCRIPT = new URL('./sandbox-worker.js', import.meta.url);
 export const KILL_GRACE_MS = 250;
 const MAX_START_FAILURES = 5;
 
-export interface RunOptions {
+/**
+ * When a job's time is up: `killAt`, an epoch time that counts the wait for a free worker too (a tool call: the
+ * task's clock runs while it waits); or `limitFromStartMs`, counted from when a worker takes the job, its `deadline`
+ * set then (a tool file loaded at start: every file queues at once, and the wait behind the others is not its own).
+ */
+export type RunClock = { killAt: number; limitFromStartMs?: never } | { limitFromStartMs: number; killAt?: never };
+
+export type RunOptions = RunClock & {
   /** Aborting kills the job's worker (the worker is replaced). */
   signal?: AbortSignal;
-  /** Epoch milliseconds after which the worker running the job is killed. */
-  killAt: number;
   onLog(level: LogLevel, message: string): void;
-}
+};
 
 export interface PoolStats {
   workers: number;
@@ -102,7 +107,8 @@ export class WorkerPool {
         return resolve({ ok: false, code: SandboxErrorCodes.CANCELLED, message: 'the tool provider is closed' });
       if (options.signal?.aborted) return resolve(cancelled(job, false));
       const pending: Pending = { id: this.nextId++, job, options, resolve };
-      pending.timer = setTimeout(() => this.expire(pending), Math.max(0, options.killAt - Date.now()));
+      if (options.killAt !== undefined)
+        pending.timer = setTimeout(() => this.expire(pending), Math.max(0, options.killAt - Date.now()));
       pending.onAbort = () => this.cancel(pending);
       options.signal?.addEventListener('abort', pending.onAbort, { once: true });
       this.queue.push(pending);
@@ -214,6 +220,11 @@ export class WorkerPool {
         if (candidate.ready && !candidate.current && (!slot || candidate.freeSince < slot.freeSince)) slot = candidate;
       if (!slot) return;
       const pending = this.queue.shift()!;
+      const limit = pending.options.limitFromStartMs;
+      if (limit !== undefined) {
+        pending.job = { ...pending.job, deadline: Date.now() + limit };
+        pending.timer = setTimeout(() => this.expire(pending), limit + KILL_GRACE_MS);
+      }
       pending.slot = slot;
       slot.current = pending;
       slot.worker.ref();

@@ -69,7 +69,8 @@ describe('tools-quickjs: loading tool files', () => {
   it('reports each broken file by name and why, and still loads the good one', async () => {
     const logger = recordingLogger();
     const dir = join(fixtures, 'broken');
-    const provider = new QuickJsToolProvider({ dirs: [dir], watch: false, timeoutMs: 300 }, logger);
+    // A limit that a busy machine does not reach for the files that load, which the spinning one does.
+    const provider = new QuickJsToolProvider({ dirs: [dir], watch: false, timeoutMs: 1000 }, logger);
     await provider.start();
     try {
       expect((await provider.list()).map((t) => t.name)).to.deep.equal(['good']);
@@ -92,7 +93,7 @@ describe('tools-quickjs: loading tool files', () => {
       );
       expect(problems['throws_at_load.js']).to.match(/failed to load: Error: cannot initialise/);
       expect(problems['imports_host_module.js']).to.match(/cannot import 'node:fs'/);
-      expect(problems['spins_at_load.js']).to.match(/did not finish within its 300 ms time limit/);
+      expect(problems['spins_at_load.js']).to.match(/did not finish within its 1000 ms time limit/);
       expect(problems['good_again.js']).to.equal(`tool name 'good' is already defined by ${join(dir, 'good.js')}`);
       expect(problems['unknown_capability.js']).to.match(/capabilities 'filesystem' unknown \(known: fetch\)/);
       const health = provider.health();
@@ -103,6 +104,35 @@ describe('tools-quickjs: loading tool files', () => {
       );
     } finally {
       await provider.close();
+    }
+  });
+
+  it('gives each tool file its whole time limit to load, however many wait for a worker before it', async () => {
+    // 40 files that each take 50 ms to load, one worker, a 1 s limit: loaded one after another they need 2 s in
+    // all, so a limit counted from the start of the provider would run out for the last half of them.
+    const dir = mkdtempSync(join(tmpdir(), 'opspawn-qjs-many-'));
+    try {
+      const names = Array.from({ length: 40 }, (_, i) => `slow_${String(i).padStart(2, '0')}`);
+      for (const name of names)
+        writeFileSync(
+          join(dir, `${name}.js`),
+          `const until = Date.now() + 50;\nwhile (Date.now() < until) {}\n` +
+            `export default { name: '${name}', description: 'loads in 50 ms', inputSchema: { type: 'object' }, run() { return '${name}'; } };\n`,
+        );
+      const provider = new QuickJsToolProvider(
+        { dirs: [dir], watch: false, timeoutMs: 1000, workers: 1 },
+        recordingLogger(),
+      );
+      await provider.start();
+      try {
+        expect(provider.problems()).to.deep.equal([]);
+        expect((await provider.list()).map((t) => t.name).sort()).to.deep.equal(names);
+        expect(await provider.call('slow_39', {}, callContext())).to.deep.equal({ output: 'slow_39' });
+      } finally {
+        await provider.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
