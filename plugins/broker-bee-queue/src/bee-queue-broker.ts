@@ -284,13 +284,12 @@ export class BeeQueueBroker implements Broker {
     this.closed ??= (async () => {
       this.reconnectListeners.clear();
       await this.drain(0);
-      const polite = Promise.all([
-        this.workersClosed,
-        (async () => {
-          await Promise.all(this.producers.map((queue) => queue.close(1000).catch(() => undefined)));
-          await Promise.all([quit(this.client), quit(this.subscriberClient)]);
-        })(),
-      ]);
+      // The worker queues first: the outcomes of their last jobs are written on the shared client before its QUIT.
+      const polite = (async () => {
+        await this.workersClosed;
+        await Promise.all(this.producers.map((queue) => queue.close(1000).catch(() => undefined)));
+        await Promise.all([quit(this.client), quit(this.subscriberClient)]);
+      })();
       await Promise.race([polite, new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref())]);
       for (const client of this.connections()) client.end(true);
     })();
