@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { ErrorCodes, isFinalStatus, type TaskEvent, type TaskStatus } from '@opspawn/plugin-sdk';
 import {
@@ -13,6 +14,8 @@ import {
 import { PrivateRedis } from '../helpers/private-redis.js';
 import { POSTGRES_URL, requireService } from '../helpers/services.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
+
+const SHORT_STOP_CONFIG = fileURLToPath(new URL('./fixtures/short-stop.config.ts', import.meta.url));
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -146,6 +149,54 @@ describe('a distributed deployment under faults', function () {
     const exit = await Promise.race([worker.exited, sleep(25_000).then(() => 'still running after 25 s')]);
     expect(exit, worker.output).to.deep.equal({ code: 0, signal: null });
     expect(worker.output).to.match(/\nstopped\n/);
+  });
+
+  it('SIGTERM while tasks run past the stop timeout: the worker hands them back, prints stopped and exits 0', async () => {
+    cluster = new Cluster({ REDIS_URL: redis.url, OPSPAWN_CONCURRENCY: '4' }, SHORT_STOP_CONFIG);
+    await cluster.startApi();
+    const leaving = await cluster.startWorker();
+    const run = 'fault-sigterm-past-stop-timeout';
+    // Each task spins far longer than the worker's stop timeout (3 s): none can finish while the worker drains.
+    const ids = await submitMany(cluster.api!, 4, 4, (i) => ({
+      goal: `spin ${i}`,
+      labels: { run },
+      input: {
+        plan: [
+          ...Array.from({ length: 8 }, () => ({ tool: 'js__spin', arguments: { ms: 1000 } })),
+          { tool: 'js__calculate', arguments: { expression: `${i} + 1` } },
+        ],
+        final: '{{ last.output.value }}',
+      },
+    }));
+    await untilRunning(cluster, run, 4);
+
+    leaving.child.kill('SIGTERM');
+    const exit = await leaving.exited;
+    expect(exit, leaving.output).to.deep.equal({ code: 0, signal: null });
+    expect(leaving.output)
+      .to.match(/\nstopped\n/)
+      .and.not.match(/did not stop/);
+
+    // What the leaving worker handed back runs on another worker, each task to one final state.
+    await cluster.startWorker();
+    const tasks = await cluster.settle(run, 180_000);
+    expect(
+      countBy(tasks, (t) => t.status),
+      JSON.stringify(tasks.map((t) => t.error)),
+    ).to.deep.equal({
+      succeeded: ids.length,
+    });
+    for (const task of tasks) {
+      const events = await cluster.events(task.id);
+      expect(task.output, task.id).to.equal(Number(task.goal.split(' ').pop()) + 1);
+      expect(
+        finalEvents(events).map((e) => e.data.status),
+        task.id,
+      ).to.deep.equal(['succeeded']);
+      const runners = events.filter((e) => e.data.status === 'running').map(workerPid);
+      expect(runners[0], `${task.id} first ran on the leaving worker`).to.equal(leaving.pid);
+      expect(runners.at(-1), `${task.id} finished on the other worker`).to.not.equal(leaving.pid);
+    }
   });
 
   it('SIGTERM of a busy worker: it finishes what it runs, hands back what it held, and exits 0', async () => {

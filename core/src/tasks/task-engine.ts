@@ -2,6 +2,7 @@ import type {
   BatchItemResult,
   ApprovalDecision,
   Broker,
+  Delivery,
   EventBus,
   Logger,
   Memory,
@@ -28,6 +29,13 @@ import { TaskRecovery } from './task-recovery.js';
 import { KernelTaskService } from './task-service.js';
 import { TaskTransitions } from './task-transitions.js';
 import { TaskWorker } from './task-worker.js';
+
+/**
+ * Of the stop timeout, what is kept for handing back the tasks still running at the drain's deadline (at most half
+ * of it): each aborted attempt writes its task back as queued and enqueues it, a few round trips that a loaded
+ * machine may take seconds to make.
+ */
+const HAND_BACK_MS = 2000;
 
 export interface TaskEngineDeps {
   store: TaskStore;
@@ -57,6 +65,8 @@ export class TaskEngine implements TaskService {
   private readonly recovery: TaskRecovery;
   private readonly leases: AttemptLeases;
   private stopListeningForReconnects?: () => void;
+  /** Deliveries this process is running, hand-backs included: `stop` waits for them until its deadline. */
+  private readonly running = new Set<Promise<void>>();
 
   constructor(private readonly deps: TaskEngineDeps) {
     const { store, broker, bus, logger, settings } = deps;
@@ -134,18 +144,38 @@ export class TaskEngine implements TaskService {
     // With a durable broker other processes run tasks too: attempts here hold leases (from the first delivery on),
     // and the attempts of workers that died are taken back.
     if (!broker.recoversOnStart) this.leases.start();
-    await broker.consume((delivery) => this.worker.run(delivery), { concurrency: settings.concurrency });
+    await broker.consume((delivery) => this.run(delivery), { concurrency: settings.concurrency });
     if (broker.recoversOnStart) return;
     this.recovery.startLeaseWatch();
     this.recovery.startSweep();
   }
 
+  /**
+   * Stops within the stop timeout (the kernel's limit for this step): running tasks may finish until the hand-back's
+   * share of it is left; then the broker aborts them, each goes back to the queue, and the engine waits for those
+   * hand-backs until the deadline and no longer. A task not handed back by then keeps its running attempt, whose
+   * lease nobody renews: another worker takes it back.
+   */
   async stop(): Promise<void> {
+    const { broker, stopTimeoutMs, logger } = this.deps;
+    const deadline = Date.now() + stopTimeoutMs;
     this.stopListeningForReconnects?.();
     this.service.stop();
     await this.recovery.stop();
-    await this.deps.broker.drain(this.deps.stopTimeoutMs);
+    const handBackMs = Math.min(HAND_BACK_MS, stopTimeoutMs / 2);
+    await untilSettledOr(broker.drain(Math.max(0, deadline - handBackMs - Date.now())), deadline);
+    if (!(await untilSettledOr(Promise.allSettled([...this.running]), deadline)))
+      logger.warn(
+        { running: this.running.size },
+        `stop: ${this.running.size} task(s) not handed back within the stop timeout (${stopTimeoutMs} ms); their leases run out and another worker takes them back`,
+      );
     await this.leases.stop();
+  }
+
+  private run(delivery: Delivery): Promise<void> {
+    const run = this.worker.run(delivery);
+    this.running.add(run);
+    return run.finally(() => this.running.delete(run));
   }
 
   submit(request: SubmitTaskRequest): Promise<{ task: Task; created: boolean }> {
@@ -190,5 +220,18 @@ export class TaskEngine implements TaskService {
 
   watchLive(id: string, options?: WatchOptions): AsyncIterable<TaskStreamEvent> {
     return this.service.watchLive(id, options);
+  }
+}
+
+/** Waits for `promise` until `deadline` (epoch ms): true if it resolved first, false if the deadline came first. */
+async function untilSettledOr(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([promise.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -83,7 +83,11 @@ export interface Broker {
    * engine ignores a delivery of a task that is no longer queued.
    */
   cancel(taskId: string): Promise<void>;
-  /** Stops taking new deliveries and waits up to `timeoutMs` for running ones to finish. */
+  /**
+   * Stops taking new deliveries and waits up to `timeoutMs` for running ones to finish; then aborts the signals of
+   * those still running and resolves without waiting for them again (their handlers hand the tasks back, and the
+   * task engine waits for that within its own stop timeout).
+   */
   drain(timeoutMs: number): Promise<void>;
   /**
    * Present on brokers that can lose their connection to a service they queue in. Calls `listener` each time the

@@ -94,6 +94,8 @@ export class BeeQueueBroker implements Broker {
   private readonly outbox: RedisOutbox;
   private unsubscribeCancel?: () => void;
   private draining?: Promise<void>;
+  /** The worker queues' close, begun by the drain: bee-queue's waits for the jobs it runs to record their outcome. */
+  private workersClosed?: Promise<unknown>;
   private closed?: Promise<void>;
   private readonly keys: { deliveries: string; stalls: string; cancel: string; events: string };
   private readonly reconnectListeners = new Set<() => void>();
@@ -282,7 +284,9 @@ export class BeeQueueBroker implements Broker {
     this.closed ??= (async () => {
       this.reconnectListeners.clear();
       await this.drain(0);
+      // The worker queues first: the outcomes of their last jobs are written on the shared client before its QUIT.
       const polite = (async () => {
+        await this.workersClosed;
         await Promise.all(this.producers.map((queue) => queue.close(1000).catch(() => undefined)));
         await Promise.all([quit(this.client), quit(this.subscriberClient)]);
       })();
@@ -383,13 +387,18 @@ export class BeeQueueBroker implements Broker {
     }
   }
 
+  /**
+   * Waits up to `timeoutMs` for the running deliveries, then aborts those still running and returns without waiting
+   * for them again: their handlers hand their tasks back, which the task engine waits for within its stop timeout.
+   * The worker queues close meanwhile (bee-queue's close waits for their jobs); `close` gives that a grace period.
+   */
   private async drainOnce(timeoutMs: number): Promise<void> {
     // The worker takes no more jobs; a job that reached one of its waits meanwhile goes back to the head of its queue.
     const released = Promise.race([
       this.fetcher?.close(),
       new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref()),
     ]);
-    const closing = released.then(() =>
+    this.workersClosed = released.then(() =>
       Promise.all(
         this.workers.map((queue) => queue.close(Math.max(timeoutMs, 1) + 2000).catch((error) => this.onError(error))),
       ),
@@ -403,15 +412,8 @@ export class BeeQueueBroker implements Broker {
       );
       for (const controllers of this.running.values())
         for (const c of controllers) c.abort(new Error('the worker is shutting down'));
-      await Promise.race([
-        Promise.allSettled([...this.deliveries]),
-        new Promise((resolve) => setTimeout(resolve, 2000).unref()),
-      ]);
     }
     this.unsubscribeCancel?.();
-    // bee-queue's close waits for QUIT on connections that may be reconnecting to a Redis that is gone: `close`
-    // cuts them after a grace period instead.
-    await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref())]);
   }
 
   private levelIndex(priority: number): number {
