@@ -207,8 +207,8 @@ export class SlotFetcher {
    * (the broker's queues remove a job that succeeded and publish no events, so that is all a finish writes). A job's
    * slot is free once its finish is queued there: `fetch` writes it before its own script, so the fetch that fills
    * the slot finds the finished job gone from its active list, and the refill does not wait for the finish's round
-   * trip. A
-   * failed job (retried with backoff, or failed for good) takes bee-queue's own path and frees its slot after it.
+   * trip. A failed job (retried with backoff, or failed for good) takes bee-queue's own path and frees its slot
+   * after it.
    */
   private writeTogether(queue: WorkerQueueInternals, level: number): void {
     const keys = {

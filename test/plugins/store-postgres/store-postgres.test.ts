@@ -3,7 +3,7 @@ import { sampleTask, scheduleStoreContract, storeContract, startTestKernel } fro
 import { services, type TaskChange } from '@opspawn/plugin-sdk';
 import { PostgresTaskStore } from '@opspawn/store-postgres';
 import { expect } from 'chai';
-import { POSTGRES_URL, requireService } from '../../helpers/services.js';
+import { dropSchema, POSTGRES_URL, requireService } from '../../helpers/services.js';
 
 const SCHEMA = `opspawn_test_${process.pid}`;
 const queuedEvent = { type: 'status' as const, data: { status: 'queued', attempt: 0 } };
@@ -24,14 +24,7 @@ describe('store-postgres (needs PostgreSQL)', function () {
   before(async function () {
     await requireService(this, 'postgres');
   });
-  after(async () => {
-    const client = new pg.Client({ connectionString: POSTGRES_URL });
-    await client
-      .connect()
-      .then(() => client.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`))
-      .catch(() => undefined);
-    await client.end().catch(() => undefined);
-  });
+  after(() => dropSchema(SCHEMA));
 
   storeContract('store-postgres', async () => {
     const store = await openStore(8, SCHEMA);
@@ -268,10 +261,7 @@ describe('store-postgres (needs PostgreSQL)', function () {
       }
     } finally {
       await Promise.all([a.close(), b.close()]);
-      const client = new pg.Client({ connectionString: POSTGRES_URL });
-      await client.connect();
-      await client.query(`DROP SCHEMA ${schema} CASCADE`);
-      await client.end();
+      await dropSchema(schema);
     }
   });
 
