@@ -14,27 +14,28 @@ export function waitingCall(events: readonly TaskEvent[]): TaskEvent | undefined
 }
 
 /**
- * The form kept per waiting call: the task view draws the approvals again after every event, and an operator's
- * half-written note or arguments must survive that.
- */
-let kept: { key: string; form: HTMLElement } | undefined;
-
-/**
  * Approve and reject buttons for a task in `waiting_approval` (issue 15): the waiting call (tool, arguments, expiry),
  * an optional note, the arguments as editable JSON (checked here before sending), and the decision posted to
  * `POST /v1/tasks/{id}/approvals/{callId}`. The timeline then shows the `approval_decided` event and the task resumes
  * live from the event stream. See docs/decisions/0019-dashboard.md.
+ *
+ * One per task view: it keeps the form of the waiting call, since the view draws the approvals again after every
+ * event and an operator's half-written note or arguments must survive that. Kept per view, not per page, so a late
+ * redraw of the view just left (its task no longer waiting) cannot drop the form of the one open now.
  */
-export function approvalControls(task: Task, events: readonly TaskEvent[]): Child {
-  if (task.status !== 'waiting_approval') {
-    kept = undefined;
-    return null;
-  }
-  const request = waitingCall(events);
-  if (!request) return h('p', { class: 'note' }, 'Waiting for approval: reading the call…');
-  const key = `${task.id} ${String(request.data.callId)}`;
-  if (kept?.key !== key) kept = { key, form: approvalForm(task, request) };
-  return kept.form;
+export function approvalControls(): (task: Task, events: readonly TaskEvent[]) => Child {
+  let kept: { key: string; form: HTMLElement } | undefined;
+  return (task, events) => {
+    if (task.status !== 'waiting_approval') {
+      kept = undefined;
+      return null;
+    }
+    const request = waitingCall(events);
+    if (!request) return h('p', { class: 'note' }, 'Waiting for approval: reading the call…');
+    const key = `${task.id} ${String(request.data.callId)}`;
+    if (kept?.key !== key) kept = { key, form: approvalForm(task, request) };
+    return kept.form;
+  };
 }
 
 function approvalForm(task: Task, request: TaskEvent): HTMLElement {

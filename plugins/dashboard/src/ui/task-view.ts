@@ -44,6 +44,7 @@ export const taskView: View = (main) => {
 
   let task: Task | undefined;
   const events: TaskEvent[] = [];
+  const approvalsOf = approvalControls();
   /** Text streaming for a step, shown until the step's stored decision arrives. */
   const live = new Map<number, { row: HTMLElement; text: HTMLElement }>();
 
@@ -100,7 +101,7 @@ export const taskView: View = (main) => {
             t.cancelRequested ? 'Cancelling…' : 'Cancel task',
           ),
     );
-    show(approvals, approvalControls(t, events));
+    show(approvals, approvalsOf(t, events));
   };
 
   const cancel = async () => {
@@ -153,7 +154,7 @@ export const taskView: View = (main) => {
     }
     timeline.append(eventRow(event));
     if (event.type === 'status' || event.type === 'final' || event.type === 'handoff') void refresh();
-    else if (task) show(approvals, approvalControls(task, events));
+    else if (task) show(approvals, approvalsOf(task, events));
   };
 
   const follow = async () => {
